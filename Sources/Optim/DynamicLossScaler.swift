@@ -1,0 +1,72 @@
+/// The dynamic loss scaler of mixed-precision training, with DeepSpeed's semantics.
+///
+/// fp16 gradients underflow unless the loss is scaled up; too large a scale overflows them.
+/// Any non-finite gradient skips the step. Overflows lower the scale, after `hysteresis`
+/// tolerated overflows; `window` clean steps since the last overflow raise it.
+public struct DynamicLossScaler: Sendable, Equatable {
+    public struct Configuration: Sendable, Equatable {
+        public var initialScale: Double
+        public var factor: Double
+        /// Clean steps after which the scale grows by `factor`.
+        public var window: Int
+        /// Overflows in a row that are absorbed before the scale drops (1 = drop on the first).
+        public var hysteresis: Int
+        /// When true, any clean step refills the hysteresis budget; otherwise only growth does.
+        public var consecutiveHysteresis: Bool
+        public var minimumScale: Double
+
+        public init(initialScale: Double = 65536, factor: Double = 2, window: Int = 1000, hysteresis: Int = 2,
+                    consecutiveHysteresis: Bool = false, minimumScale: Double = 1) {
+            precondition(initialScale > 0 && factor > 1 && window >= 1 && hysteresis >= 1 && minimumScale > 0,
+                         "invalid loss scaler configuration")
+            self.initialScale = initialScale
+            self.factor = factor
+            self.window = window
+            self.hysteresis = hysteresis
+            self.consecutiveHysteresis = consecutiveHysteresis
+            self.minimumScale = minimumScale
+        }
+    }
+
+    /// What the trainer must do with the step just checked.
+    public enum Decision: Sendable, Equatable {
+        case apply
+        case skip
+    }
+
+    public let configuration: Configuration
+    public private(set) var scale: Double
+    public private(set) var remainingHysteresis: Int
+    /// Steps seen so far (applied or skipped).
+    public private(set) var iteration: Int
+    /// The iteration of the last overflow, -1 if none.
+    public private(set) var lastOverflowIteration: Int
+
+    public init(_ configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        self.scale = configuration.initialScale
+        self.remainingHysteresis = configuration.hysteresis
+        self.iteration = 0
+        self.lastOverflowIteration = -1
+    }
+
+    /// Records one step's overflow check and says whether its update may be applied.
+    public mutating func update(overflow: Bool) -> Decision {
+        defer { iteration += 1 }
+        if overflow {
+            if configuration.hysteresis == 1 || remainingHysteresis == 1 {
+                scale = max(scale / configuration.factor, configuration.minimumScale)
+            } else {
+                remainingHysteresis -= 1
+            }
+            lastOverflowIteration = iteration
+            return .skip
+        }
+        if configuration.consecutiveHysteresis { remainingHysteresis = configuration.hysteresis }
+        if (iteration - lastOverflowIteration) % configuration.window == 0 {
+            if !configuration.consecutiveHysteresis { remainingHysteresis = configuration.hysteresis }
+            scale *= configuration.factor
+        }
+        return .apply
+    }
+}

@@ -1,0 +1,24 @@
+import Foundation
+
+/// The learning rate for each step.
+public enum LearningRateSchedule: Sendable, Equatable {
+    case constant(Double)
+    /// Linear warm-up from lr/warmup to `peak` over `warmupSteps`, then cosine decay to `minimum`
+    /// at `totalSteps` (and `minimum` after it).
+    case warmupCosine(peak: Double, minimum: Double, warmupSteps: Int, totalSteps: Int)
+
+    /// The learning rate of `step` (1-based, the same count as the optimizer's `t`), rounded once
+    /// to fp32 for the kernels.
+    public func learningRate(step: Int) -> Float {
+        precondition(step >= 1, "steps count from 1, got \(step)")
+        switch self {
+        case .constant(let lr):
+            return Float(lr)
+        case .warmupCosine(let peak, let minimum, let warmup, let total):
+            if step <= warmup { return Float(peak * Double(step) / Double(warmup)) }
+            guard total > warmup else { return Float(minimum) }
+            let progress = min(1, Double(step - warmup) / Double(total - warmup))
+            return Float(minimum + 0.5 * (1 + cos(Double.pi * progress)) * (peak - minimum))
+        }
+    }
+}

@@ -1,0 +1,123 @@
+/// Which variant of an optimizer's update rule to run.
+///
+/// `reference` follows the DeepSpeed CPU optimizers that Smart-Infinity builds on; `torch`
+/// follows `torch.optim` exactly, for users who compare against PyTorch runs.
+public enum RuleFlavor: String, Sendable, CaseIterable {
+    case reference
+    case torch
+}
+
+/// AdamW hyperparameters (decoupled weight decay applied to the old parameter).
+public struct AdamWHyperparameters: Sendable, Equatable {
+    public var beta1: Float
+    public var beta2: Float
+    public var eps: Float
+    public var weightDecay: Float
+
+    public init(beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
+    }
+}
+
+/// Momentum SGD hyperparameters. `dampening` and `nesterov` apply to the torch flavour only.
+public struct SGDHyperparameters: Sendable, Equatable {
+    public var momentum: Float
+    public var dampening: Float
+    public var nesterov: Bool
+    public var weightDecay: Float
+
+    public init(momentum: Float = 0.9, dampening: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
+        self.momentum = momentum
+        self.dampening = dampening
+        self.nesterov = nesterov
+        self.weightDecay = weightDecay
+    }
+}
+
+/// AdaGrad hyperparameters. `lrDecay` applies to the torch flavour only;
+/// `initialAccumulatorValue` is the value the state `v` starts from in both.
+public struct AdagradHyperparameters: Sendable, Equatable {
+    public var lrDecay: Float
+    public var initialAccumulatorValue: Float
+    public var eps: Float
+    public var weightDecay: Float
+
+    public init(lrDecay: Float = 0, initialAccumulatorValue: Float = 0, eps: Float = 1e-10, weightDecay: Float = 0) {
+        self.lrDecay = lrDecay
+        self.initialAccumulatorValue = initialAccumulatorValue
+        self.eps = eps
+        self.weightDecay = weightDecay
+    }
+}
+
+/// An optimizer and its hyperparameters, apart from the learning rate, which the schedule
+/// supplies step by step.
+public enum OptimizerConfig: Sendable, Equatable {
+    case adamw(AdamWHyperparameters)
+    case sgd(SGDHyperparameters, RuleFlavor)
+    case adagrad(AdagradHyperparameters, RuleFlavor)
+
+    /// The fp32 state vectors kept per parameter besides the master copy (m, v, or both).
+    public var stateCount: Int {
+        switch self {
+        case .adamw: 2
+        case .sgd, .adagrad: 1
+        }
+    }
+
+    /// The value each state vector starts from (AdaGrad's initial accumulator, zero otherwise).
+    public var initialStateValue: Float {
+        if case .adagrad(let h, _) = self { return h.initialAccumulatorValue }
+        return 0
+    }
+
+    /// A short name: "adamw", "sgd", "sgd:torch", "adagrad", "adagrad:torch".
+    public var name: String {
+        switch self {
+        case .adamw: "adamw"
+        case .sgd(_, let f): f == .torch ? "sgd:torch" : "sgd"
+        case .adagrad(_, let f): f == .torch ? "adagrad:torch" : "adagrad"
+        }
+    }
+
+    /// Parses `adamw`, `sgd`, `adagrad`, optionally suffixed `:torch` or `:reference`, with
+    /// default hyperparameters.
+    public init(name: String) throws(OptimizerConfigError) {
+        let parts = name.lowercased().split(separator: ":", maxSplits: 1).map(String.init)
+        let flavor: RuleFlavor
+        if parts.count == 2 {
+            guard let f = RuleFlavor(rawValue: parts[1]) else {
+                throw .unknownFlavor(parts[1])
+            }
+            flavor = f
+        } else {
+            flavor = .reference
+        }
+        switch parts.first ?? "" {
+        case "adamw", "adam":
+            guard flavor == .reference else { throw .unknownFlavor(parts[1]) }
+            self = .adamw(AdamWHyperparameters())
+        case "sgd": self = .sgd(SGDHyperparameters(), flavor)
+        case "adagrad": self = .adagrad(AdagradHyperparameters(), flavor)
+        default: throw .unknownOptimizer(name)
+        }
+    }
+}
+
+/// A bad optimizer name or flavour, with what was expected.
+public enum OptimizerConfigError: Error, Equatable, CustomStringConvertible {
+    case unknownOptimizer(String)
+    case unknownFlavor(String)
+
+    public var description: String {
+        switch self {
+        case .unknownOptimizer(let n):
+            "unknown optimizer '\(n)': expected adamw, sgd, sgd:torch, adagrad or adagrad:torch"
+        case .unknownFlavor(let f):
+            "unknown optimizer flavour '\(f)': expected 'torch' or 'reference' (adamw has only the reference rule)"
+        }
+    }
+}
