@@ -14,10 +14,10 @@ public enum CRC32C {
         return si_crc32c(seed, base, bytes.count)
     }
 
-    /// The checksum of the bytes of any contiguous collection of trivial values.
+    /// The checksum of a byte array.
     @inlinable
-    public static func checksum<C: ContiguousBytes>(of value: C, seed: UInt32 = 0) -> UInt32 {
-        value.withUnsafeBytes { checksum($0, seed: seed) }
+    public static func checksum(of bytes: [UInt8], seed: UInt32 = 0) -> UInt32 {
+        bytes.withUnsafeBytes { checksum($0, seed: seed) }
     }
 
     /// The same checksum computed with the portable table code; tests compare it with

@@ -1,0 +1,37 @@
+# SmartInfinity — the two commands a new user needs are `make run` and `make test`.
+SWIFT      ?= swift
+# Kernels are built for this CPU: AVX-512/AVX2 SIMD, F16C conversion (see FIELD-NOTES).
+NATIVE     := -Xswiftc -target-cpu -Xswiftc native -Xcc -march=native
+RELEASE    := -c release $(NATIVE)
+BIN        := .build/release
+OUT        := out
+
+.PHONY: deps build run test bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build $(RELEASE) --product smartinf
+
+# The main demo. Until the trainer lands it benchmarks the numeric core at small sizes and saves
+# the figures as JSON under $(OUT)/.
+run: build
+	@mkdir -p $(OUT)
+	$(BIN)/smartinf bench optim --params 8M --threads 1,2 --optimizer adamw,sgd,adagrad
+	$(BIN)/smartinf bench optim --params 8M --threads 1,2 --optimizer adamw,sgd,adagrad --json > $(OUT)/bench-optim.json
+	$(BIN)/smartinf bench topk --elements 8M --ratio 0.01
+	$(BIN)/smartinf bench topk --elements 8M --ratio 0.01 --json > $(OUT)/bench-topk.json
+	@echo "figures saved in $(OUT)/bench-optim.json and $(OUT)/bench-topk.json"
+
+test: deps
+	$(SWIFT) test $(NATIVE)
+
+# Full-size benchmarks (the issue goals are stated at 64M elements).
+bench: build
+	$(BIN)/smartinf bench optim --params 64M --threads 1,2
+	$(BIN)/smartinf bench optim --params 64M --threads 1,2 --grad fp32 --copy-out none --optimizer adamw,sgd,sgd:torch,adagrad,adagrad:torch
+	$(BIN)/smartinf bench topk --elements 64M --ratio 0.01
+
+clean:
+	rm -rf .build $(OUT)

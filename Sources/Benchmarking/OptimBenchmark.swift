@@ -1,0 +1,114 @@
+import Optim
+
+/// `smartinf bench optim`: update-kernel throughput against the memory-copy limit.
+public struct OptimBenchmark: Sendable {
+    public struct Options: Sendable {
+        public var parameters: Int
+        public var threadCounts: [Int]
+        public var optimizers: [OptimizerConfig]
+        public var gradientPrecision: Precision
+        /// nil: masters only, no compute copy written.
+        public var copyOutPrecision: Precision?
+        public var path: UpdateKernel.Path
+        public var repetitions: Int
+
+        public init(parameters: Int = 64 << 20, threadCounts: [Int] = [1, 2],
+                    optimizers: [OptimizerConfig] = [.adamw(AdamWHyperparameters())],
+                    gradientPrecision: Precision = .fp16, copyOutPrecision: Precision? = .fp16,
+                    path: UpdateKernel.Path = .simd, repetitions: Int = 5) {
+            self.parameters = parameters
+            self.threadCounts = threadCounts
+            self.optimizers = optimizers
+            self.gradientPrecision = gradientPrecision
+            self.copyOutPrecision = copyOutPrecision
+            self.path = path
+            self.repetitions = repetitions
+        }
+    }
+
+    /// One row: an optimizer at a thread count.
+    public struct Row: Codable, Sendable {
+        public var optimizer: String
+        public var gradient: String
+        public var copyOut: String
+        public var path: String
+        public var threads: Int
+        public var parameters: Int
+        /// Bytes read plus bytes written per parameter: p, the states and the gradient in; p, the
+        /// states and the compute copy out.
+        public var bytesPerParameter: Int
+        public var seconds: SampledFigure
+        public var parametersPerSecond: Double
+        public var gigabytesPerSecond: Double
+        public var memoryCopyGigabytesPerSecond: Double
+        /// Kernel GB/s ÷ memcpy GB/s, both medians over interleaved samples.
+        public var ratioToMemoryCopy: Double
+        /// GB/s of an in-place read-modify-write pass over the same bytes.
+        public var inPlaceGigabytesPerSecond: Double
+        /// Kernel GB/s ÷ in-place GB/s: the stricter ratio.
+        public var ratioToInPlace: Double
+    }
+
+    public let options: Options
+
+    public init(_ options: Options) { self.options = options }
+
+    public func run() -> [Row] {
+        let n = options.parameters
+        let parameters = AlignedBuffer<Float>(repeating: 0.5, count: n)
+        let gradient = StreamBuffer(precision: options.gradientPrecision, count: n)
+        for i in stride(from: 0, to: n, by: 97) { gradient[i] = Float(i % 13) - 6 }
+        let copyOut = options.copyOutPrecision.map { StreamBuffer(precision: $0, count: n) }
+        let maxStates = options.optimizers.map(\.stateCount).max() ?? 0
+        let states = (0..<maxStates).map { _ in AlignedBuffer<Float>(count: n) }
+
+        var rows: [Row] = []
+        for optimizer in options.optimizers {
+            let used = Array(states.prefix(optimizer.stateCount))
+            used.forEach { $0.fill(with: optimizer.initialStateValue) }
+            let bytes = 2 * 4 * (1 + optimizer.stateCount) + options.gradientPrecision.byteWidth
+                + (options.copyOutPrecision?.byteWidth ?? 0)
+            for threads in options.threadCounts {
+                let kernel = UpdateKernel(threads: threads, path: options.path)
+                let copy = MemoryTrafficLimit(.copy, bytesMoved: bytes * n, threads: threads)
+                let inPlace = MemoryTrafficLimit(.inPlace, bytesMoved: bytes * n, threads: threads)
+                var step = 0
+                let samples = Timing.interleaved(repetitions: options.repetitions, [
+                    { copy.run() },
+                    { inPlace.run() },
+                    {
+                        step += 1
+                        let update = optimizer.prepare(step: step, learningRate: 1e-3, combinedUnscale: 1.0 / 1024)
+                        kernel.run(update, parameters: parameters, states: used, gradient: gradient, copyOut: copyOut)
+                    },
+                ])
+                let kernelSeconds = Timing.median(samples[2])
+                let gbps = Double(bytes * n) / kernelSeconds / 1e9
+                let copyGbps = Double(copy.bytesMoved) / Timing.median(samples[0]) / 1e9
+                let inPlaceGbps = Double(inPlace.bytesMoved) / Timing.median(samples[1]) / 1e9
+                rows.append(Row(
+                    optimizer: optimizer.name, gradient: options.gradientPrecision.description,
+                    copyOut: options.copyOutPrecision?.description ?? "none", path: options.path.rawValue,
+                    threads: threads, parameters: n, bytesPerParameter: bytes,
+                    seconds: SampledFigure(samples[2]), parametersPerSecond: Double(n) / kernelSeconds,
+                    gigabytesPerSecond: gbps, memoryCopyGigabytesPerSecond: copyGbps,
+                    ratioToMemoryCopy: gbps / copyGbps, inPlaceGigabytesPerSecond: inPlaceGbps,
+                    ratioToInPlace: gbps / inPlaceGbps))
+            }
+        }
+        return rows
+    }
+
+    public static func table(_ rows: [Row]) -> String {
+        var table = TextTable(["optimizer", "grad", "copy", "path", "threads", "params", "B/param", "ms (median)",
+                               "params/s", "GB/s", "memcpy GB/s", "ratio", "in-place GB/s", "ratio"])
+        for r in rows {
+            table.append([r.optimizer, r.gradient, r.copyOut, r.path, "\(r.threads)", Figures.count(Double(r.parameters)),
+                          "\(r.bytesPerParameter)", Figures.fixed(r.seconds.median * 1e3, 1),
+                          Figures.count(r.parametersPerSecond), Figures.fixed(r.gigabytesPerSecond),
+                          Figures.fixed(r.memoryCopyGigabytesPerSecond), Figures.fixed(r.ratioToMemoryCopy),
+                          Figures.fixed(r.inPlaceGigabytesPerSecond), Figures.fixed(r.ratioToInPlace)])
+        }
+        return table.rendered
+    }
+}

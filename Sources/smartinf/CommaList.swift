@@ -1,0 +1,28 @@
+import ArgumentParser
+
+/// Comma-separated flag values (`--threads 1,2`).
+enum CommaList {
+    static func items(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
+    }
+
+    static func integers(_ text: String, flag: String, minimum: Int) throws -> [Int] {
+        let values = items(text)
+        guard !values.isEmpty else { throw ValidationError("\(flag) is empty: expected integers like 1,2") }
+        return try values.map { item in
+            guard let v = Int(item), v >= minimum else {
+                throw ValidationError("\(flag): '\(item)' is not an integer ≥ \(minimum)")
+            }
+            return v
+        }
+    }
+}
+
+private extension Substring {
+    func trimmingCharacters(in set: Character) -> String {
+        var s = self
+        while s.first == set { s.removeFirst() }
+        while s.last == set { s.removeLast() }
+        return String(s)
+    }
+}

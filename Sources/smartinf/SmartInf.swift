@@ -1,0 +1,15 @@
+import ArgumentParser
+
+@main
+struct SmartInf: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "smartinf",
+        abstract: "Near-storage optimizer offloading (Smart-Infinity) on ordinary machines.",
+        subcommands: [Bench.self])
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure a component against the hardware limit it runs into.",
+        subcommands: [BenchOptim.self])
+}

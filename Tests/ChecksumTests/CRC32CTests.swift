@@ -1,0 +1,65 @@
+import Checksum
+import Testing
+
+@Suite struct CRC32CTests {
+    /// Published CRC32C check values (RFC 3720 appendix B.4 and the common "123456789" check).
+    @Test(arguments: [
+        (Array("123456789".utf8), UInt32(0xE306_9283)),
+        ([UInt8](repeating: 0, count: 32), UInt32(0x8A91_36AA)),
+        ([UInt8](repeating: 0xFF, count: 32), UInt32(0x62A8_AB43)),
+        ((0..<32).map { UInt8($0) }, UInt32(0x46DD_794E)),
+        ((0..<32).map { UInt8(31 - $0) }, UInt32(0x113F_DB5C)),
+        ([UInt8](), UInt32(0)),
+    ] as [([UInt8], UInt32)])
+    func knownVectors(bytes: [UInt8], expected: UInt32) {
+        #expect(CRC32C.checksum(of: bytes) == expected)
+        bytes.withUnsafeBytes { #expect(CRC32C.portableChecksum($0) == expected) }
+    }
+
+    @Test func hardwareAndPortableAgreeOnEveryLengthAndAlignment() {
+        var rng = SplitMix64(seed: 7)
+        let data = (0..<4096).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        data.withUnsafeBytes { all in
+            for start in 0..<9 {
+                for length in [0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 4000] {
+                    let slice = UnsafeRawBufferPointer(rebasing: all[start..<(start + length)])
+                    #expect(CRC32C.checksum(slice) == CRC32C.portableChecksum(slice), "start \(start) length \(length)")
+                }
+            }
+        }
+    }
+
+    @Test func seedContinuesAChecksumAcrossPieces() {
+        let bytes = Array("The quick brown fox jumps over the lazy dog".utf8)
+        let whole = CRC32C.checksum(of: bytes)
+        for cut in 0...bytes.count {
+            let first = CRC32C.checksum(of: Array(bytes[..<cut]))
+            #expect(CRC32C.checksum(of: Array(bytes[cut...]), seed: first) == whole)
+        }
+    }
+
+    @Test func everySingleBitFlipChangesTheChecksum() {
+        var bytes = Array("payload header and body".utf8)
+        let original = CRC32C.checksum(of: bytes)
+        for i in bytes.indices {
+            for bit in 0..<8 {
+                bytes[i] ^= 1 << bit
+                #expect(CRC32C.checksum(of: bytes) != original)
+                bytes[i] ^= 1 << bit
+            }
+        }
+    }
+}
+
+/// A small deterministic generator for test data.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
