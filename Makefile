@@ -6,7 +6,7 @@ RELEASE    := -c release $(NATIVE)
 BIN        := .build/release
 OUT        := out
 
-.PHONY: deps build run test bench clean
+.PHONY: deps build run test bench bench-suite clean
 
 deps:
 	@scripts/install-deps.sh
@@ -32,6 +32,11 @@ bench: build
 	$(BIN)/smartinf bench optim --params 64M --threads 1,2
 	$(BIN)/smartinf bench optim --params 64M --threads 1,2 --grad fp32 --copy-out none --optimizer adamw,sgd,sgd:torch,adagrad,adagrad:torch
 	$(BIN)/smartinf bench topk --elements 64M --ratio 0.01
+
+# Regression-tracking suites (ordo-one/benchmark), built in their own folder so that the
+# benchmark package never slows down `make test`.
+bench-suite: deps
+	SMARTINF_BENCHMARKS=1 $(SWIFT) package --scratch-path .build-bench $(NATIVE) benchmark
 
 clean:
 	rm -rf .build $(OUT)

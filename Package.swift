@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
 /// Kernel modules are built for the host CPU by the Makefile (`-target-cpu native`), so that
@@ -46,6 +47,24 @@ let package = Package(
         .testTarget(name: "ChecksumTests", dependencies: ["Checksum"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim"]),
+        .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
+        // Spawns the real `smartinf` executable; depending on it makes `swift test` build it.
+        .testTarget(name: "SmartInfCLITests", dependencies: ["smartinf"]),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The ordo-one benchmark suites (`make bench-suite`) are only declared when asked for, so that
+// `swift build` and `swift test` do not pay for the benchmark package's build.
+if ProcessInfo.processInfo.environment["SMARTINF_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]))
+    package.targets.append(.executableTarget(
+        name: "KernelBenchmarks",
+        dependencies: [
+            "Optim", "Compression", "Checksum",
+            .product(name: "Benchmark", package: "benchmark"),
+        ],
+        path: "Benchmarks/KernelBenchmarks",
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
+}

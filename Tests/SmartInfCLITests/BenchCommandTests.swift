@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+
+/// Runs the real `smartinf` executable built next to this test bundle.
+struct SmartInfProcess {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static var executable: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("smartinf")
+    }
+
+    static func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+@Suite struct BenchOptimCommandTests {
+    @Test func jsonDocumentHoldsOneRowPerOptimizerAndThreadCount() throws {
+        let result = try SmartInfProcess.run(["bench", "optim", "--params", "4099", "--threads", "1,2",
+                                              "--optimizer", "adamw,sgd:torch", "--repetitions", "1", "--json"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(document["benchmark"] as? String == "optim")
+        let rows = try #require(document["rows"] as? [[String: Any]])
+        #expect(rows.count == 4)
+        // fp16 gradient in, fp16 copy out: AdamW moves p, m, v both ways (24 B) + 2 + 2.
+        let bytes = rows.map { "\($0["optimizer"]!):\($0["threads"]!):\($0["bytesPerParameter"]!)" }
+        #expect(bytes == ["adamw:1:28", "adamw:2:28", "sgd:torch:1:20", "sgd:torch:2:20"])
+        for row in rows {
+            #expect(row["parameters"] as? Int == 4099)
+            let gbps = try #require(row["gigabytesPerSecond"] as? Double)
+            let ratio = try #require(row["ratioToMemoryCopy"] as? Double)
+            let copy = try #require(row["memoryCopyGigabytesPerSecond"] as? Double)
+            #expect(gbps > 0 && copy > 0)
+            #expect(abs(ratio - gbps / copy) <= 1e-9 * ratio)
+        }
+    }
+
+    @Test func tableNamesEveryColumn() throws {
+        let result = try SmartInfProcess.run(["bench", "optim", "--params", "1000", "--threads", "1", "--repetitions", "1"])
+        #expect(result.status == 0)
+        for column in ["optimizer", "params/s", "GB/s", "memcpy GB/s", "ratio", "in-place GB/s"] {
+            #expect(result.stdout.contains(column), "missing column \(column)")
+        }
+    }
+
+    @Test(arguments: [
+        (["--params", "abc"], "--params 'abc' is not a positive count"),
+        (["--params", "0"], "--params '0' is not a positive count"),
+        (["--threads", "1,x"], "--threads: 'x' is not an integer"),
+        (["--threads", "0"], "--threads: '0' is not an integer ≥ 1"),
+        (["--optimizer", "lion"], "unknown optimizer 'lion'"),
+        (["--optimizer", "adamw:torch"], "unknown optimizer flavour"),
+        (["--grad", "fp8"], "--grad 'fp8' is not a precision"),
+        (["--copy-out", "int8"], "--copy-out 'int8' is not a precision"),
+        (["--path", "avx"], "--path 'avx' is not a kernel path"),
+        (["--repetitions", "0"], "--repetitions must be at least 1"),
+    ] as [([String], String)])
+    func badFlagsAreRefusedWithAMessageNamingThem(flags: [String], message: String) throws {
+        let result = try SmartInfProcess.run(["bench", "optim"] + flags)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+}
