@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Optim", targets: ["Optim"]),
         .library(name: "Compression", targets: ["Compression"]),
         .library(name: "Checksum", targets: ["Checksum"]),
+        .library(name: "BlockIO", targets: ["BlockIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -33,12 +34,15 @@ let package = Package(
         // Small C helpers: vector sqrt / fp16 conversion that Swift does not lower well, and
         // hardware CRC32C.
         .target(name: "CKernels"),
+        // Linux calls hidden from Swift's Glibc module (O_DIRECT, fallocate, memfd, affinity).
+        .target(name: "CPosix"),
 
         .target(name: "Checksum", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         .target(name: "Optim", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         .target(name: "Compression", dependencies: ["Optim", "Checksum", "CZstd"],
                 swiftSettings: kernelSettings),
-        .target(name: "Benchmarking", dependencies: ["Optim", "Compression"]),
+        .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
+        .target(name: "Benchmarking", dependencies: ["Optim", "Compression", "BlockIO"]),
         .executableTarget(name: "smartinf", dependencies: [
             "Benchmarking",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,21 +1,25 @@
-/// A fixed-size, 64-byte-aligned, zero-initialised buffer of trivial elements.
+/// A fixed-size, aligned (64 bytes by default), zero-initialised buffer of trivial elements.
 ///
 /// Kernels stream over these with unaligned-safe SIMD loads, but cache-line alignment keeps
-/// every 16-lane fp32 vector inside one line and is what O_DIRECT I/O and registered io_uring
-/// buffers need later. The buffer never grows: a hot loop can hold it without allocation.
+/// every 16-lane fp32 vector inside one line; O_DIRECT I/O asks for page alignment instead. The
+/// buffer never grows: a hot loop can hold it without allocation.
 public final class AlignedBuffer<Element: BitwiseCopyable>: @unchecked Sendable {
     /// Cache-line alignment; also a multiple of every SIMD width we use.
-    public static var alignment: Int { 64 }
+    public static var defaultAlignment: Int { 64 }
 
     public let count: Int
+    /// The byte alignment of the first element (a power of two).
+    public let alignment: Int
     @usableFromInline let base: UnsafeMutablePointer<Element>
 
-    /// A buffer of `count` zero bytes' worth of elements.
-    public init(count: Int) {
+    /// A buffer of `count` zero bytes' worth of elements, its start aligned to `alignment` bytes.
+    public init(count: Int, alignment: Int = 64) {
         precondition(count >= 0, "AlignedBuffer count must be non-negative, got \(count)")
+        precondition(alignment > 0 && alignment & (alignment - 1) == 0, "alignment must be a power of two")
         self.count = count
+        self.alignment = alignment
         let bytes = max(count * MemoryLayout<Element>.stride, 1)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: Self.alignment)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: alignment)
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         self.base = raw.bindMemory(to: Element.self, capacity: max(count, 1))
     }

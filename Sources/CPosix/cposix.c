@@ -1,0 +1,51 @@
+#define _GNU_SOURCE
+#include "cposix.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int si_o_direct(void) { return O_DIRECT; }
+
+int si_open(const char *path, int flags, int direct, unsigned mode) {
+    return open(path, flags | (direct ? O_DIRECT : 0) | O_CLOEXEC, (mode_t)mode);
+}
+
+int si_fallocate(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, 0, (off_t)offset, (off_t)length) == 0 ? 0 : -errno;
+}
+
+int si_is_block_device(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return 0;
+    return S_ISBLK(st.st_mode) ? 1 : 0;
+}
+
+int64_t si_file_size(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -errno;
+    if (S_ISBLK(st.st_mode)) {
+        uint64_t bytes = 0;
+        if (ioctl(fd, BLKGETSIZE64, &bytes) != 0) return -errno;
+        return (int64_t)bytes;
+    }
+    return (int64_t)st.st_size;
+}
+
+int si_memfd_create(const char *name) {
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+}
+
+int si_pin_to_cpu(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof(set), &set) == 0 ? 0 : -errno;
+}
+
+int si_errno(void) { return errno; }

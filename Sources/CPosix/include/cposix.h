@@ -1,0 +1,28 @@
+#ifndef SMARTINF_CPOSIX_H
+#define SMARTINF_CPOSIX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+// Linux calls and constants that Swift's Glibc module hides because it is built without
+// _GNU_SOURCE (see FIELD-NOTES.md). _GNU_SOURCE is defined only in the .c file.
+
+/// The O_DIRECT open flag.
+int si_o_direct(void);
+/// open(2) with O_DIRECT or'ed in when `direct` is non-zero.
+int si_open(const char *path, int flags, int direct, unsigned mode);
+/// fallocate(2) with mode 0; returns 0 or -errno.
+int si_fallocate(int fd, int64_t offset, int64_t length);
+/// Size in bytes of a regular file or a block device (BLKGETSIZE64); -errno on failure.
+int64_t si_file_size(int fd);
+/// 1 when fd is a block device.
+int si_is_block_device(int fd);
+/// memfd_create(2); -errno on failure.
+int si_memfd_create(const char *name);
+/// Pins the calling thread to one CPU; 0 or -errno.
+int si_pin_to_cpu(int cpu);
+/// The current thread's errno.
+int si_errno(void);
+
+#endif
