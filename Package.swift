@@ -52,6 +52,7 @@ let package = Package(
         .testTarget(name: "OptimTests", dependencies: ["Optim"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
+        .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),
         // Spawns the real `smartinf` executable; depending on it makes `swift test` build it.
         .testTarget(name: "SmartInfCLITests", dependencies: ["smartinf"]),
     ],

@@ -1,0 +1,151 @@
+import BlockIO
+import Foundation
+import Optim
+import Testing
+
+/// A scratch directory on the disk-backed filesystem (O_DIRECT needs one), removed afterwards.
+final class ScratchDirectory {
+    let path: String
+
+    init() throws {
+        let base = FileManager.default.temporaryDirectory.path == "/tmp" ? "/var/tmp" : FileManager.default.temporaryDirectory.path
+        path = "\(base)/smartinf-blockio-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+private func pattern(_ count: Int, seed: UInt8) -> AlignedBuffer<UInt8> {
+    let buffer = AlignedBuffer<UInt8>(count: count, alignment: BlockFile.directAlignment)
+    buffer.withUnsafeMutableBufferPointer { b in
+        for i in b.indices { b[i] = UInt8(truncatingIfNeeded: i &* 31 &+ Int(seed) &+ (i >> 12)) }
+    }
+    return buffer
+}
+
+private func raw(_ buffer: AlignedBuffer<UInt8>) -> UnsafeMutableRawBufferPointer {
+    buffer.withUnsafeMutableBufferPointer { UnsafeMutableRawBufferPointer($0) }
+}
+
+@Suite struct IORingTests {
+    @Test(arguments: [(1, 4096), (4, 65536), (16, 1 << 20), (32, 12288)])
+    func directWriteThenReadRoundTrips(queueDepth: Int, blockSize: Int) throws {
+        let dir = try ScratchDirectory()
+        let file = try BlockFile(path: dir.file("ssd.bin"), mode: .direct, create: true)
+        let size = 3 << 20 + 8192  // not a multiple of most block sizes: the last block is short
+        try file.allocate(length: size)
+        let written = pattern(size, seed: 7)
+        let ring = try IORing(queueDepth: queueDepth)
+        try withExtendedLifetime(written) {
+            try ring.run([BlockTransfer(.write, file: file, fileOffset: 0, memory: raw(written))], blockSize: blockSize)
+        }
+        try file.sync()
+        let readBack = AlignedBuffer<UInt8>(count: size, alignment: BlockFile.directAlignment)
+        try withExtendedLifetime(readBack) {
+            try ring.run([BlockTransfer(.read, file: file, fileOffset: 0, memory: raw(readBack))], blockSize: blockSize)
+        }
+        #expect(readBack.array == written.array)
+        // And the bytes are really in the file, as another reader sees them.
+        let onDisk = try Data(contentsOf: URL(fileURLWithPath: dir.file("ssd.bin")))
+        #expect(Array(onDisk.prefix(size)) == written.array)
+    }
+
+    @Test func registeredBuffersAndSeveralTransfersInOneRun() throws {
+        let dir = try ScratchDirectory()
+        let a = try BlockFile(path: dir.file("a.bin"), mode: .direct, create: true)
+        let b = try BlockFile(path: dir.file("b.bin"), mode: .direct, create: true)
+        let pool = pattern(1 << 20, seed: 3)
+        let ring = try IORing(queueDepth: 8)
+        try withExtendedLifetime(pool) {
+            let memory = raw(pool)
+            try ring.register(buffers: [memory])
+            let first = UnsafeMutableRawBufferPointer(rebasing: memory[0..<(512 << 10)])
+            let second = UnsafeMutableRawBufferPointer(rebasing: memory[(512 << 10)...])
+            // Two files, one at an offset, in one run.
+            try ring.run([
+                BlockTransfer(.write, file: a, fileOffset: 0, memory: first),
+                BlockTransfer(.write, file: b, fileOffset: 1 << 20, memory: second),
+            ], blockSize: 64 << 10)
+        }
+        let expected = pool.array
+        let target = AlignedBuffer<UInt8>(count: 1 << 20, alignment: BlockFile.directAlignment)
+        try withExtendedLifetime(target) {
+            let memory = raw(target)
+            try ring.run([
+                BlockTransfer(.read, file: b, fileOffset: 1 << 20, memory: UnsafeMutableRawBufferPointer(rebasing: memory[(512 << 10)...])),
+                BlockTransfer(.read, file: a, fileOffset: 0, memory: UnsafeMutableRawBufferPointer(rebasing: memory[0..<(512 << 10)])),
+            ], blockSize: 128 << 10)
+        }
+        #expect(target.array == expected)
+        #expect(try b.size() == 3 << 19)
+    }
+
+    @Test func readingPastTheEndNamesTheFileAndOffset() throws {
+        let dir = try ScratchDirectory()
+        let path = dir.file("short.bin")
+        let file = try BlockFile(path: path, mode: .direct, create: true)
+        let data = pattern(8192, seed: 1)
+        let ring = try IORing(queueDepth: 4)
+        try withExtendedLifetime(data) {
+            try ring.run([BlockTransfer(.write, file: file, fileOffset: 0, memory: raw(data))], blockSize: 4096)
+        }
+        let target = AlignedBuffer<UInt8>(count: 16384, alignment: BlockFile.directAlignment)
+        let error = #expect(throws: BlockIOError.self) {
+            try withExtendedLifetime(target) {
+                try ring.run([BlockTransfer(.read, file: file, fileOffset: 0, memory: raw(target))], blockSize: 4096)
+            }
+        }
+        #expect(error?.operation == .read)
+        #expect(error?.path == path)
+        #expect(error?.offset == 8192)
+        #expect(error?.description.contains("the file ends before") == true)
+        // The part that exists was read.
+        #expect(Array(target.array.prefix(8192)) == data.array)
+    }
+
+    @Test func bufferedModeCompletesShortReadsAtTheEnd() throws {
+        let dir = try ScratchDirectory()
+        let path = dir.file("odd.bin")
+        try Data((0..<10_000).map { UInt8(truncatingIfNeeded: $0) }).write(to: URL(fileURLWithPath: path))
+        let file = try BlockFile(path: path, mode: .buffered)
+        let target = AlignedBuffer<UInt8>(count: 10_000)
+        let ring = try IORing(queueDepth: 2)
+        try withExtendedLifetime(target) {
+            try ring.run([BlockTransfer(.read, file: file, fileOffset: 0, memory: raw(target))], blockSize: 3000)
+        }
+        #expect(target.array == (0..<10_000).map { UInt8(truncatingIfNeeded: $0) })
+    }
+
+    @Test func misalignedDirectIOIsATypedErrorNotACrash() throws {
+        let dir = try ScratchDirectory()
+        let path = dir.file("direct.bin")
+        let file = try BlockFile(path: path, mode: .direct, create: true)
+        try file.allocate(length: 1 << 16)
+        let target = AlignedBuffer<UInt8>(count: 8192, alignment: BlockFile.directAlignment)
+        let ring = try IORing(queueDepth: 2)
+        let error = #expect(throws: BlockIOError.self) {
+            try withExtendedLifetime(target) {
+                // Offset 100 is not sector-aligned: O_DIRECT refuses it with EINVAL.
+                try ring.run([BlockTransfer(.read, file: file, fileOffset: 100, memory: raw(target))], blockSize: 4096)
+            }
+        }
+        #expect(error?.codeName == "EINVAL")
+        #expect(error?.offset == 100)
+        #expect(error?.description.contains(path) == true)
+    }
+
+    @Test func openingAMissingFileSaysSo() {
+        let error = #expect(throws: BlockIOError.self) {
+            _ = try BlockFile(path: "/nonexistent-dir/ssd.bin", mode: .direct)
+        }
+        #expect(error?.codeName == "ENOENT")
+        #expect(error?.description.hasPrefix("open of /nonexistent-dir/ssd.bin failed") == true)
+    }
+
+    @Test func badQueueDepthIsRefused() {
+        #expect(throws: BlockIOError.self) { _ = try IORing(queueDepth: 0) }
+    }
+}
