@@ -123,9 +123,14 @@ private func raw(_ buffer: AlignedBuffer<UInt8>) -> UnsafeMutableRawBufferPointe
         let dir = try ScratchDirectory()
         let path = dir.file("direct.bin")
         let file = try BlockFile(path: path, mode: .direct, create: true)
-        try file.allocate(length: 1 << 16)
-        let target = AlignedBuffer<UInt8>(count: 8192, alignment: BlockFile.directAlignment)
         let ring = try IORing(queueDepth: 2)
+        // Real data first: ext4 serves unaligned direct reads of never-written extents.
+        let data = pattern(1 << 16, seed: 9)
+        try withExtendedLifetime(data) {
+            try ring.run([BlockTransfer(.write, file: file, fileOffset: 0, memory: raw(data))], blockSize: 1 << 16)
+        }
+        try file.sync()
+        let target = AlignedBuffer<UInt8>(count: 8192, alignment: BlockFile.directAlignment)
         let error = #expect(throws: BlockIOError.self) {
             try withExtendedLifetime(target) {
                 // Offset 100 is not sector-aligned: O_DIRECT refuses it with EINVAL.
