@@ -41,6 +41,7 @@ let package = Package(
         .target(name: "Optim", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         .target(name: "Compression", dependencies: ["Optim", "Checksum", "CZstd"],
                 swiftSettings: kernelSettings),
+        .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim"]),
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
         .target(name: "Benchmarking", dependencies: ["Optim", "Compression", "BlockIO"]),
         .executableTarget(name: "smartinf", dependencies: [

@@ -31,6 +31,18 @@ public struct AdamWRule: UpdateRule, Equatable {
     /// 1 + (-lr × wd)
     public var decayFactor: Float
 
+    public init(combinedUnscale: Float, beta1: Float, beta2: Float, oneMinusBeta1: Float, oneMinusBeta2: Float, eps: Float, biasCorrection2: Float, stepSize: Float, decayFactor: Float) {
+        self.combinedUnscale = combinedUnscale
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.oneMinusBeta1 = oneMinusBeta1
+        self.oneMinusBeta2 = oneMinusBeta2
+        self.eps = eps
+        self.biasCorrection2 = biasCorrection2
+        self.stepSize = stepSize
+        self.decayFactor = decayFactor
+    }
+
     @inlinable @inline(__always)
     public func apply<L: FloatLanes>(gradient g: L, parameter p: L, state1 m: L, state2 v: L)
         -> (parameter: L, state1: L, state2: L) {
@@ -50,6 +62,14 @@ public struct SGDReferenceRule: UpdateRule, Equatable {
     public var momentum: Float
     public var oneMinusMomentum: Float
     public var weightDecay: Float
+
+    public init(combinedUnscale: Float, learningRate: Float, momentum: Float, oneMinusMomentum: Float, weightDecay: Float) {
+        self.combinedUnscale = combinedUnscale
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.oneMinusMomentum = oneMinusMomentum
+        self.weightDecay = weightDecay
+    }
 
     @inlinable @inline(__always)
     public func apply<L: FloatLanes>(gradient g: L, parameter p: L, state1 m: L, state2: L)
@@ -76,6 +96,16 @@ public struct SGDTorchRule: UpdateRule, Equatable {
     public var nesterov: Bool
     public var weightDecay: Float
 
+    public init(combinedUnscale: Float, learningRate: Float, momentum: Float, bufferKeep: Float, gradientWeight: Float, nesterov: Bool, weightDecay: Float) {
+        self.combinedUnscale = combinedUnscale
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.bufferKeep = bufferKeep
+        self.gradientWeight = gradientWeight
+        self.nesterov = nesterov
+        self.weightDecay = weightDecay
+    }
+
     @inlinable @inline(__always)
     public func apply<L: FloatLanes>(gradient g: L, parameter p: L, state1 buffer: L, state2: L)
         -> (parameter: L, state1: L, state2: L) {
@@ -100,6 +130,13 @@ public struct AdagradReferenceRule: UpdateRule, Equatable {
     public var eps: Float
     public var weightDecay: Float
 
+    public init(combinedUnscale: Float, stepSize: Float, eps: Float, weightDecay: Float) {
+        self.combinedUnscale = combinedUnscale
+        self.stepSize = stepSize
+        self.eps = eps
+        self.weightDecay = weightDecay
+    }
+
     @inlinable @inline(__always)
     public func apply<L: FloatLanes>(gradient g: L, parameter p: L, state1 v: L, state2: L)
         -> (parameter: L, state1: L, state2: L) {
@@ -119,6 +156,13 @@ public struct AdagradTorchRule: UpdateRule, Equatable {
     public var stepSize: Float
     public var eps: Float
     public var weightDecay: Float
+
+    public init(combinedUnscale: Float, stepSize: Float, eps: Float, weightDecay: Float) {
+        self.combinedUnscale = combinedUnscale
+        self.stepSize = stepSize
+        self.eps = eps
+        self.weightDecay = weightDecay
+    }
 
     @inlinable @inline(__always)
     public func apply<L: FloatLanes>(gradient g: L, parameter p: L, state1 v: L, state2: L)

@@ -1,0 +1,321 @@
+import Optim
+
+/// How a device overlaps its per-subgroup work (paper: SU is `naive`, SU+O is `overlap`).
+public enum HandlerMode: UInt8, Sendable, CaseIterable {
+    /// One buffer set; read, update and write back each subgroup in sequence.
+    case naive = 1
+    /// Several buffer sets; the next subgroup's reads and the previous one's write-backs overlap
+    /// this subgroup's update, parameters written back before the lazy m/v.
+    case overlap = 2
+
+    public init?(name: String) {
+        switch name {
+        case "naive": self = .naive
+        case "overlap": self = .overlap
+        default: return nil
+        }
+    }
+}
+
+/// What the host asks a device to hold: the geometry of its parameter slice, the optimizer and
+/// the stream formats.
+public struct DeviceConfiguration: Sendable, Equatable {
+    /// Elements in this device's slice of the flattened parameters.
+    public var sliceElements: Int
+    /// Elements per subgroup (D); 0 lets the device choose the largest its DRAM allows.
+    public var subgroupElements: Int
+    public var optimizer: OptimizerConfig
+    public var gradientPrecision: Precision
+    public var copyOutPrecision: Precision
+    public var handler: HandlerMode
+
+    public init(sliceElements: Int, subgroupElements: Int, optimizer: OptimizerConfig, gradientPrecision: Precision,
+                copyOutPrecision: Precision, handler: HandlerMode) {
+        self.sliceElements = sliceElements
+        self.subgroupElements = subgroupElements
+        self.optimizer = optimizer
+        self.gradientPrecision = gradientPrecision
+        self.copyOutPrecision = copyOutPrecision
+        self.handler = handler
+    }
+
+    /// Slices beyond 2^40 elements (4 TiB of fp32) are refused outright.
+    public static var maximumElements: Int { 1 << 40 }
+}
+
+/// One optimizer step on a device. The gradients are already in the device's gradient region.
+public struct StepCommand: Sendable, Equatable {
+    /// The optimizer step t (1-based).
+    public var step: Int
+    public var update: PreparedUpdate
+    /// An overflow elsewhere: commit the step without touching any state.
+    public var skip: Bool
+    /// The subgroups to update (all of them in normal training).
+    public var subgroups: [Int]
+
+    public init(step: Int, update: PreparedUpdate, skip: Bool, subgroups: [Int]) {
+        self.step = step
+        self.update = update
+        self.skip = skip
+        self.subgroups = subgroups
+    }
+}
+
+/// Which vector of a subgroup to read back.
+public enum StateVector: UInt8, Sendable, CaseIterable {
+    case parameters = 1
+    case state1 = 2
+    case state2 = 3
+}
+
+/// A request from host to device.
+public enum Request: Sendable, Equatable {
+    case hello(clientName: String)
+    case configure(DeviceConfiguration)
+    /// Initial fp32 parameters for `count` elements from `offset` of the slice, read from a file
+    /// the device can open (a path inside its own directory).
+    case loadParameters(offset: Int, count: Int, path: String)
+    case step(StepCommand)
+    case status
+    /// `count` fp32 values of one vector of the slice from `offset` (bounded by the body cap).
+    case readState(vector: StateVector, offset: Int, count: Int)
+    case flush
+    /// Roll every subgroup back to committed step `step`.
+    case rollback(step: Int)
+    case shutdown
+
+    public var kind: UInt16 {
+        switch self {
+        case .hello: 1
+        case .configure: 2
+        case .loadParameters: 3
+        case .step: 4
+        case .status: 5
+        case .readState: 6
+        case .flush: 7
+        case .rollback: 8
+        case .shutdown: 9
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .hello: "hello"
+        case .configure: "configure"
+        case .loadParameters: "load-parameters"
+        case .step: "step"
+        case .status: "status"
+        case .readState: "read-state"
+        case .flush: "flush"
+        case .rollback: "rollback"
+        case .shutdown: "shutdown"
+        }
+    }
+
+    /// Largest count of fp32 values one read-state reply can carry.
+    public static var maximumReadCount: Int { (Frame.maximumBodyBytes - 64) / 4 }
+
+    public func frame(requestID: UInt32) -> Frame {
+        var w = WireWriter()
+        switch self {
+        case .hello(let name): w.string(name)
+        case .configure(let c):
+            w.u64(UInt64(c.sliceElements)); w.u64(UInt64(c.subgroupElements))
+            c.optimizer.encode(into: &w)
+            w.u8(c.gradientPrecision.rawValue); w.u8(c.copyOutPrecision.rawValue); w.u8(c.handler.rawValue)
+        case .loadParameters(let offset, let count, let path):
+            w.u64(UInt64(offset)); w.u64(UInt64(count)); w.string(path)
+        case .step(let s):
+            w.u64(UInt64(s.step)); s.update.encode(into: &w); w.bool(s.skip)
+            w.u32(UInt32(s.subgroups.count)); s.subgroups.forEach { w.u32(UInt32($0)) }
+        case .readState(let vector, let offset, let count):
+            w.u8(vector.rawValue); w.u64(UInt64(offset)); w.u64(UInt64(count))
+        case .rollback(let step): w.u64(UInt64(step))
+        case .status, .flush, .shutdown: break
+        }
+        return Frame(kind: kind, requestID: requestID, body: w.bytes)
+    }
+
+    /// Decodes and validates a request body. Values that depend on the device's state (a slice
+    /// bound, a subgroup index) are checked by the device; everything else is checked here.
+    public static func decode(_ frame: Frame) throws(ProtocolError) -> Request {
+        let names: [UInt16: String] = [1: "hello", 2: "configure", 3: "load-parameters", 4: "step", 5: "status",
+                                        6: "read-state", 7: "flush", 8: "rollback", 9: "shutdown"]
+        guard let name = names[frame.kind] else {
+            throw .invalidField(message: "request", field: "kind", found: "\(frame.kind)", expected: "a request kind 1...9")
+        }
+        var r = WireReader(frame.body, message: name)
+        let request: Request
+        switch frame.kind {
+        case 1: request = .hello(clientName: try r.string("client name", maxLength: 256))
+        case 2:
+            let slice = try r.count("slice elements", in: 1...DeviceConfiguration.maximumElements)
+            let subgroup = try r.count("subgroup elements", in: 0...DeviceConfiguration.maximumElements)
+            let optimizer = try OptimizerConfig.decode(from: &r)
+            let gradient = try Precision.decode(from: &r, "gradient precision")
+            let copyOut = try Precision.decode(from: &r, "copy-out precision")
+            let handlerCode = try r.u8("handler")
+            guard let handler = HandlerMode(rawValue: handlerCode) else {
+                throw .invalidField(message: name, field: "handler", found: "\(handlerCode)", expected: "1 (naive) or 2 (overlap)")
+            }
+            request = .configure(DeviceConfiguration(sliceElements: slice, subgroupElements: subgroup, optimizer: optimizer,
+                                                     gradientPrecision: gradient, copyOutPrecision: copyOut, handler: handler))
+        case 3:
+            let offset = try r.count("offset", in: 0...DeviceConfiguration.maximumElements)
+            let count = try r.count("count", in: 1...DeviceConfiguration.maximumElements)
+            request = .loadParameters(offset: offset, count: count, path: try r.string("path"))
+        case 4:
+            let step = try r.count("step", in: 1...Int(UInt32.max))
+            let update = try PreparedUpdate.decode(from: &r)
+            let skip = try r.bool("skip")
+            let count = Int(try r.u32("subgroup count"))
+            guard count <= r.remaining / 4 else {
+                throw .truncated(message: name, field: "subgroups", needed: count * 4, available: r.remaining)
+            }
+            var subgroups: [Int] = []
+            for i in 0..<count {
+                let s = Int(try r.u32("subgroup \(i)"))
+                if let last = subgroups.last, s <= last {
+                    throw .invalidField(message: name, field: "subgroup \(i)", found: "\(s)",
+                                        expected: "strictly increasing subgroup numbers (previous was \(last))")
+                }
+                subgroups.append(s)
+            }
+            request = .step(StepCommand(step: step, update: update, skip: skip, subgroups: subgroups))
+        case 6:
+            let code = try r.u8("vector")
+            guard let vector = StateVector(rawValue: code) else {
+                throw .invalidField(message: name, field: "vector", found: "\(code)", expected: "1 (p), 2 (state 1) or 3 (state 2)")
+            }
+            let offset = try r.count("offset", in: 0...DeviceConfiguration.maximumElements)
+            let count = try r.count("count", in: 1...maximumReadCount)
+            request = .readState(vector: vector, offset: offset, count: count)
+        case 8: request = .rollback(step: try r.count("step", in: 0...Int(UInt32.max)))
+        case 5: request = .status
+        case 7: request = .flush
+        default: request = .shutdown
+        }
+        try r.finish()
+        return request
+    }
+}
+
+/// A device's answer. Every request gets exactly one, with the request's id.
+public enum Reply: Sendable, Equatable {
+    public struct Hello: Sendable, Equatable {
+        public var deviceName: String
+        public var protocolVersion: Int
+        public var capacityBytes: Int
+        public var dramBytes: Int
+        public var threads: Int
+
+        public init(deviceName: String, protocolVersion: Int, capacityBytes: Int, dramBytes: Int, threads: Int) {
+            self.deviceName = deviceName
+            self.protocolVersion = protocolVersion
+            self.capacityBytes = capacityBytes
+            self.dramBytes = dramBytes
+            self.threads = threads
+        }
+    }
+
+    public struct Configured: Sendable, Equatable {
+        public var subgroupElements: Int
+        public var subgroupCount: Int
+        public var bufferSets: Int
+        public var dramNeededBytes: Int
+
+        public init(subgroupElements: Int, subgroupCount: Int, bufferSets: Int, dramNeededBytes: Int) {
+            self.subgroupElements = subgroupElements
+            self.subgroupCount = subgroupCount
+            self.bufferSets = bufferSets
+            self.dramNeededBytes = dramNeededBytes
+        }
+    }
+
+    case hello(Hello)
+    case configured(Configured)
+    case done
+    /// The committed step of every subgroup, in subgroup order.
+    case status(committedSteps: [Int])
+    case state(values: [Float])
+    case error(code: ErrorCode, message: String)
+
+    /// What kind of failure an error reply reports.
+    public enum ErrorCode: UInt16, Sendable {
+        case badRequest = 1
+        case notConfigured = 2
+        case insufficientDRAM = 3
+        case badPayload = 4
+        case storage = 5
+        case outOfRange = 6
+        case internalFailure = 7
+    }
+
+    public var kind: UInt16 {
+        switch self {
+        case .hello: 101
+        case .configured: 102
+        case .done: 103
+        case .status: 104
+        case .state: 105
+        case .error: 199
+        }
+    }
+
+    public func frame(requestID: UInt32) -> Frame {
+        var w = WireWriter()
+        switch self {
+        case .hello(let h):
+            w.string(h.deviceName); w.u16(UInt16(h.protocolVersion)); w.u64(UInt64(h.capacityBytes))
+            w.u64(UInt64(h.dramBytes)); w.u32(UInt32(h.threads))
+        case .configured(let c):
+            w.u64(UInt64(c.subgroupElements)); w.u64(UInt64(c.subgroupCount)); w.u32(UInt32(c.bufferSets))
+            w.u64(UInt64(c.dramNeededBytes))
+        case .done: break
+        case .status(let steps):
+            w.u32(UInt32(steps.count)); steps.forEach { w.u64(UInt64($0)) }
+        case .state(let values):
+            w.u32(UInt32(values.count)); values.forEach { w.f32($0) }
+        case .error(let code, let message):
+            w.u16(code.rawValue); w.string(String(message.utf8.prefix(4000)) ?? "error")
+        }
+        return Frame(kind: kind, requestID: requestID, body: w.bytes)
+    }
+
+    public static func decode(_ frame: Frame) throws(ProtocolError) -> Reply {
+        var r = WireReader(frame.body, message: "reply \(frame.kind)")
+        let reply: Reply
+        switch frame.kind {
+        case 101:
+            reply = .hello(Hello(deviceName: try r.string("device name"), protocolVersion: Int(try r.u16("protocol version")),
+                                 capacityBytes: try r.count("capacity", in: 0...Int.max),
+                                 dramBytes: try r.count("dram", in: 0...Int.max), threads: Int(try r.u32("threads"))))
+        case 102:
+            reply = .configured(Configured(subgroupElements: try r.count("subgroup elements", in: 1...Int.max),
+                                           subgroupCount: try r.count("subgroup count", in: 1...Int.max),
+                                           bufferSets: Int(try r.u32("buffer sets")),
+                                           dramNeededBytes: try r.count("dram needed", in: 0...Int.max)))
+        case 103: reply = .done
+        case 104:
+            let count = Int(try r.u32("count"))
+            guard count <= r.remaining / 8 else { throw .truncated(message: r.message, field: "steps", needed: count * 8, available: r.remaining) }
+            var steps: [Int] = []
+            for i in 0..<count { steps.append(try r.count("step \(i)", in: 0...Int.max)) }
+            reply = .status(committedSteps: steps)
+        case 105:
+            let count = Int(try r.u32("count"))
+            guard count <= r.remaining / 4 else { throw .truncated(message: r.message, field: "values", needed: count * 4, available: r.remaining) }
+            var values: [Float] = []
+            values.reserveCapacity(count)
+            for i in 0..<count { values.append(try r.f32("value \(i)")) }
+            reply = .state(values: values)
+        case 199:
+            let code = try r.u16("error code")
+            reply = .error(code: ErrorCode(rawValue: code) ?? .internalFailure, message: try r.string("message"))
+        default:
+            throw .invalidField(message: "reply", field: "kind", found: "\(frame.kind)", expected: "a reply kind")
+        }
+        try r.finish()
+        return reply
+    }
+}
