@@ -86,7 +86,7 @@ public enum OptimizerConfig: Sendable, Equatable {
     /// Parses `adamw`, `sgd`, `adagrad`, optionally suffixed `:torch` or `:reference`, with
     /// default hyperparameters.
     public init(name: String) throws(OptimizerConfigError) {
-        let parts = name.lowercased().split(separator: ":", maxSplits: 1).map(String.init)
+        let parts = name.lowercased().split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         let flavor: RuleFlavor
         if parts.count == 2 {
             guard let f = RuleFlavor(rawValue: parts[1]) else {
