@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "smartinf", targets: ["smartinf"]),
+        .executable(name: "smartssd", targets: ["smartssd"]),
         .library(name: "Optim", targets: ["Optim"]),
         .library(name: "Compression", targets: ["Compression"]),
         .library(name: "Checksum", targets: ["Checksum"]),
@@ -43,7 +44,12 @@ let package = Package(
                 swiftSettings: kernelSettings),
         .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim"]),
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
+        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum"]),
         .target(name: "Benchmarking", dependencies: ["Optim", "Compression", "BlockIO"]),
+        .executableTarget(name: "smartssd", dependencies: [
+            "SmartSSD", "Benchmarking",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "smartinf", dependencies: [
             "Benchmarking",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -50,14 +50,19 @@ public struct StepCommand: Sendable, Equatable {
     public var update: PreparedUpdate
     /// An overflow elsewhere: commit the step without touching any state.
     public var skip: Bool
-    /// The subgroups to update (all of them in normal training).
+    /// The subgroups to update (all of them in normal training), strictly increasing.
     public var subgroups: [Int]
+    /// The byte length of each subgroup's payload in the gradient region (parallel to
+    /// `subgroups`), so the device reads exactly what the host wrote.
+    public var payloadBytes: [Int]
 
-    public init(step: Int, update: PreparedUpdate, skip: Bool, subgroups: [Int]) {
+    public init(step: Int, update: PreparedUpdate, skip: Bool, subgroups: [Int], payloadBytes: [Int]) {
+        precondition(subgroups.count == payloadBytes.count, "one payload length per subgroup")
         self.step = step
         self.update = update
         self.skip = skip
         self.subgroups = subgroups
+        self.payloadBytes = payloadBytes
     }
 }
 
@@ -83,6 +88,9 @@ public enum Request: Sendable, Equatable {
     /// Roll every subgroup back to committed step `step`.
     case rollback(step: Int)
     case shutdown
+    /// Map the host's shared buffer (a file in shared memory) that receives the compute copy of
+    /// the whole slice, element i of the slice at byte i × copy-out width.
+    case attachHostBuffer(path: String)
 
     public var kind: UInt16 {
         switch self {
@@ -95,6 +103,7 @@ public enum Request: Sendable, Equatable {
         case .flush: 7
         case .rollback: 8
         case .shutdown: 9
+        case .attachHostBuffer: 10
         }
     }
 
@@ -109,6 +118,7 @@ public enum Request: Sendable, Equatable {
         case .flush: "flush"
         case .rollback: "rollback"
         case .shutdown: "shutdown"
+        case .attachHostBuffer: "attach-host-buffer"
         }
     }
 
@@ -127,10 +137,12 @@ public enum Request: Sendable, Equatable {
             w.u64(UInt64(offset)); w.u64(UInt64(count)); w.string(path)
         case .step(let s):
             w.u64(UInt64(s.step)); s.update.encode(into: &w); w.bool(s.skip)
-            w.u32(UInt32(s.subgroups.count)); s.subgroups.forEach { w.u32(UInt32($0)) }
+            w.u32(UInt32(s.subgroups.count))
+            for (subgroup, bytes) in zip(s.subgroups, s.payloadBytes) { w.u32(UInt32(subgroup)); w.u32(UInt32(bytes)) }
         case .readState(let vector, let offset, let count):
             w.u8(vector.rawValue); w.u64(UInt64(offset)); w.u64(UInt64(count))
         case .rollback(let step): w.u64(UInt64(step))
+        case .attachHostBuffer(let path): w.string(path)
         case .status, .flush, .shutdown: break
         }
         return Frame(kind: kind, requestID: requestID, body: w.bytes)
@@ -140,9 +152,9 @@ public enum Request: Sendable, Equatable {
     /// bound, a subgroup index) are checked by the device; everything else is checked here.
     public static func decode(_ frame: Frame) throws(ProtocolError) -> Request {
         let names: [UInt16: String] = [1: "hello", 2: "configure", 3: "load-parameters", 4: "step", 5: "status",
-                                        6: "read-state", 7: "flush", 8: "rollback", 9: "shutdown"]
+                                        6: "read-state", 7: "flush", 8: "rollback", 9: "shutdown", 10: "attach-host-buffer"]
         guard let name = names[frame.kind] else {
-            throw .invalidField(message: "request", field: "kind", found: "\(frame.kind)", expected: "a request kind 1...9")
+            throw .invalidField(message: "request", field: "kind", found: "\(frame.kind)", expected: "a request kind 1...10")
         }
         var r = WireReader(frame.body, message: name)
         let request: Request
@@ -169,10 +181,11 @@ public enum Request: Sendable, Equatable {
             let update = try PreparedUpdate.decode(from: &r)
             let skip = try r.bool("skip")
             let count = Int(try r.u32("subgroup count"))
-            guard count <= r.remaining / 4 else {
-                throw .truncated(message: name, field: "subgroups", needed: count * 4, available: r.remaining)
+            guard count <= r.remaining / 8 else {
+                throw .truncated(message: name, field: "subgroups", needed: count * 8, available: r.remaining)
             }
             var subgroups: [Int] = []
+            var payloadBytes: [Int] = []
             for i in 0..<count {
                 let s = Int(try r.u32("subgroup \(i)"))
                 if let last = subgroups.last, s <= last {
@@ -180,8 +193,9 @@ public enum Request: Sendable, Equatable {
                                         expected: "strictly increasing subgroup numbers (previous was \(last))")
                 }
                 subgroups.append(s)
+                payloadBytes.append(Int(try r.u32("payload bytes \(i)")))
             }
-            request = .step(StepCommand(step: step, update: update, skip: skip, subgroups: subgroups))
+            request = .step(StepCommand(step: step, update: update, skip: skip, subgroups: subgroups, payloadBytes: payloadBytes))
         case 6:
             let code = try r.u8("vector")
             guard let vector = StateVector(rawValue: code) else {
@@ -191,6 +205,7 @@ public enum Request: Sendable, Equatable {
             let count = try r.count("count", in: 1...maximumReadCount)
             request = .readState(vector: vector, offset: offset, count: count)
         case 8: request = .rollback(step: try r.count("step", in: 0...Int(UInt32.max)))
+        case 10: request = .attachHostBuffer(path: try r.string("path"))
         case 5: request = .status
         case 7: request = .flush
         default: request = .shutdown
@@ -223,19 +238,26 @@ public enum Reply: Sendable, Equatable {
         public var subgroupCount: Int
         public var bufferSets: Int
         public var dramNeededBytes: Int
+        /// Where the host writes subgroup s's payload: `gradientOffset + s × gradientSlotBytes`
+        /// of the device's SSD, at most `gradientSlotBytes` long.
+        public var gradientOffset: Int
+        public var gradientSlotBytes: Int
 
-        public init(subgroupElements: Int, subgroupCount: Int, bufferSets: Int, dramNeededBytes: Int) {
+        public init(subgroupElements: Int, subgroupCount: Int, bufferSets: Int, dramNeededBytes: Int,
+                    gradientOffset: Int, gradientSlotBytes: Int) {
             self.subgroupElements = subgroupElements
             self.subgroupCount = subgroupCount
             self.bufferSets = bufferSets
             self.dramNeededBytes = dramNeededBytes
+            self.gradientOffset = gradientOffset
+            self.gradientSlotBytes = gradientSlotBytes
         }
     }
 
     case hello(Hello)
     case configured(Configured)
     case done
-    /// The committed step of every subgroup, in subgroup order.
+    /// The committed step of every subgroup, in subgroup order; -1 for a subgroup never loaded.
     case status(committedSteps: [Int])
     case state(values: [Float])
     case error(code: ErrorCode, message: String)
@@ -270,10 +292,10 @@ public enum Reply: Sendable, Equatable {
             w.u64(UInt64(h.dramBytes)); w.u32(UInt32(h.threads))
         case .configured(let c):
             w.u64(UInt64(c.subgroupElements)); w.u64(UInt64(c.subgroupCount)); w.u32(UInt32(c.bufferSets))
-            w.u64(UInt64(c.dramNeededBytes))
+            w.u64(UInt64(c.dramNeededBytes)); w.u64(UInt64(c.gradientOffset)); w.u64(UInt64(c.gradientSlotBytes))
         case .done: break
         case .status(let steps):
-            w.u32(UInt32(steps.count)); steps.forEach { w.u64(UInt64($0)) }
+            w.u32(UInt32(steps.count)); steps.forEach { w.u64(UInt64(bitPattern: Int64($0))) }
         case .state(let values):
             w.u32(UInt32(values.count)); values.forEach { w.f32($0) }
         case .error(let code, let message):
@@ -294,13 +316,21 @@ public enum Reply: Sendable, Equatable {
             reply = .configured(Configured(subgroupElements: try r.count("subgroup elements", in: 1...Int.max),
                                            subgroupCount: try r.count("subgroup count", in: 1...Int.max),
                                            bufferSets: Int(try r.u32("buffer sets")),
-                                           dramNeededBytes: try r.count("dram needed", in: 0...Int.max)))
+                                           dramNeededBytes: try r.count("dram needed", in: 0...Int.max),
+                                           gradientOffset: try r.count("gradient offset", in: 0...Int.max),
+                                           gradientSlotBytes: try r.count("gradient slot bytes", in: 1...Int.max)))
         case 103: reply = .done
         case 104:
             let count = Int(try r.u32("count"))
             guard count <= r.remaining / 8 else { throw .truncated(message: r.message, field: "steps", needed: count * 8, available: r.remaining) }
             var steps: [Int] = []
-            for i in 0..<count { steps.append(try r.count("step \(i)", in: 0...Int.max)) }
+            for i in 0..<count {
+                let step = Int(Int64(bitPattern: try r.u64("step \(i)")))
+                guard step >= -1 else {
+                    throw .invalidField(message: r.message, field: "step \(i)", found: "\(step)", expected: "-1 (not loaded) or a step")
+                }
+                steps.append(step)
+            }
             reply = .status(committedSteps: steps)
         case 105:
             let count = Int(try r.u32("count"))

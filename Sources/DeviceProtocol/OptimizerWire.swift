@@ -3,7 +3,7 @@ import Optim
 /// Wire forms of the optimizer types, so that host and device agree on every fp32 constant bit
 /// for bit: the device never re-derives a scalar the host prepared.
 extension OptimizerConfig {
-    func encode(into w: inout WireWriter) {
+    public func encode(into w: inout WireWriter) {
         switch self {
         case .adamw(let h):
             w.u8(1); w.u8(0)
@@ -17,7 +17,7 @@ extension OptimizerConfig {
         }
     }
 
-    static func decode(from r: inout WireReader) throws(ProtocolError) -> OptimizerConfig {
+    public static func decode(from r: inout WireReader) throws(ProtocolError) -> OptimizerConfig {
         let kind = try r.u8("optimizer")
         let flavorCode = try r.u8("optimizer flavour")
         guard flavorCode <= 1 else {
@@ -46,7 +46,7 @@ extension OptimizerConfig {
 
 extension PreparedUpdate {
     /// Rule code and its fp32 constants, in declaration order.
-    func encode(into w: inout WireWriter) {
+    public func encode(into w: inout WireWriter) {
         let (code, values): (UInt8, [Float]) = switch self {
         case .adamw(let r): (1, [r.combinedUnscale, r.beta1, r.beta2, r.oneMinusBeta1, r.oneMinusBeta2, r.eps,
                                  r.biasCorrection2, r.stepSize, r.decayFactor])
@@ -95,7 +95,7 @@ extension PreparedUpdate {
 }
 
 extension Precision {
-    static func decode(from r: inout WireReader, _ field: String) throws(ProtocolError) -> Precision {
+    public static func decode(from r: inout WireReader, _ field: String) throws(ProtocolError) -> Precision {
         let code = try r.u8(field)
         guard let p = Precision(rawValue: code) else {
             throw .invalidField(message: r.message, field: field, found: "\(code)", expected: "1 (fp32), 2 (fp16) or 3 (bf16)")

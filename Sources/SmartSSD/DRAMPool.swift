@@ -1,0 +1,70 @@
+import BlockIO
+import Optim
+
+/// The emulated FPGA DRAM: one allocation made at start-up, touched so that it is resident, and
+/// carved into buffer sets at configure time. Nothing is allocated per step.
+public final class DRAMPool: @unchecked Sendable {
+    public let bytes: Int
+    let memory: AlignedBuffer<UInt8>
+
+    public init(bytes: Int) {
+        self.bytes = bytes
+        memory = AlignedBuffer(count: bytes, alignment: DeviceLayout.alignment)
+    }
+
+    /// One subgroup's working memory: its slot image (p then the states, as on the SSD), the
+    /// dense fp32 gradient, and the staged payload.
+    struct BufferSet: @unchecked Sendable {
+        var slot: UnsafeMutableRawBufferPointer
+        var gradient: UnsafeMutableBufferPointer<Float>
+        var payload: UnsafeMutableRawBufferPointer
+    }
+
+    /// Bytes one buffer set takes for `layout`.
+    static func bufferSetBytes(_ layout: DeviceLayout) -> Int {
+        layout.slotBytes + layout.vectorBytes + layout.gradientSlotBytes
+    }
+
+    /// The largest subgroup (a multiple of 1024 elements, at most the slice) for which `sets`
+    /// buffer sets fit in `dramBytes`, or nil if not even 1024 elements fit.
+    static func largestSubgroup(sliceElements: Int, stateCount: Int, slots: Int, sets: Int, dramBytes: Int) -> Int? {
+        let perElement = 4 * (1 + stateCount) + 4 + 4
+        var d = min(sliceElements.roundedUp(to: 1024), max(dramBytes / sets / perElement, 1024)).roundedDown(to: 1024)
+        while d >= 1024 {
+            let layout = DeviceLayout(sliceElements: sliceElements, subgroupElements: d, stateCount: stateCount, slots: slots)
+            if bufferSetBytes(layout) * sets <= dramBytes { return d }
+            d -= 1024
+        }
+        return nil
+    }
+
+    /// Carves `count` buffer sets for `layout`; the caller has checked they fit.
+    func carve(_ count: Int, for layout: DeviceLayout) -> [BufferSet] {
+        let base = memory.withUnsafeMutableBufferPointer { UnsafeMutableRawPointer($0.baseAddress!) }
+        let size = Self.bufferSetBytes(layout)
+        precondition(size * count <= bytes, "buffer sets do not fit the DRAM pool")
+        return (0..<count).map { i in
+            let start = base + i * size
+            let gradient = start + layout.slotBytes
+            return BufferSet(
+                slot: UnsafeMutableRawBufferPointer(start: start, count: layout.slotBytes),
+                gradient: UnsafeMutableBufferPointer(start: gradient.bindMemory(to: Float.self, capacity: layout.subgroupElements),
+                                                     count: layout.subgroupElements),
+                payload: UnsafeMutableRawBufferPointer(start: gradient + layout.vectorBytes, count: layout.gradientSlotBytes))
+        }
+    }
+
+    /// The whole pool, for io_uring buffer registration.
+    var registrationChunks: [UnsafeMutableRawBufferPointer] {
+        let all = memory.withUnsafeMutableBufferPointer { UnsafeMutableRawBufferPointer($0) }
+        let chunk = IORing.maximumRegisteredBufferBytes
+        return stride(from: 0, to: all.count, by: chunk).map {
+            UnsafeMutableRawBufferPointer(rebasing: all[$0..<min($0 + chunk, all.count)])
+        }
+    }
+}
+
+extension Int {
+    func roundedUp(to multiple: Int) -> Int { (self + multiple - 1) / multiple * multiple }
+    func roundedDown(to multiple: Int) -> Int { self / multiple * multiple }
+}

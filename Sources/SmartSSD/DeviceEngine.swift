@@ -1,0 +1,270 @@
+import BlockIO
+import DeviceProtocol
+import Foundation
+import Optim
+
+/// One emulated SmartSSD: its SSD, its DRAM, its journal, and the commands the host sends it.
+///
+/// The engine is driven by one thread (the command loop); the transfer handler adds its own
+/// I/O threads inside a step.
+public final class DeviceEngine: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var deviceName: String
+        public var ssdPath: String
+        /// The most SSD bytes the device may use.
+        public var capacityBytes: Int
+        public var dramBytes: Int
+        public var threads: Int
+        public var ioMode: BlockFile.Mode
+        /// 2 (A/B, crash-safe) or 1 (`--in-place`).
+        public var slots: Int
+        public var queueDepth: Int
+        public var blockSize: Int
+
+        public init(deviceName: String = "smartssd", ssdPath: String, capacityBytes: Int, dramBytes: Int, threads: Int = 1,
+                    ioMode: BlockFile.Mode = .direct, slots: Int = 2, queueDepth: Int = 16, blockSize: Int = 1 << 20) {
+            self.deviceName = deviceName
+            self.ssdPath = ssdPath
+            self.capacityBytes = capacityBytes
+            self.dramBytes = dramBytes
+            self.threads = threads
+            self.ioMode = ioMode
+            self.slots = slots
+            self.queueDepth = queueDepth
+            self.blockSize = blockSize
+        }
+    }
+
+    public let options: Options
+    let file: BlockFile
+    let pool: DRAMPool
+    let ring: IORing
+    public private(set) var superblock: Superblock?
+    private var journal: StepJournal?
+    private var handler: TransferHandler?
+    private var hostBuffer: HostBuffer?
+    public private(set) var lastCounters = TransferCounters()
+
+    /// Opens (or creates) the SSD, allocates the DRAM, and recovers the journal if the SSD was
+    /// formatted before.
+    public init(_ options: Options) throws {
+        self.options = options
+        file = try BlockFile(path: options.ssdPath, mode: options.ioMode, create: !FileManager.default.fileExists(atPath: options.ssdPath))
+        pool = DRAMPool(bytes: options.dramBytes)
+        ring = try IORing(queueDepth: options.queueDepth)
+        let block = AlignedBuffer<UInt8>(count: DeviceLayout.superblockBytes, alignment: DeviceLayout.alignment)
+        if try file.size() >= DeviceLayout.superblockBytes {
+            try block.withUnsafeMutableBufferPointer { b in
+                try ring.run([BlockTransfer(.read, file: file, fileOffset: 0, memory: UnsafeMutableRawBufferPointer(b))], blockSize: 4096)
+            }
+            superblock = try Superblock.decode(block.array, path: options.ssdPath)
+        }
+        if let superblock {
+            journal = try StepJournal(layout: superblock.layout, file: file, ring: ring, fresh: false)
+        }
+    }
+
+    // MARK: commands
+
+    public func hello() -> Reply.Hello {
+        Reply.Hello(deviceName: options.deviceName, protocolVersion: Int(Frame.version), capacityBytes: options.capacityBytes,
+                    dramBytes: options.dramBytes, threads: options.threads)
+    }
+
+    public func configure(_ c: DeviceConfiguration) throws -> Reply.Configured {
+        let sets = c.handler == .naive ? 1 : 3
+        let stateCount = c.optimizer.stateCount
+        let subgroup: Int
+        if c.subgroupElements > 0 {
+            subgroup = min(c.subgroupElements, c.sliceElements)
+        } else if let formatted = superblock?.layout, formatted.sliceElements == c.sliceElements {
+            subgroup = formatted.subgroupElements
+        } else {
+            guard let d = DRAMPool.largestSubgroup(sliceElements: c.sliceElements, stateCount: stateCount, slots: options.slots,
+                                                   sets: sets, dramBytes: options.dramBytes) else {
+                let minimal = DeviceLayout(sliceElements: c.sliceElements, subgroupElements: 1024, stateCount: stateCount, slots: options.slots)
+                throw DeviceError.insufficientDRAM(neededBytes: DRAMPool.bufferSetBytes(minimal) * sets, dramBytes: options.dramBytes,
+                                                   detail: "\(sets) buffer set(s) of at least 1024 elements")
+            }
+            subgroup = d
+        }
+        let layout = DeviceLayout(sliceElements: c.sliceElements, subgroupElements: subgroup, stateCount: stateCount, slots: options.slots)
+        let needed = DRAMPool.bufferSetBytes(layout) * sets
+        guard needed <= options.dramBytes else {
+            throw DeviceError.insufficientDRAM(neededBytes: needed, dramBytes: options.dramBytes,
+                                               detail: "\(sets) buffer set(s) of \(subgroup) elements for \(c.optimizer.name)")
+        }
+        guard layout.totalBytes <= options.capacityBytes else {
+            throw DeviceError.insufficientCapacity(neededBytes: layout.totalBytes, capacityBytes: options.capacityBytes)
+        }
+        let wanted = Superblock(layout: layout, optimizer: c.optimizer, gradientPrecision: c.gradientPrecision,
+                                copyOutPrecision: c.copyOutPrecision)
+        if let existing = superblock {
+            guard existing.layout == layout, existing.optimizer.name == c.optimizer.name,
+                  existing.gradientPrecision == c.gradientPrecision, existing.copyOutPrecision == c.copyOutPrecision else {
+                throw DeviceError.formattedForSomethingElse(path: options.ssdPath, found: existing.summary, requested: wanted.summary)
+            }
+            superblock = wanted
+        } else {
+            try format(wanted)
+        }
+        handler = try TransferHandler(layout: layout, file: file, sets: pool.carve(sets, for: layout),
+                                      kernel: UpdateKernel(threads: options.threads), mode: c.handler,
+                                      queueDepth: options.queueDepth, blockSize: options.blockSize,
+                                      registration: pool.registrationChunks)
+        return Reply.Configured(subgroupElements: subgroup, subgroupCount: layout.subgroupCount, bufferSets: sets,
+                                dramNeededBytes: needed, gradientOffset: layout.gradientOffset,
+                                gradientSlotBytes: layout.gradientSlotBytes)
+    }
+
+    private func format(_ wanted: Superblock) throws {
+        try file.allocate(length: wanted.layout.totalBytes)
+        let block = AlignedBuffer<UInt8>(wanted.encoded())
+        let aligned = AlignedBuffer<UInt8>(count: block.count, alignment: DeviceLayout.alignment)
+        aligned.withUnsafeMutableBufferPointer { dst in block.withUnsafeBufferPointer { src in _ = dst.initialize(from: src) } }
+        journal = try StepJournal(layout: wanted.layout, file: file, ring: ring, fresh: true)
+        try aligned.withUnsafeMutableBufferPointer { b in
+            try ring.run([BlockTransfer(.write, file: file, fileOffset: 0, memory: UnsafeMutableRawBufferPointer(b))], blockSize: 4096)
+        }
+        try file.sync()
+        superblock = wanted
+    }
+
+    public func attachHostBuffer(path: String) throws {
+        let (layout, superblock) = try configured("attach-host-buffer")
+        hostBuffer = try HostBuffer(path: path, minimumBytes: layout.sliceElements * superblock.copyOutPrecision.byteWidth)
+    }
+
+    /// Loads initial fp32 parameters for whole subgroups from a file of raw little-endian fp32,
+    /// initialises their states, and commits them as step 0.
+    public func loadParameters(offset: Int, count: Int, path: String) throws {
+        let (layout, superblock) = try configured("load-parameters")
+        guard let journal, let handler else { throw DeviceError.notConfigured("load-parameters") }
+        guard offset % layout.subgroupElements == 0, offset < layout.sliceElements,
+              count <= layout.sliceElements - offset,
+              (offset + count) % layout.subgroupElements == 0 || offset + count == layout.sliceElements else {
+            throw DeviceError.outOfRange("load-parameters: elements \(offset)..<\(offset + count) must cover whole subgroups of \(layout.subgroupElements) within the slice of \(layout.sliceElements)")
+        }
+        let source = try BlockFile(path: path, mode: .buffered)
+        let available = try source.size()
+        guard available >= count * 4 else {
+            throw DeviceError.outOfRange("load-parameters: \(path) holds \(available) bytes; \(count) fp32 values need \(count * 4)")
+        }
+        let set = handler.sets[0]
+        let vector = layout.vectorBytes
+        let initial = superblock.optimizer.initialStateValue
+        for s in layout.subgroup(containing: offset)...layout.subgroup(containing: offset + count - 1) {
+            let n = layout.elements(ofSubgroup: s)
+            set.slot.initializeMemory(as: UInt8.self, repeating: 0)
+            let p = UnsafeMutableRawBufferPointer(rebasing: set.slot[0..<(n * 4)])
+            try ring.run([BlockTransfer(.read, file: source, fileOffset: (layout.firstElement(ofSubgroup: s) - offset) * 4, memory: p)],
+                         blockSize: options.blockSize)
+            for v in 1...layout.stateCount {
+                (set.slot.baseAddress! + v * vector).assumingMemoryBound(to: Float.self).update(repeating: initial, count: n)
+            }
+            try ring.run([BlockTransfer(.write, file: file, fileOffset: layout.slotOffset(subgroup: s, slot: 0), memory: set.slot)],
+                         blockSize: options.blockSize)
+            journal.stageReset(subgroup: s)
+            journal.stage(.init(step: 0, slot: 0), subgroup: s)
+        }
+        try file.sync()
+        try journal.write(ring: ring)
+    }
+
+    /// Runs one optimizer step on the listed subgroups and commits it.
+    public func step(_ command: StepCommand) throws {
+        let (layout, superblock) = try configured("step")
+        guard let journal, let handler else { throw DeviceError.notConfigured("step") }
+        guard command.update.stateCount == layout.stateCount else {
+            throw DeviceError.outOfRange("step: the update is for an optimizer with \(command.update.stateCount) state(s); this device holds \(superblock.optimizer.name)")
+        }
+        var items: [(subgroup: Int, payloadBytes: Int, readSlot: Int, writeSlot: Int)] = []
+        var missing: [Int] = []
+        for (s, bytes) in zip(command.subgroups, command.payloadBytes) {
+            guard s < layout.subgroupCount else {
+                throw DeviceError.outOfRange("step: subgroup \(s) does not exist (the device has \(layout.subgroupCount))")
+            }
+            guard let committed = journal.committed(s) else { missing.append(s); continue }
+            guard committed.step == command.step - 1 else {
+                throw DeviceError.outOfRange("step \(command.step): subgroup \(s) has committed step \(committed.step); it can only take step \(committed.step + 1)")
+            }
+            guard command.skip || (bytes > 0 && bytes <= layout.gradientSlotBytes) else {
+                throw DeviceError.outOfRange("step: subgroup \(s)'s payload is \(bytes) bytes; its gradient slot holds 1...\(layout.gradientSlotBytes)")
+            }
+            let write = layout.slots == 1 ? committed.slot : 1 - committed.slot
+            items.append((s, bytes, committed.slot, write))
+        }
+        guard missing.isEmpty else { throw DeviceError.notLoaded(subgroups: missing) }
+        if command.skip {
+            for item in items { journal.stage(.init(step: command.step, slot: item.readSlot), subgroup: item.subgroup) }
+            try journal.write(ring: ring)
+            lastCounters = TransferCounters()
+            return
+        }
+        if layout.slots == 2 {
+            for item in items { journal.stageRelease(slot: item.writeSlot, subgroup: item.subgroup) }
+            try journal.write(ring: ring)
+        }
+        let work = StepWork(step: command.step, update: command.update, subgroups: items, copyOut: hostBuffer?.base,
+                            copyOutPrecision: superblock.copyOutPrecision)
+        lastCounters = try handler.run(work)
+        try file.sync()
+        for item in items { journal.stage(.init(step: command.step, slot: item.writeSlot), subgroup: item.subgroup) }
+        try journal.write(ring: ring)
+    }
+
+    /// Committed step per subgroup, -1 where nothing was loaded.
+    public func status() throws -> [Int] {
+        let (layout, _) = try configured("status")
+        guard let journal else { throw DeviceError.notConfigured("status") }
+        return (0..<layout.subgroupCount).map { journal.committed($0)?.step ?? -1 }
+    }
+
+    /// Committed values of one vector, for checkpoints and tests.
+    public func readState(vector: StateVector, offset: Int, count: Int) throws -> [Float] {
+        let (layout, _) = try configured("read-state")
+        guard let journal, let handler else { throw DeviceError.notConfigured("read-state") }
+        let index = Int(vector.rawValue) - 1
+        guard index <= layout.stateCount else {
+            throw DeviceError.outOfRange("read-state: this optimizer keeps \(layout.stateCount) state vector(s); state \(index) does not exist")
+        }
+        guard offset >= 0, count >= 1, offset + count <= layout.sliceElements else {
+            throw DeviceError.outOfRange("read-state: elements \(offset)..<\(offset + count) are outside the slice of \(layout.sliceElements)")
+        }
+        let scratch = handler.sets[0].gradient
+        var values: [Float] = []
+        values.reserveCapacity(count)
+        var e = offset
+        while e < offset + count {
+            let s = layout.subgroup(containing: e)
+            guard let committed = journal.committed(s) else { throw DeviceError.notLoaded(subgroups: [s]) }
+            let first = layout.firstElement(ofSubgroup: s)
+            let n = layout.elements(ofSubgroup: s)
+            let bytes = (n * 4).roundedUp(to: DeviceLayout.alignment)
+            try ring.run([BlockTransfer(.read, file: file,
+                                        fileOffset: layout.vectorOffset(subgroup: s, slot: committed.slot, vector: index),
+                                        memory: UnsafeMutableRawBufferPointer(start: scratch.baseAddress!, count: bytes))],
+                         blockSize: options.blockSize)
+            let upto = min(first + n, offset + count)
+            values += scratch[(e - first)..<(upto - first)]
+            e = upto
+        }
+        return values
+    }
+
+    public func flush() throws { try file.sync() }
+
+    public func rollback(to step: Int) throws {
+        let (layout, _) = try configured("rollback")
+        guard let journal else { throw DeviceError.notConfigured("rollback") }
+        for s in 0..<layout.subgroupCount where journal.committed(s) != nil {
+            try journal.stageRollback(subgroup: s, to: step)
+        }
+        try journal.write(ring: ring)
+    }
+
+    private func configured(_ what: String) throws(DeviceError) -> (DeviceLayout, Superblock) {
+        guard let superblock, handler != nil else { throw .notConfigured(what) }
+        return (superblock.layout, superblock)
+    }
+}

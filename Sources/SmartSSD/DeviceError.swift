@@ -1,0 +1,50 @@
+import BlockIO
+import Compression
+import DeviceProtocol
+
+/// Why a device refused a command or could not start. Each case maps to an error reply; none
+/// stops the device.
+public enum DeviceError: Error, CustomStringConvertible {
+    case notConfigured(String)
+    case formattedForSomethingElse(path: String, found: String, requested: String)
+    case corruptSuperblock(path: String, detail: String)
+    case insufficientDRAM(neededBytes: Int, dramBytes: Int, detail: String)
+    case insufficientCapacity(neededBytes: Int, capacityBytes: Int)
+    case outOfRange(String)
+    case notLoaded(subgroups: [Int])
+    case rollbackUnavailable(subgroup: Int, requested: Int, held: [Int])
+    case badPayload(subgroup: Int, PayloadError)
+    case storage(BlockIOError)
+    case hostBuffer(String)
+
+    public var description: String {
+        switch self {
+        case .notConfigured(let what): "\(what): the device is not configured yet (send configure first)"
+        case .formattedForSomethingElse(let path, let found, let requested):
+            "\(path) is formatted for \(found), but the configuration asks for \(requested); use a fresh SSD file or the same configuration"
+        case .corruptSuperblock(let path, let detail): "\(path): the superblock is damaged (\(detail))"
+        case .insufficientDRAM(let needed, let dram, let detail):
+            "the configuration needs \(needed) bytes of device DRAM (\(detail)), but the device has \(dram) (--dram)"
+        case .insufficientCapacity(let needed, let capacity):
+            "the configuration needs \(needed) bytes of SSD, but the device has \(capacity) (--capacity)"
+        case .outOfRange(let what): what
+        case .notLoaded(let subgroups):
+            "subgroups \(subgroups.prefix(8).map(String.init).joined(separator: ", "))\(subgroups.count > 8 ? ", …" : "") have no parameters yet (send load-parameters first)"
+        case .rollbackUnavailable(let s, let requested, let held):
+            "subgroup \(s) cannot roll back to step \(requested): its journal holds steps \(held.map(String.init).joined(separator: " and "))"
+        case .badPayload(let s, let error): "gradient payload of subgroup \(s) rejected, states untouched: \(error)"
+        case .storage(let error): "\(error)"
+        case .hostBuffer(let detail): "host buffer: \(detail)"
+        }
+    }
+
+    public var code: Reply.ErrorCode {
+        switch self {
+        case .notConfigured, .notLoaded: .notConfigured
+        case .formattedForSomethingElse, .corruptSuperblock, .outOfRange, .rollbackUnavailable, .hostBuffer: .badRequest
+        case .insufficientDRAM, .insufficientCapacity: .insufficientDRAM
+        case .badPayload: .badPayload
+        case .storage: .storage
+        }
+    }
+}

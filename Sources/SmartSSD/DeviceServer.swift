@@ -1,0 +1,97 @@
+import DeviceProtocol
+import Foundation
+
+/// The device's command loop: one connection at a time, one reply per request. A bad message
+/// gets an error reply and the device keeps serving; a connection whose byte stream is out of
+/// step (bad magic, checksum, version) is answered and closed, and the next one accepted.
+public final class DeviceServer: @unchecked Sendable {
+    let engine: DeviceEngine
+    let listener: SocketListener
+    /// Seconds a peer may stall in the middle of a message before it is dropped.
+    public var stallTimeout: Double = 30
+    /// Called with a line for the device's log.
+    public var log: (String) -> Void = { _ in }
+
+    public init(engine: DeviceEngine, listener: SocketListener) {
+        self.engine = engine
+        self.listener = listener
+    }
+
+    /// Serves until a shutdown request.
+    public func serve() throws {
+        while true {
+            let connection = try listener.accept()
+            if serve(connection) { return }
+        }
+    }
+
+    /// Serves one connection; true when it asked the device to shut down.
+    private func serve(_ connection: FramedSocket) -> Bool {
+        while true {
+            connection.setTimeout(seconds: 0)
+            let frame: Frame
+            do {
+                frame = try connection.receive()
+            } catch let error as ProtocolError {
+                log("dropping connection: \(error)")
+                try? connection.send(Reply.error(code: .badRequest, message: "\(error)").frame(requestID: 0))
+                return false
+            } catch {
+                if case ConnectionError.closed = error { return false }
+                log("dropping connection: \(error)")
+                return false
+            }
+            let (reply, shutdown) = handle(frame)
+            do {
+                try connection.send(reply.frame(requestID: frame.requestID))
+            } catch {
+                log("could not reply: \(error)")
+                return shutdown
+            }
+            if shutdown { return true }
+        }
+    }
+
+    /// Runs one request; errors become error replies.
+    func handle(_ frame: Frame) -> (Reply, shutdown: Bool) {
+        let request: Request
+        do {
+            request = try Request.decode(frame)
+        } catch {
+            return (.error(code: .badRequest, message: "\(error)"), false)
+        }
+        do {
+            switch request {
+            case .hello: return (.hello(engine.hello()), false)
+            case .configure(let c): return (.configured(try engine.configure(c)), false)
+            case .attachHostBuffer(let path):
+                try engine.attachHostBuffer(path: path)
+                return (.done, false)
+            case .loadParameters(let offset, let count, let path):
+                try engine.loadParameters(offset: offset, count: count, path: path)
+                return (.done, false)
+            case .step(let command):
+                try engine.step(command)
+                return (.done, false)
+            case .status: return (.status(committedSteps: try engine.status()), false)
+            case .readState(let vector, let offset, let count):
+                return (.state(values: try engine.readState(vector: vector, offset: offset, count: count)), false)
+            case .flush:
+                try engine.flush()
+                return (.done, false)
+            case .rollback(let step):
+                try engine.rollback(to: step)
+                return (.done, false)
+            case .shutdown:
+                try engine.flush()
+                return (.done, true)
+            }
+        } catch let error as DeviceError {
+            log("\(request.name) refused: \(error)")
+            return (.error(code: error.code, message: "\(error)"), false)
+        } catch {
+            log("\(request.name) failed: \(error)")
+            return (.error(code: .storage, message: "\(error)"), false)
+        }
+    }
+}

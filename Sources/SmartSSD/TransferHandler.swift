@@ -1,0 +1,243 @@
+import BlockIO
+import Compression
+import DeviceProtocol
+import Dispatch
+import Foundation
+import Optim
+
+/// One step's work for the transfer handler.
+struct StepWork: @unchecked Sendable {
+    var step: Int
+    var update: PreparedUpdate
+    /// (subgroup, payload bytes, slot to read, slot to write)
+    var subgroups: [(subgroup: Int, payloadBytes: Int, readSlot: Int, writeSlot: Int)]
+    /// Where each subgroup's compute copy goes (nil: no host buffer attached).
+    var copyOut: UnsafeMutableRawPointer?
+    var copyOutPrecision: Precision
+}
+
+/// Bytes moved by a step, for the benchmark and the trace.
+public struct TransferCounters: Sendable, Equatable {
+    public var bytesRead = 0
+    public var bytesWritten = 0
+    public init() {}
+}
+
+/// Moves each subgroup's payload and states between the SSD and the DRAM buffer sets around the
+/// update. Every kernel run and every transfer goes through `update(_:)` and the rings here, the
+/// one place a timing model will charge.
+final class TransferHandler: @unchecked Sendable {
+    let layout: DeviceLayout
+    let file: BlockFile
+    let sets: [DRAMPool.BufferSet]
+    let kernel: UpdateKernel
+    let mode: HandlerMode
+    let blockSize: Int
+    /// Rings per role: loads, updates (naive uses it for everything), write-backs.
+    let loadRing: IORing
+    let mainRing: IORing
+    let writeRing: IORing
+    private let decoder = GradientPayloadDecoder()
+
+    init(layout: DeviceLayout, file: BlockFile, sets: [DRAMPool.BufferSet], kernel: UpdateKernel, mode: HandlerMode,
+         queueDepth: Int, blockSize: Int, registration: [UnsafeMutableRawBufferPointer]) throws(BlockIOError) {
+        self.layout = layout
+        self.file = file
+        self.sets = sets
+        self.kernel = kernel
+        self.mode = mode
+        self.blockSize = blockSize
+        mainRing = try IORing(queueDepth: queueDepth)
+        loadRing = try IORing(queueDepth: queueDepth)
+        writeRing = try IORing(queueDepth: queueDepth)
+        for ring in [mainRing, loadRing, writeRing] { try ring.register(buffers: registration) }
+    }
+
+    /// Runs the step's subgroups; throws on the first bad payload or I/O error. Subgroups written
+    /// before a failure went to their write slots, which are not committed, so the committed
+    /// states are untouched either way.
+    func run(_ work: StepWork) throws -> TransferCounters {
+        switch mode {
+        case .naive: try runNaive(work)
+        case .overlap: try runOverlapped(work)
+        }
+    }
+
+    private func loads(_ item: (subgroup: Int, payloadBytes: Int, readSlot: Int, writeSlot: Int),
+                       into set: DRAMPool.BufferSet) -> [BlockTransfer] {
+        let payloadRead = min(item.payloadBytes.roundedUp(to: DeviceLayout.alignment), set.payload.count)
+        return [
+            BlockTransfer(.read, file: file, fileOffset: layout.gradientSlotOffset(subgroup: item.subgroup),
+                          memory: UnsafeMutableRawBufferPointer(rebasing: set.payload[0..<payloadRead])),
+            BlockTransfer(.read, file: file, fileOffset: layout.slotOffset(subgroup: item.subgroup, slot: item.readSlot),
+                          memory: set.slot),
+        ]
+    }
+
+    /// The parameter write first (the host waits for it), then the states.
+    private func writeBacks(_ item: (subgroup: Int, payloadBytes: Int, readSlot: Int, writeSlot: Int),
+                            from set: DRAMPool.BufferSet) -> (parameters: [BlockTransfer], states: [BlockTransfer]) {
+        let vector = layout.vectorBytes
+        let base = layout.slotOffset(subgroup: item.subgroup, slot: item.writeSlot)
+        let parameters = BlockTransfer(.write, file: file, fileOffset: base,
+                                       memory: UnsafeMutableRawBufferPointer(rebasing: set.slot[0..<vector]))
+        let states = BlockTransfer(.write, file: file, fileOffset: base + vector,
+                                   memory: UnsafeMutableRawBufferPointer(rebasing: set.slot[vector...]))
+        return ([parameters], [states])
+    }
+
+    /// Decodes the payload and applies the update in DRAM, writing the compute copy to the host.
+    private func update(_ item: (subgroup: Int, payloadBytes: Int, readSlot: Int, writeSlot: Int),
+                        in set: DRAMPool.BufferSet, work: StepWork) throws {
+        let s = item.subgroup
+        let n = layout.elements(ofSubgroup: s)
+        let payload = UnsafeRawBufferPointer(rebasing: set.payload[0..<item.payloadBytes])
+        let gradient = UnsafeMutableBufferPointer(rebasing: set.gradient[0..<n])
+        do {
+            let header = try GradientPayloadHeader(parsing: payload)
+            guard header.subgroup == UInt32(s), header.step == UInt64(work.step) else {
+                throw DeviceError.outOfRange("gradient payload in subgroup \(s)'s region is for subgroup \(header.subgroup), step \(header.step); expected subgroup \(s), step \(work.step) (a stale or misplaced payload)")
+            }
+            try decoder.decode(payload, into: gradient)
+        } catch let error as PayloadError {
+            throw DeviceError.badPayload(subgroup: s, error)
+        }
+        let vector = layout.vectorBytes
+        let slot = set.slot.baseAddress!
+        let copyOut = work.copyOut.map { $0 + layout.firstElement(ofSubgroup: s) * work.copyOutPrecision.byteWidth }
+        let operands = UpdateOperands(
+            count: n,
+            parameters: slot.assumingMemoryBound(to: Float.self),
+            state1: (slot + vector).assumingMemoryBound(to: Float.self),
+            state2: layout.stateCount > 1 ? (slot + 2 * vector).assumingMemoryBound(to: Float.self) : nil,
+            gradient: UnsafeRawPointer(gradient.baseAddress!), gradientPrecision: .fp32,
+            copyOut: copyOut, copyOutPrecision: work.copyOutPrecision)
+        kernel.run(work.update, on: operands)
+    }
+
+    private func count(_ transfers: [BlockTransfer], into counters: inout TransferCounters) {
+        for t in transfers {
+            if t.direction == .read { counters.bytesRead += t.memory.count } else { counters.bytesWritten += t.memory.count }
+        }
+    }
+
+    private func runNaive(_ work: StepWork) throws -> TransferCounters {
+        var counters = TransferCounters()
+        let set = sets[0]
+        for item in work.subgroups {
+            let reads = loads(item, into: set)
+            try mainRing.run(reads, blockSize: blockSize)
+            try update(item, in: set, work: work)
+            let (parameters, states) = writeBacks(item, from: set)
+            try mainRing.run(parameters + states, blockSize: blockSize)
+            count(reads + parameters + states, into: &counters)
+        }
+        return counters
+    }
+
+    /// Three stages over the buffer sets: the loader reads subgroup i+1 while subgroup i is
+    /// updated and subgroup i-1 is written back (parameters first, states lazily after).
+    private func runOverlapped(_ work: StepWork) throws -> TransferCounters {
+        let items = work.subgroups
+        let pipeline = Pipeline(setCount: sets.count)
+        let group = DispatchGroup()
+        let loaderCounters = LockedCounters()
+        let writerCounters = LockedCounters()
+
+        DispatchQueue.global().async(group: group) { [self] in
+            for (i, item) in items.enumerated() {
+                guard let setIndex = pipeline.takeFreeSet() else { return }
+                let reads = loads(item, into: sets[setIndex])
+                do {
+                    try loadRing.run(reads, blockSize: blockSize)
+                    loaderCounters.add(reads)
+                    pipeline.loaded(i, set: setIndex)
+                } catch {
+                    pipeline.fail(error)
+                    return
+                }
+            }
+        }
+        DispatchQueue.global().async(group: group) { [self] in
+            for (i, item) in items.enumerated() {
+                guard let setIndex = pipeline.takeUpdated(i) else { return }
+                let (parameters, states) = writeBacks(item, from: sets[setIndex])
+                do {
+                    try writeRing.run(parameters, blockSize: blockSize)
+                    try writeRing.run(states, blockSize: blockSize)
+                    writerCounters.add(parameters + states)
+                    pipeline.release(setIndex)
+                } catch {
+                    pipeline.fail(error)
+                    return
+                }
+            }
+        }
+        for (i, item) in items.enumerated() {
+            guard let setIndex = pipeline.takeLoaded(i) else { break }
+            do {
+                try update(item, in: sets[setIndex], work: work)
+                pipeline.updated(i, set: setIndex)
+            } catch {
+                pipeline.fail(error)
+                break
+            }
+        }
+        group.wait()
+        if let error = pipeline.failure { throw error }
+        var counters = TransferCounters()
+        counters.bytesRead = loaderCounters.read + writerCounters.read
+        counters.bytesWritten = loaderCounters.written + writerCounters.written
+        return counters
+    }
+}
+
+/// Hand-offs between the three overlap stages. A failure anywhere wakes every stage.
+private final class Pipeline: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var free: [Int]
+    private var loaded: [Int: Int] = [:]
+    private var updated: [Int: Int] = [:]
+    private(set) var failure: Error?
+
+    init(setCount: Int) { free = Array((0..<setCount).reversed()) }
+
+    private func wait<T>(until ready: () -> T?) -> T? {
+        condition.lock()
+        defer { condition.unlock() }
+        while failure == nil {
+            if let value = ready() { return value }
+            condition.wait()
+        }
+        return nil
+    }
+
+    private func change(_ body: () -> Void) {
+        condition.lock()
+        body()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func takeFreeSet() -> Int? { wait { free.popLast() } }
+    func loaded(_ i: Int, set: Int) { change { loaded[i] = set } }
+    func takeLoaded(_ i: Int) -> Int? { wait { loaded.removeValue(forKey: i) } }
+    func updated(_ i: Int, set: Int) { change { updated[i] = set } }
+    func takeUpdated(_ i: Int) -> Int? { wait { updated.removeValue(forKey: i) } }
+    func release(_ set: Int) { change { free.append(set) } }
+    func fail(_ error: Error) { change { if failure == nil { failure = error } } }
+}
+
+private final class LockedCounters: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var read = 0
+    private(set) var written = 0
+
+    func add(_ transfers: [BlockTransfer]) {
+        lock.lock()
+        for t in transfers {
+            if t.direction == .read { read += t.memory.count } else { written += t.memory.count }
+        }
+        lock.unlock()
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Benchmarking
+import BlockIO
+import DeviceProtocol
+import Foundation
+import SmartSSD
+
+/// `smartssd`: one emulated SmartSSD per process.
+@main
+struct SmartSSDCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "smartssd",
+        abstract: "An emulated SmartSSD: a backing SSD, a fixed DRAM and the optimizer update, served on a Unix socket.")
+
+    @Option(help: "The backing SSD: a file (created if missing) or a block device.")
+    var ssd: String
+
+    @Option(help: "The most SSD bytes the device may use, e.g. 64GiB.")
+    var capacity: String = "64GiB"
+
+    @Option(help: "Device DRAM, allocated once at start (a SmartSSD has 4GiB).")
+    var dram: String = "4GiB"
+
+    @Option(help: "The Unix socket to serve on.")
+    var socket: String
+
+    @Option(help: "Update-kernel threads.")
+    var threads: Int = 1
+
+    @Flag(help: "Use the page cache instead of O_DIRECT (for filesystems that refuse direct I/O).")
+    var buffered = false
+
+    @Flag(name: .customLong("in-place"), help: "One state slot per subgroup (half the capacity, not crash-safe).")
+    var inPlace = false
+
+    @Option(name: .customLong("queue-depth"), help: "io_uring requests in flight (DeepSpeed aio.queue_depth).")
+    var queueDepth: Int = 16
+
+    @Option(name: .customLong("block-size"), help: "Bytes per I/O request (DeepSpeed aio.block_size).")
+    var blockSize: String = "1MiB"
+
+    @Option(help: "The name the device reports to the host.")
+    var name: String = "smartssd"
+
+    func run() throws {
+        guard let capacityBytes = SizeArgument.parse(capacity), capacityBytes > 0 else {
+            throw ValidationError("--capacity '\(capacity)' is not a size (example: 64GiB)")
+        }
+        guard let dramBytes = SizeArgument.parse(dram), dramBytes >= 1 << 20 else {
+            throw ValidationError("--dram '\(dram)' is not a size of at least 1MiB (example: 4GiB)")
+        }
+        guard let block = SizeArgument.parse(blockSize), block >= 4096, block % 4096 == 0 else {
+            throw ValidationError("--block-size '\(blockSize)' must be a multiple of 4096 bytes (example: 1MiB)")
+        }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        guard (1...4096).contains(queueDepth) else { throw ValidationError("--queue-depth must be 1...4096, got \(queueDepth)") }
+        let options = DeviceEngine.Options(deviceName: name, ssdPath: ssd, capacityBytes: capacityBytes, dramBytes: dramBytes,
+                                           threads: threads, ioMode: buffered ? .buffered : .direct, slots: inPlace ? 1 : 2,
+                                           queueDepth: queueDepth, blockSize: block)
+        do {
+            let engine = try DeviceEngine(options)
+            let listener = try SocketListener(path: socket)
+            let server = DeviceServer(engine: engine, listener: listener)
+            server.log = { FileHandle.standardError.write(Data("smartssd[\(name)]: \($0)\n".utf8)) }
+            if let superblock = engine.superblock {
+                server.log("opened \(ssd): \(superblock.summary)")
+            }
+            FileHandle.standardOutput.write(Data("smartssd: ready on \(socket)\n".utf8))
+            try server.serve()
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("smartssd: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
