@@ -60,6 +60,8 @@ let package = Package(
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),
+        // Spawns real `smartssd` processes; depending on the executable makes `swift test` build it.
+        .testTarget(name: "DeviceTests", dependencies: ["smartssd", "DeviceProtocol", "BlockIO", "Compression", "Optim"]),
         // Spawns the real `smartinf` executable; depending on it makes `swift test` build it.
         .testTarget(name: "SmartInfCLITests", dependencies: ["smartinf"]),
     ],

@@ -1,0 +1,72 @@
+/// An error reply from a device, as the host sees it.
+public struct DeviceReplyError: Error, Equatable, CustomStringConvertible {
+    public var code: Reply.ErrorCode
+    public var message: String
+    public var description: String { message }
+}
+
+/// The host's end of one device connection: numbered requests, checked replies.
+public final class DeviceConnection: @unchecked Sendable {
+    public let socket: FramedSocket
+    public let path: String
+    private var nextID: UInt32 = 1
+
+    public init(path: String) throws(ConnectionError) {
+        self.path = path
+        socket = try FramedSocket.connect(path: path)
+    }
+
+    /// Sends `request` and returns the device's reply; an error reply is thrown as
+    /// `DeviceReplyError`, a reply to some other request as `ProtocolError`.
+    public func call(_ request: Request) throws -> Reply {
+        let id = nextID
+        nextID &+= 1
+        try socket.send(request.frame(requestID: id))
+        let frame = try socket.receive()
+        let reply = try Reply.decode(frame)
+        if case .error(let code, let message) = reply { throw DeviceReplyError(code: code, message: message) }
+        guard frame.requestID == id else {
+            throw ProtocolError.badFrame(field: "request id", found: "\(frame.requestID)", expected: "\(id)")
+        }
+        return reply
+    }
+
+    public func hello(clientName: String) throws -> Reply.Hello {
+        guard case .hello(let h) = try call(.hello(clientName: clientName)) else { throw unexpected("hello") }
+        return h
+    }
+
+    public func configure(_ configuration: DeviceConfiguration) throws -> Reply.Configured {
+        guard case .configured(let c) = try call(.configure(configuration)) else { throw unexpected("configure") }
+        return c
+    }
+
+    public func status() throws -> [Int] {
+        guard case .status(let steps) = try call(.status) else { throw unexpected("status") }
+        return steps
+    }
+
+    /// Reads `count` committed values of `vector` from `offset`, in as many requests as the
+    /// message cap needs.
+    public func readState(_ vector: StateVector, offset: Int, count: Int) throws -> [Float] {
+        var values: [Float] = []
+        values.reserveCapacity(count)
+        while values.count < count {
+            let chunk = min(Request.maximumReadCount, count - values.count)
+            guard case .state(let part) = try call(.readState(vector: vector, offset: offset + values.count, count: chunk)) else {
+                throw unexpected("read-state")
+            }
+            values += part
+        }
+        return values
+    }
+
+    /// Sends a request whose reply carries nothing.
+    public func perform(_ request: Request) throws {
+        guard case .done = try call(request) else { throw unexpected(request.name) }
+    }
+
+    private func unexpected(_ request: String) -> ProtocolError {
+        .invalidField(message: "reply", field: "kind", found: "another reply", expected: "the reply to \(request)")
+    }
+}

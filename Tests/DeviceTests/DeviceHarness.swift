@@ -1,0 +1,207 @@
+import BlockIO
+import Compression
+import DeviceProtocol
+import Foundation
+import Optim
+import Testing
+
+/// A real `smartssd` child process on a scratch SSD file.
+final class DeviceProcess {
+    let directory: String
+    let ssdPath: String
+    let socketPath: String
+    private(set) var process: Process
+    let arguments: [String]
+    private var stderrPipe = Pipe()
+
+    static var executable: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("smartssd")
+    }
+
+    /// Starts a device; `extra` adds flags (e.g. --in-place).
+    init(dram: String = "64MiB", capacity: String = "1GiB", extra: [String] = [], directory: String? = nil) throws {
+        let dir = directory ?? "/var/tmp/smartinf-device-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        self.directory = dir
+        ssdPath = "\(dir)/ssd.bin"
+        socketPath = "\(dir)/device.sock"
+        arguments = ["--ssd", ssdPath, "--socket", socketPath, "--dram", dram, "--capacity", capacity] + extra
+        process = Process()
+        try start()
+    }
+
+    /// (Re)starts the process with the same flags and waits until it serves.
+    func start(extra: [String] = []) throws {
+        process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments + extra
+        let out = Pipe()
+        stderrPipe = Pipe()
+        process.standardOutput = out
+        process.standardError = stderrPipe
+        try process.run()
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty {
+                process.waitUntilExit()
+                let err = String(decoding: stderrPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                throw DeviceStartError(status: process.terminationStatus, stderr: err)
+            }
+            line.append(chunk)
+        }
+        #expect(String(decoding: line, as: UTF8.self).hasPrefix("smartssd: ready on"))
+    }
+
+    func connect() throws -> DeviceConnection { try DeviceConnection(path: socketPath) }
+
+    /// kill -9, and wait for the process to be gone.
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func waitForExit() -> Int32 {
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    var stderr: String { String(decoding: stderrPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+struct DeviceStartError: Error, CustomStringConvertible {
+    var status: Int32
+    var stderr: String
+    var description: String { "smartssd exited with \(status) before serving: \(stderr)" }
+}
+
+/// What the host does for a device in these tests: writes payloads into the device's gradient
+/// region, and keeps an in-process reference of the same update with the same kernel.
+final class HostSide {
+    let configuration: DeviceConfiguration
+    let configured: Reply.Configured
+    let ssd: BlockFile
+    let ring: IORing
+    let subgroupElements: Int
+    /// Reference states, one array per vector per subgroup: [p, s1, s2?].
+    var reference: [[AlignedBuffer<Float>]]
+    var referenceCopy: StreamBuffer
+    let decoder = GradientPayloadDecoder()
+    let hostBufferPath: String
+
+    init(device: DeviceProcess, connection: DeviceConnection, configuration: DeviceConfiguration, initial: [Float]) throws {
+        self.configuration = configuration
+        configured = try connection.configure(configuration)
+        subgroupElements = configured.subgroupElements
+        ssd = try BlockFile(path: device.ssdPath, mode: .direct)
+        ring = try IORing(queueDepth: 8)
+        let n = configuration.sliceElements
+        // Initial parameters through a file, as the protocol asks.
+        let parameterFile = "\(device.directory)/initial.f32"
+        try initial.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: parameterFile)) }
+        try connection.perform(.loadParameters(offset: 0, count: n, path: parameterFile))
+        hostBufferPath = "/dev/shm/smartinf-test-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try Data(count: n * configuration.copyOutPrecision.byteWidth).write(to: URL(fileURLWithPath: hostBufferPath))
+        try connection.perform(.attachHostBuffer(path: hostBufferPath))
+        let states = configuration.optimizer.stateCount
+        let d = configured.subgroupElements
+        reference = stride(from: 0, to: n, by: d).map { first in
+            let count = min(d, n - first)
+            return [AlignedBuffer(initial[first..<(first + count)])]
+                + (0..<states).map { _ in AlignedBuffer(repeating: configuration.optimizer.initialStateValue, count: count) }
+        }
+        referenceCopy = StreamBuffer(precision: configuration.copyOutPrecision, count: n)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: hostBufferPath) }
+
+    /// Encodes `gradient` (dense, the whole slice) per subgroup, writes each payload into the
+    /// device's gradient region, updates the reference, and returns the payload sizes.
+    func stage(step: Int, gradient: [Float], ratio: Double?, valueEncoding: Precision) throws -> [Int] {
+        var sizes: [Int] = []
+        let options = PayloadOptions(valueEncoding: valueEncoding)
+        let compressor = try GradientCompressor(ratio: ratio ?? 1, options: options)
+        for (s, vectors) in reference.enumerated() {
+            let first = s * subgroupElements
+            let count = vectors[0].count
+            let part = AlignedBuffer(gradient[first..<(first + count)])
+            let payload = AlignedBuffer<UInt8>(count: configured.gradientSlotBytes, alignment: 4096)
+            let bytes = try compressor.compress(part, subgroup: UInt32(s), step: UInt64(step), into: payload)
+            try payload.withUnsafeMutableBufferPointer { b in
+                let padded = (bytes + 4095) / 4096 * 4096
+                try ring.run([BlockTransfer(.write, file: ssd, fileOffset: configured.gradientOffset + s * configured.gradientSlotBytes,
+                                            memory: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(b)[0..<padded]))],
+                             blockSize: 1 << 20)
+            }
+            sizes.append(bytes)
+        }
+        try ssd.sync()
+        return sizes
+    }
+
+    /// Applies the same step in process: decode each payload, run the same kernel.
+    func referenceStep(update: PreparedUpdate, step: Int, sizes: [Int]) throws {
+        for (s, vectors) in reference.enumerated() {
+            let count = vectors[0].count
+            let payload = AlignedBuffer<UInt8>(count: configured.gradientSlotBytes, alignment: 4096)
+            try payload.withUnsafeMutableBufferPointer { b in
+                let padded = (sizes[s] + 4095) / 4096 * 4096
+                try ring.run([BlockTransfer(.read, file: ssd, fileOffset: configured.gradientOffset + s * configured.gradientSlotBytes,
+                                            memory: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(b)[0..<padded]))],
+                             blockSize: 1 << 20)
+            }
+            let dense = AlignedBuffer<Float>(count: count)
+            try payload.withUnsafeBufferPointer { p in
+                try dense.withUnsafeMutableBufferPointer { d in
+                    _ = try decoder.decode(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(p)[0..<sizes[s]]), into: d)
+                }
+            }
+            let copy = StreamBuffer(precision: configuration.copyOutPrecision, count: count)
+            UpdateKernel().run(update, parameters: vectors[0], states: Array(vectors[1...]), gradient: .fp32(dense), copyOut: copy)
+            for i in 0..<count { referenceCopy[s * subgroupElements + i] = copy[i] }
+        }
+    }
+
+    /// The reference vector `v` (0 = p) over the whole slice.
+    func referenceVector(_ v: Int) -> [Float] { reference.flatMap { $0[v].array } }
+
+    /// The host buffer's compute copy as fp32, read from shared memory.
+    func hostCopy() throws -> [Float] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: hostBufferPath))
+        let n = configuration.sliceElements
+        return data.withUnsafeBytes { raw in
+            (0..<n).map { i in
+                switch configuration.copyOutPrecision {
+                case .fp32: raw.loadUnaligned(fromByteOffset: i * 4, as: Float.self)
+                case .fp16: Float(raw.loadUnaligned(fromByteOffset: i * 2, as: Float16.self))
+                case .bf16: Float(BFloat16(bitPattern: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))
+                }
+            }
+        }
+    }
+}
+
+/// Deterministic test data.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func randomFloats(_ n: Int, scale: Float, seed: UInt64) -> [Float] {
+    var rng = SeededGenerator(seed: seed)
+    return (0..<n).map { _ in Float.random(in: -scale...scale, using: &rng) }
+}
+
+func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }

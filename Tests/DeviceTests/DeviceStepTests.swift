@@ -1,0 +1,48 @@
+import DeviceProtocol
+import Foundation
+import Optim
+import Testing
+
+@Suite(.serialized) struct DeviceStepTests {
+    static let optimizers: [OptimizerConfig] = [
+        .adamw(AdamWHyperparameters()),
+        .sgd(SGDHyperparameters(momentum: 0.9, weightDecay: 0.01), .reference),
+        .adagrad(AdagradHyperparameters(initialAccumulatorValue: 0.1, weightDecay: 0.01), .torch),
+    ]
+
+    /// K steps on a real device process give p, m, v and the compute copy bit-identical to the
+    /// same kernel run in process on the same payloads.
+    @Test(arguments: [HandlerMode.naive, .overlap], [0, 1, 2])
+    func deviceStepsAreBitIdenticalToInProcessSteps(handler: HandlerMode, optimizerIndex: Int) throws {
+        let optimizer = Self.optimizers[optimizerIndex]
+        let device = try DeviceProcess()
+        let connection = try device.connect()
+        let hello = try connection.hello(clientName: "test")
+        #expect(hello.protocolVersion == 1)
+        let n = 10_000  // three subgroups of 4096, the last one short
+        let configuration = DeviceConfiguration(sliceElements: n, subgroupElements: 4096, optimizer: optimizer,
+                                                gradientPrecision: .fp16, copyOutPrecision: .fp16, handler: handler)
+        let host = try HostSide(device: device, connection: connection, configuration: configuration,
+                                initial: randomFloats(n, scale: 1, seed: 1))
+        #expect(host.configured.subgroupCount == 3)
+        #expect(try connection.status() == [0, 0, 0])
+        for step in 1...4 {
+            // Dense payloads on odd steps, top-k (r = 0.05) on even ones.
+            let ratio: Double? = step % 2 == 0 ? 0.05 : nil
+            let gradient = randomFloats(n, scale: 0.5, seed: UInt64(100 + step))
+            let sizes = try host.stage(step: step, gradient: gradient, ratio: ratio, valueEncoding: .fp16)
+            let update = optimizer.prepare(step: step, learningRate: 1e-2, combinedUnscale: 0.5)
+            try connection.perform(.step(StepCommand(step: step, update: update, skip: false, subgroups: [0, 1, 2], payloadBytes: sizes)))
+            try host.referenceStep(update: update, step: step, sizes: sizes)
+        }
+        #expect(try connection.status() == [4, 4, 4])
+        #expect(bits(try connection.readState(.parameters, offset: 0, count: n)) == bits(host.referenceVector(0)))
+        #expect(bits(try connection.readState(.state1, offset: 0, count: n)) == bits(host.referenceVector(1)))
+        if optimizer.stateCount == 2 {
+            #expect(bits(try connection.readState(.state2, offset: 0, count: n)) == bits(host.referenceVector(2)))
+        }
+        #expect(bits(try host.hostCopy()) == bits(host.referenceCopy.floats))
+        try connection.perform(.shutdown)
+        #expect(device.waitForExit() == 0)
+    }
+}
