@@ -20,9 +20,11 @@ public final class DeviceEngine: @unchecked Sendable {
         public var slots: Int
         public var queueDepth: Int
         public var blockSize: Int
+        public var fault: FaultPlan?
 
         public init(deviceName: String = "smartssd", ssdPath: String, capacityBytes: Int, dramBytes: Int, threads: Int = 1,
-                    ioMode: BlockFile.Mode = .direct, slots: Int = 2, queueDepth: Int = 16, blockSize: Int = 1 << 20) {
+                    ioMode: BlockFile.Mode = .direct, slots: Int = 2, queueDepth: Int = 16, blockSize: Int = 1 << 20,
+                    fault: FaultPlan? = nil) {
             self.deviceName = deviceName
             self.ssdPath = ssdPath
             self.capacityBytes = capacityBytes
@@ -32,6 +34,7 @@ public final class DeviceEngine: @unchecked Sendable {
             self.slots = slots
             self.queueDepth = queueDepth
             self.blockSize = blockSize
+            self.fault = fault
         }
     }
 
@@ -44,6 +47,8 @@ public final class DeviceEngine: @unchecked Sendable {
     private var handler: TransferHandler?
     private var hostBuffer: HostBuffer?
     public private(set) var lastCounters = TransferCounters()
+    /// The device's log (set by the server).
+    public var log: (String) -> Void = { _ in }
 
     /// Opens (or creates) the SSD, allocates the DRAM, and recovers the journal if the SSD was
     /// formatted before.
@@ -112,6 +117,8 @@ public final class DeviceEngine: @unchecked Sendable {
                                       kernel: UpdateKernel(threads: options.threads), mode: c.handler,
                                       queueDepth: options.queueDepth, blockSize: options.blockSize,
                                       registration: pool.registrationChunks)
+        handler?.fault = options.fault
+        handler?.log = log
         return Reply.Configured(subgroupElements: subgroup, subgroupCount: layout.subgroupCount, bufferSets: sets,
                                 dramNeededBytes: needed, gradientOffset: layout.gradientOffset,
                                 gradientSlotBytes: layout.gradientSlotBytes)
@@ -209,8 +216,10 @@ public final class DeviceEngine: @unchecked Sendable {
                             copyOutPrecision: superblock.copyOutPrecision)
         lastCounters = try handler.run(work)
         try file.sync()
+        options.fault?.check(.beforeCommit, step: command.step, subgroup: nil, log: log)
         for item in items { journal.stage(.init(step: command.step, slot: item.writeSlot), subgroup: item.subgroup) }
         try journal.write(ring: ring)
+        options.fault?.check(.afterCommit, step: command.step, subgroup: nil, log: log)
     }
 
     /// Committed step per subgroup, -1 where nothing was loaded.

@@ -10,7 +10,9 @@ public final class DeviceServer: @unchecked Sendable {
     /// Seconds a peer may stall in the middle of a message before it is dropped.
     public var stallTimeout: Double = 30
     /// Called with a line for the device's log.
-    public var log: (String) -> Void = { _ in }
+    public var log: (String) -> Void = { _ in } {
+        didSet { engine.log = log }
+    }
 
     public init(engine: DeviceEngine, listener: SocketListener) {
         self.engine = engine

@@ -38,6 +38,13 @@ final class TransferHandler: @unchecked Sendable {
     let mainRing: IORing
     let writeRing: IORing
     private let decoder = GradientPayloadDecoder()
+    /// Where an injected crash may fire (tests of crash recovery).
+    var fault: FaultPlan?
+    var log: (String) -> Void = { _ in }
+
+    private func checkFault(_ phase: FaultPlan.Phase, _ work: StepWork, _ subgroup: Int) {
+        fault?.check(phase, step: work.step, subgroup: subgroup, log: log)
+    }
 
     init(layout: DeviceLayout, file: BlockFile, sets: [DRAMPool.BufferSet], kernel: UpdateKernel, mode: HandlerMode,
          queueDepth: Int, blockSize: Int, registration: [UnsafeMutableRawBufferPointer]) throws(BlockIOError) {
@@ -127,9 +134,14 @@ final class TransferHandler: @unchecked Sendable {
         for item in work.subgroups {
             let reads = loads(item, into: set)
             try mainRing.run(reads, blockSize: blockSize)
+            checkFault(.read, work, item.subgroup)
             try update(item, in: set, work: work)
+            checkFault(.update, work, item.subgroup)
             let (parameters, states) = writeBacks(item, from: set)
-            try mainRing.run(parameters + states, blockSize: blockSize)
+            try mainRing.run(parameters, blockSize: blockSize)
+            checkFault(.writeParameters, work, item.subgroup)
+            try mainRing.run(states, blockSize: blockSize)
+            checkFault(.writeStates, work, item.subgroup)
             count(reads + parameters + states, into: &counters)
         }
         return counters
@@ -150,6 +162,7 @@ final class TransferHandler: @unchecked Sendable {
                 let reads = loads(item, into: sets[setIndex])
                 do {
                     try loadRing.run(reads, blockSize: blockSize)
+                    checkFault(.read, work, item.subgroup)
                     loaderCounters.add(reads)
                     pipeline.loaded(i, set: setIndex)
                 } catch {
@@ -164,7 +177,9 @@ final class TransferHandler: @unchecked Sendable {
                 let (parameters, states) = writeBacks(item, from: sets[setIndex])
                 do {
                     try writeRing.run(parameters, blockSize: blockSize)
+                    checkFault(.writeParameters, work, item.subgroup)
                     try writeRing.run(states, blockSize: blockSize)
+                    checkFault(.writeStates, work, item.subgroup)
                     writerCounters.add(parameters + states)
                     pipeline.release(setIndex)
                 } catch {
@@ -177,6 +192,7 @@ final class TransferHandler: @unchecked Sendable {
             guard let setIndex = pipeline.takeLoaded(i) else { break }
             do {
                 try update(item, in: sets[setIndex], work: work)
+                checkFault(.update, work, item.subgroup)
                 pipeline.updated(i, set: setIndex)
             } catch {
                 pipeline.fail(error)

@@ -42,6 +42,9 @@ struct SmartSSDCommand: ParsableCommand {
     @Option(help: "The name the device reports to the host.")
     var name: String = "smartssd"
 
+    @Option(help: "Inject a crash for recovery tests: crash@step=N,phase=read|update|write_p|write_m|before_commit|after_commit[,subgroup=S].")
+    var fault: String?
+
     func run() throws {
         guard let capacityBytes = SizeArgument.parse(capacity), capacityBytes > 0 else {
             throw ValidationError("--capacity '\(capacity)' is not a size (example: 64GiB)")
@@ -54,9 +57,11 @@ struct SmartSSDCommand: ParsableCommand {
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard (1...4096).contains(queueDepth) else { throw ValidationError("--queue-depth must be 1...4096, got \(queueDepth)") }
+        let faultPlan: FaultPlan?
+        do { faultPlan = try fault.map { try FaultPlan(parsing: $0) } } catch { throw ValidationError("\(error)") }
         let options = DeviceEngine.Options(deviceName: name, ssdPath: ssd, capacityBytes: capacityBytes, dramBytes: dramBytes,
                                            threads: threads, ioMode: buffered ? .buffered : .direct, slots: inPlace ? 1 : 2,
-                                           queueDepth: queueDepth, blockSize: block)
+                                           queueDepth: queueDepth, blockSize: block, fault: faultPlan)
         do {
             let engine = try DeviceEngine(options)
             let listener = try SocketListener(path: socket)

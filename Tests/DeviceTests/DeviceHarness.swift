@@ -25,12 +25,14 @@ final class DeviceProcess {
         self.directory = dir
         ssdPath = "\(dir)/ssd.bin"
         socketPath = "\(dir)/device.sock"
-        arguments = ["--ssd", ssdPath, "--socket", socketPath, "--dram", dram, "--capacity", capacity] + extra
+        arguments = ["--ssd", ssdPath, "--socket", socketPath, "--dram", dram, "--capacity", capacity]
         process = Process()
-        try start()
+        try start(extra: extra)
     }
 
-    /// (Re)starts the process with the same flags and waits until it serves.
+    /// (Re)starts the process on the same SSD and socket, with `extra` flags (none by default,
+    /// so a restarted device runs without the fault it was started with), and waits until it
+    /// serves.
     func start(extra: [String] = []) throws {
         process = Process()
         process.executableURL = Self.executable
