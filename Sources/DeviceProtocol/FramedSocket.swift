@@ -122,6 +122,9 @@ public final class SocketListener: @unchecked Sendable {
         unlink(path)
     }
 
+    /// Wakes a thread blocked in `accept` (which then throws): used to stop serving.
+    public func interrupt() { shutdown(descriptor, Int32(SHUT_RDWR)) }
+
     /// Waits for the next connection.
     public func accept() throws(ConnectionError) -> FramedSocket {
         while true {

@@ -1,12 +1,17 @@
 import DeviceProtocol
 import Foundation
 
-/// The device's command loop: one connection at a time, one reply per request. A bad message
-/// gets an error reply and the device keeps serving; a connection whose byte stream is out of
-/// step (bad magic, checksum, version) is answered and closed, and the next one accepted.
+/// The device's command loop: every connection is served on its own thread and commands run one
+/// at a time against the engine, one reply per request. A bad message gets an error reply and the
+/// device keeps serving; a connection whose byte stream is out of step (bad magic, checksum,
+/// version) is answered and closed. A client that stalls or hangs up never blocks the others.
 public final class DeviceServer: @unchecked Sendable {
     let engine: DeviceEngine
     let listener: SocketListener
+    /// Serialises commands: the engine is single-threaded by design.
+    private let engineLock = NSLock()
+    private let stopping = NSLock()
+    private var stopped = false
     /// Seconds a peer may stall in the middle of a message before it is dropped.
     public var stallTimeout: Double = 30
     /// Called with a line for the device's log.
@@ -22,9 +27,32 @@ public final class DeviceServer: @unchecked Sendable {
     /// Serves until a shutdown request.
     public func serve() throws {
         while true {
-            let connection = try listener.accept()
-            if serve(connection) { return }
+            let connection: FramedSocket
+            do {
+                connection = try listener.accept()
+            } catch {
+                if isStopped { return }
+                throw error
+            }
+            let thread = Thread { [self] in
+                if serve(connection) { stop() }
+            }
+            thread.start()
         }
+    }
+
+    private var isStopped: Bool {
+        stopping.lock()
+        defer { stopping.unlock() }
+        return stopped
+    }
+
+    /// Ends the accept loop (after a shutdown request has been answered).
+    private func stop() {
+        stopping.lock()
+        stopped = true
+        stopping.unlock()
+        listener.interrupt()
     }
 
     /// Serves one connection; true when it asked the device to shut down.
@@ -43,7 +71,9 @@ public final class DeviceServer: @unchecked Sendable {
                 log("dropping connection: \(error)")
                 return false
             }
+            engineLock.lock()
             let (reply, shutdown) = handle(frame)
+            engineLock.unlock()
             do {
                 try connection.send(reply.frame(requestID: frame.requestID))
             } catch {
