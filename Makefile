@@ -13,6 +13,7 @@ deps:
 
 build: deps
 	$(SWIFT) build $(RELEASE) --product smartinf
+	$(SWIFT) build $(RELEASE) --product smartssd
 
 # The main demo. Until the trainer lands it benchmarks the numeric core at small sizes and saves
 # the figures as JSON under $(OUT)/.
@@ -22,7 +23,8 @@ run: build
 	$(BIN)/smartinf bench optim --params 8M --threads 1,2 --optimizer adamw,sgd,adagrad --json > $(OUT)/bench-optim.json
 	$(BIN)/smartinf bench topk --elements 8M --ratio 0.01
 	$(BIN)/smartinf bench topk --elements 8M --ratio 0.01 --json > $(OUT)/bench-topk.json
-	@echo "figures saved in $(OUT)/bench-optim.json and $(OUT)/bench-topk.json"
+	$(BIN)/smartinf bench device --params 16M --dram 128MiB --repetitions 2 --json > $(OUT)/bench-device.json
+	@echo "figures saved in $(OUT)/bench-optim.json, $(OUT)/bench-topk.json and $(OUT)/bench-device.json"
 
 test: deps
 	$(SWIFT) test $(NATIVE)
@@ -32,6 +34,8 @@ bench: build
 	$(BIN)/smartinf bench optim --params 64M --threads 1,2
 	$(BIN)/smartinf bench optim --params 64M --threads 1,2 --grad fp32 --copy-out none --optimizer adamw,sgd,sgd:torch,adagrad,adagrad:torch
 	$(BIN)/smartinf bench topk --elements 64M --ratio 0.01
+	$(BIN)/smartinf bench io --file /var/tmp/smartinf-bench-io.bin --size 2GiB
+	$(BIN)/smartinf bench device --params 256M --dram 1GiB
 
 # Regression-tracking suites (ordo-one/benchmark), built in their own folder so that the
 # benchmark package never slows down `make test`.

@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim"]),
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
         .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum"]),
-        .target(name: "Benchmarking", dependencies: ["Optim", "Compression", "BlockIO"]),
+        .target(name: "Benchmarking", dependencies: ["Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol"]),
         .executableTarget(name: "smartssd", dependencies: [
             "SmartSSD", "Benchmarking",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -81,14 +81,8 @@ public struct IOBenchmark: Sendable {
                 for write in [true, false] {
                     let name = write ? "write" : "read"
                     progress("QD \(depth) \(name) \(r + 1)/\(o.repetitions)")
-                    let seconds = try Timing.seconds {
-                        try buffer.withUnsafeMutableBufferPointer { b in
-                            let memory = UnsafeMutableRawBufferPointer(b)
-                            try ring.run([BlockTransfer(write ? .write : .read, file: file, fileOffset: 0, memory: memory)],
-                                         blockSize: o.blockSize)
-                        }
-                        if write { try file.sync() }
-                    }
+                    let seconds = try Self.sequentialSeconds(ring: ring, file: file, buffer: buffer, blockSize: o.blockSize,
+                                                             write: write)
                     ours[name, default: []].append(Double(o.size) / seconds / 1e9)
                     if let fio {
                         let bps = try fio.sequentialBandwidth(file: o.file, write: write, size: o.size, blockSize: o.blockSize,
@@ -106,6 +100,19 @@ public struct IOBenchmark: Sendable {
             }
         }
         return rows
+    }
+
+    /// Seconds to write (then fdatasync) or read `buffer` at offset 0 of `file`: the raw
+    /// sequential rate that device-level figures are compared with.
+    public static func sequentialSeconds(ring: IORing, file: BlockFile, buffer: AlignedBuffer<UInt8>, blockSize: Int,
+                                         write: Bool) throws -> Double {
+        try Timing.seconds {
+            try buffer.withUnsafeMutableBufferPointer { b in
+                let memory = UnsafeMutableRawBufferPointer(b)
+                try ring.run([BlockTransfer(write ? .write : .read, file: file, fileOffset: 0, memory: memory)], blockSize: blockSize)
+            }
+            if write { try file.sync() }
+        }
     }
 
     public static func table(_ rows: [Row]) -> String {

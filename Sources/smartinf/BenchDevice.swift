@@ -1,0 +1,66 @@
+import ArgumentParser
+import Benchmarking
+import DeviceProtocol
+import Foundation
+import Optim
+
+struct BenchDevice: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "device",
+        abstract: "One emulated device's optimizer step on this disk (wall clock): naive vs overlap, against the I/O floor.")
+
+    @Option(help: "Parameters on the device, e.g. 256M.")
+    var params: String = "256M"
+
+    @Option(help: "Handlers to measure: naive, overlap, or naive,overlap.")
+    var handler: String = "naive,overlap"
+
+    @Option(help: "Directory for the device's SSD file (on a disk-backed filesystem).")
+    var dir: String = "/var/tmp/smartinf-bench"
+
+    @Option(help: "Device DRAM (sets the subgroup size).")
+    var dram: String = "1GiB"
+
+    @Option(help: "Optimizer: adamw, sgd, sgd:torch, adagrad, adagrad:torch.")
+    var optimizer: String = "adamw"
+
+    @Option(name: .customLong("topk-ratio"), help: "Send top-k payloads at this ratio instead of dense fp16 gradients.")
+    var topkRatio: Double?
+
+    @Option(help: "Update-kernel threads on the device.")
+    var threads: Int = 1
+
+    @Option(help: "Timed steps per handler (the median is reported).")
+    var repetitions: Int = 3
+
+    @Flag(help: "Print one JSON document instead of the table.")
+    var json = false
+
+    func run() throws {
+        guard let n = SizeArgument.parse(params), n >= 1024 else {
+            throw ValidationError("--params '\(params)' is not a count of at least 1024 (example: 256M)")
+        }
+        guard let dramBytes = SizeArgument.parse(dram), dramBytes >= 1 << 20 else {
+            throw ValidationError("--dram '\(dram)' is not a size of at least 1MiB (example: 1GiB)")
+        }
+        let handlers = try CommaList.items(handler).map { name in
+            guard let mode = HandlerMode(name: name) else { throw ValidationError("--handler '\(name)': expected naive or overlap") }
+            return mode
+        }
+        guard !handlers.isEmpty else { throw ValidationError("--handler is empty: expected naive, overlap or naive,overlap") }
+        let config: OptimizerConfig
+        do { config = try OptimizerConfig(name: optimizer) } catch { throw ValidationError("--optimizer: \(error)") }
+        if let r = topkRatio, !(r > 0 && r <= 1) { throw ValidationError("--topk-ratio \(r) is outside (0, 1]") }
+        guard threads >= 1, repetitions >= 1 else { throw ValidationError("--threads and --repetitions must be at least 1") }
+        let options = DeviceBenchmark.Options(parameters: n, directory: dir, dramBytes: dramBytes, handlers: handlers,
+                                              optimizer: config, topkRatio: topkRatio, threads: threads, repetitions: repetitions)
+        let progress: (String) -> Void = json ? { _ in } : { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
+        do {
+            let rows = try DeviceBenchmark(options).run(progress: progress)
+            print(json ? try BenchmarkJSON.document(benchmark: "device", rows: rows) : DeviceBenchmark.table(rows))
+        } catch {
+            FileHandle.standardError.write(Data("smartinf bench device: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Benchmarking
+import Optim
+
+struct BenchTopK: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "topk",
+        abstract: "Top-k selection, payload encoding and decode + scatter throughput, and bytes on the wire per kept element.")
+
+    @Option(help: "Gradient elements, e.g. 64M (binary suffixes).")
+    var elements: String = "64M"
+
+    @Option(help: "Fraction of elements kept, in (0, 1].")
+    var ratio: Double = 0.01
+
+    @Option(help: "Value precision in the payload: fp32, fp16 or bf16.")
+    var values: String = "fp16"
+
+    @Flag(help: "Compress the index stream with zstd (kept only when it shrinks).")
+    var zstd = false
+
+    @Option(help: "Timed repetitions (the median is reported).")
+    var repetitions: Int = 5
+
+    @Flag(help: "Print one JSON document instead of the table.")
+    var json = false
+
+    func run() throws {
+        guard let n = SizeArgument.parse(elements), n >= 1, n <= Int(UInt32.max) else {
+            throw ValidationError("--elements '\(elements)' is not a count between 1 and 4294967295 (examples: 1000003, 64M)")
+        }
+        guard ratio > 0, ratio <= 1 else { throw ValidationError("--ratio \(ratio) is outside (0, 1]: expected e.g. 0.01") }
+        guard let precision = Precision(name: values) else {
+            throw ValidationError("--values '\(values)' is not a precision: expected fp32, fp16 or bf16")
+        }
+        guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
+        let row = try TopKBenchmark(TopKBenchmark.Options(elements: n, ratio: ratio, valueEncoding: precision, zstd: zstd,
+                                                          repetitions: repetitions)).run()
+        print(json ? try BenchmarkJSON.document(benchmark: "topk", rows: [row]) : TopKBenchmark.table([row]))
+    }
+}
