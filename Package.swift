@@ -39,13 +39,17 @@ let package = Package(
         .target(name: "CPosix"),
 
         .target(name: "Checksum", dependencies: ["CKernels"], swiftSettings: kernelSettings),
+        // Reproducible pseudo-random data for tests and benchmarks.
+        .target(name: "SeededRandom"),
         .target(name: "Optim", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         .target(name: "Compression", dependencies: ["Optim", "Checksum", "CZstd"],
                 swiftSettings: kernelSettings),
         .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim"]),
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
         .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum"]),
-        .target(name: "Benchmarking", dependencies: ["Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol"]),
+        .target(name: "Benchmarking", dependencies: [
+            "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom",
+        ]),
         .executableTarget(name: "smartssd", dependencies: [
             "SmartSSD", "Benchmarking",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -55,13 +59,15 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "ChecksumTests", dependencies: ["Checksum"]),
-        .testTarget(name: "OptimTests", dependencies: ["Optim"]),
-        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim"]),
+        .testTarget(name: "ChecksumTests", dependencies: ["Checksum", "SeededRandom"]),
+        .testTarget(name: "OptimTests", dependencies: ["Optim", "SeededRandom"]),
+        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),
         // Spawns real `smartssd` processes; depending on the executable makes `swift test` build it.
-        .testTarget(name: "DeviceTests", dependencies: ["smartssd", "DeviceProtocol", "BlockIO", "Compression", "Optim"]),
+        .testTarget(name: "DeviceTests", dependencies: [
+            "smartssd", "DeviceProtocol", "BlockIO", "Compression", "Optim", "SeededRandom",
+        ]),
         // Spawns the real `smartinf` executable; depending on it makes `swift test` build it.
         .testTarget(name: "SmartInfCLITests", dependencies: ["smartinf"]),
     ],

@@ -1,4 +1,5 @@
 import Compression
+import SeededRandom
 import Optim
 
 /// `smartinf bench topk`: SmartComp's three costs at a given size and ratio — selection on the
@@ -57,7 +58,7 @@ public struct TopKBenchmark: Sendable {
         let n = o.elements
         let k = try TopKSelector.keptCount(ratio: o.ratio, elementCount: n)
         let gradient = AlignedBuffer<Float>(count: n)
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         gradient.withUnsafeMutableBufferPointer { g in
             for i in g.indices { g[i] = Float(Int64(bitPattern: rng.next() >> 40) - (1 << 23)) * 1e-9 }
         }
@@ -112,18 +113,5 @@ public struct TopKBenchmark: Sendable {
                           Figures.fixed(r.fractionOfDenseFP32 * 100, 2) + "%"])
         }
         return table.rendered
-    }
-}
-
-/// Deterministic benchmark data.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

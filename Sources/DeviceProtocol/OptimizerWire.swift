@@ -53,8 +53,7 @@ extension PreparedUpdate {
         case .sgdReference(let r): (2, [r.combinedUnscale, r.learningRate, r.momentum, r.oneMinusMomentum, r.weightDecay])
         case .sgdTorch(let r): (3, [r.combinedUnscale, r.learningRate, r.momentum, r.bufferKeep, r.gradientWeight,
                                     r.nesterov ? 1 : 0, r.weightDecay])
-        case .adagradReference(let r): (4, [r.combinedUnscale, r.stepSize, r.eps, r.weightDecay])
-        case .adagradTorch(let r): (5, [r.combinedUnscale, r.stepSize, r.eps, r.weightDecay])
+        case .adagrad(let r): (4, [r.combinedUnscale, r.stepSize, r.eps, r.weightDecay, r.decayedNumerator ? 1 : 0])
         }
         w.u8(code)
         w.u8(UInt8(values.count))
@@ -63,9 +62,9 @@ extension PreparedUpdate {
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> PreparedUpdate {
         let code = try r.u8("update rule")
-        let expectedCounts: [UInt8: Int] = [1: 9, 2: 5, 3: 7, 4: 4, 5: 4]
+        let expectedCounts: [UInt8: Int] = [1: 9, 2: 5, 3: 7, 4: 5]
         guard let expected = expectedCounts[code] else {
-            throw .invalidField(message: r.message, field: "update rule", found: "\(code)", expected: "1...5")
+            throw .invalidField(message: r.message, field: "update rule", found: "\(code)", expected: "1...4")
         }
         let count = Int(try r.u8("update scalar count"))
         guard count == expected else {
@@ -86,10 +85,11 @@ extension PreparedUpdate {
             }
             return .sgdTorch(SGDTorchRule(combinedUnscale: v[0], learningRate: v[1], momentum: v[2], bufferKeep: v[3],
                                           gradientWeight: v[4], nesterov: v[5] == 1, weightDecay: v[6]))
-        case 4:
-            return .adagradReference(AdagradReferenceRule(combinedUnscale: v[0], stepSize: v[1], eps: v[2], weightDecay: v[3]))
         default:
-            return .adagradTorch(AdagradTorchRule(combinedUnscale: v[0], stepSize: v[1], eps: v[2], weightDecay: v[3]))
+            guard v[4] == 0 || v[4] == 1 else {
+                throw .invalidField(message: r.message, field: "decayed numerator", found: "\(v[4])", expected: "0 or 1")
+            }
+            return .adagrad(AdagradRule(combinedUnscale: v[0], stepSize: v[1], eps: v[2], weightDecay: v[3], decayedNumerator: v[4] == 1))
         }
     }
 }

@@ -131,8 +131,7 @@ public struct UpdateKernel: Sendable {
         case .adamw(let r): dispatchGradient(r, operands)
         case .sgdReference(let r): dispatchGradient(r, operands)
         case .sgdTorch(let r): dispatchGradient(r, operands)
-        case .adagradReference(let r): dispatchGradient(r, operands)
-        case .adagradTorch(let r): dispatchGradient(r, operands)
+        case .adagrad(let r): dispatchGradient(r, operands)
         }
     }
 

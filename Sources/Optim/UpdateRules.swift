@@ -119,22 +119,31 @@ public struct SGDTorchRule: UpdateRule, Equatable {
     }
 }
 
-/// AdaGrad, reference rule (DeepSpeed's CPU AdaGrad): the decayed gradient feeds the
-/// accumulator, the undecayed one the step: `v' = v + (g + wd·p)²;
-/// p' = (g / (sqrt(v') + eps))·(-lr) + p`.
-public struct AdagradReferenceRule: UpdateRule, Equatable {
+/// AdaGrad in both flavours, which differ only in the numerator of the step:
+///
+/// - reference (DeepSpeed's CPU AdaGrad): the decayed gradient feeds the accumulator, the
+///   undecayed one the step: `v' = v + (g + wd·p)²; p' = p + (-lr)·(g / (sqrt(v') + eps))`;
+/// - `torch.optim.Adagrad`: `d = g + wd·p; v' = v + d²; p' = p + (-clr)·(d / (sqrt(v') + eps))`
+///   with `clr = lr / (1 + (t-1)·lr_decay)` prepared on the host.
+///
+/// (IEEE addition and multiplication commute exactly, so DeepSpeed's `x·(-lr) + p` is the same
+/// number as `p + (-lr)·x`.)
+public struct AdagradRule: UpdateRule, Equatable {
     public static var stateCount: Int { 1 }
     public var combinedUnscale: Float
-    /// -lr
+    /// -lr (reference) or -clr (torch)
     public var stepSize: Float
     public var eps: Float
     public var weightDecay: Float
+    /// true: the step's numerator is the decayed gradient (torch); false: the raw one (reference).
+    public var decayedNumerator: Bool
 
-    public init(combinedUnscale: Float, stepSize: Float, eps: Float, weightDecay: Float) {
+    public init(combinedUnscale: Float, stepSize: Float, eps: Float, weightDecay: Float, decayedNumerator: Bool) {
         self.combinedUnscale = combinedUnscale
         self.stepSize = stepSize
         self.eps = eps
         self.weightDecay = weightDecay
+        self.decayedNumerator = decayedNumerator
     }
 
     @inlinable @inline(__always)
@@ -142,34 +151,8 @@ public struct AdagradReferenceRule: UpdateRule, Equatable {
         -> (parameter: L, state1: L, state2: L) {
         let decayed = g + L(repeating: weightDecay) * p
         let v2 = v + decayed * decayed
-        let p2 = (g / (v2.laneSquareRoot() + L(repeating: eps))) * L(repeating: stepSize) + p
-        return (p2, v2, state2)
-    }
-}
-
-/// `torch.optim.Adagrad`: `clr = lr / (1 + (t-1)·lr_decay)`; `d = g + wd·p`; `v' = v + d²`;
-/// `p' = p + (-clr)·(d / (sqrt(v') + eps))`.
-public struct AdagradTorchRule: UpdateRule, Equatable {
-    public static var stateCount: Int { 1 }
-    public var combinedUnscale: Float
-    /// -clr
-    public var stepSize: Float
-    public var eps: Float
-    public var weightDecay: Float
-
-    public init(combinedUnscale: Float, stepSize: Float, eps: Float, weightDecay: Float) {
-        self.combinedUnscale = combinedUnscale
-        self.stepSize = stepSize
-        self.eps = eps
-        self.weightDecay = weightDecay
-    }
-
-    @inlinable @inline(__always)
-    public func apply<L: FloatLanes>(gradient g: L, parameter p: L, state1 v: L, state2: L)
-        -> (parameter: L, state1: L, state2: L) {
-        let decayed = g + L(repeating: weightDecay) * p
-        let v2 = v + decayed * decayed
-        let p2 = p + L(repeating: stepSize) * (decayed / (v2.laneSquareRoot() + L(repeating: eps)))
+        let numerator = decayedNumerator ? decayed : g
+        let p2 = p + L(repeating: stepSize) * (numerator / (v2.laneSquareRoot() + L(repeating: eps)))
         return (p2, v2, state2)
     }
 }
@@ -180,8 +163,7 @@ public enum PreparedUpdate: Sendable, Equatable {
     case adamw(AdamWRule)
     case sgdReference(SGDReferenceRule)
     case sgdTorch(SGDTorchRule)
-    case adagradReference(AdagradReferenceRule)
-    case adagradTorch(AdagradTorchRule)
+    case adagrad(AdagradRule)
 
     public var stateCount: Int {
         switch self {
@@ -195,8 +177,7 @@ public enum PreparedUpdate: Sendable, Equatable {
         case .adamw(let r): r.combinedUnscale
         case .sgdReference(let r): r.combinedUnscale
         case .sgdTorch(let r): r.combinedUnscale
-        case .adagradReference(let r): r.combinedUnscale
-        case .adagradTorch(let r): r.combinedUnscale
+        case .adagrad(let r): r.combinedUnscale
         }
     }
 }
@@ -236,14 +217,12 @@ extension OptimizerConfig {
                 gradientWeight: first ? 1 : 1 - h.dampening,
                 nesterov: h.nesterov, weightDecay: h.weightDecay))
         case .adagrad(let h, .reference):
-            return .adagradReference(AdagradReferenceRule(
-                combinedUnscale: combinedUnscale, stepSize: -learningRate, eps: h.eps,
-                weightDecay: h.weightDecay))
+            return .adagrad(AdagradRule(combinedUnscale: combinedUnscale, stepSize: -learningRate, eps: h.eps,
+                                        weightDecay: h.weightDecay, decayedNumerator: false))
         case .adagrad(let h, .torch):
             let clr = learningRate / (1 + (t - 1) * h.lrDecay)
-            return .adagradTorch(AdagradTorchRule(
-                combinedUnscale: combinedUnscale, stepSize: -clr, eps: h.eps,
-                weightDecay: h.weightDecay))
+            return .adagrad(AdagradRule(combinedUnscale: combinedUnscale, stepSize: -clr, eps: h.eps,
+                                        weightDecay: h.weightDecay, decayedNumerator: true))
         }
     }
 }

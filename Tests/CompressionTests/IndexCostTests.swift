@@ -1,13 +1,14 @@
 import Compression
 import Optim
 import Testing
+import SeededRandom
 
 @Suite struct IndexCostTests {
     /// The paper counts 32 bits per kept index; the automatic encoding must stay at or below 12 at
     /// r = 0.01 on a 1M-element gradient (gaps average 100: mostly one varint byte).
     @Test func automaticIndexEncodingCostsAtMostTwelveBitsPerKeptElement() throws {
         let n = 1_000_000
-        var random = SeededGenerator(seed: 2024)
+        var random = SplitMix64(seed: 2024)
         let gradient = AlignedBuffer<Float>((0..<n).map { _ in Float.random(in: -1...1, using: &random) })
         let k = try TopKSelector.keptCount(ratio: 0.01, elementCount: n)
         let indices = AlignedBuffer<UInt32>(count: k)

@@ -1,10 +1,11 @@
 import Compression
 import Optim
 import Testing
+import SeededRandom
 
 /// Distinct random indices below n, ascending.
 func randomIndices(count k: Int, below n: Int, seed: UInt64) -> [UInt32] {
-    var random = SeededGenerator(seed: seed)
+    var random = SplitMix64(seed: seed)
     var chosen = Set<Int>()
     while chosen.count < k { chosen.insert(Int.random(in: 0..<n, using: &random)) }
     return chosen.sorted().map { UInt32($0) }

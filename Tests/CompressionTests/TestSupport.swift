@@ -1,24 +1,11 @@
 import Compression
 import Optim
+import SeededRandom
 
-/// A small seeded generator (SplitMix64), so every test sees the same data on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Random fp32 values spread over many binades, both signs.
 func wideRangeValues(count: Int, seed: UInt64, exponents: ClosedRange<Int> = -20...20) -> [Float] {
-    var random = SeededGenerator(seed: seed)
+    var random = SplitMix64(seed: seed)
     return (0..<count).map { _ in
         let binade = Float(sign: .plus, exponent: Int.random(in: exponents, using: &random), significand: 1)
         let magnitude = Float.random(in: 1..<2, using: &random) * binade

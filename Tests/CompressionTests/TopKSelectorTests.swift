@@ -1,6 +1,7 @@
 import Compression
 import Optim
 import Testing
+import SeededRandom
 
 /// The kinds of gradient the selector must handle exactly like the sort-based reference.
 enum GradientShape: String, CaseIterable, CustomTestStringConvertible, Sendable {
@@ -9,7 +10,7 @@ enum GradientShape: String, CaseIterable, CustomTestStringConvertible, Sendable 
     var testDescription: String { rawValue }
 
     func values(count n: Int, seed: UInt64) -> [Float] {
-        var random = SeededGenerator(seed: seed)
+        var random = SplitMix64(seed: seed)
         switch self {
         case .wideRange:
             return wideRangeValues(count: n, seed: seed, exponents: -40...40)

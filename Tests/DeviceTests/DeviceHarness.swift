@@ -4,6 +4,7 @@ import DeviceProtocol
 import Foundation
 import Optim
 import Testing
+import SeededRandom
 
 /// A real `smartssd` child process on a scratch SSD file.
 final class DeviceProcess {
@@ -188,21 +189,9 @@ final class HostSide {
     }
 }
 
-/// Deterministic test data.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func randomFloats(_ n: Int, scale: Float, seed: UInt64) -> [Float] {
-    var rng = SeededGenerator(seed: seed)
+    var rng = SplitMix64(seed: seed)
     return (0..<n).map { _ in Float.random(in: -scale...scale, using: &rng) }
 }
 

@@ -1,5 +1,6 @@
 import Optim
 import Testing
+import SeededRandom
 
 @Suite("GradientStatistics")
 struct GradientStatisticsTests {

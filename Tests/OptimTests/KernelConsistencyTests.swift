@@ -1,5 +1,6 @@
 import Optim
 import Testing
+import SeededRandom
 
 /// The outputs of a kernel run: master parameters, states and the compute copy, as bits.
 struct KernelOutcome: Equatable {

@@ -1,5 +1,6 @@
 import Optim
 import Testing
+import SeededRandom
 
 /// One optimizer configuration under test, with an independent float64 implementation of its
 /// rule written from the textbook / PyTorch definitions (not from the kernel's code).

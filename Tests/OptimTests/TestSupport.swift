@@ -1,18 +1,6 @@
 import Optim
+import SeededRandom
 
-/// SplitMix64: a tiny, fully specified generator, so every test's data is reproducible from its
-/// seed on any platform and Swift version (the standard library's generator is not seedable).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The largest relative error the update tests allow against the float64 references.
 let relativeTolerance = 1e-6
