@@ -1,4 +1,6 @@
 import BlockIO
+import Checksum
+import Compression
 import DeviceProtocol
 import Foundation
 import Optim
@@ -126,6 +128,50 @@ import Testing
         try connection.perform(.step(StepCommand(step: 2, update: update2, skip: false, subgroups: [0, 1, 2], payloadBytes: good)))
         try host.referenceStep(update: update2, step: 2, sizes: good)
         #expect(bits(try connection.readState(.parameters, offset: 0, count: Self.n)) == bits(host.referenceVector(0)))
+    }
+
+    /// A payload whose checksums are valid but whose last index lies past the subgroup: built for
+    /// a longer subgroup, then relabelled with the real length and its header CRC recomputed.
+    @Test func outOfRangeIndicesWithValidChecksumsAreRejected() throws {
+        let device = try DeviceProcess()
+        let connection = try device.connect()
+        let host = try HostSide(device: device, connection: connection, configuration: Self.configuration(),
+                                initial: randomFloats(Self.n, scale: 1, seed: 13))
+        let n = host.configured.subgroupElements
+        let encoder = try GradientPayloadEncoder(options: PayloadOptions(valueEncoding: .fp32, indexEncoding: .deltaVarint))
+        let indices: [UInt32] = [3, 700, UInt32(n + 40)]
+        let values: [Float] = [1, -2, 3]
+        var payload = [UInt8](repeating: 0, count: 4096)
+        let bytes = try indices.withUnsafeBufferPointer { i in
+            try values.withUnsafeBufferPointer { v in
+                try payload.withUnsafeMutableBytes { p in
+                    try encoder.encode(indices: i, values: v, elementCount: n + 100, subgroup: 0, step: 1, into: p)
+                }
+            }
+        }
+        withUnsafeBytes(of: UInt32(n).littleEndian) { for i in 0..<4 { payload[20 + i] = $0[i] } }
+        let headerCRC = CRC32C.checksum(of: Array(payload[0..<60]))
+        withUnsafeBytes(of: headerCRC.littleEndian) { for i in 0..<4 { payload[60 + i] = $0[i] } }
+        try writePayload(payload, host: host, subgroup: 0)
+        let update = Self.optimizer.prepare(step: 1, learningRate: 0.1, combinedUnscale: 1)
+        let error = #expect(throws: DeviceReplyError.self) {
+            try connection.perform(.step(StepCommand(step: 1, update: update, skip: false, subgroups: [0], payloadBytes: [bytes])))
+        }
+        #expect(error?.code == .badPayload)
+        #expect(error?.message.contains("index") == true)
+        #expect(try connection.status() == [0, 0, 0])
+        #expect(bits(try connection.readState(.parameters, offset: 0, count: Self.n)) == bits(host.referenceVector(0)))
+    }
+
+    private func writePayload(_ payload: [UInt8], host: HostSide, subgroup: Int) throws {
+        let page = AlignedBuffer<UInt8>(count: (payload.count + 4095) / 4096 * 4096, alignment: 4096)
+        try page.withUnsafeMutableBufferPointer { b in
+            let raw = UnsafeMutableRawBufferPointer(b)
+            raw.copyBytes(from: payload)
+            try host.ring.run([BlockTransfer(.write, file: host.ssd,
+                                             fileOffset: host.configured.gradientOffset + subgroup * host.configured.gradientSlotBytes,
+                                             memory: raw)], blockSize: 1 << 20)
+        }
     }
 
     private func corruptByte(host: HostSide, subgroup: Int, at offset: Int) throws {
