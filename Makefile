@@ -19,11 +19,9 @@ build: deps
 # the figures as JSON under $(OUT)/.
 run: build
 	@mkdir -p $(OUT)
-	$(BIN)/smartinf bench optim --params 8M --threads 1,2 --optimizer adamw,sgd,adagrad
-	$(BIN)/smartinf bench optim --params 8M --threads 1,2 --optimizer adamw,sgd,adagrad --json > $(OUT)/bench-optim.json
-	$(BIN)/smartinf bench topk --elements 8M --ratio 0.01
-	$(BIN)/smartinf bench topk --elements 8M --ratio 0.01 --json > $(OUT)/bench-topk.json
-	$(BIN)/smartinf bench device --params 16M --dram 128MiB --repetitions 2 --json > $(OUT)/bench-device.json
+	$(BIN)/smartinf bench optim --params 8M --threads 1,2 --optimizer adamw,sgd,adagrad --save $(OUT)/bench-optim.json
+	$(BIN)/smartinf bench topk --elements 8M --ratio 0.01 --save $(OUT)/bench-topk.json
+	$(BIN)/smartinf bench device --params 16M --dram 128MiB --repetitions 2 --save $(OUT)/bench-device.json
 	@echo "figures saved in $(OUT)/bench-optim.json, $(OUT)/bench-topk.json and $(OUT)/bench-device.json"
 
 test: deps

@@ -33,8 +33,7 @@ struct BenchDevice: ParsableCommand {
     @Option(help: "Timed steps per handler (the median is reported).")
     var repetitions: Int = 3
 
-    @Flag(help: "Print one JSON document instead of the table.")
-    var json = false
+    @OptionGroup var output: BenchOutputOptions
 
     func run() throws {
         guard let n = SizeArgument.parse(params), n >= 1024 else {
@@ -54,13 +53,7 @@ struct BenchDevice: ParsableCommand {
         guard threads >= 1, repetitions >= 1 else { throw ValidationError("--threads and --repetitions must be at least 1") }
         let options = DeviceBenchmark.Options(parameters: n, directory: dir, dramBytes: dramBytes, handlers: handlers,
                                               optimizer: config, topkRatio: topkRatio, threads: threads, repetitions: repetitions)
-        let progress: (String) -> Void = json ? { _ in } : { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
-        do {
-            let rows = try DeviceBenchmark(options).run(progress: progress)
-            print(json ? try BenchmarkJSON.document(benchmark: "device", rows: rows) : DeviceBenchmark.table(rows))
-        } catch {
-            FileHandle.standardError.write(Data("smartinf bench device: \(error)\n".utf8))
-            throw ExitCode.failure
-        }
+        let rows = try output.reportingFailure("bench device") { try DeviceBenchmark(options).run(progress: output.progress) }
+        try output.emit(benchmark: "device", rows: rows, table: DeviceBenchmark.table(rows))
     }
 }

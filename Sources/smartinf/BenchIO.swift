@@ -29,8 +29,7 @@ struct BenchIO: ParsableCommand {
     @Option(help: "Timed repetitions (the median is reported).")
     var repetitions: Int = 3
 
-    @Flag(help: "Print one JSON document instead of the table.")
-    var json = false
+    @OptionGroup var output: BenchOutputOptions
 
     func run() throws {
         guard let bytes = SizeArgument.parse(size) else {
@@ -47,13 +46,7 @@ struct BenchIO: ParsableCommand {
                 file: file, size: bytes, blockSize: blockBytes, queueDepths: depths,
                 mode: buffered ? .buffered : .direct, repetitions: repetitions, useFio: !noFio))
         } catch { throw ValidationError("\(error)") }
-        let progress: (String) -> Void = json ? { _ in } : { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
-        do {
-            let rows = try IOBenchmark(options).run(progress: progress)
-            print(json ? try BenchmarkJSON.document(benchmark: "io", rows: rows) : IOBenchmark.table(rows))
-        } catch {
-            FileHandle.standardError.write(Data("smartinf bench io: \(error)\n".utf8))
-            throw ExitCode.failure
-        }
+        let rows = try output.reportingFailure("bench io") { try IOBenchmark(options).run(progress: output.progress) }
+        try output.emit(benchmark: "io", rows: rows, table: IOBenchmark.table(rows))
     }
 }

@@ -28,17 +28,12 @@ struct BenchOptim: ParsableCommand {
     @Option(help: "Timed repetitions (the median is reported).")
     var repetitions: Int = 5
 
-    @Flag(help: "Print one JSON document instead of the table.")
-    var json = false
+    @OptionGroup var output: BenchOutputOptions
 
     func run() throws {
         let options = try resolvedOptions()
         let rows = OptimBenchmark(options).run()
-        if json {
-            print(try BenchmarkJSON.document(benchmark: "optim", rows: rows))
-        } else {
-            print(OptimBenchmark.table(rows))
-        }
+        try output.emit(benchmark: "optim", rows: rows, table: OptimBenchmark.table(rows))
     }
 
     func resolvedOptions() throws -> OptimBenchmark.Options {

@@ -22,8 +22,7 @@ struct BenchTopK: ParsableCommand {
     @Option(help: "Timed repetitions (the median is reported).")
     var repetitions: Int = 5
 
-    @Flag(help: "Print one JSON document instead of the table.")
-    var json = false
+    @OptionGroup var output: BenchOutputOptions
 
     func run() throws {
         guard let n = SizeArgument.parse(elements), n >= 1, n <= Int(UInt32.max) else {
@@ -36,6 +35,6 @@ struct BenchTopK: ParsableCommand {
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
         let row = try TopKBenchmark(TopKBenchmark.Options(elements: n, ratio: ratio, valueEncoding: precision, zstd: zstd,
                                                           repetitions: repetitions)).run()
-        print(json ? try BenchmarkJSON.document(benchmark: "topk", rows: [row]) : TopKBenchmark.table([row]))
+        try output.emit(benchmark: "topk", rows: [row], table: TopKBenchmark.table([row]))
     }
 }

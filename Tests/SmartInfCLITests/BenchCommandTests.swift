@@ -52,6 +52,19 @@ struct SmartInfProcess {
         }
     }
 
+    @Test func saveWritesTheSameDocumentWhileTheTableIsPrinted() throws {
+        let path = "/tmp/smartinf-save-test-\(getpid()).json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try SmartInfProcess.run(["bench", "topk", "--elements", "20000", "--ratio", "0.05", "--repetitions", "1",
+                                              "--save", path])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("select GB/s"))
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+        let rows = try #require(saved?["rows"] as? [[String: Any]])
+        #expect(rows.first?["kept"] as? Int == 1000)
+        #expect(saved?["benchmark"] as? String == "topk")
+    }
+
     @Test func tableNamesEveryColumn() throws {
         let result = try SmartInfProcess.run(["bench", "optim", "--params", "1000", "--threads", "1", "--repetitions", "1"])
         #expect(result.status == 0)
