@@ -3,10 +3,22 @@ public struct DeviceReplyError: Error, Equatable, CustomStringConvertible {
     public var code: Reply.ErrorCode
     public var message: String
     public var description: String { message }
+
+    public init(code: Reply.ErrorCode, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// Something the host can send requests to: a device process over its socket, or a device
+/// engine in the host's own process (the baseline). Error replies are thrown as
+/// `DeviceReplyError`.
+public protocol DeviceLink: AnyObject, Sendable {
+    func call(_ request: Request) throws -> Reply
 }
 
 /// The host's end of one device connection: numbered requests, checked replies.
-public final class DeviceConnection: @unchecked Sendable {
+public final class DeviceConnection: DeviceLink, @unchecked Sendable {
     public let socket: FramedSocket
     public let path: String
     private var nextID: UInt32 = 1
@@ -31,6 +43,9 @@ public final class DeviceConnection: @unchecked Sendable {
         return reply
     }
 
+}
+
+extension DeviceLink {
     public func hello(clientName: String) throws -> Reply.Hello {
         guard case .hello(let h) = try call(.hello(clientName: clientName)) else { throw unexpected("hello") }
         return h

@@ -223,13 +223,21 @@ public enum Reply: Sendable, Equatable {
         public var capacityBytes: Int
         public var dramBytes: Int
         public var threads: Int
+        /// The device's SSD, which the host writes gradient payloads into (the emulated
+        /// peer-to-peer path: on real hardware the host DMAs into the device's NVMe namespace).
+        public var ssdPath: String
+        /// Whether the SSD is opened with O_DIRECT; the host must write it the same way.
+        public var directIO: Bool
 
-        public init(deviceName: String, protocolVersion: Int, capacityBytes: Int, dramBytes: Int, threads: Int) {
+        public init(deviceName: String, protocolVersion: Int, capacityBytes: Int, dramBytes: Int, threads: Int,
+                    ssdPath: String, directIO: Bool) {
             self.deviceName = deviceName
             self.protocolVersion = protocolVersion
             self.capacityBytes = capacityBytes
             self.dramBytes = dramBytes
             self.threads = threads
+            self.ssdPath = ssdPath
+            self.directIO = directIO
         }
     }
 
@@ -289,7 +297,7 @@ public enum Reply: Sendable, Equatable {
         switch self {
         case .hello(let h):
             w.string(h.deviceName); w.u16(UInt16(h.protocolVersion)); w.u64(UInt64(h.capacityBytes))
-            w.u64(UInt64(h.dramBytes)); w.u32(UInt32(h.threads))
+            w.u64(UInt64(h.dramBytes)); w.u32(UInt32(h.threads)); w.string(h.ssdPath); w.bool(h.directIO)
         case .configured(let c):
             w.u64(UInt64(c.subgroupElements)); w.u64(UInt64(c.subgroupCount)); w.u32(UInt32(c.bufferSets))
             w.u64(UInt64(c.dramNeededBytes)); w.u64(UInt64(c.gradientOffset)); w.u64(UInt64(c.gradientSlotBytes))
@@ -311,7 +319,8 @@ public enum Reply: Sendable, Equatable {
         case 101:
             reply = .hello(Hello(deviceName: try r.string("device name"), protocolVersion: Int(try r.u16("protocol version")),
                                  capacityBytes: try r.count("capacity", in: 0...Int.max),
-                                 dramBytes: try r.count("dram", in: 0...Int.max), threads: Int(try r.u32("threads"))))
+                                 dramBytes: try r.count("dram", in: 0...Int.max), threads: Int(try r.u32("threads")),
+                                 ssdPath: try r.string("ssd path"), directIO: try r.bool("direct I/O")))
         case 102:
             reply = .configured(Configured(subgroupElements: try r.count("subgroup elements", in: 1...Int.max),
                                            subgroupCount: try r.count("subgroup count", in: 1...Int.max),

@@ -45,7 +45,7 @@ public final class DeviceEngine: @unchecked Sendable {
     public private(set) var superblock: Superblock?
     private var journal: StepJournal?
     private var handler: TransferHandler?
-    private var hostBuffer: HostBuffer?
+    private var hostBuffer: SharedMemoryMapping?
     public private(set) var lastCounters = TransferCounters()
     /// The device's log (set by the server).
     public var log: (String) -> Void = { _ in }
@@ -73,7 +73,8 @@ public final class DeviceEngine: @unchecked Sendable {
 
     public func hello() -> Reply.Hello {
         Reply.Hello(deviceName: options.deviceName, protocolVersion: Int(Frame.version), capacityBytes: options.capacityBytes,
-                    dramBytes: options.dramBytes, threads: options.threads)
+                    dramBytes: options.dramBytes, threads: options.threads,
+                    ssdPath: URL(fileURLWithPath: options.ssdPath).standardizedFileURL.path, directIO: options.ioMode == .direct)
     }
 
     public func configure(_ c: DeviceConfiguration) throws -> Reply.Configured {
@@ -139,7 +140,11 @@ public final class DeviceEngine: @unchecked Sendable {
 
     public func attachHostBuffer(path: String) throws {
         let (layout, superblock) = try configured("attach-host-buffer")
-        hostBuffer = try HostBuffer(path: path, minimumBytes: layout.sliceElements * superblock.copyOutPrecision.byteWidth)
+        do {
+            hostBuffer = try SharedMemoryMapping.open(path: path, minimumBytes: layout.sliceElements * superblock.copyOutPrecision.byteWidth)
+        } catch {
+            throw DeviceError.hostBuffer("\(error)")
+        }
     }
 
     /// Loads initial fp32 parameters for whole subgroups from a file of raw little-endian fp32,

@@ -84,38 +84,45 @@ public final class DeviceServer: @unchecked Sendable {
         }
     }
 
-    /// Runs one request; errors become error replies.
+    /// Decodes and runs one request; errors become error replies.
     func handle(_ frame: Frame) -> (Reply, shutdown: Bool) {
-        let request: Request
         do {
-            request = try Request.decode(frame)
+            return engine.respond(to: try Request.decode(frame))
         } catch {
             return (.error(code: .badRequest, message: "\(error)"), false)
         }
+    }
+}
+
+extension DeviceEngine {
+    /// Runs one decoded request: the device's whole command set, whether it arrived on a socket
+    /// or from an in-process host (the baseline runs its engines in the host process). Errors
+    /// become error replies; none stops the device.
+    public func respond(to request: Request) -> (Reply, shutdown: Bool) {
         do {
             switch request {
-            case .hello: return (.hello(engine.hello()), false)
-            case .configure(let c): return (.configured(try engine.configure(c)), false)
+            case .hello: return (.hello(hello()), false)
+            case .configure(let c): return (.configured(try configure(c)), false)
             case .attachHostBuffer(let path):
-                try engine.attachHostBuffer(path: path)
+                try attachHostBuffer(path: path)
                 return (.done, false)
             case .loadParameters(let offset, let count, let path):
-                try engine.loadParameters(offset: offset, count: count, path: path)
+                try loadParameters(offset: offset, count: count, path: path)
                 return (.done, false)
             case .step(let command):
-                try engine.step(command)
+                try step(command)
                 return (.done, false)
-            case .status: return (.status(committedSteps: try engine.status()), false)
+            case .status: return (.status(committedSteps: try status()), false)
             case .readState(let vector, let offset, let count):
-                return (.state(values: try engine.readState(vector: vector, offset: offset, count: count)), false)
+                return (.state(values: try readState(vector: vector, offset: offset, count: count)), false)
             case .flush:
-                try engine.flush()
+                try flush()
                 return (.done, false)
             case .rollback(let step):
-                try engine.rollback(to: step)
+                try rollback(to: step)
                 return (.done, false)
             case .shutdown:
-                try engine.flush()
+                try flush()
                 return (.done, true)
             }
         } catch let error as DeviceError {
