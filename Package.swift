@@ -49,6 +49,7 @@ let package = Package(
         .target(name: "GPT", dependencies: ["COpenBLAS", "Optim"], swiftSettings: kernelSettings),
         .target(name: "HardwareModel"),
         .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum"]),
+        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim"]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom",
         ]),
@@ -64,7 +65,9 @@ let package = Package(
         .testTarget(name: "ChecksumTests", dependencies: ["Checksum", "SeededRandom"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "SeededRandom"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom"]),
-        .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom"]),
+        .testTarget(name: "OffloadTests", dependencies: ["Offload", "smartssd", "Optim", "SeededRandom", "DeviceProtocol"]),
+        // Reference/ holds the float64 numpy reference the parity test runs with python3.
+        .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom"], exclude: ["Reference"]),
         .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),

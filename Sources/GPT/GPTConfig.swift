@@ -23,6 +23,9 @@ public struct GPTConfig: Sendable, Equatable, CustomStringConvertible {
         "GPT-2 L\(layers) H\(heads) C\(channels) T\(maxSeqLen) V\(vocabSize) (Vp \(paddedVocabSize)), \(parameterCount) parameters"
     }
 
+    /// The `--init` spelling of this shape, `gpt2:L,H,C,T,V` (Vp is implied by V).
+    public var initSpec: String { "gpt2:\(layers),\(heads),\(channels),\(maxSeqLen),\(vocabSize)" }
+
     /// Parses `gpt2:L,H,C,T,V` (layers, heads, channels, max sequence length, vocabulary).
     public init(initSpec: String) throws(GPTConfigError) {
         guard initSpec.hasPrefix("gpt2:") else { throw .badSpec(initSpec, "expected gpt2:L,H,C,T,V") }

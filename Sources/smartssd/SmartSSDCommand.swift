@@ -46,6 +46,12 @@ struct SmartSSDCommand: ParsableCommand {
     var fault: String?
 
     func run() throws {
+        // A parent may have spawned us from a thread that blocks signals (Dispatch workers do);
+        // the mask is inherited, so unblock what a user or a trainer uses to stop a device.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        [SIGTERM, SIGINT, SIGHUP].forEach { sigaddset(&unblock, $0) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         guard let capacityBytes = SizeArgument.parse(capacity), capacityBytes > 0 else {
             throw ValidationError("--capacity '\(capacity)' is not a size (example: 64GiB)")
         }

@@ -12,4 +12,41 @@ import Testing
     func refusesWhatIsNotABandwidth(text: String) {
         #expect(Quantity.bandwidth(text) == nil)
     }
+
+    @Test func parsesSizesRatesAndDurations() {
+        #expect(Quantity.size("4GiB") == 4 * 0x1p30)
+        #expect(Quantity.size("2B") == 2)
+        #expect(Quantity.size("24GB") == 24e9)
+        #expect(Quantity.flopRate("27.8TFLOP/s") == 27.8e12)
+        #expect(Quantity.bandwidth("8.2GB/s") == 8.2e9)
+        #expect(Quantity.bandwidth("1.5e3MB/s") == 1.5e9)
+        #expect(Quantity.size("3.84TB") == 3.84e12)
+        #expect(Quantity.flopRate("312 TFLOP/s") == 312e12)
+        #expect(Quantity.duration("10us") == 10e-6)
+        #expect(Quantity.duration("80µs") == 80e-6)
+        #expect(Quantity.duration("1.5ms") == 1.5e-3)
+        #expect(Quantity.duration("2s") == 2)
+        #expect(Quantity.duration("0us") == 0)
+        #expect(Quantity.size("0B") == nil)
+        #expect(Quantity.flopRate("27.8TFLOPS") == nil)
+    }
+
+    @Test func explainsWhyTextIsNotAQuantity() {
+        func problem(_ text: String, _ dimension: Quantity.Dimension) -> String {
+            do {
+                _ = try Quantity.parse(text, as: dimension)
+                return "accepted"
+            } catch {
+                return error.description
+            }
+        }
+        #expect(problem("fast", .bandwidth) == #""fast" does not start with a number"#)
+        #expect(problem("3.2", .bandwidth) == #""3.2" has no unit"#)
+        #expect(problem("-1GB/s", .bandwidth) == #""-1GB/s" is negative"#)
+        #expect(problem("0GB/s", .bandwidth) == #""0GB/s" is zero"#)
+        #expect(problem("1e999GB/s", .bandwidth) == #""1e999GB/s" is not finite"#)
+        #expect(problem("infGB/s", .bandwidth) == #""infGB/s" does not start with a number"#)
+        #expect(problem("10us", .size) == #""10us" has an unknown unit "us" (size units: KiB, MiB, GiB, TiB, B, kB, KB, MB, GB, TB, PB)"#)
+        #expect(problem("1Gb/s", .bandwidth).hasPrefix(#""1Gb/s" has an unknown unit "Gb/s" (bandwidth units: KiB/s, MiB/s"#))
+    }
 }

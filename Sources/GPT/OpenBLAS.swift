@@ -1,0 +1,50 @@
+import COpenBLAS
+
+/// The process-wide OpenBLAS thread pool that every matrix product of the model runs on.
+///
+/// OpenBLAS defaults to one thread per core; on a machine shared with device processes the
+/// trainer wants to choose (and benchmarks compare 1 and 2 threads).
+public enum OpenBLAS {
+    /// Threads used by subsequent BLAS calls, in every model of the process.
+    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+
+    /// Sets the thread count for every later BLAS call in the process.
+    public static func setThreadCount(_ threads: Int) {
+        precondition(threads >= 1, "OpenBLAS needs at least one thread, got \(threads)")
+        openblas_set_num_threads(Int32(threads))
+    }
+}
+
+/// Row-major single-precision matrix products through `cblas_sgemm`, timed.
+///
+/// Every matrix product of the model goes through here, so the time spent in BLAS (the share a
+/// benchmark reports) is known without a profiler; one clock read per call is negligible next to
+/// even the smallest product the model issues.
+final class MatrixMultiplier {
+    /// Seconds spent inside `cblas_sgemm` since the last reset.
+    private(set) var seconds: Double = 0
+    /// Floating-point operations issued (2·M·N·K per call) since the last reset.
+    private(set) var operations: Double = 0
+
+    func resetCounters() {
+        seconds = 0
+        operations = 0
+    }
+
+    /// C[M×N] = op(A)·op(B) (+ C when `accumulate`), where op transposes when asked.
+    /// Leading dimensions are row strides in elements.
+    func multiply(
+        _ a: UnsafePointer<Float>, transposeA: Bool, lda: Int,
+        _ b: UnsafePointer<Float>, transposeB: Bool, ldb: Int,
+        into c: UnsafeMutablePointer<Float>, ldc: Int,
+        m: Int, n: Int, k: Int, accumulate: Bool
+    ) {
+        let start = ContinuousClock.now
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k), 1, a, blasint(lda), b, blasint(ldb),
+                    accumulate ? 1 : 0, c, blasint(ldc))
+        let elapsed = ContinuousClock.now - start
+        seconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        operations += 2 * Double(m) * Double(n) * Double(k)
+    }
+}

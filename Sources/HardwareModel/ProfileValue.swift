@@ -1,0 +1,80 @@
+/// One validated value of a profile, in base units (bytes/s, bytes, FLOP/s, seconds).
+public enum ProfileValue: Sendable, Equatable {
+    case quantity(Double, Quantity.Dimension)
+    case fraction(Double)
+    case count(Int)
+    case flag(Bool)
+}
+
+/// A value with the text it was written as and where it comes from: the paper, a datasheet, a
+/// measurement, an assumption, or a command-line override.
+public struct ProfileEntry: Sendable, Equatable {
+    /// `section.name`, e.g. `link.shared`.
+    public let keyPath: String
+    public let value: ProfileValue
+    /// The value as written, e.g. `8GB/s` or `0.3`.
+    public let text: String
+    public let source: String
+}
+
+/// Why a value does not fit its kind, before the caller adds the file and the key.
+enum ValueProblem: Error {
+    /// The JSON type is wrong (a string where a number belongs…): what was found.
+    case wrongType(found: String)
+    /// The type is right but the value is not acceptable: what is wrong with it.
+    case unacceptable(String)
+}
+
+extension ProfileValueKind {
+    /// Reads a value from a profile file. Quantities are strings with units; a bare JSON number
+    /// where a quantity belongs is refused with a message saying that the unit is missing.
+    func read(_ json: JSONValue) throws(ValueProblem) -> (ProfileValue, text: String) {
+        switch (self, json) {
+        case (.quantity(let dimension), .string(let text)):
+            return try Self.quantity(text, dimension)
+        case (.quantity, .number(let number)):
+            throw .unacceptable("the number \(JSONValue.format(number)) has no unit")
+        case (.fraction, .number(let number)), (.count, .number(let number)):
+            return try checked(number, text: JSONValue.format(number))
+        case (.flag, .bool(let flag)):
+            return (.flag(flag), String(flag))
+        default:
+            throw .wrongType(found: json.found)
+        }
+    }
+
+    /// Reads a value written on the command line, where every value is text.
+    func read(text: String) throws(ValueProblem) -> (ProfileValue, text: String) {
+        switch self {
+        case .quantity(let dimension):
+            return try Self.quantity(text, dimension)
+        case .fraction, .count:
+            guard let number = Double(text) else { throw .unacceptable("\"\(text)\" is not a number") }
+            return try checked(number, text: text)
+        case .flag:
+            guard let flag = Bool(text) else { throw .unacceptable("\"\(text)\" is not true or false") }
+            return (.flag(flag), text)
+        }
+    }
+
+    private static func quantity(_ text: String, _ dimension: Quantity.Dimension) throws(ValueProblem)
+        -> (ProfileValue, text: String) {
+        do {
+            return (.quantity(try Quantity.parse(text, as: dimension), dimension), text)
+        } catch {
+            throw .unacceptable(error.description)
+        }
+    }
+
+    /// Range checks shared by file and command-line numbers.
+    private func checked(_ number: Double, text: String) throws(ValueProblem) -> (ProfileValue, text: String) {
+        if self == .fraction {
+            guard number > 0, number <= 1 else { throw .unacceptable("\(text) is outside (0, 1]") }
+            return (.fraction(number), text)
+        }
+        guard number == number.rounded(), number >= 1, number <= Double(Int32.max) else {
+            throw .unacceptable("\(text) is not a whole number ≥ 1")
+        }
+        return (.count(Int(number)), text)
+    }
+}

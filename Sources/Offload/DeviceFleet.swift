@@ -1,0 +1,171 @@
+import DeviceProtocol
+import Dispatch
+import Foundation
+import Optim
+import SmartSSD
+
+/// The devices that hold the optimizer: N device processes (su, su+o, su+o+c) or N engines in the
+/// host process over plain SSD files (base), all driven through the same requests.
+///
+/// Every step runs on all devices at once; a dead or failing device is reported by number and
+/// socket as soon as its link fails.
+public final class DeviceFleet: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var mode: OffloadMode
+        public var optimizer: OptimizerConfig
+        public var gradientPrecision: Precision
+        public var copyOutPrecision: Precision
+        /// Elements per subgroup; 0 lets each device choose from its DRAM.
+        public var subgroupElements: Int
+        public var compression: GradientCompressionSettings?
+        public var queueDepth: Int
+        public var blockSize: Int
+
+        public init(mode: OffloadMode, optimizer: OptimizerConfig, gradientPrecision: Precision = .fp32,
+                    copyOutPrecision: Precision = .fp32, subgroupElements: Int = 0,
+                    compression: GradientCompressionSettings? = nil, queueDepth: Int = 16, blockSize: Int = 1 << 20) {
+            self.mode = mode
+            self.optimizer = optimizer
+            self.gradientPrecision = gradientPrecision
+            self.copyOutPrecision = copyOutPrecision
+            self.subgroupElements = subgroupElements
+            self.compression = compression
+            self.queueDepth = queueDepth
+            self.blockSize = blockSize
+        }
+    }
+
+    public let partition: Partition
+    public let configuration: Configuration
+    let members: [FleetMember]
+    let directory: String
+    /// The device processes this fleet started (nil when attached or in-process).
+    public let processes: DeviceProcesses?
+    private let names: [String]
+
+    /// Builds the fleet over `links` (one per device), configures every device and loads the
+    /// initial parameters (`parameters` holds `partition.parameterCount` values).
+    public init(links: [DeviceLink], names: [String], partition: Partition, configuration: Configuration,
+                parameters: AlignedBuffer<Float>, directory: String, processes: DeviceProcesses? = nil) throws {
+        precondition(links.count == partition.deviceCount && parameters.count == partition.parameterCount)
+        self.partition = partition
+        self.configuration = configuration
+        self.directory = directory
+        self.processes = processes
+        self.names = names
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let device = DeviceConfiguration(sliceElements: partition.sliceElements, subgroupElements: configuration.subgroupElements,
+                                         optimizer: configuration.optimizer, gradientPrecision: configuration.gradientPrecision,
+                                         copyOutPrecision: configuration.copyOutPrecision, handler: configuration.mode.handler)
+        var members: [FleetMember] = []
+        let padded = AlignedBuffer<Float>(count: partition.paddedElements)
+        parameters.withUnsafeBufferPointer { src in padded.withUnsafeMutableBufferPointer { dst in
+            _ = UnsafeMutableBufferPointer(rebasing: dst[0..<src.count]).initialize(from: src)
+        } }
+        for (i, link) in links.enumerated() {
+            let member = try Self.attributing(i, names[i]) {
+                try FleetMember(index: i, link: link, configuration: device, compression: configuration.mode.compresses ? configuration.compression : nil,
+                                hostBufferPath: "/dev/shm/smartinf-\(getpid())-\(UUID().uuidString.prefix(8))-device-\(i)",
+                                queueDepth: configuration.queueDepth, blockSize: configuration.blockSize)
+            }
+            try Self.attributing(i, names[i]) {
+                try padded.withUnsafeBufferPointer { p in
+                    try member.load(UnsafeBufferPointer(rebasing: p[partition.slice(i)]), scratchPath: "\(directory)/initial-\(i).f32")
+                }
+            }
+            members.append(member)
+        }
+        self.members = members
+    }
+
+    deinit {
+        for m in members { try? FileManager.default.removeItem(atPath: m.hostBuffer.path) }
+    }
+
+    /// Subgroup size the devices settled on.
+    public var subgroupElements: Int { members.first?.configured.subgroupElements ?? 0 }
+
+    /// Runs step `step` on every device: `gradient` holds the padded flat gradient
+    /// (`partition.paddedElements`, still loss-scaled: `update.combinedUnscale` removes the scale).
+    public func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: AlignedBuffer<Float>) throws {
+        precondition(gradient.count == partition.paddedElements, "the gradient must be padded to the partition")
+        let failures = FailureCollector()
+        gradient.withUnsafeBufferPointer { g in
+            nonisolated(unsafe) let flat = g
+            DispatchQueue.concurrentPerform(iterations: members.count) { i in
+                do {
+                    try members[i].step(step, update: update, skip: skip, gradient: UnsafeBufferPointer(rebasing: flat[partition.slice(i)]))
+                } catch {
+                    failures.record(i, error)
+                }
+            }
+        }
+        if let (i, error) = failures.first { throw describe(i, error) }
+    }
+
+    /// The parameters' compute copy, as the devices wrote it (fp32 values of the copy-out
+    /// precision), into `destination` (`partition.parameterCount` elements).
+    public func readComputeCopy(into destination: AlignedBuffer<Float>) {
+        let slice = AlignedBuffer<Float>(count: partition.sliceElements)
+        destination.withUnsafeMutableBufferPointer { dst in
+            slice.withUnsafeMutableBufferPointer { tmp in
+                for (i, m) in members.enumerated() {
+                    m.readComputeCopy(into: tmp)
+                    let own = partition.parameters(ofDevice: i)
+                    if own.isEmpty { continue }
+                    _ = UnsafeMutableBufferPointer(rebasing: dst[own]).update(fromContentsOf: tmp[0..<own.count])
+                }
+            }
+        }
+    }
+
+    /// The committed fp32 values of one vector (p, m or v) over all parameters.
+    public func readState(_ vector: StateVector) throws -> [Float] {
+        var values: [Float] = []
+        values.reserveCapacity(partition.parameterCount)
+        for (i, m) in members.enumerated() {
+            let own = partition.parameters(ofDevice: i)
+            if own.isEmpty { continue }
+            values += try Self.attributing(i, names[i]) { try m.link.readState(vector, offset: 0, count: own.count) }
+        }
+        return values
+    }
+
+    /// The committed step of every device (the minimum over its subgroups).
+    public func committedSteps() throws -> [Int] {
+        try members.enumerated().map { i, m in try Self.attributing(i, names[i]) { try m.link.status().min() ?? -1 } }
+    }
+
+    /// Asks every device to flush and stop.
+    public func shutdown() {
+        for m in members { try? m.link.perform(.shutdown) }
+    }
+
+    private func describe(_ i: Int, _ error: Error) -> Error {
+        if error is FleetError { return error }
+        var detail = "\(error)"
+        if let status = processes?.exitStatus(i) { detail = "the device process exited with status \(status) (\(detail))" }
+        if error is ConnectionError, processes?.exitStatus(i) == nil { detail = "lost the connection (\(detail))" }
+        return FleetError.deviceFailed(device: i, socket: names[i], detail: detail)
+    }
+
+    private static func attributing<T>(_ i: Int, _ name: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as FleetError { throw error } catch {
+            throw FleetError.deviceFailed(device: i, socket: name, detail: "\(error)")
+        }
+    }
+}
+
+/// The first failure of a parallel step, by device.
+private final class FailureCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var failures: [(Int, Error)] = []
+
+    func record(_ i: Int, _ error: Error) {
+        lock.lock()
+        failures.append((i, error))
+        lock.unlock()
+    }
+
+    var first: (Int, Error)? { failures.min { $0.0 < $1.0 } }
+}

@@ -1,0 +1,121 @@
+import DeviceProtocol
+import Foundation
+
+/// Starts and watches `smartssd` processes, one per device, each with its own SSD file and socket
+/// in a directory of the trainer's.
+public final class DeviceProcesses: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var count: Int
+        public var directory: String
+        public var dram: String
+        public var threads: Int
+        public var buffered: Bool
+        /// Extra flags per device index (e.g. a fault to inject into one device).
+        public var extraArguments: [Int: [String]]
+        /// The `smartssd` executable; nil finds it next to the running program.
+        public var executable: String?
+
+        public init(count: Int, directory: String, dram: String = "1GiB", threads: Int = 1, buffered: Bool = false,
+                    extraArguments: [Int: [String]] = [:], executable: String? = nil) {
+            self.count = count
+            self.directory = directory
+            self.dram = dram
+            self.threads = threads
+            self.buffered = buffered
+            self.extraArguments = extraArguments
+            self.executable = executable
+        }
+    }
+
+    public enum LaunchError: Error, CustomStringConvertible {
+        case executableNotFound([String])
+        case exitedBeforeServing(device: Int, status: Int32, stderr: String)
+
+        public var description: String {
+            switch self {
+            case .executableNotFound(let tried): "cannot find the smartssd executable (looked for \(tried.joined(separator: ", ")))"
+            case .exitedBeforeServing(let i, let status, let stderr):
+                "device \(i) (smartssd) exited with status \(status) before serving: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
+            }
+        }
+    }
+
+    public let options: Options
+    public private(set) var processes: [Process] = []
+    public let socketPaths: [String]
+    public let ssdPaths: [String]
+
+    /// Launches every device and waits until each one serves.
+    public init(_ options: Options) throws {
+        self.options = options
+        try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
+        socketPaths = (0..<options.count).map { "\(options.directory)/device-\($0).sock" }
+        ssdPaths = (0..<options.count).map { "\(options.directory)/device-\($0).ssd" }
+        let executable = try Self.locate(options.executable)
+        for i in 0..<options.count {
+            processes.append(try launch(i, executable: executable))
+        }
+    }
+
+    deinit { terminate() }
+
+    /// Stops every device still running — SIGTERM, then SIGKILL after `grace` seconds — and
+    /// reaps it. (Devices normally stop on a shutdown request; this is the fallback.)
+    public func terminate(grace: Double = 2) {
+        let running = processes.filter(\.isRunning)
+        running.forEach { kill($0.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(grace)
+        while running.contains(where: \.isRunning) && Date() < deadline { usleep(10_000) }
+        for p in running where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        running.forEach { $0.waitUntilExit() }
+    }
+
+    /// Whether device `i` is alive, and its exit status if not.
+    public func exitStatus(_ i: Int) -> Int32? { processes[i].isRunning ? nil : processes[i].terminationStatus }
+
+    private func launch(_ i: Int, executable: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        var arguments = ["--ssd", ssdPaths[i], "--socket", socketPaths[i], "--dram", options.dram, "--capacity", "1TiB",
+                         "--threads", "\(options.threads)", "--name", "device-\(i)"]
+        if options.buffered { arguments.append("--buffered") }
+        arguments += options.extraArguments[i] ?? []
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty {
+                process.waitUntilExit()
+                throw LaunchError.exitedBeforeServing(device: i, status: process.terminationStatus,
+                                                      stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+            }
+            line.append(chunk)
+        }
+        // Keep draining the device's log so it never blocks on a full pipe; pass it through.
+        err.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { FileHandle.standardError.write(data) }
+        }
+        out.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
+        return process
+    }
+
+    private static func locate(_ explicit: String?) throws -> String {
+        var candidates: [String] = []
+        if let explicit { candidates.append(explicit) }
+        let running = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        candidates.append(running.appendingPathComponent("smartssd").path)
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            candidates.append("\(dir)/smartssd")
+        }
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw LaunchError.executableNotFound(Array(candidates.prefix(3)))
+        }
+        return found
+    }
+}

@@ -1,0 +1,51 @@
+import Optim
+import DeviceProtocol
+import Foundation
+import SmartSSD
+
+/// Where a fleet's update engines live.
+public enum FleetBackend: Sendable {
+    /// Start `smartssd` processes (su, su+o, su+o+c).
+    case launch(DeviceProcesses.Options)
+    /// Use devices someone else started, by socket path.
+    case attach([String])
+    /// Engines in the host process over plain SSD files in `directory` (base): the host's CPU does
+    /// the update and the host's io_uring moves gradients and states, as in ZeRO-Infinity.
+    case inProcess(count: Int, directory: String, dramBytes: Int, threads: Int, buffered: Bool)
+}
+
+extension DeviceFleet {
+    /// Brings up the backend, then configures the fleet and loads `parameters`.
+    public static func start(_ backend: FleetBackend, partition: Partition, configuration: Configuration,
+                             parameters: AlignedBuffer<Float>, directory: String) throws -> DeviceFleet {
+        switch backend {
+        case .launch(let options):
+            let processes = try DeviceProcesses(options)
+            let links: [DeviceLink] = try processes.socketPaths.enumerated().map { i, path in
+                do { return try DeviceConnection(path: path) } catch {
+                    throw FleetError.deviceFailed(device: i, socket: path, detail: "cannot connect: \(error)")
+                }
+            }
+            return try DeviceFleet(links: links, names: processes.socketPaths, partition: partition, configuration: configuration,
+                                   parameters: parameters, directory: directory, processes: processes)
+        case .attach(let sockets):
+            let links: [DeviceLink] = try sockets.enumerated().map { i, path in
+                do { return try DeviceConnection(path: path) } catch {
+                    throw FleetError.deviceFailed(device: i, socket: path, detail: "cannot connect: \(error)")
+                }
+            }
+            return try DeviceFleet(links: links, names: sockets, partition: partition, configuration: configuration,
+                                   parameters: parameters, directory: directory)
+        case .inProcess(let count, let dir, let dram, let threads, let buffered):
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let names = (0..<count).map { "\(dir)/base-\($0).ssd" }
+            let links: [DeviceLink] = try names.map { path in
+                InProcessDevice(try DeviceEngine(DeviceEngine.Options(
+                    deviceName: "base", ssdPath: path, capacityBytes: 1 << 40, dramBytes: dram, threads: threads,
+                    ioMode: buffered ? .buffered : .direct)))
+            }
+            return try DeviceFleet(links: links, names: names, partition: partition, configuration: configuration,
+                                   parameters: parameters, directory: directory)
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import BlockIO
+import Compression
+import DeviceProtocol
+import Foundation
+import Optim
+
+/// The host's side of one device: its link, its gradient region (written through the device's
+/// SSD file), its payload encoder, its error-feedback residuals, and the shared buffer its
+/// compute copy lands in.
+final class FleetMember: @unchecked Sendable {
+    let index: Int
+    let link: DeviceLink
+    let hello: Reply.Hello
+    let configured: Reply.Configured
+    let sliceElements: Int
+    let copyOutPrecision: Precision
+    private let ssd: BlockFile
+    private let ring: IORing
+    private let payload: AlignedBuffer<UInt8>
+    private let compressor: GradientCompressor
+    private let feedback: [ErrorFeedback]
+    let hostBuffer: SharedMemoryMapping
+
+    init(index: Int, link: DeviceLink, configuration: DeviceConfiguration, compression: GradientCompressionSettings?,
+         hostBufferPath: String, queueDepth: Int, blockSize: Int) throws {
+        self.index = index
+        self.link = link
+        hello = try link.hello(clientName: "smartinf")
+        guard hello.protocolVersion == Int(Frame.version) else {
+            throw FleetError.incompatible(device: index, detail: "speaks protocol version \(hello.protocolVersion), we speak \(Frame.version)")
+        }
+        configured = try link.configure(configuration)
+        sliceElements = configuration.sliceElements
+        copyOutPrecision = configuration.copyOutPrecision
+        ssd = try BlockFile(path: hello.ssdPath, mode: hello.directIO ? .direct : .buffered)
+        ring = try IORing(queueDepth: queueDepth)
+        payload = AlignedBuffer(count: configured.gradientSlotBytes, alignment: BlockFile.directAlignment)
+        compressor = try GradientCompressor(ratio: compression?.ratio ?? 1,
+                                            options: PayloadOptions(valueEncoding: configuration.gradientPrecision))
+        if let compression, compression.errorFeedback {
+            let (d, slice) = (configured.subgroupElements, sliceElements)
+            feedback = try (0..<configured.subgroupCount).map { s in
+                let n = min(d, slice - s * d)
+                return try ErrorFeedback(residual: AlignedBuffer(count: n), denseWarmUpSteps: compression.denseWarmUpSteps)
+            }
+        } else {
+            feedback = []
+        }
+        hostBuffer = try SharedMemoryMapping.create(path: hostBufferPath, bytes: sliceElements * configuration.copyOutPrecision.byteWidth)
+        try link.perform(.attachHostBuffer(path: hostBufferPath))
+    }
+
+    /// Loads the initial fp32 parameters of the slice through a file the device reads.
+    func load(_ parameters: UnsafeBufferPointer<Float>, scratchPath: String) throws {
+        precondition(parameters.count == sliceElements)
+        try Data(buffer: parameters).write(to: URL(fileURLWithPath: scratchPath))
+        defer { try? FileManager.default.removeItem(atPath: scratchPath) }
+        try link.perform(.loadParameters(offset: 0, count: sliceElements, path: scratchPath))
+    }
+
+    /// Writes one payload per subgroup into the device's gradient region and runs the step.
+    func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: UnsafeBufferPointer<Float>) throws {
+        precondition(gradient.count == sliceElements)
+        let d = configured.subgroupElements
+        var sizes: [Int] = []
+        if !skip {
+            for s in 0..<configured.subgroupCount {
+                let part = UnsafeBufferPointer(rebasing: gradient[(s * d)..<min((s + 1) * d, sliceElements)])
+                let bytes = try payload.withUnsafeMutableBufferPointer { p in
+                    try compressor.compress(part, subgroup: UInt32(s), step: UInt64(step), feedback: feedback.isEmpty ? nil : feedback[s],
+                                            into: UnsafeMutableRawBufferPointer(p))
+                }
+                try payload.withUnsafeMutableBufferPointer { p in
+                    let padded = (bytes + BlockFile.directAlignment - 1) / BlockFile.directAlignment * BlockFile.directAlignment
+                    try ring.run([BlockTransfer(.write, file: ssd, fileOffset: configured.gradientOffset + s * configured.gradientSlotBytes,
+                                                memory: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(p)[0..<padded]))],
+                                 blockSize: 1 << 20)
+                }
+                sizes.append(bytes)
+            }
+        } else {
+            sizes = Array(repeating: 0, count: configured.subgroupCount)
+        }
+        try link.perform(.step(StepCommand(step: step, update: update, skip: skip,
+                                           subgroups: Array(0..<configured.subgroupCount), payloadBytes: sizes)))
+    }
+
+    /// The compute copy the device last wrote, as fp32, into `destination`.
+    func readComputeCopy(into destination: UnsafeMutableBufferPointer<Float>) {
+        precondition(destination.count == sliceElements)
+        let base = UnsafeRawPointer(hostBuffer.base)
+        for i in 0..<sliceElements {
+            destination[i] = switch copyOutPrecision {
+            case .fp32: FP32Elements.load(base, i)
+            case .fp16: FP16Elements.load(base, i)
+            case .bf16: BF16Elements.load(base, i)
+            }
+        }
+    }
+}
+
+/// A fleet-level failure, naming the device.
+public enum FleetError: Error, CustomStringConvertible {
+    case incompatible(device: Int, detail: String)
+    case deviceFailed(device: Int, socket: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case .incompatible(let i, let detail): "device \(i) is incompatible: it \(detail)"
+        case .deviceFailed(let i, let socket, let detail): "device \(i) (\(socket)) failed: \(detail)"
+        }
+    }
+}
