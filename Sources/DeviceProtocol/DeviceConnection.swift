@@ -76,6 +76,13 @@ extension DeviceLink {
         return values
     }
 
+    /// Runs a step; returns the bytes the device moved between its SSD and its DRAM.
+    @discardableResult
+    public func step(_ command: StepCommand) throws -> (bytesRead: Int, bytesWritten: Int) {
+        guard case .stepped(let read, let written) = try call(.step(command)) else { throw unexpected("step") }
+        return (read, written)
+    }
+
     /// Sends a request whose reply carries nothing.
     public func perform(_ request: Request) throws {
         guard case .done = try call(request) else { throw unexpected(request.name) }

@@ -265,6 +265,8 @@ public enum Reply: Sendable, Equatable {
     case hello(Hello)
     case configured(Configured)
     case done
+    /// A step committed, with the bytes it moved between the device's SSD and its DRAM.
+    case stepped(bytesRead: Int, bytesWritten: Int)
     /// The committed step of every subgroup, in subgroup order; -1 for a subgroup never loaded.
     case status(committedSteps: [Int])
     case state(values: [Float])
@@ -286,6 +288,7 @@ public enum Reply: Sendable, Equatable {
         case .hello: 101
         case .configured: 102
         case .done: 103
+        case .stepped: 106
         case .status: 104
         case .state: 105
         case .error: 199
@@ -302,6 +305,7 @@ public enum Reply: Sendable, Equatable {
             w.u64(UInt64(c.subgroupElements)); w.u64(UInt64(c.subgroupCount)); w.u32(UInt32(c.bufferSets))
             w.u64(UInt64(c.dramNeededBytes)); w.u64(UInt64(c.gradientOffset)); w.u64(UInt64(c.gradientSlotBytes))
         case .done: break
+        case .stepped(let read, let written): w.u64(UInt64(read)); w.u64(UInt64(written))
         case .status(let steps):
             w.u32(UInt32(steps.count)); steps.forEach { w.u64(UInt64(bitPattern: Int64($0))) }
         case .state(let values):
@@ -329,6 +333,9 @@ public enum Reply: Sendable, Equatable {
                                            gradientOffset: try r.count("gradient offset", in: 0...Int.max),
                                            gradientSlotBytes: try r.count("gradient slot bytes", in: 1...Int.max)))
         case 103: reply = .done
+        case 106:
+            reply = .stepped(bytesRead: try r.count("bytes read", in: 0...Int.max),
+                             bytesWritten: try r.count("bytes written", in: 0...Int.max))
         case 104:
             let count = Int(try r.u32("count"))
             guard count <= r.remaining / 8 else { throw .truncated(message: r.message, field: "steps", needed: count * 8, available: r.remaining) }

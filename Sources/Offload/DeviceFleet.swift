@@ -87,20 +87,30 @@ public final class DeviceFleet: @unchecked Sendable {
 
     /// Runs step `step` on every device: `gradient` holds the padded flat gradient
     /// (`partition.paddedElements`, still loss-scaled: `update.combinedUnscale` removes the scale).
-    public func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: AlignedBuffer<Float>) throws {
+    @discardableResult
+    public func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: AlignedBuffer<Float>) throws -> StepTraffic {
         precondition(gradient.count == partition.paddedElements, "the gradient must be padded to the partition")
-        let failures = FailureCollector()
+        let results = StepResults(count: members.count)
         gradient.withUnsafeBufferPointer { g in
             nonisolated(unsafe) let flat = g
             DispatchQueue.concurrentPerform(iterations: members.count) { i in
                 do {
-                    try members[i].step(step, update: update, skip: skip, gradient: UnsafeBufferPointer(rebasing: flat[partition.slice(i)]))
+                    results.record(i, .success(try members[i].step(step, update: update, skip: skip,
+                                                                   gradient: UnsafeBufferPointer(rebasing: flat[partition.slice(i)]))))
                 } catch {
-                    failures.record(i, error)
+                    results.record(i, .failure(error))
                 }
             }
         }
-        if let (i, error) = failures.first { throw describe(i, error) }
+        var total = StepTraffic()
+        for (i, result) in results.all.enumerated() {
+            switch result {
+            case .success(let traffic): total.add(traffic)
+            case .failure(let error): throw describe(i, error)
+            case nil: preconditionFailure("device \(i) reported nothing")
+            }
+        }
+        return total
     }
 
     /// The parameters' compute copy, as the devices wrote it (fp32 values of the copy-out
@@ -156,16 +166,16 @@ public final class DeviceFleet: @unchecked Sendable {
     }
 }
 
-/// The first failure of a parallel step, by device.
-private final class FailureCollector: @unchecked Sendable {
+/// Each device's outcome of a parallel step.
+private final class StepResults: @unchecked Sendable {
     private let lock = NSLock()
-    private var failures: [(Int, Error)] = []
+    private(set) var all: [Result<StepTraffic, Error>?]
 
-    func record(_ i: Int, _ error: Error) {
+    init(count: Int) { all = Array(repeating: nil, count: count) }
+
+    func record(_ i: Int, _ result: Result<StepTraffic, Error>) {
         lock.lock()
-        failures.append((i, error))
+        all[i] = result
         lock.unlock()
     }
-
-    var first: (Int, Error)? { failures.min { $0.0 < $1.0 } }
 }

@@ -59,7 +59,7 @@ final class FleetMember: @unchecked Sendable {
     }
 
     /// Writes one payload per subgroup into the device's gradient region and runs the step.
-    func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: UnsafeBufferPointer<Float>) throws {
+    func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: UnsafeBufferPointer<Float>) throws -> StepTraffic {
         precondition(gradient.count == sliceElements)
         let d = configured.subgroupElements
         var sizes: [Int] = []
@@ -81,8 +81,10 @@ final class FleetMember: @unchecked Sendable {
         } else {
             sizes = Array(repeating: 0, count: configured.subgroupCount)
         }
-        try link.perform(.step(StepCommand(step: step, update: update, skip: skip,
-                                           subgroups: Array(0..<configured.subgroupCount), payloadBytes: sizes)))
+        let moved = try link.step(StepCommand(step: step, update: update, skip: skip,
+                                              subgroups: Array(0..<configured.subgroupCount), payloadBytes: sizes))
+        return StepTraffic(gradientBytes: sizes.reduce(0, +), parameterBytes: skip ? 0 : sliceElements * copyOutPrecision.byteWidth,
+                           deviceBytesRead: moved.bytesRead, deviceBytesWritten: moved.bytesWritten)
     }
 
     /// The compute copy the device last wrote, as fp32, into `destination`.
@@ -96,6 +98,31 @@ final class FleetMember: @unchecked Sendable {
             case .bf16: BF16Elements.load(base, i)
             }
         }
+    }
+}
+
+/// Bytes one step moved, by where they went.
+public struct StepTraffic: Sendable, Equatable, Codable {
+    /// Gradient payloads written to the devices (the shared host link, downwards).
+    public var gradientBytes = 0
+    /// Compute copies written back to the host (the shared host link, upwards).
+    public var parameterBytes = 0
+    /// Between each device's SSD and its DRAM (the devices' internal links).
+    public var deviceBytesRead = 0
+    public var deviceBytesWritten = 0
+
+    public init(gradientBytes: Int = 0, parameterBytes: Int = 0, deviceBytesRead: Int = 0, deviceBytesWritten: Int = 0) {
+        self.gradientBytes = gradientBytes
+        self.parameterBytes = parameterBytes
+        self.deviceBytesRead = deviceBytesRead
+        self.deviceBytesWritten = deviceBytesWritten
+    }
+
+    public mutating func add(_ other: StepTraffic) {
+        gradientBytes += other.gradientBytes
+        parameterBytes += other.parameterBytes
+        deviceBytesRead += other.deviceBytesRead
+        deviceBytesWritten += other.deviceBytesWritten
     }
 }
 

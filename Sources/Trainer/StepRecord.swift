@@ -1,0 +1,67 @@
+import Foundation
+
+/// One line of `--metrics`: what happened in a step and where its time went.
+public struct StepRecord: Codable, Sendable, Equatable {
+    public var step: Int
+    public var loss: Double
+    public var valLoss: Double?
+    public var lr: Double
+    public var lossScale: Double
+    public var skipped: Bool
+    public var gradNorm: Double
+    public var tokensPerSecond: Double
+    /// Seconds per phase: forward, backward, gradient check and clipping, update on the devices
+    /// (including the gradient offload and the parameter upload).
+    public var seconds: PhaseSeconds
+
+    enum CodingKeys: String, CodingKey {
+        case step, loss, lr, skipped, seconds
+        case valLoss = "val_loss"
+        case lossScale = "loss_scale"
+        case gradNorm = "grad_norm"
+        case tokensPerSecond = "tokens_per_s"
+    }
+}
+
+/// Wall seconds per training phase.
+public struct PhaseSeconds: Codable, Sendable, Equatable {
+    public var forward: Double = 0
+    public var backward: Double = 0
+    public var gradientCheck: Double = 0
+    public var update: Double = 0
+
+    public init() {}
+
+    public var total: Double { forward + backward + gradientCheck + update }
+
+    public mutating func add(_ other: PhaseSeconds) {
+        forward += other.forward
+        backward += other.backward
+        gradientCheck += other.gradientCheck
+        update += other.update
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case forward = "fw", backward = "bw", gradientCheck = "grad_check", update
+    }
+}
+
+/// Appends one JSON object per line, flushed per step, so a killed run keeps what it logged.
+final class MetricsWriter {
+    private let handle: FileHandle
+    private let encoder = JSONEncoder()
+
+    init(path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw TrainingError.output(path: path, detail: "cannot create the metrics file")
+        }
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        encoder.outputFormatting = [.sortedKeys]
+    }
+
+    func append(_ record: StepRecord) throws {
+        handle.write(try encoder.encode(record) + Data("\n".utf8))
+    }
+
+    deinit { try? handle.close() }
+}

@@ -1,0 +1,82 @@
+import Offload
+import Optim
+
+/// Everything one training run needs, resolved from flags and the config file.
+public struct TrainingOptions: Sendable {
+    /// Where the initial model comes from.
+    public enum ModelSource: Sendable, Equatable {
+        case checkpoint(String)
+        /// `gpt2:L,H,C,T,V` with a seed.
+        case initialize(spec: String, seed: UInt64)
+    }
+
+    public var model: ModelSource
+    public var trainData: String
+    public var validationData: String?
+    public var batchSize: Int
+    public var sequenceLength: Int
+    public var steps: Int
+    public var shuffleSeed: UInt64?
+    public var validationEvery: Int
+    public var validationBatches: Int
+
+    public var schedule: LearningRateSchedule
+    public var optimizer: OptimizerConfig
+    /// nil: no clipping.
+    public var gradientClip: Double?
+    /// nil: no loss scaling (fp32); otherwise the dynamic scaler's configuration.
+    public var lossScaling: DynamicLossScaler.Configuration?
+
+    public var mode: OffloadMode
+    public var devices: Int
+    public var ssdDirectory: String
+    /// Each device's DRAM (or, in base mode, the host's staging memory per stripe).
+    public var dramBytes: Int
+    public var deviceThreads: Int
+    public var attach: [String]
+    public var subgroupElements: Int
+    public var compression: GradientCompressionSettings
+    public var queueDepth: Int
+    public var blockSize: Int
+    public var blasThreads: Int
+
+    public var metricsPath: String?
+    public var saveCheckpoint: String?
+
+    public init(model: ModelSource, trainData: String, validationData: String? = nil, batchSize: Int = 4,
+                sequenceLength: Int = 64, steps: Int = 10, shuffleSeed: UInt64? = nil, validationEvery: Int = 0,
+                validationBatches: Int = 4, schedule: LearningRateSchedule = .constant(3e-4),
+                optimizer: OptimizerConfig = .adamw(AdamWHyperparameters(weightDecay: 0)), gradientClip: Double? = nil,
+                lossScaling: DynamicLossScaler.Configuration? = nil, mode: OffloadMode = .suO, devices: Int = 1,
+                ssdDirectory: String, dramBytes: Int = 1 << 30, deviceThreads: Int = 1, attach: [String] = [],
+                subgroupElements: Int = 0, compression: GradientCompressionSettings = GradientCompressionSettings(),
+                queueDepth: Int = 16, blockSize: Int = 1 << 20, blasThreads: Int = 1, metricsPath: String? = nil,
+                saveCheckpoint: String? = nil) {
+        self.model = model
+        self.trainData = trainData
+        self.validationData = validationData
+        self.batchSize = batchSize
+        self.sequenceLength = sequenceLength
+        self.steps = steps
+        self.shuffleSeed = shuffleSeed
+        self.validationEvery = validationEvery
+        self.validationBatches = validationBatches
+        self.schedule = schedule
+        self.optimizer = optimizer
+        self.gradientClip = gradientClip
+        self.lossScaling = lossScaling
+        self.mode = mode
+        self.devices = devices
+        self.ssdDirectory = ssdDirectory
+        self.dramBytes = dramBytes
+        self.deviceThreads = deviceThreads
+        self.attach = attach
+        self.subgroupElements = subgroupElements
+        self.compression = compression
+        self.queueDepth = queueDepth
+        self.blockSize = blockSize
+        self.blasThreads = blasThreads
+        self.metricsPath = metricsPath
+        self.saveCheckpoint = saveCheckpoint
+    }
+}

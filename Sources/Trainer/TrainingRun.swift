@@ -1,0 +1,169 @@
+import Foundation
+import GPT
+import Offload
+import Optim
+import SeededRandom
+
+/// The host's training loop: forward and backward on the CPU, the gradient checked, unscaled and
+/// clipped into one factor, then the update on the device fleet (or the host, in base mode), and
+/// the next forward on the compute copy the devices wrote back.
+public final class TrainingRun {
+    public let options: TrainingOptions
+    public let model: GPTModel
+    public let fleet: DeviceFleet
+    public let partition: Partition
+    private var trainLoader: TokenBatchLoader
+    private var validationLoader: TokenBatchLoader?
+    private let gradient: AlignedBuffer<Float>
+    private var lossScaler: DynamicLossScaler?
+    private let clipping: GradientClipping
+    private var appliedSteps = 0
+    public private(set) var records: [StepRecord] = []
+    public private(set) var traffic = StepTraffic()
+    private let metrics: MetricsWriter?
+
+    /// Loads the model and data, starts the fleet and loads the initial parameters into it.
+    public init(_ options: TrainingOptions, log: (String) -> Void = { _ in }) throws {
+        self.options = options
+        guard options.steps >= 1 else { throw TrainingError.badOption("--steps must be at least 1, got \(options.steps)") }
+        guard options.devices >= 1 else { throw TrainingError.badOption("--devices must be at least 1, got \(options.devices)") }
+        if !options.attach.isEmpty && options.attach.count != options.devices {
+            throw TrainingError.badOption("--attach names \(options.attach.count) socket(s) but --devices is \(options.devices)")
+        }
+        if !options.attach.isEmpty && options.mode == .base {
+            throw TrainingError.badOption("--attach needs an offload mode (su, su+o, su+o+c); base updates on the host")
+        }
+        OpenBLAS.setThreadCount(options.blasThreads)
+        let checkpoint: GPTCheckpoint
+        switch options.model {
+        case .checkpoint(let path): checkpoint = try GPTCheckpoint.read(from: path)
+        case .initialize(let spec, let seed):
+            var rng = SplitMix64(seed: seed)
+            checkpoint = GPTCheckpoint(gpt2Initialization: try GPTConfig(initSpec: spec), using: &rng)
+        }
+        let shape = try BatchShape(batchSize: options.batchSize, sequenceLength: options.sequenceLength, config: checkpoint.config)
+        let tokens = try TokenFile.read(from: options.trainData, vocabSize: checkpoint.config.vocabSize)
+        trainLoader = try TokenBatchLoader(tokens: tokens, shape: shape,
+                                           shuffler: options.shuffleSeed.map { SplitMix64(seed: $0) })
+        if let path = options.validationData {
+            validationLoader = try TokenBatchLoader(tokens: try TokenFile.read(from: path, vocabSize: checkpoint.config.vocabSize),
+                                                    shape: shape)
+        }
+        model = GPTModel(config: checkpoint.config, parameters: checkpoint.parameters, shape: shape)
+        partition = Partition(parameterCount: checkpoint.config.parameterCount, deviceCount: options.devices)
+        gradient = AlignedBuffer(count: partition.paddedElements)
+        lossScaler = options.lossScaling.map { DynamicLossScaler($0) }
+        clipping = GradientClipping(maxNorm: options.gradientClip)
+        metrics = try options.metricsPath.map { try MetricsWriter(path: $0) }
+
+        let backend: FleetBackend
+        if options.mode == .base {
+            backend = .inProcess(count: options.devices, directory: options.ssdDirectory, dramBytes: options.dramBytes,
+                                 threads: options.deviceThreads, buffered: false)
+        } else if !options.attach.isEmpty {
+            backend = .attach(options.attach)
+        } else {
+            backend = .launch(DeviceProcesses.Options(count: options.devices, directory: options.ssdDirectory, dram: "\(options.dramBytes)",
+                                                      threads: options.deviceThreads))
+        }
+        log("model: \(checkpoint.config)")
+        log("fleet: \(options.mode) on \(options.devices) device(s), starting")
+        fleet = try DeviceFleet.start(backend, partition: partition, configuration: DeviceFleet.Configuration(
+            mode: options.mode, optimizer: options.optimizer, gradientPrecision: .fp32, copyOutPrecision: .fp32,
+            subgroupElements: options.subgroupElements, compression: options.compression,
+            queueDepth: options.queueDepth, blockSize: options.blockSize),
+            parameters: model.parameters, directory: options.ssdDirectory)
+    }
+
+    /// The partition plan with tensor names (`--explain`).
+    public var plan: String {
+        partition.explain(tensors: ParameterTensor.allCases.map { ($0.description, model.layout.count(of: $0)) },
+                          subgroupElements: fleet.subgroupElements)
+    }
+
+    /// Runs every step; `progress` gets one line per step.
+    public func run(progress: (StepRecord) -> Void = { _ in }) throws {
+        for step in 1...options.steps {
+            let record = try runStep(step)
+            records.append(record)
+            try metrics?.append(record)
+            progress(record)
+        }
+        if let path = options.saveCheckpoint { try saveCheckpoint(to: path) }
+    }
+
+    private func runStep(_ step: Int) throws -> StepRecord {
+        var seconds = PhaseSeconds()
+        let batch = trainLoader.next()
+        let scale = lossScaler?.scale ?? 1
+        model.zeroGradients()
+        let start = Date()
+        let loss = model.forward(batch)
+        seconds.forward = Date().timeIntervalSince(start)
+        model.backward(lossScale: Float(scale))
+        seconds.backward = Date().timeIntervalSince(start) - seconds.forward
+
+        let checkStart = Date()
+        gradient.withUnsafeMutableBufferPointer { dst in
+            model.gradients.withUnsafeBufferPointer { src in
+                _ = UnsafeMutableBufferPointer(rebasing: dst[0..<src.count]).update(fromContentsOf: src)
+            }
+        }
+        let statistics = GradientStatistics.scan(.fp32(gradient))
+        let overflow = !statistics.allFinite
+        let skip: Bool
+        if lossScaler != nil {
+            skip = lossScaler!.update(overflow: overflow) == .skip
+        } else {
+            skip = overflow
+        }
+        let learningRate = options.schedule.learningRate(step: step)
+        let unscale = overflow ? 1 : clipping.combinedUnscale(scaledNorm: statistics.norm, lossScale: scale)
+        let update = options.optimizer.prepare(step: appliedSteps + 1, learningRate: learningRate, combinedUnscale: unscale)
+        seconds.gradientCheck = Date().timeIntervalSince(checkStart)
+
+        let updateStart = Date()
+        traffic.add(try fleet.step(step, update: update, skip: skip, gradient: gradient))
+        if !skip {
+            appliedSteps += 1
+            fleet.readComputeCopy(into: model.parameters)
+        }
+        seconds.update = Date().timeIntervalSince(updateStart)
+
+        var validation: Double?
+        if let every = Optional(options.validationEvery), every > 0, step % every == 0 || step == options.steps {
+            validation = validationLoss()
+        }
+        return StepRecord(step: step, loss: Double(loss), valLoss: validation, lr: Double(learningRate), lossScale: scale,
+                          skipped: skip, gradNorm: statistics.norm / scale,
+                          tokensPerSecond: Double(batch.shape.tokenCount) / seconds.total, seconds: seconds)
+    }
+
+    /// Mean loss over the first `validationBatches` validation batches (the same ones each time).
+    public func validationLoss() -> Double? {
+        guard var loader = validationLoader else { return nil }
+        loader.rewind()
+        var total = 0.0
+        let count = max(1, min(options.validationBatches, loader.batchesPerEpoch))
+        for _ in 0..<count { total += Double(model.forward(loader.next())) }
+        validationLoader = loader
+        return total / Double(count)
+    }
+
+    /// Writes the model (llm.c format) and the run's state into `directory`.
+    public func saveCheckpoint(to directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try GPTCheckpoint(config: model.config, parameters: model.parameters).write(to: "\(directory)/model.bin")
+        let state: [String: Any] = [
+            "steps": options.steps, "applied_steps": appliedSteps, "mode": options.mode.rawValue,
+            "optimizer": options.optimizer.name, "devices": options.devices, "ssd_dir": options.ssdDirectory,
+            "subgroup_elements": fleet.subgroupElements, "committed_steps": try fleet.committedSteps(),
+            "loss_scale": lossScaler?.scale ?? 1,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: state, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: URL(fileURLWithPath: "\(directory)/trainer-state.json"), options: .atomic)
+    }
+
+    /// Stops the devices.
+    public func finish() { fleet.shutdown() }
+}
