@@ -21,6 +21,9 @@ public final class TrainingRun {
     public private(set) var records: [StepRecord] = []
     public private(set) var traffic = StepTraffic()
     private let metrics: MetricsWriter?
+    /// Called with the step and the (scaled, padded) flat gradient right before it is checked:
+    /// fault injection for tests of the overflow path (an Inf here must skip the step everywhere).
+    public var gradientFault: ((Int, UnsafeMutableBufferPointer<Float>) -> Void)?
 
     /// Loads the model and data, starts the fleet and loads the initial parameters into it.
     public init(_ options: TrainingOptions, log: (String) -> Void = { _ in }) throws {
@@ -54,8 +57,15 @@ public final class TrainingRun {
         gradient = AlignedBuffer(count: partition.paddedElements)
         lossScaler = options.lossScaling.map { DynamicLossScaler($0) }
         clipping = GradientClipping(maxNorm: options.gradientClip)
-        metrics = try options.metricsPath.map { try MetricsWriter(path: $0) }
 
+        // A new run starts its devices on fresh SSD files: the ones it names, and only those.
+        if options.attach.isEmpty {
+            for i in 0..<options.devices {
+                for name in ["device-\(i).ssd", "base-\(i).ssd"] {
+                    try? FileManager.default.removeItem(atPath: "\(options.ssdDirectory)/\(name)")
+                }
+            }
+        }
         let backend: FleetBackend
         if options.mode == .base {
             backend = .inProcess(count: options.devices, directory: options.ssdDirectory, dramBytes: options.dramBytes,
@@ -73,6 +83,8 @@ public final class TrainingRun {
             subgroupElements: options.subgroupElements, compression: options.compression,
             queueDepth: options.queueDepth, blockSize: options.blockSize),
             parameters: model.parameters, directory: options.ssdDirectory)
+        // Created last, so that a run that cannot start leaves no output behind.
+        metrics = try options.metricsPath.map { try MetricsWriter(path: $0) }
     }
 
     /// The partition plan with tensor names (`--explain`).
@@ -109,6 +121,7 @@ public final class TrainingRun {
                 _ = UnsafeMutableBufferPointer(rebasing: dst[0..<src.count]).update(fromContentsOf: src)
             }
         }
+        if let gradientFault { gradient.withUnsafeMutableBufferPointer { gradientFault(step, $0) } }
         let statistics = GradientStatistics.scan(.fp32(gradient))
         let overflow = !statistics.allFinite
         let skip: Bool

@@ -18,7 +18,7 @@ import Testing
 
     static func runStep(_ step: Int, host: HostSide, connection: DeviceConnection) throws -> [Int] {
         let sizes = try host.stage(step: step, gradient: randomFloats(n, scale: 1, seed: UInt64(step)), ratio: 0.1, valueEncoding: .fp32)
-        try connection.perform(.step(StepCommand(step: step, update: update(step), skip: false, subgroups: [0, 1, 2], payloadBytes: sizes)))
+        try connection.step(StepCommand(step: step, update: update(step), skip: false, subgroups: [0, 1, 2], payloadBytes: sizes))
         return sizes
     }
 
@@ -66,7 +66,7 @@ import Testing
         try host.referenceStep(update: Self.update(1), step: 1, sizes: sizes)
         let sizes2 = try host.stage(step: 2, gradient: randomFloats(Self.n, scale: 1, seed: 2), ratio: 0.1, valueEncoding: .fp32)
         #expect(throws: (any Error).self) {
-            try connection.perform(.step(StepCommand(step: 2, update: Self.update(2), skip: false, subgroups: [0, 1, 2], payloadBytes: sizes2)))
+            try connection.step(StepCommand(step: 2, update: Self.update(2), skip: false, subgroups: [0, 1, 2], payloadBytes: sizes2))
         }
         try host.referenceStep(update: Self.update(2), step: 2, sizes: sizes2)
         _ = device.waitForExit()
@@ -97,7 +97,7 @@ import Testing
         // Step 1 is gone: its slot was overwritten by step 3.
         let error = #expect(throws: DeviceReplyError.self) { try connection.perform(.rollback(step: 1)) }
         #expect(error?.message.contains("cannot roll back to step 1") == true)
-        try connection.perform(.step(StepCommand(step: 3, update: Self.update(3), skip: false, subgroups: [0, 1, 2], payloadBytes: sizes)))
+        try connection.step(StepCommand(step: 3, update: Self.update(3), skip: false, subgroups: [0, 1, 2], payloadBytes: sizes))
         try host.referenceStep(update: Self.update(3), step: 3, sizes: sizes)
         try Self.expectDeviceHolds(host, connection, "after redoing step 3")
     }
@@ -110,7 +110,7 @@ import Testing
                                 initial: randomFloats(Self.n, scale: 1, seed: 12))
         let sizes = try Self.runStep(1, host: host, connection: connection)
         try host.referenceStep(update: Self.update(1), step: 1, sizes: sizes)
-        try connection.perform(.step(StepCommand(step: 2, update: Self.update(2), skip: true, subgroups: [0, 1, 2], payloadBytes: [0, 0, 0])))
+        try connection.step(StepCommand(step: 2, update: Self.update(2), skip: true, subgroups: [0, 1, 2], payloadBytes: [0, 0, 0]))
         #expect(try connection.status() == [2, 2, 2])
         try Self.expectDeviceHolds(host, connection, "after a skipped step")
     }

@@ -75,7 +75,7 @@ import Testing
         // Out of order: a step before configure.
         let update = Self.optimizer.prepare(step: 1, learningRate: 0.1, combinedUnscale: 1)
         let early = #expect(throws: DeviceReplyError.self) {
-            try connection.perform(.step(StepCommand(step: 1, update: update, skip: false, subgroups: [0], payloadBytes: [100])))
+            try connection.step(StepCommand(step: 1, update: update, skip: false, subgroups: [0], payloadBytes: [100]))
         }
         #expect(early?.code == .notConfigured)
 
@@ -91,7 +91,7 @@ import Testing
                                 initial: randomFloats(Self.n, scale: 1, seed: 3))
         let step1 = try host.stage(step: 1, gradient: randomFloats(Self.n, scale: 1, seed: 4), ratio: 0.2, valueEncoding: .fp32)
         let update1 = Self.optimizer.prepare(step: 1, learningRate: 0.1, combinedUnscale: 1)
-        try connection.perform(.step(StepCommand(step: 1, update: update1, skip: false, subgroups: [0, 1, 2], payloadBytes: step1)))
+        try connection.step(StepCommand(step: 1, update: update1, skip: false, subgroups: [0, 1, 2], payloadBytes: step1))
         try host.referenceStep(update: update1, step: 1, sizes: step1)
 
         let sizes = try host.stage(step: 2, gradient: randomFloats(Self.n, scale: 1, seed: 5), ratio: 0.2, valueEncoding: .fp32)
@@ -99,7 +99,7 @@ import Testing
         // Corrupt one byte of subgroup 1's payload body on the SSD: the CRC must catch it.
         try corruptByte(host: host, subgroup: 1, at: sizes[1] - 3)
         let rejected = #expect(throws: DeviceReplyError.self) {
-            try connection.perform(.step(StepCommand(step: 2, update: update2, skip: false, subgroups: [0, 1, 2], payloadBytes: sizes)))
+            try connection.step(StepCommand(step: 2, update: update2, skip: false, subgroups: [0, 1, 2], payloadBytes: sizes))
         }
         #expect(rejected?.code == .badPayload)
         #expect(rejected?.message.contains("subgroup 1") == true)
@@ -110,22 +110,22 @@ import Testing
         // A payload staged for another step is refused as stale.
         let stale = try host.stage(step: 5, gradient: randomFloats(Self.n, scale: 1, seed: 6), ratio: 0.2, valueEncoding: .fp32)
         let staleError = #expect(throws: DeviceReplyError.self) {
-            try connection.perform(.step(StepCommand(step: 2, update: update2, skip: false, subgroups: [0, 1, 2], payloadBytes: stale)))
+            try connection.step(StepCommand(step: 2, update: update2, skip: false, subgroups: [0, 1, 2], payloadBytes: stale))
         }
         #expect(staleError?.message.contains("stale") == true)
 
         // A payload length beyond the gradient slot, and a subgroup that does not exist.
         #expect(throws: DeviceReplyError.self) {
-            try connection.perform(.step(StepCommand(step: 2, update: update2, skip: false, subgroups: [0], payloadBytes: [1 << 30])))
+            try connection.step(StepCommand(step: 2, update: update2, skip: false, subgroups: [0], payloadBytes: [1 << 30]))
         }
         #expect(throws: DeviceReplyError.self) {
-            try connection.perform(.step(StepCommand(step: 2, update: update2, skip: false, subgroups: [9], payloadBytes: [64])))
+            try connection.step(StepCommand(step: 2, update: update2, skip: false, subgroups: [9], payloadBytes: [64]))
         }
         #expect(try connection.status() == [1, 1, 1])
 
         // And a good step still works afterwards, bit-identical to the reference.
         let good = try host.stage(step: 2, gradient: randomFloats(Self.n, scale: 1, seed: 7), ratio: 0.2, valueEncoding: .fp32)
-        try connection.perform(.step(StepCommand(step: 2, update: update2, skip: false, subgroups: [0, 1, 2], payloadBytes: good)))
+        try connection.step(StepCommand(step: 2, update: update2, skip: false, subgroups: [0, 1, 2], payloadBytes: good))
         try host.referenceStep(update: update2, step: 2, sizes: good)
         #expect(bits(try connection.readState(.parameters, offset: 0, count: Self.n)) == bits(host.referenceVector(0)))
     }
@@ -155,7 +155,7 @@ import Testing
         try writePayload(payload, host: host, subgroup: 0)
         let update = Self.optimizer.prepare(step: 1, learningRate: 0.1, combinedUnscale: 1)
         let error = #expect(throws: DeviceReplyError.self) {
-            try connection.perform(.step(StepCommand(step: 1, update: update, skip: false, subgroups: [0], payloadBytes: [bytes])))
+            try connection.step(StepCommand(step: 1, update: update, skip: false, subgroups: [0], payloadBytes: [bytes]))
         }
         #expect(error?.code == .badPayload)
         #expect(error?.message.contains("index") == true)

@@ -32,7 +32,7 @@ import Testing
             let gradient = randomFloats(n, scale: 0.5, seed: UInt64(100 + step))
             let sizes = try host.stage(step: step, gradient: gradient, ratio: ratio, valueEncoding: .fp16)
             let update = optimizer.prepare(step: step, learningRate: 1e-2, combinedUnscale: 0.5)
-            try connection.perform(.step(StepCommand(step: step, update: update, skip: false, subgroups: [0, 1, 2], payloadBytes: sizes)))
+            try connection.step(StepCommand(step: step, update: update, skip: false, subgroups: [0, 1, 2], payloadBytes: sizes))
             try host.referenceStep(update: update, step: step, sizes: sizes)
         }
         #expect(try connection.status() == [4, 4, 4])
