@@ -1,5 +1,7 @@
 # SmartInfinity — the two commands a new user needs are `make run` and `make test`.
 SWIFT      ?= swift
+SHELL      := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 # Kernels are built for this CPU: AVX-512/AVX2 SIMD, F16C conversion (see FIELD-NOTES).
 NATIVE     := -Xswiftc -target-cpu -Xswiftc native -Xcc -march=native
 RELEASE    := -c release $(NATIVE)
@@ -15,14 +17,21 @@ build: deps
 	$(SWIFT) build $(RELEASE) --product smartinf
 	$(SWIFT) build $(RELEASE) --product smartssd
 
-# The main demo. Until the trainer lands it benchmarks the numeric core at small sizes and saves
-# the figures as JSON under $(OUT)/.
+# The main demo: train a small GPT on the shipped corpus with its optimizer on 4 emulated SmartSSDs
+# (su+o+c), print the phase breakdown, and leave the metrics, the checkpoint and the log in
+# $(OUT)/; then the numeric core's benchmarks at small sizes.
+DEMO_SSD   := /var/tmp/smartinf-demo-ssd
 run: build
 	@mkdir -p $(OUT)
+	@[ -f $(OUT)/corpus/train.bin ] || $(BIN)/smartinf corpus --out $(OUT)/corpus
+	$(BIN)/smartinf train --init gpt2:4,8,256,64,256 --train-data $(OUT)/corpus/train.bin \
+	    --val-data $(OUT)/corpus/val.bin --val-every 100 --steps 400 --batch 8 --seq 64 \
+	    --lr 1e-3 --lr-schedule cosine --warmup 20 --min-lr 1e-4 --mode su+o+c --topk-ratio 0.1 \
+	    --devices 4 --dram 64MiB --ssd-dir $(DEMO_SSD) --blas-threads 2 --explain \
+	    --metrics $(OUT)/metrics.jsonl --save-checkpoint $(OUT)/checkpoint | tee $(OUT)/train.log
 	$(BIN)/smartinf bench optim --params 8M --threads 1,2 --optimizer adamw,sgd,adagrad --save $(OUT)/bench-optim.json
 	$(BIN)/smartinf bench topk --elements 8M --ratio 0.01 --save $(OUT)/bench-topk.json
-	$(BIN)/smartinf bench device --params 16M --dram 128MiB --repetitions 2 --save $(OUT)/bench-device.json
-	@echo "figures saved in $(OUT)/bench-optim.json, $(OUT)/bench-topk.json and $(OUT)/bench-device.json"
+	@echo "saved in $(OUT)/: train.log, metrics.jsonl, checkpoint/ (model.bin in llm.c format, trainer-state.json), bench-*.json"
 
 test: deps
 	$(SWIFT) test $(NATIVE)
