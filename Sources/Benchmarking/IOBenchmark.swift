@@ -102,17 +102,19 @@ public struct IOBenchmark: Sendable {
         return rows
     }
 
-    /// Seconds to write (then fdatasync) or read `buffer` at offset 0 of `file`: the raw
-    /// sequential rate that device-level figures are compared with.
+    /// Seconds to write or read `buffer` at offset 0 of `file`: the raw sequential rate that
+    /// device-level figures are compared with. A write is synced (fdatasync) after the timed part,
+    /// as fio's `end_fsync` is outside its bandwidth figure.
     public static func sequentialSeconds(ring: IORing, file: BlockFile, buffer: AlignedBuffer<UInt8>, blockSize: Int,
                                          write: Bool) throws -> Double {
-        try Timing.seconds {
+        let seconds = try Timing.seconds {
             try buffer.withUnsafeMutableBufferPointer { b in
                 let memory = UnsafeMutableRawBufferPointer(b)
                 try ring.run([BlockTransfer(write ? .write : .read, file: file, fileOffset: 0, memory: memory)], blockSize: blockSize)
             }
-            if write { try file.sync() }
         }
+        if write { try file.sync() }
+        return seconds
     }
 
     public static func table(_ rows: [Row]) -> String {
