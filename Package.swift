@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),
         // Spawns real `smartssd` processes; depending on the executable makes `swift test` build it.
         .testTarget(name: "DeviceTests", dependencies: [
-            "smartssd", "DeviceProtocol", "BlockIO", "Compression", "Optim", "Checksum", "SeededRandom",
+            "smartssd", "DeviceProtocol", "BlockIO", "Compression", "Optim", "Checksum", "SeededRandom", "Offload",
         ]),
         // Spawns the real `smartinf` executable; depending on it makes `swift test` build it.
         .testTarget(name: "SmartInfCLITests", dependencies: ["smartinf"]),

@@ -86,16 +86,7 @@ public final class DeviceProcesses: @unchecked Sendable {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty {
-                process.waitUntilExit()
-                throw LaunchError.exitedBeforeServing(device: i, status: process.terminationStatus,
-                                                      stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-            }
-            line.append(chunk)
-        }
+        try Self.waitUntilServing(process, stdout: out, stderr: err, device: i)
         // Keep draining the device's log so it never blocks on a full pipe; pass it through.
         err.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
@@ -103,6 +94,21 @@ public final class DeviceProcesses: @unchecked Sendable {
         }
         out.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
         return process
+    }
+
+    /// Waits for a started `smartssd` to print its ready line; throws with its exit status and
+    /// log if it exits first.
+    public static func waitUntilServing(_ process: Process, stdout: Pipe, stderr: Pipe, device: Int) throws {
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty {
+                process.waitUntilExit()
+                throw LaunchError.exitedBeforeServing(device: device, status: process.terminationStatus,
+                                                      stderr: String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+            }
+            line.append(chunk)
+        }
     }
 
     private static func locate(_ explicit: String?) throws -> String {

@@ -2,6 +2,7 @@ import BlockIO
 import Compression
 import DeviceProtocol
 import Foundation
+import Offload
 import Optim
 import Testing
 import SeededRandom
@@ -43,17 +44,11 @@ final class DeviceProcess {
         process.standardOutput = out
         process.standardError = stderrPipe
         try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty {
-                process.waitUntilExit()
-                let err = String(decoding: stderrPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                throw DeviceStartError(status: process.terminationStatus, stderr: err)
-            }
-            line.append(chunk)
+        do {
+            try DeviceProcesses.waitUntilServing(process, stdout: out, stderr: stderrPipe, device: 0)
+        } catch DeviceProcesses.LaunchError.exitedBeforeServing(_, let status, let stderr) {
+            throw DeviceStartError(status: status, stderr: stderr)
         }
-        #expect(String(decoding: line, as: UTF8.self).hasPrefix("smartssd: ready on"))
     }
 
     func connect() throws -> DeviceConnection { try DeviceConnection(path: socketPath) }
