@@ -43,11 +43,20 @@ public final class DeviceFleet: @unchecked Sendable {
     public let processes: DeviceProcesses?
     private let names: [String]
 
-    /// Builds the fleet over `links` (one per device), configures every device and loads the
-    /// initial parameters (`parameters` holds `partition.parameterCount` values).
+    /// How a fleet's devices get their states.
+    public enum Start: Sendable {
+        /// Fresh: load these initial parameters (`partition.parameterCount` values), zero states.
+        case load(AlignedBuffer<Float>)
+        /// Resume: the devices already hold the run's states; each must have committed `step`
+        /// (a device one step ahead — it finished a step the others did not — is rolled back).
+        case resume(committedStep: Int)
+    }
+
+    /// Builds the fleet over `links` (one per device), configures every device, and loads the
+    /// initial parameters or checks the committed step (`start`).
     public init(links: [DeviceLink], names: [String], partition: Partition, configuration: Configuration,
-                parameters: AlignedBuffer<Float>, directory: String, processes: DeviceProcesses? = nil) throws {
-        precondition(links.count == partition.deviceCount && parameters.count == partition.parameterCount)
+                start: Start, directory: String, processes: DeviceProcesses? = nil) throws {
+        precondition(links.count == partition.deviceCount)
         self.partition = partition
         self.configuration = configuration
         self.directory = directory
@@ -59,9 +68,12 @@ public final class DeviceFleet: @unchecked Sendable {
                                          copyOutPrecision: configuration.copyOutPrecision, handler: configuration.mode.handler)
         var members: [FleetMember] = []
         let padded = AlignedBuffer<Float>(count: partition.paddedElements)
-        parameters.withUnsafeBufferPointer { src in padded.withUnsafeMutableBufferPointer { dst in
-            _ = UnsafeMutableBufferPointer(rebasing: dst[0..<src.count]).initialize(from: src)
-        } }
+        if case .load(let parameters) = start {
+            precondition(parameters.count == partition.parameterCount)
+            parameters.withUnsafeBufferPointer { src in padded.withUnsafeMutableBufferPointer { dst in
+                _ = UnsafeMutableBufferPointer(rebasing: dst[0..<src.count]).initialize(from: src)
+            } }
+        }
         for (i, link) in links.enumerated() {
             let member = try Self.attributing(i, names[i]) {
                 try FleetMember(index: i, link: link, configuration: device, compression: configuration.mode.compresses ? configuration.compression : nil,
@@ -69,8 +81,17 @@ public final class DeviceFleet: @unchecked Sendable {
                                 queueDepth: configuration.queueDepth, blockSize: configuration.blockSize)
             }
             try Self.attributing(i, names[i]) {
-                try padded.withUnsafeBufferPointer { p in
-                    try member.load(UnsafeBufferPointer(rebasing: p[partition.slice(i)]), scratchPath: "\(directory)/initial-\(i).f32")
+                switch start {
+                case .load:
+                    try padded.withUnsafeBufferPointer { p in
+                        try member.load(UnsafeBufferPointer(rebasing: p[partition.slice(i)]), scratchPath: "\(directory)/initial-\(i).f32")
+                    }
+                case .resume(let step):
+                    let held = try link.status()
+                    if held.allSatisfy({ $0 == step + 1 }) { try link.perform(.rollback(step: step)) } else if !held.allSatisfy({ $0 == step }) {
+                        throw FleetError.deviceFailed(device: i, socket: names[i], detail:
+                            "cannot resume at step \(step): its subgroups have committed steps \(Set(held).sorted()) (a different run, or states lost)")
+                    }
                 }
             }
             members.append(member)

@@ -15,9 +15,9 @@ public enum FleetBackend: Sendable {
 }
 
 extension DeviceFleet {
-    /// Brings up the backend, then configures the fleet and loads `parameters`.
+    /// Brings up the backend, then configures the fleet and loads or checks its states (`start`).
     public static func start(_ backend: FleetBackend, partition: Partition, configuration: Configuration,
-                             parameters: AlignedBuffer<Float>, directory: String) throws -> DeviceFleet {
+                             start: DeviceFleet.Start, directory: String) throws -> DeviceFleet {
         switch backend {
         case .launch(let options):
             let processes = try DeviceProcesses(options)
@@ -27,7 +27,7 @@ extension DeviceFleet {
                 }
             }
             return try DeviceFleet(links: links, names: processes.socketPaths, partition: partition, configuration: configuration,
-                                   parameters: parameters, directory: directory, processes: processes)
+                                   start: start, directory: directory, processes: processes)
         case .attach(let sockets):
             let links: [DeviceLink] = try sockets.enumerated().map { i, path in
                 do { return try DeviceConnection(path: path) } catch {
@@ -35,7 +35,7 @@ extension DeviceFleet {
                 }
             }
             return try DeviceFleet(links: links, names: sockets, partition: partition, configuration: configuration,
-                                   parameters: parameters, directory: directory)
+                                   start: start, directory: directory)
         case .inProcess(let count, let dir, let dram, let threads, let buffered):
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let names = (0..<count).map { "\(dir)/base-\($0).ssd" }
@@ -45,7 +45,7 @@ extension DeviceFleet {
                     ioMode: buffered ? .buffered : .direct)))
             }
             return try DeviceFleet(links: links, names: names, partition: partition, configuration: configuration,
-                                   parameters: parameters, directory: directory)
+                                   start: start, directory: directory)
         }
     }
 }

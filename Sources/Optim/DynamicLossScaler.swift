@@ -50,6 +50,15 @@ public struct DynamicLossScaler: Sendable, Equatable {
         self.lastOverflowIteration = -1
     }
 
+    /// A scaler continuing from a saved state (a resumed run).
+    public init(_ configuration: Configuration, scale: Double, remainingHysteresis: Int, iteration: Int, lastOverflowIteration: Int) {
+        self.configuration = configuration
+        self.scale = scale
+        self.remainingHysteresis = remainingHysteresis
+        self.iteration = iteration
+        self.lastOverflowIteration = lastOverflowIteration
+    }
+
     /// Records one step's overflow check and says whether its update may be applied.
     public mutating func update(overflow: Bool) -> Decision {
         defer { iteration += 1 }

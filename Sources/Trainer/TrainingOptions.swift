@@ -42,6 +42,9 @@ public struct TrainingOptions: Sendable {
 
     public var metricsPath: String?
     public var saveCheckpoint: String?
+    /// Continue the run saved in this directory (its model, trainer state and the devices' SSDs);
+    /// `steps` is then the total the run goes on to.
+    public var resume: String?
 
     public init(model: ModelSource, trainData: String, validationData: String? = nil, batchSize: Int = 4,
                 sequenceLength: Int = 64, steps: Int = 10, shuffleSeed: UInt64? = nil, validationEvery: Int = 0,
@@ -51,7 +54,7 @@ public struct TrainingOptions: Sendable {
                 ssdDirectory: String, dramBytes: Int = 1 << 30, deviceThreads: Int = 1, attach: [String] = [],
                 subgroupElements: Int = 0, compression: GradientCompressionSettings = GradientCompressionSettings(),
                 queueDepth: Int = 16, blockSize: Int = 1 << 20, blasThreads: Int = 1, metricsPath: String? = nil,
-                saveCheckpoint: String? = nil) {
+                saveCheckpoint: String? = nil, resume: String? = nil) {
         self.model = model
         self.trainData = trainData
         self.validationData = validationData
@@ -78,5 +81,6 @@ public struct TrainingOptions: Sendable {
         self.blasThreads = blasThreads
         self.metricsPath = metricsPath
         self.saveCheckpoint = saveCheckpoint
+        self.resume = resume
     }
 }

@@ -18,6 +18,8 @@ public final class TrainingRun {
     private var lossScaler: DynamicLossScaler?
     private let clipping: GradientClipping
     private var appliedSteps = 0
+    /// Steps finished before this process started (a resumed run).
+    public private(set) var stepsDone = 0
     public private(set) var records: [StepRecord] = []
     public private(set) var traffic = StepTraffic()
     private let metrics: MetricsWriter?
@@ -37,12 +39,21 @@ public final class TrainingRun {
             throw TrainingError.badOption("--attach needs an offload mode (su, su+o, su+o+c); base updates on the host")
         }
         OpenBLAS.setThreadCount(options.blasThreads)
+        let saved = try options.resume.map { try TrainerState.read(from: "\($0)/trainer-state.json") }
+        try saved?.check(against: options)
+        if saved != nil && options.compression.errorFeedback && options.mode.compresses {
+            throw TrainingError.badOption("--resume with --error-feedback is not supported: the residuals are not checkpointed")
+        }
         let checkpoint: GPTCheckpoint
-        switch options.model {
-        case .checkpoint(let path): checkpoint = try GPTCheckpoint.read(from: path)
-        case .initialize(let spec, let seed):
-            var rng = SplitMix64(seed: seed)
-            checkpoint = GPTCheckpoint(gpt2Initialization: try GPTConfig(initSpec: spec), using: &rng)
+        if let resume = options.resume {
+            checkpoint = try GPTCheckpoint.read(from: "\(resume)/model.bin")
+        } else {
+            switch options.model {
+            case .checkpoint(let path): checkpoint = try GPTCheckpoint.read(from: path)
+            case .initialize(let spec, let seed):
+                var rng = SplitMix64(seed: seed)
+                checkpoint = GPTCheckpoint(gpt2Initialization: try GPTConfig(initSpec: spec), using: &rng)
+            }
         }
         let shape = try BatchShape(batchSize: options.batchSize, sequenceLength: options.sequenceLength, config: checkpoint.config)
         let tokens = try TokenFile.read(from: options.trainData, vocabSize: checkpoint.config.vocabSize)
@@ -55,11 +66,20 @@ public final class TrainingRun {
         model = GPTModel(config: checkpoint.config, parameters: checkpoint.parameters, shape: shape)
         partition = Partition(parameterCount: checkpoint.config.parameterCount, deviceCount: options.devices)
         gradient = AlignedBuffer(count: partition.paddedElements)
-        lossScaler = options.lossScaling.map { DynamicLossScaler($0) }
+        lossScaler = options.lossScaling.map { configuration in
+            guard let s = saved?.lossScaler else { return DynamicLossScaler(configuration) }
+            return DynamicLossScaler(configuration, scale: s.scale, remainingHysteresis: s.remainingHysteresis,
+                                     iteration: s.iteration, lastOverflowIteration: s.lastOverflowIteration)
+        }
+        if let saved {
+            stepsDone = saved.stepsDone
+            appliedSteps = saved.appliedSteps
+            for _ in 0..<saved.stepsDone { _ = trainLoader.next() }
+        }
         clipping = GradientClipping(maxNorm: options.gradientClip)
 
         // A new run starts its devices on fresh SSD files: the ones it names, and only those.
-        if options.attach.isEmpty {
+        if options.attach.isEmpty && saved == nil {
             for i in 0..<options.devices {
                 for name in ["device-\(i).ssd", "base-\(i).ssd"] {
                     try? FileManager.default.removeItem(atPath: "\(options.ssdDirectory)/\(name)")
@@ -82,7 +102,7 @@ public final class TrainingRun {
             mode: options.mode, optimizer: options.optimizer, gradientPrecision: .fp32, copyOutPrecision: .fp32,
             subgroupElements: options.subgroupElements, compression: options.compression,
             queueDepth: options.queueDepth, blockSize: options.blockSize),
-            parameters: model.parameters, directory: options.ssdDirectory)
+            start: saved.map { .resume(committedStep: $0.stepsDone) } ?? .load(model.parameters), directory: options.ssdDirectory)
         // Created last, so that a run that cannot start leaves no output behind.
         metrics = try options.metricsPath.map { try MetricsWriter(path: $0) }
     }
@@ -95,7 +115,7 @@ public final class TrainingRun {
 
     /// Runs every step; `progress` gets one line per step.
     public func run(progress: (StepRecord) -> Void = { _ in }) throws {
-        for step in 1...options.steps {
+        for step in (stepsDone + 1)...options.steps {
             let record = try runStep(step)
             records.append(record)
             try metrics?.append(record)
@@ -167,14 +187,13 @@ public final class TrainingRun {
     public func saveCheckpoint(to directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try GPTCheckpoint(config: model.config, parameters: model.parameters).write(to: "\(directory)/model.bin")
-        let state: [String: Any] = [
-            "steps": options.steps, "applied_steps": appliedSteps, "mode": options.mode.rawValue,
-            "optimizer": options.optimizer.name, "devices": options.devices, "ssd_dir": options.ssdDirectory,
-            "subgroup_elements": fleet.subgroupElements, "committed_steps": try fleet.committedSteps(),
-            "loss_scale": lossScaler?.scale ?? 1,
-        ]
-        let data = try JSONSerialization.data(withJSONObject: state, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: URL(fileURLWithPath: "\(directory)/trainer-state.json"), options: .atomic)
+        let state = TrainerState(
+            stepsDone: records.last?.step ?? stepsDone, appliedSteps: appliedSteps, mode: options.mode.rawValue,
+            optimizer: options.optimizer.name, devices: options.devices, ssdDirectory: options.ssdDirectory,
+            subgroupElements: fleet.subgroupElements, shuffleSeed: options.shuffleSeed,
+            lossScaler: lossScaler.map { .init(scale: $0.scale, remainingHysteresis: $0.remainingHysteresis,
+                                               iteration: $0.iteration, lastOverflowIteration: $0.lastOverflowIteration) })
+        try state.write(to: "\(directory)/trainer-state.json")
     }
 
     /// Stops the devices.

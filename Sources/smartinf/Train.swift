@@ -54,6 +54,8 @@ struct Train: ParsableCommand {
 
     @Option(help: "JSON Lines file with one record per step.") var metrics: String?
     @Option(name: .customLong("save-checkpoint"), help: "Directory for the final model and trainer state.") var saveCheckpoint: String?
+    @Option(help: "Continue the run saved in this directory (with --save-checkpoint); --steps is the total.")
+    var resume: String?
     @Flag(help: "Print the partition plan before training.") var explain = false
 
     func run() throws {
@@ -107,7 +109,9 @@ struct Train: ParsableCommand {
         switch (checkpoint, `init`) {
         case (let path?, nil): model = .checkpoint(path)
         case (nil, let spec?): model = .initialize(spec: spec, seed: seed)
-        case (nil, nil): throw ValidationError("give --checkpoint FILE or --init gpt2:L,H,C,T,V")
+        case (nil, nil):
+            guard let resume else { throw ValidationError("give --checkpoint FILE, --init gpt2:L,H,C,T,V or --resume DIR") }
+            model = .checkpoint("\(resume)/model.bin")
         case (_?, _?): throw ValidationError("--checkpoint and --init exclude each other: give one")
         }
         guard precision == "fp32" else {
@@ -150,6 +154,6 @@ struct Train: ParsableCommand {
             gradientClip: gradClip > 0 ? gradClip : nil, mode: offload, devices: devices, ssdDirectory: ssdDir,
             dramBytes: dramBytes, deviceThreads: deviceThreads, attach: attach, subgroupElements: subGroupSize,
             compression: GradientCompressionSettings(ratio: topkRatio, errorFeedback: errorFeedback),
-            blasThreads: blasThreads, metricsPath: metrics, saveCheckpoint: saveCheckpoint)
+            blasThreads: blasThreads, metricsPath: metrics, saveCheckpoint: saveCheckpoint, resume: resume)
     }
 }

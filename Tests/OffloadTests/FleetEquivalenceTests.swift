@@ -28,7 +28,7 @@ func runFleet(mode: OffloadMode, optimizer: OptimizerConfig, parameterCount: Int
         ? .inProcess(count: devices, directory: dir.path, dramBytes: 16 << 20, threads: 1, buffered: false)
         : .launch(DeviceProcesses.Options(count: devices, directory: dir.path, dram: "16MiB"))
     let fleet = try DeviceFleet.start(backend, partition: partition, configuration: configuration,
-                                      parameters: AlignedBuffer(seededValues(parameterCount, scale: 1, seed: 5)), directory: dir.path)
+                                      start: .load(AlignedBuffer(seededValues(parameterCount, scale: 1, seed: 5))), directory: dir.path)
     defer { fleet.shutdown() }
     let gradient = AlignedBuffer<Float>(count: partition.paddedElements)
     for step in 1...steps {
@@ -104,7 +104,7 @@ func runFleet(mode: OffloadMode, optimizer: OptimizerConfig, parameterCount: Int
         let fleet = try DeviceFleet.start(
             .launch(DeviceProcesses.Options(count: 2, directory: dir.path, dram: "16MiB")), partition: partition,
             configuration: DeviceFleet.Configuration(mode: .suO, optimizer: .adamw(AdamWHyperparameters()), subgroupElements: 1024),
-            parameters: AlignedBuffer(count: 4000), directory: dir.path)
+            start: .load(AlignedBuffer(count: 4000)), directory: dir.path)
         let processes = try #require(fleet.processes)
         kill(processes.processes[1].processIdentifier, SIGKILL)
         processes.processes[1].waitUntilExit()

@@ -58,6 +58,42 @@ func options(_ dir: RunDirectory, data: (train: String, val: String), mode: Offl
         #expect(parametersByMode[.suO] == parametersByMode[.base])
     }
 
+    /// Three steps, a checkpoint, a new process-free fleet start on the same SSDs, three more
+    /// steps: the same losses and parameters as six steps in one go.
+    @Test(arguments: [OffloadMode.base, .suO])
+    func resumedRunsAreBitIdenticalToUninterruptedOnes(mode: OffloadMode) throws {
+        let dir = RunDirectory()
+        let data = try corpus(in: dir)
+        var straight = options(dir, data: data, mode: mode, steps: 6)
+        straight.ssdDirectory += "-straight"
+        straight.shuffleSeed = 3
+        let whole = try TrainingRun(straight)
+        try whole.run()
+        whole.finish()
+
+        var first = options(dir, data: data, mode: mode, steps: 3)
+        first.shuffleSeed = 3
+        first.saveCheckpoint = "\(dir.path)/checkpoint-\(mode.rawValue)"
+        let part1 = try TrainingRun(first)
+        try part1.run()
+        part1.finish()
+        var second = first
+        second.steps = 6
+        second.saveCheckpoint = nil
+        second.resume = first.saveCheckpoint
+        let part2 = try TrainingRun(second)
+        try part2.run()
+        defer { part2.finish() }
+        #expect(part2.records.map(\.step) == [4, 5, 6])
+        #expect((part1.records + part2.records).map { Float($0.loss).bitPattern } == whole.records.map { Float($0.loss).bitPattern })
+        #expect(part2.model.parameters.array.map(\.bitPattern) == whole.model.parameters.array.map(\.bitPattern))
+
+        // Resuming on another setup is refused, naming the field.
+        var other = second
+        other.devices = 3
+        #expect { _ = try TrainingRun(other) } throws: { "\($0)".contains("the checkpoint's devices is '2', but this run asks for '3'") }
+    }
+
     /// Top-k at r = 0.1 and 0.01, with and without error feedback: the validation loss after 80
     /// steps lands within a margin of dense training — 0.25 nats at r = 0.1, 0.5 at r = 0.01.
     /// Measured in this very configuration (60k-token corpus, 2 devices, subgroups of 8192,
