@@ -22,9 +22,13 @@ public struct TrainingOptions: Sendable {
 
     public var schedule: LearningRateSchedule
     public var optimizer: OptimizerConfig
+    /// The compute copy and gradient precision: fp32, or mixed precision with fp16 / bf16 (fp32
+    /// masters and states on the devices either way).
+    public var precision: Precision
     /// nil: no clipping.
     public var gradientClip: Double?
-    /// nil: no loss scaling (fp32); otherwise the dynamic scaler's configuration.
+    /// The dynamic loss scaler; nil means none (fp32, bf16) — fp16 then gets DeepSpeed's
+    /// defaults (2^16, window 1000, hysteresis 2).
     public var lossScaling: DynamicLossScaler.Configuration?
 
     public var mode: OffloadMode
@@ -49,7 +53,8 @@ public struct TrainingOptions: Sendable {
     public init(model: ModelSource, trainData: String, validationData: String? = nil, batchSize: Int = 4,
                 sequenceLength: Int = 64, steps: Int = 10, shuffleSeed: UInt64? = nil, validationEvery: Int = 0,
                 validationBatches: Int = 4, schedule: LearningRateSchedule = .constant(3e-4),
-                optimizer: OptimizerConfig = .adamw(AdamWHyperparameters(weightDecay: 0)), gradientClip: Double? = nil,
+                optimizer: OptimizerConfig = .adamw(AdamWHyperparameters(weightDecay: 0)), precision: Precision = .fp32,
+                gradientClip: Double? = nil,
                 lossScaling: DynamicLossScaler.Configuration? = nil, mode: OffloadMode = .suO, devices: Int = 1,
                 ssdDirectory: String, dramBytes: Int = 1 << 30, deviceThreads: Int = 1, attach: [String] = [],
                 subgroupElements: Int = 0, compression: GradientCompressionSettings = GradientCompressionSettings(),
@@ -66,6 +71,7 @@ public struct TrainingOptions: Sendable {
         self.validationBatches = validationBatches
         self.schedule = schedule
         self.optimizer = optimizer
+        self.precision = precision
         self.gradientClip = gradientClip
         self.lossScaling = lossScaling
         self.mode = mode

@@ -66,7 +66,8 @@ public final class TrainingRun {
         model = GPTModel(config: checkpoint.config, parameters: checkpoint.parameters, shape: shape)
         partition = Partition(parameterCount: checkpoint.config.parameterCount, deviceCount: options.devices)
         gradient = AlignedBuffer(count: partition.paddedElements)
-        lossScaler = options.lossScaling.map { configuration in
+        let scaling = options.lossScaling ?? (options.precision == .fp16 ? DynamicLossScaler.Configuration() : nil)
+        lossScaler = scaling.map { configuration in
             guard let s = saved?.lossScaler else { return DynamicLossScaler(configuration) }
             return DynamicLossScaler(configuration, scale: s.scale, remainingHysteresis: s.remainingHysteresis,
                                      iteration: s.iteration, lastOverflowIteration: s.lastOverflowIteration)
@@ -99,10 +100,14 @@ public final class TrainingRun {
         log("model: \(checkpoint.config)")
         log("fleet: \(options.mode) on \(options.devices) device(s), starting")
         fleet = try DeviceFleet.start(backend, partition: partition, configuration: DeviceFleet.Configuration(
-            mode: options.mode, optimizer: options.optimizer, gradientPrecision: .fp32, copyOutPrecision: .fp32,
+            mode: options.mode, optimizer: options.optimizer, gradientPrecision: options.precision,
+            copyOutPrecision: options.precision,
             subgroupElements: options.subgroupElements, compression: options.compression,
             queueDepth: options.queueDepth, blockSize: options.blockSize),
             start: saved.map { .resume(committedStep: $0.stepsDone) } ?? .load(model.parameters), directory: options.ssdDirectory)
+        // The forward pass runs on the compute copy: the masters rounded to the run's precision
+        // (exactly what the devices write back after every step).
+        model.parameters.withUnsafeMutableBufferPointer { options.precision.round($0) }
         // Created last, so that a run that cannot start leaves no output behind.
         metrics = try options.metricsPath.map { try MetricsWriter(path: $0) }
     }
@@ -141,6 +146,9 @@ public final class TrainingRun {
                 _ = UnsafeMutableBufferPointer(rebasing: dst[0..<src.count]).update(fromContentsOf: src)
             }
         }
+        // Handed on in the run's precision: round first, so a value that only overflows once
+        // stored in fp16 is caught by the check below.
+        gradient.withUnsafeMutableBufferPointer { options.precision.round($0) }
         if let gradientFault { gradient.withUnsafeMutableBufferPointer { gradientFault(step, $0) } }
         let statistics = GradientStatistics.scan(.fp32(gradient))
         let overflow = !statistics.allFinite
@@ -186,7 +194,9 @@ public final class TrainingRun {
     /// Writes the model (llm.c format) and the run's state into `directory`.
     public func saveCheckpoint(to directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try GPTCheckpoint(config: model.config, parameters: model.parameters).write(to: "\(directory)/model.bin")
+        // The fp32 masters from the devices (in fp32 runs they equal the compute copy).
+        let masters = options.precision == .fp32 ? model.parameters : AlignedBuffer(try fleet.readState(.parameters))
+        try GPTCheckpoint(config: model.config, parameters: masters).write(to: "\(directory)/model.bin")
         let state = TrainerState(
             stepsDone: records.last?.step ?? stepsDone, appliedSteps: appliedSteps, mode: options.mode.rawValue,
             optimizer: options.optimizer.name, devices: options.devices, ssdDirectory: options.ssdDirectory,

@@ -38,7 +38,8 @@ struct Train: ParsableCommand {
     @Option(help: "ε.") var eps: Double = 1e-8
     @Option(name: .customLong("grad-clip"), help: "Clip the global gradient norm to this (0: off).") var gradClip: Double = 0
     @Option(help: "adamw, sgd, sgd:torch, adagrad, adagrad:torch.") var optimizer: String = "adamw"
-    @Option(help: "Compute precision: fp32 (fp16/bf16 mixed precision is not available yet).") var precision: String = "fp32"
+    @Option(help: "fp32, or mixed precision fp16 (dynamic loss scaling) or bf16: the compute copy and the gradients.")
+    var precision: String = "fp32"
 
     @Option(help: "base, su, su+o or su+o+c.") var mode: String = "su+o"
     @Option(help: "Number of (emulated) devices.") var devices: Int = 1
@@ -71,6 +72,7 @@ struct Train: ParsableCommand {
                 var line = "step \(String(format: "%4d", record.step))/\(options.steps)  loss \(String(format: "%.4f", record.loss))"
                 if let v = record.valLoss { line += "  val \(String(format: "%.4f", v))" }
                 line += "  lr \(String(format: "%.2e", record.lr))  \(String(format: "%.0f", record.tokensPerSecond)) tok/s"
+                if record.lossScale != 1 { line += "  scale \(String(format: "%.0f", record.lossScale))" }
                 if record.skipped { line += "  (skipped: overflow)" }
                 out(line)
             }
@@ -114,8 +116,8 @@ struct Train: ParsableCommand {
             model = .checkpoint("\(resume)/model.bin")
         case (_?, _?): throw ValidationError("--checkpoint and --init exclude each other: give one")
         }
-        guard precision == "fp32" else {
-            throw ValidationError("--precision '\(precision)': only fp32 is available yet (fp16/bf16 mixed precision is not implemented)")
+        guard let computePrecision = Precision(name: precision) else {
+            throw ValidationError("--precision '\(precision)': expected fp32, fp16 or bf16")
         }
         guard let offload = OffloadMode(rawValue: mode) else {
             throw ValidationError("--mode '\(mode)': expected base, su, su+o or su+o+c")
@@ -151,6 +153,7 @@ struct Train: ParsableCommand {
         return TrainingOptions(
             model: model, trainData: trainData, validationData: valData, batchSize: batch, sequenceLength: seq, steps: steps,
             shuffleSeed: noShuffle ? nil : shuffleSeed, validationEvery: valEvery, schedule: schedule, optimizer: config,
+            precision: computePrecision,
             gradientClip: gradClip > 0 ? gradClip : nil, mode: offload, devices: devices, ssdDirectory: ssdDir,
             dramBytes: dramBytes, deviceThreads: deviceThreads, attach: attach, subgroupElements: subGroupSize,
             compression: GradientCompressionSettings(ratio: topkRatio, errorFeedback: errorFeedback),

@@ -430,3 +430,26 @@ struct CodecAgreementTests {
         #expect(back == values.map(\.bitPattern) + values.map(\.bitPattern))
     }
 }
+
+@Suite struct PrecisionRoundingTests {
+    @Test(arguments: [Precision.fp16, .bf16, .fp32])
+    func roundingInPlaceMatchesTheScalarConversions(precision: Precision) {
+        var rng = SplitMix64(seed: 77)
+        var values = (0..<1037).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())) }
+        values += [70000, -65520, 65519.99, 1e-8, .infinity, -.infinity, 0, -0.0]
+        let expected = values.map { v -> Float in
+            switch precision {
+            case .fp16: Float(Float16(v))
+            case .bf16: Float(BFloat16(v))
+            case .fp32: v
+            }
+        }
+        var rounded = values
+        rounded.withUnsafeMutableBufferPointer { precision.round($0) }
+        // NaNs stay NaN (payloads may be quieted); everything else rounds bit for bit.
+        for (r, e) in zip(rounded, expected) {
+            #expect(r.isNaN ? e.isNaN : r.bitPattern == e.bitPattern)
+        }
+        #expect(rounded[1037] == (precision == .fp16 ? .infinity : expected[1037]))
+    }
+}

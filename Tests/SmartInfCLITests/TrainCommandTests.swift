@@ -56,7 +56,7 @@ import Testing
             (["--init", "gpt2:1,2,32,16,256", "--mode", "su+o", "--error-feedback"], nil, "--error-feedback needs --mode su+o+c"),
             (["--init", "gpt2:1,2,32,16,256", "--mode", "turbo"], nil, "--mode 'turbo'"),
             (["--init", "gpt2:1,2,32,16,256", "--attach", "\(dir)/nobody.sock"], nil, "device 0 (\(dir)/nobody.sock) failed: cannot connect"),
-            (["--init", "gpt2:1,2,32,16,256", "--precision", "fp16"], nil, "only fp32"),
+            (["--init", "gpt2:1,2,32,16,256", "--precision", "fp8"], nil, "--precision 'fp8'"),
         ]
         for (flags, data, message) in cases {
             let result = try train(flags, data: data)

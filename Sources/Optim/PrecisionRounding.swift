@@ -1,0 +1,25 @@
+import CKernels
+
+extension Precision {
+    /// Rounds every fp32 value of `values` in place to the nearest value this precision can hold
+    /// (RNE; fp16 overflow becomes ±inf), i.e. what a consumer of the values stored in this
+    /// precision will see. The trainer applies it to mixed-precision gradients before the
+    /// overflow check, so a gradient that only overflows once stored in fp16 is caught.
+    public func round(_ values: UnsafeMutableBufferPointer<Float>) {
+        guard self != .fp32, let base = values.baseAddress else { return }
+        let raw = UnsafeMutableRawPointer(base)
+        var i = 0
+        while i &+ 16 <= values.count {
+            let v = FP32Elements.load16(raw, i)
+            let rounded = self == .fp16 ? si_f16_to_f32_x16(si_f32_to_f16_x16(v))
+                : unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: BFloat16.roundLanes(unsafeBitCast(v, to: SIMD16<UInt32>.self))) &<< 16,
+                                to: SIMD16<Float>.self)
+            FP32Elements.store16(rounded, raw, i)
+            i &+= 16
+        }
+        while i < values.count {
+            values[i] = self == .fp16 ? Float(Float16(values[i])) : Float(BFloat16(values[i]))
+            i &+= 1
+        }
+    }
+}
