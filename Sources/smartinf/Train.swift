@@ -21,38 +21,39 @@ struct Train: ParsableCommand {
     var valData: String?
     @Option(name: .customLong("val-every"), help: "Compute the validation loss every N steps (0: never).")
     var valEvery: Int = 0
-    @Option(help: "Batch size B.") var batch: Int = 4
+    @Option(help: "Batch size B (default 4).") var batch: Int?
     @Option(help: "Sequence length T.") var seq: Int = 64
     @Option(help: "Training steps.") var steps: Int = 10
     @Flag(name: .customLong("no-shuffle"), help: "Take batches in file order.") var noShuffle = false
     @Option(name: .customLong("shuffle-seed"), help: "Seed of the batch order.") var shuffleSeed: UInt64 = 42
 
-    @Option(help: "Peak learning rate.") var lr: Double = 3e-4
+    @Option(help: "Peak learning rate (default 3e-4).") var lr: Double?
     @Option(name: .customLong("lr-schedule"), help: "constant or cosine (linear warm-up, cosine decay to --min-lr).")
     var lrSchedule: String = "constant"
     @Option(help: "Warm-up steps of the cosine schedule.") var warmup: Int = 0
     @Option(name: .customLong("min-lr"), help: "Final learning rate of the cosine schedule.") var minLr: Double = 0
-    @Option(name: .customLong("weight-decay"), help: "Weight decay.") var weightDecay: Double = 0
-    @Option(help: "β1 (AdamW) or momentum (SGD).") var beta1: Double = 0.9
-    @Option(help: "β2 (AdamW).") var beta2: Double = 0.999
-    @Option(help: "ε.") var eps: Double = 1e-8
-    @Option(name: .customLong("grad-clip"), help: "Clip the global gradient norm to this (0: off).") var gradClip: Double = 0
-    @Option(help: "adamw, sgd, sgd:torch, adagrad, adagrad:torch.") var optimizer: String = "adamw"
+    @Option(name: .customLong("weight-decay"), help: "Weight decay (default 0).") var weightDecay: Double?
+    @Option(help: "β1 (AdamW) or momentum (SGD) (default 0.9).") var beta1: Double?
+    @Option(help: "β2 (AdamW) (default 0.999).") var beta2: Double?
+    @Option(help: "ε (default 1e-8).") var eps: Double?
+    @Option(name: .customLong("grad-clip"), help: "Clip the global gradient norm to this (0: off, the default).") var gradClip: Double?
+    @Option(help: "adamw (default), sgd, sgd:torch, adagrad, adagrad:torch.") var optimizer: String?
     @Option(help: "fp32, or mixed precision fp16 (dynamic loss scaling) or bf16: the compute copy and the gradients.")
-    var precision: String = "fp32"
+    var precision: String?
 
-    @Option(help: "base, su, su+o or su+o+c.") var mode: String = "su+o"
-    @Option(help: "Number of (emulated) devices.") var devices: Int = 1
-    @Option(name: .customLong("ssd-dir"), help: "Directory for the devices' SSD files and sockets.") var ssdDir: String = "/var/tmp/smartinf-ssd"
-    @Option(help: "DRAM per device.") var dram: String = "1GiB"
+    @Option(help: "base, su, su+o (default) or su+o+c.") var mode: String?
+    @Option(help: "Number of (emulated) devices (default 1).") var devices: Int?
+    @Option(name: .customLong("ssd-dir"), help: "Directory for the devices' SSD files and sockets (default /var/tmp/smartinf-ssd).") var ssdDir: String?
+    @Option(help: "DRAM per device (default 1GiB).") var dram: String?
     @Option(name: .customLong("device-threads"), help: "Update threads per device.") var deviceThreads: Int = 1
     @Option(parsing: .upToNextOption, help: "Attach to running devices by socket instead of starting them.") var attach: [String] = []
     @Option(name: .customLong("sub-group-size"), help: "Elements per subgroup (0: the largest the DRAM allows).")
-    var subGroupSize: Int = 0
-    @Option(name: .customLong("topk-ratio"), help: "Fraction of gradient elements sent in su+o+c.") var topkRatio: Double = 0.01
+    var subGroupSize: Int?
+    @Option(name: .customLong("topk-ratio"), help: "Fraction of gradient elements sent in su+o+c (default 0.01).") var topkRatio: Double?
     @Flag(name: .customLong("error-feedback"), help: "Carry what top-k drops to the next step.") var errorFeedback = false
     @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads.") var blasThreads: Int = 1
 
+    @Option(help: "DeepSpeed-style JSON config (see README); flags override it.") var config: String?
     @Option(help: "JSON Lines file with one record per step.") var metrics: String?
     @Option(name: .customLong("save-checkpoint"), help: "Directory for the final model and trainer state.") var saveCheckpoint: String?
     @Option(help: "Continue the run saved in this directory (with --save-checkpoint); --steps is the total.")
@@ -107,6 +108,13 @@ struct Train: ParsableCommand {
     }
 
     func resolved() throws -> TrainingOptions {
+        let file: TrainingConfigFile
+        do { file = try config.map { try TrainingConfigFile.load(path: $0) } ?? TrainingConfigFile() } catch {
+            throw ValidationError("\(error)")
+        }
+        if !file.ignoredKeys.isEmpty {
+            FileHandle.standardError.write(Data("config \(config ?? ""): ignoring \(file.ignoredKeys.joined(separator: ", "))\n".utf8))
+        }
         let model: TrainingOptions.ModelSource
         switch (checkpoint, `init`) {
         case (let path?, nil): model = .checkpoint(path)
@@ -116,47 +124,86 @@ struct Train: ParsableCommand {
             model = .checkpoint("\(resume)/model.bin")
         case (_?, _?): throw ValidationError("--checkpoint and --init exclude each other: give one")
         }
-        guard let computePrecision = Precision(name: precision) else {
-            throw ValidationError("--precision '\(precision)': expected fp32, fp16 or bf16")
+        let precisionName = precision ?? (file.fp16Enabled == true ? "fp16" : file.bf16Enabled == true ? "bf16" : "fp32")
+        guard let computePrecision = Precision(name: precisionName) else {
+            throw ValidationError("--precision '\(precisionName)': expected fp32, fp16 or bf16")
         }
-        guard let offload = OffloadMode(rawValue: mode) else {
-            throw ValidationError("--mode '\(mode)': expected base, su, su+o or su+o+c")
+        let modeName = mode ?? file.mode ?? "su+o"
+        guard let offload = OffloadMode(rawValue: modeName) else {
+            throw ValidationError("--mode '\(modeName)': expected base, su, su+o or su+o+c")
         }
-        guard let dramBytes = SizeArgument.parse(dram), dramBytes >= 1 << 20 else {
-            throw ValidationError("--dram '\(dram)' is not a size of at least 1MiB (example: 1GiB)")
+        let dramText = dram ?? file.dram ?? "1GiB"
+        guard let dramBytes = SizeArgument.parse(dramText), dramBytes >= 1 << 20 else {
+            throw ValidationError("--dram '\(dramText)' is not a size of at least 1MiB (example: 1GiB)")
         }
-        guard batch >= 1, seq >= 1, steps >= 1, devices >= 1 else {
+        let batchSize = batch ?? file.batchSize ?? 4
+        let deviceCount = devices ?? file.devices ?? 1
+        guard batchSize >= 1, seq >= 1, steps >= 1, deviceCount >= 1 else {
             throw ValidationError("--batch, --seq, --steps and --devices must be at least 1")
         }
-        guard topkRatio > 0, topkRatio <= 1 else { throw ValidationError("--topk-ratio \(topkRatio) is outside (0, 1]") }
-        guard lr > 0, weightDecay >= 0, gradClip >= 0 else { throw ValidationError("--lr must be positive, --weight-decay and --grad-clip non-negative") }
-        if offload != .suOC && errorFeedback { throw ValidationError("--error-feedback needs --mode su+o+c") }
-        var config: OptimizerConfig
-        do { config = try OptimizerConfig(name: optimizer) } catch { throw ValidationError("--optimizer: \(error)") }
-        switch config {
-        case .adamw: config = .adamw(AdamWHyperparameters(beta1: Float(beta1), beta2: Float(beta2), eps: Float(eps), weightDecay: Float(weightDecay)))
+        let ratio = topkRatio ?? file.topkRatio ?? 0.01
+        guard ratio > 0, ratio <= 1 else { throw ValidationError("--topk-ratio \(ratio) is outside (0, 1]") }
+        let learningRate = lr ?? file.learningRate ?? 3e-4
+        let decay = weightDecay ?? file.weightDecay ?? 0
+        let clip = gradClip ?? file.gradientClip ?? 0
+        guard learningRate > 0, decay >= 0, clip >= 0 else {
+            throw ValidationError("--lr must be positive, --weight-decay and --grad-clip non-negative")
+        }
+        let feedback = errorFeedback || file.errorFeedback == true
+        if offload != .suOC && feedback { throw ValidationError("--error-feedback needs --mode su+o+c") }
+        let optimizerName = optimizer ?? file.optimizerType.map(Self.optimizerName) ?? "adamw"
+        var optimizerConfig: OptimizerConfig
+        do { optimizerConfig = try OptimizerConfig(name: optimizerName) } catch { throw ValidationError("--optimizer: \(error)") }
+        let firstBeta = beta1 ?? file.betas?[0] ?? file.momentum ?? 0.9
+        let secondBeta = beta2 ?? file.betas?[1] ?? 0.999
+        let epsilon = eps ?? file.eps
+        switch optimizerConfig {
+        case .adamw:
+            optimizerConfig = .adamw(AdamWHyperparameters(beta1: Float(firstBeta), beta2: Float(secondBeta), eps: Float(epsilon ?? 1e-8),
+                                                          weightDecay: Float(decay)))
         case .sgd(var h, let f):
-            h.momentum = Float(beta1)
-            h.weightDecay = Float(weightDecay)
-            config = .sgd(h, f)
+            h.momentum = Float(firstBeta)
+            h.weightDecay = Float(decay)
+            optimizerConfig = .sgd(h, f)
         case .adagrad(var h, let f):
-            h.eps = Float(eps)
-            h.weightDecay = Float(weightDecay)
-            config = .adagrad(h, f)
+            if let epsilon { h.eps = Float(epsilon) }
+            h.weightDecay = Float(decay)
+            optimizerConfig = .adagrad(h, f)
         }
         let schedule: LearningRateSchedule
         switch lrSchedule {
-        case "constant": schedule = .constant(lr)
-        case "cosine": schedule = .warmupCosine(peak: lr, minimum: minLr, warmupSteps: warmup, totalSteps: steps)
+        case "constant": schedule = .constant(learningRate)
+        case "cosine": schedule = .warmupCosine(peak: learningRate, minimum: minLr, warmupSteps: warmup, totalSteps: steps)
         default: throw ValidationError("--lr-schedule '\(lrSchedule)': expected constant or cosine")
         }
         return TrainingOptions(
-            model: model, trainData: trainData, validationData: valData, batchSize: batch, sequenceLength: seq, steps: steps,
-            shuffleSeed: noShuffle ? nil : shuffleSeed, validationEvery: valEvery, schedule: schedule, optimizer: config,
-            precision: computePrecision,
-            gradientClip: gradClip > 0 ? gradClip : nil, mode: offload, devices: devices, ssdDirectory: ssdDir,
-            dramBytes: dramBytes, deviceThreads: deviceThreads, attach: attach, subgroupElements: subGroupSize,
-            compression: GradientCompressionSettings(ratio: topkRatio, errorFeedback: errorFeedback),
+            model: model, trainData: trainData, validationData: valData, batchSize: batchSize, sequenceLength: seq, steps: steps,
+            shuffleSeed: noShuffle ? nil : shuffleSeed, validationEvery: valEvery, schedule: schedule, optimizer: optimizerConfig,
+            precision: computePrecision, gradientClip: clip > 0 ? clip : nil, lossScaling: Self.lossScaling(file),
+            mode: offload, devices: deviceCount, ssdDirectory: ssdDir ?? file.ssdDirectory ?? file.nvmePath ?? "/var/tmp/smartinf-ssd",
+            dramBytes: dramBytes, deviceThreads: deviceThreads, attach: attach, subgroupElements: subGroupSize ?? file.subGroupSize ?? 0,
+            compression: GradientCompressionSettings(ratio: ratio, errorFeedback: feedback),
+            queueDepth: file.queueDepth ?? 16, blockSize: file.blockSize ?? 1 << 20,
             blasThreads: blasThreads, metricsPath: metrics, saveCheckpoint: saveCheckpoint, resume: resume)
+    }
+
+    /// DeepSpeed's optimizer type names, as ours.
+    static func optimizerName(_ type: String) -> String {
+        switch type.lowercased() {
+        case "adam", "adamw", "cpuadam", "deepspeedcpuadam": "adamw"
+        default: type.lowercased()
+        }
+    }
+
+    /// The fp16 section's loss scaling: dynamic (loss_scale 0) with its knobs, or static.
+    static func lossScaling(_ file: TrainingConfigFile) -> DynamicLossScaler.Configuration? {
+        guard file.fp16Enabled == true else { return nil }
+        if let fixed = file.lossScale, fixed > 0 {
+            // A static scale: never grows, and overflows only skip (hysteresis never runs out).
+            return DynamicLossScaler.Configuration(initialScale: fixed, window: Int.max / 2, hysteresis: Int.max / 2, minimumScale: fixed)
+        }
+        return DynamicLossScaler.Configuration(
+            initialScale: Double(1 << min(file.initialScalePower ?? 16, 62)), window: file.lossScaleWindow ?? 1000,
+            hysteresis: file.hysteresis ?? 2, minimumScale: max(file.minimumLossScale ?? 1, 1e-30))
     }
 }

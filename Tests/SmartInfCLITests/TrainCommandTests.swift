@@ -38,6 +38,43 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: "\(dir)/checkpoint/trainer-state.json"))
     }
 
+    /// A DeepSpeed-style config drives the run; flags override it.
+    @Test func aDeepSpeedConfigIsReadAndFlagsOverrideIt() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = "\(dir)/ds.json"
+        try Data("""
+        {"train_micro_batch_size_per_gpu": 2, "gradient_clipping": 1.0, "steps_per_print": 10,
+         "optimizer": {"type": "AdamW", "params": {"lr": 0.002, "betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": 0.1}},
+         "fp16": {"enabled": true, "loss_scale": 0, "initial_scale_power": 12, "loss_scale_window": 100, "hysteresis": 2},
+         "zero_optimization": {"stage": 3, "sub_group_size": 2048, "offload_optimizer": {"device": "nvme", "nvme_path": "/unused"}},
+         "aio": {"block_size": 262144, "queue_depth": 8},
+         "smartinf": {"devices": 3, "mode": "su", "dram": "16MiB"}}
+        """.utf8).write(to: URL(fileURLWithPath: config))
+        let result = try train(["--init", "gpt2:1,2,32,16,256", "--config", config, "--devices", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("su on 2 device(s)"))   // mode from the file, devices from the flag
+        #expect(result.stdout.contains("scale 4096"))           // fp16 with 2^12 from the file
+        #expect(result.stderr.contains("ignoring steps_per_print"))
+    }
+
+    @Test func aConfigKeyOfTheWrongTypeOrUnknownIsNamed() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (json, message) in [
+            (#"{"fp16": {"enabled": true, "loss_scale": "dynamic"}}"#, "key 'fp16.loss_scale' must be a number, found the string \"dynamic\""),
+            (#"{"smartinf": {"devcies": 2}}"#, "key 'smartinf.devcies' is not known"),
+            (#"{"train_micro_batch_size_per_gpu": 2.5}"#, "must be a whole number"),
+            (#"{"bf16": {"enabled": 1}}"#, "key 'bf16.enabled' must be true or false"),
+            (#"[1, 2]"#, "must be a JSON object"),
+        ] {
+            let config = "\(dir)/bad.json"
+            try Data(json.utf8).write(to: URL(fileURLWithPath: config))
+            let result = try train(["--init", "gpt2:1,2,32,16,256", "--config", config])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains(message), "\(json): \(result.stderr)")
+            expectNoOutputs()
+        }
+    }
+
     @Test func badInputsAreRefusedClearlyWithoutPartialOutputs() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // A checkpoint with the wrong magic.

@@ -1,0 +1,191 @@
+import Foundation
+
+/// A DeepSpeed-style JSON config (`--config FILE`): the keys DeepSpeed users already write, plus
+/// a `smartinf` section for what DeepSpeed has no word for. Every value is optional; flags given
+/// on the command line win.
+///
+/// Read: `train_micro_batch_size_per_gpu`, `gradient_clipping`, `optimizer.type` (Adam, AdamW,
+/// SGD, Adagrad) and `optimizer.params` (lr, betas, eps, weight_decay, momentum), `fp16` (enabled,
+/// loss_scale — 0 for dynamic —, initial_scale_power, loss_scale_window, hysteresis,
+/// min_loss_scale), `bf16.enabled`, `zero_optimization.sub_group_size`,
+/// `zero_optimization.offload_optimizer` (device, nvme_path), `aio` (block_size, queue_depth), and
+/// `smartinf` (devices, mode, topk_ratio, error_feedback, dram, ssd_dir). Other top-level
+/// DeepSpeed keys are reported as ignored; an unknown key inside a section read here, or a value
+/// of the wrong type, is an error naming the file, the key and what was expected.
+public struct TrainingConfigFile: Sendable, Equatable {
+    public var batchSize: Int?
+    public var gradientClip: Double?
+    public var optimizerType: String?
+    public var learningRate: Double?
+    public var betas: [Double]?
+    public var eps: Double?
+    public var weightDecay: Double?
+    public var momentum: Double?
+    public var fp16Enabled: Bool?
+    public var bf16Enabled: Bool?
+    public var lossScale: Double?
+    public var initialScalePower: Int?
+    public var lossScaleWindow: Int?
+    public var hysteresis: Int?
+    public var minimumLossScale: Double?
+    public var subGroupSize: Int?
+    public var offloadDevice: String?
+    public var nvmePath: String?
+    public var blockSize: Int?
+    public var queueDepth: Int?
+    public var devices: Int?
+    public var mode: String?
+    public var topkRatio: Double?
+    public var errorFeedback: Bool?
+    public var dram: String?
+    public var ssdDirectory: String?
+    /// Top-level keys that were not read (DeepSpeed keys with no meaning here).
+    public var ignoredKeys: [String] = []
+
+    public init() {}
+
+    public struct ConfigError: Error, CustomStringConvertible {
+        public var path: String
+        public var key: String
+        public var problem: String
+        public var description: String { "config \(path): \(key.isEmpty ? "" : "key '\(key)' ")\(problem)" }
+    }
+
+    public static func load(path: String) throws -> TrainingConfigFile {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ConfigError(path: path, key: "", problem: "cannot be read (\(error.localizedDescription))")
+        }
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: data) } catch {
+            throw ConfigError(path: path, key: "", problem: "is not valid JSON (\(error.localizedDescription))")
+        }
+        guard let root = object as? [String: Any] else { throw ConfigError(path: path, key: "", problem: "must be a JSON object") }
+        var reader = Reader(path: path)
+        var c = TrainingConfigFile()
+        let read: Set = ["train_micro_batch_size_per_gpu", "gradient_clipping", "optimizer", "fp16", "bf16", "zero_optimization",
+                         "aio", "smartinf"]
+        c.ignoredKeys = root.keys.filter { !read.contains($0) }.sorted()
+        c.batchSize = try reader.integer(root, "train_micro_batch_size_per_gpu", minimum: 1)
+        c.gradientClip = try reader.number(root, "gradient_clipping", minimum: 0)
+        if let optimizer = try reader.section(root, "optimizer", allowed: ["type", "params"]) {
+            c.optimizerType = try reader.string(optimizer, "type", prefix: "optimizer")
+            if let params = try reader.section(optimizer, "params", prefix: "optimizer",
+                                               allowed: ["lr", "betas", "eps", "weight_decay", "momentum"]) {
+                c.learningRate = try reader.number(params, "lr", prefix: "optimizer.params", minimum: 0)
+                c.betas = try reader.numbers(params, "betas", prefix: "optimizer.params", count: 2)
+                c.eps = try reader.number(params, "eps", prefix: "optimizer.params", minimum: 0)
+                c.weightDecay = try reader.number(params, "weight_decay", prefix: "optimizer.params", minimum: 0)
+                c.momentum = try reader.number(params, "momentum", prefix: "optimizer.params", minimum: 0)
+            }
+        }
+        if let fp16 = try reader.section(root, "fp16", allowed: ["enabled", "loss_scale", "initial_scale_power", "loss_scale_window",
+                                                               "hysteresis", "min_loss_scale"]) {
+            c.fp16Enabled = try reader.bool(fp16, "enabled", prefix: "fp16")
+            c.lossScale = try reader.number(fp16, "loss_scale", prefix: "fp16", minimum: 0)
+            c.initialScalePower = try reader.integer(fp16, "initial_scale_power", prefix: "fp16", minimum: 0)
+            c.lossScaleWindow = try reader.integer(fp16, "loss_scale_window", prefix: "fp16", minimum: 1)
+            c.hysteresis = try reader.integer(fp16, "hysteresis", prefix: "fp16", minimum: 1)
+            c.minimumLossScale = try reader.number(fp16, "min_loss_scale", prefix: "fp16", minimum: 0)
+        }
+        if let bf16 = try reader.section(root, "bf16", allowed: ["enabled"]) {
+            c.bf16Enabled = try reader.bool(bf16, "enabled", prefix: "bf16")
+        }
+        if let zero = try reader.section(root, "zero_optimization", allowed: nil) {
+            c.subGroupSize = try reader.integer(zero, "sub_group_size", prefix: "zero_optimization", minimum: 0)
+            if let offload = try reader.section(zero, "offload_optimizer", prefix: "zero_optimization", allowed: nil) {
+                c.offloadDevice = try reader.string(offload, "device", prefix: "zero_optimization.offload_optimizer")
+                c.nvmePath = try reader.string(offload, "nvme_path", prefix: "zero_optimization.offload_optimizer")
+            }
+        }
+        if let aio = try reader.section(root, "aio", allowed: nil) {
+            c.blockSize = try reader.integer(aio, "block_size", prefix: "aio", minimum: 4096)
+            c.queueDepth = try reader.integer(aio, "queue_depth", prefix: "aio", minimum: 1)
+        }
+        if let own = try reader.section(root, "smartinf", allowed: ["devices", "mode", "topk_ratio", "error_feedback", "dram", "ssd_dir"]) {
+            c.devices = try reader.integer(own, "devices", prefix: "smartinf", minimum: 1)
+            c.mode = try reader.string(own, "mode", prefix: "smartinf")
+            c.topkRatio = try reader.number(own, "topk_ratio", prefix: "smartinf", minimum: 0)
+            c.errorFeedback = try reader.bool(own, "error_feedback", prefix: "smartinf")
+            c.dram = try reader.string(own, "dram", prefix: "smartinf")
+            c.ssdDirectory = try reader.string(own, "ssd_dir", prefix: "smartinf")
+        }
+        return c
+    }
+
+    /// Typed look-ups that name the key path in their errors.
+    private struct Reader {
+        let path: String
+
+        private func key(_ prefix: String?, _ name: String) -> String { prefix.map { "\($0).\(name)" } ?? name }
+
+        func section(_ object: [String: Any], _ name: String, prefix: String? = nil, allowed: Set<String>?) throws -> [String: Any]? {
+            guard let value = object[name] else { return nil }
+            guard let section = value as? [String: Any] else {
+                throw ConfigError(path: path, key: key(prefix, name), problem: "must be an object")
+            }
+            if let allowed, let unknown = section.keys.sorted().first(where: { !allowed.contains($0) }) {
+                throw ConfigError(path: path, key: key(key(prefix, name), unknown),
+                                  problem: "is not known; expected one of \(allowed.sorted().joined(separator: ", "))")
+            }
+            return section
+        }
+
+        func number(_ object: [String: Any], _ name: String, prefix: String? = nil, minimum: Double) throws -> Double? {
+            guard let value = object[name] else { return nil }
+            guard let n = value as? NSNumber, !isBoolean(n) else {
+                throw ConfigError(path: path, key: key(prefix, name), problem: "must be a number, found \(describe(value))")
+            }
+            let d = n.doubleValue
+            guard d.isFinite, d >= minimum else {
+                throw ConfigError(path: path, key: key(prefix, name), problem: "must be a number ≥ \(minimum), found \(d)")
+            }
+            return d
+        }
+
+        func integer(_ object: [String: Any], _ name: String, prefix: String? = nil, minimum: Int) throws -> Int? {
+            guard let d = try number(object, name, prefix: prefix, minimum: Double(minimum)) else { return nil }
+            guard d == d.rounded(), d < 0x1p62 else {
+                throw ConfigError(path: path, key: key(prefix, name), problem: "must be a whole number, found \(d)")
+            }
+            return Int(d)
+        }
+
+        func numbers(_ object: [String: Any], _ name: String, prefix: String, count: Int) throws -> [Double]? {
+            guard let value = object[name] else { return nil }
+            guard let array = value as? [Any], array.count == count,
+                  let values = Optional(array.compactMap { ($0 as? NSNumber).flatMap { isBoolean($0) ? nil : $0.doubleValue } }),
+                  values.count == count else {
+                throw ConfigError(path: path, key: key(prefix, name), problem: "must be an array of \(count) numbers, found \(describe(value))")
+            }
+            return values
+        }
+
+        func bool(_ object: [String: Any], _ name: String, prefix: String) throws -> Bool? {
+            guard let value = object[name] else { return nil }
+            guard let n = value as? NSNumber, isBoolean(n) else {
+                throw ConfigError(path: path, key: key(prefix, name), problem: "must be true or false, found \(describe(value))")
+            }
+            return n.boolValue
+        }
+
+        func string(_ object: [String: Any], _ name: String, prefix: String) throws -> String? {
+            guard let value = object[name] else { return nil }
+            guard let s = value as? String else {
+                throw ConfigError(path: path, key: key(prefix, name), problem: "must be a string, found \(describe(value))")
+            }
+            return s
+        }
+
+        /// JSON true/false arrive as NSNumbers of the char type.
+        private func isBoolean(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+        private func describe(_ value: Any) -> String {
+            if let s = value as? String { return "the string \"\(s)\"" }
+            if let n = value as? NSNumber { return isBoolean(n) ? "\(n.boolValue)" : "the number \(n)" }
+            if value is [Any] { return "an array" }
+            if value is [String: Any] { return "an object" }
+            return "null"
+        }
+    }
+}
