@@ -106,18 +106,20 @@ public final class DeviceFleet: @unchecked Sendable {
     /// Subgroup size the devices settled on.
     public var subgroupElements: Int { members.first?.configured.subgroupElements ?? 0 }
 
-    /// Runs step `step` on every device: `gradient` holds the padded flat gradient
-    /// (`partition.paddedElements`, still loss-scaled: `update.combinedUnscale` removes the scale).
+    /// Runs step `step` on every device: `gradient` holds the flat gradient of every parameter
+    /// (`partition.parameterCount`, or padded to `partition.paddedElements`), still loss-scaled:
+    /// `update.combinedUnscale` removes the scale. Padding is sent as zeros.
     @discardableResult
     public func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: AlignedBuffer<Float>) throws -> StepTraffic {
-        precondition(gradient.count == partition.paddedElements, "the gradient must be padded to the partition")
+        precondition(gradient.count >= partition.parameterCount, "the gradient must cover every parameter")
         let results = StepResults(count: members.count)
         gradient.withUnsafeBufferPointer { g in
             nonisolated(unsafe) let flat = g
             DispatchQueue.concurrentPerform(iterations: members.count) { i in
                 do {
+                    let own = partition.slice(i).clamped(to: 0..<flat.count)
                     results.record(i, .success(try members[i].step(step, update: update, skip: skip,
-                                                                   gradient: UnsafeBufferPointer(rebasing: flat[partition.slice(i)]))))
+                                                                   gradient: UnsafeBufferPointer(rebasing: flat[own]))))
                 } catch {
                     results.record(i, .failure(error))
                 }

@@ -19,6 +19,7 @@ final class FleetMember: @unchecked Sendable {
     private let payload: AlignedBuffer<UInt8>
     private let compressor: GradientCompressor
     private let feedback: [ErrorFeedback]
+    private var tail = AlignedBuffer<Float>(count: 0)
     let hostBuffer: SharedMemoryMapping
 
     init(index: Int, link: DeviceLink, configuration: DeviceConfiguration, compression: GradientCompressionSettings?,
@@ -59,13 +60,21 @@ final class FleetMember: @unchecked Sendable {
     }
 
     /// Writes one payload per subgroup into the device's gradient region and runs the step.
+    /// `gradient` holds the slice's real parameters' gradients; the slice's padding beyond them
+    /// (the end of the last device's slice) is sent as zeros.
     func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: UnsafeBufferPointer<Float>) throws -> StepTraffic {
-        precondition(gradient.count == sliceElements)
+        precondition(gradient.count <= sliceElements)
         let d = configured.subgroupElements
         var sizes: [Int] = []
         if !skip {
             for s in 0..<configured.subgroupCount {
-                let part = UnsafeBufferPointer(rebasing: gradient[(s * d)..<min((s + 1) * d, sliceElements)])
+                let range = (s * d)..<min((s + 1) * d, sliceElements)
+                let part: UnsafeBufferPointer<Float>
+                if range.upperBound <= gradient.count {
+                    part = UnsafeBufferPointer(rebasing: gradient[range])
+                } else {
+                    part = paddedTail(gradient, range)
+                }
                 let bytes = try payload.withUnsafeMutableBufferPointer { p in
                     try compressor.compress(part, subgroup: UInt32(s), step: UInt64(step), feedback: feedback.isEmpty ? nil : feedback[s],
                                             into: UnsafeMutableRawBufferPointer(p))
@@ -85,6 +94,17 @@ final class FleetMember: @unchecked Sendable {
                                               subgroups: Array(0..<configured.subgroupCount), payloadBytes: sizes))
         return StepTraffic(gradientBytes: sizes.reduce(0, +), parameterBytes: skip ? 0 : sliceElements * copyOutPrecision.byteWidth,
                            deviceBytesRead: moved.bytesRead, deviceBytesWritten: moved.bytesWritten)
+    }
+
+    /// The subgroup `range` of the slice with zeros past the real gradient, in a scratch buffer
+    /// kept for the purpose (only the last device's last subgroups need it).
+    private func paddedTail(_ gradient: UnsafeBufferPointer<Float>, _ range: Range<Int>) -> UnsafeBufferPointer<Float> {
+        if tail.count < range.count { tail = AlignedBuffer(count: configured.subgroupElements) }
+        return tail.withUnsafeMutableBufferPointer { t in
+            let real = max(0, gradient.count - range.lowerBound)
+            for i in 0..<range.count { t[i] = i < real ? gradient[range.lowerBound + i] : 0 }
+            return UnsafeBufferPointer(rebasing: t[0..<range.count])
+        }
     }
 
     /// The compute copy the device last wrote, as fp32, into `destination`.

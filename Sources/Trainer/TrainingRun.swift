@@ -14,7 +14,6 @@ public final class TrainingRun {
     public let partition: Partition
     private var trainLoader: TokenBatchLoader
     private var validationLoader: TokenBatchLoader?
-    private let gradient: AlignedBuffer<Float>
     private var lossScaler: DynamicLossScaler?
     private let clipping: GradientClipping
     private var appliedSteps = 0
@@ -23,7 +22,7 @@ public final class TrainingRun {
     public private(set) var records: [StepRecord] = []
     public private(set) var traffic = StepTraffic()
     private let metrics: MetricsWriter?
-    /// Called with the step and the (scaled, padded) flat gradient right before it is checked:
+    /// Called with the step and the (scaled) flat gradient right before it is checked:
     /// fault injection for tests of the overflow path (an Inf here must skip the step everywhere).
     public var gradientFault: ((Int, UnsafeMutableBufferPointer<Float>) -> Void)?
 
@@ -65,7 +64,6 @@ public final class TrainingRun {
         }
         model = GPTModel(config: checkpoint.config, parameters: checkpoint.parameters, shape: shape)
         partition = Partition(parameterCount: checkpoint.config.parameterCount, deviceCount: options.devices)
-        gradient = AlignedBuffer(count: partition.paddedElements)
         let scaling = options.lossScaling ?? (options.precision == .fp16 ? DynamicLossScaler.Configuration() : nil)
         lossScaler = scaling.map { configuration in
             guard let s = saved?.lossScaler else { return DynamicLossScaler(configuration) }
@@ -141,11 +139,7 @@ public final class TrainingRun {
         seconds.backward = Date().timeIntervalSince(start) - seconds.forward
 
         let checkStart = Date()
-        gradient.withUnsafeMutableBufferPointer { dst in
-            model.gradients.withUnsafeBufferPointer { src in
-                _ = UnsafeMutableBufferPointer(rebasing: dst[0..<src.count]).update(fromContentsOf: src)
-            }
-        }
+        let gradient = model.gradients
         // Handed on in the run's precision: round first, so a value that only overflows once
         // stored in fp16 is caught by the check below.
         gradient.withUnsafeMutableBufferPointer { options.precision.round($0) }

@@ -98,12 +98,18 @@ struct Train: ParsableCommand {
             table.append([name, String(format: "%.4f", value / steps), String(format: "%.1f%%", 100 * value / max(total.total, 1e-12))])
         }
         let t = run.traffic
+        var memory = "peak RSS: host \(Figures.count(Double(ProcessMemory.peakResidentBytes() ?? 0)))B"
+        if let processes = run.fleet.processes {
+            let devices = processes.processes.map { ProcessMemory.peakResidentBytes(pid: $0.processIdentifier) ?? 0 }
+            memory += ", devices " + devices.map { Figures.count(Double($0)) + "B" }.joined(separator: ", ")
+        }
         return """
 
         \(run.options.mode) on \(run.options.devices) device(s): loss \(String(format: "%.4f", first)) → \(String(format: "%.4f", last)) in \(run.records.count) steps
         \(table.rendered)
         shared host link: \(Figures.count(Double(t.gradientBytes)))B of gradients down, \(Figures.count(Double(t.parameterBytes)))B of parameters up
         inside the devices: \(Figures.count(Double(t.deviceBytesRead)))B read, \(Figures.count(Double(t.deviceBytesWritten)))B written
+        \(memory)
         """
     }
 
