@@ -67,13 +67,6 @@ public final class DeviceFleet: @unchecked Sendable {
                                          optimizer: configuration.optimizer, gradientPrecision: configuration.gradientPrecision,
                                          copyOutPrecision: configuration.copyOutPrecision, handler: configuration.mode.handler)
         var members: [FleetMember] = []
-        let padded = AlignedBuffer<Float>(count: partition.paddedElements)
-        if case .load(let parameters) = start {
-            precondition(parameters.count == partition.parameterCount)
-            parameters.withUnsafeBufferPointer { src in padded.withUnsafeMutableBufferPointer { dst in
-                _ = UnsafeMutableBufferPointer(rebasing: dst[0..<src.count]).initialize(from: src)
-            } }
-        }
         for (i, link) in links.enumerated() {
             let member = try Self.attributing(i, names[i]) {
                 try FleetMember(index: i, link: link, configuration: device, compression: configuration.mode.compresses ? configuration.compression : nil,
@@ -82,9 +75,11 @@ public final class DeviceFleet: @unchecked Sendable {
             }
             try Self.attributing(i, names[i]) {
                 switch start {
-                case .load:
-                    try padded.withUnsafeBufferPointer { p in
-                        try member.load(UnsafeBufferPointer(rebasing: p[partition.slice(i)]), scratchPath: "\(directory)/initial-\(i).f32")
+                case .load(let parameters):
+                    precondition(parameters.count == partition.parameterCount)
+                    try parameters.withUnsafeBufferPointer { p in
+                        try member.load(UnsafeBufferPointer(rebasing: p[partition.parameters(ofDevice: i)]),
+                                        scratchPath: "\(directory)/initial-\(i).f32")
                     }
                 case .resume(let step):
                     let held = try link.status()
@@ -139,15 +134,9 @@ public final class DeviceFleet: @unchecked Sendable {
     /// The parameters' compute copy, as the devices wrote it (fp32 values of the copy-out
     /// precision), into `destination` (`partition.parameterCount` elements).
     public func readComputeCopy(into destination: AlignedBuffer<Float>) {
-        let slice = AlignedBuffer<Float>(count: partition.sliceElements)
         destination.withUnsafeMutableBufferPointer { dst in
-            slice.withUnsafeMutableBufferPointer { tmp in
-                for (i, m) in members.enumerated() {
-                    m.readComputeCopy(into: tmp)
-                    let own = partition.parameters(ofDevice: i)
-                    if own.isEmpty { continue }
-                    _ = UnsafeMutableBufferPointer(rebasing: dst[own]).update(fromContentsOf: tmp[0..<own.count])
-                }
+            for (i, m) in members.enumerated() {
+                m.readComputeCopy(into: UnsafeMutableBufferPointer(rebasing: dst[partition.parameters(ofDevice: i)]))
             }
         }
     }

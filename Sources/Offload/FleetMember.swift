@@ -52,10 +52,22 @@ final class FleetMember: @unchecked Sendable {
     }
 
     /// Loads the initial fp32 parameters of the slice through a file the device reads.
+    /// Loads the initial fp32 parameters of the slice through a file the device reads; the
+    /// slice's padding past `parameters` is loaded as zeros. The file is written straight from
+    /// the caller's memory (no copy: slices of large models are gigabytes).
     func load(_ parameters: UnsafeBufferPointer<Float>, scratchPath: String) throws {
-        precondition(parameters.count == sliceElements)
-        try Data(buffer: parameters).write(to: URL(fileURLWithPath: scratchPath))
+        precondition(parameters.count <= sliceElements)
+        guard FileManager.default.createFile(atPath: scratchPath, contents: nil),
+              let handle = FileHandle(forWritingAtPath: scratchPath) else {
+            throw FleetError.deviceFailed(device: index, socket: hello.ssdPath, detail: "cannot create \(scratchPath)")
+        }
         defer { try? FileManager.default.removeItem(atPath: scratchPath) }
+        if let base = parameters.baseAddress {
+            try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: parameters.count * 4,
+                                              deallocator: .none))
+        }
+        try handle.write(contentsOf: Data(count: (sliceElements - parameters.count) * 4))
+        try handle.close()
         try link.perform(.loadParameters(offset: 0, count: sliceElements, path: scratchPath))
     }
 
@@ -107,11 +119,12 @@ final class FleetMember: @unchecked Sendable {
         }
     }
 
-    /// The compute copy the device last wrote, as fp32, into `destination`.
+    /// The compute copy the device last wrote, as fp32, into `destination` (the slice's first
+    /// `destination.count` elements: its real parameters).
     func readComputeCopy(into destination: UnsafeMutableBufferPointer<Float>) {
-        precondition(destination.count == sliceElements)
+        precondition(destination.count <= sliceElements)
         let base = UnsafeRawPointer(hostBuffer.base)
-        for i in 0..<sliceElements {
+        for i in 0..<destination.count {
             destination[i] = switch copyOutPrecision {
             case .fp32: FP32Elements.load(base, i)
             case .fp16: FP16Elements.load(base, i)
