@@ -46,6 +46,10 @@ public struct TrainingOptions: Sendable {
 
     public var metricsPath: String?
     public var saveCheckpoint: String?
+    /// Save a checkpoint into `saveCheckpoint` every this many steps (0: only at the end).
+    public var checkpointEvery: Int = 0
+    /// `smartssd --fault` specs per device index (fault injection for recovery tests).
+    public var deviceFaults: [Int: String] = [:]
     /// Continue the run saved in this directory (its model, trainer state and the devices' SSDs);
     /// `steps` is then the total the run goes on to.
     public var resume: String?

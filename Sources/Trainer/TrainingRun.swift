@@ -93,7 +93,8 @@ public final class TrainingRun {
             backend = .attach(options.attach)
         } else {
             backend = .launch(DeviceProcesses.Options(count: options.devices, directory: options.ssdDirectory, dram: "\(options.dramBytes)",
-                                                      threads: options.deviceThreads))
+                                                      threads: options.deviceThreads,
+                                                      extraArguments: options.deviceFaults.mapValues { ["--fault", $0] }))
         }
         log("model: \(checkpoint.config)")
         log("fleet: \(options.mode) on \(options.devices) device(s), starting")
@@ -123,6 +124,9 @@ public final class TrainingRun {
             records.append(record)
             try metrics?.append(record)
             progress(record)
+            if let path = options.saveCheckpoint, options.checkpointEvery > 0, step % options.checkpointEvery == 0, step < options.steps {
+                try saveCheckpoint(to: path)
+            }
         }
         if let path = options.saveCheckpoint { try saveCheckpoint(to: path) }
     }

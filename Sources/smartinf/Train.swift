@@ -56,6 +56,10 @@ struct Train: ParsableCommand {
     @Option(help: "DeepSpeed-style JSON config (see README); flags override it.") var config: String?
     @Option(help: "JSON Lines file with one record per step.") var metrics: String?
     @Option(name: .customLong("save-checkpoint"), help: "Directory for the final model and trainer state.") var saveCheckpoint: String?
+    @Option(name: .customLong("checkpoint-every"), help: "Also save the checkpoint every N steps (0: only at the end).")
+    var checkpointEvery: Int = 0
+    @Option(name: .customLong("device-fault"), help: "Inject a fault into device I: I:SPEC (smartssd --fault SPEC); repeatable.")
+    var deviceFault: [String] = []
     @Option(help: "Continue the run saved in this directory (with --save-checkpoint); --steps is the total.")
     var resume: String?
     @Flag(help: "Print the partition plan before training.") var explain = false
@@ -182,7 +186,17 @@ struct Train: ParsableCommand {
         case "cosine": schedule = .warmupCosine(peak: learningRate, minimum: minLr, warmupSteps: warmup, totalSteps: steps)
         default: throw ValidationError("--lr-schedule '\(lrSchedule)': expected constant or cosine")
         }
-        return TrainingOptions(
+        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be ≥ 0") }
+        if checkpointEvery > 0 && saveCheckpoint == nil { throw ValidationError("--checkpoint-every needs --save-checkpoint DIR") }
+        var faults: [Int: String] = [:]
+        for entry in deviceFault {
+            let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let device = Int(parts[0]), device >= 0, device < deviceCount else {
+                throw ValidationError("--device-fault '\(entry)': expected I:SPEC with a device index 0..<\(deviceCount)")
+            }
+            faults[device] = parts[1]
+        }
+        var options = TrainingOptions(
             model: model, trainData: trainData, validationData: valData, batchSize: batchSize, sequenceLength: seq, steps: steps,
             shuffleSeed: noShuffle ? nil : shuffleSeed, validationEvery: valEvery, schedule: schedule, optimizer: optimizerConfig,
             precision: computePrecision, gradientClip: clip > 0 ? clip : nil, lossScaling: Self.lossScaling(file),
@@ -191,6 +205,9 @@ struct Train: ParsableCommand {
             compression: GradientCompressionSettings(ratio: ratio, errorFeedback: feedback),
             queueDepth: file.queueDepth ?? 16, blockSize: file.blockSize ?? 1 << 20,
             blasThreads: blasThreads, metricsPath: metrics, saveCheckpoint: saveCheckpoint, resume: resume)
+        options.checkpointEvery = checkpointEvery
+        options.deviceFaults = faults
+        return options
     }
 
     /// DeepSpeed's optimizer type names, as ours.
