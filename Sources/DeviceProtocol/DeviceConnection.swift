@@ -23,9 +23,12 @@ public final class DeviceConnection: DeviceLink, @unchecked Sendable {
     public let path: String
     private var nextID: UInt32 = 1
 
-    public init(path: String) throws(ConnectionError) {
+    /// Connects; a reply that takes longer than `timeout` seconds (0: wait forever) fails the
+    /// call with `ConnectionError.timedOut`, so a hung device is noticed, not waited on forever.
+    public init(path: String, timeout: Double = 0) throws(ConnectionError) {
         self.path = path
         socket = try FramedSocket.connect(path: path)
+        if timeout > 0 { socket.setTimeout(seconds: timeout) }
     }
 
     /// Sends `request` and returns the device's reply; an error reply is thrown as

@@ -5,10 +5,11 @@ import SmartSSD
 
 /// Where a fleet's update engines live.
 public enum FleetBackend: Sendable {
-    /// Start `smartssd` processes (su, su+o, su+o+c).
-    case launch(DeviceProcesses.Options)
+    /// Start `smartssd` processes (su, su+o, su+o+c); a device silent for `timeout` seconds in
+    /// a call (0: no limit) is reported as failed.
+    case launch(DeviceProcesses.Options, timeout: Double = 0)
     /// Use devices someone else started, by socket path.
-    case attach([String])
+    case attach([String], timeout: Double = 0)
     /// Engines in the host process over plain SSD files in `directory` (base): the host's CPU does
     /// the update and the host's io_uring moves gradients and states, as in ZeRO-Infinity.
     case inProcess(count: Int, directory: String, dramBytes: Int, threads: Int, buffered: Bool)
@@ -19,18 +20,18 @@ extension DeviceFleet {
     public static func start(_ backend: FleetBackend, partition: Partition, configuration: Configuration,
                              start: DeviceFleet.Start, directory: String) throws -> DeviceFleet {
         switch backend {
-        case .launch(let options):
+        case .launch(let options, let timeout):
             let processes = try DeviceProcesses(options)
             let links: [DeviceLink] = try processes.socketPaths.enumerated().map { i, path in
-                do { return try DeviceConnection(path: path) } catch {
+                do { return try DeviceConnection(path: path, timeout: timeout) } catch {
                     throw FleetError.deviceFailed(device: i, socket: path, detail: "cannot connect: \(error)")
                 }
             }
             return try DeviceFleet(links: links, names: processes.socketPaths, partition: partition, configuration: configuration,
                                    start: start, directory: directory, processes: processes)
-        case .attach(let sockets):
+        case .attach(let sockets, let timeout):
             let links: [DeviceLink] = try sockets.enumerated().map { i, path in
-                do { return try DeviceConnection(path: path) } catch {
+                do { return try DeviceConnection(path: path, timeout: timeout) } catch {
                     throw FleetError.deviceFailed(device: i, socket: path, detail: "cannot connect: \(error)")
                 }
             }

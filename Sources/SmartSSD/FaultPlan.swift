@@ -1,10 +1,10 @@
 import Foundation
 
-/// Deterministic fault injection: the device crashes itself (SIGKILL, exactly like `kill -9`)
-/// at a named point of a given step, so that crash recovery can be tested at every point that
-/// matters. Off unless `--fault` is given.
+/// Deterministic fault injection: the device crashes itself (SIGKILL, exactly like `kill -9`) or
+/// hangs (stops answering, as a wedged device does) at a named point of a given step, so that
+/// recovery can be tested at every point that matters. Off unless `--fault` is given.
 ///
-/// Spec: `crash@step=N,phase=P[,subgroup=S]` with P one of `read` (after a subgroup's loads),
+/// Spec: `crash@step=N,phase=P[,subgroup=S]` or `hang@…` with P one of `read` (after a subgroup's loads),
 /// `update` (after its update, before any write-back), `write_p` (after its parameter write,
 /// before the states), `write_m` (after its state writes), `before_commit` (all writes synced,
 /// journal not yet written), `after_commit` (journal written, reply not yet sent).
@@ -18,26 +18,33 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
         case afterCommit = "after_commit"
     }
 
+    public enum Kind: String, Sendable, CaseIterable {
+        case crash
+        case hang
+    }
+
+    public var kind: Kind
     public var step: Int
     public var phase: Phase
     /// nil: the first subgroup to reach the phase.
     public var subgroup: Int?
 
-    public init(step: Int, phase: Phase, subgroup: Int? = nil) {
+    public init(_ kind: Kind = .crash, step: Int, phase: Phase, subgroup: Int? = nil) {
+        self.kind = kind
         self.step = step
         self.phase = phase
         self.subgroup = subgroup
     }
 
     public var description: String {
-        "crash@step=\(step),phase=\(phase.rawValue)" + (subgroup.map { ",subgroup=\($0)" } ?? "")
+        "\(kind.rawValue)@step=\(step),phase=\(phase.rawValue)" + (subgroup.map { ",subgroup=\($0)" } ?? "")
     }
 
     /// Parses a spec, with a message naming what is wrong.
     public init(parsing spec: String) throws(FaultSpecError) {
         let parts = spec.split(separator: "@", maxSplits: 1).map(String.init)
-        guard parts.count == 2, parts[0] == "crash" else {
-            throw FaultSpecError(spec: spec, problem: "expected 'crash@step=N,phase=P[,subgroup=S]'")
+        guard parts.count == 2, let kind = Kind(rawValue: parts[0]) else {
+            throw FaultSpecError(spec: spec, problem: "expected 'crash@step=N,phase=P[,subgroup=S]' or 'hang@…'")
         }
         var step: Int?
         var phase: Phase?
@@ -62,15 +69,21 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
             }
         }
         guard let step, let phase else { throw FaultSpecError(spec: spec, problem: "both step= and phase= are required") }
-        self.init(step: step, phase: phase, subgroup: subgroup)
+        self.init(kind, step: step, phase: phase, subgroup: subgroup)
     }
 
     /// Crashes the process if this is the planned point.
     func check(_ phase: Phase, step: Int, subgroup: Int?, log: (String) -> Void) {
         guard phase == self.phase, step == self.step else { return }
         if let wanted = self.subgroup, let subgroup, wanted != subgroup { return }
-        log("fault \(self) fires: killing the device")
-        kill(getpid(), SIGKILL)
+        switch kind {
+        case .crash:
+            log("fault \(self) fires: killing the device")
+            kill(getpid(), SIGKILL)
+        case .hang:
+            log("fault \(self) fires: the device stops answering")
+            while true { sleep(3600) }
+        }
     }
 }
 

@@ -46,6 +46,8 @@ public struct TrainingOptions: Sendable {
 
     public var metricsPath: String?
     public var saveCheckpoint: String?
+    /// Seconds a device may take to answer one request before it is reported as failed.
+    public var deviceTimeout: Double = 600
     /// Save a checkpoint into `saveCheckpoint` every this many steps (0: only at the end).
     public var checkpointEvery: Int = 0
     /// `smartssd --fault` specs per device index (fault injection for recovery tests).

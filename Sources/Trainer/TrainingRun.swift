@@ -90,11 +90,12 @@ public final class TrainingRun {
             backend = .inProcess(count: options.devices, directory: options.ssdDirectory, dramBytes: options.dramBytes,
                                  threads: options.deviceThreads, buffered: false)
         } else if !options.attach.isEmpty {
-            backend = .attach(options.attach)
+            backend = .attach(options.attach, timeout: options.deviceTimeout)
         } else {
             backend = .launch(DeviceProcesses.Options(count: options.devices, directory: options.ssdDirectory, dram: "\(options.dramBytes)",
                                                       threads: options.deviceThreads,
-                                                      extraArguments: options.deviceFaults.mapValues { ["--fault", $0] }))
+                                                      extraArguments: options.deviceFaults.mapValues { ["--fault", $0] }),
+                              timeout: options.deviceTimeout)
         }
         log("model: \(checkpoint.config)")
         log("fleet: \(options.mode) on \(options.devices) device(s), starting")

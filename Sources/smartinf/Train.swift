@@ -56,6 +56,8 @@ struct Train: ParsableCommand {
     @Option(help: "DeepSpeed-style JSON config (see README); flags override it.") var config: String?
     @Option(help: "JSON Lines file with one record per step.") var metrics: String?
     @Option(name: .customLong("save-checkpoint"), help: "Directory for the final model and trainer state.") var saveCheckpoint: String?
+    @Option(name: .customLong("device-timeout"), help: "Seconds a device may take to answer before it counts as failed.")
+    var deviceTimeout: Double = 600
     @Option(name: .customLong("checkpoint-every"), help: "Also save the checkpoint every N steps (0: only at the end).")
     var checkpointEvery: Int = 0
     @Option(name: .customLong("device-fault"), help: "Inject a fault into device I: I:SPEC (smartssd --fault SPEC); repeatable.")
@@ -205,6 +207,8 @@ struct Train: ParsableCommand {
             compression: GradientCompressionSettings(ratio: ratio, errorFeedback: feedback),
             queueDepth: file.queueDepth ?? 16, blockSize: file.blockSize ?? 1 << 20,
             blasThreads: blasThreads, metricsPath: metrics, saveCheckpoint: saveCheckpoint, resume: resume)
+        guard deviceTimeout > 0 else { throw ValidationError("--device-timeout must be positive, got \(deviceTimeout)") }
+        options.deviceTimeout = deviceTimeout
         options.checkpointEvery = checkpointEvery
         options.deviceFaults = faults
         return options

@@ -42,7 +42,7 @@ struct SmartSSDCommand: ParsableCommand {
     @Option(help: "The name the device reports to the host.")
     var name: String = "smartssd"
 
-    @Option(help: "Inject a crash for recovery tests: crash@step=N,phase=read|update|write_p|write_m|before_commit|after_commit[,subgroup=S].")
+    @Option(help: "Inject a fault for recovery tests: crash|hang@step=N,phase=read|update|write_p|write_m|before_commit|after_commit[,subgroup=S].")
     var fault: String?
 
     func run() throws {

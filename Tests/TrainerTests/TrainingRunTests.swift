@@ -156,6 +156,19 @@ func options(_ dir: RunDirectory, data: (train: String, val: String), mode: Offl
         #expect(rerun.records.map { Float($0.loss).bitPattern } == reference.records.suffix(2).map { Float($0.loss).bitPattern })
     }
 
+    /// A device that stops answering is reported once the timeout passes, by number.
+    @Test func aHungDeviceIsReportedAfterTheTimeout() throws {
+        let dir = RunDirectory()
+        let data = try corpus(in: dir)
+        var o = options(dir, data: data, mode: .suO, steps: 3)
+        o.deviceFaults = [0: "hang@step=2,phase=update"]
+        o.deviceTimeout = 2
+        let run = try TrainingRun(o)
+        defer { run.finish() }
+        #expect { try run.run() } throws: { "\($0)".hasPrefix("device 0 (") && "\($0)".contains("timed out") }
+        #expect(run.records.count == 1)
+    }
+
     /// Top-k at r = 0.1 and 0.01, with and without error feedback: the validation loss after 80
     /// steps lands within a margin of dense training — 0.25 nats at r = 0.1, 0.5 at r = 0.01.
     /// Measured in this very configuration (60k-token corpus, 2 devices, subgroups of 8192,
