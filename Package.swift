@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "Optim", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         .target(name: "Compression", dependencies: ["Optim", "Checksum", "CZstd"],
                 swiftSettings: kernelSettings),
-        .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim"]),
+        .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim", "CPosix"]),
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
         .target(name: "GPT", dependencies: ["COpenBLAS", "Optim"], swiftSettings: kernelSettings),
         .target(name: "HardwareModel"),

@@ -1,3 +1,4 @@
+import CPosix
 import Glibc
 
 /// A failure of the connection itself (as opposed to a bad message on it).
@@ -7,6 +8,7 @@ public enum ConnectionError: Error, Equatable, CustomStringConvertible {
     case timedOut(operation: String)
     case system(operation: String, path: String, code: Int32)
     case pathTooLong(String)
+    case insecureDirectory(String)
 
     public var description: String {
         switch self {
@@ -15,6 +17,8 @@ public enum ConnectionError: Error, Equatable, CustomStringConvertible {
         case .timedOut(let op): "timed out waiting to \(op)"
         case .system(let op, let path, let code): "\(op) \(path) failed: \(String(cString: strerror(code)))"
         case .pathTooLong(let p): "socket path '\(p)' is longer than the 107 bytes a Unix socket address holds"
+        case .insecureDirectory(let d):
+            "socket directory '\(d)' is writable by other users; use a directory only you can write (mode 0700)"
         }
     }
 }
@@ -98,7 +102,11 @@ public final class FramedSocket: @unchecked Sendable {
     }
 }
 
-/// A listening Unix socket.
+/// A listening Unix socket that only the user who started it can use.
+///
+/// The socket's directory is created with mode 0700 if missing (an existing directory must not
+/// be writable by others), the socket file gets mode 0600, and every connection's peer
+/// credentials are checked: a process of another user is turned away before it can send a byte.
 public final class SocketListener: @unchecked Sendable {
     public let path: String
     let descriptor: Int32
@@ -106,11 +114,20 @@ public final class SocketListener: @unchecked Sendable {
     /// Binds `path` (removing a stale socket file left by a dead device) and listens.
     public init(path: String) throws(ConnectionError) {
         self.path = path
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        var dirStat = stat()
+        if stat(directory.isEmpty ? "/" : directory, &dirStat) != 0 {
+            guard mkdir(directory, 0o700) == 0 else { throw .system(operation: "create the socket directory", path: directory, code: errno) }
+        } else if dirStat.st_mode & 0o022 != 0 && dirStat.st_mode & S_ISVTX == 0 {
+            throw .insecureDirectory(directory)
+        }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .system(operation: "socket for", path: path, code: errno) }
         descriptor = fd
         var st = stat()
         if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
+        let previous = umask(0o077)
+        defer { umask(previous) }
         try withAddress(path) { address, length throws(ConnectionError) in
             guard bind(fd, address, length) == 0 else { throw .system(operation: "bind", path: path, code: errno) }
         }
@@ -125,12 +142,16 @@ public final class SocketListener: @unchecked Sendable {
     /// Wakes a thread blocked in `accept` (which then throws): used to stop serving.
     public func interrupt() { shutdown(descriptor, Int32(SHUT_RDWR)) }
 
-    /// Waits for the next connection.
+    /// Waits for the next connection from a process of this user (others are closed at once).
     public func accept() throws(ConnectionError) -> FramedSocket {
         while true {
             let fd = Glibc.accept(descriptor, nil, nil)
             if fd >= 0 {
                 _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                guard si_peer_uid(fd) == Int64(getuid()) else {
+                    close(fd)
+                    continue
+                }
                 return FramedSocket(descriptor: fd)
             }
             if errno == EINTR { continue }

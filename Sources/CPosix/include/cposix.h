@@ -22,6 +22,8 @@ int si_is_block_device(int fd);
 int si_memfd_create(const char *name);
 /// Pins the calling thread to one CPU; 0 or -errno.
 int si_pin_to_cpu(int cpu);
+/// The uid of the process at the other end of a Unix socket (SO_PEERCRED), or -errno.
+int64_t si_peer_uid(int fd);
 /// The current thread's errno.
 int si_errno(void);
 
