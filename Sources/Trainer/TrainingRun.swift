@@ -151,11 +151,10 @@ public final class TrainingRun {
         if let gradientFault { gradient.withUnsafeMutableBufferPointer { gradientFault(step, $0) } }
         let statistics = GradientStatistics.scan(.fp32(gradient))
         let overflow = !statistics.allFinite
-        let skip: Bool
-        if lossScaler != nil {
-            skip = lossScaler!.update(overflow: overflow) == .skip
-        } else {
-            skip = overflow
+        var skip = overflow
+        if var scaler = lossScaler {
+            skip = scaler.update(overflow: overflow) == .skip
+            lossScaler = scaler
         }
         let learningRate = options.schedule.learningRate(step: step)
         let unscale = overflow ? 1 : clipping.combinedUnscale(scaledNorm: statistics.norm, lossScale: scale)
@@ -171,7 +170,8 @@ public final class TrainingRun {
         seconds.update = Date().timeIntervalSince(updateStart)
 
         var validation: Double?
-        if let every = Optional(options.validationEvery), every > 0, step % every == 0 || step == options.steps {
+        let every = options.validationEvery
+        if every > 0 && (step % every == 0 || step == options.steps) {
             validation = validationLoss()
         }
         return StepRecord(step: step, loss: Double(loss), valLoss: validation, lr: Double(learningRate), lossScale: scale,
