@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
         .target(name: "GPT", dependencies: ["COpenBLAS", "Optim"], swiftSettings: kernelSettings),
         .target(name: "HardwareModel"),
-        .target(name: "Plan"),
+        .target(name: "Plan", dependencies: ["HardwareModel"]),
         .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum"]),
         .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim"]),
         .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom"]),
@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd"]),
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom"], exclude: ["Reference"]),
         .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel"]),
-        .testTarget(name: "PlanTests", dependencies: ["Plan", "Trainer", "Offload", "Optim", "smartssd"]),
+        .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "Trainer", "Offload", "Optim", "smartssd"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),
         // Spawns real `smartssd` processes; depending on the executable makes `swift test` build it.
