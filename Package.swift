@@ -56,7 +56,7 @@ let package = Package(
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom",
         ]),
         .executableTarget(name: "smartssd", dependencies: [
-            "SmartSSD", "Benchmarking",
+            "SmartSSD", "Benchmarking", "CPosix",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "smartinf", dependencies: [

@@ -77,7 +77,7 @@ public final class DeviceProcesses: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         var arguments = ["--ssd", ssdPaths[i], "--socket", socketPaths[i], "--dram", options.dram, "--capacity", "1TiB",
-                         "--threads", "\(options.threads)", "--name", "device-\(i)"]
+                         "--threads", "\(options.threads)", "--name", "device-\(i)", "--exit-with-parent"]
         if options.buffered { arguments.append("--buffered") }
         arguments += options.extraArguments[i] ?? []
         process.arguments = arguments

@@ -4,6 +4,7 @@ import BlockIO
 import DeviceProtocol
 import Foundation
 import SmartSSD
+import CPosix
 
 /// `smartssd`: one emulated SmartSSD per process.
 @main
@@ -42,6 +43,9 @@ struct SmartSSDCommand: ParsableCommand {
     @Option(help: "The name the device reports to the host.")
     var name: String = "smartssd"
 
+    @Flag(name: .customLong("exit-with-parent"), help: "Exit when the process that started this device exits (set by the trainer, so no device outlives its run).")
+    var exitWithParent = false
+
     @Option(help: "Inject a fault for recovery tests: crash|hang@step=N,phase=read|update|write_p|write_m|before_commit|after_commit[,subgroup=S].")
     var fault: String?
 
@@ -52,6 +56,10 @@ struct SmartSSDCommand: ParsableCommand {
         sigemptyset(&unblock)
         [SIGTERM, SIGINT, SIGHUP].forEach { sigaddset(&unblock, $0) }
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+        if exitWithParent && si_exit_with_parent() != 0 {
+            FileHandle.standardError.write(Data("smartssd: the process that started this device is gone; exiting\n".utf8))
+            throw ExitCode.failure
+        }
         guard let capacityBytes = SizeArgument.parse(capacity), capacityBytes > 0 else {
             throw ValidationError("--capacity '\(capacity)' is not a size (example: 64GiB)")
         }

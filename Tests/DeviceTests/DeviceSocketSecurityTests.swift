@@ -62,3 +62,30 @@ import Testing
         #expect(try device.connect().hello(clientName: "owner").protocolVersion == 1)
     }
 }
+
+/// A device started with --exit-with-parent (as the trainer starts them) does not outlive the
+/// process that started it, even when that process is killed.
+@Suite struct DeviceLifetimeTests {
+    @Test func aDeviceDiesWithItsParent() throws {
+        let dir = "/var/tmp/smartinf-orphan-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "\"$0\" --ssd \"$1/ssd.bin\" --socket \"$1/d.sock\" --dram 8MiB --exit-with-parent >/dev/null 2>&1 & echo $!; sleep 1",
+                           DeviceProcess.executable.path, dir]
+        let out = Pipe()
+        shell.standardOutput = out
+        try shell.run()
+        shell.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let pid = try #require(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        var gone = false
+        for _ in 0..<100 where !gone {
+            gone = kill(pid, 0) != 0
+            if !gone { usleep(20_000) }
+        }
+        if !gone { kill(pid, SIGKILL) }
+        #expect(gone, "the device outlived its parent")
+    }
+}

@@ -24,6 +24,9 @@ int si_memfd_create(const char *name);
 int si_pin_to_cpu(int cpu);
 /// The uid of the process at the other end of a Unix socket (SO_PEERCRED), or -errno.
 int64_t si_peer_uid(int fd);
+/// Asks the kernel to SIGKILL this process when its parent exits (PR_SET_PDEATHSIG); returns 0,
+/// or 1 if the parent is already gone, or -errno.
+int si_exit_with_parent(void);
 /// The current thread's errno.
 int si_errno(void);
 
