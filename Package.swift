@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim"]),
         .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom"]),
         .target(name: "Benchmarking", dependencies: [
-            "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom",
+            "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload",
         ]),
         .executableTarget(name: "smartssd", dependencies: [
             "SmartSSD", "Benchmarking", "CPosix",

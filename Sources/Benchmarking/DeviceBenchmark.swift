@@ -2,6 +2,7 @@ import BlockIO
 import Compression
 import DeviceProtocol
 import Foundation
+import Offload
 import Optim
 import SmartSSD
 
@@ -185,47 +186,31 @@ final class RawRateProbe {
 /// The host's part in the benchmark: encodes a gradient once and writes one payload per
 /// subgroup into the device's gradient region before each step (with that step's number).
 final class PayloadStager {
-    let file: BlockFile
-    let ring: IORing
-    let configured: Reply.Configured
+    let region: GradientRegionWriter
     let parameters: Int
-    let ratio: Double?
-    let blockSize: Int
     let gradient: AlignedBuffer<Float>
-    let payload: AlignedBuffer<UInt8>
     let compressor: GradientCompressor
 
     init(ssdPath: String, configured: Reply.Configured, parameters: Int, ratio: Double?, queueDepth: Int, blockSize: Int) throws {
-        file = try BlockFile(path: ssdPath, mode: .direct)
-        ring = try IORing(queueDepth: queueDepth)
-        self.configured = configured
+        region = try GradientRegionWriter(ssdPath: ssdPath, directIO: true, configured: configured, queueDepth: queueDepth,
+                                          blockSize: blockSize)
         self.parameters = parameters
-        self.ratio = ratio
-        self.blockSize = blockSize
         gradient = AlignedBuffer(count: configured.subgroupElements)
         gradient.withUnsafeMutableBufferPointer { g in
             for i in g.indices { g[i] = Float((i &* 2_654_435_761) % 2001 - 1000) * 1e-4 }
         }
-        payload = AlignedBuffer(count: configured.gradientSlotBytes, alignment: BlockFile.directAlignment)
         compressor = try GradientCompressor(ratio: ratio ?? 1, options: PayloadOptions(valueEncoding: .fp16))
     }
 
     func stage(step: Int) throws -> [Int] {
-        try (0..<configured.subgroupCount).map { s in
-            let n = min(configured.subgroupElements, parameters - s * configured.subgroupElements)
-            let bytes = try gradient.withUnsafeBufferPointer { g in
-                try payload.withUnsafeMutableBufferPointer { p in
-                    try compressor.compress(UnsafeBufferPointer(rebasing: g[0..<n]), subgroup: UInt32(s), step: UInt64(step),
-                                            into: UnsafeMutableRawBufferPointer(p))
+        let d = region.configured.subgroupElements
+        return try (0..<region.configured.subgroupCount).map { s in
+            let n = min(d, parameters - s * d)
+            return try gradient.withUnsafeBufferPointer { g in
+                try region.write(subgroup: s) { buffer in
+                    try compressor.compress(UnsafeBufferPointer(rebasing: g[0..<n]), subgroup: UInt32(s), step: UInt64(step), into: buffer)
                 }
             }
-            try payload.withUnsafeMutableBufferPointer { p in
-                let padded = (bytes + 4095) / 4096 * 4096
-                try ring.run([BlockTransfer(.write, file: file, fileOffset: configured.gradientOffset + s * configured.gradientSlotBytes,
-                                            memory: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(p)[0..<padded]))],
-                             blockSize: blockSize)
-            }
-            return bytes
         }
     }
 }

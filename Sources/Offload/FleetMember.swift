@@ -14,9 +14,7 @@ final class FleetMember: @unchecked Sendable {
     let configured: Reply.Configured
     let sliceElements: Int
     let copyOutPrecision: Precision
-    private let ssd: BlockFile
-    private let ring: IORing
-    private let payload: AlignedBuffer<UInt8>
+    private let region: GradientRegionWriter
     private let compressor: GradientCompressor
     private let feedback: [ErrorFeedback]
     private var tail = AlignedBuffer<Float>(count: 0)
@@ -33,9 +31,8 @@ final class FleetMember: @unchecked Sendable {
         configured = try link.configure(configuration)
         sliceElements = configuration.sliceElements
         copyOutPrecision = configuration.copyOutPrecision
-        ssd = try BlockFile(path: hello.ssdPath, mode: hello.directIO ? .direct : .buffered)
-        ring = try IORing(queueDepth: queueDepth)
-        payload = AlignedBuffer(count: configured.gradientSlotBytes, alignment: BlockFile.directAlignment)
+        region = try GradientRegionWriter(ssdPath: hello.ssdPath, directIO: hello.directIO, configured: configured,
+                                          queueDepth: queueDepth, blockSize: blockSize)
         compressor = try GradientCompressor(ratio: compression?.ratio ?? 1,
                                             options: PayloadOptions(valueEncoding: configuration.gradientPrecision))
         if let compression, compression.errorFeedback {
@@ -87,15 +84,9 @@ final class FleetMember: @unchecked Sendable {
                 } else {
                     part = paddedTail(gradient, range)
                 }
-                let bytes = try payload.withUnsafeMutableBufferPointer { p in
+                let bytes = try region.write(subgroup: s) { buffer in
                     try compressor.compress(part, subgroup: UInt32(s), step: UInt64(step), feedback: feedback.isEmpty ? nil : feedback[s],
-                                            into: UnsafeMutableRawBufferPointer(p))
-                }
-                try payload.withUnsafeMutableBufferPointer { p in
-                    let padded = (bytes + BlockFile.directAlignment - 1) / BlockFile.directAlignment * BlockFile.directAlignment
-                    try ring.run([BlockTransfer(.write, file: ssd, fileOffset: configured.gradientOffset + s * configured.gradientSlotBytes,
-                                                memory: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(p)[0..<padded]))],
-                                 blockSize: 1 << 20)
+                                            into: buffer)
                 }
                 sizes.append(bytes)
             }

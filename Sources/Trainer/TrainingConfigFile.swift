@@ -61,7 +61,7 @@ public struct TrainingConfigFile: Sendable, Equatable {
             throw ConfigError(path: path, key: "", problem: "is not valid JSON (\(error.localizedDescription))")
         }
         guard let root = object as? [String: Any] else { throw ConfigError(path: path, key: "", problem: "must be a JSON object") }
-        var reader = Reader(path: path)
+        let reader = Reader(path: path)
         var c = TrainingConfigFile()
         let read: Set = ["train_micro_batch_size_per_gpu", "gradient_clipping", "optimizer", "fp16", "bf16", "zero_optimization",
                          "aio", "smartinf"]

@@ -85,6 +85,7 @@ final class HostSide {
     let configured: Reply.Configured
     let ssd: BlockFile
     let ring: IORing
+    let region: GradientRegionWriter
     let subgroupElements: Int
     /// Reference states, one array per vector per subgroup: [p, s1, s2?].
     var reference: [[AlignedBuffer<Float>]]
@@ -98,6 +99,7 @@ final class HostSide {
         subgroupElements = configured.subgroupElements
         ssd = try BlockFile(path: device.ssdPath, mode: .direct)
         ring = try IORing(queueDepth: 8)
+        region = try GradientRegionWriter(ssdPath: device.ssdPath, directIO: true, configured: configured)
         let n = configuration.sliceElements
         // Initial parameters through a file, as the protocol asks.
         let parameterFile = "\(device.directory)/initial.f32"
@@ -127,16 +129,10 @@ final class HostSide {
         for (s, vectors) in reference.enumerated() {
             let first = s * subgroupElements
             let count = vectors[0].count
-            let part = AlignedBuffer(gradient[first..<(first + count)])
-            let payload = AlignedBuffer<UInt8>(count: configured.gradientSlotBytes, alignment: 4096)
-            let bytes = try compressor.compress(part, subgroup: UInt32(s), step: UInt64(step), into: payload)
-            try payload.withUnsafeMutableBufferPointer { b in
-                let padded = (bytes + 4095) / 4096 * 4096
-                try ring.run([BlockTransfer(.write, file: ssd, fileOffset: configured.gradientOffset + s * configured.gradientSlotBytes,
-                                            memory: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(b)[0..<padded]))],
-                             blockSize: 1 << 20)
-            }
-            sizes.append(bytes)
+            let part = Array(gradient[first..<(first + count)])
+            sizes.append(try region.write(subgroup: s) { buffer in
+                try part.withUnsafeBufferPointer { try compressor.compress($0, subgroup: UInt32(s), step: UInt64(step), into: buffer) }
+            })
         }
         try ssd.sync()
         return sizes
@@ -149,7 +145,7 @@ final class HostSide {
             let payload = AlignedBuffer<UInt8>(count: configured.gradientSlotBytes, alignment: 4096)
             try payload.withUnsafeMutableBufferPointer { b in
                 let padded = (sizes[s] + 4095) / 4096 * 4096
-                try ring.run([BlockTransfer(.read, file: ssd, fileOffset: configured.gradientOffset + s * configured.gradientSlotBytes,
+                try ring.run([BlockTransfer(.read, file: ssd, fileOffset: region.slotOffset(s),
                                             memory: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(b)[0..<padded]))],
                              blockSize: 1 << 20)
             }

@@ -169,14 +169,14 @@ import Testing
             let raw = UnsafeMutableRawBufferPointer(b)
             raw.copyBytes(from: payload)
             try host.ring.run([BlockTransfer(.write, file: host.ssd,
-                                             fileOffset: host.configured.gradientOffset + subgroup * host.configured.gradientSlotBytes,
+                                             fileOffset: host.region.slotOffset(subgroup),
                                              memory: raw)], blockSize: 1 << 20)
         }
     }
 
     private func corruptByte(host: HostSide, subgroup: Int, at offset: Int) throws {
         let page = AlignedBuffer<UInt8>(count: 4096, alignment: 4096)
-        let pageStart = host.configured.gradientOffset + subgroup * host.configured.gradientSlotBytes + offset / 4096 * 4096
+        let pageStart = host.region.slotOffset(subgroup) + offset / 4096 * 4096
         try page.withUnsafeMutableBufferPointer { b in
             let raw = UnsafeMutableRawBufferPointer(b)
             try host.ring.run([BlockTransfer(.read, file: host.ssd, fileOffset: pageStart, memory: raw)], blockSize: 4096)
