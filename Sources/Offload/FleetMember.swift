@@ -114,14 +114,7 @@ final class FleetMember: @unchecked Sendable {
     /// `destination.count` elements: its real parameters).
     func readComputeCopy(into destination: UnsafeMutableBufferPointer<Float>) {
         precondition(destination.count <= sliceElements)
-        let base = UnsafeRawPointer(hostBuffer.base)
-        for i in 0..<destination.count {
-            destination[i] = switch copyOutPrecision {
-            case .fp32: FP32Elements.load(base, i)
-            case .fp16: FP16Elements.load(base, i)
-            case .bf16: BF16Elements.load(base, i)
-            }
-        }
+        copyOutPrecision.widen(UnsafeRawPointer(hostBuffer.base), into: destination)
     }
 }
 

@@ -23,3 +23,30 @@ extension Precision {
         }
     }
 }
+
+extension Precision {
+    /// Converts `destination.count` values stored in this precision at `source` to fp32 (exact),
+    /// 16 lanes at a time: how the host reads a compute copy a device wrote back.
+    public func widen(_ source: UnsafeRawPointer, into destination: UnsafeMutableBufferPointer<Float>) {
+        switch self {
+        case .fp32: Self.widen(FP32Elements.self, source, destination)
+        case .fp16: Self.widen(FP16Elements.self, source, destination)
+        case .bf16: Self.widen(BF16Elements.self, source, destination)
+        }
+    }
+
+    private static func widen<R: ElementReader>(_ reader: R.Type, _ source: UnsafeRawPointer,
+                                                _ destination: UnsafeMutableBufferPointer<Float>) {
+        guard let base = destination.baseAddress else { return }
+        let out = UnsafeMutableRawPointer(base)
+        var i = 0
+        while i &+ 16 <= destination.count {
+            FP32Elements.store16(R.load16(source, i), out, i)
+            i &+= 16
+        }
+        while i < destination.count {
+            destination[i] = R.load(source, i)
+            i &+= 1
+        }
+    }
+}

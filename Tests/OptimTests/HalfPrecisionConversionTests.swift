@@ -452,4 +452,16 @@ struct CodecAgreementTests {
         }
         #expect(rounded[1037] == (precision == .fp16 ? .infinity : expected[1037]))
     }
+
+    /// Widening a stored stream to fp32 gives exactly the scalar loads, on odd lengths.
+    @Test(arguments: [Precision.fp16, .bf16, .fp32])
+    func wideningMatchesTheScalarLoads(precision: Precision) {
+        var rng = SplitMix64(seed: 78)
+        let stored = StreamBuffer(precision: precision, values: (0..<1037).map { _ in Float.random(in: -70000...70000, using: &rng) })
+        var widened = [Float](repeating: .nan, count: 1037)
+        stored.withUnsafeMutableRawPointer { raw in
+            widened.withUnsafeMutableBufferPointer { precision.widen(UnsafeRawPointer(raw), into: $0) }
+        }
+        #expect(widened.map(\.bitPattern) == stored.floats.map(\.bitPattern))
+    }
 }
