@@ -19,6 +19,7 @@ struct FluidRun {
     let latency: [Double]
     let pathStart: [Int32]
     let pathResource: [Int32]
+    let pathCost: [Double]
     /// Operation o's successors are `successors[successorStart[o]..<successorStart[o + 1]]`.
     let successorStart: [Int32]
     let successors: [Int32]
@@ -67,6 +68,7 @@ struct FluidRun {
         latency = graph.latencies
         pathStart = graph.pathStarts
         pathResource = graph.pathResources
+        pathCost = graph.pathCosts
 
         var pending = [Int32](repeating: 0, count: operations)
         var successorCount = [Int32](repeating: 0, count: operations + 1)
@@ -181,7 +183,7 @@ struct FluidRun {
                 if next >= 0 { previousSlot[Int(next)] = previous }
                 activeFlows[r] -= 1
                 if activeFlows[r] == 0 { busySeconds[r] += now - busySince[r] }
-                carried[r] += amount[o]
+                carried[r] += amount[o] * pathCost[slot]
                 touched.append(Int32(r))
             }
         }

@@ -10,11 +10,12 @@ struct MaxMinFairShare {
     var resourceMark: [Int]
     var flowMark: [Int]
     var mark = 0
-    /// Per resource during filling: capacity not yet given to frozen flows, flows not frozen, and
-    /// the fair share `spare / unfrozen`, kept up to date as flows freeze so that finding the
-    /// bottleneck needs no division.
+    /// Per resource during filling: capacity not yet given to frozen flows, flows not frozen and
+    /// their summed costs per unit of rate, and the fair share `spare / unfrozenCost`, kept up to
+    /// date as flows freeze so that finding the bottleneck needs no division.
     var spare: [Double]
     var unfrozen: [Int32]
+    var unfrozenCost: [Double]
     var share: [Double]
     /// Per flow: the rate it froze at, 0 while not frozen.
     var newRate: [Double]
@@ -28,6 +29,7 @@ struct MaxMinFairShare {
         flowMark = Array(repeating: 0, count: operations)
         spare = Array(repeating: 0, count: resources)
         unfrozen = Array(repeating: 0, count: resources)
+        unfrozenCost = Array(repeating: 0, count: resources)
         share = Array(repeating: 0, count: resources)
         newRate = Array(repeating: 0, count: operations)
     }
@@ -43,9 +45,10 @@ extension FluidRun {
     /// component), so restricting the work changes no bits.
     ///
     /// The filling is canonical, hence the determinism: the bottleneck is the resource with the
-    /// smallest share, ties broken by the lower resource index; every flow frozen in one step
-    /// subtracts the same share, so the order in which a resource's flows are listed cannot
-    /// change any sum.
+    /// smallest share, ties broken by the lower resource index; with unit costs every flow frozen
+    /// in one step subtracts the same share, so the order in which a resource's flows are listed
+    /// cannot change any sum. (With other costs the sums follow the graph's order, which is
+    /// itself deterministic.)
     mutating func rebalance() {
         solver.mark += 1
         let mark = solver.mark
@@ -88,8 +91,18 @@ extension FluidRun {
             guard activeFlows[r] > 0 else { continue }
             solver.spare[r] = capacity[r]
             solver.unfrozen[r] = activeFlows[r]
-            solver.share[r] = capacity[r] / Double(activeFlows[r])
+            solver.unfrozenCost[r] = 0
             solver.open.append(Int32(r))
+        }
+        for i in solver.componentFlows.indices {
+            let f = Int(solver.componentFlows[i])
+            for pathSlot in Int(pathStart[f])..<Int(pathStart[f + 1]) {
+                solver.unfrozenCost[Int(pathResource[pathSlot])] += pathCost[pathSlot]
+            }
+        }
+        for i in solver.open.indices {
+            let r = Int(solver.open[i])
+            solver.share[r] = solver.spare[r] / solver.unfrozenCost[r]
         }
         fill()
 
@@ -134,9 +147,11 @@ extension FluidRun {
                     solver.newRate[f] = level
                     for pathSlot in Int(pathStart[f])..<Int(pathStart[f + 1]) {
                         let q = Int(pathResource[pathSlot])
-                        solver.spare[q] -= level
+                        let cost = pathCost[pathSlot]
+                        solver.spare[q] -= level * cost
                         solver.unfrozen[q] -= 1
-                        if solver.unfrozen[q] > 0 { solver.share[q] = solver.spare[q] / Double(solver.unfrozen[q]) }
+                        solver.unfrozenCost[q] -= cost
+                        if solver.unfrozen[q] > 0 { solver.share[q] = max(0, solver.spare[q]) / solver.unfrozenCost[q] }
                     }
                 }
                 slot = nextSlot[Int(slot)]
