@@ -60,7 +60,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "smartinf", dependencies: [
-            "Benchmarking", "Trainer", "Offload", "Optim", "GPT", "HardwareModel", "SeededRandom",
+            "Benchmarking", "Trainer", "Offload", "Optim", "GPT", "HardwareModel", "Plan", "SeededRandom",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -15,6 +15,9 @@ public struct DeviceProfile: Sendable, Equatable {
         public let decompressUpdate: Double
         /// FPGA DRAM (bytes): bounds the subgroup size times the number of buffer sets.
         public let dram: Int
+        /// Largest load (gradient, p and states) the transfer handler moves as one pipelined chunk
+        /// (bytes); smaller chunks overlap better, DRAM bounds them from above.
+        public let chunk: Int
         /// Fixed cost of starting one FPGA kernel and seeing it finish (seconds).
         public let launchLatency: Double
     }
@@ -43,6 +46,7 @@ public struct DeviceProfile: Sendable, Equatable {
         fpga = profile.has(section: "fpga")
             ? FPGA(peerToPeer: profile.quantity("fpga.peerToPeer"), update: profile.quantity("fpga.update"),
                    decompressUpdate: profile.quantity("fpga.decompressUpdate"), dram: profile.bytes("fpga.dram"),
+                   chunk: profile.bytes("fpga.chunk"),
                    launchLatency: profile.quantity("fpga.launchLatency"))
             : nil
     }
@@ -53,7 +57,7 @@ public struct DeviceProfile: Sendable, Equatable {
         .init("pcie", [("port", .quantity(.bandwidth))]),
         .init("fpga", optional: true,
               [("peerToPeer", .quantity(.bandwidth)), ("update", .quantity(.bandwidth)),
-               ("decompressUpdate", .quantity(.bandwidth)), ("dram", .quantity(.size)),
+               ("decompressUpdate", .quantity(.bandwidth)), ("dram", .quantity(.size)), ("chunk", .quantity(.size)),
                ("launchLatency", .quantity(.duration))]),
     ])
 }

@@ -13,6 +13,10 @@ public struct GPUProfile: Sendable, Equatable {
     public let backwardEfficiency: Double
     /// Fixed cost of launching one layer's work (seconds).
     public let launchLatency: Double
+    /// How fast the GPU selects the top-k of a gradient, in bytes of (fp16) gradient scanned per
+    /// second: SmartComp's compression runs on the compute side, between a layer's backward and
+    /// its gradient offload.
+    public let topkScan: Double
     /// Device memory (bytes).
     public let memory: Int
     /// The GPU's PCIe link to host memory, per direction (bytes/s). Separate from the shared
@@ -41,6 +45,7 @@ public struct GPUProfile: Sendable, Equatable {
         forwardEfficiency = profile.fraction("compute.forwardEfficiency")
         backwardEfficiency = profile.fraction("compute.backwardEfficiency")
         launchLatency = profile.quantity("compute.launchLatency")
+        topkScan = profile.quantity("compute.topkScan")
         memory = profile.bytes("memory.capacity")
         hostLink = profile.quantity("hostTraffic.link")
         parameterBytes = profile.bytes("hostTraffic.parameterBytes")
@@ -52,7 +57,8 @@ public struct GPUProfile: Sendable, Equatable {
 
     static let schema = ProfileSchema(sections: [
         .init("compute", [("peak", .quantity(.flopRate)), ("forwardEfficiency", .fraction),
-                          ("backwardEfficiency", .fraction), ("launchLatency", .quantity(.duration))]),
+                          ("backwardEfficiency", .fraction), ("launchLatency", .quantity(.duration)),
+                          ("topkScan", .quantity(.bandwidth))]),
         .init("memory", [("capacity", .quantity(.size))]),
         .init("hostTraffic", [("link", .quantity(.bandwidth)), ("parameterBytes", .quantity(.size)),
                               ("parameterFetches", .count), ("gradientBytes", .quantity(.size)),

@@ -1,12 +1,14 @@
 /// A resource of the modeled machine: a link direction, an SSD's read or write side, an engine.
 public struct ResourceID: Hashable, Comparable, Sendable {
     public let index: Int
+    public init(index: Int) { self.index = index }
     public static func < (a: ResourceID, b: ResourceID) -> Bool { a.index < b.index }
 }
 
 /// An operation of the graph, numbered in the order it was added.
 public struct OperationID: Hashable, Comparable, Sendable {
     public let index: Int
+    public init(index: Int) { self.index = index }
     public static func < (a: OperationID, b: OperationID) -> Bool { a.index < b.index }
 }
 

@@ -1,116 +1,139 @@
 import HardwareModel
 
-/// The optimizer step of one iteration, as work: how many parameters, over how many devices, in
-/// what subgroups, with which optimizer and how compressed the gradients arrive.
-public struct UpdateWorkload: Sendable, Equatable {
-    public var parameters: Int
-    public var devices: Int
-    public var subgroupElements: Int
-    public var stateCount: Int
-    /// Gradient payload bytes ÷ dense fp32 gradient bytes (1 without compression).
-    public var compressedFraction: Double
-
-    public init(parameters: Int, devices: Int, subgroupElements: Int, stateCount: Int = 2, compressedFraction: Double = 1) {
-        precondition(parameters > 0 && devices > 0 && subgroupElements > 0 && (1...2).contains(stateCount) && compressedFraction > 0)
-        self.parameters = parameters
-        self.devices = devices
-        self.subgroupElements = subgroupElements
-        self.stateCount = stateCount
-        self.compressedFraction = compressedFraction
-    }
-}
-
-/// Turns the optimizer step into an operation graph over the modeled machine, one planner per
-/// mode, in the paper's fp32 accounting (gradient, p and each state 4 B per parameter):
+/// The optimizer step as an operation graph, one planner per mode, in the paper's fp32
+/// accounting (gradient, p and each state 4 B per parameter). It starts after the last gradient
+/// is on storage.
 ///
-/// - base: the parameters are striped over the N drives (RAID0); per subgroup the host reads
-///   gradient, p and states from every drive over the shared link, updates on its CPU, and writes
-///   p and states back; reads of the next subgroup overlap this one's update and write-back.
-/// - su: per device and subgroup, in sequence: load gradient, p, states from the SSD over the
-///   device's internal link, update on the FPGA, write p and states back, upload p to the host.
-/// - su+o: the same work with the transfer handler: the next subgroup's load overlaps this one's
-///   update, write-backs run behind (two buffer sets ahead), the upload goes first.
-/// - su+o+c: su+o with a gradient `compressedFraction` the size, decompressed on the FPGA.
+/// The host drives the step one subgroup at a time, as DeepSpeed's optimizer loop does: it
+/// issues subgroup k, and issues k + 1 only once k is finished. "Finished" differs by mode:
 ///
-/// The gradient offload itself belongs to the backward phase and is not part of this graph.
-public enum UpdatePlanner {
-    public static func graph(_ mode: PlannedMode, _ w: UpdateWorkload, _ setup: HardwareSetup) -> OperationGraph {
-        var g = OperationGraph()
-        let sharedDown = g.addResource("shared link ↓", capacity: setup.host.sharedLink)
-        let sharedUp = g.addResource("shared link ↑", capacity: setup.host.sharedLink)
-        let fp32 = 4.0
-        let stateBytes = Double(w.stateCount) * fp32
-        let drives = (0..<w.devices).map { i in
-            (read: g.addResource("device \(i) SSD read", capacity: setup.device.ssdRead),
-             write: g.addResource("device \(i) SSD write", capacity: setup.device.ssdWrite))
-        }
-        // The update engines count the bytes an update reads (gradient, p, states), as the
-        // profiles' throughputs do.
-        let updateBytesPerElement = fp32 + fp32 + stateBytes
+/// - base (ZeRO-Infinity, optimizer states on NVMe striped over the N drives): read gradient, p
+///   and states over the shared link, update on the host CPU, write p and states back. DeepSpeed
+///   0.9.3's defaults (`pipeline_read/write: false`) run these three steps one after another.
+/// - su: each device updates its 1/N of the subgroup: load gradient, p and states from flash
+///   into FPGA DRAM, update, upload the new parameters to the host, write p and states back,
+///   one after another (one buffer set, no overlap).
+/// - su+o: the transfer handler splits the device's share into chunks that fit three buffer
+///   sets of FPGA DRAM and pipelines them: load chunk c + 1 while the FPGA updates chunk c and
+///   chunk c − 1 is written back. The subgroup's parameters go to the host once the subgroup is
+///   durable on the device, so the host's compute copy is never ahead of the device's states.
+/// - su+o+c: su+o with a compressed gradient (`compressedFraction` of the fp32 bytes),
+///   decompressed by the FPGA's slower decompress-and-update kernel.
+struct UpdatePlanner {
+    let mode: PlannedMode
+    let workload: IterationWorkload
+    let machine: ModeledMachine
+
+    /// Buffer sets the su+o transfer handler cycles through.
+    static let bufferSets = 3
+
+    func plan(after ready: [OperationID], into plan: inout PlannedIteration) {
+        let start = plan.barrier(tag(.stateLoad, .compute, "optimizer step", unit: "B"), after: ready)
         switch mode {
-        case .base:
-            let cpu = g.addResource("host CPU update", capacity: setup.host.cpuUpdate)
-            var previousReads: [OperationID] = []
-            var previousUpdate: OperationID?
-            for s in subgroups(of: w.parameters, size: w.subgroupElements) {
-                let perDrive = Double(s) / Double(w.devices)
-                let reads = drives.map { d in
-                    g.addOperation(amount: perDrive * updateBytesPerElement, path: [d.read, sharedUp],
-                                   latency: setup.host.commandLatency, after: previousReads)
-                }
-                let update = g.addOperation(amount: Double(s) * updateBytesPerElement, path: [cpu],
-                                            after: reads + (previousUpdate.map { [$0] } ?? []))
-                for d in drives {
-                    g.addOperation(amount: perDrive * (fp32 + stateBytes), path: [sharedDown, d.write], after: [update])
-                }
-                previousReads = reads
-                previousUpdate = update
-            }
-        case .su, .suO, .suOC:
-            guard let fpga = setup.device.fpga else {
-                preconditionFailure("SmartUpdate needs a device profile with an FPGA (\(setup.device.profile.name) has none)")
-            }
-            let slice = (w.parameters + w.devices - 1) / w.devices
-            let gradientBytes = mode == .suOC ? w.compressedFraction * fp32 : fp32
-            let engineRate = mode == .suOC ? fpga.decompressUpdate : fpga.update
-            for (i, d) in drives.enumerated() {
-                let internalLink = g.addResource("device \(i) internal link", capacity: fpga.peerToPeer)
-                let engine = g.addResource("device \(i) FPGA", capacity: engineRate)
-                var previousDone: [OperationID] = []   // naive: the whole previous subgroup
-                var previousLoad: OperationID?
-                var previousUpdate: OperationID?
-                var writeBacks: [OperationID] = []
-                for s in subgroups(of: slice, size: w.subgroupElements) {
-                    let n = Double(s)
-                    let loadAfter: [OperationID]
-                    if mode == .su {
-                        loadAfter = previousDone
-                    } else {
-                        // Two buffer sets: subgroup k's load waits for subgroup k-2's write-back.
-                        loadAfter = (previousLoad.map { [$0] } ?? []) + (writeBacks.count >= 2 ? [writeBacks[writeBacks.count - 2]] : [])
-                    }
-                    let load = g.addOperation(amount: n * (gradientBytes + fp32 + stateBytes), path: [d.read, internalLink],
-                                              latency: setup.host.commandLatency + fpga.launchLatency, after: loadAfter)
-                    let update = g.addOperation(amount: n * updateBytesPerElement, path: [engine],
-                                                after: [load] + (previousUpdate.map { [$0] } ?? []))
-                    let upload = g.addOperation(amount: n * fp32, path: [sharedUp], after: [update])
-                    let writeBack = g.addOperation(amount: n * (fp32 + stateBytes), path: [internalLink, d.write], after: [update])
-                    previousDone = [upload, writeBack]
-                    previousLoad = load
-                    previousUpdate = update
-                    writeBacks.append(writeBack)
-                }
-            }
+        case .base: planBase(after: start, into: &plan)
+        case .su, .suO, .suOC: planSmartUpdate(after: start, into: &plan)
         }
-        return g
     }
 
-    /// Modeled seconds of the optimizer step.
-    public static func seconds(_ mode: PlannedMode, _ w: UpdateWorkload, _ setup: HardwareSetup) -> Double {
-        graph(mode, w, setup).simulate().makespan
+    private var fp32: Double { 4 }
+    private var stateBytes: Double { Double(workload.stateCount) * fp32 }
+    /// What the update engines count: the optimizer input read, gradient + p + states in fp32.
+    private var updateBytesPerElement: Double { fp32 + fp32 + stateBytes }
+
+    private func tag(_ phase: OperationTag.Phase, _ kind: OperationTag.Kind, _ name: String, subgroup: Int? = nil,
+                     device: Int? = nil, actor: String = "host", unit: String = "B") -> OperationTag {
+        OperationTag(actor: actor, phase: phase, kind: kind, name: name, layer: nil, subgroup: subgroup, device: device, unit: unit)
     }
 
-    private static func subgroups(of count: Int, size: Int) -> [Int] {
-        stride(from: 0, to: count, by: size).map { min(size, count - $0) }
+    private func subgroups(of count: Int) -> [Int] {
+        stride(from: 0, to: count, by: workload.subgroupElements).map { min(workload.subgroupElements, count - $0) }
+    }
+
+    private func planBase(after start: OperationID, into plan: inout PlannedIteration) {
+        let setup = machine.setup
+        let latency = setup.host.commandLatency + setup.device.ssdAccessLatency
+        var previous = start
+        for (k, elements) in subgroups(of: workload.parameters).enumerated() {
+            let perDrive = Double(elements) / Double(machine.devices.count)
+            let reads = machine.devices.map { d in
+                plan.operation(tag(.stateLoad, .transfer, "read subgroup \(k) from drive \(d.index)", subgroup: k, device: d.index),
+                               amount: perDrive * updateBytesPerElement, path: [d.flash, d.portUp, machine.sharedUp],
+                               latency: latency, after: [previous], costs: [d.flash: machine.readCost])
+            }
+            let update = plan.operation(tag(.update, .compute, "update subgroup \(k)", subgroup: k, actor: "host cpu"),
+                                        amount: Double(elements) * updateBytesPerElement, path: [machine.hostCPU], after: reads)
+            let writes = machine.devices.map { d in
+                plan.operation(tag(.stateWriteBack, .transfer, "write subgroup \(k) to drive \(d.index)", subgroup: k, device: d.index),
+                               amount: perDrive * (fp32 + stateBytes), path: [machine.sharedDown, d.portDown, d.flash],
+                               latency: latency, after: [update], costs: [d.flash: machine.writeCost])
+            }
+            previous = plan.barrier(tag(.stateWriteBack, .compute, "subgroup \(k) done", subgroup: k), after: writes)
+        }
+    }
+
+    private func planSmartUpdate(after start: OperationID, into plan: inout PlannedIteration) {
+        guard let fpga = machine.setup.device.fpga else {
+            preconditionFailure("SmartUpdate needs a device with an FPGA; IterationPlanner checks this")
+        }
+        let setup = machine.setup
+        let loadLatency = setup.host.commandLatency + setup.device.ssdAccessLatency + fpga.launchLatency
+        let gradientBytes = mode == .suOC ? workload.compressedFraction * fp32 : fp32
+        let loadBytesPerElement = gradientBytes + fp32 + stateBytes
+        // FPGA DRAM holds one buffer set (naive: the device's whole share of the subgroup, as
+        // far as it fits) or three chunks of at most `fpga.chunk` bytes (overlap).
+        let sets = mode == .su ? 1 : Self.bufferSets
+        let fitsDRAM = Double(fpga.dram) / Double(sets)
+        let chunkBytes = mode == .su ? fitsDRAM : min(fitsDRAM, Double(fpga.chunk))
+        let chunkLimit = max(1, Int(chunkBytes / loadBytesPerElement))
+        let devices = machine.devices.count
+        var previous = start
+        for (k, elements) in subgroups(of: workload.parameters).enumerated() {
+            let share = (elements + devices - 1) / devices
+            var finished: [OperationID] = []
+            for d in machine.devices {
+                guard let engine = d.fpga, let fpgaIn = d.fpgaIn, let fpgaOut = d.fpgaOut else { continue }
+                let mine = min(share, max(0, elements - d.index * share))
+                guard mine > 0 else { continue }
+                let chunks = stride(from: 0, to: mine, by: chunkLimit).map { Double(min(chunkLimit, mine - $0)) }
+                var loads: [OperationID] = [], updates: [OperationID] = [], writeBacks: [OperationID] = []
+                var serial = previous
+                for (c, n) in chunks.enumerated() {
+                    let name = "subgroup \(k) chunk \(c)"
+                    let loadAfter: [OperationID] = mode == .su
+                        ? [serial]
+                        : [loads.last ?? previous] + (c >= sets ? [writeBacks[c - sets]] : [])
+                    let load = plan.operation(tag(.stateLoad, .transfer, "load \(name)", subgroup: k, device: d.index, actor: "device \(d.index)"),
+                                              amount: n * loadBytesPerElement, path: [d.flash, fpgaIn], latency: loadLatency,
+                                              after: loadAfter, costs: [d.flash: machine.readCost])
+                    let update = plan.operation(tag(.update, .compute, "update \(name)", subgroup: k, device: d.index, actor: "device \(d.index)"),
+                                                amount: n * updateBytesPerElement, path: [engine],
+                                                after: [load] + (updates.last.map { [$0] } ?? []))
+                    var writeAfter = [update]
+                    if mode == .su {
+                        let upload = plan.operation(tag(.parameterUpload, .transfer, "upload \(name)", subgroup: k, device: d.index, actor: "device \(d.index)"),
+                                                    amount: n * fp32, path: [fpgaOut, d.portUp, machine.sharedUp],
+                                                    latency: setup.host.commandLatency, after: [update])
+                        writeAfter = [upload]
+                    }
+                    let writeBack = plan.operation(tag(.stateWriteBack, .transfer, "write back \(name)", subgroup: k, device: d.index, actor: "device \(d.index)"),
+                                                   amount: n * (fp32 + stateBytes), path: [fpgaOut, d.flash],
+                                                   latency: setup.device.ssdAccessLatency, after: writeAfter,
+                                                   costs: [d.flash: machine.writeCost])
+                    loads.append(load)
+                    updates.append(update)
+                    writeBacks.append(writeBack)
+                    serial = writeBack
+                }
+                if mode == .su {
+                    finished.append(serial)
+                } else {
+                    // Durable, then the parameters go up.
+                    finished.append(plan.operation(tag(.parameterUpload, .transfer, "upload subgroup \(k)", subgroup: k, device: d.index, actor: "device \(d.index)"),
+                                                   amount: Double(mine) * fp32, path: [fpgaOut, d.portUp, machine.sharedUp],
+                                                   latency: setup.host.commandLatency, after: writeBacks))
+                }
+            }
+            previous = plan.barrier(tag(.parameterUpload, .compute, "subgroup \(k) done", subgroup: k), after: finished)
+        }
     }
 }

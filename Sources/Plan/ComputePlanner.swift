@@ -1,0 +1,136 @@
+import HardwareModel
+
+/// Forward and backward of one iteration on the GPU under ZeRO-Infinity, with the gradient
+/// offload to storage, as an operation graph.
+///
+/// - Forward: layer by layer, each layer's fp16 parameters are fetched over the GPU's host link
+///   (the next fetch overlaps the current layer's compute), then computed. With checkpoint
+///   offload on, each block's input goes to host memory.
+/// - Backward, last layer first: the parameters are fetched again, the block's forward is
+///   recomputed from its checkpoint and its backward run; its gradient goes to host memory and
+///   from there over the shared link to the devices' flash, split evenly across the N devices.
+///   With compression (su+o+c) the GPU first selects the top-k and only the payload moves.
+/// - The offload is synchronous: the next layer's backward waits for this layer's gradient to
+///   be on storage, as DeepSpeed 0.9.3 does with its default `pipeline_write: false`. This is
+///   why the offload shows in the paper's BW+grad-offload bars (1.5 s of 6.2 s at 4.0B).
+struct ComputePlanner {
+    let workload: IterationWorkload
+    let compressed: Bool
+    let machine: ModeledMachine
+
+    /// Adds forward and backward; returns the operations the optimizer step must wait for.
+    func plan(into plan: inout PlannedIteration) -> [OperationID] {
+        let gpu = machine.setup.gpu
+        let model = workload.model
+        let forwardCost = 1 / gpu.forwardFLOPRate
+        let backwardCost = 1 / gpu.backwardFLOPRate
+        let launch = gpu.launchLatency
+        // Layer 0 is the embedding (with the tied head), 1...L the blocks.
+        let layerParameters = [model.embeddingParameters] + Array(repeating: model.blockParameters, count: model.layers)
+        let layerFLOPs = [model.headForwardFLOPs] + Array(repeating: model.blockForwardFLOPs, count: model.layers)
+        let checkpointBytes = Double(model.checkpointElements * gpu.activationBytes)
+
+        func tag(_ phase: OperationTag.Phase, _ kind: OperationTag.Kind, _ name: String, layer: Int, unit: String) -> OperationTag {
+            OperationTag(actor: kind == .compute ? "gpu" : "host", phase: phase, kind: kind, name: name, layer: layer,
+                         subgroup: nil, device: nil, unit: unit)
+        }
+
+        // Forward. The head's FLOPs run after the last block, on the embedding's fetched weights.
+        var previousFetch: OperationID?
+        var previousCompute: OperationID?
+        let forwardOrder = Array(1...model.layers)
+        let firstFetch = plan.operation(tag(.forward, .transfer, "fetch layer 0", layer: 0, unit: "B"),
+                                        amount: Double(layerParameters[0] * gpu.parameterBytes), path: [machine.gpuLinkDown])
+        previousFetch = firstFetch
+        for layer in forwardOrder {
+            let fetch = plan.operation(tag(.forward, .transfer, "fetch layer \(layer)", layer: layer, unit: "B"),
+                                       amount: Double(layerParameters[layer] * gpu.parameterBytes), path: [machine.gpuLinkDown],
+                                       after: previousFetch.map { [$0] } ?? [])
+            let compute = plan.operation(tag(.forward, .compute, "forward layer \(layer)", layer: layer, unit: "FLOP"),
+                                         amount: layerFLOPs[layer], path: [machine.gpu], latency: launch,
+                                         after: [fetch, firstFetch] + (previousCompute.map { [$0] } ?? []),
+                                         costs: [machine.gpu: forwardCost])
+            if gpu.offloadsActivationCheckpoints {
+                plan.operation(tag(.forward, .transfer, "checkpoint layer \(layer) out", layer: layer, unit: "B"),
+                               amount: checkpointBytes, path: [machine.gpuLinkUp], after: [compute])
+            }
+            previousFetch = fetch
+            previousCompute = compute
+        }
+        let head = plan.operation(tag(.forward, .compute, "forward head", layer: 0, unit: "FLOP"),
+                                  amount: layerFLOPs[0], path: [machine.gpu], latency: launch,
+                                  after: [firstFetch] + (previousCompute.map { [$0] } ?? []), costs: [machine.gpu: forwardCost])
+
+        // Backward: the head first (no recompute), then the blocks in reverse, the embedding last.
+        var previousBackward = head
+        var previousOffload: [OperationID] = []
+        var offloads: [OperationID] = []
+        let backwardOrder = [0] + forwardOrder.reversed()
+        previousFetch = nil
+        for (position, layer) in backwardOrder.enumerated() {
+            var inputs = [previousBackward] + previousOffload
+            if layer > 0 {
+                let fetch = plan.operation(tag(.backward, .transfer, "fetch layer \(layer)", layer: layer, unit: "B"),
+                                           amount: Double(layerParameters[layer] * gpu.parameterBytes * max(0, gpu.parameterFetches - 1)),
+                                           path: [machine.gpuLinkDown], after: previousFetch.map { [$0] } ?? [head])
+                previousFetch = fetch
+                inputs.append(fetch)
+                if gpu.offloadsActivationCheckpoints {
+                    inputs.append(plan.operation(tag(.backward, .transfer, "checkpoint layer \(layer) in", layer: layer, unit: "B"),
+                                                 amount: checkpointBytes, path: [machine.gpuLinkDown], after: [fetch]))
+                }
+                let recompute = plan.operation(tag(.backward, .compute, "recompute layer \(layer)", layer: layer, unit: "FLOP"),
+                                               amount: layerFLOPs[layer], path: [machine.gpu], latency: launch, after: inputs,
+                                               costs: [machine.gpu: forwardCost])
+                inputs = [recompute]
+            }
+            let backward = plan.operation(tag(.backward, .compute, layer == 0 ? "backward head" : "backward layer \(layer)",
+                                              layer: layer, unit: "FLOP"),
+                                          amount: 2 * layerFLOPs[layer], path: [machine.gpu], latency: launch, after: inputs,
+                                          costs: [machine.gpu: backwardCost])
+            previousBackward = backward
+            // The embedding's gradient (tied with the head) is complete only after the last layer.
+            let gradientLayer = layer == 0 ? nil : layer
+            if let gradientLayer {
+                previousOffload = offload(layer: gradientLayer, parameters: layerParameters[gradientLayer], after: backward, into: &plan)
+                offloads += previousOffload
+            }
+            if position == backwardOrder.count - 1 {
+                let embedding = plan.operation(tag(.backward, .compute, "backward embedding", layer: 0, unit: "FLOP"),
+                                               amount: 0, path: [], after: [backward] + previousOffload)
+                offloads += offload(layer: 0, parameters: layerParameters[0], after: embedding, into: &plan)
+            }
+        }
+        return offloads
+    }
+
+    /// One layer's gradient from the GPU to the devices' flash; returns the writes.
+    private func offload(layer: Int, parameters: Int, after backward: OperationID, into plan: inout PlannedIteration) -> [OperationID] {
+        let gpu = machine.setup.gpu
+        let elements = Double(parameters)
+        var ready = backward
+        var gpuBytes = elements * Double(gpu.gradientBytes)
+        // The paper's accounting: a dense fp32 gradient is 4 B per element, a payload 2r of that.
+        var storageBytes = elements * 4
+        if compressed {
+            ready = plan.operation(OperationTag(actor: "gpu", phase: .compress, kind: .compute, name: "top-k layer \(layer)",
+                                                layer: layer, subgroup: nil, device: nil, unit: "B"),
+                                   amount: gpuBytes, path: [machine.gpu], latency: gpu.launchLatency, after: [backward],
+                                   costs: [machine.gpu: 1 / gpu.topkScan])
+            storageBytes *= workload.compressedFraction
+            gpuBytes = storageBytes
+        }
+        let toHost = plan.operation(OperationTag(actor: "host", phase: .gradientOffload, kind: .transfer, name: "gradient layer \(layer) to host",
+                                                 layer: layer, subgroup: nil, device: nil, unit: "B"),
+                                    amount: gpuBytes, path: [machine.gpuLinkUp], after: [ready])
+        let share = storageBytes / Double(machine.devices.count)
+        return machine.devices.map { d in
+            plan.operation(OperationTag(actor: "host", phase: .gradientOffload, kind: .transfer,
+                                        name: "gradient layer \(layer) to device \(d.index)", layer: layer, subgroup: nil,
+                                        device: d.index, unit: "B"),
+                           amount: share, path: [machine.sharedDown, d.portDown, d.flash],
+                           latency: machine.setup.host.commandLatency + machine.setup.device.ssdAccessLatency,
+                           after: [toHost], costs: [d.flash: machine.writeCost])
+        }
+    }
+}

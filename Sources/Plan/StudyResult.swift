@@ -1,0 +1,77 @@
+import HardwareModel
+
+/// One modeled configuration and what it came to: the numbers every study command prints, in
+/// text, JSON or a CSV row.
+public struct StudyResult: Sendable {
+    public let mode: PlannedMode
+    public let devices: Int
+    public let workload: IterationWorkload
+    public let phaseSeconds: [BreakdownPhase: Double]
+    public let iterationSeconds: Double
+    /// Both directions of the shared host link.
+    public let sharedLinkBytes: Double
+    /// Bytes each device's flash, port or FPGA link carried, by device.
+    public let deviceBytes: [Double]
+
+    public init(mode: PlannedMode, devices: Int, workload: IterationWorkload, timeline: IterationTimeline) {
+        self.mode = mode
+        self.devices = devices
+        self.workload = workload
+        phaseSeconds = timeline.phaseSeconds
+        iterationSeconds = timeline.iterationSeconds
+        sharedLinkBytes = timeline.bytes(at: .sharedLink)
+        deviceBytes = (0..<devices).map { timeline.bytes(at: .device($0)) }
+    }
+
+    public static func run(_ mode: PlannedMode, _ workload: IterationWorkload, devices: Int,
+                           on setup: HardwareSetup) throws(PlanError) -> StudyResult {
+        StudyResult(mode: mode, devices: devices, workload: workload,
+                    timeline: try IterationPlanner.timeline(mode, workload, devices: devices, on: setup))
+    }
+
+    public var sharedLinkBytesPerParameter: Double { sharedLinkBytes / Double(workload.parameters) }
+
+    public func seconds(_ phase: BreakdownPhase) -> Double { phaseSeconds[phase] ?? 0 }
+}
+
+/// `smartinf validate`: the paper's Fig. 9 configurations replayed on the calibrated profiles.
+public struct Validation: Sendable {
+    public struct Row: Sendable {
+        public let reference: PaperReference.Point
+        public let modeled: StudyResult
+        public let modeledSpeedup: Double
+
+        public var speedupError: Double { modeledSpeedup / reference.speedup - 1 }
+        public var totalError: Double { modeled.iterationSeconds / reference.totalSeconds - 1 }
+    }
+
+    /// The goals the issue sets: every speedup within ±10 %, every total within ±15 %.
+    public static let speedupTolerance = 0.10
+    public static let totalTolerance = 0.15
+
+    public let rows: [Row]
+
+    public init(reference: PaperReference, setup: HardwareSetup) throws {
+        var rows: [Row] = []
+        var baseSeconds: [String: Double] = [:]
+        // Base first in each group, so speedups can be formed.
+        let ordered = reference.points.sorted { ($0.model, $0.devices, $0.mode != .base) < ($1.model, $1.devices, $1.mode != .base) }
+        for point in ordered {
+            let workload = try IterationWorkload(model: try ModelPreset.named(point.preset).shape())
+            let result = try StudyResult.run(point.mode, workload, devices: point.devices, on: setup)
+            let key = "\(point.model)/\(point.devices)"
+            if point.mode == .base { baseSeconds[key] = result.iterationSeconds }
+            let speedup = (baseSeconds[key] ?? .nan) / result.iterationSeconds
+            rows.append(Row(reference: point, modeled: result, modeledSpeedup: speedup))
+        }
+        self.rows = rows
+    }
+
+    public var worstSpeedupError: Double { rows.map { abs($0.speedupError) }.max() ?? 0 }
+    public var worstTotalError: Double { rows.map { abs($0.totalError) }.max() ?? 0 }
+    public var goalsMet: Bool { worstSpeedupError <= Self.speedupTolerance && worstTotalError <= Self.totalTolerance }
+}
+
+extension Bool: @retroactive Comparable {
+    public static func < (a: Bool, b: Bool) -> Bool { !a && b }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import HardwareModel
+import Plan
+
+/// The machine a study models: three profiles and any overrides, as every study command takes them.
+struct MachineOptions: ParsableArguments {
+    @Option(help: "Host topology profile (name in Emulator/ or a path).") var host: String = "hpca24-host"
+    @Option(help: "Storage device profile.") var device: String = "smartssd"
+    @Option(help: "GPU profile: a5000 or a100 (or a path).") var gpu: String = "a5000"
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a profile value, e.g. link.shared=12GB/s (repeatable).",
+                                                        valueName: "key=value"))
+    var overrides: [String] = []
+
+    func setup() throws -> (HardwareSetup, ProfileLibrary) {
+        let library = try ProfileLibrary.locate()
+        let parsed = try overrides.map { (text) throws(ProfileError) in try ProfileOverride(parsing: text) }
+        return (try HardwareSetup(host: host, device: device, gpu: gpu, from: library, overrides: parsed), library)
+    }
+
+    /// The configuration as it was given, for `--json` documents.
+    var resolved: [String: Any] {
+        ["host": host, "device": device, "gpu": gpu, "overrides": overrides]
+    }
+}
+
+/// `--json`: one machine-readable document on stdout instead of the text.
+struct JSONFlag: ParsableArguments {
+    @Flag(help: "Print one JSON document on stdout instead of text.") var json = false
+}
+
+/// JSON and text forms of a study's result, shared by replay, synth, sweep and validate.
+enum StudyOutput {
+    static func document(_ r: StudyResult) -> [String: Any] {
+        [
+            "mode": r.mode.rawValue,
+            "devices": r.devices,
+            "parameters": r.workload.parameters,
+            "seconds": [
+                "fw": r.seconds(.forward),
+                "bw_grad_offload": r.seconds(.backwardAndOffload),
+                "update": r.seconds(.update),
+            ],
+            "iteration_s": r.iterationSeconds,
+            "bytes": [
+                "shared_link": r.sharedLinkBytes,
+                "shared_link_per_param": r.sharedLinkBytesPerParameter,
+                "per_device": r.deviceBytes,
+            ] as [String: Any],
+        ]
+    }
+
+    static func workloadDocument(_ w: IterationWorkload) -> [String: Any] {
+        [
+            "model": [
+                "family": w.model.family.rawValue, "layers": w.model.layers, "hidden": w.model.hidden,
+                "heads": w.model.heads, "seq": w.model.sequence, "batch": w.model.batch,
+                "vocabulary": w.model.vocabulary, "parameters": w.parameters,
+            ] as [String: Any],
+            "optimizer": w.optimizer, "subgroup_elements": w.subgroupElements,
+            "topk_ratio": w.topkRatio, "compressed_fraction": w.compressedFraction,
+        ]
+    }
+
+    static func printJSON(_ object: Any) throws {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        FileHandle.standardOutput.write(data)
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    static func seconds(_ value: Double) -> String { String(format: "%.2f", value) }
+}
