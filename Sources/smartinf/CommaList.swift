@@ -16,6 +16,21 @@ enum CommaList {
             return v
         }
     }
+
+    static func strings(_ text: String, flag: String) throws -> [String] {
+        let values = items(text)
+        guard !values.isEmpty else { throw ValidationError("\(flag) is empty: expected a comma-separated list") }
+        return values
+    }
+
+    static func doubles(_ text: String, flag: String, range: ClosedRange<Double>) throws -> [Double] {
+        try strings(text, flag: flag).map { item in
+            guard let v = Double(item), range.contains(v) else {
+                throw ValidationError("\(flag): '\(item)' is not a number in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return v
+        }
+    }
 }
 
 private extension Substring {

@@ -68,5 +68,14 @@ enum StudyOutput {
         FileHandle.standardOutput.write(Data("\n".utf8))
     }
 
+    /// Writes the whole file or nothing (temporary file, then rename).
+    static func writeAtomically(_ text: String, to path: String) throws {
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw ValidationError("cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+
     static func seconds(_ value: Double) -> String { String(format: "%.2f", value) }
 }

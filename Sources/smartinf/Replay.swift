@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import HardwareModel
+import Plan
+import Trace
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-plan a recorded trace's workload for another configuration and print the breakdown.",
+        discussion: """
+        The trace keeps the logical workload (model shape, subgroups, achieved compression), so \
+        it can be re-planned for any device count, mode, top-k ratio or profile with the same \
+        planners the live run uses. Unchanged, a replay reproduces the trace's own timeline \
+        exactly, and says so.
+        """)
+
+    @Argument(help: "A trace written by train --trace or synth --save.") var trace: String
+    @Option(help: "Storage devices (default: the trace's).") var devices: Int?
+    @Option(help: "base, su, su+o or su+o+c (default: the trace's).") var mode: PlannedMode?
+    @Option(name: .customLong("topk-ratio"), help: "Top-k ratio (default: the trace's; the payload becomes 2r).")
+    var topkRatio: Double?
+    @Option(help: "Host profile (default: the trace's).") var host: String?
+    @Option(help: "Device profile (default: the trace's).") var device: String?
+    @Option(help: "GPU profile (default: the trace's).") var gpu: String?
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a profile value, after the trace's own overrides (repeatable).",
+                                                        valueName: "key=value"))
+    var overrides: [String] = []
+    @Option(help: "Save the replayed trace here.") var save: String?
+    @OptionGroup var output: JSONFlag
+
+    func run() throws {
+        let recorded = try TraceFile.read(from: trace)
+        let header = recorded.header
+        var workload = header.workload
+        if let topkRatio {
+            workload = try IterationWorkload(model: workload.model, optimizer: workload.optimizer,
+                                             subgroupElements: workload.subgroupElements, topkRatio: topkRatio)
+        }
+        let allOverrides = header.profile.overrides + overrides
+        let profile = TraceProfile(host: host ?? header.profile.host, device: device ?? header.profile.device,
+                                   gpu: gpu ?? header.profile.gpu, overrides: allOverrides)
+        let library = try ProfileLibrary.locate()
+        let setup = try HardwareSetup(host: profile.host, device: profile.device, gpu: profile.gpu, from: library,
+                                      overrides: try allOverrides.map { (t) throws(ProfileError) in try ProfileOverride(parsing: t) })
+        let targetMode = mode ?? header.config.mode
+        let targetDevices = devices ?? header.config.devices
+        let timeline = try IterationPlanner.timeline(targetMode, workload, devices: targetDevices, on: setup)
+        let result = StudyResult(mode: targetMode, devices: targetDevices, workload: workload, timeline: timeline)
+        let reproduces = recorded.reproduces(timeline)
+        if let save {
+            try TraceFile(timeline, workload: workload, mode: targetMode, devices: targetDevices, profile: profile, source: .replay)
+                .write(to: save)
+        }
+        if output.json {
+            try StudyOutput.printJSON([
+                "configuration": ["trace": trace, "mode": targetMode.rawValue, "devices": targetDevices,
+                                  "host": profile.host, "device": profile.device, "gpu": profile.gpu,
+                                  "overrides": allOverrides, "workload": StudyOutput.workloadDocument(workload)] as [String: Any],
+                "result": StudyOutput.document(result),
+                "recorded": recorded.summary.map { s in
+                    ["iteration_s": s.iteration, "seconds": Dictionary(uniqueKeysWithValues: s.phases.map { ($0.key.rawValue, $0.value) })] as [String: Any]
+                } as Any,
+                "reproduces_recorded_timeline": reproduces,
+            ] as [String: Any])
+            return
+        }
+        print(StudyText.header(workload, label: "replay of \(trace)", devices: targetDevices, setup: setup))
+        print(StudyText.breakdown([result], base: nil))
+        if let s = recorded.summary {
+            print(String(format: "recorded (%@, %d devices): %.2f s per iteration", header.config.mode.rawValue, header.config.devices, s.iteration))
+        }
+        print(reproduces ? "the replay reproduces the recorded timeline exactly" : "re-planned: the configuration differs from the recording")
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert a trace to Chrome Trace Event JSON for Perfetto (ui.perfetto.dev).")
+
+    @Argument(help: "A trace (JSON Lines).") var trace: String
+    @Option(help: "Write the Perfetto JSON here.") var perfetto: String
+
+    func run() throws {
+        let file = try TraceFile.read(from: trace)
+        try PerfettoExport(file).write(to: perfetto)
+        print("\(file.operations.count) operations → \(perfetto) (open it in https://ui.perfetto.dev)")
+    }
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import HardwareModel
+import Plan
+import Report
+import Trace
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write a self-contained HTML page with SVG charts from a sweep CSV or a trace.",
+        discussion: """
+        From a CSV (smartinf sweep): the charts of that study. From a trace: the trace's workload \
+        is re-planned in every mode at 1, 2, 4, 6, 8 and 10 devices and at top-k ratios 0.001 to \
+        0.1 on the trace's profiles, and those rows are drawn. Charts: phase breakdown per mode, \
+        speedup vs devices, compression-ratio sensitivity, shared-link bytes per parameter; each \
+        is also written as its own SVG.
+        """)
+
+    @Argument(help: "A sweep CSV or a trace (JSON Lines).") var input: String
+    @Option(help: "Directory to write index.html and the SVGs into.") var out: String
+    @Option(help: "Page title.") var title: String?
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: input), let text = String(data: data, encoding: .utf8) else {
+            throw ValidationError("cannot read \(input): expected a sweep CSV or a trace")
+        }
+        let rows: [StudyRow]
+        if text.first == "{" {
+            rows = try Self.rows(around: try TraceFile.read(from: input))
+        } else {
+            rows = try StudyTable.parseCSV(text, source: input)
+        }
+        guard !rows.isEmpty else { throw ValidationError("\(input) holds no study rows") }
+        let paths = try StudyReport.write(rows: rows, title: title ?? "SmartInfinity study: \(input)", to: out)
+        print("\(rows.count) rows → " + paths.joined(separator: ", "))
+    }
+
+    /// The study around a trace's workload, on its profiles.
+    static func rows(around trace: TraceFile) throws -> [StudyRow] {
+        let h = trace.header
+        let setup = try HardwareSetup(host: h.profile.host, device: h.profile.device, gpu: h.profile.gpu,
+                                      from: try ProfileLibrary.locate(),
+                                      overrides: try h.profile.overrides.map { (t) throws(ProfileError) in try ProfileOverride(parsing: t) })
+        let label = "\(h.workload.model.family.rawValue) L\(h.workload.model.layers) h\(h.workload.model.hidden)"
+        var rows: [StudyRow] = []
+        for devices in [1, 2, 4, 6, 8, 10] {
+            let base = try StudyResult.run(.base, h.workload, devices: devices, on: setup).iterationSeconds
+            for mode in PlannedMode.allCases {
+                for ratio in mode == .suOC ? [0.001, 0.003, 0.01, 0.03, 0.1] : [h.workload.topkRatio] {
+                    let w = try IterationWorkload(model: h.workload.model, optimizer: h.workload.optimizer,
+                                                  subgroupElements: h.workload.subgroupElements, topkRatio: ratio)
+                    let r = try StudyResult.run(mode, w, devices: devices, on: setup)
+                    rows.append(StudyRow(model: label, parameters: w.parameters, devices: devices,
+                                         mode: StudyMode(rawValue: mode.rawValue)!, topkRatio: ratio, host: h.profile.host,
+                                         device: h.profile.device, gpu: h.profile.gpu, overrides: h.profile.overrides,
+                                         fwSeconds: r.seconds(.forward), bwGradOffloadSeconds: r.seconds(.backwardAndOffload),
+                                         updateSeconds: r.seconds(.update), iterationSeconds: r.iterationSeconds,
+                                         speedupVsBase: base / r.iterationSeconds, sharedLinkBytes: r.sharedLinkBytes,
+                                         sharedLinkBytesPerParam: r.sharedLinkBytesPerParameter,
+                                         deviceBytesPerDevice: r.deviceBytes.reduce(0, +) / Double(devices)))
+                }
+            }
+        }
+        return rows
+    }
+}

@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import HardwareModel
+import Plan
+import Report
+
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Model a grid of configurations and write one CSV row per point.",
+        discussion: """
+        The grid is presets × device counts × modes × top-k ratios × GPUs × hosts. Each row holds \
+        the modeled seconds per phase, the iteration, the speedup over base at the same model, \
+        devices and profiles, and the bytes on the shared link and inside each device. Feed the \
+        CSV to `smartinf report`.
+        """)
+
+    @Option(help: "Model presets, comma-separated.") var presets: String = "gpt2-4.0b,gpt2-8.4b,gpt2-16.6b"
+    @Option(help: "Device counts, comma-separated.") var devices: String = "1,2,4,6,8,10"
+    @Option(help: "Modes, comma-separated.") var modes: String = "base,su,su+o,su+o+c"
+    @Option(help: "Top-k ratios for su+o+c, comma-separated.") var ratios: String = "0.01"
+    @Option(help: "GPU profiles, comma-separated.") var gpus: String = "a5000"
+    @Option(help: "Host profiles, comma-separated.") var hosts: String = "hpca24-host"
+    @Option(help: "Storage device profile.") var device: String = "smartssd"
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a profile value (repeatable).", valueName: "key=value"))
+    var overrides: [String] = []
+    @Option(help: "Optimizer: adamw, sgd or adagrad.") var optimizer: String = "adamw"
+    @Option(help: "Write the CSV here.") var out: String
+    @OptionGroup var output: JSONFlag
+
+    func run() throws {
+        let presetNames = try CommaList.strings(presets, flag: "--presets")
+        let shapes = try presetNames.map { try ModelPreset.named($0).shape() }
+        let deviceCounts = try CommaList.integers(devices, flag: "--devices", minimum: 1)
+        let modeList = try CommaList.strings(modes, flag: "--modes").map { name in
+            guard let mode = PlannedMode(argument: name) else {
+                throw ValidationError("--modes: '\(name)' is not a mode; expected base, su, su+o or su+o+c")
+            }
+            return mode
+        }
+        let ratioList = try CommaList.doubles(ratios, flag: "--ratios", range: 1e-6...1)
+        let gpuList = try CommaList.strings(gpus, flag: "--gpus")
+        let hostList = try CommaList.strings(hosts, flag: "--hosts")
+        let library = try ProfileLibrary.locate()
+        let parsed = try overrides.map { (text) throws(ProfileError) in try ProfileOverride(parsing: text) }
+
+        // Base once per (model, devices, profiles); su+o+c once per ratio; the rest once.
+        let total = shapes.count * deviceCounts.count * gpuList.count * hostList.count
+            * modeList.reduce(0) { $0 + ($1 == .suOC ? ratioList.count : 1) }
+        var rows: [StudyRow] = []
+        var done = 0
+        let started = ContinuousClock.now
+        for host in hostList {
+            for gpu in gpuList {
+                let setup = try HardwareSetup(host: host, device: device, gpu: gpu, from: library, overrides: parsed)
+                for (name, shape) in zip(presetNames, shapes) {
+                    for count in deviceCounts {
+                        var baseSeconds: Double?
+                        if !modeList.contains(.base) {
+                            let w = try IterationWorkload(model: shape, optimizer: optimizer)
+                            baseSeconds = try StudyResult.run(.base, w, devices: count, on: setup).iterationSeconds
+                        }
+                        for mode in modeList.sorted(by: { $0 == .base && $1 != .base }) {
+                            for ratio in mode == .suOC ? ratioList : [ratioList[0]] {
+                                let w = try IterationWorkload(model: shape, optimizer: optimizer, topkRatio: ratio)
+                                let r = try StudyResult.run(mode, w, devices: count, on: setup)
+                                if mode == .base { baseSeconds = r.iterationSeconds }
+                                rows.append(StudyRow(
+                                    model: name, parameters: w.parameters, devices: count,
+                                    mode: StudyMode(rawValue: mode.rawValue)!, topkRatio: ratio, host: host, device: device,
+                                    gpu: gpu, overrides: overrides, fwSeconds: r.seconds(.forward),
+                                    bwGradOffloadSeconds: r.seconds(.backwardAndOffload), updateSeconds: r.seconds(.update),
+                                    iterationSeconds: r.iterationSeconds, speedupVsBase: baseSeconds.map { $0 / r.iterationSeconds },
+                                    sharedLinkBytes: r.sharedLinkBytes, sharedLinkBytesPerParam: r.sharedLinkBytesPerParameter,
+                                    deviceBytesPerDevice: r.deviceBytes.reduce(0, +) / Double(count)))
+                                done += 1
+                                if !output.json {
+                                    FileHandle.standardError.write(Data(String(format: "\r[%d/%d] %@ %d devices %@ r=%g   ",
+                                                                               done, total, name, count, mode.rawValue, ratio).utf8))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        try StudyOutput.writeAtomically(StudyTable.csv(rows: rows), to: out)
+        let elapsed = ContinuousClock.now - started
+        if output.json {
+            try StudyOutput.printJSON([
+                "configuration": ["presets": presetNames, "devices": deviceCounts, "modes": modeList.map(\.rawValue),
+                                  "ratios": ratioList, "gpus": gpuList, "hosts": hostList, "device": device,
+                                  "overrides": overrides, "optimizer": optimizer, "out": out] as [String: Any],
+                "points": rows.count,
+                "rows": rows.map { row in
+                    ["model": row.model, "parameters": row.parameters, "devices": row.devices, "mode": row.mode.rawValue,
+                     "topk_ratio": row.topkRatio, "host": row.host, "gpu": row.gpu,
+                     "seconds": ["fw": row.fwSeconds, "bw_grad_offload": row.bwGradOffloadSeconds, "update": row.updateSeconds],
+                     "iteration_s": row.iterationSeconds, "speedup_vs_base": row.speedupVsBase as Any,
+                     "bytes": ["shared_link": row.sharedLinkBytes, "shared_link_per_param": row.sharedLinkBytesPerParam,
+                               "per_device": row.deviceBytesPerDevice]] as [String: Any]
+                },
+            ] as [String: Any])
+        } else {
+            FileHandle.standardError.write(Data("\n".utf8))
+            print(String(format: "%d points in %.2f s → %@", rows.count,
+                         Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, out))
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Benchmarking
+import Foundation
+import HardwareModel
+import Plan
+import Trace
+
+struct Synth: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Model one iteration of a model too big to run here, in one or all modes.",
+        discussion: """
+        Builds the workload of a GPT-2 or BERT shape (or a preset of the paper's sizes), plans it \
+        for the devices, mode and hardware profiles given, and prints the per-phase breakdown: FW, \
+        BW + gradient offload, update + optimizer I/O. Without --mode, all four modes are shown \
+        with speedups over base.
+        """)
+
+    @OptionGroup var workloadOptions: WorkloadOptions
+    @Option(help: "Storage devices.") var devices: Int = 10
+    @Option(help: "base, su, su+o or su+o+c (default: all four).") var mode: PlannedMode?
+    @OptionGroup var machine: MachineOptions
+    @Option(help: "Keep the synthesized trace (JSON Lines) in this file; needs --mode.") var save: String?
+    @OptionGroup var output: JSONFlag
+
+    func run() throws {
+        let (setup, _) = try machine.setup()
+        let workload = try workloadOptions.workload()
+        if save != nil, mode == nil { throw ValidationError("--save keeps one iteration's trace: give --mode too") }
+        let modes = mode.map { [$0] } ?? PlannedMode.allCases
+        var results: [StudyResult] = []
+        for m in modes {
+            let timeline = try IterationPlanner.timeline(m, workload, devices: devices, on: setup)
+            results.append(StudyResult(mode: m, devices: devices, workload: workload, timeline: timeline))
+            if let save {
+                try TraceFile(timeline, workload: workload, mode: m, devices: devices,
+                              profile: TraceProfile(host: machine.host, device: machine.device, gpu: machine.gpu,
+                                                    overrides: machine.overrides),
+                              source: .synth).write(to: save)
+            }
+        }
+        let base = results.first { $0.mode == .base }?.iterationSeconds
+        if output.json {
+            try StudyOutput.printJSON([
+                "configuration": machine.resolved.merging([
+                    "workload": StudyOutput.workloadDocument(workload), "devices": devices,
+                    "modes": modes.map(\.rawValue), "preset": workloadOptions.preset as Any,
+                ]) { a, _ in a },
+                "results": results.map { r in
+                    StudyOutput.document(r).merging(["speedup_vs_base": base.map { $0 / r.iterationSeconds } as Any]) { a, _ in a }
+                },
+            ] as [String: Any])
+            return
+        }
+        print(StudyText.header(workload, label: workloadOptions.label, devices: devices, setup: setup))
+        print(StudyText.breakdown(results, base: base))
+        if let save { print("trace saved to \(save)") }
+    }
+}
+
+/// Text renderings shared by synth and replay.
+enum StudyText {
+    static func header(_ w: IterationWorkload, label: String, devices: Int, setup: HardwareSetup) -> String {
+        let m = w.model
+        return String(format: "%@: %@ L=%d h=%d heads=%d seq=%d batch=%d, %.2f B parameters, %@, top-k r=%g; %d × %@ behind %@, GPU %@",
+                      label, m.family.rawValue, m.layers, m.hidden, m.heads, m.sequence, m.batch, Double(w.parameters) / 1e9,
+                      w.optimizer, w.topkRatio, devices, setup.device.profile.name, setup.host.profile.name, setup.gpu.profile.name)
+    }
+
+    static func breakdown(_ results: [StudyResult], base: Double?) -> String {
+        var table = TextTable(["mode", "FW s", "BW+grad offload s", "update+opt I/O s", "iteration s", "speedup",
+                               "shared link B/param", "device GB"])
+        for r in results {
+            table.append([r.mode.rawValue, StudyOutput.seconds(r.seconds(.forward)), StudyOutput.seconds(r.seconds(.backwardAndOffload)),
+                          StudyOutput.seconds(r.seconds(.update)), StudyOutput.seconds(r.iterationSeconds),
+                          base.map { String(format: "%.2f×", $0 / r.iterationSeconds) } ?? "-",
+                          String(format: "%.2f", r.sharedLinkBytesPerParameter),
+                          String(format: "%.1f", (r.deviceBytes.first ?? 0) / 1e9)])
+        }
+        return table.rendered
+    }
+}
