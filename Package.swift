@@ -49,6 +49,8 @@ let package = Package(
         .target(name: "GPT", dependencies: ["COpenBLAS", "Optim"], swiftSettings: kernelSettings),
         .target(name: "HardwareModel"),
         .target(name: "Plan", dependencies: ["HardwareModel"]),
+        // Study reports: HTML + SVG charts from the sweep table (Foundation only).
+        .target(name: "Report"),
         .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum"]),
         .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim"]),
         .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom"]),
@@ -73,6 +75,7 @@ let package = Package(
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom"], exclude: ["Reference"]),
         .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "Trainer", "Offload", "Optim", "smartssd"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),
         // Spawns real `smartssd` processes; depending on the executable makes `swift test` build it.

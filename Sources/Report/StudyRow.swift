@@ -1,0 +1,110 @@
+/// One row of a study: one (model, devices, mode, ratio, profiles, overrides) configuration and
+/// its modeled iteration, as `smartinf sweep` writes it (see `StudyTable`).
+public struct StudyRow: Sendable, Equatable {
+    /// A preset name (`gpt2-4b`) or a description (`gpt2 L49 h2560`).
+    public var model: String
+    public var parameters: Int
+    public var devices: Int
+    public var mode: StudyMode
+    /// Top-k ratio of the gradient compression (meaningful for `su+o+c`).
+    public var topkRatio: Double
+    /// Hardware profile names.
+    public var host: String
+    public var device: String
+    public var gpu: String
+    /// Profile overrides, each `key=value`, in the order given (`;`-separated in the CSV).
+    public var overrides: [String]
+    /// Modeled seconds of one iteration's phases: forward; backward with the gradient offload;
+    /// the optimizer update with its I/O. `iterationSeconds` is the whole iteration.
+    public var fwSeconds: Double
+    public var bwGradOffloadSeconds: Double
+    public var updateSeconds: Double
+    public var iterationSeconds: Double
+    /// Base's `iteration_s` at the same model, devices and profiles ÷ this row's; nil when the
+    /// study has no base row to compare with.
+    public var speedupVsBase: Double?
+    /// Bytes crossing the host's shared link in one iteration, the same per parameter, and bytes
+    /// moved inside each device.
+    public var sharedLinkBytes: Double
+    public var sharedLinkBytesPerParam: Double
+    public var deviceBytesPerDevice: Double
+
+    public init(model: String, parameters: Int, devices: Int, mode: StudyMode, topkRatio: Double,
+                host: String, device: String, gpu: String, overrides: [String] = [],
+                fwSeconds: Double, bwGradOffloadSeconds: Double, updateSeconds: Double, iterationSeconds: Double,
+                speedupVsBase: Double?, sharedLinkBytes: Double, sharedLinkBytesPerParam: Double,
+                deviceBytesPerDevice: Double) {
+        self.model = model
+        self.parameters = parameters
+        self.devices = devices
+        self.mode = mode
+        self.topkRatio = topkRatio
+        self.host = host
+        self.device = device
+        self.gpu = gpu
+        self.overrides = overrides
+        self.fwSeconds = fwSeconds
+        self.bwGradOffloadSeconds = bwGradOffloadSeconds
+        self.updateSeconds = updateSeconds
+        self.iterationSeconds = iterationSeconds
+        self.speedupVsBase = speedupVsBase
+        self.sharedLinkBytes = sharedLinkBytes
+        self.sharedLinkBytesPerParam = sharedLinkBytesPerParam
+        self.deviceBytesPerDevice = deviceBytesPerDevice
+    }
+}
+
+/// The four offload modes, in the order the report draws them. (Mirrors `Plan.PlannedMode`; the
+/// report depends on Foundation only.)
+public enum StudyMode: String, Sendable, CaseIterable, Comparable {
+    case base
+    case su
+    case suO = "su+o"
+    case suOC = "su+o+c"
+
+    public static func < (a: StudyMode, b: StudyMode) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// What went wrong reading a study table or writing a report. Table errors name the file, the
+/// line (1-based, where the record starts), the column (1-based, and its name) and what was
+/// expected.
+public enum ReportError: Error, Equatable, CustomStringConvertible {
+    /// The first line is not the expected header; `column` is the first column that differs.
+    case badHeader(source: String, line: Int, column: Int, expected: [String], found: [String])
+    /// A record with the wrong number of fields; `column` is the first missing or extra one.
+    case wrongColumnCount(source: String, line: Int, column: Int, expected: Int, found: Int)
+    /// A field that does not hold the value its column needs.
+    case badValue(source: String, line: Int, column: Int, name: String, expected: String, found: String)
+    /// A `mode` that is none of base, su, su+o, su+o+c.
+    case unknownMode(source: String, line: Int, column: Int, found: String)
+    /// Broken CSV quoting (an unterminated quoted field, text after a closing quote).
+    case badQuoting(source: String, line: Int, column: Int, detail: String)
+    /// The input has no header line at all.
+    case empty(source: String)
+    /// A file could not be read or written.
+    case io(path: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case let .badHeader(source, line, column, expected, found):
+            let got = column <= found.count ? "\"\(found[column - 1])\"" : "nothing"
+            return "\(source):\(line): column \(column): bad header: expected \(expected.count) columns "
+                + "\(expected.joined(separator: ",")); column \(column) should be \"\(expected[column - 1])\", got \(got)"
+        case let .wrongColumnCount(source, line, column, expected, found):
+            return "\(source):\(line): column \(column): expected \(expected) columns, got \(found)"
+        case let .badValue(source, line, column, name, expected, found):
+            return "\(source):\(line): column \(column) (\(name)): expected \(expected), got \"\(found)\""
+        case let .unknownMode(source, line, column, found):
+            return "\(source):\(line): column \(column) (mode): unknown mode \"\(found)\"; expected one of "
+                + StudyMode.allCases.map(\.rawValue).joined(separator: ", ")
+        case let .badQuoting(source, line, column, detail):
+            return "\(source):\(line): column \(column): \(detail)"
+        case let .empty(source):
+            return "\(source):1: column 1: empty file; expected the header \(StudyTable.columns.joined(separator: ","))"
+        case let .io(path, detail):
+            return "\(path): \(detail)"
+        }
+    }
+}
