@@ -8,7 +8,7 @@ RELEASE    := -c release $(NATIVE)
 BIN        := .build/release
 OUT        := out
 
-.PHONY: deps build run test bench bench-suite big clean
+.PHONY: report-png deps build run test bench bench-suite big clean
 
 deps:
 	@scripts/install-deps.sh
@@ -31,7 +31,20 @@ run: build
 	    --metrics $(OUT)/metrics.jsonl --save-checkpoint $(OUT)/checkpoint | tee $(OUT)/train.log
 	$(BIN)/smartinf bench optim --params 8M --threads 1,2 --optimizer adamw,sgd,adagrad --save $(OUT)/bench-optim.json
 	$(BIN)/smartinf bench topk --elements 8M --ratio 0.01 --save $(OUT)/bench-topk.json
-	@echo "saved in $(OUT)/: train.log, metrics.jsonl, checkpoint/ (model.bin in llm.c format, trainer-state.json), bench-*.json"
+	$(BIN)/smartinf synth --preset gpt2-4.0b --devices 10 --mode su+o+c --save $(OUT)/trace.jsonl
+	$(BIN)/smartinf export $(OUT)/trace.jsonl --perfetto $(OUT)/trace.perfetto.json
+	$(BIN)/smartinf sweep --out $(OUT)/sweep.csv
+	$(BIN)/smartinf report $(OUT)/sweep.csv --out $(OUT)/report
+	$(BIN)/smartinf validate | tee $(OUT)/validate.txt
+	@echo "saved in $(OUT)/: train.log, metrics.jsonl, checkpoint/ (model.bin in llm.c format, trainer-state.json), bench-*.json,"
+	@echo "  trace.jsonl + trace.perfetto.json (open in ui.perfetto.dev), sweep.csv, report/index.html, validate.txt"
+
+# Render the study report in headless Chromium (Debian's chromium package) to check it in a real browser.
+report-png: build
+	@mkdir -p $(OUT)
+	$(BIN)/smartinf sweep --out $(OUT)/sweep.csv
+	$(BIN)/smartinf report $(OUT)/sweep.csv --out $(OUT)/report
+	scripts/render-report.sh $(abspath $(OUT))/report $(OUT)/report.png
 
 test: deps
 	$(SWIFT) test $(NATIVE)

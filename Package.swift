@@ -51,6 +51,8 @@ let package = Package(
         .target(name: "Plan", dependencies: ["HardwareModel"]),
         // Study reports: HTML + SVG charts from the sweep table (Foundation only).
         .target(name: "Report"),
+        // The trace file format (versioned JSON Lines) and the Perfetto export.
+        .target(name: "Trace", dependencies: ["Plan", "HardwareModel"]),
         .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum"]),
         .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim"]),
         .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom"]),
@@ -62,7 +64,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "smartinf", dependencies: [
-            "Benchmarking", "Trainer", "Offload", "Optim", "GPT", "HardwareModel", "Plan", "SeededRandom",
+            "Benchmarking", "Trainer", "Offload", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "SeededRandom",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -75,6 +77,7 @@ let package = Package(
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom"], exclude: ["Reference"]),
         .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "Trainer", "Offload", "Optim", "smartssd"]),
+        .testTarget(name: "TraceTests", dependencies: ["Trace", "Plan", "HardwareModel"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),

@@ -30,7 +30,9 @@ func shippedLibrary() throws -> ProfileLibrary { try ProfileLibrary.locate() }
     @Test func profilesCarryThePublishedNumbers() throws {
         let library = try shippedLibrary()
         let smartSSD = try DeviceProfile(library.load("smartssd"))
-        #expect(smartSSD.ssdRead == 3.0e9 && smartSSD.ssdWrite == 1.6e9 && smartSSD.port == 3.2e9)
+        // Write calibrated within the paper's 1.5-1.7 GB/s range (smartinf validate).
+        #expect(smartSSD.ssdRead == 3.0e9 && smartSSD.ssdWrite == 1.5e9 && smartSSD.port == 3.2e9)
+        #expect((1.5e9...1.7e9).contains(smartSSD.ssdWrite))
         let fpga = try #require(smartSSD.fpga)
         #expect(fpga.peerToPeer == 3.2e9 && fpga.update == 8.2e9 && fpga.decompressUpdate == 2.9e9)
         #expect(fpga.dram == 4 << 30)

@@ -118,12 +118,14 @@ import Testing
 }
 
 @Suite struct ModelShapeTests {
-    /// Each preset reproduces the size in its name within 1 % (the paper's sizes).
+    /// Each preset reproduces the size in its name within 1 % (the paper's sizes); BERT-large's
+    /// conventional "340M" names a 336M model, 1.1 % off.
     @Test(arguments: ModelPreset.all.map(\.name))
     func presetSizes(name: String) throws {
         let shape = try ModelPreset.named(name).shape()
         let stated = Double(name.split(separator: "-")[1].dropLast())! * 1e9
-        #expect(abs(Double(shape.parameters) / stated - 1) < 0.01, "\(name): \(shape.parameters)")
+        let tolerance = name == "bert-0.34b" ? 0.012 : 0.01
+        #expect(abs(Double(shape.parameters) / stated - 1) < tolerance, "\(name): \(shape.parameters)")
     }
 
     /// Published counts: GPT-2 small (vocabulary 50257) 124,439,808; BERT-large's BertModel

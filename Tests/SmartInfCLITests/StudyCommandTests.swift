@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+
+/// The study commands, run as the real executable: JSON documents, files they write, and the
+/// errors a user can cause.
+@Suite struct StudyCommandTests {
+    let dir: String
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("study-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    func json(_ arguments: [String]) throws -> [String: Any] {
+        let result = try SmartInfProcess.run(arguments + ["--json"])
+        #expect(result.status == 0, "\(arguments): \(result.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+    }
+
+    @Test func validateMeetsTheGoalsAndSaysSo() throws {
+        let doc = try json(["validate"])
+        #expect(doc["goals_met"] as? Bool == true)
+        let rows = try #require(doc["rows"] as? [[String: Any]])
+        #expect(rows.count == 16)
+        for row in rows {
+            let seconds = try #require(row["seconds"] as? [String: Double])
+            #expect(Set(seconds.keys) == ["fw", "bw_grad_offload", "update"])
+            let sum = seconds.values.reduce(0, +)
+            #expect(abs(sum - (row["iteration_s"] as? Double ?? 0)) < 1e-9 * sum)
+            #expect(abs(row["speedup_error"] as? Double ?? 1) <= 0.10)
+        }
+        // A machine the goals do not hold on is reported as such, with a failing status.
+        let slow = try SmartInfProcess.run(["validate", "--set", "ssd.read=1GB/s"])
+        #expect(slow.status != 0)
+        #expect(slow.stdout.contains("GOALS MISSED"))
+    }
+
+    /// Overrides pass through into the resolved configuration and change the answer: halving the
+    /// shared link slows base, which moves 32 B per parameter over it.
+    @Test func synthPassesOverridesThrough() throws {
+        let normal = try json(["synth", "--preset", "gpt2-2.5b", "--devices", "4"])
+        let halved = try json(["synth", "--preset", "gpt2-2.5b", "--devices", "4", "--set", "link.shared=4GB/s"])
+        let configuration = try #require(halved["configuration"] as? [String: Any])
+        #expect(configuration["overrides"] as? [String] == ["link.shared=4GB/s"])
+        #expect(configuration["preset"] as? String == "gpt2-2.5b")
+        func base(_ doc: [String: Any]) throws -> [String: Any] {
+            let results = try #require(doc["results"] as? [[String: Any]])
+            #expect(results.map { $0["mode"] as? String } == ["base", "su", "su+o", "su+o+c"])
+            return results[0]
+        }
+        #expect(try base(halved)["iteration_s"] as! Double > base(normal)["iteration_s"] as! Double)
+        #expect(try base(normal)["speedup_vs_base"] as? Double == 1)
+        let bytes = try #require(try base(normal)["bytes"] as? [String: Any])
+        #expect(abs((bytes["shared_link_per_param"] as? Double ?? 0) - 32) < 1e-9)
+    }
+
+    /// synth --save → replay: unchanged it reproduces the recorded timeline; changed it re-plans;
+    /// export turns it into Perfetto JSON; report draws the study around it.
+    @Test func traceRoundTripThroughReplayExportAndReport() throws {
+        let trace = "\(dir)/t.jsonl"
+        let saved = try SmartInfProcess.run(["synth", "--preset", "gpt2-2.5b", "--devices", "3", "--mode", "su+o", "--save", trace])
+        #expect(saved.status == 0, "\(saved.stderr)")
+        let same = try json(["replay", trace])
+        #expect(same["reproduces_recorded_timeline"] as? Bool == true)
+        let recorded = try #require(same["recorded"] as? [String: Any])
+        let result = try #require(same["result"] as? [String: Any])
+        #expect(recorded["iteration_s"] as? Double == result["iteration_s"] as? Double)
+        let more = try json(["replay", trace, "--devices", "6"])
+        #expect(more["reproduces_recorded_timeline"] as? Bool == false)
+        #expect(try #require((more["result"] as? [String: Any])?["iteration_s"] as? Double) < result["iteration_s"] as! Double)
+
+        let perfetto = "\(dir)/p.json"
+        #expect(try SmartInfProcess.run(["export", trace, "--perfetto", perfetto]).status == 0)
+        let events = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: perfetto)))
+            as? [String: Any])?["traceEvents"] as? [[String: Any]])
+        #expect(events.contains { $0["ph"] as? String == "X" })
+
+        let report = try SmartInfProcess.run(["report", trace, "--out", "\(dir)/report"])
+        #expect(report.status == 0, "\(report.stderr)")
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/report/index.html"))
+    }
+
+    @Test func sweepWritesOneRowPerPoint() throws {
+        let csv = "\(dir)/s.csv"
+        let doc = try json(["sweep", "--presets", "gpt2-2.5b", "--devices", "2,6", "--ratios", "0.01,0.1", "--out", csv])
+        #expect(doc["points"] as? Int == 2 * (3 + 2))
+        let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 1 + 10)
+        #expect(lines[0].hasPrefix("model,parameters,devices,mode,topk_ratio"))
+    }
+
+    @Test func userErrorsAreNamed() throws {
+        let cases: [([String], String)] = [
+            (["synth", "--preset", "gpt2-7b"], "unknown preset 'gpt2-7b'"),
+            (["synth", "--layers", "2", "--hidden", "100", "--heads", "3"], "--heads 3 does not divide --hidden 100"),
+            (["synth", "--preset", "gpt2-2.5b", "--device", "nvme", "--mode", "su"], "has no fpga section"),
+            (["synth", "--preset", "gpt2-2.5b", "--set", "link.shared=fast"], "link.shared"),
+            (["sweep", "--ratios", "2", "--out", "\(dir)/x.csv"], "--ratios: '2'"),
+            (["sweep", "--modes", "turbo", "--out", "\(dir)/x.csv"], "'turbo' is not a mode"),
+            (["replay", "\(dir)/missing.jsonl"], "missing.jsonl"),
+            (["report", "\(dir)/missing.csv", "--out", "\(dir)/r"], "cannot read"),
+        ]
+        for (arguments, message) in cases {
+            let result = try SmartInfProcess.run(arguments)
+            #expect(result.status != 0, "\(arguments)")
+            #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+        // A trace from a newer smartinf is refused by version.
+        let trace = "\(dir)/new.jsonl"
+        #expect(try SmartInfProcess.run(["synth", "--preset", "gpt2-2.5b", "--devices", "1", "--mode", "su", "--save", trace]).status == 0)
+        var text = try String(contentsOfFile: trace, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"version\":1", with: "\"version\":2")
+        try text.write(toFile: trace, atomically: true, encoding: .utf8)
+        let refused = try SmartInfProcess.run(["replay", trace])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("version 2"), "\(refused.stderr)")
+    }
+}
