@@ -48,23 +48,25 @@ let package = Package(
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
         .target(name: "GPT", dependencies: ["COpenBLAS", "Optim"], swiftSettings: kernelSettings),
         .target(name: "HardwareModel"),
-        .target(name: "Plan", dependencies: ["HardwareModel"]),
+        .target(name: "Plan", dependencies: ["HardwareModel", "DeviceProtocol"]),
         // Study reports: HTML + SVG charts from the sweep table (Foundation only).
         .target(name: "Report"),
         // The trace file format (versioned JSON Lines) and the Perfetto export.
         .target(name: "Trace", dependencies: ["Plan", "HardwareModel"]),
-        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum"]),
-        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim"]),
-        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom"]),
+        // The live run's clocks: the paced clock's shared table and the hooks host and devices pace with.
+        .target(name: "LiveClock", dependencies: ["Plan", "DeviceProtocol", "CPosix", "SmartSSD"]),
+        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "CPosix"]),
+        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix"]),
+        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "CPosix"]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload",
         ]),
         .executableTarget(name: "smartssd", dependencies: [
-            "SmartSSD", "Benchmarking", "CPosix",
+            "SmartSSD", "Benchmarking", "CPosix", "HardwareModel", "LiveClock", "Plan",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "smartinf", dependencies: [
-            "Benchmarking", "Trainer", "Offload", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "SeededRandom",
+            "Benchmarking", "Trainer", "Offload", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "LiveClock", "SeededRandom",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -105,7 +105,7 @@ public struct DeviceBenchmark: Sendable {
         var writes: [Double] = []
 
         var samples: [HandlerMode: [Double]] = [:]
-        var counters: [HandlerMode: TransferCounters] = [:]
+        var counters: [HandlerMode: StepReport] = [:]
         var step = 0
         for round in 0...o.repetitions {
             if round > 0 {
@@ -124,7 +124,7 @@ public struct DeviceBenchmark: Sendable {
                 progress("\(handler == .naive ? "naive" : "overlap") step \(round == 0 ? "warm-up" : "\(round)/\(o.repetitions)")")
                 let seconds = try Timing.seconds { try engine.step(command) }
                 if round > 0 { samples[handler, default: []].append(seconds) }
-                counters[handler] = engine.lastCounters
+                counters[handler] = engine.lastReport
             }
         }
         let readRate = Timing.median(reads)
@@ -133,7 +133,7 @@ public struct DeviceBenchmark: Sendable {
         return o.handlers.map { handler in
             let s = samples[handler] ?? []
             let median = Timing.median(s)
-            let c = counters[handler] ?? TransferCounters()
+            let c = counters[handler] ?? StepReport()
             let floor = Double(c.bytesRead) / readRate + Double(c.bytesWritten) / writeRate
             return Row(handler: handler == .naive ? "naive" : "overlap", parameters: o.parameters, subgroupElements: d,
                        subgroups: configured.subgroupCount, seconds: SampledFigure(s),

@@ -79,11 +79,12 @@ extension DeviceLink {
         return values
     }
 
-    /// Runs a step; returns the bytes the device moved between its SSD and its DRAM.
+    /// Runs a step; returns the bytes the device moved between its SSD and its DRAM, and its
+    /// operations.
     @discardableResult
-    public func step(_ command: StepCommand) throws -> (bytesRead: Int, bytesWritten: Int) {
-        guard case .stepped(let read, let written) = try call(.step(command)) else { throw unexpected("step") }
-        return (read, written)
+    public func step(_ command: StepCommand) throws -> StepReport {
+        guard case .stepped(let report) = try call(.step(command)) else { throw unexpected("step") }
+        return report
     }
 
     /// Sends a request whose reply carries nothing.

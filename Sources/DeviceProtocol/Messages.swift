@@ -265,8 +265,9 @@ public enum Reply: Sendable, Equatable {
     case hello(Hello)
     case configured(Configured)
     case done
-    /// A step committed, with the bytes it moved between the device's SSD and its DRAM.
-    case stepped(bytesRead: Int, bytesWritten: Int)
+    /// A step committed, with the bytes it moved between the device's SSD and its DRAM and the
+    /// operations it ran.
+    case stepped(StepReport)
     /// The committed step of every subgroup, in subgroup order; -1 for a subgroup never loaded.
     case status(committedSteps: [Int])
     case state(values: [Float])
@@ -305,7 +306,7 @@ public enum Reply: Sendable, Equatable {
             w.u64(UInt64(c.subgroupElements)); w.u64(UInt64(c.subgroupCount)); w.u32(UInt32(c.bufferSets))
             w.u64(UInt64(c.dramNeededBytes)); w.u64(UInt64(c.gradientOffset)); w.u64(UInt64(c.gradientSlotBytes))
         case .done: break
-        case .stepped(let read, let written): w.u64(UInt64(read)); w.u64(UInt64(written))
+        case .stepped(let report): report.encode(into: &w)
         case .status(let steps):
             w.u32(UInt32(steps.count)); steps.forEach { w.u64(UInt64(bitPattern: Int64($0))) }
         case .state(let values):
@@ -334,8 +335,7 @@ public enum Reply: Sendable, Equatable {
                                            gradientSlotBytes: try r.count("gradient slot bytes", in: 1...Int.max)))
         case 103: reply = .done
         case 106:
-            reply = .stepped(bytesRead: try r.count("bytes read", in: 0...Int.max),
-                             bytesWritten: try r.count("bytes written", in: 0...Int.max))
+            reply = .stepped(try StepReport.decode(from: &r))
         case 104:
             let count = Int(try r.u32("count"))
             guard count <= r.remaining / 8 else { throw .truncated(message: r.message, field: "steps", needed: count * 8, available: r.remaining) }

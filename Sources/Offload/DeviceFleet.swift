@@ -42,6 +42,10 @@ public final class DeviceFleet: @unchecked Sendable {
     /// The device processes this fleet started (nil when attached or in-process).
     public let processes: DeviceProcesses?
     private let names: [String]
+    /// The paced clock's hook for the host's gradient writes; nil runs at this machine's speed.
+    public var paceOffload: OffloadPacer?
+    /// Each device's part of the last step (for the live clocks and traces).
+    public private(set) var lastStep: [MemberStep] = []
 
     /// How a fleet's devices get their states.
     public enum Start: Sendable {
@@ -110,20 +114,36 @@ public final class DeviceFleet: @unchecked Sendable {
         let results = StepResults(count: members.count)
         gradient.withUnsafeBufferPointer { g in
             nonisolated(unsafe) let flat = g
-            DispatchQueue.concurrentPerform(iterations: members.count) { i in
-                do {
-                    let own = partition.slice(i).clamped(to: 0..<flat.count)
-                    results.record(i, .success(try members[i].step(step, update: update, skip: skip,
-                                                                   gradient: UnsafeBufferPointer(rebasing: flat[own]))))
-                } catch {
-                    results.record(i, .failure(error))
+            // One thread per device, not a pool as wide as the cores: each thread mostly waits
+            // on its device (or, under the paced clock, sleeps out its modeled time), and a
+            // 2-core pool would issue a 4-device step two devices at a time.
+            let done = DispatchGroup()
+            for i in members.indices {
+                done.enter()
+                let thread = Thread { [self] in
+                    defer { done.leave() }
+                    do {
+                        let own = partition.slice(i).clamped(to: 0..<flat.count)
+                        results.record(i, .success(try members[i].step(step, update: update, skip: skip,
+                                                                       gradient: UnsafeBufferPointer(rebasing: flat[own]),
+                                                                       paceOffload: paceOffload)))
+                    } catch {
+                        results.record(i, .failure(error))
+                    }
                 }
+                thread.stackSize = 1 << 20
+                thread.start()
             }
+            done.wait()
         }
         var total = StepTraffic()
+        var parts: [MemberStep] = []
+        defer { lastStep = parts }
         for (i, result) in results.all.enumerated() {
             switch result {
-            case .success(let traffic): total.add(traffic)
+            case .success(let part):
+                total.add(part.traffic)
+                parts.append(part)
             case .failure(let error): throw describe(i, error)
             case nil: preconditionFailure("device \(i) reported nothing")
             }
@@ -181,11 +201,11 @@ public final class DeviceFleet: @unchecked Sendable {
 /// Each device's outcome of a parallel step.
 private final class StepResults: @unchecked Sendable {
     private let lock = NSLock()
-    private(set) var all: [Result<StepTraffic, Error>?]
+    private(set) var all: [Result<MemberStep, Error>?]
 
     init(count: Int) { all = Array(repeating: nil, count: count) }
 
-    func record(_ i: Int, _ result: Result<StepTraffic, Error>) {
+    func record(_ i: Int, _ result: Result<MemberStep, Error>) {
         lock.lock()
         all[i] = result
         lock.unlock()

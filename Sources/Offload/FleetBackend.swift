@@ -12,7 +12,8 @@ public enum FleetBackend: Sendable {
     case attach([String], timeout: Double = 0)
     /// Engines in the host process over plain SSD files in `directory` (base): the host's CPU does
     /// the update and the host's io_uring moves gradients and states, as in ZeRO-Infinity.
-    case inProcess(count: Int, directory: String, dramBytes: Int, threads: Int, buffered: Bool)
+    /// `pacers[i]` paces engine i under the paced clock (empty: no pacing).
+    case inProcess(count: Int, directory: String, dramBytes: Int, threads: Int, buffered: Bool, pacers: [OperationPacer] = [])
 }
 
 extension DeviceFleet {
@@ -37,13 +38,13 @@ extension DeviceFleet {
             }
             return try DeviceFleet(links: links, names: sockets, partition: partition, configuration: configuration,
                                    start: start, directory: directory)
-        case .inProcess(let count, let dir, let dram, let threads, let buffered):
+        case .inProcess(let count, let dir, let dram, let threads, let buffered, let pacers):
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let names = (0..<count).map { "\(dir)/base-\($0).ssd" }
-            let links: [DeviceLink] = try names.map { path in
+            let links: [DeviceLink] = try names.enumerated().map { i, path in
                 InProcessDevice(try DeviceEngine(DeviceEngine.Options(
                     deviceName: "base", ssdPath: path, capacityBytes: 1 << 40, dramBytes: dram, threads: threads,
-                    ioMode: buffered ? .buffered : .direct)))
+                    ioMode: buffered ? .buffered : .direct, pacer: pacers.indices.contains(i) ? pacers[i] : nil)))
             }
             return try DeviceFleet(links: links, names: names, partition: partition, configuration: configuration,
                                    start: start, directory: directory)

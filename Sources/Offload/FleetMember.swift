@@ -1,3 +1,4 @@
+import CPosix
 import BlockIO
 import Compression
 import DeviceProtocol
@@ -71,8 +72,10 @@ final class FleetMember: @unchecked Sendable {
     /// Writes one payload per subgroup into the device's gradient region and runs the step.
     /// `gradient` holds the slice's real parameters' gradients; the slice's padding beyond them
     /// (the end of the last device's slice) is sent as zeros.
-    func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: UnsafeBufferPointer<Float>) throws -> StepTraffic {
+    func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: UnsafeBufferPointer<Float>,
+              paceOffload: OffloadPacer?) throws -> MemberStep {
         precondition(gradient.count <= sliceElements)
+        let offloadStart = si_monotonic_ns()
         let d = configured.subgroupElements
         var sizes: [Int] = []
         if !skip {
@@ -93,10 +96,15 @@ final class FleetMember: @unchecked Sendable {
         } else {
             sizes = Array(repeating: 0, count: configured.subgroupCount)
         }
+        let payloadBytes = sizes.reduce(0, +)
+        paceOffload?(index, payloadBytes, offloadStart)
+        let offloadEnd = max(offloadStart, si_monotonic_ns())
         let moved = try link.step(StepCommand(step: step, update: update, skip: skip,
                                               subgroups: Array(0..<configured.subgroupCount), payloadBytes: sizes))
-        return StepTraffic(gradientBytes: sizes.reduce(0, +), parameterBytes: skip ? 0 : sliceElements * copyOutPrecision.byteWidth,
-                           deviceBytesRead: moved.bytesRead, deviceBytesWritten: moved.bytesWritten)
+        return MemberStep(traffic: StepTraffic(gradientBytes: payloadBytes,
+                                               parameterBytes: skip ? 0 : sliceElements * copyOutPrecision.byteWidth,
+                                               deviceBytesRead: moved.bytesRead, deviceBytesWritten: moved.bytesWritten),
+                          offloadBytes: payloadBytes, offloadWall: offloadStart...offloadEnd, operations: moved.operations)
     }
 
     /// The subgroup `range` of the slice with zeros past the real gradient, in a scratch buffer
@@ -119,6 +127,20 @@ final class FleetMember: @unchecked Sendable {
 }
 
 /// Bytes one step moved, by where they went.
+/// Paces the host's gradient writes to device `device` (the paced clock): called once the
+/// `bytes` of payload written since `startedAt` (CLOCK_MONOTONIC ns) are out.
+public typealias OffloadPacer = @Sendable (_ device: Int, _ bytes: Int, _ startedAt: UInt64) -> Void
+
+/// One device's part of a step: its traffic, the host's gradient offload to it, and the
+/// operations it reported.
+public struct MemberStep: Sendable {
+    public var traffic: StepTraffic
+    public var offloadBytes: Int
+    /// CLOCK_MONOTONIC ns.
+    public var offloadWall: ClosedRange<UInt64>
+    public var operations: [OperationRecord]
+}
+
 public struct StepTraffic: Sendable, Equatable, Codable {
     /// Gradient payloads written to the devices (the shared host link, downwards).
     public var gradientBytes = 0

@@ -21,10 +21,12 @@ public final class DeviceEngine: @unchecked Sendable {
         public var queueDepth: Int
         public var blockSize: Int
         public var fault: FaultPlan?
+        /// Paces every operation to a hardware model (the paced clock); nil: this machine's speed.
+        public var pacer: OperationPacer?
 
         public init(deviceName: String = "smartssd", ssdPath: String, capacityBytes: Int, dramBytes: Int, threads: Int = 1,
                     ioMode: BlockFile.Mode = .direct, slots: Int = 2, queueDepth: Int = 16, blockSize: Int = 1 << 20,
-                    fault: FaultPlan? = nil) {
+                    fault: FaultPlan? = nil, pacer: OperationPacer? = nil) {
             self.deviceName = deviceName
             self.ssdPath = ssdPath
             self.capacityBytes = capacityBytes
@@ -35,6 +37,7 @@ public final class DeviceEngine: @unchecked Sendable {
             self.queueDepth = queueDepth
             self.blockSize = blockSize
             self.fault = fault
+            self.pacer = pacer
         }
     }
 
@@ -46,7 +49,9 @@ public final class DeviceEngine: @unchecked Sendable {
     private var journal: StepJournal?
     private var handler: TransferHandler?
     private var hostBuffer: SharedMemoryMapping?
-    public private(set) var lastCounters = TransferCounters()
+    public private(set) var lastReport = StepReport()
+    /// Told of every committed step and its report (the device's own clock reporting).
+    public var stepObserver: ((Int, StepReport) -> Void)?
     /// The device's log (set by the server).
     public var log: (String) -> Void = { _ in }
 
@@ -120,6 +125,7 @@ public final class DeviceEngine: @unchecked Sendable {
                                       registration: pool.registrationChunks)
         handler?.fault = options.fault
         handler?.log = log
+        handler?.pacer = options.pacer
         return Reply.Configured(subgroupElements: subgroup, subgroupCount: layout.subgroupCount, bufferSets: sets,
                                 dramNeededBytes: needed, gradientOffset: layout.gradientOffset,
                                 gradientSlotBytes: layout.gradientSlotBytes)
@@ -210,7 +216,7 @@ public final class DeviceEngine: @unchecked Sendable {
         if command.skip {
             for item in items { journal.stage(.init(step: command.step, slot: item.readSlot), subgroup: item.subgroup) }
             try journal.write(ring: ring)
-            lastCounters = TransferCounters()
+            lastReport = StepReport()
             return
         }
         if layout.slots == 2 {
@@ -219,12 +225,13 @@ public final class DeviceEngine: @unchecked Sendable {
         }
         let work = StepWork(step: command.step, update: command.update, subgroups: items, copyOut: hostBuffer?.base,
                             copyOutPrecision: superblock.copyOutPrecision)
-        lastCounters = try handler.run(work)
+        lastReport = try handler.run(work)
         try file.sync()
         options.fault?.check(.beforeCommit, step: command.step, subgroup: nil, log: log)
         for item in items { journal.stage(.init(step: command.step, slot: item.writeSlot), subgroup: item.subgroup) }
         try journal.write(ring: ring)
         options.fault?.check(.afterCommit, step: command.step, subgroup: nil, log: log)
+        stepObserver?(command.step, lastReport)
     }
 
     /// Committed step per subgroup, -1 where nothing was loaded.

@@ -111,7 +111,7 @@ extension DeviceEngine {
                 return (.done, false)
             case .step(let command):
                 try step(command)
-                return (.stepped(bytesRead: lastCounters.bytesRead, bytesWritten: lastCounters.bytesWritten), false)
+                return (.stepped(lastReport), false)
             case .status: return (.status(committedSteps: try status()), false)
             case .readState(let vector, let offset, let count):
                 return (.state(values: try readState(vector: vector, offset: offset, count: count)), false)

@@ -16,13 +16,6 @@ struct StepWork: @unchecked Sendable {
     var copyOutPrecision: Precision
 }
 
-/// Bytes moved by a step, for the benchmark and the trace.
-public struct TransferCounters: Sendable, Equatable {
-    public var bytesRead = 0
-    public var bytesWritten = 0
-    public init() {}
-}
-
 /// Moves each subgroup's payload and states between the SSD and the DRAM buffer sets around the
 /// update. Every kernel run and every transfer goes through `update(_:)` and the rings here, the
 /// one place a timing model will charge.
@@ -41,6 +34,8 @@ final class TransferHandler: @unchecked Sendable {
     /// Where an injected crash may fire (tests of crash recovery).
     var fault: FaultPlan?
     var log: (String) -> Void = { _ in }
+    /// The paced clock's hook; nil runs at this machine's own speed.
+    var pacer: OperationPacer?
 
     private func checkFault(_ phase: FaultPlan.Phase, _ work: StepWork, _ subgroup: Int) {
         fault?.check(phase, step: work.step, subgroup: subgroup, log: log)
@@ -63,10 +58,33 @@ final class TransferHandler: @unchecked Sendable {
     /// Runs the step's subgroups; throws on the first bad payload or I/O error. Subgroups written
     /// before a failure went to their write slots, which are not committed, so the committed
     /// states are untouched either way.
-    func run(_ work: StepWork) throws -> TransferCounters {
-        switch mode {
-        case .naive: try runNaive(work)
-        case .overlap: try runOverlapped(work)
+    func run(_ work: StepWork) throws -> StepReport {
+        let operations = OperationLog(pacer: pacer)
+        var report = switch mode {
+        case .naive: try runNaive(work, operations)
+        case .overlap: try runOverlapped(work, operations)
+        }
+        report.operations = operations.records
+        return report
+    }
+
+    private typealias Key = OperationLog.Key
+
+    /// Records a stage's transfers as one operation of `kind`.
+    private func recordTransfers(_ kind: OperationRecord.Kind, _ transfers: [BlockTransfer], item: Int, subgroup: Int,
+                                 started: UInt64, after: [Key], in operations: OperationLog) {
+        operations.record(kind, item: item, subgroup: subgroup, bytes: transfers.reduce(0) { $0 + $1.memory.count },
+                          elements: 0, started: started, after: after)
+    }
+
+    /// Records the update of item `i` and the upload of its compute copy, which the kernel writes
+    /// as it goes.
+    private func recordUpdate(item i: Int, subgroup: Int, started: UInt64, after: [Key], work: StepWork, in operations: OperationLog) {
+        let n = layout.elements(ofSubgroup: subgroup)
+        operations.record(.update, item: i, subgroup: subgroup, bytes: 0, elements: n, started: started, after: after)
+        if work.copyOut != nil {
+            operations.record(.upload, item: i, subgroup: subgroup, bytes: n * work.copyOutPrecision.byteWidth, elements: n,
+                              started: started, after: [Key(kind: .update, item: i)])
         }
     }
 
@@ -122,47 +140,65 @@ final class TransferHandler: @unchecked Sendable {
         kernel.run(work.update, on: operands)
     }
 
-    private func count(_ transfers: [BlockTransfer], into counters: inout TransferCounters) {
+    private func count(_ transfers: [BlockTransfer], into report: inout StepReport) {
         for t in transfers {
-            if t.direction == .read { counters.bytesRead += t.memory.count } else { counters.bytesWritten += t.memory.count }
+            if t.direction == .read { report.bytesRead += t.memory.count } else { report.bytesWritten += t.memory.count }
         }
     }
 
-    private func runNaive(_ work: StepWork) throws -> TransferCounters {
-        var counters = TransferCounters()
+    /// One thing at a time: load, update (and upload), write p, write states, next subgroup.
+    private func runNaive(_ work: StepWork, _ operations: OperationLog) throws -> StepReport {
+        var report = StepReport()
         let set = sets[0]
-        for item in work.subgroups {
+        for (i, item) in work.subgroups.enumerated() {
+            let s = item.subgroup
+            var started = OperationLog.now
             let reads = loads(item, into: set)
             try mainRing.run(reads, blockSize: blockSize)
-            checkFault(.read, work, item.subgroup)
+            checkFault(.read, work, s)
+            recordTransfers(.load, reads, item: i, subgroup: s, started: started, after: [Key(kind: .writeStates, item: i - 1)], in: operations)
+            started = OperationLog.now
             try update(item, in: set, work: work)
-            checkFault(.update, work, item.subgroup)
+            checkFault(.update, work, s)
+            recordUpdate(item: i, subgroup: s, started: started, after: [Key(kind: .load, item: i)], work: work, in: operations)
             let (parameters, states) = writeBacks(item, from: set)
+            started = OperationLog.now
             try mainRing.run(parameters, blockSize: blockSize)
-            checkFault(.writeParameters, work, item.subgroup)
+            checkFault(.writeParameters, work, s)
+            recordTransfers(.writeParameters, parameters, item: i, subgroup: s, started: started,
+                            after: [Key(kind: .update, item: i), Key(kind: .upload, item: i)], in: operations)
+            started = OperationLog.now
             try mainRing.run(states, blockSize: blockSize)
-            checkFault(.writeStates, work, item.subgroup)
-            count(reads + parameters + states, into: &counters)
+            checkFault(.writeStates, work, s)
+            recordTransfers(.writeStates, states, item: i, subgroup: s, started: started,
+                            after: [Key(kind: .writeParameters, item: i)], in: operations)
+            count(reads + parameters + states, into: &report)
         }
-        return counters
+        return report
     }
 
     /// Three stages over the buffer sets: the loader reads subgroup i+1 while subgroup i is
     /// updated and subgroup i-1 is written back (parameters first, states lazily after).
-    private func runOverlapped(_ work: StepWork) throws -> TransferCounters {
+    private func runOverlapped(_ work: StepWork, _ operations: OperationLog) throws -> StepReport {
         let items = work.subgroups
         let pipeline = Pipeline(setCount: sets.count)
         let group = DispatchGroup()
         let loaderCounters = LockedCounters()
         let writerCounters = LockedCounters()
 
-        DispatchQueue.global().async(group: group) { [self] in
+        // Dedicated threads, not the global pool: a stage mostly waits (on the SSD, on another
+        // stage, or on the paced clock), and several engines in one process (base) would
+        // otherwise queue behind each other in a pool as wide as the cores.
+        Self.spawn(group) { [self] in
             for (i, item) in items.enumerated() {
-                guard let setIndex = pipeline.takeFreeSet() else { return }
+                guard let (setIndex, previousUser) = pipeline.takeFreeSet(for: i) else { return }
+                let started = OperationLog.now
                 let reads = loads(item, into: sets[setIndex])
                 do {
                     try loadRing.run(reads, blockSize: blockSize)
                     checkFault(.read, work, item.subgroup)
+                    recordTransfers(.load, reads, item: i, subgroup: item.subgroup, started: started,
+                                    after: [Key(kind: .load, item: i - 1), Key(kind: .writeStates, item: previousUser)], in: operations)
                     loaderCounters.add(reads)
                     pipeline.loaded(i, set: setIndex)
                 } catch {
@@ -171,15 +207,22 @@ final class TransferHandler: @unchecked Sendable {
                 }
             }
         }
-        DispatchQueue.global().async(group: group) { [self] in
+        Self.spawn(group) { [self] in
             for (i, item) in items.enumerated() {
                 guard let setIndex = pipeline.takeUpdated(i) else { return }
                 let (parameters, states) = writeBacks(item, from: sets[setIndex])
                 do {
+                    var started = OperationLog.now
                     try writeRing.run(parameters, blockSize: blockSize)
                     checkFault(.writeParameters, work, item.subgroup)
+                    recordTransfers(.writeParameters, parameters, item: i, subgroup: item.subgroup, started: started,
+                                    after: [Key(kind: .update, item: i), Key(kind: .upload, item: i), Key(kind: .writeStates, item: i - 1)],
+                                    in: operations)
+                    started = OperationLog.now
                     try writeRing.run(states, blockSize: blockSize)
                     checkFault(.writeStates, work, item.subgroup)
+                    recordTransfers(.writeStates, states, item: i, subgroup: item.subgroup, started: started,
+                                    after: [Key(kind: .writeParameters, item: i)], in: operations)
                     writerCounters.add(parameters + states)
                     pipeline.release(setIndex)
                 } catch {
@@ -191,8 +234,11 @@ final class TransferHandler: @unchecked Sendable {
         for (i, item) in items.enumerated() {
             guard let setIndex = pipeline.takeLoaded(i) else { break }
             do {
+                let started = OperationLog.now
                 try update(item, in: sets[setIndex], work: work)
                 checkFault(.update, work, item.subgroup)
+                recordUpdate(item: i, subgroup: item.subgroup, started: started,
+                             after: [Key(kind: .load, item: i), Key(kind: .update, item: i - 1)], work: work, in: operations)
                 pipeline.updated(i, set: setIndex)
             } catch {
                 pipeline.fail(error)
@@ -201,10 +247,21 @@ final class TransferHandler: @unchecked Sendable {
         }
         group.wait()
         if let error = pipeline.failure { throw error }
-        var counters = TransferCounters()
-        counters.bytesRead = loaderCounters.read + writerCounters.read
-        counters.bytesWritten = loaderCounters.written + writerCounters.written
-        return counters
+        return StepReport(bytesRead: loaderCounters.read + writerCounters.read,
+                          bytesWritten: loaderCounters.written + writerCounters.written)
+    }
+}
+
+extension TransferHandler {
+    /// Runs `body` on a new thread, inside `group`.
+    static func spawn(_ group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
+        group.enter()
+        let thread = Thread {
+            body()
+            group.leave()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
     }
 }
 
@@ -212,11 +269,16 @@ final class TransferHandler: @unchecked Sendable {
 private final class Pipeline: @unchecked Sendable {
     private let condition = NSCondition()
     private var free: [Int]
+    /// The step item that last held each buffer set (-1: none yet).
+    private var lastUser: [Int]
     private var loaded: [Int: Int] = [:]
     private var updated: [Int: Int] = [:]
     private(set) var failure: Error?
 
-    init(setCount: Int) { free = Array((0..<setCount).reversed()) }
+    init(setCount: Int) {
+        free = Array((0..<setCount).reversed())
+        lastUser = Array(repeating: -1, count: setCount)
+    }
 
     private func wait<T>(until ready: () -> T?) -> T? {
         condition.lock()
@@ -235,7 +297,14 @@ private final class Pipeline: @unchecked Sendable {
         condition.unlock()
     }
 
-    func takeFreeSet() -> Int? { wait { free.popLast() } }
+    /// A free set for item `item`, and the item that used it before.
+    func takeFreeSet(for item: Int) -> (set: Int, previousUser: Int)? {
+        wait {
+            guard let set = free.popLast() else { return nil }
+            defer { lastUser[set] = item }
+            return (set, lastUser[set])
+        }
+    }
     func loaded(_ i: Int, set: Int) { change { loaded[i] = set } }
     func takeLoaded(_ i: Int) -> Int? { wait { loaded.removeValue(forKey: i) } }
     func updated(_ i: Int, set: Int) { change { updated[i] = set } }

@@ -13,9 +13,11 @@ public struct StepRecord: Codable, Sendable, Equatable {
     /// Seconds per phase: forward, backward, gradient check and clipping, update on the devices
     /// (including the gradient offload and the parameter upload).
     public var seconds: PhaseSeconds
+    /// The step on the modeled machine (virtual and paced clocks), nil under the wall clock.
+    public var modeled: ModeledSeconds?
 
     enum CodingKeys: String, CodingKey {
-        case step, loss, lr, skipped, seconds
+        case step, loss, lr, skipped, seconds, modeled
         case valLoss = "val_loss"
         case lossScale = "loss_scale"
         case gradNorm = "grad_norm"

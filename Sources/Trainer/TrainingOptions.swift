@@ -1,3 +1,4 @@
+import LiveClock
 import Offload
 import Optim
 
@@ -55,6 +56,9 @@ public struct TrainingOptions: Sendable {
     /// Continue the run saved in this directory (its model, trainer state and the devices' SSDs);
     /// `steps` is then the total the run goes on to.
     public var resume: String?
+    /// How the run keeps time (`--clock`): wall (no model), virtual (modeled seconds reported
+    /// beside wall time), paced (the model enforced, `dilation` times slower).
+    public var clock: LiveClockOptions = LiveClockOptions()
 
     public init(model: ModelSource, trainData: String, validationData: String? = nil, batchSize: Int = 4,
                 sequenceLength: Int = 64, steps: Int = 10, shuffleSeed: UInt64? = nil, validationEvery: Int = 0,
@@ -95,4 +99,23 @@ public struct TrainingOptions: Sendable {
         self.saveCheckpoint = saveCheckpoint
         self.resume = resume
     }
+}
+
+/// The live clock of a training run and the modeled machine it charges (`--clock`, `--dilation`,
+/// `--host-profile`, `--device-profile`, `--gpu-profile`, `--set`, `--trace`).
+public struct LiveClockOptions: Sendable {
+    public var kind: ClockKind = .wall
+    /// Wall seconds per modeled second under the paced clock.
+    public var dilation: Double = 1
+    public var hostProfile = "hpca24-host"
+    public var deviceProfile = "smartssd"
+    public var gpuProfile = "a5000"
+    public var overrides: [String] = []
+    /// Write the run's operations (every step) as a trace here.
+    public var tracePath: String?
+
+    public init() {}
+
+    /// Whether the run needs the model at all.
+    public var modeled: Bool { kind != .wall || tracePath != nil }
 }

@@ -25,6 +25,8 @@ public final class TrainingRun {
     /// Called with the step and the (scaled) flat gradient right before it is checked:
     /// fault injection for tests of the overflow path (an Inf here must skip the step everywhere).
     public var gradientFault: ((Int, UnsafeMutableBufferPointer<Float>) -> Void)?
+    /// The modeled machine under the virtual and paced clocks (and for traces).
+    private let clocking: LiveClocking?
 
     /// Loads the model and data, starts the fleet and loads the initial parameters into it.
     public init(_ options: TrainingOptions, log: (String) -> Void = { _ in }) throws {
@@ -85,16 +87,28 @@ public final class TrainingRun {
                 }
             }
         }
+        if options.clock.kind == .paced && !options.attach.isEmpty {
+            throw TrainingError.badOption("--clock paced starts its own devices with the shared pacer table; it cannot --attach")
+        }
+        let clocking = options.clock.modeled
+            ? try LiveClocking(options.clock, config: checkpoint.config, batch: options.batchSize, sequence: options.sequenceLength,
+                               mode: options.mode, devices: options.devices, stateCount: options.optimizer.stateCount,
+                               directory: options.ssdDirectory)
+            : nil
+        self.clocking = clocking
         let backend: FleetBackend
         if options.mode == .base {
             backend = .inProcess(count: options.devices, directory: options.ssdDirectory, dramBytes: options.dramBytes,
-                                 threads: options.deviceThreads, buffered: false)
+                                 threads: options.deviceThreads, buffered: false, pacers: try clocking?.inProcessPacers() ?? [])
         } else if !options.attach.isEmpty {
             backend = .attach(options.attach, timeout: options.deviceTimeout)
         } else {
             backend = .launch(DeviceProcesses.Options(count: options.devices, directory: options.ssdDirectory, dram: "\(options.dramBytes)",
                                                       threads: options.deviceThreads,
-                                                      extraArguments: options.deviceFaults.mapValues { ["--fault", $0] }),
+                                                      extraArguments: Dictionary(uniqueKeysWithValues: (0..<options.devices).map { i in
+                                                          (i, (options.deviceFaults[i].map { ["--fault", $0] } ?? [])
+                                                              + (clocking?.deviceArguments(i) ?? []))
+                                                      })),
                               timeout: options.deviceTimeout)
         }
         log("model: \(checkpoint.config)")
@@ -105,6 +119,9 @@ public final class TrainingRun {
             subgroupElements: options.subgroupElements, compression: options.compression,
             queueDepth: options.queueDepth, blockSize: options.blockSize),
             start: saved.map { .resume(committedStep: $0.stepsDone) } ?? .load(model.parameters), directory: options.ssdDirectory)
+        if let table = clocking?.table {
+            fleet.paceOffload = { device, bytes, started in table.paceOffload(to: device, bytes: bytes, startedAt: started) }
+        }
         // The forward pass runs on the compute copy: the masters rounded to the run's precision
         // (exactly what the devices write back after every step).
         model.parameters.withUnsafeMutableBufferPointer { options.precision.round($0) }
@@ -130,6 +147,7 @@ public final class TrainingRun {
             }
         }
         if let path = options.saveCheckpoint { try saveCheckpoint(to: path) }
+        try clocking?.writeTrace(subgroupElements: fleet.subgroupElements, topkRatio: options.compression.ratio)
     }
 
     private func runStep(_ step: Int) throws -> StepRecord {
@@ -138,9 +156,14 @@ public final class TrainingRun {
         let scale = lossScaler?.scale ?? 1
         model.zeroGradients()
         let start = Date()
+        let forwardStart = LiveClocking.now
         let loss = model.forward(batch)
+        clocking?.paceCompute(backward: false, startedAt: forwardStart)
+        let forwardEnd = LiveClocking.now
         seconds.forward = Date().timeIntervalSince(start)
         model.backward(lossScale: Float(scale))
+        clocking?.paceCompute(backward: true, startedAt: forwardEnd)
+        let backwardEnd = LiveClocking.now
         seconds.backward = Date().timeIntervalSince(start) - seconds.forward
 
         let checkStart = Date()
@@ -168,6 +191,7 @@ public final class TrainingRun {
             fleet.readComputeCopy(into: model.parameters)
         }
         seconds.update = Date().timeIntervalSince(updateStart)
+        let modeled = clocking?.account(forward: forwardStart...forwardEnd, backward: forwardEnd...backwardEnd, fleet: fleet.lastStep)
 
         var validation: Double?
         let every = options.validationEvery
@@ -176,7 +200,7 @@ public final class TrainingRun {
         }
         return StepRecord(step: step, loss: Double(loss), valLoss: validation, lr: Double(learningRate), lossScale: scale,
                           skipped: skip, gradNorm: statistics.norm / scale,
-                          tokensPerSecond: Double(batch.shape.tokenCount) / seconds.total, seconds: seconds)
+                          tokensPerSecond: Double(batch.shape.tokenCount) / seconds.total, seconds: seconds, modeled: modeled)
     }
 
     /// Mean loss over the first `validationBatches` validation batches (the same ones each time).

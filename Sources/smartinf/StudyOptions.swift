@@ -77,5 +77,6 @@ enum StudyOutput {
         }
     }
 
-    static func seconds(_ value: Double) -> String { String(format: "%.2f", value) }
+    /// Seconds with two decimals, or four significant digits below 1 s (live runs are small).
+    static func seconds(_ value: Double) -> String { String(format: value >= 1 || value == 0 ? "%.2f" : "%.4g", value) }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarking
 import Foundation
+import LiveClock
 import Offload
 import Optim
 import Trainer
@@ -66,6 +67,16 @@ struct Train: ParsableCommand {
     var resume: String?
     @Flag(help: "Print the partition plan before training.") var explain = false
 
+    @Option(help: "wall (this machine, no model), virtual (also report modeled seconds) or paced (hold every operation to the model, --dilation times slower).")
+    var clock: String = "wall"
+    @Option(help: "Wall seconds per modeled second under --clock paced.") var dilation: Double = 1
+    @Option(name: .customLong("host-profile"), help: "Host topology the run is modeled on.") var hostProfile: String = "hpca24-host"
+    @Option(name: .customLong("device-profile"), help: "Device profile the run is modeled on.") var deviceProfile: String = "smartssd"
+    @Option(name: .customLong("gpu-profile"), help: "GPU profile the run's forward and backward are modeled on.") var gpuProfile: String = "a5000"
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a profile value (repeatable).", valueName: "key=value"))
+    var overrides: [String] = []
+    @Option(help: "Write every step's operations, modeled and wall times, as a trace (JSON Lines).") var trace: String?
+
     func run() throws {
         let options = try resolved()
         let log: (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
@@ -81,6 +92,10 @@ struct Train: ParsableCommand {
                 line += "  lr \(String(format: "%.2e", record.lr))  \(String(format: "%.0f", record.tokensPerSecond)) tok/s"
                 if record.lossScale != 1 { line += "  scale \(String(format: "%.0f", record.lossScale))" }
                 if record.skipped { line += "  (skipped: overflow)" }
+                if let m = record.modeled {
+                    line += String(format: "  modeled %.3f ms (fw %.3f, bw+off %.3f, update %.3f)", m.iteration * 1e3, m.forward * 1e3,
+                                   m.backwardAndOffload * 1e3, m.update * 1e3)
+                }
                 out(line)
             }
         } catch { throw failure(error) }
@@ -211,6 +226,15 @@ struct Train: ParsableCommand {
         options.deviceTimeout = deviceTimeout
         options.checkpointEvery = checkpointEvery
         options.deviceFaults = faults
+        guard let clockKind = ClockKind(rawValue: clock) else { throw ValidationError("--clock '\(clock)': expected wall, virtual or paced") }
+        guard dilation > 0, dilation.isFinite else { throw ValidationError("--dilation \(dilation): expected a positive number") }
+        options.clock.kind = clockKind
+        options.clock.dilation = dilation
+        options.clock.hostProfile = hostProfile
+        options.clock.deviceProfile = deviceProfile
+        options.clock.gpuProfile = gpuProfile
+        options.clock.overrides = overrides
+        options.clock.tracePath = trace
         return options
     }
 

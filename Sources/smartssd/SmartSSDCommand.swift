@@ -5,6 +5,9 @@ import DeviceProtocol
 import Foundation
 import SmartSSD
 import CPosix
+import HardwareModel
+import LiveClock
+import Plan
 
 /// `smartssd`: one emulated SmartSSD per process.
 @main
@@ -49,6 +52,24 @@ struct SmartSSDCommand: ParsableCommand {
     @Option(help: "Inject a fault for recovery tests: crash|hang@step=N,phase=read|update|write_p|write_m|before_commit|after_commit[,subgroup=S].")
     var fault: String?
 
+    @Option(help: "wall (this machine's speed), virtual (log each step's modeled seconds) or paced (hold every operation to the model, --dilation times slower).")
+    var clock: String = "wall"
+
+    @Option(help: "Wall seconds per modeled second under --clock paced.")
+    var dilation: Double = 1
+
+    @Option(help: "The device profile a standalone device is modeled with (Emulator/ name or path).")
+    var profile: String = "smartssd"
+
+    @Option(name: .customLong("host-profile"), help: "The host topology a standalone device is modeled behind.")
+    var hostProfile: String = "hpca24-host"
+
+    @Option(help: "The shared pacer table of a training run (set by smartinf train --clock paced).")
+    var pacer: String?
+
+    @Option(name: .customLong("fleet-index"), help: "This device's number in the run's fleet (with --pacer).")
+    var fleetIndex: Int = 0
+
     func run() throws {
         // A parent may have spawned us from a thread that blocks signals (Dispatch workers do);
         // the mask is inherited, so unblock what a user or a trainer uses to stop a device.
@@ -73,14 +94,27 @@ struct SmartSSDCommand: ParsableCommand {
         guard (1...4096).contains(queueDepth) else { throw ValidationError("--queue-depth must be 1...4096, got \(queueDepth)") }
         let faultPlan: FaultPlan?
         do { faultPlan = try fault.map { try FaultPlan(parsing: $0) } } catch { throw ValidationError("\(error)") }
+        guard let clockKind = ClockKind(rawValue: clock) else {
+            throw ValidationError("--clock '\(clock)': expected wall, virtual or paced")
+        }
+        let model: DeviceClockModel?
+        do {
+            model = clockKind == .wall ? nil
+                : try DeviceClockModel(clock: clockKind, dilation: dilation, profile: profile, hostProfile: hostProfile,
+                                       pacerTable: pacer, fleetIndex: fleetIndex)
+        } catch { throw ValidationError("\(error)") }
         let options = DeviceEngine.Options(deviceName: name, ssdPath: ssd, capacityBytes: capacityBytes, dramBytes: dramBytes,
                                            threads: threads, ioMode: buffered ? .buffered : .direct, slots: inPlace ? 1 : 2,
-                                           queueDepth: queueDepth, blockSize: block, fault: faultPlan)
+                                           queueDepth: queueDepth, blockSize: block, fault: faultPlan, pacer: model?.pacer)
         do {
             let engine = try DeviceEngine(options)
             let listener = try SocketListener(path: socket)
             let server = DeviceServer(engine: engine, listener: listener)
             server.log = { FileHandle.standardError.write(Data("smartssd[\(name)]: \($0)\n".utf8)) }
+            if let model {
+                let log = server.log
+                engine.stepObserver = { step, report in log(model.describe(step: step, report)) }
+            }
             if let superblock = engine.superblock {
                 server.log("opened \(ssd): \(superblock.summary)")
             }

@@ -29,5 +29,13 @@ int64_t si_peer_uid(int fd);
 int si_exit_with_parent(void);
 /// The current thread's errno.
 int si_errno(void);
+/// Sequentially consistent load of a 64-bit word that other processes may write (shared memory).
+uint64_t si_atomic_load_u64(const uint64_t *word);
+/// Compare-and-swap on a shared 64-bit word; 1 when `desired` was stored.
+int si_atomic_cas_u64(uint64_t *word, uint64_t expected, uint64_t desired);
+/// CLOCK_MONOTONIC in nanoseconds: comparable across the processes of one machine.
+uint64_t si_monotonic_ns(void);
+/// Sleeps until CLOCK_MONOTONIC reaches `deadline` nanoseconds (no-op if it has).
+void si_sleep_until_ns(uint64_t deadline);
 
 #endif

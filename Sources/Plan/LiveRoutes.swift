@@ -1,0 +1,179 @@
+import DeviceProtocol
+import HardwareModel
+
+/// Where each operation of a *live* run goes on the modeled machine: the resources it crosses,
+/// what it costs each, and how its amount follows from what the live code measured (bytes moved,
+/// elements updated, FLOPs computed). The virtual clock charges a step's recorded operations
+/// along these routes; the paced clock's shared table is written from the same routes, so both
+/// clocks model one machine.
+public struct LiveRoute: Sendable, Equatable {
+    /// amount = bytes × amountPerByte + elements × amountPerElement (elements are FLOPs for compute).
+    public var amountPerByte: Double
+    public var amountPerElement: Double
+    public var path: [ResourceID]
+    /// Units of each path resource per unit of amount (1 where absent).
+    public var costs: [ResourceID: Double]
+    public var phase: OperationTag.Phase
+    public var kind: OperationTag.Kind
+    public var unit: String
+
+    public func amount(bytes: Int, elements: Double) -> Double {
+        Double(bytes) * amountPerByte + elements * amountPerElement
+    }
+}
+
+/// The routes of one live configuration, with the plan whose resources they name.
+public struct LiveRoutes: Sendable {
+    public let mode: PlannedMode
+    public let devices: Int
+    /// A plan holding only the modeled machine's resources; live steps are planned on copies.
+    public let machinePlan: PlannedIteration
+    let machine: ModeledMachine
+    let stateCount: Int
+
+    public init(setup: HardwareSetup, devices: Int, mode: PlannedMode, stateCount: Int) throws(PlanError) {
+        guard devices > 0 else { throw .noDevices }
+        if mode != .base, setup.device.fpga == nil { throw .noFPGA(mode: mode.rawValue, device: setup.device.profile.name) }
+        var plan = PlannedIteration()
+        let engine: ModeledMachine.EngineChoice = switch mode {
+        case .base: .none
+        case .su, .suO: .update
+        case .suOC: .decompressUpdate
+        }
+        machine = ModeledMachine(setup, devices: devices, engine: engine, into: &plan)
+        machinePlan = plan
+        self.mode = mode
+        self.devices = devices
+        self.stateCount = stateCount
+    }
+
+    /// The whole forward pass (FLOPs as elements) on the GPU.
+    public var forward: LiveRoute {
+        LiveRoute(amountPerByte: 0, amountPerElement: 1, path: [machine.gpu],
+                  costs: [machine.gpu: 1 / machine.setup.gpu.forwardFLOPRate], phase: .forward, kind: .compute, unit: "FLOP")
+    }
+
+    /// The whole backward pass (FLOPs as elements) on the GPU.
+    public var backward: LiveRoute {
+        LiveRoute(amountPerByte: 0, amountPerElement: 1, path: [machine.gpu],
+                  costs: [machine.gpu: 1 / machine.setup.gpu.backwardFLOPRate], phase: .backward, kind: .compute, unit: "FLOP")
+    }
+
+    /// The gradient payloads the host writes to device `d`'s flash.
+    public func offload(to d: Int) -> LiveRoute {
+        let device = machine.devices[d]
+        return LiveRoute(amountPerByte: 1, amountPerElement: 0, path: [machine.sharedDown, device.portDown, device.flash],
+                         costs: [device.flash: machine.writeCost], phase: .gradientOffload, kind: .transfer, unit: "B")
+    }
+
+    /// A device operation of device `d`. SmartUpdate keeps state traffic inside the device and
+    /// sends only the compute copy up; base (the host's in-process engines) moves every byte over
+    /// the shared link and updates on the host CPU.
+    public func device(_ d: Int, _ kind: OperationRecord.Kind) -> LiveRoute {
+        let device = machine.devices[d]
+        let updateBytesPerElement = 8 + 4 * Double(stateCount)
+        func transfer(_ phase: OperationTag.Phase, _ path: [ResourceID], _ costs: [ResourceID: Double]) -> LiveRoute {
+            LiveRoute(amountPerByte: 1, amountPerElement: 0, path: path, costs: costs, phase: phase, kind: .transfer, unit: "B")
+        }
+        switch (mode, kind) {
+        case (.base, .load):
+            return transfer(.stateLoad, [device.flash, device.portUp, machine.sharedUp], [device.flash: machine.readCost])
+        case (.base, .update):
+            return LiveRoute(amountPerByte: 0, amountPerElement: updateBytesPerElement, path: [machine.hostCPU], costs: [:],
+                             phase: .update, kind: .compute, unit: "B")
+        case (.base, .upload):
+            // The host's own memory: nothing modeled.
+            return LiveRoute(amountPerByte: 0, amountPerElement: 0, path: [], costs: [:], phase: .parameterUpload, kind: .transfer, unit: "B")
+        case (.base, .writeParameters), (.base, .writeStates):
+            return transfer(.stateWriteBack, [machine.sharedDown, device.portDown, device.flash], [device.flash: machine.writeCost])
+        case (_, .load):
+            return transfer(.stateLoad, [device.flash, device.fpgaIn!], [device.flash: machine.readCost])
+        case (_, .update):
+            return LiveRoute(amountPerByte: 0, amountPerElement: updateBytesPerElement, path: [device.fpga!], costs: [:],
+                             phase: .update, kind: .compute, unit: "B")
+        case (_, .upload):
+            return transfer(.parameterUpload, [device.fpgaOut!, device.portUp, machine.sharedUp], [:])
+        case (_, .writeParameters), (_, .writeStates):
+            return transfer(.stateWriteBack, [device.fpgaOut!, device.flash], [device.flash: machine.writeCost])
+        }
+    }
+
+    /// Seconds of one resource per unit of amount along a route, for the paced clock's table.
+    public func secondsPerUnit(_ route: LiveRoute) -> [(resource: Int, seconds: Double)] {
+        route.path.map { r in (r.index, (route.costs[r] ?? 1) / machinePlan.graph.resources[r.index].capacity) }
+    }
+}
+
+/// What the host recorded of one live step, with each device's report.
+public struct LiveStepRecord: Sendable {
+    public var forwardFLOPs: Double
+    public var backwardFLOPs: Double
+    /// CLOCK_MONOTONIC ns.
+    public var forwardWall: ClosedRange<UInt64>
+    public var backwardWall: ClosedRange<UInt64>
+    /// Per device: payload bytes written and when.
+    public var offloads: [(bytes: Int, wall: ClosedRange<UInt64>)]
+    public var devices: [[OperationRecord]]
+
+    public init(forwardFLOPs: Double, backwardFLOPs: Double, forwardWall: ClosedRange<UInt64>, backwardWall: ClosedRange<UInt64>,
+                offloads: [(bytes: Int, wall: ClosedRange<UInt64>)], devices: [[OperationRecord]]) {
+        self.forwardFLOPs = forwardFLOPs
+        self.backwardFLOPs = backwardFLOPs
+        self.forwardWall = forwardWall
+        self.backwardWall = backwardWall
+        self.offloads = offloads
+        self.devices = devices
+    }
+}
+
+extension LiveRoutes {
+    /// The step's recorded operations as a plan on the modeled machine: forward, backward, each
+    /// device's gradient offload, then each device's operations with the dependencies they were
+    /// recorded with. Also returns each operation's wall interval (ns), in plan order.
+    public func plan(_ step: LiveStepRecord) -> (plan: PlannedIteration, wall: [ClosedRange<UInt64>]) {
+        var plan = machinePlan
+        var wall: [ClosedRange<UInt64>] = []
+        func add(_ route: LiveRoute, bytes: Int, elements: Double, name: String, actor: String, device: Int?, subgroup: Int?,
+                 after: [OperationID], interval: ClosedRange<UInt64>) -> OperationID {
+            wall.append(interval)
+            let amount = route.amount(bytes: bytes, elements: elements)
+            let tag = OperationTag(actor: actor, phase: route.phase, kind: route.kind, name: name, layer: nil, subgroup: subgroup,
+                                   device: device, unit: route.unit)
+            return plan.operation(tag, amount: route.path.isEmpty ? 0 : amount, path: route.path, after: after, costs: route.costs)
+        }
+        let forward = add(self.forward, bytes: 0, elements: step.forwardFLOPs, name: "forward", actor: "gpu", device: nil,
+                          subgroup: nil, after: [], interval: step.forwardWall)
+        let backward = add(self.backward, bytes: 0, elements: step.backwardFLOPs, name: "backward", actor: "gpu", device: nil,
+                           subgroup: nil, after: [forward], interval: step.backwardWall)
+        let offloads = step.offloads.enumerated().map { d, o in
+            add(offload(to: d), bytes: o.bytes, elements: 0, name: "gradient to device \(d)", actor: "host", device: d,
+                subgroup: nil, after: [backward], interval: o.wall)
+        }
+        for (d, records) in step.devices.enumerated() {
+            addDevice(d, records, after: offloads[d], to: &plan, wall: &wall)
+        }
+        return (plan, wall)
+    }
+
+    /// One device's operations alone (a device's own view of its step, `smartssd --clock`).
+    public func plan(device d: Int, _ records: [OperationRecord]) -> PlannedIteration {
+        var plan = machinePlan
+        var wall: [ClosedRange<UInt64>] = []
+        addDevice(d, records, after: nil, to: &plan, wall: &wall)
+        return plan
+    }
+
+    private func addDevice(_ d: Int, _ records: [OperationRecord], after start: OperationID?, to plan: inout PlannedIteration,
+                           wall: inout [ClosedRange<UInt64>]) {
+        var ids: [OperationID] = []
+        for r in records {
+            let route = device(d, r.kind)
+            let after = r.after.isEmpty ? (start.map { [$0] } ?? []) : r.after.map { ids[$0] }
+            let tag = OperationTag(actor: "device \(d)", phase: route.phase, kind: route.kind, name: "\(r.kind) subgroup \(r.subgroup)",
+                                   layer: nil, subgroup: r.subgroup, device: d, unit: route.unit)
+            wall.append(r.wallStart...r.wallEnd)
+            ids.append(plan.operation(tag, amount: route.path.isEmpty ? 0 : route.amount(bytes: r.bytes, elements: Double(r.elements)),
+                                      path: route.path, after: after, costs: route.costs))
+        }
+    }
+}
