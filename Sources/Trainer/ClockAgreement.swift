@@ -1,0 +1,67 @@
+import Foundation
+import LiveClock
+import Offload
+
+/// Model against reality on this machine: the same small training run under the paced clock,
+/// whose wall time ÷ dilation must agree with the modeled seconds the virtual clock charges
+/// for the same operations (DESIGN §6). Disagreement is software overhead the model does not
+/// know of, or sharing the pacer and the fluid model resolve differently.
+public enum ClockAgreement {
+    public struct Point: Sendable {
+        public var mode: OffloadMode
+        public var devices: Int
+        public var dilation: Double
+        /// Medians over the measured steps (the first step is a warm-up and is left out).
+        public var modeledIteration: Double
+        public var pacedIteration: Double
+        public var modeledUpdate: Double
+        public var pacedUpdate: Double
+        /// The virtual clock's modeled iteration for the same run (same work, no pacing).
+        public var virtualIteration: Double
+
+        public var iterationError: Double { pacedIteration / virtualIteration - 1 }
+        public var updateError: Double { pacedUpdate / modeledUpdate - 1 }
+    }
+
+    /// Runs `base` (a small model's options) once under the virtual clock and once paced, for
+    /// each mode and device count; `steps` ≥ 2.
+    public static func measure(_ base: TrainingOptions, modes: [OffloadMode], devices: [Int], dilation: Double,
+                               log: @escaping (String) -> Void = { _ in }) throws -> [Point] {
+        var points: [Point] = []
+        for mode in modes {
+            for count in devices {
+                var options = base
+                options.mode = mode
+                options.devices = count
+                options.clock.kind = .virtual
+                let virtual = try run(options)
+                options.clock.kind = .paced
+                options.clock.dilation = dilation
+                let paced = try run(options)
+                let measured = Array(paced.dropFirst())
+                func median(_ values: [Double]) -> Double {
+                    let sorted = values.sorted()
+                    return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
+                }
+                let point = Point(
+                    mode: mode, devices: count, dilation: dilation,
+                    modeledIteration: median(measured.compactMap { $0.modeled?.iteration }),
+                    pacedIteration: median(measured.map { $0.seconds.total / dilation }),
+                    modeledUpdate: median(measured.compactMap { $0.modeled?.fleetStep }),
+                    pacedUpdate: median(measured.map { $0.seconds.update / dilation }),
+                    virtualIteration: median(virtual.dropFirst().compactMap { $0.modeled?.iteration }))
+                log(String(format: "%@ × %d: modeled %.4f ms, paced %.4f ms", mode.rawValue, count,
+                           point.virtualIteration * 1e3, point.pacedIteration * 1e3))
+                points.append(point)
+            }
+        }
+        return points
+    }
+
+    private static func run(_ options: TrainingOptions) throws -> [StepRecord] {
+        let run = try TrainingRun(options)
+        defer { run.finish() }
+        try run.run()
+        return run.records
+    }
+}
