@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom"]),
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "smartssd", "Optim", "SeededRandom", "DeviceProtocol"]),
         // Reference/ holds the float64 numpy reference the parity test runs with python3.
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd"]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol"]),
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom"], exclude: ["Reference"]),
         .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "Trainer", "Offload", "Optim", "smartssd"]),

@@ -126,6 +126,13 @@ public final class PacerTable: @unchecked Sendable {
         return end
     }
 
+    /// Paces an operation of device `d` and returns the end of its reservation (ns). An
+    /// operation whose reservation ends in the past returns at once.
+    @discardableResult
+    public func paceDevice(_ d: Int, _ kind: OperationRecord.Kind, bytes: Int, elements: Double = 0, startedAt: UInt64) -> UInt64 {
+        pace(route: deviceRoute(d, kind), bytes: bytes, elements: elements, startedAt: startedAt)
+    }
+
     /// Paces the host's forward or backward pass.
     public func paceCompute(backward: Bool, flops: Double, startedAt: UInt64) {
         pace(route: backward ? backwardRoute : forwardRoute, bytes: 0, elements: flops, startedAt: startedAt)
@@ -149,11 +156,11 @@ public struct OperationPacerHandle: Sendable {
     let device: Int
 
     public func pace(_ kind: OperationRecord.Kind, bytes: Int, elements: Int, startedAt: UInt64) {
-        table.pace(route: table.deviceRoute(device, kind), bytes: bytes, elements: Double(elements), startedAt: startedAt)
+        table.paceDevice(device, kind, bytes: bytes, elements: Double(elements), startedAt: startedAt)
     }
 }
 
-public enum PacerError: Error, CustomStringConvertible {
+public enum PacerError: Error, Equatable, CustomStringConvertible {
     case badDilation(Double)
     case notATable(String)
     case version(String, Int)

@@ -23,6 +23,28 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/checkpoint"))
     }
 
+    /// `--clock virtual --trace`: modeled seconds in the log and the metrics, and a trace that
+    /// `replay` and `export` read.
+    @Test func virtualClockAndTrace() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let result = try train(["--init", "gpt2:1,2,32,16,256", "--mode", "su+o", "--devices", "2", "--clock", "virtual",
+                                "--trace", "\(dir)/run.trace"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("modeled"))
+        let first = try JSONSerialization.jsonObject(with: Data(try String(contentsOfFile: "\(dir)/metrics.jsonl", encoding: .utf8)
+            .split(separator: "\n")[0].utf8)) as? [String: Any]
+        let modeled = try #require(first?["modeled"] as? [String: Double])
+        #expect(Set(modeled.keys) == ["fw", "bw_grad_offload", "update", "iteration_s", "fleet_step"])
+        let replay = try SmartInfProcess.run(["replay", "\(dir)/run.trace", "--devices", "4"])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        let export = try SmartInfProcess.run(["export", "\(dir)/run.trace", "--perfetto", "\(dir)/run.json"])
+        #expect(export.status == 0, "\(export.stderr)")
+        let bad = try train(["--init", "gpt2:1,2,32,16,256", "--clock", "sundial"])
+        #expect(bad.status != 0 && bad.stderr.contains("--clock 'sundial'"))
+        let dilation = try train(["--init", "gpt2:1,2,32,16,256", "--clock", "paced", "--dilation", "0"])
+        #expect(dilation.status != 0 && dilation.stderr.contains("--dilation"))
+    }
+
     @Test func aShortRunTrainsAndSavesItsOutputs() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let result = try train(["--init", "gpt2:1,2,32,16,256", "--mode", "su+o", "--devices", "2"])
