@@ -28,7 +28,9 @@ run: build
 	    --val-data $(OUT)/corpus/val.bin --val-every 100 --steps 400 --batch 8 --seq 64 \
 	    --lr 1e-3 --lr-schedule cosine --warmup 20 --min-lr 1e-4 --mode su+o+c --topk-ratio 0.1 \
 	    --devices 4 --dram 64MiB --ssd-dir $(DEMO_SSD) --blas-threads 2 --explain \
-	    --metrics $(OUT)/metrics.jsonl --save-checkpoint $(OUT)/checkpoint | tee $(OUT)/train.log
+	    --metrics $(OUT)/metrics.jsonl --save-checkpoint $(OUT)/checkpoint \
+	    --clock virtual --trace $(OUT)/train-trace.jsonl | tee $(OUT)/train.log
+	$(BIN)/smartinf export $(OUT)/train-trace.jsonl --perfetto $(OUT)/train-trace.perfetto.json
 	$(BIN)/smartinf bench optim --params 8M --threads 1,2 --optimizer adamw,sgd,adagrad --save $(OUT)/bench-optim.json
 	$(BIN)/smartinf bench topk --elements 8M --ratio 0.01 --save $(OUT)/bench-topk.json
 	$(BIN)/smartinf synth --preset gpt2-4.0b --devices 10 --mode su+o+c --save $(OUT)/trace.jsonl
@@ -37,7 +39,8 @@ run: build
 	$(BIN)/smartinf report $(OUT)/sweep.csv --out $(OUT)/report
 	$(BIN)/smartinf validate | tee $(OUT)/validate.txt
 	@echo "saved in $(OUT)/: train.log, metrics.jsonl, checkpoint/ (model.bin in llm.c format, trainer-state.json), bench-*.json,"
-	@echo "  trace.jsonl + trace.perfetto.json (open in ui.perfetto.dev), sweep.csv, report/index.html, validate.txt"
+	@echo "  train-trace.jsonl + train-trace.perfetto.json (the run, modeled and wall times; open in ui.perfetto.dev),"
+	@echo "  trace.jsonl + trace.perfetto.json (GPT-2 4.0B synthesized), sweep.csv, report/index.html, validate.txt"
 
 # Render the study report in headless Chromium (Debian's chromium package) to check it in a real browser.
 report-png: build

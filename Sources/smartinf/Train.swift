@@ -124,6 +124,14 @@ struct Train: ParsableCommand {
             let devices = processes.processes.map { ProcessMemory.peakResidentBytes(pid: $0.processIdentifier) ?? 0 }
             memory += ", devices " + devices.map { Figures.count(Double($0)) + "B" }.joined(separator: ", ")
         }
+        let modeled = run.records.compactMap(\.modeled)
+        if !modeled.isEmpty {
+            let c = run.options.clock
+            let n = Double(modeled.count)
+            func mean(_ value: (ModeledSeconds) -> Double) -> String { String(format: "%.3f", modeled.map(value).reduce(0, +) / n * 1e3) }
+            memory += "\nmodeled on \(c.hostProfile) + \(run.options.devices) × \(c.deviceProfile) + \(c.gpuProfile) (\(c.kind.rawValue) clock), ms/step: "
+                + "fw \(mean(\.forward)), bw+grad offload \(mean(\.backwardAndOffload)), update+opt I/O \(mean(\.update)), iteration \(mean(\.iteration))"
+        }
         return """
 
         \(run.options.mode) on \(run.options.devices) device(s): loss \(String(format: "%.4f", first)) → \(String(format: "%.4f", last)) in \(run.records.count) steps
