@@ -71,6 +71,34 @@ import Testing
         #expect(result[write] == ResourceUsage(busySeconds: 3, carried: 6))
     }
 
+    /// One flash serving a read and a write: capacity 1 s/s, a read costs 1/4 s per unit and a
+    /// write 1/2 (reads twice as fast). Equal rates r with r/4 + r/2 = 1 give r = 4/3: the write
+    /// of 2 ends at 1.5 s, having taken 0.75 of the flash; the read then has 4 − 2 = 2 left, alone
+    /// at 4/s: it ends at 2 s. Total flash time 4/4 + 2/2 = 2 s, as if done one after the other.
+    @Test func oneFlashSharedByAReadAndAWrite() {
+        var graph = OperationGraph()
+        let flash = graph.addResource("flash", capacity: 1)
+        let read = graph.addOperation(amount: 4, path: [flash], costs: [flash: 0.25])
+        let write = graph.addOperation(amount: 2, path: [flash], costs: [flash: 0.5])
+        let result = graph.simulate()
+        #expect(result[write].end == 1.5)
+        #expect(result[read].end == 2)
+        #expect(result[flash] == ResourceUsage(busySeconds: 2, carried: 2))
+    }
+
+    /// A cost on one resource of a longer path: the link carries the bytes 1:1, the flash
+    /// charges 1/2 per byte; alone at the flash's 2 bytes/s (the link allows 8).
+    @Test func aCostOnOneResourceOfAPath() {
+        var graph = OperationGraph()
+        let link = graph.addResource("link", capacity: 8)
+        let flash = graph.addResource("flash", capacity: 1)
+        let a = graph.addOperation(amount: 4, path: [link, flash], costs: [flash: 0.5])
+        let b = graph.addOperation(amount: 12, path: [link])
+        let result = graph.simulate()
+        // a is held to 2/s by the flash; b takes the link's other 6/s and ends at 2; a ends at 2.
+        #expect(result[a].end == 2 && result[b].end == 2)
+    }
+
     @Test func threeResourcePathsAcrossTwoDevices() {
         var graph = OperationGraph()
         let shared = graph.addResource("shared link", capacity: 12)
