@@ -1,8 +1,8 @@
 import Foundation
 
 /// A JSON document as a plain tree, decoded strictly: `true` never reads as the number 1, nor 1 as
-/// `true`, so profile validation can say exactly which type it found where.
-enum JSONValue: Decodable, Equatable {
+/// `true`, so profile and trace validation can say exactly which type it found where.
+public enum JSONValue: Decodable, Equatable, Sendable {
     case object([String: JSONValue])
     case array([JSONValue])
     case string(String)
@@ -10,7 +10,7 @@ enum JSONValue: Decodable, Equatable {
     case bool(Bool)
     case null
 
-    init(from decoder: Decoder) throws {
+    public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
@@ -28,19 +28,39 @@ enum JSONValue: Decodable, Equatable {
     }
 
     /// What was found, for error messages: `the number 3.2`, `the string "fast"`, `an object`.
-    var found: String {
+    public var found: String {
         switch self {
         case .object: "an object"
         case .array: "an array"
-        case .string(let text): "the string \"\(text)\""
+        case .string(let text): "the string \(JSONValue.quoted(text))"
         case .number(let number): "the number \(JSONValue.format(number))"
         case .bool(let flag): "\(flag)"
         case .null: "null"
         }
     }
 
+    /// The value as an Int, if it is a number without a fraction that a Double holds exactly.
+    public var wholeNumber: Int? {
+        guard case .number(let number) = self, number == number.rounded(), abs(number) <= 9_007_199_254_740_992 else { return nil }
+        return Int(number)
+    }
+
+    /// A string quoted as it appears in JSON.
+    public static func quoted(_ text: String) -> String {
+        var out = "\""
+        for character in text.unicodeScalars {
+            switch character {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            default: out.unicodeScalars.append(character)
+            }
+        }
+        return out + "\""
+    }
+
     /// Numbers as a person wrote them: `3` rather than `3.0` for whole values.
-    static func format(_ number: Double) -> String {
+    public static func format(_ number: Double) -> String {
         if number == number.rounded(), abs(number) < 1e15 { return String(Int64(number)) }
         return String(number)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HardwareModel
 
 /// A coding path as a person reads it: `resources[2].capacity`.
 func fieldName(_ path: [any CodingKey]) -> String {
@@ -26,7 +27,7 @@ struct FieldReader<Key: CodingKey> {
         do {
             container = try decoder.container(keyedBy: Key.self)
         } catch is DecodingError {
-            let found = (try? FoundValue(from: decoder))?.description ?? "another type"
+            let found = (try? JSONValue(from: decoder))?.found ?? "another type"
             if path.isEmpty { throw FieldError(nil, .malformedJSON(reason: "the line is \(found), not an object")) }
             throw FieldError(fieldName(path), .invalid(found: found, expected: "an object"))
         }
@@ -38,7 +39,7 @@ struct FieldReader<Key: CodingKey> {
 
     /// What the field holds, described for a message: `the string "fast"`, `the number 3`.
     func found(_ key: Key) -> String {
-        (try? container.decode(FoundValue.self, forKey: key))?.description ?? "a value of another type"
+        (try? container.decode(JSONValue.self, forKey: key))?.found ?? "a value of another type"
     }
 
     func contains(_ key: Key) -> Bool { container.contains(key) }
@@ -72,24 +73,24 @@ struct FieldReader<Key: CodingKey> {
 
     /// A whole number, at least `minimum`.
     func integer(_ key: Key, atLeast minimum: Int, expected: String) throws -> Int {
-        let found = try value(key, FoundValue.self, expected: expected)
-        guard let n = found.wholeNumber, n >= minimum else { throw fail(key, .invalid(found: found.description, expected: expected)) }
+        let found = try value(key, JSONValue.self, expected: expected)
+        guard let n = found.wholeNumber, n >= minimum else { throw fail(key, .invalid(found: found.found, expected: expected)) }
         return n
     }
 
     /// Null, absent, or a whole number ≥ 0.
     func optionalIndex(_ key: Key, expected: String) throws -> Int? {
-        guard let found = try optional(key, FoundValue.self, expected: expected) else { return nil }
-        guard let n = found.wholeNumber, n >= 0 else { throw fail(key, .invalid(found: found.description, expected: expected)) }
+        guard let found = try optional(key, JSONValue.self, expected: expected) else { return nil }
+        guard let n = found.wholeNumber, n >= 0 else { throw fail(key, .invalid(found: found.found, expected: expected)) }
         return n
     }
 
     /// An array of whole numbers.
     func integers(_ key: Key, expected: String) throws -> [Int] {
-        let elements = try value(key, [FoundValue].self, expected: expected)
+        let elements = try value(key, [JSONValue].self, expected: expected)
         return try elements.enumerated().map { i, element in
             guard let n = element.wholeNumber else {
-                throw FieldError(name(key) + "[\(i)]", .invalid(found: element.description, expected: "a whole number"))
+                throw FieldError(name(key) + "[\(i)]", .invalid(found: element.found, expected: "a whole number"))
             }
             return n
         }
@@ -146,63 +147,12 @@ private func describe(_ type: Any.Type) -> String {
 }
 
 /// A string quoted as it appears in the JSON.
-func quoted(_ text: String) -> String {
-    var out = "\""
-    for character in text.unicodeScalars {
-        switch character {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        default: out.unicodeScalars.append(character)
-        }
-    }
-    return out + "\""
-}
+func quoted(_ text: String) -> String { JSONValue.quoted(text) }
 
 /// A number as a person wrote it: `3` rather than `3.0`.
-func formatNumber(_ number: Double) -> String {
-    if number == number.rounded(), abs(number) < 1e15 { return String(Int64(number)) }
-    return String(number)
-}
+func formatNumber(_ number: Double) -> String { JSONValue.format(number) }
 
-/// Any JSON value, decoded only to say what was found where something else was expected.
-enum FoundValue: Decodable, CustomStringConvertible {
-    case object, array, string(String), number(Double), bool(Bool), null
 
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let flag = try? container.decode(Bool.self) {
-            self = .bool(flag)
-        } else if let number = try? container.decode(Double.self) {
-            self = .number(number)
-        } else if let text = try? container.decode(String.self) {
-            self = .string(text)
-        } else if (try? decoder.container(keyedBy: AnyKey.self)) != nil {
-            self = .object
-        } else {
-            self = .array
-        }
-    }
-
-    /// The value as an Int, if it is a number without a fraction that an Int holds exactly.
-    var wholeNumber: Int? {
-        guard case .number(let number) = self, number == number.rounded(), abs(number) <= 9_007_199_254_740_992 else { return nil }
-        return Int(number)
-    }
-
-    var description: String {
-        switch self {
-        case .object: "an object"
-        case .array: "an array"
-        case .string(let text): "the string \(quoted(text))"
-        case .number(let number): "the number \(formatNumber(number))"
-        case .bool(let flag): "\(flag)"
-        case .null: "null"
-        }
-    }
-}
 
 struct AnyKey: CodingKey {
     var stringValue: String
