@@ -7,7 +7,7 @@ import Offload
 /// for the same operations (DESIGN §6). Disagreement is software overhead the model does not
 /// know of, or sharing the pacer and the fluid model resolve differently.
 public enum ClockAgreement {
-    public struct Point: Sendable {
+    public struct Point: Sendable, Encodable {
         public var mode: OffloadMode
         public var devices: Int
         public var dilation: Double
@@ -21,6 +21,26 @@ public enum ClockAgreement {
 
         public var iterationError: Double { pacedIteration / virtualIteration - 1 }
         public var updateError: Double { pacedUpdate / modeledUpdate - 1 }
+
+        enum CodingKeys: String, CodingKey {
+            case mode, devices, dilation, modeledIteration, pacedIteration, modeledUpdate, pacedUpdate, virtualIteration
+            case iterationError, updateError
+        }
+
+        /// Seconds and errors as `bench clock --json` prints them.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(mode.rawValue, forKey: .mode)
+            try c.encode(devices, forKey: .devices)
+            try c.encode(dilation, forKey: .dilation)
+            try c.encode(modeledIteration, forKey: .modeledIteration)
+            try c.encode(pacedIteration, forKey: .pacedIteration)
+            try c.encode(modeledUpdate, forKey: .modeledUpdate)
+            try c.encode(pacedUpdate, forKey: .pacedUpdate)
+            try c.encode(virtualIteration, forKey: .virtualIteration)
+            try c.encode(iterationError, forKey: .iterationError)
+            try c.encode(updateError, forKey: .updateError)
+        }
     }
 
     /// Runs `base` (a small model's options) once under the virtual clock and once paced, for

@@ -49,31 +49,6 @@ struct BenchClock: ParsableCommand {
                           Figures.fixed(p.modeledUpdate * 1e3, 4), Figures.fixed(p.pacedUpdate * 1e3, 4),
                           String(format: "%+.1f%%", p.updateError * 100)])
         }
-        try output.emit(benchmark: "clock", rows: points.map(ClockRow.init), table: table.rendered)
-    }
-}
-
-/// A `bench clock` row for `--json`.
-struct ClockRow: Encodable {
-    let mode: String
-    let devices: Int
-    let dilation: Double
-    let virtualIterationSeconds: Double
-    let pacedIterationSeconds: Double
-    let iterationError: Double
-    let modeledUpdateSeconds: Double
-    let pacedUpdateSeconds: Double
-    let updateError: Double
-
-    init(_ p: ClockAgreement.Point) {
-        mode = p.mode.rawValue
-        devices = p.devices
-        dilation = p.dilation
-        virtualIterationSeconds = p.virtualIteration
-        pacedIterationSeconds = p.pacedIteration
-        iterationError = p.iterationError
-        modeledUpdateSeconds = p.modeledUpdate
-        pacedUpdateSeconds = p.pacedUpdate
-        updateError = p.updateError
+        try output.emit(benchmark: "clock", rows: points, table: table.rendered)
     }
 }
