@@ -151,6 +151,17 @@ public final class DeviceFleet: @unchecked Sendable {
         return total
     }
 
+    /// Every device's error-feedback residuals (empty lists without error feedback).
+    public var errorFeedback: ErrorFeedbackFile { ErrorFeedbackFile(devices: members.map(\.feedbackState)) }
+
+    /// Puts back the residuals of a checkpoint (`path` names it in errors).
+    public func restore(_ file: ErrorFeedbackFile, from path: String) throws {
+        guard file.devices.count == members.count else {
+            throw FleetError.checkpoint(path: path, detail: "holds \(file.devices.count) devices' residuals; the fleet has \(members.count)")
+        }
+        for (member, saved) in zip(members, file.devices) { try member.restoreFeedback(saved, path: path) }
+    }
+
     /// The parameters' compute copy, as the devices wrote it (fp32 values of the copy-out
     /// precision), into `destination` (`partition.parameterCount` elements).
     public func readComputeCopy(into destination: AlignedBuffer<Float>) {

@@ -17,7 +17,7 @@ final class FleetMember: @unchecked Sendable {
     let copyOutPrecision: Precision
     private let region: GradientRegionWriter
     private let compressor: GradientCompressor
-    private let feedback: [ErrorFeedback]
+    private var feedback: [ErrorFeedback]
     private var tail = AlignedBuffer<Float>(count: 0)
     let hostBuffer: SharedMemoryMapping
 
@@ -67,6 +67,26 @@ final class FleetMember: @unchecked Sendable {
         try handle.write(contentsOf: Data(count: (sliceElements - parameters.count) * 4))
         try handle.close()
         try link.perform(.loadParameters(offset: 0, count: sliceElements, path: scratchPath))
+    }
+
+    /// The error-feedback residuals, per subgroup (empty without error feedback).
+    var feedbackState: [ErrorFeedbackFile.Subgroup] {
+        feedback.map { .init(completedSteps: $0.completedSteps, residual: $0.residual.array) }
+    }
+
+    /// Puts back residuals a checkpoint saved; the geometry must match this device's.
+    func restoreFeedback(_ saved: [ErrorFeedbackFile.Subgroup], path: String) throws {
+        guard saved.count == feedback.count else {
+            throw FleetError.checkpoint(path: path, detail: "device \(index) has \(feedback.count) subgroups with error feedback; the file holds \(saved.count)")
+        }
+        feedback = try zip(feedback, saved).enumerated().map { s, pair in
+            let (current, stored) = pair
+            guard stored.residual.count == current.residual.count else {
+                throw FleetError.checkpoint(path: path, detail: "device \(index) subgroup \(s) holds \(current.residual.count) elements; the file has \(stored.residual.count)")
+            }
+            return try ErrorFeedback(residual: AlignedBuffer(stored.residual), denseWarmUpSteps: current.denseWarmUpSteps,
+                                     completedSteps: stored.completedSteps)
+        }
     }
 
     /// Writes one payload per subgroup into the device's gradient region and runs the step.
@@ -169,11 +189,14 @@ public struct StepTraffic: Sendable, Equatable, Codable {
 public enum FleetError: Error, CustomStringConvertible {
     case incompatible(device: Int, detail: String)
     case deviceFailed(device: Int, socket: String, detail: String)
+    /// A checkpoint file of the fleet's own (error-feedback residuals) that cannot be used.
+    case checkpoint(path: String, detail: String)
 
     public var description: String {
         switch self {
         case .incompatible(let i, let detail): "device \(i) is incompatible: it \(detail)"
         case .deviceFailed(let i, let socket, let detail): "device \(i) (\(socket)) failed: \(detail)"
+        case .checkpoint(let path, let detail): "\(path): \(detail)"
         }
     }
 }

@@ -42,9 +42,6 @@ public final class TrainingRun {
         OpenBLAS.setThreadCount(options.blasThreads)
         let saved = try options.resume.map { try TrainerState.read(from: "\($0)/trainer-state.json") }
         try saved?.check(against: options)
-        if saved != nil && options.compression.errorFeedback && options.mode.compresses {
-            throw TrainingError.badOption("--resume with --error-feedback is not supported: the residuals are not checkpointed")
-        }
         let checkpoint: GPTCheckpoint
         if let resume = options.resume {
             checkpoint = try GPTCheckpoint.read(from: "\(resume)/model.bin")
@@ -119,6 +116,10 @@ public final class TrainingRun {
             subgroupElements: options.subgroupElements, compression: options.compression,
             queueDepth: options.queueDepth, blockSize: options.blockSize),
             start: saved.map { .resume(committedStep: $0.stepsDone) } ?? .load(model.parameters), directory: options.ssdDirectory)
+        if let resume = options.resume, options.compression.errorFeedback && options.mode.compresses {
+            let path = "\(resume)/\(Self.errorFeedbackFile)"
+            try fleet.restore(try ErrorFeedbackFile(reading: path), from: path)
+        }
         if let table = clocking?.table {
             fleet.paceOffload = { device, bytes, started in table.paceOffload(to: device, bytes: bytes, startedAt: started) }
         }
@@ -227,7 +228,13 @@ public final class TrainingRun {
             lossScaler: lossScaler.map { .init(scale: $0.scale, remainingHysteresis: $0.remainingHysteresis,
                                                iteration: $0.iteration, lastOverflowIteration: $0.lastOverflowIteration) })
         try state.write(to: "\(directory)/trainer-state.json")
+        if options.compression.errorFeedback && options.mode.compresses {
+            try fleet.errorFeedback.write(to: "\(directory)/\(Self.errorFeedbackFile)")
+        }
     }
+
+    /// Where a checkpoint keeps the error-feedback residuals of su+o+c runs.
+    static let errorFeedbackFile = "error-feedback.bin"
 
     /// Stops the devices.
     public func finish() { fleet.shutdown() }

@@ -71,7 +71,8 @@ struct Train: ParsableCommand {
     var clock: String = "wall"
     @Option(help: "Wall seconds per modeled second under --clock paced.") var dilation: Double = 1
     @Option(name: .customLong("host-profile"), help: "Host topology the run is modeled on.") var hostProfile: String = "hpca24-host"
-    @Option(name: .customLong("device-profile"), help: "Device profile the run is modeled on.") var deviceProfile: String = "smartssd"
+    @Option(name: [.customLong("device-profile"), .customLong("profile")], help: "Device profile the run is modeled on (Emulator/ name or a file).")
+    var deviceProfile: String = "smartssd"
     @Option(name: .customLong("gpu-profile"), help: "GPU profile the run's forward and backward are modeled on.") var gpuProfile: String = "a5000"
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a profile value (repeatable).", valueName: "key=value"))
     var overrides: [String] = []

@@ -1,0 +1,54 @@
+import Foundation
+import Offload
+import Testing
+import Trainer
+
+/// su+o+c with error feedback survives a stop: the checkpoint keeps the residuals, and a resumed
+/// run is bit-identical to an uninterrupted one; a damaged or missing residual file is refused.
+@Suite(.serialized) struct ErrorFeedbackResumeTests {
+    @Test func resumedCompressedRunWithFeedbackIsBitIdentical() throws {
+        let dir = RunDirectory()
+        let data = try corpus(in: dir)
+        let compression = GradientCompressionSettings(ratio: 0.1, errorFeedback: true)
+        var straight = options(dir, data: data, mode: .suOC, steps: 6, compression: compression)
+        straight.ssdDirectory += "-straight"
+        let whole = try TrainingRun(straight)
+        try whole.run()
+        whole.finish()
+
+        var first = options(dir, data: data, mode: .suOC, steps: 3, compression: compression)
+        first.saveCheckpoint = "\(dir.path)/checkpoint"
+        let part1 = try TrainingRun(first)
+        try part1.run()
+        part1.finish()
+        let residuals = "\(dir.path)/checkpoint/error-feedback.bin"
+        let saved = try ErrorFeedbackFile(reading: residuals)
+        #expect(saved.devices.count == 2)
+        #expect(saved.devices.allSatisfy { $0.allSatisfy { $0.completedSteps == 3 } })
+        // Residuals of a top-10% run after three steps are not all zero.
+        #expect(saved.devices.flatMap { $0.flatMap(\.residual) }.contains { $0 != 0 })
+
+        var second = first
+        second.steps = 6
+        second.saveCheckpoint = nil
+
+        // A damaged file is refused by its checksum; a missing one says why it might be missing.
+        let bad = "\(dir.path)/checkpoint-bad"
+        try FileManager.default.copyItem(atPath: "\(dir.path)/checkpoint", toPath: bad)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(bad)/error-feedback.bin")))
+        bytes[40] ^= 0x10
+        try Data(bytes).write(to: URL(fileURLWithPath: "\(bad)/error-feedback.bin"))
+        second.resume = bad
+        #expect { _ = try TrainingRun(second) } throws: { "\($0)".contains("error-feedback.bin: its checksum does not match") }
+        try FileManager.default.removeItem(atPath: "\(bad)/error-feedback.bin")
+        #expect { _ = try TrainingRun(second) } throws: { "\($0)".contains("saved by a run without --error-feedback") }
+
+        second.resume = first.saveCheckpoint
+        let part2 = try TrainingRun(second)
+        try part2.run()
+        part2.finish()
+        #expect((part1.records + part2.records).map { Float($0.loss).bitPattern } == whole.records.map { Float($0.loss).bitPattern })
+        #expect(part2.model.parameters.array.map(\.bitPattern) == whole.model.parameters.array.map(\.bitPattern))
+
+    }
+}
