@@ -111,7 +111,10 @@ public final class GPTModel {
     ///
     /// `lossScale` is the mixed-precision loss scale: gradients come out multiplied by it, and
     /// the optimizer's `combinedUnscale` divides it out again. It is 1 in fp32 training.
-    public func backward(lossScale: Float = 1) {
+    ///
+    /// `progress` is told each time more gradients become final (`ParameterLayout.readiness`),
+    /// so that the host can offload them while backward goes on.
+    public func backward(lossScale: Float = 1, progress: ((GradientReadiness) -> Void)? = nil) {
         precondition(forwardPending, "backward() needs a forward pass first (each forward pass feeds one backward pass)")
         forwardPending = false
         let (rows, c, vp) = (shape.tokenCount, config.channels, config.paddedVocabSize)
@@ -134,6 +137,7 @@ public final class GPTModel {
                            biasGradient: g + layout.offset(of: .lnfb), outputGradient: a.channelGradient,
                            input: lastResidual, weight: p + layout.offset(of: .lnfw), mean: a.lnfMean,
                            reciprocalStd: a.lnfReciprocalStd, rows: rows, channels: c)
+        progress?(.afterHead)
 
         // dResidual holds the gradient of the residual stream leaving the layer being visited.
         for l in stride(from: config.layers - 1, through: 0, by: -1) {
@@ -167,10 +171,12 @@ public final class GPTModel {
             LayerNorm.backward(inputGradient: dResidual, weightGradient: dw.ln1w, biasGradient: dw.ln1b,
                                outputGradient: a.channelGradient, input: layerInput, weight: w.ln1w,
                                mean: x.ln1Mean, reciprocalStd: x.ln1ReciprocalStd, rows: rows, channels: c)
+            progress?(.afterLayer(l))
         }
         Embedding.backward(tokenTableGradient: g + wte, positionTableGradient: g + layout.offset(of: .wpe),
                            outputGradient: dResidual, tokens: inputs.address, batch: shape.batchSize,
                            sequence: shape.sequenceLength, channels: c)
+        progress?(.atEnd)
     }
 
     private var attentionShape: CausalSelfAttention.Shape {

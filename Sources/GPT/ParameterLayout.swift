@@ -89,3 +89,48 @@ extension GPTConfig {
     /// The flat-vector layout of this model's parameters.
     public var parameterLayout: ParameterLayout { ParameterLayout(config: self) }
 }
+
+/// When, during a backward pass, a parameter's gradient is final. Backward visits the LM head and
+/// the final LayerNorm first, then the layers from the last to the first, then the embeddings
+/// (wte's gradient, tied to the head, gets its last contribution there).
+public enum GradientReadiness: Comparable, Sendable {
+    /// After the head and the final LayerNorm.
+    case afterHead
+    /// After layer `l`'s backward (later for smaller `l`).
+    case afterLayer(Int)
+    /// After the embeddings, at the end of the pass.
+    case atEnd
+
+    /// Order in time: afterHead < afterLayer(L-1) < … < afterLayer(0) < atEnd.
+    public static func < (a: GradientReadiness, b: GradientReadiness) -> Bool { a.rank < b.rank }
+
+    private var rank: Int {
+        switch self {
+        case .afterHead: Int.min
+        case .afterLayer(let l): -l
+        case .atEnd: Int.max
+        }
+    }
+}
+
+extension ParameterLayout {
+    /// When every gradient in `range` of the flat vector is final. Elements past the model (the
+    /// padding of the last device's slice) are always zero, hence ready at once.
+    public func readiness(of range: Range<Int>) -> GradientReadiness {
+        var latest = GradientReadiness.afterHead
+        for tensor in ParameterTensor.allCases {
+            let span = self.range(of: tensor).clamped(to: range)
+            guard !span.isEmpty else { continue }
+            switch tensor {
+            case .wte, .wpe: return .atEnd
+            case .lnfw, .lnfb: continue
+            default:
+                // The lowest layer the span touches is the last one backward finishes.
+                let perLayer = count(of: tensor) / layers
+                let lowest = (span.lowerBound - offset(of: tensor)) / perLayer
+                latest = max(latest, .afterLayer(lowest))
+            }
+        }
+        return latest
+    }
+}

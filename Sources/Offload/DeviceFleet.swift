@@ -109,8 +109,10 @@ public final class DeviceFleet: @unchecked Sendable {
     /// (`partition.parameterCount`, or padded to `partition.paddedElements`), still loss-scaled:
     /// `update.combinedUnscale` removes the scale. Padding is sent as zeros.
     @discardableResult
-    public func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: AlignedBuffer<Float>) throws -> StepTraffic {
+    public func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: AlignedBuffer<Float>,
+                     early: GradientOffloadSession? = nil) throws -> StepTraffic {
         precondition(gradient.count >= partition.parameterCount, "the gradient must cover every parameter")
+        let written = try early?.finish() ?? Array(repeating: [:], count: members.count)
         let results = StepResults(count: members.count)
         gradient.withUnsafeBufferPointer { g in
             nonisolated(unsafe) let flat = g
@@ -126,7 +128,7 @@ public final class DeviceFleet: @unchecked Sendable {
                         let own = partition.slice(i).clamped(to: 0..<flat.count)
                         results.record(i, .success(try members[i].step(step, update: update, skip: skip,
                                                                        gradient: UnsafeBufferPointer(rebasing: flat[own]),
-                                                                       paceOffload: paceOffload)))
+                                                                       paceOffload: paceOffload, written: written[i])))
                     } catch {
                         results.record(i, .failure(error))
                     }

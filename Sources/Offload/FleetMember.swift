@@ -92,26 +92,27 @@ final class FleetMember: @unchecked Sendable {
     /// Writes one payload per subgroup into the device's gradient region and runs the step.
     /// `gradient` holds the slice's real parameters' gradients; the slice's padding beyond them
     /// (the end of the last device's slice) is sent as zeros.
+    /// `written` holds the payload sizes of subgroups already written this step (during
+    /// backward, `GradientOffloadSession`), which are not written again.
     func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: UnsafeBufferPointer<Float>,
-              paceOffload: OffloadPacer?) throws -> MemberStep {
+              paceOffload: OffloadPacer?, written: [Int: Int] = [:]) throws -> MemberStep {
         precondition(gradient.count <= sliceElements)
         let offloadStart = si_monotonic_ns()
-        let d = configured.subgroupElements
         var sizes: [Int] = []
         if !skip {
             for s in 0..<configured.subgroupCount {
-                let range = (s * d)..<min((s + 1) * d, sliceElements)
+                if let bytes = written[s] {
+                    sizes.append(bytes)
+                    continue
+                }
+                let range = subgroupRange(s)
                 let part: UnsafeBufferPointer<Float>
                 if range.upperBound <= gradient.count {
                     part = UnsafeBufferPointer(rebasing: gradient[range])
                 } else {
                     part = paddedTail(gradient, range)
                 }
-                let bytes = try region.write(subgroup: s) { buffer in
-                    try compressor.compress(part, subgroup: UInt32(s), step: UInt64(step), feedback: feedback.isEmpty ? nil : feedback[s],
-                                            into: buffer)
-                }
-                sizes.append(bytes)
+                sizes.append(try writePayload(step, subgroup: s, part))
             }
         } else {
             sizes = Array(repeating: 0, count: configured.subgroupCount)
@@ -124,8 +125,30 @@ final class FleetMember: @unchecked Sendable {
         return MemberStep(traffic: StepTraffic(gradientBytes: payloadBytes,
                                                parameterBytes: skip ? 0 : sliceElements * copyOutPrecision.byteWidth,
                                                deviceBytesRead: moved.bytesRead, deviceBytesWritten: moved.bytesWritten),
-                          offloadBytes: payloadBytes, offloadWall: offloadStart...offloadEnd, operations: moved.operations)
+                          offloadBytes: payloadBytes, offloadWall: offloadStart...offloadEnd, operations: moved.operations,
+                          earlySubgroups: skip ? 0 : written.count)
     }
+
+    /// Subgroup `s`'s elements within the slice.
+    func subgroupRange(_ s: Int) -> Range<Int> {
+        let d = configured.subgroupElements
+        return (s * d)..<min((s + 1) * d, sliceElements)
+    }
+
+    var subgroupCount: Int { configured.subgroupCount }
+
+    /// Compresses subgroup `s`'s gradient and writes the payload into the device's gradient
+    /// region; returns the payload's bytes.
+    func writePayload(_ step: Int, subgroup s: Int, _ part: UnsafeBufferPointer<Float>) throws -> Int {
+        try region.write(subgroup: s) { buffer in
+            try compressor.compress(part, subgroup: UInt32(s), step: UInt64(step), feedback: feedback.isEmpty ? nil : feedback[s],
+                                    into: buffer)
+        }
+    }
+
+    /// Whether this member keeps error-feedback residuals (which an early, possibly skipped,
+    /// write would advance).
+    var usesErrorFeedback: Bool { !feedback.isEmpty }
 
     /// The subgroup `range` of the slice with zeros past the real gradient, in a scratch buffer
     /// kept for the purpose (only the last device's last subgroups need it).
@@ -159,6 +182,8 @@ public struct MemberStep: Sendable {
     /// CLOCK_MONOTONIC ns.
     public var offloadWall: ClosedRange<UInt64>
     public var operations: [OperationRecord]
+    /// Subgroups whose payloads were written during backward (`GradientOffloadSession`).
+    public var earlySubgroups: Int
 }
 
 public struct StepTraffic: Sendable, Equatable, Codable {

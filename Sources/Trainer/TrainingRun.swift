@@ -162,7 +162,15 @@ public final class TrainingRun {
         clocking?.paceCompute(backward: false, startedAt: forwardStart)
         let forwardEnd = LiveClocking.now
         seconds.forward = Date().timeIntervalSince(start)
-        model.backward(lossScale: Float(scale))
+        // Payloads of subgroups whose gradients are final go out while backward goes on.
+        let early = GradientOffloadSession(fleet: fleet, step: step, gradient: model.gradients, precision: options.precision)
+        let layout = model.layout
+        model.backward(lossScale: Float(scale)) { ready in
+            // What is final only at the end (the embeddings) goes with the step.
+            guard ready < .atEnd else { return }
+            early?.offload { layout.readiness(of: $0) <= ready }
+        }
+        try early?.finish()
         clocking?.paceCompute(backward: true, startedAt: forwardEnd)
         let backwardEnd = LiveClocking.now
         seconds.backward = Date().timeIntervalSince(start) - seconds.forward
@@ -186,7 +194,7 @@ public final class TrainingRun {
         seconds.gradientCheck = Date().timeIntervalSince(checkStart)
 
         let updateStart = Date()
-        traffic.add(try fleet.step(step, update: update, skip: skip, gradient: gradient))
+        traffic.add(try fleet.step(step, update: update, skip: skip, gradient: gradient, early: early))
         if !skip {
             appliedSteps += 1
             fleet.readComputeCopy(into: model.parameters)

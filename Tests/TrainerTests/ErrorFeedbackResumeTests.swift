@@ -52,3 +52,28 @@ import Trainer
 
     }
 }
+
+/// Payloads go out during backward: most subgroups are written before the step command, the
+/// embeddings' wait for the end, and the results stay those of the in-process trainer (the
+/// parity tests above run with it on).
+@Suite(.serialized) struct EarlyOffloadTests {
+    @Test func mostSubgroupsAreWrittenDuringBackward() throws {
+        let dir = RunDirectory()
+        let data = try corpus(in: dir)
+        let run = try TrainingRun(options(dir, data: data, mode: .suO, steps: 2))
+        defer { run.finish() }
+        try run.run()
+        let early = run.fleet.lastStep.reduce(0) { $0 + $1.earlySubgroups }
+        let total = run.fleet.lastStep.count * (run.partition.sliceElements + run.fleet.subgroupElements - 1) / run.fleet.subgroupElements
+        #expect(early > total / 2, "\(early) of \(total) subgroups written early")
+        #expect(early < total)  // wte and wpe are final only at the end
+        // With error feedback nothing is written early (a skipped step must not advance residuals).
+        var feedback = options(dir, data: data, mode: .suOC, steps: 2,
+                               compression: GradientCompressionSettings(ratio: 0.1, errorFeedback: true))
+        feedback.ssdDirectory += "-feedback"
+        let compressed = try TrainingRun(feedback)
+        defer { compressed.finish() }
+        try compressed.run()
+        #expect(compressed.fleet.lastStep.allSatisfy { $0.earlySubgroups == 0 })
+    }
+}
