@@ -37,11 +37,15 @@ public final class DeviceFleet: @unchecked Sendable {
 
     public let partition: Partition
     public let configuration: Configuration
-    let members: [FleetMember]
+    private(set) var members: [FleetMember]
     let directory: String
     /// The device processes this fleet started (nil when attached or in-process).
     public let processes: DeviceProcesses?
     private let names: [String]
+    /// What every device is configured with (kept to configure a restarted one).
+    private let deviceConfiguration: DeviceConfiguration
+    /// A call silent this long marks a device failed (0: no limit).
+    public var timeout: Double = 0
     /// The paced clock's hook for the host's gradient writes; nil runs at this machine's speed.
     public var paceOffload: OffloadPacer?
     /// Each device's part of the last step (for the live clocks and traces).
@@ -70,12 +74,11 @@ public final class DeviceFleet: @unchecked Sendable {
         let device = DeviceConfiguration(sliceElements: partition.sliceElements, subgroupElements: configuration.subgroupElements,
                                          optimizer: configuration.optimizer, gradientPrecision: configuration.gradientPrecision,
                                          copyOutPrecision: configuration.copyOutPrecision, handler: configuration.mode.handler)
+        deviceConfiguration = device
         var members: [FleetMember] = []
         for (i, link) in links.enumerated() {
             let member = try Self.attributing(i, names[i]) {
-                try FleetMember(index: i, link: link, configuration: device, compression: configuration.mode.compresses ? configuration.compression : nil,
-                                hostBufferPath: "/dev/shm/smartinf-\(getpid())-\(UUID().uuidString.prefix(8))-device-\(i)",
-                                queueDepth: configuration.queueDepth, blockSize: configuration.blockSize)
+                try Self.member(i, link: link, device: device, configuration: configuration)
             }
             try Self.attributing(i, names[i]) {
                 switch start {
@@ -100,6 +103,49 @@ public final class DeviceFleet: @unchecked Sendable {
 
     deinit {
         for m in members { try? FileManager.default.removeItem(atPath: m.hostBuffer.path) }
+    }
+
+    private static func member(_ i: Int, link: DeviceLink, device: DeviceConfiguration, configuration: Configuration) throws -> FleetMember {
+        try FleetMember(index: i, link: link, configuration: device, compression: configuration.mode.compresses ? configuration.compression : nil,
+                        hostBufferPath: "/dev/shm/smartinf-\(getpid())-\(UUID().uuidString.prefix(8))-device-\(i)",
+                        queueDepth: configuration.queueDepth, blockSize: configuration.blockSize)
+    }
+
+    /// Brings the fleet back to step `step − 1` after device `failed` failed during step `step`:
+    /// the failed device is restarted (a started process: killed if hung, relaunched without its
+    /// injected fault), reattached (an attached one) or kept (an in-process engine, whose
+    /// uncommitted step left its states untouched); it is configured again and keeps its error
+    /// feedback residuals; then every device that committed step `step` rolls back to `step − 1`
+    /// (its A/B slots hold both). The step can then run again on the same inputs.
+    public func recover(failed: Int, inStep step: Int) throws {
+        let old = members[failed]
+        let link: DeviceLink
+        if let processes {
+            try Self.attributing(failed, names[failed]) { try processes.restart(failed) }
+            link = try Self.attributing(failed, names[failed]) { try DeviceConnection(path: processes.socketPaths[failed], timeout: timeout) }
+        } else if old.link is DeviceConnection {
+            link = try Self.attributing(failed, names[failed]) { try DeviceConnection(path: names[failed], timeout: timeout) }
+        } else {
+            link = old.link
+        }
+        let fresh = try Self.attributing(failed, names[failed]) {
+            let member = try Self.member(failed, link: link, device: deviceConfiguration, configuration: configuration)
+            try member.restoreFeedback(old.feedbackState, path: "device \(failed)'s residuals")
+            return member
+        }
+        try? FileManager.default.removeItem(atPath: old.hostBuffer.path)
+        members[failed] = fresh
+        for (i, member) in members.enumerated() {
+            try Self.attributing(i, names[i]) {
+                let held = Set(try member.link.status())
+                if held == [step] {
+                    try member.link.perform(.rollback(step: step - 1))
+                } else if held != [step - 1] {
+                    throw FleetError.deviceFailed(device: i, socket: names[i], detail:
+                        "cannot recover to step \(step - 1): its subgroups have committed steps \(held.sorted())")
+                }
+            }
+        }
     }
 
     /// Subgroup size the devices settled on.

@@ -70,16 +70,30 @@ public final class DeviceProcesses: @unchecked Sendable {
         running.forEach { $0.waitUntilExit() }
     }
 
+    /// Kills device `i` if it still runs (a hung or failing device) and starts it again on the
+    /// same SSD file and socket, without its `--fault` (an injected fault fires once per run).
+    public func restart(_ i: Int) throws {
+        let old = processes[i]
+        if old.isRunning {
+            kill(old.processIdentifier, SIGKILL)
+            old.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: socketPaths[i])
+        var extra = options.extraArguments[i] ?? []
+        if let at = extra.firstIndex(of: "--fault"), at + 1 < extra.count { extra.removeSubrange(at...(at + 1)) }
+        processes[i] = try launch(i, executable: try Self.locate(options.executable), extraArguments: extra)
+    }
+
     /// Whether device `i` is alive, and its exit status if not.
     public func exitStatus(_ i: Int) -> Int32? { processes[i].isRunning ? nil : processes[i].terminationStatus }
 
-    private func launch(_ i: Int, executable: String) throws -> Process {
+    private func launch(_ i: Int, executable: String, extraArguments: [String]? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         var arguments = ["--ssd", ssdPaths[i], "--socket", socketPaths[i], "--dram", options.dram, "--capacity", "1TiB",
                          "--threads", "\(options.threads)", "--name", "device-\(i)", "--exit-with-parent"]
         if options.buffered { arguments.append("--buffered") }
-        arguments += options.extraArguments[i] ?? []
+        arguments += extraArguments ?? options.extraArguments[i] ?? []
         process.arguments = arguments
         let out = Pipe()
         let err = Pipe()

@@ -28,16 +28,20 @@ extension DeviceFleet {
                     throw FleetError.deviceFailed(device: i, socket: path, detail: "cannot connect: \(error)")
                 }
             }
-            return try DeviceFleet(links: links, names: processes.socketPaths, partition: partition, configuration: configuration,
-                                   start: start, directory: directory, processes: processes)
+            let fleet = try DeviceFleet(links: links, names: processes.socketPaths, partition: partition, configuration: configuration,
+                                        start: start, directory: directory, processes: processes)
+            fleet.timeout = timeout
+            return fleet
         case .attach(let sockets, let timeout):
             let links: [DeviceLink] = try sockets.enumerated().map { i, path in
                 do { return try DeviceConnection(path: path, timeout: timeout) } catch {
                     throw FleetError.deviceFailed(device: i, socket: path, detail: "cannot connect: \(error)")
                 }
             }
-            return try DeviceFleet(links: links, names: sockets, partition: partition, configuration: configuration,
-                                   start: start, directory: directory)
+            let fleet = try DeviceFleet(links: links, names: sockets, partition: partition, configuration: configuration,
+                                        start: start, directory: directory)
+            fleet.timeout = timeout
+            return fleet
         case .inProcess(let count, let dir, let dram, let threads, let buffered, let pacers):
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let names = (0..<count).map { "\(dir)/base-\($0).ssd" }

@@ -42,6 +42,8 @@ public final class DeviceEngine: @unchecked Sendable {
     }
 
     public let options: Options
+    /// The `--fault` plan, armed once for the life of the process (each fault fires once).
+    public let fault: ArmedFault?
     let file: BlockFile
     let pool: DRAMPool
     let ring: IORing
@@ -52,13 +54,16 @@ public final class DeviceEngine: @unchecked Sendable {
     public private(set) var lastReport = StepReport()
     /// Told of every committed step and its report (the device's own clock reporting).
     public var stepObserver: ((Int, StepReport) -> Void)?
-    /// The device's log (set by the server).
-    public var log: (String) -> Void = { _ in }
+    /// The device's log (set by the server); faults log through it when they fire.
+    public var log: (String) -> Void = { _ in } {
+        didSet { fault?.log = log }
+    }
 
     /// Opens (or creates) the SSD, allocates the DRAM, and recovers the journal if the SSD was
     /// formatted before.
     public init(_ options: Options) throws {
         self.options = options
+        fault = options.fault.map(ArmedFault.init)
         file = try BlockFile(path: options.ssdPath, mode: options.ioMode, create: !FileManager.default.fileExists(atPath: options.ssdPath))
         pool = DRAMPool(bytes: options.dramBytes)
         ring = try IORing(queueDepth: options.queueDepth)
@@ -123,7 +128,7 @@ public final class DeviceEngine: @unchecked Sendable {
                                       kernel: UpdateKernel(threads: options.threads), mode: c.handler,
                                       queueDepth: options.queueDepth, blockSize: options.blockSize,
                                       registration: pool.registrationChunks)
-        handler?.fault = options.fault
+        handler?.fault = fault
         handler?.log = log
         handler?.pacer = options.pacer
         return Reply.Configured(subgroupElements: subgroup, subgroupCount: layout.subgroupCount, bufferSets: sets,
@@ -227,10 +232,10 @@ public final class DeviceEngine: @unchecked Sendable {
                             copyOutPrecision: superblock.copyOutPrecision)
         lastReport = try handler.run(work)
         try file.sync()
-        options.fault?.check(.beforeCommit, step: command.step, subgroup: nil, log: log)
+        fault?.check(.beforeCommit, step: command.step, subgroup: nil)
         for item in items { journal.stage(.init(step: command.step, slot: item.writeSlot), subgroup: item.subgroup) }
         try journal.write(ring: ring)
-        options.fault?.check(.afterCommit, step: command.step, subgroup: nil, log: log)
+        fault?.check(.afterCommit, step: command.step, subgroup: nil)
         stepObserver?(command.step, lastReport)
     }
 

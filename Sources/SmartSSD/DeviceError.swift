@@ -13,7 +13,8 @@ public enum DeviceError: Error, CustomStringConvertible {
     case outOfRange(String)
     case notLoaded(subgroups: [Int])
     case rollbackUnavailable(subgroup: Int, requested: Int, held: [Int])
-    case badPayload(subgroup: Int, PayloadError)
+    /// A payload that fails its checks, with the SSD offset of the gradient slot it was read from.
+    case badPayload(subgroup: Int, offset: Int, PayloadError)
     case storage(BlockIOError)
     case hostBuffer(String)
 
@@ -32,7 +33,8 @@ public enum DeviceError: Error, CustomStringConvertible {
             "subgroups \(subgroups.prefix(8).map(String.init).joined(separator: ", "))\(subgroups.count > 8 ? ", …" : "") have no parameters yet (send load-parameters first)"
         case .rollbackUnavailable(let s, let requested, let held):
             "subgroup \(s) cannot roll back to step \(requested): its journal holds steps \(held.map(String.init).joined(separator: " and "))"
-        case .badPayload(let s, let error): "gradient payload of subgroup \(s) rejected, states untouched: \(error)"
+        case .badPayload(let s, let offset, let error):
+            "gradient payload of subgroup \(s) (SSD offset \(offset)) rejected, states untouched: \(error)"
         case .storage(let error): "\(error)"
         case .hostBuffer(let detail): "host buffer: \(detail)"
         }

@@ -74,6 +74,7 @@ public final class DeviceServer: @unchecked Sendable {
             engineLock.lock()
             let (reply, shutdown) = handle(frame)
             engineLock.unlock()
+            if let delay = engine.fault?.replyDelay, delay > 0 { usleep(UInt32(min(delay, 4000) * 1e6)) }
             do {
                 try connection.send(reply.frame(requestID: frame.requestID))
             } catch {

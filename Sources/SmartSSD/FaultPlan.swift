@@ -1,13 +1,21 @@
 import Foundation
 
-/// Deterministic fault injection: the device crashes itself (SIGKILL, exactly like `kill -9`) or
-/// hangs (stops answering, as a wedged device does) at a named point of a given step, so that
-/// recovery can be tested at every point that matters. Off unless `--fault` is given.
+/// Deterministic fault injection, off unless `--fault` is given. Each fault fires once, at a
+/// named point, and is logged when it does:
 ///
-/// Spec: `crash@step=N,phase=P[,subgroup=S]` or `hang@…` with P one of `read` (after a subgroup's loads),
-/// `update` (after its update, before any write-back), `write_p` (after its parameter write,
-/// before the states), `write_m` (after its state writes), `before_commit` (all writes synced,
-/// journal not yet written), `after_commit` (journal written, reply not yet sent).
+/// - `crash@step=N,phase=P[,subgroup=S]`: the device kills itself (SIGKILL, exactly like
+///   `kill -9`) at phase P of step N. P is one of `read` (after a subgroup's loads), `update`
+///   (after its update, before any write-back), `write_p` (after its parameter write, before the
+///   states), `write_m` (after its state writes), `before_commit` (all writes synced, journal
+///   not yet written), `after_commit` (journal written, reply not yet sent).
+/// - `hang@step=N[,phase=P][,subgroup=S]`: the device stops answering there (as a wedged device
+///   does); P defaults to `read`.
+/// - `eio@read|write[,step=N][,offset=O]`: the device's next SSD read (or write), in step N if
+///   given, covering byte offset O if given, fails with an I/O error (EIO).
+/// - `corrupt@grad[,step=N][,subgroup=S][,byte=B]`: one bit of byte B (default 80, past the
+///   64-byte header: the payload body) of a subgroup's gradient payload flips in DRAM after it
+///   is loaded, so the payload's checksum no longer matches.
+/// - `slow@link=SECONDS`: every reply to the host leaves SECONDS late (a slow link).
 public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
     public enum Phase: String, Sendable, CaseIterable {
         case read
@@ -19,17 +27,26 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
     }
 
     public enum Kind: String, Sendable, CaseIterable {
-        case crash
-        case hang
+        case crash, hang, eio, corrupt, slow
+    }
+
+    /// Which SSD transfers an `eio` fault hits.
+    public enum Direction: String, Sendable {
+        case read, write
     }
 
     public var kind: Kind
-    public var step: Int
+    /// The step it fires in (nil: any step, for eio and corrupt).
+    public var step: Int?
     public var phase: Phase
-    /// nil: the first subgroup to reach the phase.
+    /// nil: the first subgroup to get there.
     public var subgroup: Int?
+    public var direction: Direction = .read
+    public var offset: Int?
+    public var byte: Int = 80
+    public var delay: Double = 0
 
-    public init(_ kind: Kind = .crash, step: Int, phase: Phase, subgroup: Int? = nil) {
+    public init(_ kind: Kind = .crash, step: Int?, phase: Phase = .read, subgroup: Int? = nil) {
         self.kind = kind
         self.step = step
         self.phase = phase
@@ -37,54 +54,141 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(kind.rawValue)@step=\(step),phase=\(phase.rawValue)" + (subgroup.map { ",subgroup=\($0)" } ?? "")
+        switch kind {
+        case .crash, .hang:
+            "\(kind.rawValue)@step=\(step ?? 0),phase=\(phase.rawValue)" + (subgroup.map { ",subgroup=\($0)" } ?? "")
+        case .eio:
+            "eio@\(direction.rawValue)" + (step.map { ",step=\($0)" } ?? "") + (offset.map { ",offset=\($0)" } ?? "")
+        case .corrupt:
+            "corrupt@grad" + (step.map { ",step=\($0)" } ?? "") + (subgroup.map { ",subgroup=\($0)" } ?? "") + ",byte=\(byte)"
+        case .slow:
+            "slow@link=\(delay)"
+        }
     }
+
+    static let usage = "expected crash@step=N,phase=P[,subgroup=S], hang@step=N[,phase=P], eio@read|write[,step=N][,offset=O], corrupt@grad[,step=N][,subgroup=S][,byte=B] or slow@link=SECONDS"
 
     /// Parses a spec, with a message naming what is wrong.
     public init(parsing spec: String) throws(FaultSpecError) {
         let parts = spec.split(separator: "@", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let kind = Kind(rawValue: parts[0]) else {
-            throw FaultSpecError(spec: spec, problem: "expected 'crash@step=N,phase=P[,subgroup=S]' or 'hang@…'")
+        guard parts.count == 2, let kind = Kind(rawValue: parts[0]) else { throw FaultSpecError(spec: spec, problem: Self.usage) }
+        self.init(kind, step: nil)
+        var fields = parts[1].split(separator: ",").map(String.init)
+        // The word right after the kind: eio's direction, corrupt's target.
+        switch kind {
+        case .eio:
+            guard let first = fields.first, let direction = Direction(rawValue: first) else {
+                throw FaultSpecError(spec: spec, problem: "eio needs read or write first: eio@read[,step=N][,offset=O]")
+            }
+            self.direction = direction
+            fields.removeFirst()
+        case .corrupt:
+            guard fields.first == "grad" else {
+                throw FaultSpecError(spec: spec, problem: "corrupt needs a target: corrupt@grad[,step=N][,subgroup=S][,byte=B]")
+            }
+            fields.removeFirst()
+        default: break
         }
-        var step: Int?
-        var phase: Phase?
-        var subgroup: Int?
-        for field in parts[1].split(separator: ",") {
+        var phaseGiven = false
+        for field in fields {
             let kv = field.split(separator: "=", maxSplits: 1).map(String.init)
             guard kv.count == 2 else { throw FaultSpecError(spec: spec, problem: "'\(field)' is not key=value") }
-            switch kv[0] {
-            case "step":
-                guard let v = Int(kv[1]), v >= 1 else { throw FaultSpecError(spec: spec, problem: "step must be an integer ≥ 1") }
-                step = v
-            case "phase":
+            func integer(minimum: Int) throws(FaultSpecError) -> Int {
+                guard let v = Int(kv[1]), v >= minimum else {
+                    throw FaultSpecError(spec: spec, problem: "\(kv[0]) must be an integer ≥ \(minimum), got '\(kv[1])'")
+                }
+                return v
+            }
+            switch (kind, kv[0]) {
+            case (.crash, "step"), (.hang, "step"), (.eio, "step"), (.corrupt, "step"):
+                step = try integer(minimum: 1)
+            case (.crash, "phase"), (.hang, "phase"):
                 guard let p = Phase(rawValue: kv[1]) else {
                     throw FaultSpecError(spec: spec, problem: "phase '\(kv[1])' is not one of \(Phase.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 phase = p
-            case "subgroup":
-                guard let v = Int(kv[1]), v >= 0 else { throw FaultSpecError(spec: spec, problem: "subgroup must be an integer ≥ 0") }
-                subgroup = v
+                phaseGiven = true
+            case (.crash, "subgroup"), (.hang, "subgroup"), (.corrupt, "subgroup"):
+                subgroup = try integer(minimum: 0)
+            case (.eio, "offset"):
+                offset = try integer(minimum: 0)
+            case (.corrupt, "byte"):
+                byte = try integer(minimum: 0)
+            case (.slow, "link"):
+                guard let v = Double(kv[1]), v >= 0, v <= 3600 else {
+                    throw FaultSpecError(spec: spec, problem: "link must be a delay in seconds, 0...3600, got '\(kv[1])'")
+                }
+                delay = v
             default:
-                throw FaultSpecError(spec: spec, problem: "unknown key '\(kv[0])' (expected step, phase, subgroup)")
+                throw FaultSpecError(spec: spec, problem: "'\(kv[0])' is not a key of \(kind.rawValue) (\(Self.usage))")
             }
         }
-        guard let step, let phase else { throw FaultSpecError(spec: spec, problem: "both step= and phase= are required") }
-        self.init(kind, step: step, phase: phase, subgroup: subgroup)
-    }
-
-    /// Crashes the process if this is the planned point.
-    func check(_ phase: Phase, step: Int, subgroup: Int?, log: (String) -> Void) {
-        guard phase == self.phase, step == self.step else { return }
-        if let wanted = self.subgroup, let subgroup, wanted != subgroup { return }
         switch kind {
-        case .crash:
-            log("fault \(self) fires: killing the device")
-            kill(getpid(), SIGKILL)
-        case .hang:
-            log("fault \(self) fires: the device stops answering")
-            while true { sleep(3600) }
+        case .crash where step == nil || !phaseGiven:
+            throw FaultSpecError(spec: spec, problem: "both step= and phase= are required")
+        case .hang where step == nil:
+            throw FaultSpecError(spec: spec, problem: "step= is required")
+        case .slow where !fields.contains(where: { $0.hasPrefix("link=") }):
+            throw FaultSpecError(spec: spec, problem: "slow needs link=SECONDS")
+        default: break
         }
     }
+}
+
+/// A fault plan as one device process runs it: fires at most once, and logs when it does.
+public final class ArmedFault: @unchecked Sendable {
+    public let plan: FaultPlan
+    private let lock = NSLock()
+    private var fired = false
+    var log: (String) -> Void = { _ in }
+
+    public init(_ plan: FaultPlan) { self.plan = plan }
+
+    /// True once, for the first call that `matches`.
+    private func fire(_ matches: Bool) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard matches, !fired else { return false }
+        fired = true
+        return true
+    }
+
+    /// Crashes or hangs the device if this is the planned point.
+    func check(_ phase: FaultPlan.Phase, step: Int, subgroup: Int?) {
+        guard plan.kind == .crash || plan.kind == .hang else { return }
+        var matches = phase == plan.phase && step == plan.step
+        if let wanted = plan.subgroup, let subgroup, wanted != subgroup { matches = false }
+        guard fire(matches) else { return }
+        if plan.kind == .crash {
+            log("fault \(plan) fires: killing the device")
+            kill(getpid(), SIGKILL)
+        }
+        log("fault \(plan) fires: the device stops answering")
+        while true { sleep(3600) }
+    }
+
+    /// Whether an SSD transfer of `direction` over `range` (file bytes) in `step` must fail.
+    func failsIO(_ direction: FaultPlan.Direction, step: Int, range: Range<Int>) -> Bool {
+        guard plan.kind == .eio, plan.direction == direction else { return false }
+        let matches = (plan.step.map { $0 == step } ?? true) && (plan.offset.map { range.contains($0) } ?? true)
+        guard fire(matches) else { return false }
+        log("fault \(plan) fires: \(direction.rawValue) of bytes \(range.lowerBound)..<\(range.upperBound) fails with EIO")
+        return true
+    }
+
+    /// Flips one bit of a loaded payload if this is the planned one; returns the byte flipped.
+    func corrupt(_ payload: UnsafeMutableRawBufferPointer, step: Int, subgroup: Int) -> Int? {
+        guard plan.kind == .corrupt else { return nil }
+        let matches = (plan.step.map { $0 == step } ?? true) && (plan.subgroup.map { $0 == subgroup } ?? true)
+            && plan.byte < payload.count
+        guard fire(matches) else { return nil }
+        payload[plan.byte] ^= 0x10
+        log("fault \(plan) fires: byte \(plan.byte) of subgroup \(subgroup)'s payload flipped")
+        return plan.byte
+    }
+
+    /// The delay before each reply (`slow@link`).
+    var replyDelay: Double { plan.kind == .slow ? plan.delay : 0 }
 }
 
 public struct FaultSpecError: Error, CustomStringConvertible {

@@ -32,13 +32,13 @@ final class TransferHandler: @unchecked Sendable {
     let writeRing: IORing
     private let decoder = GradientPayloadDecoder()
     /// Where an injected crash may fire (tests of crash recovery).
-    var fault: FaultPlan?
+    var fault: ArmedFault?
     var log: (String) -> Void = { _ in }
     /// The paced clock's hook; nil runs at this machine's own speed.
     var pacer: OperationPacer?
 
     private func checkFault(_ phase: FaultPlan.Phase, _ work: StepWork, _ subgroup: Int) {
-        fault?.check(phase, step: work.step, subgroup: subgroup, log: log)
+        fault?.check(phase, step: work.step, subgroup: subgroup)
     }
 
     init(layout: DeviceLayout, file: BlockFile, sets: [DRAMPool.BufferSet], kernel: UpdateKernel, mode: HandlerMode,
@@ -69,6 +69,21 @@ final class TransferHandler: @unchecked Sendable {
     }
 
     private typealias Key = OperationLog.Key
+
+    /// Runs `transfers` on `ring`, failing as an injected `eio` fault says (the one place SSD
+    /// traffic passes, so the fault hits reads and writes alike).
+    private func transfer(_ transfers: [BlockTransfer], on ring: IORing, step: Int) throws {
+        if let fault {
+            for t in transfers {
+                let direction: FaultPlan.Direction = t.direction == .read ? .read : .write
+                if fault.failsIO(direction, step: step, range: t.fileOffset..<(t.fileOffset + t.memory.count)) {
+                    throw DeviceError.storage(BlockIOError(t.direction == .read ? .read : .write, path: file.path,
+                                                           offset: t.fileOffset, code: EIO, detail: "injected by --fault"))
+                }
+            }
+        }
+        try ring.run(transfers, blockSize: blockSize)
+    }
 
     /// Records a stage's transfers as one operation of `kind`.
     private func recordTransfers(_ kind: OperationRecord.Kind, _ transfers: [BlockTransfer], item: Int, subgroup: Int,
@@ -116,6 +131,9 @@ final class TransferHandler: @unchecked Sendable {
                         in set: DRAMPool.BufferSet, work: StepWork) throws {
         let s = item.subgroup
         let n = layout.elements(ofSubgroup: s)
+        if let byte = fault?.corrupt(UnsafeMutableRawBufferPointer(rebasing: set.payload[0..<item.payloadBytes]), step: work.step, subgroup: s) {
+            log("subgroup \(s)'s payload was corrupted at byte \(byte) (injected)")
+        }
         let payload = UnsafeRawBufferPointer(rebasing: set.payload[0..<item.payloadBytes])
         let gradient = UnsafeMutableBufferPointer(rebasing: set.gradient[0..<n])
         do {
@@ -125,7 +143,7 @@ final class TransferHandler: @unchecked Sendable {
             }
             try decoder.decode(payload, into: gradient)
         } catch let error as PayloadError {
-            throw DeviceError.badPayload(subgroup: s, error)
+            throw DeviceError.badPayload(subgroup: s, offset: layout.gradientSlotOffset(subgroup: s), error)
         }
         let vector = layout.vectorBytes
         let slot = set.slot.baseAddress!
@@ -154,7 +172,7 @@ final class TransferHandler: @unchecked Sendable {
             let s = item.subgroup
             var started = OperationLog.now
             let reads = loads(item, into: set)
-            try mainRing.run(reads, blockSize: blockSize)
+            try transfer(reads, on: mainRing, step: work.step)
             checkFault(.read, work, s)
             recordTransfers(.load, reads, item: i, subgroup: s, started: started, after: [Key(kind: .writeStates, item: i - 1)], in: operations)
             started = OperationLog.now
@@ -163,12 +181,12 @@ final class TransferHandler: @unchecked Sendable {
             recordUpdate(item: i, subgroup: s, started: started, after: [Key(kind: .load, item: i)], work: work, in: operations)
             let (parameters, states) = writeBacks(item, from: set)
             started = OperationLog.now
-            try mainRing.run(parameters, blockSize: blockSize)
+            try transfer(parameters, on: mainRing, step: work.step)
             checkFault(.writeParameters, work, s)
             recordTransfers(.writeParameters, parameters, item: i, subgroup: s, started: started,
                             after: [Key(kind: .update, item: i), Key(kind: .upload, item: i)], in: operations)
             started = OperationLog.now
-            try mainRing.run(states, blockSize: blockSize)
+            try transfer(states, on: mainRing, step: work.step)
             checkFault(.writeStates, work, s)
             recordTransfers(.writeStates, states, item: i, subgroup: s, started: started,
                             after: [Key(kind: .writeParameters, item: i)], in: operations)
@@ -195,7 +213,7 @@ final class TransferHandler: @unchecked Sendable {
                 let started = OperationLog.now
                 let reads = loads(item, into: sets[setIndex])
                 do {
-                    try loadRing.run(reads, blockSize: blockSize)
+                    try transfer(reads, on: loadRing, step: work.step)
                     checkFault(.read, work, item.subgroup)
                     recordTransfers(.load, reads, item: i, subgroup: item.subgroup, started: started,
                                     after: [Key(kind: .load, item: i - 1), Key(kind: .writeStates, item: previousUser)], in: operations)
@@ -213,13 +231,13 @@ final class TransferHandler: @unchecked Sendable {
                 let (parameters, states) = writeBacks(item, from: sets[setIndex])
                 do {
                     var started = OperationLog.now
-                    try writeRing.run(parameters, blockSize: blockSize)
+                    try transfer(parameters, on: writeRing, step: work.step)
                     checkFault(.writeParameters, work, item.subgroup)
                     recordTransfers(.writeParameters, parameters, item: i, subgroup: item.subgroup, started: started,
                                     after: [Key(kind: .update, item: i), Key(kind: .upload, item: i), Key(kind: .writeStates, item: i - 1)],
                                     in: operations)
                     started = OperationLog.now
-                    try writeRing.run(states, blockSize: blockSize)
+                    try transfer(states, on: writeRing, step: work.step)
                     checkFault(.writeStates, work, item.subgroup)
                     recordTransfers(.writeStates, states, item: i, subgroup: item.subgroup, started: started,
                                     after: [Key(kind: .writeParameters, item: i)], in: operations)

@@ -59,6 +59,10 @@ public struct TrainingOptions: Sendable {
     /// How the run keeps time (`--clock`): wall (no model), virtual (modeled seconds reported
     /// beside wall time), paced (the model enforced, `dilation` times slower).
     public var clock: LiveClockOptions = LiveClockOptions()
+    /// What a device failure in a step does (`--on-device-failure`): stop the run, or recover
+    /// the device, roll the fleet back to the last step all devices committed and run the step
+    /// again, at most `maxRetries` times per step.
+    public var onDeviceFailure: DeviceFailurePolicy = .abort
 
     public init(model: ModelSource, trainData: String, validationData: String? = nil, batchSize: Int = 4,
                 sequenceLength: Int = 64, steps: Int = 10, shuffleSeed: UInt64? = nil, validationEvery: Int = 0,
@@ -118,4 +122,10 @@ public struct LiveClockOptions: Sendable {
 
     /// Whether the run needs the model at all.
     public var modeled: Bool { kind != .wall || tracePath != nil }
+}
+
+/// `--on-device-failure abort|retry` with `--max-retries N`.
+public enum DeviceFailurePolicy: Sendable, Equatable {
+    case abort
+    case retry(maxRetries: Int)
 }

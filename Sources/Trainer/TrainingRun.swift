@@ -27,10 +27,14 @@ public final class TrainingRun {
     public var gradientFault: ((Int, UnsafeMutableBufferPointer<Float>) -> Void)?
     /// The modeled machine under the virtual and paced clocks (and for traces).
     private let clocking: LiveClocking?
+    private let log: (String) -> Void
+    /// Device failures recovered from (`--on-device-failure retry`).
+    public private(set) var recoveries = 0
 
     /// Loads the model and data, starts the fleet and loads the initial parameters into it.
-    public init(_ options: TrainingOptions, log: (String) -> Void = { _ in }) throws {
+    public init(_ options: TrainingOptions, log: @escaping (String) -> Void = { _ in }) throws {
         self.options = options
+        self.log = log
         guard options.steps >= 1 else { throw TrainingError.badOption("--steps must be at least 1, got \(options.steps)") }
         guard options.devices >= 1 else { throw TrainingError.badOption("--devices must be at least 1, got \(options.devices)") }
         if !options.attach.isEmpty && options.attach.count != options.devices {
@@ -194,7 +198,7 @@ public final class TrainingRun {
         seconds.gradientCheck = Date().timeIntervalSince(checkStart)
 
         let updateStart = Date()
-        traffic.add(try fleet.step(step, update: update, skip: skip, gradient: gradient, early: early))
+        traffic.add(try stepFleet(step, update: update, skip: skip, gradient: gradient, early: early))
         if !skip {
             appliedSteps += 1
             fleet.readComputeCopy(into: model.parameters)
@@ -210,6 +214,31 @@ public final class TrainingRun {
         return StepRecord(step: step, loss: Double(loss), valLoss: validation, lr: Double(learningRate), lossScale: scale,
                           skipped: skip, gradNorm: statistics.norm / scale,
                           tokensPerSecond: Double(batch.shape.tokenCount) / seconds.total, seconds: seconds, modeled: modeled)
+    }
+
+    /// Runs the fleet's step; under `--on-device-failure retry` a failed device is recovered,
+    /// the fleet rolled back to step − 1 and the step run again on the same inputs (and, with
+    /// error feedback, the same residuals), so the run ends as if nothing had failed.
+    private func stepFleet(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: AlignedBuffer<Float>,
+                           early: GradientOffloadSession?) throws -> StepTraffic {
+        guard case .retry(let maxRetries) = options.onDeviceFailure else {
+            return try fleet.step(step, update: update, skip: skip, gradient: gradient, early: early)
+        }
+        let residuals = options.compression.errorFeedback && options.mode.compresses ? fleet.errorFeedback : nil
+        var attempt = 0
+        while true {
+            do {
+                // A retry writes every payload again (what was written early may be what failed).
+                return try fleet.step(step, update: update, skip: skip, gradient: gradient, early: attempt == 0 ? early : nil)
+            } catch let error as FleetError {
+                guard attempt < maxRetries, case .deviceFailed(let device, _, _) = error else { throw error }
+                attempt += 1
+                recoveries += 1
+                log("step \(step): \(error); recovering device \(device) and rolling the fleet back to step \(step - 1) (retry \(attempt) of \(maxRetries))")
+                try fleet.recover(failed: device, inStep: step)
+                if let residuals { try fleet.restore(residuals, from: "the residuals kept before step \(step)") }
+            }
+        }
     }
 
     /// Mean loss over the first `validationBatches` validation batches (the same ones each time).

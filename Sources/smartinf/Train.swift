@@ -77,6 +77,9 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a profile value (repeatable).", valueName: "key=value"))
     var overrides: [String] = []
     @Option(help: "Write every step's operations, modeled and wall times, as a trace (JSON Lines).") var trace: String?
+    @Option(name: .customLong("on-device-failure"), help: "abort (default) or retry: restart a failed device, roll the fleet back one step and run the step again.")
+    var onDeviceFailure: String = "abort"
+    @Option(name: .customLong("max-retries"), help: "Recoveries allowed per step with --on-device-failure retry.") var maxRetries: Int = 3
 
     func run() throws {
         let options = try resolved()
@@ -244,6 +247,13 @@ struct Train: ParsableCommand {
         options.clock.gpuProfile = gpuProfile
         options.clock.overrides = overrides
         options.clock.tracePath = trace
+        switch onDeviceFailure {
+        case "abort": options.onDeviceFailure = .abort
+        case "retry":
+            guard maxRetries >= 1 else { throw ValidationError("--max-retries must be at least 1, got \(maxRetries)") }
+            options.onDeviceFailure = .retry(maxRetries: maxRetries)
+        default: throw ValidationError("--on-device-failure '\(onDeviceFailure)': expected abort or retry")
+        }
         return options
     }
 
