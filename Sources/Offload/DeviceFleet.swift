@@ -85,8 +85,7 @@ public final class DeviceFleet: @unchecked Sendable {
                 case .load(let parameters):
                     precondition(parameters.count == partition.parameterCount)
                     try parameters.withUnsafeBufferPointer { p in
-                        try member.load(UnsafeBufferPointer(rebasing: p[partition.parameters(ofDevice: i)]),
-                                        scratchPath: "\(directory)/initial-\(i).f32")
+                        try member.load(UnsafeBufferPointer(rebasing: p[partition.parameters(ofDevice: i)]))
                     }
                 case .resume(let step):
                     let held = try link.status()

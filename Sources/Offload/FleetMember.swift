@@ -49,12 +49,15 @@ final class FleetMember: @unchecked Sendable {
         try link.perform(.attachHostBuffer(path: hostBufferPath))
     }
 
-    /// Loads the initial fp32 parameters of the slice through a file the device reads.
     /// Loads the initial fp32 parameters of the slice through a file the device reads; the
     /// slice's padding past `parameters` is loaded as zeros. The file is written straight from
     /// the caller's memory (no copy: slices of large models are gigabytes).
-    func load(_ parameters: UnsafeBufferPointer<Float>, scratchPath: String) throws {
+    /// The file goes into the device's own directory (beside its SSD file), the only place
+    /// besides the run's shared memory that a device reads paths from.
+    func load(_ parameters: UnsafeBufferPointer<Float>) throws {
         precondition(parameters.count <= sliceElements)
+        let scratchPath = URL(fileURLWithPath: hello.ssdPath).deletingLastPathComponent()
+            .appendingPathComponent("initial-\(index)-\(getpid()).f32").path
         guard FileManager.default.createFile(atPath: scratchPath, contents: nil),
               let handle = FileHandle(forWritingAtPath: scratchPath) else {
             throw FleetError.deviceFailed(device: index, socket: hello.ssdPath, detail: "cannot create \(scratchPath)")

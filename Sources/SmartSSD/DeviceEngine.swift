@@ -44,6 +44,8 @@ public final class DeviceEngine: @unchecked Sendable {
     public let options: Options
     /// The `--fault` plan, armed once for the life of the process (each fault fires once).
     public let fault: ArmedFault?
+    /// Where protocol paths may point.
+    let confinement: PathConfinement
     let file: BlockFile
     let pool: DRAMPool
     let ring: IORing
@@ -64,6 +66,7 @@ public final class DeviceEngine: @unchecked Sendable {
     public init(_ options: Options) throws {
         self.options = options
         fault = options.fault.map(ArmedFault.init)
+        confinement = PathConfinement(ssdPath: options.ssdPath)
         file = try BlockFile(path: options.ssdPath, mode: options.ioMode, create: !FileManager.default.fileExists(atPath: options.ssdPath))
         pool = DRAMPool(bytes: options.dramBytes)
         ring = try IORing(queueDepth: options.queueDepth)
@@ -151,6 +154,7 @@ public final class DeviceEngine: @unchecked Sendable {
 
     public func attachHostBuffer(path: String) throws {
         let (layout, superblock) = try configured("attach-host-buffer")
+        let path = try confinement.check(path, for: "attach-host-buffer")
         do {
             hostBuffer = try SharedMemoryMapping.open(path: path, minimumBytes: layout.sliceElements * superblock.copyOutPrecision.byteWidth)
         } catch {
@@ -168,7 +172,7 @@ public final class DeviceEngine: @unchecked Sendable {
               (offset + count) % layout.subgroupElements == 0 || offset + count == layout.sliceElements else {
             throw DeviceError.outOfRange("load-parameters: elements \(offset)..<\(offset + count) must cover whole subgroups of \(layout.subgroupElements) within the slice of \(layout.sliceElements)")
         }
-        let source = try BlockFile(path: path, mode: .buffered)
+        let source = try BlockFile(path: try confinement.check(path, for: "load-parameters"), mode: .buffered)
         let available = try source.size()
         guard available >= count * 4 else {
             throw DeviceError.outOfRange("load-parameters: \(path) holds \(available) bytes; \(count) fp32 values need \(count * 4)")

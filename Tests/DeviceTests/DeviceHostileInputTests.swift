@@ -219,7 +219,7 @@ import Testing
 
     @Test func badFlagsAndAFaultSpecAreRefusedClearly() throws {
         for (flags, message) in [(["--dram", "lots"], "--dram 'lots'"), (["--fault", "crash@phase=read"], "both step= and phase="),
-                                 (["--fault", "explode@step=1,phase=read"], "expected 'crash@"), (["--block-size", "1000"], "multiple of 4096")] {
+                                 (["--fault", "explode@step=1,phase=read"], "expected crash@"), (["--block-size", "1000"], "multiple of 4096")] {
             let error = #expect(throws: DeviceStartError.self) { _ = try DeviceProcess(extra: flags) }
             #expect(error?.stderr.contains(message) == true, "\(flags): \(error?.stderr ?? "")")
         }
