@@ -239,6 +239,7 @@ public final class DeviceFleet: @unchecked Sendable {
     /// Asks every device to flush and stop.
     public func shutdown() {
         for m in members { try? m.link.perform(.shutdown) }
+        processes?.waitForExit()
     }
 
     private func describe(_ i: Int, _ error: Error) -> Error {

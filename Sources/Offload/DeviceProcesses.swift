@@ -102,12 +102,37 @@ public final class DeviceProcesses: @unchecked Sendable {
         try process.run()
         try Self.waitUntilServing(process, stdout: out, stderr: err, device: i)
         // Keep draining the device's log so it never blocks on a full pipe; pass it through.
-        err.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { FileHandle.standardError.write(data) }
-        }
-        out.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
+        // Drained by threads that end, and close the pipe, when the device exits: a restarted
+        // device leaves no descriptors behind. (Foundation's readability handlers cannot be
+        // torn down from inside themselves.)
+        Self.drain(err.fileHandleForReading, into: FileHandle.standardError)
+        Self.drain(out.fileHandleForReading, into: nil)
         return process
+    }
+
+    /// Reads `pipe` until end of file, passing what arrives to `sink` (or dropping it), then
+    /// closes it.
+    private static func drain(_ pipe: FileHandle, into sink: FileHandle?) {
+        let thread = Thread {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { Glibc.read(pipe.fileDescriptor, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { break }
+                sink?.write(Data(buffer[0..<n]))
+            }
+            try? pipe.close()
+        }
+        thread.stackSize = 256 << 10
+        thread.start()
+    }
+
+    /// Waits up to `grace` seconds for every device to exit on its own (after a shutdown
+    /// request), then stops the rest (`terminate`).
+    public func waitForExit(grace: Double = 2) {
+        let deadline = Date().addingTimeInterval(grace)
+        while processes.contains(where: \.isRunning) && Date() < deadline { usleep(10_000) }
+        terminate()
     }
 
     /// Waits for a started `smartssd` to print its ready line; throws with its exit status and

@@ -4,10 +4,29 @@ import Foundation
 /// and every device must stay far below what the model's optimizer state would need.
 public enum ProcessMemory {
     /// Bytes, or nil if the process is gone or /proc cannot be read.
-    public static func peakResidentBytes(pid: Int32? = nil) -> Int? {
+    public static func peakResidentBytes(pid: Int32? = nil) -> Int? { statusBytes("VmHWM:", pid: pid) }
+
+    /// Current resident bytes (`VmRSS`), for leak checks over a long run.
+    public static func residentBytes(pid: Int32? = nil) -> Int? { statusBytes("VmRSS:", pid: pid) }
+
+    /// Open file descriptors of this process.
+    public static var openDescriptors: Int { descriptorTargets.count }
+
+    /// What each open descriptor refers to (`socket:[123]`, a path, `pipe:[456]`), by number.
+    public static var descriptorTargets: [Int: String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        var targets: [Int: String] = [:]
+        for name in names {
+            guard let fd = Int(name) else { continue }
+            targets[fd] = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)")) ?? "?"
+        }
+        return targets
+    }
+
+    private static func statusBytes(_ key: String, pid: Int32?) -> Int? {
         let path = "/proc/\(pid.map(String.init) ?? "self")/status"
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        for line in text.split(separator: "\n") where line.hasPrefix(key) {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard fields.count >= 2, let kilobytes = Int(fields[1]) else { return nil }
             return kilobytes * 1024
