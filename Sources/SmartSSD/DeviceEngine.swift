@@ -1,3 +1,4 @@
+import Checksum
 import BlockIO
 import DeviceProtocol
 import Foundation
@@ -192,7 +193,7 @@ public final class DeviceEngine: @unchecked Sendable {
             try ring.run([BlockTransfer(.write, file: file, fileOffset: layout.slotOffset(subgroup: s, slot: 0), memory: set.slot)],
                          blockSize: options.blockSize)
             journal.stageReset(subgroup: s)
-            journal.stage(.init(step: 0, slot: 0), subgroup: s)
+            journal.stage(.init(step: 0, slot: 0, checksum: CRC32C.checksum(UnsafeRawBufferPointer(set.slot))), subgroup: s)
         }
         try file.sync()
         try journal.write(ring: ring)
@@ -205,7 +206,7 @@ public final class DeviceEngine: @unchecked Sendable {
         guard command.update.stateCount == layout.stateCount else {
             throw DeviceError.outOfRange("step: the update is for an optimizer with \(command.update.stateCount) state(s); this device holds \(superblock.optimizer.name)")
         }
-        var items: [(subgroup: Int, payloadBytes: Int, readSlot: Int, writeSlot: Int)] = []
+        var items: [StepItem] = []
         var missing: [Int] = []
         for (s, bytes) in zip(command.subgroups, command.payloadBytes) {
             guard s < layout.subgroupCount else {
@@ -219,11 +220,14 @@ public final class DeviceEngine: @unchecked Sendable {
                 throw DeviceError.outOfRange("step: subgroup \(s)'s payload is \(bytes) bytes; its gradient slot holds 1...\(layout.gradientSlotBytes)")
             }
             let write = layout.slots == 1 ? committed.slot : 1 - committed.slot
-            items.append((s, bytes, committed.slot, write))
+            items.append(StepItem(subgroup: s, payloadBytes: bytes, readSlot: committed.slot, writeSlot: write,
+                                  expectedChecksum: committed.checksum))
         }
         guard missing.isEmpty else { throw DeviceError.notLoaded(subgroups: missing) }
         if command.skip {
-            for item in items { journal.stage(.init(step: command.step, slot: item.readSlot), subgroup: item.subgroup) }
+            for item in items {
+                journal.stage(.init(step: command.step, slot: item.readSlot, checksum: item.expectedChecksum), subgroup: item.subgroup)
+            }
             try journal.write(ring: ring)
             lastReport = StepReport()
             return
@@ -234,10 +238,13 @@ public final class DeviceEngine: @unchecked Sendable {
         }
         let work = StepWork(step: command.step, update: command.update, subgroups: items, copyOut: hostBuffer?.base,
                             copyOutPrecision: superblock.copyOutPrecision)
-        lastReport = try handler.run(work)
+        let (report, checksums) = try handler.run(work)
+        lastReport = report
         try file.sync()
         fault?.check(.beforeCommit, step: command.step, subgroup: nil)
-        for item in items { journal.stage(.init(step: command.step, slot: item.writeSlot), subgroup: item.subgroup) }
+        for item in items {
+            journal.stage(.init(step: command.step, slot: item.writeSlot, checksum: checksums[item.subgroup]), subgroup: item.subgroup)
+        }
         try journal.write(ring: ring)
         fault?.check(.afterCommit, step: command.step, subgroup: nil)
         stepObserver?(command.step, lastReport)

@@ -13,6 +13,8 @@ public enum DeviceError: Error, CustomStringConvertible {
     case outOfRange(String)
     case notLoaded(subgroups: [Int])
     case rollbackUnavailable(subgroup: Int, requested: Int, held: [Int])
+    /// A state slot whose bytes do not match the checksum its commit recorded.
+    case integrity(subgroup: Int, slot: Int, offset: Int, expected: UInt32, found: UInt32)
     /// A payload that fails its checks, with the SSD offset of the gradient slot it was read from.
     case badPayload(subgroup: Int, offset: Int, PayloadError)
     case storage(BlockIOError)
@@ -33,6 +35,8 @@ public enum DeviceError: Error, CustomStringConvertible {
             "subgroups \(subgroups.prefix(8).map(String.init).joined(separator: ", "))\(subgroups.count > 8 ? ", …" : "") have no parameters yet (send load-parameters first)"
         case .rollbackUnavailable(let s, let requested, let held):
             "subgroup \(s) cannot roll back to step \(requested): its journal holds steps \(held.map(String.init).joined(separator: " and "))"
+        case .integrity(let s, let slot, let offset, let expected, let found):
+            "integrity failure: subgroup \(s)'s state in slot \(slot) (SSD offset \(offset)) has checksum \(String(format: "0x%08x", found)), its commit recorded \(String(format: "0x%08x", expected)); the state was not used"
         case .badPayload(let s, let offset, let error):
             "gradient payload of subgroup \(s) (SSD offset \(offset)) rejected, states untouched: \(error)"
         case .storage(let error): "\(error)"
@@ -46,6 +50,7 @@ public enum DeviceError: Error, CustomStringConvertible {
         case .formattedForSomethingElse, .corruptSuperblock, .outOfRange, .rollbackUnavailable, .hostBuffer: .badRequest
         case .insufficientDRAM, .insufficientCapacity: .insufficientDRAM
         case .badPayload: .badPayload
+        case .integrity: .storage
         case .storage: .storage
         }
     }

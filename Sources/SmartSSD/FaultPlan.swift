@@ -15,6 +15,8 @@ import Foundation
 /// - `corrupt@grad[,step=N][,subgroup=S][,byte=B]`: one bit of byte B (default 80, past the
 ///   64-byte header: the payload body) of a subgroup's gradient payload flips in DRAM after it
 ///   is loaded, so the payload's checksum no longer matches.
+/// - `corrupt@state[,step=N][,subgroup=S][,byte=B]`: the same to a loaded state slot (p and its
+///   states), which then fails the checksum its commit recorded.
 /// - `slow@link=SECONDS`: every reply to the host leaves SECONDS late (a slow link).
 public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
     public enum Phase: String, Sendable, CaseIterable {
@@ -30,6 +32,12 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
         case crash, hang, eio, corrupt, slow
     }
 
+    /// What a `corrupt` fault damages.
+    public enum Target: String, Sendable {
+        case gradient = "grad"
+        case state
+    }
+
     /// Which SSD transfers an `eio` fault hits.
     public enum Direction: String, Sendable {
         case read, write
@@ -42,6 +50,7 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
     /// nil: the first subgroup to get there.
     public var subgroup: Int?
     public var direction: Direction = .read
+    public var target: Target = .gradient
     public var offset: Int?
     public var byte: Int = 80
     public var delay: Double = 0
@@ -60,13 +69,13 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
         case .eio:
             "eio@\(direction.rawValue)" + (step.map { ",step=\($0)" } ?? "") + (offset.map { ",offset=\($0)" } ?? "")
         case .corrupt:
-            "corrupt@grad" + (step.map { ",step=\($0)" } ?? "") + (subgroup.map { ",subgroup=\($0)" } ?? "") + ",byte=\(byte)"
+            "corrupt@\(target.rawValue)" + (step.map { ",step=\($0)" } ?? "") + (subgroup.map { ",subgroup=\($0)" } ?? "") + ",byte=\(byte)"
         case .slow:
             "slow@link=\(delay)"
         }
     }
 
-    static let usage = "expected crash@step=N,phase=P[,subgroup=S], hang@step=N[,phase=P], eio@read|write[,step=N][,offset=O], corrupt@grad[,step=N][,subgroup=S][,byte=B] or slow@link=SECONDS"
+    static let usage = "expected crash@step=N,phase=P[,subgroup=S], hang@step=N[,phase=P], eio@read|write[,step=N][,offset=O], corrupt@grad|state[,step=N][,subgroup=S][,byte=B] or slow@link=SECONDS"
 
     /// Parses a spec, with a message naming what is wrong.
     public init(parsing spec: String) throws(FaultSpecError) {
@@ -83,9 +92,10 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
             self.direction = direction
             fields.removeFirst()
         case .corrupt:
-            guard fields.first == "grad" else {
-                throw FaultSpecError(spec: spec, problem: "corrupt needs a target: corrupt@grad[,step=N][,subgroup=S][,byte=B]")
+            guard let first = fields.first, let target = Target(rawValue: first) else {
+                throw FaultSpecError(spec: spec, problem: "corrupt needs a target: corrupt@grad|state[,step=N][,subgroup=S][,byte=B]")
             }
+            self.target = target
             fields.removeFirst()
         default: break
         }
@@ -178,12 +188,23 @@ public final class ArmedFault: @unchecked Sendable {
 
     /// Flips one bit of a loaded payload if this is the planned one; returns the byte flipped.
     func corrupt(_ payload: UnsafeMutableRawBufferPointer, step: Int, subgroup: Int) -> Int? {
-        guard plan.kind == .corrupt else { return nil }
+        guard plan.kind == .corrupt, plan.target == .gradient else { return nil }
         let matches = (plan.step.map { $0 == step } ?? true) && (plan.subgroup.map { $0 == subgroup } ?? true)
             && plan.byte < payload.count
         guard fire(matches) else { return nil }
         payload[plan.byte] ^= 0x10
         log("fault \(plan) fires: byte \(plan.byte) of subgroup \(subgroup)'s payload flipped")
+        return plan.byte
+    }
+
+    /// Flips one bit of a loaded state slot (`corrupt@state`) if this is the planned one.
+    func corruptState(_ slot: UnsafeMutableRawBufferPointer, step: Int, subgroup: Int) -> Int? {
+        guard plan.kind == .corrupt, plan.target == .state else { return nil }
+        let matches = (plan.step.map { $0 == step } ?? true) && (plan.subgroup.map { $0 == subgroup } ?? true)
+            && plan.byte < slot.count
+        guard fire(matches) else { return nil }
+        slot[plan.byte] ^= 0x10
+        log("fault \(plan) fires: byte \(plan.byte) of subgroup \(subgroup)'s loaded state flipped")
         return plan.byte
     }
 

@@ -14,6 +14,14 @@ public final class StepJournal: @unchecked Sendable {
     public struct Entry: Sendable, Equatable {
         public var step: Int
         public var slot: Int
+        /// CRC32C of the slot's bytes (p and states) as written, checked when the slot is read.
+        public var checksum: UInt32?
+
+        public init(step: Int, slot: Int, checksum: UInt32? = nil) {
+            self.step = step
+            self.slot = slot
+            self.checksum = checksum
+        }
     }
 
     static var recordMagic: UInt32 { 0x4C4E_524A }  // "JRNL"
@@ -114,6 +122,10 @@ public final class StepJournal: @unchecked Sendable {
             raw.storeBytes(of: UInt32(s).littleEndian, toByteOffset: 4, as: UInt32.self)
             raw.storeBytes(of: UInt64(entry.step).littleEndian, toByteOffset: 8, as: UInt64.self)
             raw.storeBytes(of: UInt32(entry.slot).littleEndian, toByteOffset: 16, as: UInt32.self)
+            if let checksum = entry.checksum {
+                raw.storeBytes(of: checksum.littleEndian, toByteOffset: 20, as: UInt32.self)
+                raw.storeBytes(of: UInt32(1).littleEndian, toByteOffset: 24, as: UInt32.self)
+            }
             let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<60]))
             raw.storeBytes(of: crc.littleEndian, toByteOffset: 60, as: UInt32.self)
         }
@@ -138,7 +150,9 @@ public final class StepJournal: @unchecked Sendable {
             let step = Int(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
             let slot = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))
             guard slot < layout.slots else { return nil }
-            return Entry(step: step, slot: slot)
+            let hasChecksum = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 24, as: UInt32.self)) == 1
+            return Entry(step: step, slot: slot,
+                         checksum: hasChecksum ? UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self)) : nil)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Checksum
 import BlockIO
 import Compression
 import DeviceProtocol
@@ -5,12 +6,21 @@ import Dispatch
 import Foundation
 import Optim
 
+/// One subgroup of a step: its payload, the slot it reads (with the checksum the journal holds
+/// for it) and the slot it writes.
+struct StepItem: Sendable {
+    var subgroup: Int
+    var payloadBytes: Int
+    var readSlot: Int
+    var writeSlot: Int
+    var expectedChecksum: UInt32?
+}
+
 /// One step's work for the transfer handler.
 struct StepWork: @unchecked Sendable {
     var step: Int
     var update: PreparedUpdate
-    /// (subgroup, payload bytes, slot to read, slot to write)
-    var subgroups: [(subgroup: Int, payloadBytes: Int, readSlot: Int, writeSlot: Int)]
+    var subgroups: [StepItem]
     /// Where each subgroup's compute copy goes (nil: no host buffer attached).
     var copyOut: UnsafeMutableRawPointer?
     var copyOutPrecision: Precision
@@ -58,14 +68,35 @@ final class TransferHandler: @unchecked Sendable {
     /// Runs the step's subgroups; throws on the first bad payload or I/O error. Subgroups written
     /// before a failure went to their write slots, which are not committed, so the committed
     /// states are untouched either way.
-    func run(_ work: StepWork) throws -> StepReport {
+    func run(_ work: StepWork) throws -> (report: StepReport, checksums: [Int: UInt32]) {
         let operations = OperationLog(pacer: pacer)
+        let checksums = ChecksumLog()
         var report = switch mode {
-        case .naive: try runNaive(work, operations)
-        case .overlap: try runOverlapped(work, operations)
+        case .naive: try runNaive(work, operations, checksums)
+        case .overlap: try runOverlapped(work, operations, checksums)
         }
         report.operations = operations.records
-        return report
+        return (report, checksums.all)
+    }
+
+    /// Checks a loaded slot against the checksum its commit recorded. A mismatch is never used:
+    /// it is reported with the subgroup, the slot and its SSD offset.
+    private func verify(_ item: StepItem, in set: DRAMPool.BufferSet, work: StepWork) throws {
+        if let byte = fault?.corruptState(set.slot, step: work.step, subgroup: item.subgroup) {
+            log("subgroup \(item.subgroup)'s loaded state was corrupted at byte \(byte) (injected)")
+        }
+        guard let expected = item.expectedChecksum else { return }
+        let found = CRC32C.checksum(UnsafeRawBufferPointer(set.slot))
+        guard found == expected else {
+            throw DeviceError.integrity(subgroup: item.subgroup, slot: item.readSlot,
+                                        offset: layout.slotOffset(subgroup: item.subgroup, slot: item.readSlot),
+                                        expected: expected, found: found)
+        }
+    }
+
+    /// The checksum of a slot about to be written, for its commit record.
+    private func checksum(_ item: StepItem, in set: DRAMPool.BufferSet, into log: ChecksumLog) {
+        log.record(item.subgroup, CRC32C.checksum(UnsafeRawBufferPointer(set.slot)))
     }
 
     private typealias Key = OperationLog.Key
@@ -103,7 +134,7 @@ final class TransferHandler: @unchecked Sendable {
         }
     }
 
-    private func loads(_ item: (subgroup: Int, payloadBytes: Int, readSlot: Int, writeSlot: Int),
+    private func loads(_ item: StepItem,
                        into set: DRAMPool.BufferSet) -> [BlockTransfer] {
         let payloadRead = min(item.payloadBytes.roundedUp(to: DeviceLayout.alignment), set.payload.count)
         return [
@@ -115,7 +146,7 @@ final class TransferHandler: @unchecked Sendable {
     }
 
     /// The parameter write first (the host waits for it), then the states.
-    private func writeBacks(_ item: (subgroup: Int, payloadBytes: Int, readSlot: Int, writeSlot: Int),
+    private func writeBacks(_ item: StepItem,
                             from set: DRAMPool.BufferSet) -> (parameters: [BlockTransfer], states: [BlockTransfer]) {
         let vector = layout.vectorBytes
         let base = layout.slotOffset(subgroup: item.subgroup, slot: item.writeSlot)
@@ -127,7 +158,7 @@ final class TransferHandler: @unchecked Sendable {
     }
 
     /// Decodes the payload and applies the update in DRAM, writing the compute copy to the host.
-    private func update(_ item: (subgroup: Int, payloadBytes: Int, readSlot: Int, writeSlot: Int),
+    private func update(_ item: StepItem,
                         in set: DRAMPool.BufferSet, work: StepWork) throws {
         let s = item.subgroup
         let n = layout.elements(ofSubgroup: s)
@@ -165,7 +196,7 @@ final class TransferHandler: @unchecked Sendable {
     }
 
     /// One thing at a time: load, update (and upload), write p, write states, next subgroup.
-    private func runNaive(_ work: StepWork, _ operations: OperationLog) throws -> StepReport {
+    private func runNaive(_ work: StepWork, _ operations: OperationLog, _ checksums: ChecksumLog) throws -> StepReport {
         var report = StepReport()
         let set = sets[0]
         for (i, item) in work.subgroups.enumerated() {
@@ -173,6 +204,7 @@ final class TransferHandler: @unchecked Sendable {
             var started = OperationLog.now
             let reads = loads(item, into: set)
             try transfer(reads, on: mainRing, step: work.step)
+            try verify(item, in: set, work: work)
             checkFault(.read, work, s)
             recordTransfers(.load, reads, item: i, subgroup: s, started: started, after: [Key(kind: .writeStates, item: i - 1)], in: operations)
             started = OperationLog.now
@@ -180,6 +212,7 @@ final class TransferHandler: @unchecked Sendable {
             checkFault(.update, work, s)
             recordUpdate(item: i, subgroup: s, started: started, after: [Key(kind: .load, item: i)], work: work, in: operations)
             let (parameters, states) = writeBacks(item, from: set)
+            checksum(item, in: set, into: checksums)
             started = OperationLog.now
             try transfer(parameters, on: mainRing, step: work.step)
             checkFault(.writeParameters, work, s)
@@ -197,7 +230,7 @@ final class TransferHandler: @unchecked Sendable {
 
     /// Three stages over the buffer sets: the loader reads subgroup i+1 while subgroup i is
     /// updated and subgroup i-1 is written back (parameters first, states lazily after).
-    private func runOverlapped(_ work: StepWork, _ operations: OperationLog) throws -> StepReport {
+    private func runOverlapped(_ work: StepWork, _ operations: OperationLog, _ checksums: ChecksumLog) throws -> StepReport {
         let items = work.subgroups
         let pipeline = Pipeline(setCount: sets.count)
         let group = DispatchGroup()
@@ -214,6 +247,7 @@ final class TransferHandler: @unchecked Sendable {
                 let reads = loads(item, into: sets[setIndex])
                 do {
                     try transfer(reads, on: loadRing, step: work.step)
+                    try verify(item, in: sets[setIndex], work: work)
                     checkFault(.read, work, item.subgroup)
                     recordTransfers(.load, reads, item: i, subgroup: item.subgroup, started: started,
                                     after: [Key(kind: .load, item: i - 1), Key(kind: .writeStates, item: previousUser)], in: operations)
@@ -229,6 +263,7 @@ final class TransferHandler: @unchecked Sendable {
             for (i, item) in items.enumerated() {
                 guard let setIndex = pipeline.takeUpdated(i) else { return }
                 let (parameters, states) = writeBacks(item, from: sets[setIndex])
+                checksum(item, in: sets[setIndex], into: checksums)
                 do {
                     var started = OperationLog.now
                     try transfer(parameters, on: writeRing, step: work.step)
@@ -329,6 +364,18 @@ private final class Pipeline: @unchecked Sendable {
     func takeUpdated(_ i: Int) -> Int? { wait { updated.removeValue(forKey: i) } }
     func release(_ set: Int) { change { free.append(set) } }
     func fail(_ error: Error) { change { if failure == nil { failure = error } } }
+}
+
+/// The checksums of the slots a step writes, from whichever stage computes them.
+private final class ChecksumLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var all: [Int: UInt32] = [:]
+
+    func record(_ subgroup: Int, _ checksum: UInt32) {
+        lock.lock()
+        all[subgroup] = checksum
+        lock.unlock()
+    }
 }
 
 private final class LockedCounters: @unchecked Sendable {

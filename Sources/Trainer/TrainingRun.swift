@@ -30,11 +30,14 @@ public final class TrainingRun {
     private let log: (String) -> Void
     /// Device failures recovered from (`--on-device-failure retry`).
     public private(set) var recoveries = 0
+    /// The directory of the last checkpoint this run saved (or resumed from).
+    private var lastCheckpoint: String?
 
     /// Loads the model and data, starts the fleet and loads the initial parameters into it.
     public init(_ options: TrainingOptions, log: @escaping (String) -> Void = { _ in }) throws {
         self.options = options
         self.log = log
+        lastCheckpoint = options.resume
         guard options.steps >= 1 else { throw TrainingError.badOption("--steps must be at least 1, got \(options.steps)") }
         guard options.devices >= 1 else { throw TrainingError.badOption("--devices must be at least 1, got \(options.devices)") }
         if !options.attach.isEmpty && options.attach.count != options.devices {
@@ -143,7 +146,12 @@ public final class TrainingRun {
     /// Runs every step; `progress` gets one line per step.
     public func run(progress: (StepRecord) -> Void = { _ in }) throws {
         for step in (stepsDone + 1)...options.steps {
-            let record = try runStep(step)
+            let record: StepRecord
+            do {
+                record = try runStep(step)
+            } catch let error as FleetError where "\(error)".contains("integrity failure") {
+                throw TrainingError.integrity(detail: "\(error)", resumeFrom: lastCheckpoint)
+            }
             records.append(record)
             try metrics?.append(record)
             progress(record)
@@ -265,6 +273,7 @@ public final class TrainingRun {
             lossScaler: lossScaler.map { .init(scale: $0.scale, remainingHysteresis: $0.remainingHysteresis,
                                                iteration: $0.iteration, lastOverflowIteration: $0.lastOverflowIteration) })
         try state.write(to: "\(directory)/trainer-state.json")
+        lastCheckpoint = directory
         if options.compression.errorFeedback && options.mode.compresses {
             try fleet.errorFeedback.write(to: "\(directory)/\(Self.errorFeedbackFile)")
         }

@@ -6,7 +6,7 @@ import Testing
 @Suite struct FaultPlanTests {
     @Test(arguments: [
         "crash@step=3,phase=write_m", "crash@step=2,phase=read,subgroup=4", "hang@step=5,phase=read",
-        "eio@read", "eio@write,step=4,offset=8192", "corrupt@grad,step=3,subgroup=1,byte=100", "slow@link=0.1",
+        "eio@read", "eio@write,step=4,offset=8192", "corrupt@grad,step=3,subgroup=1,byte=100", "corrupt@state,step=2", "slow@link=0.1",
     ])
     func specsRoundTrip(spec: String) throws {
         let plan = try FaultPlan(parsing: spec)
@@ -29,7 +29,7 @@ import Testing
             ("crash@step=1", "both step= and phase= are required"),
             ("hang@phase=read", "step= is required"),
             ("eio@sideways", "eio needs read or write"),
-            ("corrupt@state", "corrupt needs a target"),
+            ("corrupt@memory", "corrupt needs a target"),
             ("slow@link=fast", "link must be a delay"),
             ("slow@step=2", "'step' is not a key of slow"),
             ("crash@step=0,phase=read", "step must be an integer ≥ 1"),

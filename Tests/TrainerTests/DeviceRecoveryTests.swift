@@ -10,7 +10,7 @@ import Trainer
     static let faults = [
         "crash@step=2,phase=read", "crash@step=3,phase=write_p", "crash@step=3,phase=write_m",
         "crash@step=2,phase=before_commit", "crash@step=3,phase=after_commit",
-        "eio@read,step=2", "eio@write,step=3", "corrupt@grad,step=2", "hang@step=3",
+        "eio@read,step=2", "eio@write,step=3", "corrupt@grad,step=2", "corrupt@state,step=3", "hang@step=3",
     ]
 
     func reference(_ dir: RunDirectory, _ data: (train: String, val: String), mode: OffloadMode,
@@ -53,6 +53,25 @@ import Trainer
         defer { run.finish() }
         try run.run()
         #expect(run.model.parameters.array.map(\.bitPattern) == expected)
+    }
+
+    /// A state slot that fails the checksum its commit recorded is never used: without retry the
+    /// run stops, naming device, subgroup, slot and offset, and says which checkpoint to resume.
+    @Test func anIntegrityFailureSaysWhereToResume() throws {
+        let dir = RunDirectory()
+        let data = try corpus(in: dir)
+        var o = options(dir, data: data, mode: .suO, steps: 4)
+        o.deviceFaults = [0: "corrupt@state,step=3,subgroup=1"]
+        o.saveCheckpoint = "\(dir.path)/checkpoint"
+        o.checkpointEvery = 1
+        let run = try TrainingRun(o)
+        defer { run.finish() }
+        #expect { try run.run() } throws: { error in
+            let text = "\(error)"
+            return text.contains("device 0") && text.contains("integrity failure: subgroup 1's state in slot")
+                && text.contains("SSD offset") && text.contains("--resume \(dir.path)/checkpoint")
+        }
+        #expect(run.records.count == 2)
     }
 
     @Test func abortNamesTheDeviceAndTheFault() throws {
