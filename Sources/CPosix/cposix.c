@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <malloc.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,3 +85,5 @@ void si_sleep_until_ns(uint64_t deadline) {
     struct timespec t = {(time_t)(deadline / 1000000000ull), (long)(deadline % 1000000000ull)};
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR) {}
 }
+
+uint64_t si_heap_in_use(void) { return (uint64_t)mallinfo2().uordblks; }

@@ -1,3 +1,4 @@
+import CPosix
 import Foundation
 
 /// Peak resident memory of a process (Linux `VmHWM`), for the bigger-than-RAM report: the host
@@ -8,6 +9,10 @@ public enum ProcessMemory {
 
     /// Current resident bytes (`VmRSS`), for leak checks over a long run.
     public static func residentBytes(pid: Int32? = nil) -> Int? { statusBytes("VmRSS:", pid: pid) }
+
+    /// Bytes the C heap holds in live allocations (glibc `mallinfo2().uordblks`): unlike RSS, it
+    /// does not count freed memory the allocator keeps, so growth here is live objects.
+    public static var heapInUse: Int { Int(si_heap_in_use()) }
 
     /// Open file descriptors of this process.
     public static var openDescriptors: Int { descriptorTargets.count }

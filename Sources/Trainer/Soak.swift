@@ -24,6 +24,9 @@ public enum Soak {
         /// Host resident bytes after the first tenth of the steps and at the end.
         public var residentEarly: Int
         public var residentEnd: Int
+        /// Live heap bytes at the same two points.
+        public var heapEarly: Int
+        public var heapEnd: Int
         public var devicesLeft: Int
     }
 
@@ -68,16 +71,20 @@ public enum Soak {
             }
         }
         faulted.deviceFaults = specs
-        var outcome: (identical: Bool, recoveries: Int, kills: Int, seconds: Double, residentEarly: Int, left: Int)
+        var outcome: (identical: Bool, recoveries: Int, kills: Int, seconds: Double, residentEarly: Int, heapEarly: Int, left: Int)
         do {
             let run = try TrainingRun(faulted, log: log)
             let chaos = Chaos(fleet: run.fleet, seed: rng.next())
             var residentEarly = 0
+            var heapEarly = 0
             let faultedStart = Date()
             do {
                 try run.run { record in
                     if record.step % killEverySteps == 0 { chaos.killOne(log: log) }
-                    if record.step == max(1, base.steps / 10) { residentEarly = ProcessMemory.residentBytes() ?? 0 }
+                    if record.step == max(1, base.steps / 10) {
+                        residentEarly = ProcessMemory.residentBytes() ?? 0
+                        heapEarly = ProcessMemory.heapInUse
+                    }
                 }
             } catch {
                 run.finish()
@@ -85,19 +92,20 @@ public enum Soak {
             }
             let seconds = Date().timeIntervalSince(faultedStart)
             run.finish()
-            outcome = (run.model.parameters.array.map(\.bitPattern) == expected, run.recoveries, chaos.kills, seconds, residentEarly,
+            outcome = (run.model.parameters.array.map(\.bitPattern) == expected, run.recoveries, chaos.kills, seconds, residentEarly, heapEarly,
                        run.fleet.processes?.processes.filter(\.isRunning).count ?? 0)
         }
         // The run is gone: its sockets and mappings are closed; give the log threads of the
         // last devices a moment to see their pipes end.
         usleep(500_000)
-        let (identical, recoveries, kills, faultedSeconds, residentEarly, devicesLeft) = outcome
+        let (identical, recoveries, kills, faultedSeconds, residentEarly, heapEarly, devicesLeft) = outcome
         let residentEnd = ProcessMemory.residentBytes() ?? 0
         return Report(steps: base.steps, devices: base.devices, injectedSpecs: specs, kills: kills, recoveries: recoveries,
                       bitIdentical: identical, referenceSeconds: referenceSeconds, faultedSeconds: faultedSeconds,
                       descriptorsBefore: descriptorsBefore, descriptorsAfter: ProcessMemory.openDescriptors,
                       descriptorsLeft: ProcessMemory.descriptorTargets.filter { before[$0.key] != $0.value }.map(\.value).sorted(),
-                      residentEarly: residentEarly, residentEnd: residentEnd, devicesLeft: devicesLeft)
+                      residentEarly: residentEarly, residentEnd: residentEnd, heapEarly: heapEarly, heapEnd: ProcessMemory.heapInUse,
+                      devicesLeft: devicesLeft)
     }
 
     /// Kills device processes between steps, as a crashing machine would.

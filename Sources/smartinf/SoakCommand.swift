@@ -45,6 +45,7 @@ struct SoakCommand: ParsableCommand {
         table.append(["host descriptors after the reference / after the faulted run", "\(report.descriptorsBefore) / \(report.descriptorsAfter)"
                       + (report.descriptorsLeft.isEmpty ? "" : " (left: \(report.descriptorsLeft.joined(separator: ", ")))")])
         table.append(["host RSS after 10% / at the end", "\(Figures.count(Double(report.residentEarly)))B / \(Figures.count(Double(report.residentEnd)))B"])
+        table.append(["host heap in use after 10% / at the end", "\(Figures.count(Double(report.heapEarly)))B / \(Figures.count(Double(report.heapEnd)))B"])
         table.append(["device processes left running", "\(report.devicesLeft)"])
         print(table.rendered)
         let leaked = report.descriptorsAfter > report.descriptorsBefore || report.devicesLeft > 0
