@@ -87,3 +87,5 @@ void si_sleep_until_ns(uint64_t deadline) {
 }
 
 uint64_t si_heap_in_use(void) { return (uint64_t)mallinfo2().uordblks; }
+
+void si_malloc_trim(void) { malloc_trim(0); }

@@ -1,3 +1,4 @@
+import CPosix
 import DeviceProtocol
 import Dispatch
 import Foundation
@@ -134,6 +135,9 @@ public final class DeviceFleet: @unchecked Sendable {
         }
         try? FileManager.default.removeItem(atPath: old.hostBuffer.path)
         members[failed] = fresh
+        // A recovery frees a member's buffers and threads in bulk; hand that memory back rather
+        // than let the allocator keep it (long runs with many recoveries would otherwise grow).
+        si_malloc_trim()
         for (i, member) in members.enumerated() {
             try Self.attributing(i, names[i]) {
                 let held = Set(try member.link.status())

@@ -35,6 +35,8 @@ uint64_t si_atomic_load_u64(const uint64_t *word);
 int si_atomic_cas_u64(uint64_t *word, uint64_t expected, uint64_t desired);
 /// Bytes in live allocations of the C heap (glibc mallinfo2().uordblks).
 uint64_t si_heap_in_use(void);
+/// Returns free heap memory to the system (glibc malloc_trim(0)).
+void si_malloc_trim(void);
 /// CLOCK_MONOTONIC in nanoseconds: comparable across the processes of one machine.
 uint64_t si_monotonic_ns(void);
 /// Sleeps until CLOCK_MONOTONIC reaches `deadline` nanoseconds (no-op if it has).
