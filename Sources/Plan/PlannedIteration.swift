@@ -37,6 +37,17 @@ public struct OperationTag: Sendable, Equatable, Codable {
     public var device: Int?
     /// What the amount counts: `B`, `FLOP`, `elements`.
     public var unit: String
+
+    public init(actor: String, phase: Phase, kind: Kind, name: String, layer: Int?, subgroup: Int?, device: Int?, unit: String) {
+        self.actor = actor
+        self.phase = phase
+        self.kind = kind
+        self.name = name
+        self.layer = layer
+        self.subgroup = subgroup
+        self.device = device
+        self.unit = unit
+    }
 }
 
 /// The paper's three-way split of an iteration.
@@ -59,13 +70,17 @@ public struct PlannedIteration: Sendable {
     public internal(set) var tags: [OperationTag] = []
     public internal(set) var places: [ResourcePlace] = []
 
-    mutating func resource(_ name: String, capacity: Double, at place: ResourcePlace) -> ResourceID {
+    public init() {}
+
+    /// Adds a resource (a recorded trace's, when one is timed again).
+    public mutating func resource(_ name: String, capacity: Double, at place: ResourcePlace) -> ResourceID {
         places.append(place)
         return graph.addResource(name, capacity: capacity)
     }
 
+    /// Adds an operation (a recorded trace's, when one is timed again).
     @discardableResult
-    mutating func operation(_ tag: OperationTag, amount: Double, path: [ResourceID], latency: Double = 0,
+    public mutating func operation(_ tag: OperationTag, amount: Double, path: [ResourceID], latency: Double = 0,
                             after: [OperationID] = [], costs: [ResourceID: Double] = [:]) -> OperationID {
         tags.append(tag)
         return graph.addOperation(amount: amount, path: path, latency: latency, after: after, costs: costs)

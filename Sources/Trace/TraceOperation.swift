@@ -67,10 +67,19 @@ public struct TraceOperation: Sendable, Equatable, Codable {
     public var modeled: TraceInterval
     /// When it really ran, for traces recorded under the paced or wall clock.
     public var wall: TraceInterval?
+    /// Units of each `path` resource one unit of `amount` uses (null: 1 each): how a flash serves
+    /// reads and writes at different speeds, or the GPU FLOPs at different efficiencies.
+    public var costs: [Double]?
+    /// Seconds of fixed command latency before its work starts (null: none).
+    public var latency: Double?
+    /// The training step it belongs to, in a trace of several (`train --trace`); each step's
+    /// operations were timed on their own, starting where the previous step ended.
+    public var step: Int?
 
     public init(id: Int, actor: String, phase: OperationTag.Phase, kind: OperationTag.Kind, name: String,
                 unit: String, amount: Double, path: [Int] = [], after: [Int] = [], layer: Int? = nil,
-                subgroup: Int? = nil, device: Int? = nil, modeled: TraceInterval, wall: TraceInterval? = nil) {
+                subgroup: Int? = nil, device: Int? = nil, modeled: TraceInterval, wall: TraceInterval? = nil,
+                costs: [Double]? = nil, latency: Double? = nil, step: Int? = nil) {
         self.id = id
         self.actor = actor
         self.phase = phase
@@ -85,18 +94,27 @@ public struct TraceOperation: Sendable, Equatable, Codable {
         self.device = device
         self.modeled = modeled
         self.wall = wall
+        self.costs = costs
+        self.latency = latency
+        self.step = step
     }
 
     /// An operation of a plan, as its planner tagged it.
     public init(id: Int, tag: OperationTag, amount: Double, path: [Int] = [], after: [Int] = [],
-                modeled: TraceInterval, wall: TraceInterval? = nil) {
+                modeled: TraceInterval, wall: TraceInterval? = nil, costs: [Double]? = nil, latency: Double? = nil,
+                step: Int? = nil) {
         self.init(id: id, actor: tag.actor, phase: tag.phase, kind: tag.kind, name: tag.name, unit: tag.unit,
                   amount: amount, path: path, after: after, layer: tag.layer, subgroup: tag.subgroup,
-                  device: tag.device, modeled: modeled, wall: wall)
+                  device: tag.device, modeled: modeled, wall: wall, costs: costs, latency: latency, step: step)
+    }
+
+    /// The planner's tag, rebuilt.
+    public var tag: OperationTag {
+        OperationTag(actor: actor, phase: phase, kind: kind, name: name, layer: layer, subgroup: subgroup, device: device, unit: unit)
     }
 
     enum Keys: String, CodingKey {
-        case record, id, actor, phase, kind, name, unit, amount, path, after, layer, subgroup, device, modeled, wall
+        case record, id, actor, phase, kind, name, unit, amount, path, after, layer, subgroup, device, modeled, wall, costs, latency, step
     }
 
     public init(from decoder: any Decoder) throws {
@@ -115,6 +133,9 @@ public struct TraceOperation: Sendable, Equatable, Codable {
         device = try r.optionalIndex(.device, expected: "null or a device index")
         modeled = try r.value(.modeled, expected: TraceInterval.expected)
         wall = try r.optional(.wall, expected: "null or " + TraceInterval.expected)
+        costs = try r.optional(.costs, expected: "null or one positive cost per path resource")
+        latency = try r.optional(.latency, expected: "null or seconds ≥ 0")
+        step = try r.optionalIndex(.step, expected: "null or a step index")
         try check()
     }
 
@@ -136,6 +157,9 @@ public struct TraceOperation: Sendable, Equatable, Codable {
         try c.encode(device, forKey: .device)
         try c.encode(modeled, forKey: .modeled)
         try c.encode(wall, forKey: .wall)
+        try c.encode(costs, forKey: .costs)
+        try c.encode(latency, forKey: .latency)
+        try c.encode(step, forKey: .step)
     }
 
     /// The checks that need only the operation itself; those against the header and the
@@ -153,6 +177,17 @@ public struct TraceOperation: Sendable, Equatable, Codable {
         }
         try modeled.check("modeled")
         try wall?.check("wall")
+        if let latency, !(latency >= 0 && latency.isFinite) {
+            throw FieldError("latency", .invalid(found: formatNumber(latency), expected: "seconds ≥ 0"))
+        }
+        if let costs {
+            guard costs.count == path.count else {
+                throw FieldError("costs", .invalid(found: "\(costs.count) costs", expected: "one per path resource (\(path.count))"))
+            }
+            for (i, cost) in costs.enumerated() where !(cost > 0 && cost.isFinite) {
+                throw FieldError("costs[\(i)]", .invalid(found: formatNumber(cost), expected: "a positive, finite cost"))
+            }
+        }
     }
 
     /// The checks against the header's resources and the operations before it.

@@ -27,6 +27,7 @@ final class LiveClocking {
     private var wallOrigin: UInt64?
     private(set) var lastTimeline: IterationTimeline?
     private var lastPayloadBytes = 0
+    private var stepsRecorded = 0
 
     init(_ options: LiveClockOptions, config: GPTConfig, batch: Int, sequence: Int, mode: OffloadMode, devices: Int,
          stateCount: Int, directory: String) throws {
@@ -75,7 +76,10 @@ final class LiveClocking {
         let timeline = IterationTimeline(plan)
         lastTimeline = timeline
         lastPayloadBytes = fleet.reduce(0) { $0 + $1.offloadBytes }
-        if options.tracePath != nil { appendToTrace(timeline, wall: wall) }
+        if options.tracePath != nil {
+            appendToTrace(timeline, wall: wall)
+            stepsRecorded += 1
+        }
         modeledElapsed += timeline.iterationSeconds
         let phases = timeline.phaseSeconds
         // Operation 1 is the backward pass; what follows it is the fleet's step.
@@ -99,7 +103,9 @@ final class LiveClocking {
                 after: graph.predecessors(of: id).map { first + $0.index },
                 modeled: TraceInterval(start: modeledElapsed + timing.start, end: modeledElapsed + timing.end),
                 wall: TraceInterval(start: Double(w.lowerBound &- min(origin, w.lowerBound)) / 1e9,
-                                    end: Double(w.upperBound &- min(origin, w.upperBound)) / 1e9)))
+                                    end: Double(w.upperBound &- min(origin, w.upperBound)) / 1e9),
+                costs: TraceOperation.recordedCosts(graph.costs(of: id)),
+                latency: graph.latency(of: id) > 0 ? graph.latency(of: id) : nil, step: stepsRecorded))
         }
     }
 

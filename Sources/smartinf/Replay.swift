@@ -44,9 +44,14 @@ struct Replay: ParsableCommand {
                                       overrides: try allOverrides.map { (t) throws(ProfileError) in try ProfileOverride(parsing: t) })
         let targetMode = mode ?? header.config.mode
         let targetDevices = devices ?? header.config.devices
-        let timeline = try IterationPlanner.timeline(targetMode, workload, devices: targetDevices, on: setup)
+        let unchanged = devices == nil && mode == nil && topkRatio == nil && host == nil && device == nil && gpu == nil
+            && overrides.isEmpty
+        // Unchanged, the recorded operations are timed again as they are (every step of a
+        // training trace); otherwise the logical workload is planned for the new target.
+        let retimed = unchanged ? recorded.retimed() : []
+        let timeline = try retimed.last ?? IterationPlanner.timeline(targetMode, workload, devices: targetDevices, on: setup)
         let result = StudyResult(mode: targetMode, devices: targetDevices, workload: workload, timeline: timeline)
-        let reproduces = recorded.reproduces(timeline)
+        let reproduces = unchanged && recorded.reproducesItsTimeline
         if let save {
             try TraceFile(timeline, workload: workload, mode: targetMode, devices: targetDevices, profile: profile, source: .replay)
                 .write(to: save)
@@ -61,15 +66,21 @@ struct Replay: ParsableCommand {
                     ["iteration_s": s.iteration, "seconds": Dictionary(uniqueKeysWithValues: s.phases.map { ($0.key.rawValue, $0.value) })] as [String: Any]
                 } as Any,
                 "reproduces_recorded_timeline": reproduces,
+                "replanned": !unchanged,
             ] as [String: Any])
             return
         }
         print(StudyText.header(workload, label: "replay of \(trace)", devices: targetDevices, setup: setup))
         print(StudyText.breakdown([result], base: nil))
         if let s = recorded.summary {
-            print(String(format: "recorded (%@, %d devices): %.2f s per iteration", header.config.mode.rawValue, header.config.devices, s.iteration))
+            print("recorded (\(header.config.mode.rawValue), \(header.config.devices) devices): \(StudyOutput.seconds(s.iteration)) s per iteration")
         }
-        print(reproduces ? "the replay reproduces the recorded timeline exactly" : "re-planned: the configuration differs from the recording")
+        if unchanged {
+            print(reproduces ? "the replay reproduces the recorded timeline exactly (\(retimed.count) step(s), \(recorded.operations.count) operations)"
+                             : "timed again, the recorded operations do NOT reproduce the recorded timeline")
+        } else {
+            print("re-planned for the new configuration with the planners")
+        }
     }
 }
 

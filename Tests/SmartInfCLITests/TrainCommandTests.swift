@@ -37,6 +37,9 @@ import Testing
         #expect(Set(modeled.keys) == ["fw", "bw_grad_offload", "update", "iteration_s", "fleet_step"])
         let replay = try SmartInfProcess.run(["replay", "\(dir)/run.trace", "--devices", "4"])
         #expect(replay.status == 0, "\(replay.stderr)")
+        let unchanged = try SmartInfProcess.run(["replay", "\(dir)/run.trace", "--json"])
+        let document = try JSONSerialization.jsonObject(with: Data(unchanged.stdout.utf8)) as? [String: Any]
+        #expect(document?["reproduces_recorded_timeline"] as? Bool == true, "\(unchanged.stdout)")
         let export = try SmartInfProcess.run(["export", "\(dir)/run.trace", "--perfetto", "\(dir)/run.json"])
         #expect(export.status == 0, "\(export.stderr)")
         let bad = try train(["--init", "gpt2:1,2,32,16,256", "--clock", "sundial"])

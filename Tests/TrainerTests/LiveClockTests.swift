@@ -28,6 +28,9 @@ import Trainer
         let trace = try TraceFile.read(from: "\(dir.path)/run.trace")
         #expect(trace.header.source == .train && trace.header.clock == .virtual && trace.header.config.devices == 2)
         #expect(trace.operations.allSatisfy { $0.wall != nil })
+        // Timed again step by step, the recorded operations give exactly the recorded times.
+        #expect(trace.reproducesItsTimeline)
+        #expect(trace.retimed().count == 3)
         // Per device: flash bytes charged in the trace (loads, write-backs, gradient offloads)
         // against what the devices and the host measured over the whole run.
         let flash = Set(trace.header.resources.filter { $0.name.hasSuffix("flash") }.map(\.id))
