@@ -8,7 +8,7 @@ RELEASE    := -c release $(NATIVE)
 BIN        := .build/release
 OUT        := out
 
-.PHONY: report-png deps build run test bench bench-suite big clean
+.PHONY: report-png soak deps build run test bench bench-suite big clean
 
 deps:
 	@scripts/install-deps.sh
@@ -79,6 +79,12 @@ big: build
 # benchmark package never slows down `make test`.
 bench-suite: deps
 	SMARTINF_BENCHMARKS=1 $(SWIFT) package --scratch-path .build-bench $(NATIVE) benchmark
+
+# Faults under load: 8 devices, 3000 steps, a random fault per device and a device killed every
+# 5 steps, recovered with --on-device-failure retry, against a fault-free run (bit-identical,
+# nothing left behind). Not part of `make test`.
+soak: build
+	$(BIN)/smartinf soak --devices 8 --steps 3000 --kill-every 5
 
 clean:
 	rm -rf .build $(OUT)
