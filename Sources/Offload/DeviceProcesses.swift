@@ -74,10 +74,10 @@ public final class DeviceProcesses: @unchecked Sendable {
     /// same SSD file and socket, without its `--fault` (an injected fault fires once per run).
     public func restart(_ i: Int) throws {
         let old = processes[i]
-        if old.isRunning {
-            kill(old.processIdentifier, SIGKILL)
-            old.waitUntilExit()
-        }
+        if old.isRunning { kill(old.processIdentifier, SIGKILL) }
+        // Also for a device that died on its own: waiting lets Foundation release what it keeps
+        // for a running process.
+        old.waitUntilExit()
         try? FileManager.default.removeItem(atPath: socketPaths[i])
         var extra = options.extraArguments[i] ?? []
         if let at = extra.firstIndex(of: "--fault"), at + 1 < extra.count { extra.removeSubrange(at...(at + 1)) }
