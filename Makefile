@@ -8,7 +8,7 @@ RELEASE    := -c release $(NATIVE)
 BIN        := .build/release
 OUT        := out
 
-.PHONY: report-png soak deps build run test bench bench-suite big clean
+.PHONY: report-png soak deps build run test bench bench-suite fuzz big clean
 
 deps:
 	@scripts/install-deps.sh
@@ -79,6 +79,16 @@ big: build
 # benchmark package never slows down `make test`.
 bench-suite: deps
 	SMARTINF_BENCHMARKS=1 $(SWIFT) package --scratch-path .build-bench $(NATIVE) benchmark
+
+# Fuzz every decoder of untrusted bytes (gradient payloads, protocol frames and messages, traces,
+# hardware profiles, training configs, llm.c checkpoints and token files) for FUZZ_SECONDS each
+# (default 600, ten minutes per target; `make fuzz FUZZ_SECONDS=30` for a quick pass) and print
+# the executions per target. libFuzzer + AddressSanitizer when the toolchain has them, the
+# built-in mutation engine otherwise (fuzz/README.md). Inputs that crash are left in out/fuzz/.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+fuzz: deps
+	SWIFT="$(SWIFT)" FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_OUT=$(OUT)/fuzz fuzz/run.sh $(FUZZ_TARGETS)
 
 # Faults under load: 8 devices, 3000 steps, a random fault per device and a device killed every
 # 5 steps, recovered with --on-device-failure retry, against a fault-free run (bit-identical,

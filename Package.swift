@@ -61,6 +61,12 @@ let package = Package(
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload",
         ]),
+        // Fuzz harnesses: every decoder of untrusted bytes with its seeds and checks, and a
+        // mutation engine; run by `smartinf-fuzz` (below) and by the FuzzRegressionTests.
+        .target(name: "FuzzTargets", dependencies: [
+            "Compression", "Checksum", "DeviceProtocol", "Trace", "Plan", "HardwareModel", "Trainer", "GPT", "Optim",
+            "SeededRandom",
+        ]),
         .executableTarget(name: "smartssd", dependencies: [
             "SmartSSD", "Benchmarking", "CPosix", "HardwareModel", "LiveClock", "Plan",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -72,20 +78,21 @@ let package = Package(
 
         .testTarget(name: "ChecksumTests", dependencies: ["Checksum", "SeededRandom"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "SeededRandom"]),
-        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom"]),
+        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom", "FuzzTargets"]),
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "smartssd", "Optim", "SeededRandom", "DeviceProtocol"]),
         // Reference/ holds the float64 numpy reference the parity test runs with python3.
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol"]),
-        .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom"], exclude: ["Reference"]),
-        .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel"]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "FuzzTargets"]),
+        .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom", "FuzzTargets"], exclude: ["Reference"]),
+        .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel", "FuzzTargets"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "Trainer", "Offload", "Optim", "smartssd"]),
-        .testTarget(name: "TraceTests", dependencies: ["Trace", "Plan", "HardwareModel"]),
+        .testTarget(name: "TraceTests", dependencies: ["Trace", "Plan", "HardwareModel", "FuzzTargets"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),
         // Spawns real `smartssd` processes; depending on the executable makes `swift test` build it.
         .testTarget(name: "DeviceTests", dependencies: [
             "smartssd", "DeviceProtocol", "BlockIO", "Compression", "Optim", "Checksum", "SeededRandom", "Offload",
+            "FuzzTargets",
         ]),
         // Spawns the real `smartinf` executable; depending on it makes `swift test` build it.
         .testTarget(name: "SmartInfCLITests", dependencies: ["smartinf"]),
@@ -106,4 +113,15 @@ if ProcessInfo.processInfo.environment["SMARTINF_BENCHMARKS"] != nil {
         ],
         path: "Benchmarks/KernelBenchmarks",
         plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
+}
+
+// The fuzzer executable (`make fuzz`) is only declared when asked for. Built with
+// `-sanitize=fuzzer,address` and lld (which lets the package's own `main` stand in for
+// libFuzzer's) it runs libFuzzer through `LLVMFuzzerRunDriver`; built plainly it runs FuzzTargets'
+// mutation engine. See fuzz/README.md.
+if ProcessInfo.processInfo.environment["SMARTINF_FUZZ"] != nil {
+    package.targets.append(.target(name: "CFuzzing", path: "fuzz/Sources/CFuzzing"))
+    package.targets.append(.executableTarget(
+        name: "smartinf-fuzz", dependencies: ["FuzzTargets", "CFuzzing"], path: "fuzz/Sources/smartinf-fuzz"))
+    package.products.append(.executable(name: "smartinf-fuzz", targets: ["smartinf-fuzz"]))
 }

@@ -59,12 +59,22 @@ extension ProfileValueKind {
 
     private static func quantity(_ text: String, _ dimension: Quantity.Dimension) throws(ValueProblem)
         -> (ProfileValue, text: String) {
+        let value: Double
         do {
-            return (.quantity(try Quantity.parse(text, as: dimension), dimension), text)
+            value = try Quantity.parse(text, as: dimension)
         } catch {
             throw .unacceptable(error.description)
         }
+        // Sizes are used as whole bytes (`Profile.bytes`, an Int): one that an Int cannot hold
+        // is refused here rather than trapping in the conversion.
+        if dimension == .size, !(value < largestSize) {
+            throw .unacceptable("\"\(text)\" is larger than the largest size, 8EiB (2^63 bytes)")
+        }
+        return (.quantity(value, dimension), text)
     }
+
+    /// 2^63 bytes: every size below it rounds to an Int.
+    private static let largestSize = Double(Int.max)
 
     /// Range checks shared by file and command-line numbers.
     private func checked(_ number: Double, text: String) throws(ValueProblem) -> (ProfileValue, text: String) {

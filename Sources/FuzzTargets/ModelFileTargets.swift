@@ -1,0 +1,132 @@
+import GPT
+import Optim
+import SeededRandom
+
+/// The llm.c checkpoint reader (`GPTCheckpoint.read(from:)`, what `--checkpoint` and `--resume`
+/// load): a 256 × int32 header with the model's dimensions, then every parameter.
+public final class CheckpointTarget: FuzzTarget {
+    public let name = "checkpoint"
+    private let scratch: ScratchDirectory
+
+    public init() throws {
+        scratch = try ScratchDirectory("checkpoint")
+    }
+
+    public func seeds() throws -> [[UInt8]] {
+        var random = SplitMix64(seed: 0x5EED_0C4B)
+        let configs = [
+            GPTConfig(maxSeqLen: 4, vocabSize: 10, paddedVocabSize: 16, layers: 1, heads: 2, channels: 8),
+            GPTConfig(maxSeqLen: 2, vocabSize: 3, paddedVocabSize: 3, layers: 2, heads: 1, channels: 2),
+        ]
+        return try configs.map { config in
+            let values = (0..<config.parameterCount).map { _ in Float(Int64(bitPattern: random.next() % 2000) - 1000) / 1000 }
+            let checkpoint = GPTCheckpoint(config: config, parameters: AlignedBuffer(values))
+            let path = scratch.write([], to: "seed.bin")
+            try checkpoint.write(to: path)
+            return scratch.read("seed.bin")
+        }
+    }
+
+    public func execute(_ input: [UInt8]) throws(FuzzViolation) -> String {
+        let path = scratch.write(input, to: "model.bin")
+        do {
+            let checkpoint = try GPTCheckpoint.read(from: path)
+            guard checkpoint.parameters.count == checkpoint.config.parameterCount,
+                  input.count == 1024 + 4 * checkpoint.config.parameterCount else {
+                throw FuzzViolation(name, "accepted a \(input.count)-byte file for \(checkpoint.config)")
+            }
+            return "ok"
+        } catch let error as ModelFileError {
+            return try rejection(name, error)
+        } catch let violation as FuzzViolation {
+            throw violation
+        } catch {
+            throw FuzzViolation(name, "GPTCheckpoint.read threw \(type(of: error)): \(error)")
+        }
+    }
+
+    /// Sets a header dimension to an edge value, or picks small dimensions and resizes the file
+    /// to exactly what they describe.
+    public func mutate(_ input: inout [UInt8], _ random: inout SplitMix64) -> Bool {
+        guard input.count >= 1024 else { return false }
+        let limits: [Int32] = [1 << 24, Int32.max, 1 << 16, 1 << 16, 1 << 20, Int32.max]
+        switch random.next() % 3 {
+        case 0:
+            let field = 2 + Int(random.next() % 6)
+            let limit = limits[field - 2]
+            input.storeLE(pick([0, 1, -1, limit, limit &+ 1, Int32.min, Int32.max, 3, 7, 64], &random), at: 4 * field)
+        case 1:
+            input.storeLE(pick([GPTCheckpoint.magic, 20_240_520, 0, -1], &random), at: 0)
+            input.storeLE(pick([GPTCheckpoint.version, 1, 2, 4, 0], &random), at: 4)
+        default:
+            let heads = 1 + Int(random.next() % 3)
+            let channels = heads * (1 + Int(random.next() % 4)) + (random.next() % 8 == 0 ? 1 : 0)
+            let vocabulary = 1 + Int(random.next() % 9)
+            let config = GPTConfig(maxSeqLen: 1 + Int(random.next() % 4), vocabSize: vocabulary,
+                                   paddedVocabSize: vocabulary + Int(random.next() % 3) - (random.next() % 8 == 0 ? 1 : 0),
+                                   layers: 1 + Int(random.next() % 2), heads: heads, channels: channels)
+            for (i, value) in [config.maxSeqLen, config.vocabSize, config.layers, config.heads, config.channels,
+                               config.paddedVocabSize].enumerated() {
+                input.storeLE(Int32(value), at: 8 + 4 * i)
+            }
+            let length = 1024 + 4 * max(0, config.parameterCount)
+            if input.count > length {
+                input.removeLast(input.count - length)
+            } else {
+                input += (0..<(length - input.count)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            }
+        }
+        return true
+    }
+}
+
+/// The llm.c token file reader (`TokenFile.read(from:vocabSize:)`, what `--train-data` and
+/// `--val-data` load): a 256 × int32 header with the token count, then the tokens as u16.
+public final class TokenFileTarget: FuzzTarget {
+    public let name = "tokens"
+    private let scratch: ScratchDirectory
+
+    public init() throws {
+        scratch = try ScratchDirectory("tokens")
+    }
+
+    public func seeds() throws -> [[UInt8]] {
+        let streams: [[UInt16]] = [(0..<64).map { UInt16($0 * 7 % 256) }, [], [50_256, 0, 65_535, 1]]
+        return try streams.map { tokens in
+            let path = scratch.write([], to: "seed.bin")
+            try TokenFile.write(tokens, to: path)
+            return scratch.read("seed.bin")
+        }
+    }
+
+    public func execute(_ input: [UInt8]) throws(FuzzViolation) -> String {
+        let path = scratch.write(input, to: "tokens.bin")
+        // The vocabulary check is optional: try without it, with GPT-2's and with a tiny one.
+        let vocabulary = [nil, 50_257, 256][input.count % 3]
+        do {
+            let tokens = try TokenFile.read(from: path, vocabSize: vocabulary)
+            guard input.count == 1024 + 2 * tokens.count else {
+                throw FuzzViolation(name, "accepted a \(input.count)-byte file as \(tokens.count) tokens")
+            }
+            if let vocabulary, let token = tokens.first(where: { Int($0) >= vocabulary }) {
+                throw FuzzViolation(name, "accepted token \(token) with a vocabulary of \(vocabulary)")
+            }
+            return "ok"
+        } catch let error as ModelFileError {
+            return try rejection(name, error)
+        } catch let violation as FuzzViolation {
+            throw violation
+        } catch {
+            throw FuzzViolation(name, "TokenFile.read threw \(type(of: error)): \(error)")
+        }
+    }
+
+    /// Sets the token count to an edge value or to what the file holds.
+    public func mutate(_ input: inout [UInt8], _ random: inout SplitMix64) -> Bool {
+        guard input.count >= 1024 else { return false }
+        let held = Int32(clamping: (input.count - 1024) / 2)
+        input.storeLE(pick([held, held &+ 1, held &- 1, 0, -1, Int32.max, Int32.min, Int32.max / 2 + 1], &random), at: 8)
+        if random.next() % 4 == 0 { input.storeLE(pick([TokenFile.magic, GPTCheckpoint.magic, 0], &random), at: 0) }
+        return true
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import HardwareModel
+import Plan
+import Trace
+
+/// The trace reader (`TraceFile.read(from:)`, which splits the file into lines and runs
+/// `TraceFile.decode(lines:file:)`): JSON Lines written by smartinf and read back by `replay`,
+/// `export` and `report`, possibly much later or by hand.
+///
+/// A trace that reads must encode (the writer makes the reader's checks, so a trace the reader
+/// accepts and the writer refuses is a disagreement between them), and its lines must read
+/// back to the same trace.
+public final class TraceTarget: FuzzTarget {
+    public let name = "trace"
+    public var isText: Bool { true }
+    private let scratch: ScratchDirectory
+
+    public init() throws {
+        scratch = try ScratchDirectory("trace")
+    }
+
+    public func seeds() throws -> [[UInt8]] {
+        var traces = [try Self.handBuilt(summary: true), try Self.handBuilt(summary: false)]
+        if let synthesized = try Self.synthesized() { traces.append(synthesized) }
+        return try traces.map { [UInt8](try $0.encoded(file: "seed")) }
+    }
+
+    /// A small trace made by hand: every record kind, every place, a wall interval, nulls.
+    static func handBuilt(summary: Bool) throws -> TraceFile {
+        let model = try ModelShape(family: .gpt2, layers: 2, hidden: 64, heads: 4, sequence: 32, batch: 1, vocabulary: 256)
+        let workload = try IterationWorkload(model: model, optimizer: summary ? "adamw" : "adagrad", subgroupElements: 1000,
+                                             topkRatio: 0.01)
+        let header = TraceHeader(
+            created: summary ? "2026-11-28T03:00:00Z" : "2026-11-28T03:00:00.250Z", source: summary ? .synth : .train,
+            clock: summary ? .virtual : .paced, dilation: summary ? 1 : 2.5, workload: workload,
+            config: TraceConfig(mode: summary ? .suO : .suOC, devices: 1),
+            profile: TraceProfile(host: "hpca24-host", device: "smartssd", gpu: "a5000", overrides: ["link.shared=12GB/s"]),
+            resources: [
+                TraceResource(id: 0, name: "shared link ↓", capacity: 8e9, place: .sharedLink),
+                TraceResource(id: 1, name: "shared link ↑", capacity: 8e9, place: .sharedLink),
+                TraceResource(id: 2, name: "device 0 SSD read", capacity: 3e9, place: .device(0)),
+                TraceResource(id: 3, name: "host cpu", capacity: 2e10, place: .host),
+                TraceResource(id: 4, name: "GPU", capacity: 2.5e13, place: .gpu),
+            ])
+        let operations = [
+            TraceOperation(id: 0, actor: "gpu", phase: .forward, kind: .compute, name: "forward layer 0", unit: "FLOP",
+                           amount: 1.2e12, path: [4], layer: 0, modeled: TraceInterval(start: 0, end: 0.01)),
+            TraceOperation(id: 1, actor: "gpu", phase: .backward, kind: .compute, name: "backward layer 0", unit: "FLOP",
+                           amount: 2.4e12, path: [4], after: [0], layer: 0, modeled: TraceInterval(start: 0.01, end: 0.03)),
+            TraceOperation(id: 2, actor: "host", phase: .gradientOffload, kind: .transfer, name: "offload gradients", unit: "B",
+                           amount: 4e8, path: [0], after: [1], device: 0, modeled: TraceInterval(start: 0.03, end: 0.08)),
+            TraceOperation(id: 3, actor: "device 0", phase: .stateLoad, kind: .transfer, name: "load subgroup 0", unit: "B",
+                           amount: 9e8, path: [2], after: [2], subgroup: 0, device: 0,
+                           modeled: TraceInterval(start: 0.08, end: 0.38), wall: TraceInterval(start: 1.5, end: 1.75)),
+            TraceOperation(id: 4, actor: "host cpu", phase: .update, kind: .compute, name: "join", unit: "B",
+                           amount: 0, after: [1, 3], modeled: TraceInterval(start: 0.38, end: 0.38)),
+        ]
+        let s = TraceSummary(phases: [.forward: 0.01, .backwardAndOffload: 0.07, .update: 0.3], iteration: 0.38,
+                             sharedLinkBytes: 4e8, deviceBytes: [9e8])
+        return TraceFile(header: header, operations: operations, summary: summary ? s : nil)
+    }
+
+    /// A planned and simulated iteration of a one-layer GPT-2 on one device (su+o+c), as
+    /// `smartinf synth` records it; nil when the shipped profiles are not found.
+    static func synthesized() throws -> TraceFile? {
+        guard let library = try? ProfileLibrary.locate() else { return nil }
+        let setup = try HardwareSetup(host: "hpca24-host", device: "smartssd", gpu: "a5000", from: library)
+        let model = try ModelShape(family: .gpt2, layers: 1, hidden: 64, heads: 2, sequence: 16, batch: 1, vocabulary: 128)
+        let workload = try IterationWorkload(model: model, subgroupElements: 1_000_000, topkRatio: 0.05)
+        let timeline = try IterationPlanner.timeline(.suOC, workload, devices: 1, on: setup)
+        var trace = TraceFile(timeline, workload: workload, mode: .suOC, devices: 1,
+                              profile: TraceProfile(host: "hpca24-host", device: "smartssd", gpu: "a5000"), source: .synth)
+        trace.header.created = "2026-11-28T03:00:00Z"
+        return trace
+    }
+
+    public func execute(_ input: [UInt8]) throws(FuzzViolation) -> String {
+        let path = scratch.write(input, to: "input.trace")
+        let trace: TraceFile
+        do {
+            trace = try TraceFile.read(from: path)
+        } catch {
+            return try rejection(name, error)
+        }
+        let lines: [String]
+        do {
+            lines = try trace.encodeLines(file: "re-encoded")
+        } catch {
+            throw FuzzViolation(name, "a trace the reader accepts does not encode: \(error)")
+        }
+        let again: TraceFile
+        do {
+            again = try TraceFile.decode(lines: lines, file: "re-encoded")
+        } catch {
+            throw FuzzViolation(name, "a trace the reader accepts, re-encoded, does not read back: \(error)")
+        }
+        guard again == trace else {
+            throw FuzzViolation(name, "a trace the reader accepts reads back different after re-encoding")
+        }
+        return "ok"
+    }
+}
