@@ -11,8 +11,19 @@ final class ScratchDirectory {
 
     init(_ tag: String) throws {
         let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : NSTemporaryDirectory()
+        Self.removeOrphans(in: base)
         path = "\(base)/smartinf-fuzz-\(getpid())-\(tag)-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    /// Removes the directories of fuzz processes that are gone: a crash, or libFuzzer's `exit`,
+    /// ends a process without running this object's deinit.
+    private static func removeOrphans(in base: String) {
+        let prefix = "smartinf-fuzz-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: "\(base)/\(name)") }
+        }
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
