@@ -59,7 +59,10 @@ public enum Quantity {
             case .decimal(let exponent):
                 let parts = number.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: { $0 == "e" || $0 == "E" })
                 guard let written = parts.count == 2 ? Int(parts[1]) : 0 else { return nil }
-                return Double("\(parts[0])e\(written + exponent)")
+                // An exponent at Int's limit is infinite or zero whatever the unit: keep the
+                // limit rather than overflow, and let the caller refuse the value.
+                let (sum, overflow) = written.addingReportingOverflow(exponent)
+                return Double("\(parts[0])e\(overflow ? written : sum)")
             }
         }
     }
