@@ -29,19 +29,12 @@ public final class CheckpointTarget: FuzzTarget {
 
     public func execute(_ input: [UInt8]) throws(FuzzViolation) -> String {
         let path = scratch.write(input, to: "model.bin")
-        do {
+        return try readModelFile(name, reader: "GPTCheckpoint.read") {
             let checkpoint = try GPTCheckpoint.read(from: path)
             guard checkpoint.parameters.count == checkpoint.config.parameterCount,
                   input.count == 1024 + 4 * checkpoint.config.parameterCount else {
                 throw FuzzViolation(name, "accepted a \(input.count)-byte file for \(checkpoint.config)")
             }
-            return "ok"
-        } catch let error as ModelFileError {
-            return try rejection(name, error)
-        } catch let violation as FuzzViolation {
-            throw violation
-        } catch {
-            throw FuzzViolation(name, "GPTCheckpoint.read threw \(type(of: error)): \(error)")
         }
     }
 
@@ -103,7 +96,7 @@ public final class TokenFileTarget: FuzzTarget {
         let path = scratch.write(input, to: "tokens.bin")
         // The vocabulary check is optional: try without it, with GPT-2's and with a tiny one.
         let vocabulary = [nil, 50_257, 256][input.count % 3]
-        do {
+        return try readModelFile(name, reader: "TokenFile.read") {
             let tokens = try TokenFile.read(from: path, vocabSize: vocabulary)
             guard input.count == 1024 + 2 * tokens.count else {
                 throw FuzzViolation(name, "accepted a \(input.count)-byte file as \(tokens.count) tokens")
@@ -111,13 +104,6 @@ public final class TokenFileTarget: FuzzTarget {
             if let vocabulary, let token = tokens.first(where: { Int($0) >= vocabulary }) {
                 throw FuzzViolation(name, "accepted token \(token) with a vocabulary of \(vocabulary)")
             }
-            return "ok"
-        } catch let error as ModelFileError {
-            return try rejection(name, error)
-        } catch let violation as FuzzViolation {
-            throw violation
-        } catch {
-            throw FuzzViolation(name, "TokenFile.read threw \(type(of: error)): \(error)")
         }
     }
 
@@ -128,5 +114,20 @@ public final class TokenFileTarget: FuzzTarget {
         input.storeLE(pick([held, held &+ 1, held &- 1, 0, -1, Int32.max, Int32.min, Int32.max / 2 + 1], &random), at: 8)
         if random.next() % 4 == 0 { input.storeLE(pick([TokenFile.magic, GPTCheckpoint.magic, 0], &random), at: 0) }
         return true
+    }
+}
+
+/// Runs a model-file reader on a fuzz input: "ok" when `read` accepts it, the rejection's
+/// signature for the reader's own typed error, and a violation for anything else.
+private func readModelFile(_ target: String, reader: String, _ read: () throws -> Void) throws(FuzzViolation) -> String {
+    do {
+        try read()
+        return "ok"
+    } catch let error as ModelFileError {
+        return try rejection(target, error)
+    } catch let violation as FuzzViolation {
+        throw violation
+    } catch {
+        throw FuzzViolation(target, "\(reader) threw \(type(of: error)): \(error)")
     }
 }
