@@ -5,10 +5,12 @@ import Optim
 /// LayerNorm → FC(4C) → GELU(tanh) → projection → residual; a final LayerNorm; an LM head tied
 /// to wte; mean cross-entropy over the B·T positions.
 ///
-/// Parameters and gradients are each one flat fp32 vector in checkpoint order
-/// (`ParameterLayout`): the optimizer and the offload layer treat them as plain vectors and
-/// slice them freely. Activations are allocated once for the batch shape given at creation and
-/// reused by every step. Matrix products run on OpenBLAS (`OpenBLAS.setThreadCount`).
+/// Parameters and gradients are each one flat vector in checkpoint order (`ParameterLayout`)
+/// in the model's precision: the optimizer and the offload layer treat them as plain vectors
+/// and slice them freely. In fp16 or bf16 they are the mixed-precision compute copy and
+/// gradients, and each layer is widened to fp32 for its math (`ComputeCopyStaging`).
+/// Activations are allocated once for the batch shape given at creation and reused by every
+/// step. Matrix products run on OpenBLAS (`OpenBLAS.setThreadCount`).
 ///
 /// A step is `zeroGradients()`, `forward(batch)`, `backward()`; gradients accumulate across
 /// backward passes until zeroed.
@@ -16,11 +18,14 @@ public final class GPTModel {
     public let config: GPTConfig
     public let shape: BatchShape
     public let layout: ParameterLayout
-    /// All parameters, flat, in checkpoint order.
-    public let parameters: AlignedBuffer<Float>
-    /// d(loss)/d(parameters), same layout as `parameters`.
-    public let gradients: AlignedBuffer<Float>
+    /// The precision of the parameters and gradients the model keeps (its math is fp32).
+    public var precision: Precision { staging.precision }
+    /// All parameters, flat, in checkpoint order, in `precision`.
+    public var computeParameters: StreamBuffer { staging.parameters }
+    /// d(loss)/d(parameters), same layout as the parameters, in `precision`.
+    public var computeGradients: StreamBuffer { staging.gradients }
 
+    private let staging: ComputeCopyStaging
     private let activations: ActivationMemory
     private let multiplier = MatrixMultiplier()
     private let inputs: AlignedBuffer<Int32>
@@ -28,24 +33,35 @@ public final class GPTModel {
     /// True between a forward pass and the backward pass that consumes its probabilities.
     private var forwardPending = false
 
-    /// A model over `parameters` (taken as they are, not copied), for batches of `shape`.
-    public init(config: GPTConfig, parameters: AlignedBuffer<Float>, shape: BatchShape) {
+    /// A model over `parameters` for batches of `shape`. In fp32 the model computes on the
+    /// buffer itself (shared, not copied); in fp16 or bf16 it keeps their rounding instead, and
+    /// the caller may free the fp32 values.
+    public init(config: GPTConfig, parameters: AlignedBuffer<Float>, shape: BatchShape, precision: Precision = .fp32) {
         precondition(parameters.count == config.parameterCount,
                      "\(config) needs \(config.parameterCount) parameters, got \(parameters.count)")
         precondition(shape.sequenceLength <= config.maxSeqLen, "\(shape) is longer than the model's \(config.maxSeqLen) positions")
         self.config = config
         self.shape = shape
         layout = config.parameterLayout
-        self.parameters = parameters
-        gradients = AlignedBuffer(count: parameters.count)
+        staging = ComputeCopyStaging(layout: layout, parameters: parameters, precision: precision)
         activations = ActivationMemory(config: config, shape: shape)
         inputs = AlignedBuffer(count: shape.tokenCount)
         targets = AlignedBuffer(count: shape.tokenCount)
     }
 
-    /// A model over a checkpoint's parameters (shared with it, not copied).
-    public convenience init(checkpoint: GPTCheckpoint, shape: BatchShape) {
-        self.init(config: checkpoint.config, parameters: checkpoint.parameters, shape: shape)
+    /// A model over a checkpoint's parameters (shared with it, not copied, in fp32).
+    public convenience init(checkpoint: GPTCheckpoint, shape: BatchShape, precision: Precision = .fp32) {
+        self.init(config: checkpoint.config, parameters: checkpoint.parameters, shape: shape, precision: precision)
+    }
+
+    /// The parameters of an fp32 model, as fp32 (a mixed-precision model has `computeParameters`).
+    public var parameters: AlignedBuffer<Float> { Self.fp32(computeParameters) }
+    /// The gradients of an fp32 model, as fp32 (a mixed-precision model has `computeGradients`).
+    public var gradients: AlignedBuffer<Float> { Self.fp32(computeGradients) }
+
+    private static func fp32(_ vector: StreamBuffer) -> AlignedBuffer<Float> {
+        guard case .fp32(let buffer) = vector else { preconditionFailure("a \(vector.precision) model's vectors are not fp32") }
+        return buffer
     }
 
     /// Seconds spent in `cblas_sgemm` since the last `resetMatrixCounters()`.
@@ -55,7 +71,7 @@ public final class GPTModel {
     public func resetMatrixCounters() { multiplier.resetCounters() }
 
     /// Clears `gradients` before a step (backward passes add into them).
-    public func zeroGradients() { gradients.fill(with: 0) }
+    public func zeroGradients() { staging.zeroGradients() }
 
     /// Runs the model on `batch` and returns the mean cross-entropy loss over its B·T positions.
     /// Every token must be below V (token files are validated on reading; this is checked).
@@ -69,14 +85,15 @@ public final class GPTModel {
             targets[i] = target
         }
         let (rows, c, vp) = (shape.tokenCount, config.channels, config.paddedVocabSize)
-        let p = parameters.address
+        staging.stageGlobalWeights()
+        let global = staging.global
         let a = activations
-        Embedding.forward(output: a.encoded, tokens: inputs.address, tokenTable: p + layout.offset(of: .wte),
-                          positionTable: p + layout.offset(of: .wpe), batch: shape.batchSize,
+        Embedding.forward(output: a.encoded, tokens: inputs.address, tokenTable: global.wte,
+                          positionTable: global.wpe, batch: shape.batchSize,
                           sequence: shape.sequenceLength, channels: c)
         var residual = UnsafePointer(a.encoded)
         for l in 0..<config.layers {
-            let w = LayerTensors(p, layout: layout, layer: l)
+            let w = staging.weights(layer: l)
             let x = a.layer(l)
             LayerNorm.forward(output: x.ln1, mean: x.ln1Mean, reciprocalStd: x.ln1ReciprocalStd, input: residual,
                               weight: w.ln1w, bias: w.ln1b, rows: rows, channels: c)
@@ -98,8 +115,8 @@ public final class GPTModel {
             residual = UnsafePointer(x.residualAfterMLP)
         }
         LayerNorm.forward(output: a.lnf, mean: a.lnfMean, reciprocalStd: a.lnfReciprocalStd, input: residual,
-                          weight: p + layout.offset(of: .lnfw), bias: p + layout.offset(of: .lnfb), rows: rows, channels: c)
-        multiplier.multiply(a.lnf, transposeA: false, lda: c, p + layout.offset(of: .wte), transposeB: true, ldb: c,
+                          weight: global.lnfw, bias: global.lnfb, rows: rows, channels: c)
+        multiplier.multiply(a.lnf, transposeA: false, lda: c, global.wte, transposeB: true, ldb: c,
                             into: a.logits, ldc: vp, m: rows, n: vp, k: c, accumulate: false)
         let total = CrossEntropy.forward(probabilities: a.logits, losses: a.losses, targets: targets.address,
                                          rowCount: rows, vocabSize: config.vocabSize, paddedVocabSize: vp)
@@ -107,7 +124,9 @@ public final class GPTModel {
         return Float(total / Double(rows))
     }
 
-    /// Adds d(loss · lossScale)/d(parameters) for the last forward pass into `gradients`.
+    /// Adds d(loss · lossScale)/d(parameters) for the last forward pass into `computeGradients`.
+    /// In fp16 or bf16 each layer's gradients are rounded into them as soon as that layer is
+    /// done (a second backward pass without zeroing adds to the rounded values).
     ///
     /// `lossScale` is the mixed-precision loss scale: gradients come out multiplied by it, and
     /// the optimizer's `combinedUnscale` divides it out again. It is 1 in fp32 training.
@@ -118,31 +137,32 @@ public final class GPTModel {
         precondition(forwardPending, "backward() needs a forward pass first (each forward pass feeds one backward pass)")
         forwardPending = false
         let (rows, c, vp) = (shape.tokenCount, config.channels, config.paddedVocabSize)
-        let p = parameters.address
-        let g = gradients.address
+        // The global tensors' weights are still staged from the forward pass.
+        let global = staging.global
+        let dGlobal = staging.globalGradientAccumulators()
         let a = activations
         let dResidual = a.residualGradient
-        let wte = layout.offset(of: .wte)
 
         CrossEntropy.backward(probabilities: a.logits, targets: targets.address, rowCount: rows,
                               vocabSize: config.vocabSize, paddedVocabSize: vp, lossGradient: lossScale / Float(rows))
         // LM head tied to wte: d(wte) += dLogitsᵀ·lnf, d(lnf) = dLogits·wte.
         multiplier.multiply(a.logits, transposeA: true, lda: vp, a.lnf, transposeB: false, ldb: c,
-                            into: g + wte, ldc: c, m: vp, n: c, k: rows, accumulate: true)
-        multiplier.multiply(a.logits, transposeA: false, lda: vp, p + wte, transposeB: false, ldb: c,
+                            into: dGlobal.wte, ldc: c, m: vp, n: c, k: rows, accumulate: true)
+        multiplier.multiply(a.logits, transposeA: false, lda: vp, global.wte, transposeB: false, ldb: c,
                             into: a.channelGradient, ldc: c, m: rows, n: c, k: vp, accumulate: false)
         dResidual.update(repeating: 0, count: rows * c)
         let lastResidual = a.layer(config.layers - 1).residualAfterMLP
-        LayerNorm.backward(inputGradient: dResidual, weightGradient: g + layout.offset(of: .lnfw),
-                           biasGradient: g + layout.offset(of: .lnfb), outputGradient: a.channelGradient,
-                           input: lastResidual, weight: p + layout.offset(of: .lnfw), mean: a.lnfMean,
+        LayerNorm.backward(inputGradient: dResidual, weightGradient: dGlobal.lnfw,
+                           biasGradient: dGlobal.lnfb, outputGradient: a.channelGradient,
+                           input: lastResidual, weight: global.lnfw, mean: a.lnfMean,
                            reciprocalStd: a.lnfReciprocalStd, rows: rows, channels: c)
+        staging.fileGlobalGradients([.lnfw, .lnfb])
         progress?(.afterHead)
 
         // dResidual holds the gradient of the residual stream leaving the layer being visited.
         for l in stride(from: config.layers - 1, through: 0, by: -1) {
-            let w = LayerTensors(p, layout: layout, layer: l)
-            let dw = LayerTensors(g, layout: layout, layer: l)
+            let w = staging.weights(layer: l)
+            let dw = staging.gradientAccumulators(layer: l)
             let x = a.layer(l)
             let layerInput = l == 0 ? a.encoded : a.layer(l - 1).residualAfterMLP
 
@@ -171,11 +191,13 @@ public final class GPTModel {
             LayerNorm.backward(inputGradient: dResidual, weightGradient: dw.ln1w, biasGradient: dw.ln1b,
                                outputGradient: a.channelGradient, input: layerInput, weight: w.ln1w,
                                mean: x.ln1Mean, reciprocalStd: x.ln1ReciprocalStd, rows: rows, channels: c)
+            staging.fileLayerGradients(l)
             progress?(.afterLayer(l))
         }
-        Embedding.backward(tokenTableGradient: g + wte, positionTableGradient: g + layout.offset(of: .wpe),
+        Embedding.backward(tokenTableGradient: dGlobal.wte, positionTableGradient: dGlobal.wpe,
                            outputGradient: dResidual, tokens: inputs.address, batch: shape.batchSize,
                            sequence: shape.sequenceLength, channels: c)
+        staging.fileGlobalGradients([.wte, .wpe])
         progress?(.atEnd)
     }
 

@@ -7,15 +7,21 @@ extension AlignedBuffer {
     var address: UnsafeMutablePointer<Element> { withUnsafeMutableBufferPointer { $0.baseAddress! } }
 }
 
-/// One layer's slices of the per-layer tensors, in the parameter vector or (same layout) the
-/// gradient vector.
+/// One layer's per-layer tensors, in the parameter or gradient vector or in a staging scratch.
 struct LayerTensors {
     let ln1w, ln1b, qkvw, qkvb, attprojw, attprojb, ln2w, ln2b, fcw, fcb, fcprojw, fcprojb: UnsafeMutablePointer<Float>
 
+    /// Layer `layer`'s slices of a flat vector in checkpoint order.
     init(_ base: UnsafeMutablePointer<Float>, layout: ParameterLayout, layer: Int) {
-        func slice(_ tensor: ParameterTensor) -> UnsafeMutablePointer<Float> {
-            base + layout.range(of: tensor, layer: layer).lowerBound
-        }
+        self.init { base + layout.range(of: $0, layer: layer).lowerBound }
+    }
+
+    /// The tensors of one layer packed in a staging scratch.
+    init(_ base: UnsafeMutablePointer<Float>, packing: Packing) {
+        self.init { base + packing.offset(of: $0) }
+    }
+
+    private init(_ slice: (ParameterTensor) -> UnsafeMutablePointer<Float>) {
         ln1w = slice(.ln1w)
         ln1b = slice(.ln1b)
         qkvw = slice(.qkvw)

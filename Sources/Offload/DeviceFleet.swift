@@ -156,15 +156,15 @@ public final class DeviceFleet: @unchecked Sendable {
 
     /// Runs step `step` on every device: `gradient` holds the flat gradient of every parameter
     /// (`partition.parameterCount`, or padded to `partition.paddedElements`), still loss-scaled:
-    /// `update.combinedUnscale` removes the scale. Padding is sent as zeros.
+    /// `update.combinedUnscale` removes the scale. Padding is sent as zeros. It may be fp32 or
+    /// the run's 16-bit gradient precision.
     @discardableResult
-    public func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: AlignedBuffer<Float>,
+    public func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: StreamBuffer,
                      early: GradientOffloadSession? = nil) throws -> StepTraffic {
         precondition(gradient.count >= partition.parameterCount, "the gradient must cover every parameter")
         let written = try early?.finish() ?? Array(repeating: [:], count: members.count)
         let results = StepResults(count: members.count)
-        gradient.withUnsafeBufferPointer { g in
-            nonisolated(unsafe) let flat = g
+        gradient.withStoredValues { flat in
             // One thread per device, not a pool as wide as the cores: each thread mostly waits
             // on its device (or, under the paced clock, sleeps out its modeled time), and a
             // 2-core pool would issue a 4-device step two devices at a time.
@@ -176,7 +176,7 @@ public final class DeviceFleet: @unchecked Sendable {
                     do {
                         let own = partition.slice(i).clamped(to: 0..<flat.count)
                         results.record(i, .success(try members[i].step(step, update: update, skip: skip,
-                                                                       gradient: UnsafeBufferPointer(rebasing: flat[own]),
+                                                                       gradient: flat.slice(own),
                                                                        paceOffload: paceOffload, written: written[i])))
                     } catch {
                         results.record(i, .failure(error))
@@ -213,12 +213,16 @@ public final class DeviceFleet: @unchecked Sendable {
         for (member, saved) in zip(members, file.devices) { try member.restoreFeedback(saved, path: path) }
     }
 
-    /// The parameters' compute copy, as the devices wrote it (fp32 values of the copy-out
-    /// precision), into `destination` (`partition.parameterCount` elements).
-    public func readComputeCopy(into destination: AlignedBuffer<Float>) {
-        destination.withUnsafeMutableBufferPointer { dst in
+    /// The parameters' compute copy, as the devices wrote it, into `destination`
+    /// (`partition.parameterCount` elements): copied as it is into a buffer of the copy-out
+    /// precision, widened into an fp32 one.
+    public func readComputeCopy(into destination: StreamBuffer) {
+        precondition(destination.count >= partition.parameterCount)
+        let width = destination.precision.byteWidth
+        destination.withUnsafeMutableRawPointer { base in
             for (i, m) in members.enumerated() {
-                m.readComputeCopy(into: UnsafeMutableBufferPointer(rebasing: dst[partition.parameters(ofDevice: i)]))
+                let own = partition.parameters(ofDevice: i)
+                m.readComputeCopy(into: base + own.lowerBound * width, precision: destination.precision, count: own.count)
             }
         }
     }

@@ -18,7 +18,9 @@ final class FleetMember: @unchecked Sendable {
     private let region: GradientRegionWriter
     private let compressor: GradientCompressor
     private var feedback: [ErrorFeedback]
-    private var tail = AlignedBuffer<Float>(count: 0)
+    /// Subgroup-sized fp32 scratch for a gradient that is not fp32 as it stands (16-bit, or the
+    /// padded end of the last slice); allocated on first use and kept.
+    private var staging = AlignedBuffer<Float>(count: 0)
     let hostBuffer: SharedMemoryMapping
 
     init(index: Int, link: DeviceLink, configuration: DeviceConfiguration, compression: GradientCompressionSettings?,
@@ -93,11 +95,11 @@ final class FleetMember: @unchecked Sendable {
     }
 
     /// Writes one payload per subgroup into the device's gradient region and runs the step.
-    /// `gradient` holds the slice's real parameters' gradients; the slice's padding beyond them
-    /// (the end of the last device's slice) is sent as zeros.
+    /// `gradient` holds the slice's real parameters' gradients, in any precision; the slice's
+    /// padding beyond them (the end of the last device's slice) is sent as zeros.
     /// `written` holds the payload sizes of subgroups already written this step (during
     /// backward, `GradientOffloadSession`), which are not written again.
-    func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: UnsafeBufferPointer<Float>,
+    func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: StoredValues,
               paceOffload: OffloadPacer?, written: [Int: Int] = [:]) throws -> MemberStep {
         precondition(gradient.count <= sliceElements)
         let offloadStart = si_monotonic_ns()
@@ -108,14 +110,7 @@ final class FleetMember: @unchecked Sendable {
                     sizes.append(bytes)
                     continue
                 }
-                let range = subgroupRange(s)
-                let part: UnsafeBufferPointer<Float>
-                if range.upperBound <= gradient.count {
-                    part = UnsafeBufferPointer(rebasing: gradient[range])
-                } else {
-                    part = paddedTail(gradient, range)
-                }
-                sizes.append(try writePayload(step, subgroup: s, part))
+                sizes.append(try writePayload(step, subgroup: s, from: gradient))
             }
         } else {
             sizes = Array(repeating: 0, count: configured.subgroupCount)
@@ -140,10 +135,11 @@ final class FleetMember: @unchecked Sendable {
 
     var subgroupCount: Int { configured.subgroupCount }
 
-    /// Compresses subgroup `s`'s gradient and writes the payload into the device's gradient
-    /// region; returns the payload's bytes.
-    func writePayload(_ step: Int, subgroup s: Int, _ part: UnsafeBufferPointer<Float>) throws -> Int {
-        try region.write(subgroup: s) { buffer in
+    /// Compresses subgroup `s`'s part of the slice's gradient `gradient` and writes the payload
+    /// into the device's gradient region; returns the payload's bytes.
+    func writePayload(_ step: Int, subgroup s: Int, from gradient: StoredValues) throws -> Int {
+        let part = fp32Subgroup(gradient, subgroupRange(s))
+        return try region.write(subgroup: s) { buffer in
             try compressor.compress(part, subgroup: UInt32(s), step: UInt64(step), feedback: feedback.isEmpty ? nil : feedback[s],
                                     into: buffer)
         }
@@ -153,22 +149,32 @@ final class FleetMember: @unchecked Sendable {
     /// write would advance).
     var usesErrorFeedback: Bool { !feedback.isEmpty }
 
-    /// The subgroup `range` of the slice with zeros past the real gradient, in a scratch buffer
-    /// kept for the purpose (only the last device's last subgroups need it).
-    private func paddedTail(_ gradient: UnsafeBufferPointer<Float>, _ range: Range<Int>) -> UnsafeBufferPointer<Float> {
-        if tail.count < range.count { tail = AlignedBuffer(count: configured.subgroupElements) }
-        return tail.withUnsafeMutableBufferPointer { t in
-            let real = max(0, gradient.count - range.lowerBound)
-            for i in 0..<range.count { t[i] = i < real ? gradient[range.lowerBound + i] : 0 }
-            return UnsafeBufferPointer(rebasing: t[0..<range.count])
+    /// The subgroup `range` of the slice's gradient as fp32: the gradient itself where it is
+    /// fp32 and real, else widened into the staging scratch with zeros past the real gradient.
+    private func fp32Subgroup(_ gradient: StoredValues, _ range: Range<Int>) -> UnsafeBufferPointer<Float> {
+        let real = range.clamped(to: 0..<gradient.count)
+        if real == range, let values = gradient.slice(range).fp32 { return values }
+        if staging.count < range.count { staging = AlignedBuffer(count: configured.subgroupElements) }
+        return staging.withUnsafeMutableBufferPointer { s in
+            let part = UnsafeMutableBufferPointer(rebasing: s[0..<range.count])
+            gradient.slice(real).widen(into: part)
+            return UnsafeBufferPointer(part)
         }
     }
 
-    /// The compute copy the device last wrote, as fp32, into `destination` (the slice's first
-    /// `destination.count` elements: its real parameters).
-    func readComputeCopy(into destination: UnsafeMutableBufferPointer<Float>) {
-        precondition(destination.count <= sliceElements)
-        copyOutPrecision.widen(UnsafeRawPointer(hostBuffer.base), into: destination)
+    /// The compute copy the device last wrote, into `destination`: the slice's first `count`
+    /// elements (its real parameters), copied as they are when `precision` is the copy-out
+    /// precision, widened when it is fp32.
+    func readComputeCopy(into destination: UnsafeMutableRawPointer, precision: Precision, count: Int) {
+        precondition(count <= sliceElements)
+        precondition(precision == copyOutPrecision || precision == .fp32,
+                     "a \(copyOutPrecision) compute copy cannot be read as \(precision)")
+        if precision == copyOutPrecision {
+            destination.copyMemory(from: hostBuffer.base, byteCount: count * precision.byteWidth)
+        } else {
+            copyOutPrecision.widen(UnsafeRawPointer(hostBuffer.base),
+                                   into: UnsafeMutableBufferPointer(start: destination.assumingMemoryBound(to: Float.self), count: count))
+        }
     }
 }
 

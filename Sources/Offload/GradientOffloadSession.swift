@@ -2,9 +2,8 @@ import Foundation
 import Optim
 
 /// Writes gradient payloads while backward is still running: as the model reports more of its
-/// gradients final, each device subgroup whose elements are all final is rounded to the run's
-/// precision, compressed and written into its device's gradient region by that device's own
-/// worker thread. `DeviceFleet.step` then writes only what is left and sends the step command.
+/// gradients final, each device subgroup whose elements are all final is compressed and written
+/// into its device's gradient region by that device's own worker thread. `DeviceFleet.step` then writes only what is left and sends the step command.
 ///
 /// Only subgroups wholly inside the real parameters are written early (the padded tail of the
 /// last slice waits for the step). A run with error feedback does not use a session: an early
@@ -12,8 +11,7 @@ import Optim
 public final class GradientOffloadSession: @unchecked Sendable {
     private let fleet: DeviceFleet
     private let step: Int
-    private let gradient: AlignedBuffer<Float>
-    private let precision: Precision
+    private let gradient: StreamBuffer
     /// Subgroups not yet handed to a worker: (device, subgroup, flat range).
     private var pending: [(device: Int, subgroup: Int, range: Range<Int>)]
     private let workers: [SerialWorker]
@@ -22,12 +20,11 @@ public final class GradientOffloadSession: @unchecked Sendable {
     private var failure: Error?
 
     /// Nil when the fleet cannot write early (error feedback).
-    public init?(fleet: DeviceFleet, step: Int, gradient: AlignedBuffer<Float>, precision: Precision) {
+    public init?(fleet: DeviceFleet, step: Int, gradient: StreamBuffer) {
         guard !fleet.members.contains(where: \.usesErrorFeedback) else { return nil }
         self.fleet = fleet
         self.step = step
         self.gradient = gradient
-        self.precision = precision
         let real = min(gradient.count, fleet.partition.parameterCount)
         pending = fleet.members.enumerated().flatMap { i, member in
             let base = fleet.partition.slice(i).lowerBound
@@ -46,15 +43,14 @@ public final class GradientOffloadSession: @unchecked Sendable {
         var remaining: [(device: Int, subgroup: Int, range: Range<Int>)] = []
         for item in pending {
             guard isReady(item.range) else { remaining.append(item); continue }
-            let (i, s, range) = item
+            let (i, s) = (item.device, item.subgroup)
             let member = fleet.members[i]
-            let (gradient, precision, step) = (self.gradient, self.precision, self.step)
+            let (gradient, step) = (self.gradient, self.step)
+            let slice = fleet.partition.slice(i).clamped(to: 0..<gradient.count)
             workers[i].submit { [self] in
                 do {
-                    let bytes = try gradient.withUnsafeMutableBufferPointer { g in
-                        let part = UnsafeMutableBufferPointer(rebasing: g[range])
-                        precision.round(part)
-                        return try member.writePayload(step, subgroup: s, UnsafeBufferPointer(part))
+                    let bytes = try gradient.withStoredValues { g in
+                        try member.writePayload(step, subgroup: s, from: g.slice(slice))
                     }
                     lock.withLock { written[i][s] = bytes }
                 } catch {

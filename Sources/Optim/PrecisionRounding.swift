@@ -50,3 +50,31 @@ extension Precision {
         }
     }
 }
+
+extension Precision {
+    /// Stores the fp32 `source` values in this precision at `destination`, rounding to nearest
+    /// even (fp16 overflow becomes ±inf): how a mixed-precision model files a layer's fp32
+    /// gradients, worked out in scratch, into its 16-bit gradient vector.
+    public func narrow(_ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableRawPointer) {
+        switch self {
+        case .fp32: Self.narrow(FP32Elements.self, source, destination)
+        case .fp16: Self.narrow(FP16Elements.self, source, destination)
+        case .bf16: Self.narrow(BF16Elements.self, source, destination)
+        }
+    }
+
+    private static func narrow<W: ElementWriter>(_ writer: W.Type, _ source: UnsafeBufferPointer<Float>,
+                                                 _ destination: UnsafeMutableRawPointer) {
+        guard let base = source.baseAddress else { return }
+        let input = UnsafeRawPointer(base)
+        var i = 0
+        while i &+ 16 <= source.count {
+            W.store16(FP32Elements.load16(input, i), destination, i)
+            i &+= 16
+        }
+        while i < source.count {
+            W.store(source[i], destination, i)
+            i &+= 1
+        }
+    }
+}

@@ -46,7 +46,7 @@ public enum Soak {
             let run = try TrainingRun(reference)
             defer { run.finish() }
             try run.run()
-            expected = run.model.parameters.array.map(\.bitPattern)
+            expected = run.model.computeParameters.floats.map(\.bitPattern)
         }
         let referenceSeconds = Date().timeIntervalSince(referenceStart)
         // Counted after the reference run, which has set up what the runtime keeps for good
@@ -92,7 +92,7 @@ public enum Soak {
             }
             let seconds = Date().timeIntervalSince(faultedStart)
             run.finish()
-            outcome = (run.model.parameters.array.map(\.bitPattern) == expected, run.recoveries, chaos.kills, seconds, residentEarly, heapEarly,
+            outcome = (run.model.computeParameters.floats.map(\.bitPattern) == expected, run.recoveries, chaos.kills, seconds, residentEarly, heapEarly,
                        run.fleet.processes?.processes.filter(\.isRunning).count ?? 0)
         }
         // The run is gone: its sockets and mappings are closed; give the log threads of the

@@ -22,9 +22,10 @@ public final class TrainingRun {
     public private(set) var records: [StepRecord] = []
     public private(set) var traffic = StepTraffic()
     private let metrics: MetricsWriter?
-    /// Called with the step and the (scaled) flat gradient right before it is checked:
-    /// fault injection for tests of the overflow path (an Inf here must skip the step everywhere).
-    public var gradientFault: ((Int, UnsafeMutableBufferPointer<Float>) -> Void)?
+    /// Called with the step and the (scaled) flat gradient, in the run's precision, right before
+    /// it is checked: fault injection for tests of the overflow path (an Inf here must skip the
+    /// step everywhere).
+    public var gradientFault: ((Int, StreamBuffer) -> Void)?
     /// The modeled machine under the virtual and paced clocks (and for traces).
     private let clocking: LiveClocking?
     private let log: (String) -> Void
@@ -68,7 +69,10 @@ public final class TrainingRun {
             validationLoader = try TokenBatchLoader(tokens: try TokenFile.read(from: path, vocabSize: checkpoint.config.vocabSize),
                                                     shape: shape)
         }
-        model = GPTModel(config: checkpoint.config, parameters: checkpoint.parameters, shape: shape)
+        // In mixed precision the model keeps only the compute copy (the rounding of the
+        // checkpoint's fp32 values, exactly what the devices write back after every step); the
+        // fp32 values go to the devices and are not kept on the host.
+        model = GPTModel(config: checkpoint.config, parameters: checkpoint.parameters, shape: shape, precision: options.precision)
         partition = Partition(parameterCount: checkpoint.config.parameterCount, deviceCount: options.devices)
         let scaling = options.lossScaling ?? (options.precision == .fp16 ? DynamicLossScaler.Configuration() : nil)
         lossScaler = scaling.map { configuration in
@@ -122,7 +126,7 @@ public final class TrainingRun {
             copyOutPrecision: options.precision,
             subgroupElements: options.subgroupElements, compression: options.compression,
             queueDepth: options.queueDepth, blockSize: options.blockSize),
-            start: saved.map { .resume(committedStep: $0.stepsDone) } ?? .load(model.parameters), directory: options.ssdDirectory)
+            start: saved.map { .resume(committedStep: $0.stepsDone) } ?? .load(checkpoint.parameters), directory: options.ssdDirectory)
         if let resume = options.resume, options.compression.errorFeedback && options.mode.compresses {
             let path = "\(resume)/\(Self.errorFeedbackFile)"
             try fleet.restore(try ErrorFeedbackFile(reading: path), from: path)
@@ -130,9 +134,6 @@ public final class TrainingRun {
         if let table = clocking?.table {
             fleet.paceOffload = { device, bytes, started in table.paceOffload(to: device, bytes: bytes, startedAt: started) }
         }
-        // The forward pass runs on the compute copy: the masters rounded to the run's precision
-        // (exactly what the devices write back after every step).
-        model.parameters.withUnsafeMutableBufferPointer { options.precision.round($0) }
         // Created last, so that a run that cannot start leaves no output behind.
         metrics = try options.metricsPath.map { try MetricsWriter(path: $0) }
     }
@@ -175,7 +176,7 @@ public final class TrainingRun {
         let forwardEnd = LiveClocking.now
         seconds.forward = Date().timeIntervalSince(start)
         // Payloads of subgroups whose gradients are final go out while backward goes on.
-        let early = GradientOffloadSession(fleet: fleet, step: step, gradient: model.gradients, precision: options.precision)
+        let early = GradientOffloadSession(fleet: fleet, step: step, gradient: model.computeGradients)
         let layout = model.layout
         model.backward(lossScale: Float(scale)) { ready in
             // What is final only at the end (the embeddings) goes with the step.
@@ -188,12 +189,11 @@ public final class TrainingRun {
         seconds.backward = Date().timeIntervalSince(start) - seconds.forward
 
         let checkStart = Date()
-        let gradient = model.gradients
-        // Handed on in the run's precision: round first, so a value that only overflows once
-        // stored in fp16 is caught by the check below.
-        gradient.withUnsafeMutableBufferPointer { options.precision.round($0) }
-        if let gradientFault { gradient.withUnsafeMutableBufferPointer { gradientFault(step, $0) } }
-        let statistics = GradientStatistics.scan(.fp32(gradient))
+        // The model filed its gradients in the run's precision, so a value that only overflows
+        // once stored in fp16 is already ±inf here.
+        let gradient = model.computeGradients
+        gradientFault?(step, gradient)
+        let statistics = GradientStatistics.scan(gradient)
         let overflow = !statistics.allFinite
         var skip = overflow
         if var scaler = lossScaler {
@@ -209,7 +209,7 @@ public final class TrainingRun {
         traffic.add(try stepFleet(step, update: update, skip: skip, gradient: gradient, early: early))
         if !skip {
             appliedSteps += 1
-            fleet.readComputeCopy(into: model.parameters)
+            fleet.readComputeCopy(into: model.computeParameters)
         }
         seconds.update = Date().timeIntervalSince(updateStart)
         let modeled = clocking?.account(forward: forwardStart...forwardEnd, backward: forwardEnd...backwardEnd, fleet: fleet.lastStep)
@@ -227,7 +227,7 @@ public final class TrainingRun {
     /// Runs the fleet's step; under `--on-device-failure retry` a failed device is recovered,
     /// the fleet rolled back to step − 1 and the step run again on the same inputs (and, with
     /// error feedback, the same residuals), so the run ends as if nothing had failed.
-    private func stepFleet(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: AlignedBuffer<Float>,
+    private func stepFleet(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: StreamBuffer,
                            early: GradientOffloadSession?) throws -> StepTraffic {
         guard case .retry(let maxRetries) = options.onDeviceFailure else {
             return try fleet.step(step, update: update, skip: skip, gradient: gradient, early: early)

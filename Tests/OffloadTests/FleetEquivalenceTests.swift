@@ -17,9 +17,11 @@ func seededValues(_ n: Int, scale: Float, seed: UInt64) -> [Float] {
 }
 
 /// Runs `steps` steps of `optimizer` in `mode` on random gradients and returns (p, m or the
-/// single state, compute copy) over all parameters.
+/// single state, compute copy) over all parameters. The gradients are handed over in `storage`
+/// (bf16, the gradient precision, or fp32; `bf16Values` rounds fp32 ones to bf16 first) and the
+/// compute copy (fp16) read back as `storage` says too: as fp16 itself, or widened to fp32.
 func runFleet(mode: OffloadMode, optimizer: OptimizerConfig, parameterCount: Int, devices: Int, steps: Int,
-              compression: GradientCompressionSettings? = nil) throws -> (p: [Float], state: [Float], copy: [Float]) {
+              compression: GradientCompressionSettings? = nil, storage: Precision = .fp32, bf16Values: Bool = false) throws -> (p: [Float], state: [Float], copy: [Float]) {
     let dir = FleetDirectory()
     let partition = Partition(parameterCount: parameterCount, deviceCount: devices)
     let configuration = DeviceFleet.Configuration(mode: mode, optimizer: optimizer, gradientPrecision: .bf16,
@@ -30,17 +32,17 @@ func runFleet(mode: OffloadMode, optimizer: OptimizerConfig, parameterCount: Int
     let fleet = try DeviceFleet.start(backend, partition: partition, configuration: configuration,
                                       start: .load(AlignedBuffer(seededValues(parameterCount, scale: 1, seed: 5))), directory: dir.path)
     defer { fleet.shutdown() }
-    let gradient = AlignedBuffer<Float>(count: partition.paddedElements)
+    let gradient = StreamBuffer(precision: storage, count: parameterCount)
     for step in 1...steps {
         let values = seededValues(parameterCount, scale: 64, seed: UInt64(1000 + step))
-        gradient.withUnsafeMutableBufferPointer { g in for i in 0..<parameterCount { g[i] = values[i] } }
+        for i in 0..<parameterCount { gradient[i] = bf16Values ? Float(BFloat16(values[i])) : values[i] }
         let update = optimizer.prepare(step: step, learningRate: 1e-2, combinedUnscale: 1.0 / 64)
         try fleet.step(step, update: update, skip: false, gradient: gradient)
     }
     #expect(try fleet.committedSteps() == Array(repeating: steps, count: devices))
-    let copy = AlignedBuffer<Float>(count: parameterCount)
+    let copy = StreamBuffer(precision: storage == .fp32 ? .fp32 : .fp16, count: parameterCount)
     fleet.readComputeCopy(into: copy)
-    return (try fleet.readState(.parameters), try fleet.readState(.state1), copy.array)
+    return (try fleet.readState(.parameters), try fleet.readState(.state1), copy.floats)
 }
 
 @Suite(.serialized) struct FleetEquivalenceTests {
@@ -65,6 +67,24 @@ func runFleet(mode: OffloadMode, optimizer: OptimizerConfig, parameterCount: Int
         #expect(suO.copy == suO.p.map { Float(Float16($0)) })
         // And the parameters moved.
         #expect(base.p != seededValues(n, scale: 1, seed: 5))
+    }
+
+    /// A mixed-precision host hands over its bf16 gradients and reads back the fp16 compute copy
+    /// as it is: the same bits as handing over the same values in fp32 and widening the copy —
+    /// in every mode, dense and compressed, through the padded tail. (Top-k must see the rounded
+    /// values either way: rounding makes ties, and ties pick other elements.)
+    @Test(arguments: [OffloadMode.base, .suO, .suOC])
+    func sixteenBitGradientsAndCopiesGiveTheSameBits(mode: OffloadMode) throws {
+        let n = 5003
+        let optimizer = OptimizerConfig.adamw(AdamWHyperparameters())
+        let compression = mode.compresses ? GradientCompressionSettings(ratio: 0.1) : nil
+        let wide = try runFleet(mode: mode, optimizer: optimizer, parameterCount: n, devices: 2, steps: 3, compression: compression,
+                                bf16Values: true)
+        let narrow = try runFleet(mode: mode, optimizer: optimizer, parameterCount: n, devices: 2, steps: 3, compression: compression,
+                                  storage: .bf16)
+        #expect(narrow.p.map(\.bitPattern) == wide.p.map(\.bitPattern))
+        #expect(narrow.state.map(\.bitPattern) == wide.state.map(\.bitPattern))
+        #expect(narrow.copy.map(\.bitPattern) == wide.copy.map(\.bitPattern))
     }
 
     /// Against an in-process float64-free reference: the same kernel over the whole flat vector
@@ -110,7 +130,7 @@ func runFleet(mode: OffloadMode, optimizer: OptimizerConfig, parameterCount: Int
         processes.processes[1].waitUntilExit()
         let error = #expect(throws: FleetError.self) {
             try fleet.step(1, update: OptimizerConfig.adamw(AdamWHyperparameters()).prepare(step: 1, learningRate: 1e-3, combinedUnscale: 1),
-                           skip: false, gradient: AlignedBuffer(count: partition.paddedElements))
+                           skip: false, gradient: StreamBuffer(precision: .fp32, count: partition.paddedElements))
         }
         #expect(error?.description.hasPrefix("device 1 (") == true)
         #expect(error?.description.contains("exited with status") == true)
