@@ -4,23 +4,32 @@ import Optim
 /// gradients, forward, backward, and the `Optim` update kernel over the whole parameter vector.
 ///
 /// This is the trainer without offload, for tests, benchmarks and the parity check; its update
-/// is the same kernel the devices run, so offloaded training must match it.
+/// is the same kernel the devices run, so offloaded training must match it. A mixed-precision
+/// model is updated the way a device does it: fp32 masters and moments here, the model's 16-bit
+/// gradients in, its 16-bit compute copy written out (without loss scaling).
 public final class AdamWTrainer {
     public let model: GPTModel
     public let hyperparameters: AdamWHyperparameters
     /// First and second moments, flat, in the parameters' layout.
     public let firstMoment: AlignedBuffer<Float>
     public let secondMoment: AlignedBuffer<Float>
+    /// The fp32 parameters the update applies to: the model's own in fp32.
+    public let masters: AlignedBuffer<Float>
     /// Updates applied so far; the next one uses bias correction at t = completedSteps + 1.
     public private(set) var completedSteps = 0
     private let kernel: UpdateKernel
 
-    /// Zeroed moments for `model`; `updateThreads` threads run the update kernel.
-    public init(model: GPTModel, hyperparameters: AdamWHyperparameters, updateThreads: Int = 1) {
+    /// Zeroed moments for `model`; `updateThreads` threads run the update kernel. A
+    /// mixed-precision model needs its fp32 `masters` (it keeps only their rounding).
+    public init(model: GPTModel, hyperparameters: AdamWHyperparameters, updateThreads: Int = 1,
+                masters: AlignedBuffer<Float>? = nil) {
+        precondition(model.precision == .fp32 || masters?.count == model.computeParameters.count,
+                     "a \(model.precision) model needs its fp32 masters")
         self.model = model
         self.hyperparameters = hyperparameters
-        firstMoment = AlignedBuffer(count: model.parameters.count)
-        secondMoment = AlignedBuffer(count: model.parameters.count)
+        self.masters = masters ?? model.parameters
+        firstMoment = AlignedBuffer(count: self.masters.count)
+        secondMoment = AlignedBuffer(count: self.masters.count)
         kernel = UpdateKernel(threads: updateThreads)
     }
 
@@ -44,8 +53,8 @@ public final class AdamWTrainer {
     public func applyUpdate(learningRate: Float) {
         let update = OptimizerConfig.adamw(hyperparameters)
             .prepare(step: completedSteps + 1, learningRate: learningRate, combinedUnscale: 1)
-        kernel.run(update, parameters: model.parameters, states: [firstMoment, secondMoment],
-                   gradient: .fp32(model.gradients))
+        kernel.run(update, parameters: masters, states: [firstMoment, secondMoment], gradient: model.computeGradients,
+                   copyOut: model.precision == .fp32 ? nil : model.computeParameters)
         completedSteps += 1
     }
 }

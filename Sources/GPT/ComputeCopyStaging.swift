@@ -19,8 +19,14 @@ final class ComputeCopyStaging {
     let layout: ParameterLayout
     /// The compute copy, in `precision`.
     let parameters: StreamBuffer
-    /// d(loss)/d(parameters), in `precision`.
-    let gradients: StreamBuffer
+    /// d(loss)/d(parameters), in `precision`. Allocated when first used (by the first backward
+    /// pass), so that a model built from a large fp32 checkpoint does not hold the checkpoint's
+    /// values and a full gradient vector at the same time.
+    private(set) lazy var gradients = StreamBuffer(precision: precision, count: parameters.count)
+
+    /// Seconds spent widening and rounding since the last `resetCounters()`: what mixed
+    /// precision costs the host on top of the math.
+    private(set) var conversionSeconds: Double = 0
 
     private let layerPacking: Packing
     private let globalPacking: Packing
@@ -50,7 +56,6 @@ final class ComputeCopyStaging {
         } else {
             parameters = .fp32(initial)
         }
-        gradients = StreamBuffer(precision: precision, count: initial.count)
         layerWeights = AlignedBuffer(count: staged ? layerPacking.count : 0)
         layerGradients = AlignedBuffer(count: staged ? layerPacking.count : 0)
         globalWeights = AlignedBuffer(count: staged ? globalPacking.count : 0)
@@ -63,7 +68,7 @@ final class ComputeCopyStaging {
     /// reuses what the forward pass staged.
     func stageGlobalWeights() {
         guard precision != .fp32 else { return }
-        for tensor in Self.globalTensors { widen(parameters, layout.range(of: tensor), into: globalWeights, globalPacking, tensor) }
+        timed { for tensor in Self.globalTensors { widen(parameters, layout.range(of: tensor), into: globalWeights, globalPacking, tensor) } }
     }
 
     /// The global tensors' fp32 weights (valid after `stageGlobalWeights()`).
@@ -74,8 +79,8 @@ final class ComputeCopyStaging {
     /// Layer `l`'s fp32 weights, until the next call.
     func weights(layer l: Int) -> LayerTensors {
         guard precision != .fp32 else { return LayerTensors(parameters.floatBase, layout: layout, layer: l) }
-        for tensor in Self.layerTensors {
-            widen(parameters, layout.range(of: tensor, layer: l), into: layerWeights, layerPacking, tensor)
+        timed {
+            for tensor in Self.layerTensors { widen(parameters, layout.range(of: tensor, layer: l), into: layerWeights, layerPacking, tensor) }
         }
         return LayerTensors(layerWeights.address, packing: layerPacking)
     }
@@ -90,7 +95,7 @@ final class ComputeCopyStaging {
     /// The global tensors' fp32 gradient accumulators, holding what the gradients held.
     func globalGradientAccumulators() -> GlobalTensors {
         guard precision != .fp32 else { return GlobalTensors(gradients.floatBase, layout: layout) }
-        for tensor in Self.globalTensors { widen(gradients, layout.range(of: tensor), into: globalGradients, globalPacking, tensor) }
+        timed { for tensor in Self.globalTensors { widen(gradients, layout.range(of: tensor), into: globalGradients, globalPacking, tensor) } }
         return GlobalTensors(globalGradients.address, packing: globalPacking)
     }
 
@@ -98,8 +103,8 @@ final class ComputeCopyStaging {
     /// `fileLayerGradients(l)`.
     func gradientAccumulators(layer l: Int) -> LayerTensors {
         guard precision != .fp32 else { return LayerTensors(gradients.floatBase, layout: layout, layer: l) }
-        for tensor in Self.layerTensors {
-            widen(gradients, layout.range(of: tensor, layer: l), into: layerGradients, layerPacking, tensor)
+        timed {
+            for tensor in Self.layerTensors { widen(gradients, layout.range(of: tensor, layer: l), into: layerGradients, layerPacking, tensor) }
         }
         return LayerTensors(layerGradients.address, packing: layerPacking)
     }
@@ -107,13 +112,22 @@ final class ComputeCopyStaging {
     /// Rounds layer `l`'s accumulated gradients into the gradient vector: they are final.
     func fileLayerGradients(_ l: Int) {
         guard precision != .fp32 else { return }
-        for tensor in Self.layerTensors { narrow(layerGradients, layerPacking, tensor, into: layout.range(of: tensor, layer: l)) }
+        timed { for tensor in Self.layerTensors { narrow(layerGradients, layerPacking, tensor, into: layout.range(of: tensor, layer: l)) } }
     }
 
     /// Rounds the given global tensors' accumulated gradients into the gradient vector.
     func fileGlobalGradients(_ tensors: [ParameterTensor]) {
         guard precision != .fp32 else { return }
-        for tensor in tensors { narrow(globalGradients, globalPacking, tensor, into: layout.range(of: tensor)) }
+        timed { for tensor in tensors { narrow(globalGradients, globalPacking, tensor, into: layout.range(of: tensor)) } }
+    }
+
+    func resetCounters() { conversionSeconds = 0 }
+
+    private func timed(_ body: () -> Void) {
+        let start = ContinuousClock.now
+        body()
+        let elapsed = ContinuousClock.now - start
+        conversionSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }
 
     private func widen(_ vector: StreamBuffer, _ range: Range<Int>, into scratch: AlignedBuffer<Float>, _ packing: Packing,

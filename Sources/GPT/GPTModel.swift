@@ -68,7 +68,13 @@ public final class GPTModel {
     public var matrixSeconds: Double { multiplier.seconds }
     /// Floating-point operations issued to `cblas_sgemm` since the last reset.
     public var matrixOperations: Double { multiplier.operations }
-    public func resetMatrixCounters() { multiplier.resetCounters() }
+    /// Seconds spent widening a mixed-precision model's tensors to fp32 and rounding its
+    /// gradients back, since the last reset (0 in fp32).
+    public var conversionSeconds: Double { staging.conversionSeconds }
+    public func resetMatrixCounters() {
+        multiplier.resetCounters()
+        staging.resetCounters()
+    }
 
     /// Clears `gradients` before a step (backward passes add into them).
     public func zeroGradients() { staging.zeroGradients() }

@@ -1,14 +1,18 @@
 import Optim
 
-/// Training-step throughput of the in-process fp32 trainer (`smartinf bench train`): tokens per
+/// Training-step throughput of the in-process trainer (`smartinf bench train`): tokens per
 /// second of forward + backward + AdamW, per OpenBLAS thread count, and the share of the step
-/// spent inside `cblas_sgemm`, which tells how far the non-BLAS kernels are from mattering.
+/// spent inside `cblas_sgemm`, which tells how far the non-BLAS kernels are from mattering. In
+/// mixed precision, also the share spent widening layers to fp32 and rounding gradients back:
+/// the host's price for keeping 2 + 2 instead of 4 + 4 bytes per parameter.
 public struct TrainingBenchmark: Sendable {
     public struct Options: Sendable {
         public var config: GPTConfig
         public var batchSize: Int
         public var sequenceLength: Int
         public var threadCounts: [Int]
+        /// The model's parameter and gradient precision.
+        public var precision: Precision
         /// Timed steps per thread count (the median is reported).
         public var steps: Int
         /// Untimed steps first, so that page faults and BLAS thread start-up are not measured.
@@ -16,7 +20,8 @@ public struct TrainingBenchmark: Sendable {
 
         /// Defaults: the benchmark shape, B4 T64, 1 and 2 BLAS threads.
         public init(config: GPTConfig, batchSize: Int = 4, sequenceLength: Int = 64, threadCounts: [Int] = [1, 2],
-                    steps: Int = 5, warmupSteps: Int = 1) {
+                    precision: Precision = .fp32, steps: Int = 5, warmupSteps: Int = 1) {
+            self.precision = precision
             self.config = config
             self.batchSize = batchSize
             self.sequenceLength = sequenceLength
@@ -31,6 +36,7 @@ public struct TrainingBenchmark: Sendable {
         /// The `--init` spelling of the model.
         public var model: String
         public var parameters: Int
+        public var precision: String
         public var batchSize: Int
         public var sequenceLength: Int
         public var blasThreads: Int
@@ -46,6 +52,8 @@ public struct TrainingBenchmark: Sendable {
         public var sgemmShare: Double
         /// The rate sgemm achieved on the model's products.
         public var sgemmGigaflopsPerSecond: Double
+        /// Time widening and rounding (mixed precision) ÷ step time, over all timed steps.
+        public var conversionShare: Double
     }
 
     public let options: Options
@@ -60,8 +68,9 @@ public struct TrainingBenchmark: Sendable {
         let shape = try BatchShape(batchSize: options.batchSize, sequenceLength: options.sequenceLength, config: config)
         let tokens = (0...shape.tokenCount).map { _ in UInt16(generator.next() % UInt64(min(config.vocabSize, 1 << 16))) }
         let batch = TokenBatch(shape: shape, tokens: tokens[...], start: 0)
-        let model = GPTModel(checkpoint: GPTCheckpoint(gpt2Initialization: config, using: &generator), shape: shape)
-        let trainer = AdamWTrainer(model: model, hyperparameters: AdamWHyperparameters())
+        let checkpoint = GPTCheckpoint(gpt2Initialization: config, using: &generator)
+        let model = GPTModel(checkpoint: checkpoint, shape: shape, precision: options.precision)
+        let trainer = AdamWTrainer(model: model, hyperparameters: AdamWHyperparameters(), masters: checkpoint.parameters)
         let learningRate: Float = 1e-4
 
         return options.threadCounts.map { threads in
@@ -83,13 +92,14 @@ public struct TrainingBenchmark: Sendable {
             }
             let step = Self.median(total)
             return Row(
-                model: config.initSpec, parameters: config.parameterCount, batchSize: shape.batchSize,
+                model: config.initSpec, parameters: config.parameterCount, precision: "\(options.precision)", batchSize: shape.batchSize,
                 sequenceLength: shape.sequenceLength, blasThreads: threads, steps: total.count,
                 secondsPerStep: step, minimumSecondsPerStep: total.min()!, maximumSecondsPerStep: total.max()!,
                 forwardSeconds: Self.median(forward), backwardSeconds: Self.median(backward),
                 updateSeconds: Self.median(update), tokensPerSecond: Double(shape.tokenCount) / step,
                 sgemmShare: model.matrixSeconds / total.reduce(0, +),
-                sgemmGigaflopsPerSecond: model.matrixOperations / model.matrixSeconds / 1e9)
+                sgemmGigaflopsPerSecond: model.matrixOperations / model.matrixSeconds / 1e9,
+                conversionShare: model.conversionSeconds / total.reduce(0, +))
         }
     }
 

@@ -60,6 +60,20 @@ import Testing
         }
     }
 
+    /// The in-process trainer updates a mixed-precision model as a device would: fp32 masters
+    /// move, and the model's compute copy is their rounding.
+    @Test func inProcessTrainerWritesTheRoundedMastersBack() {
+        let checkpoint = initialized(smallConfig, seed: 34)
+        let initial = checkpoint.parameters.array
+        let model = GPTModel(checkpoint: checkpoint, shape: shape, precision: .bf16)
+        let trainer = AdamWTrainer(model: model, hyperparameters: AdamWHyperparameters(), masters: checkpoint.parameters)
+        let tokens = learnableTokens(count: shape.tokenCount + 1, vocabSize: smallConfig.vocabSize, seed: 34)
+        trainer.step(on: TokenBatch(shape: shape, tokens: tokens[...], start: 0), learningRate: 1e-3)
+        let masters = trainer.masters.array
+        #expect(masters != initial)
+        #expect(model.computeParameters.floats.map(\.bitPattern) == rounded(masters, to: .bf16).map(\.bitPattern))
+    }
+
     /// Zeroing clears the 16-bit gradients.
     @Test func zeroingClearsSixteenBitGradients() {
         let model = GPTModel(checkpoint: initialized(smallConfig, seed: 33), shape: shape, precision: .fp16)

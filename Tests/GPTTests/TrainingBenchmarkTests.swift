@@ -18,6 +18,17 @@ import Testing
         #expect(row.minimumSecondsPerStep <= row.secondsPerStep && row.secondsPerStep <= row.maximumSecondsPerStep)
         #expect(row.sgemmShare > 0 && row.sgemmShare < 1)
         #expect(row.forwardSeconds > 0 && row.backwardSeconds > 0 && row.updateSeconds > 0)
+        #expect(row.precision == "fp32" && row.conversionShare == 0)
+    }
+
+    /// A mixed-precision row counts the time spent widening and rounding.
+    @Test func mixedPrecisionRowsCountConversions() throws {
+        let options = TrainingBenchmark.Options(config: smallConfig, batchSize: 2, sequenceLength: 8,
+                                                threadCounts: [1], precision: .bf16, steps: 3, warmupSteps: 1)
+        var generator = SplitMix64(seed: 9)
+        let row = try #require(try TrainingBenchmark(options).run(using: &generator).first)
+        #expect(row.precision == "bf16")
+        #expect(row.conversionShare > 0 && row.conversionShare + row.sgemmShare < 1)
     }
 
     @Test func sequenceLongerThanTheModelIsRefused() {
