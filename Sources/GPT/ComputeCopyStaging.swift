@@ -90,12 +90,23 @@ final class ComputeCopyStaging {
     /// Fills the gradients with zeros.
     func zeroGradients() {
         gradients.withUnsafeMutableRawPointer { _ = $0.initializeMemory(as: UInt8.self, repeating: 0, count: gradients.count * precision.byteWidth) }
+        gradientsAreZero = true
     }
+
+    /// True from `zeroGradients()` to the end of the next backward pass: accumulators then start
+    /// from zeros, which is cheaper than widening the zeroed vector.
+    private var gradientsAreZero = false
+
+    /// The backward pass is over: a further one accumulates onto what it filed.
+    func backwardFinished() { gradientsAreZero = false }
 
     /// The global tensors' fp32 gradient accumulators, holding what the gradients held.
     func globalGradientAccumulators() -> GlobalTensors {
         guard precision != .fp32 else { return GlobalTensors(gradients.floatBase, layout: layout) }
-        timed { for tensor in Self.globalTensors { widen(gradients, layout.range(of: tensor), into: globalGradients, globalPacking, tensor) } }
+        timed {
+            if gradientsAreZero { return globalGradients.fill(with: 0) }
+            for tensor in Self.globalTensors { widen(gradients, layout.range(of: tensor), into: globalGradients, globalPacking, tensor) }
+        }
         return GlobalTensors(globalGradients.address, packing: globalPacking)
     }
 
@@ -104,6 +115,7 @@ final class ComputeCopyStaging {
     func gradientAccumulators(layer l: Int) -> LayerTensors {
         guard precision != .fp32 else { return LayerTensors(gradients.floatBase, layout: layout, layer: l) }
         timed {
+            if gradientsAreZero { return layerGradients.fill(with: 0) }
             for tensor in Self.layerTensors { widen(gradients, layout.range(of: tensor, layer: l), into: layerGradients, layerPacking, tensor) }
         }
         return LayerTensors(layerGradients.address, packing: layerPacking)

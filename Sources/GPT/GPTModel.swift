@@ -204,6 +204,7 @@ public final class GPTModel {
                            outputGradient: dResidual, tokens: inputs.address, batch: shape.batchSize,
                            sequence: shape.sequenceLength, channels: c)
         staging.fileGlobalGradients([.wte, .wpe])
+        staging.backwardFinished()
         progress?(.atEnd)
     }
 

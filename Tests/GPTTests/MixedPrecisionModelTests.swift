@@ -74,6 +74,28 @@ import Testing
         #expect(model.computeParameters.floats.map(\.bitPattern) == rounded(masters, to: .bf16).map(\.bitPattern))
     }
 
+    /// A second backward pass without zeroing adds onto the filed 16-bit gradients: twice one
+    /// pass, to bf16 rounding (each element rounded once more, 2⁻⁸ relative) and, as in fp32,
+    /// sgemm's summation order (elements that are sums of cancelling terms: 1e-5 of the largest).
+    @Test func sixteenBitGradientsAccumulateAcrossPasses() {
+        let model = GPTModel(checkpoint: widened(initialized(smallConfig, seed: 35), factor: 8), shape: shape, precision: .bf16)
+        let tokens = learnableTokens(count: shape.tokenCount + 1, vocabSize: smallConfig.vocabSize, seed: 35)
+        let batch = TokenBatch(shape: shape, tokens: tokens[...], start: 0)
+        model.zeroGradients()
+        _ = model.forward(batch)
+        model.backward()
+        let once = model.computeGradients.floats
+        _ = model.forward(batch)
+        model.backward()
+        let twice = model.computeGradients.floats
+        let largest = once.map { abs($0) }.max()!
+        for (a, b) in zip(twice, once) where abs(a - 2 * b) > 2 * abs(2 * b) / 256 + 1e-5 * largest {
+            Issue.record("accumulated \(a), one pass \(b)")
+            return
+        }
+        #expect(twice != once)
+    }
+
     /// Zeroing clears the 16-bit gradients.
     @Test func zeroingClearsSixteenBitGradients() {
         let model = GPTModel(checkpoint: initialized(smallConfig, seed: 33), shape: shape, precision: .fp16)
