@@ -28,7 +28,9 @@ struct ComputePlanner {
         // Layer 0 is the embedding (with the tied head), 1...L the blocks.
         let layerParameters = [model.embeddingParameters] + Array(repeating: model.blockParameters, count: model.layers)
         let layerFLOPs = [model.headForwardFLOPs] + Array(repeating: model.blockForwardFLOPs, count: model.layers)
-        let checkpointBytes = Double(model.checkpointElements * gpu.activationBytes)
+        // Counts times the profile's bytes per element in Double: a profile (or `--set`) may give any
+        // size below 2^63 bytes, and the product of two Ints could overflow.
+        let checkpointBytes = Double(model.checkpointElements) * Double(gpu.activationBytes)
 
         func tag(_ phase: OperationTag.Phase, _ kind: OperationTag.Kind, _ name: String, layer: Int, unit: String) -> OperationTag {
             OperationTag(actor: kind == .compute ? "gpu" : "host", phase: phase, kind: kind, name: name, layer: layer,
@@ -40,11 +42,11 @@ struct ComputePlanner {
         var previousCompute: OperationID?
         let forwardOrder = Array(1...model.layers)
         let firstFetch = plan.operation(tag(.forward, .transfer, "fetch layer 0", layer: 0, unit: "B"),
-                                        amount: Double(layerParameters[0] * gpu.parameterBytes), path: [machine.gpuLinkDown])
+                                        amount: Double(layerParameters[0]) * Double(gpu.parameterBytes), path: [machine.gpuLinkDown])
         previousFetch = firstFetch
         for layer in forwardOrder {
             let fetch = plan.operation(tag(.forward, .transfer, "fetch layer \(layer)", layer: layer, unit: "B"),
-                                       amount: Double(layerParameters[layer] * gpu.parameterBytes), path: [machine.gpuLinkDown],
+                                       amount: Double(layerParameters[layer]) * Double(gpu.parameterBytes), path: [machine.gpuLinkDown],
                                        after: previousFetch.map { [$0] } ?? [])
             let compute = plan.operation(tag(.forward, .compute, "forward layer \(layer)", layer: layer, unit: "FLOP"),
                                          amount: layerFLOPs[layer], path: [machine.gpu], latency: launch,
@@ -71,7 +73,7 @@ struct ComputePlanner {
             var inputs = [previousBackward] + previousOffload
             if layer > 0 {
                 let fetch = plan.operation(tag(.backward, .transfer, "fetch layer \(layer)", layer: layer, unit: "B"),
-                                           amount: Double(layerParameters[layer] * gpu.parameterBytes * max(0, gpu.parameterFetches - 1)),
+                                           amount: Double(layerParameters[layer]) * Double(gpu.parameterBytes) * Double(max(0, gpu.parameterFetches - 1)),
                                            path: [machine.gpuLinkDown], after: previousFetch.map { [$0] } ?? [head])
                 previousFetch = fetch
                 inputs.append(fetch)

@@ -89,6 +89,10 @@ public struct TraceHeader: Sendable, Equatable, Codable {
         dilation = try r.value(.dilation, expected: "a positive number")
         do {
             workload = try r.container.decode(IterationWorkload.self, forKey: .workload)
+        } catch let error as ShapeError {
+            // The model's sizes are checked as they are decoded (bounded, so nothing that counts
+            // with them overflows); name the field inside workload.model.
+            throw Self.modelFieldError(error)
         } catch let error as DecodingError {
             // Linux's JSONDecoder reports a fraction where an Int belongs as "not valid JSON" at
             // no field; the line did parse, so it is a value of the workload that does not fit.
@@ -136,7 +140,7 @@ public struct TraceHeader: Sendable, Equatable, Codable {
                 optimizer: workload.optimizer, subgroupElements: workload.subgroupElements,
                 topkRatio: workload.topkRatio, compressedFraction: workload.compressedFraction)
         } catch let error as ShapeError {
-            throw FieldError("workload.model", .other("\(error)"))
+            throw Self.modelFieldError(error)
         } catch {
             throw FieldError("workload", .other("\(error)"))
         }
@@ -148,6 +152,12 @@ public struct TraceHeader: Sendable, Equatable, Codable {
             }
             do throws(FieldError) { try resource.check() } catch { throw error.prefixed("resources[\(i)]") }
         }
+    }
+
+    /// A `ShapeError` as a trace names it: the field inside `workload.model`, found and expected.
+    static func modelFieldError(_ error: ShapeError) -> FieldError {
+        guard let (field, value, expected) = error.fieldProblem else { return FieldError("workload.model", .other("\(error)")) }
+        return FieldError("workload.model.\(field)", .invalid(found: "\(value)", expected: expected))
     }
 
     static func parseTimestamp(_ text: String) -> Date? {

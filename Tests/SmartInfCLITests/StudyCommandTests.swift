@@ -93,6 +93,9 @@ import Testing
         let cases: [([String], String)] = [
             (["synth", "--preset", "gpt2-7b"], "unknown preset 'gpt2-7b'"),
             (["synth", "--layers", "2", "--hidden", "100", "--heads", "3"], "--heads 3 does not divide --hidden 100"),
+            (["synth", "--layers", "2", "--hidden", "4611686018427387904", "--heads", "1"], "--hidden 4611686018427387904: expected"),
+            (["synth", "--layers", "2", "--hidden", "64", "--heads", "1", "--batch", "9223372036854775807"],
+             "--batch 9223372036854775807: expected"),
             (["synth", "--preset", "gpt2-2.5b", "--device", "nvme", "--mode", "su"], "has no fpga section"),
             (["synth", "--preset", "gpt2-2.5b", "--set", "link.shared=fast"], "link.shared"),
             (["sweep", "--ratios", "2", "--out", "\(dir)/x.csv"], "--ratios: '2'"),

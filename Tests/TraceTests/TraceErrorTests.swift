@@ -126,12 +126,36 @@ import Trace
         model["layers"] = 0
         workload["model"] = model
         let layers = try #require(decodeError(try editing(lines, line: 0, "workload", workload)))
-        #expect(layers.line == 1 && layers.field == "workload.model" && layers.description.contains("layers"))
+        #expect(layers.line == 1 && layers.field == "workload.model.layers"
+            && layers.description.contains("found 0; expected a positive whole number"))
         model["layers"] = 2
         model.removeValue(forKey: "hidden")
         workload["model"] = model
         let hidden = try #require(decodeError(try editing(lines, line: 0, "workload", workload)))
         #expect(hidden.field == "workload.model.hidden" && hidden.description.contains("missing"))
+    }
+
+    /// A model whose sizes would overflow what is counted from them (parameters, activations,
+    /// bytes) is refused on line 1 at the field that makes it too large; before the bound, such a
+    /// trace read, and `replay` trapped counting its parameters.
+    @Test(arguments: [
+        ("hidden", 1 << 62, "hidden", "1099511627776 (2^40)"),
+        ("hidden", 1 << 20, "hidden", "parameters per block"),
+        ("layers", 100_000, "layers", "expected at most 65536"),
+        ("vocabulary", Int.max, "vocabulary", "embedding parameters"),
+        ("batch", Int.max, "batch", "activation elements"),
+    ])
+    func hugeModelSizesAreRefusedNamingTheField(key: String, value: Int, field: String, expected: String) throws {
+        let header = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+        var workload = header["workload"] as! [String: Any]
+        var model = workload["model"] as! [String: Any]
+        model[key] = value
+        if key == "hidden" { model["heads"] = 1 }
+        workload["model"] = model
+        let error = try #require(decodeError(try editing(lines, line: 0, "workload", workload)))
+        #expect(error.line == 1 && error.field == "workload.model.\(field)")
+        #expect(error.description.contains("field 'workload.model.\(field)': found \(value); expected"), "\(error)")
+        #expect(error.description.contains(expected), "\(error)")
     }
 
     @Test func summaryMustBeLast() throws {
