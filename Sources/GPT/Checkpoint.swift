@@ -10,11 +10,10 @@ public struct GPTCheckpoint: Sendable {
     public static let magic: Int32 = 20_240_326
     public static let version: Int32 = 3
 
-    /// Upper bounds for the header's dimensions. They are far beyond any real GPT-2, and they
-    /// keep the expected-length arithmetic free of overflow for any header a file may hold.
-    static let dimensionLimits: [(field: String, index: Int, limit: Int)] = [
-        ("maxT", 2, 1 << 24), ("V", 3, Int(Int32.max)), ("L", 4, 1 << 16), ("NH", 5, 1 << 16),
-        ("C", 6, 1 << 20), ("Vp", 7, Int(Int32.max)),
+    /// The header's name for each dimension, and its index among the 256 fields.
+    static let headerFields: [(dimension: GPTConfig.Dimension, field: String, index: Int)] = [
+        (.maxSeqLen, "maxT", 2), (.vocabSize, "V", 3), (.layers, "L", 4), (.heads, "NH", 5), (.channels, "C", 6),
+        (.paddedVocabSize, "Vp", 7),
     ]
 
     public var config: GPTConfig
@@ -28,23 +27,17 @@ public struct GPTCheckpoint: Sendable {
         self.parameters = parameters
     }
 
-    /// Reads and validates a checkpoint: magic, version, plausible dimensions, and a file length
-    /// that matches the sizes in the header exactly.
+    /// Reads and validates a checkpoint: magic, version, plausible dimensions (`GPTConfig.check()`:
+    /// each within its limit, heads dividing C, Vp ≥ V, at most `GPTConfig.maximumParameterCount`
+    /// parameters), and a file length that matches the sizes in the header exactly. Nothing is
+    /// allocated for the parameters before all of that holds.
     public static func read(from path: String) throws(ModelFileError) -> GPTCheckpoint {
         let file = try LLMCFileReader(path: path, format: .checkpoint)
         let header = try file.readHeader(magic: magic, version: version)
-        for (field, index, limit) in dimensionLimits where header[index] < 1 || Int(header[index]) > limit {
-            throw file.failure(.badHeaderField(field: field, value: Int(header[index]), expected: "1...\(limit)"))
-        }
-        let (maxT, v, l, nh, c, vp) = (Int(header[2]), Int(header[3]), Int(header[4]), Int(header[5]),
-                                       Int(header[6]), Int(header[7]))
-        guard c % nh == 0 else {
-            throw file.failure(.badHeaderField(field: "C", value: c, expected: "a multiple of NH = \(nh)"))
-        }
-        guard vp >= v else {
-            throw file.failure(.badHeaderField(field: "Vp", value: vp, expected: "at least V = \(v)"))
-        }
-        let config = GPTConfig(maxSeqLen: maxT, vocabSize: v, paddedVocabSize: vp, layers: l, heads: nh, channels: c)
+        let value = { (d: GPTConfig.Dimension) in Int(header[headerFields.first { $0.dimension == d }!.index]) }
+        let config = GPTConfig(maxSeqLen: value(.maxSeqLen), vocabSize: value(.vocabSize), paddedVocabSize: value(.paddedVocabSize),
+                               layers: value(.layers), heads: value(.heads), channels: value(.channels))
+        if let problem = headerProblem(config) { throw file.failure(problem) }
         let dataBytes = config.parameterCount * MemoryLayout<Float>.size
         try file.requireLength(LLMCHeader.byteCount + dataBytes)
         let parameters = AlignedBuffer<Float>(count: config.parameterCount)
@@ -52,8 +45,22 @@ public struct GPTCheckpoint: Sendable {
         return GPTCheckpoint(config: config, parameters: parameters)
     }
 
-    /// Writes the checkpoint atomically: a reader sees the old file or the complete new one.
+    /// What is wrong with `config` as a header, named by the header's field; nil if nothing.
+    static func headerProblem(_ config: GPTConfig) -> ModelFileError.Problem? {
+        do throws(GPTConfig.DimensionError) {
+            try config.check()
+            return nil
+        } catch {
+            let field = headerFields.first { $0.dimension == error.dimension }!.field
+            return .badHeaderField(field: field, value: error.value, expected: error.expected)
+        }
+    }
+
+    /// Writes the checkpoint atomically: a reader sees the old file or the complete new one. A
+    /// config that `read` would refuse (a dimension beyond the int32 header or its limit) is
+    /// refused here too, before anything is written.
     public func write(to path: String) throws(ModelFileError) {
+        if let problem = Self.headerProblem(config) { throw ModelFileError(.checkpoint, path: path, problem) }
         var header = [Int32](repeating: 0, count: LLMCHeader.fieldCount)
         header[0] = Self.magic
         header[1] = Self.version
