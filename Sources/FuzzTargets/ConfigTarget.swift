@@ -1,9 +1,13 @@
 import Foundation
+import GPT
+import SeededRandom
 import Trainer
 
 /// The DeepSpeed-style training config reader (`TrainingConfigFile.load(path:)`, what
 /// `smartinf train --config FILE` runs). Every refusal must be a `TrainingConfigFile.ConfigError`
-/// naming the file and the key.
+/// naming the file and the key. A config's micro-batch size then meets a model in `BatchShape`
+/// (GPT-2 small at its full 1024 positions, as `train` would make it): it must make a batch whose
+/// token count and activations are counted without overflow, or be refused as a `BatchError`.
 public final class ConfigTarget: FuzzTarget {
     public let name = "config"
     public var isText: Bool { true }
@@ -44,11 +48,35 @@ public final class ConfigTarget: FuzzTarget {
         "{}",
     ]
 
+    /// Sets the micro-batch size to an edge value: zero, negative, at the activation bound for
+    /// GPT-2 small, and beyond Int once multiplied by the sequence length.
+    public func mutate(_ input: inout [UInt8], _ random: inout SplitMix64) -> Bool {
+        guard var config = (try? JSONSerialization.jsonObject(with: Data(input))) as? [String: Any] else { return false }
+        config["train_micro_batch_size_per_gpu"] = pick([0, -1, 1, 1 << 10, 1 << 14, 1 << 20, 1 << 30, 1 << 53, 1 << 62,
+                                                         Int.max, Int.min], &random)
+        guard let data = try? JSONSerialization.data(withJSONObject: config) else { return false }
+        input = [UInt8](data)
+        return true
+    }
+
+    static let gpt2Small = GPTConfig(maxSeqLen: 1024, vocabSize: 50257, layers: 12, heads: 12, channels: 768)
+
     public func execute(_ input: [UInt8]) throws(FuzzViolation) -> String {
         let path = scratch.write(input, to: "config.json")
         do {
-            _ = try TrainingConfigFile.load(path: path)
+            let config = try TrainingConfigFile.load(path: path)
+            if let batchSize = config.batchSize {
+                let shape: BatchShape
+                do throws(BatchError) {
+                    shape = try BatchShape(batchSize: batchSize, sequenceLength: 1024, config: Self.gpt2Small)
+                } catch {
+                    return try rejection(name, error)
+                }
+                guard shape.tokenCount == batchSize * 1024 else { throw FuzzViolation(name, "\(shape) miscounts its tokens") }
+            }
             return "ok"
+        } catch let violation as FuzzViolation {
+            throw violation
         } catch let error as TrainingConfigFile.ConfigError {
             return try rejection(name, error)
         } catch {

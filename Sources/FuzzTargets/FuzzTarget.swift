@@ -110,3 +110,17 @@ extension Array where Element == UInt8 {
         for i in 0..<MemoryLayout<T>.size { self[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
     }
 }
+
+/// Parses line `line` of `input` as a JSON object, lets `edit` change it, and writes it back
+/// (keys in JSONSerialization's order, which the readers do not care about). False when the
+/// line is not an object or `edit` declines.
+func editJSONLine(_ input: inout [UInt8], line: Int, _ edit: (inout [String: Any]) -> Bool) -> Bool {
+    var lines = input.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
+    guard line < lines.count,
+          var object = (try? JSONSerialization.jsonObject(with: Data(lines[line]))) as? [String: Any],
+          edit(&object),
+          let data = try? JSONSerialization.data(withJSONObject: object) else { return false }
+    lines[line] = [UInt8](data)
+    input = Array(lines.joined(separator: [0x0A]))
+    return true
+}

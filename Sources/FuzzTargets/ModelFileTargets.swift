@@ -3,7 +3,10 @@ import Optim
 import SeededRandom
 
 /// The llm.c checkpoint reader (`GPTCheckpoint.read(from:)`, what `--checkpoint` and `--resume`
-/// load): a 256 × int32 header with the model's dimensions, then every parameter.
+/// load): a 256 × int32 header with the model's dimensions, then every parameter. The header's
+/// dimensions are also given to `GPTConfig(initSpec:)` as `gpt2:L,NH,C,maxT,V` (what `--init`
+/// parses): a shape either is refused as a `GPTConfigError` or has a parameter count within
+/// `GPTConfig.maximumParameterCount`, computed without overflow.
 public final class CheckpointTarget: FuzzTarget {
     public let name = "checkpoint"
     private let scratch: ScratchDirectory
@@ -28,22 +31,45 @@ public final class CheckpointTarget: FuzzTarget {
     }
 
     public func execute(_ input: [UInt8]) throws(FuzzViolation) -> String {
+        let specOutcome = try parseSpec(from: input)
         let path = scratch.write(input, to: "model.bin")
-        return try readModelFile(name, reader: "GPTCheckpoint.read") {
+        let outcome = try readModelFile(name, reader: "GPTCheckpoint.read") {
             let checkpoint = try GPTCheckpoint.read(from: path)
             guard checkpoint.parameters.count == checkpoint.config.parameterCount,
                   input.count == 1024 + 4 * checkpoint.config.parameterCount else {
                 throw FuzzViolation(name, "accepted a \(input.count)-byte file for \(checkpoint.config)")
             }
+            guard checkpoint.config.parameterCount <= GPTConfig.maximumParameterCount else {
+                throw FuzzViolation(name, "accepted \(checkpoint.config), beyond the parameter bound")
+            }
         }
+        return specOutcome == "ok" ? outcome : "\(specOutcome) / \(outcome)"
     }
 
-    /// Sets a header dimension to an edge value, or picks small dimensions and resizes the file
-    /// to exactly what they describe.
+    /// The header's L, NH, C, maxT and V as an `--init` spec, parsed.
+    private func parseSpec(from input: [UInt8]) throws(FuzzViolation) -> String {
+        let fields = [4, 5, 6, 2, 3].compactMap { input.loadLE(4 * $0, as: Int32.self) }
+        guard fields.count == 5 else { return "ok" }
+        let spec = "gpt2:" + fields.map(String.init).joined(separator: ",")
+        let config: GPTConfig
+        do throws(GPTConfigError) {
+            config = try GPTConfig(initSpec: spec)
+        } catch {
+            return try rejection(name, error)
+        }
+        guard config.parameterCount <= GPTConfig.maximumParameterCount, config.initSpec == spec else {
+            throw FuzzViolation(name, "--init \(spec) accepted as \(config), beyond the bound or not round-tripping")
+        }
+        return "ok"
+    }
+
+    /// Sets a header dimension to an edge value, sets all of them to values within their own
+    /// limits whose products pass the parameter bound, or picks small dimensions and resizes the
+    /// file to exactly what they describe.
     public func mutate(_ input: inout [UInt8], _ random: inout SplitMix64) -> Bool {
         guard input.count >= 1024 else { return false }
         let limits: [Int32] = [1 << 24, Int32.max, 1 << 16, 1 << 16, 1 << 20, Int32.max]
-        switch random.next() % 3 {
+        switch random.next() % 4 {
         case 0:
             let field = 2 + Int(random.next() % 6)
             let limit = limits[field - 2]
@@ -51,6 +77,12 @@ public final class CheckpointTarget: FuzzTarget {
         case 1:
             input.storeLE(pick([GPTCheckpoint.magic, 20_240_520, 0, -1], &random), at: 0)
             input.storeLE(pick([GPTCheckpoint.version, 1, 2, 4, 0], &random), at: 4)
+        case 2:
+            // Every dimension within its own limit, their products beyond the parameter bound
+            // (or at its edge): L·12·C², Vp·C and maxT·C.
+            let edges: [[Int32]] = [[1 << 24, 1 << 16, 1, 1], [Int32.max, 50_257, 1 << 20, 1], [1 << 16, 48, 1],
+                                    [1, 16, 1 << 16], [1 << 20, 1 << 18, 1 << 16, 1 << 10], [Int32.max, 50_304, 1 << 20, 1]]
+            for (i, choices) in edges.enumerated() { input.storeLE(pick(choices, &random), at: 8 + 4 * i) }
         default:
             let heads = 1 + Int(random.next() % 3)
             let channels = heads * (1 + Int(random.next() % 4)) + (random.next() % 8 == 0 ? 1 : 0)

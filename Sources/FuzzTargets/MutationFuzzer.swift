@@ -126,4 +126,19 @@ public struct RegressionRun: Sendable {
         return RegressionRun(seedOutcomes: seedOutcomes, executions: fuzzer.executions, accepted: fuzzer.accepted,
                              distinctOutcomes: fuzzer.outcomes.count, violations: violations)
     }
+
+    /// Runs the target called `name` once on each file of the repository's `fuzz/corpus/<name>/`
+    /// whose name starts with `prefix` (kept findings, hand-made inputs at the bounds); returns
+    /// each file's name and outcome, sorted by name. A violation is thrown, a trap kills the run.
+    public static func replayCorpus(_ name: String, prefix: String, sourceFile: String = #filePath) throws -> [(file: String, outcome: String)] {
+        guard let target = try FuzzTargets.make(name) else { throw FuzzViolation(name, "no such target") }
+        let repository = URL(fileURLWithPath: sourceFile).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let directory = repository.appendingPathComponent("fuzz/corpus/\(name)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix(prefix) }.sorted()
+        return try files.map { file in
+            let input = [UInt8](try Data(contentsOf: directory.appendingPathComponent(file)))
+            return (file, try target.execute(input))
+        }
+    }
 }

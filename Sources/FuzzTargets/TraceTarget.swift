@@ -1,6 +1,7 @@
 import Foundation
 import HardwareModel
 import Plan
+import SeededRandom
 import Trace
 
 /// The trace reader (`TraceFile.read(from:)`, which splits the file into lines and runs
@@ -9,7 +10,9 @@ import Trace
 ///
 /// A trace that reads must encode (the writer makes the reader's checks, so a trace the reader
 /// accepts and the writer refuses is a disagreement between them), and its lines must read
-/// back to the same trace.
+/// back to the same trace. Its model's counts — parameters, activations, FLOPs, what `replay`
+/// plans with — are computed too: the reader bounds the model's sizes so that these cannot
+/// overflow, and a size it let through that traps there is a finding.
 public final class TraceTarget: FuzzTarget {
     public let name = "trace"
     public var isText: Bool { true }
@@ -74,6 +77,28 @@ public final class TraceTarget: FuzzTarget {
         return trace
     }
 
+    /// Sets one of the header's model sizes (or the subgroup size) to an edge value — at, just
+    /// past and far past the shape bounds, beyond Int's products — sometimes with one head so
+    /// that a huge hidden size divides.
+    public func mutate(_ input: inout [UInt8], _ random: inout SplitMix64) -> Bool {
+        editJSONLine(&input, line: 0) { header in
+            guard var workload = header["workload"] as? [String: Any], var model = workload["model"] as? [String: Any] else {
+                return false
+            }
+            let key = pick(["layers", "hidden", "heads", "sequence", "batch", "vocabulary", "positions", "subgroupElements"],
+                           &random)
+            let value = pick(Self.edgeSizes, &random)
+            if key == "subgroupElements" { workload[key] = value } else { model[key] = value }
+            if random.next() % 2 == 0 { model["heads"] = 1 }
+            workload["model"] = model
+            header["workload"] = workload
+            return true
+        }
+    }
+
+    static let edgeSizes: [Int] = [0, -1, 1, 2, 1 << 16, (1 << 16) + 1, 1 << 20, 1 << 24, 1 << 31, 1 << 33, 1 << 40,
+                                   (1 << 40) + 1, 1 << 62, Int.max, Int.min]
+
     public func execute(_ input: [UInt8]) throws(FuzzViolation) -> String {
         let path = scratch.write(input, to: "input.trace")
         let trace: TraceFile
@@ -81,6 +106,13 @@ public final class TraceTarget: FuzzTarget {
             trace = try TraceFile.read(from: path)
         } catch {
             return try rejection(name, error)
+        }
+        let model = trace.header.workload.model
+        let counts = (model.parameters, model.blockParameters, model.embeddingParameters, model.checkpointElements,
+                      model.tokens, trace.header.workload.parameters)
+        guard counts.0 <= ModelShape.maximumElements, counts.3 <= ModelShape.maximumElements,
+              model.layers <= ModelShape.maximumLayers, model.forwardFLOPs.isFinite else {
+            throw FuzzViolation(name, "accepted a model beyond the shape bounds: \(model) has \(counts.0) parameters")
         }
         let lines: [String]
         do {

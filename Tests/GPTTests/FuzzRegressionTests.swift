@@ -14,4 +14,18 @@ import Testing
         #expect(run.executions == 2000)
         #expect(run.accepted > 0)
     }
+
+    /// fuzz/corpus/checkpoint/bound-parameters-beyond-2e40: a bare header, every dimension within
+    /// its own limit, 1.13 × 10^12 parameters; refused at its L, both as a checkpoint and as the
+    /// `--init` spec made of its dimensions.
+    @Test func aHeaderBeyondTheParameterBoundIsRefused() throws {
+        let outcomes = try RegressionRun.replayCorpus("checkpoint", prefix: "bound-")
+        #expect(outcomes.map(\.file) == ["bound-parameters-beyond-2e40"])
+        for (file, outcome) in outcomes {
+            #expect(outcome.contains("GPTConfigError: --init 'gpt:,,,,': L is , expected small enough for at most  (^) parameters"),
+                    "\(file): \(outcome)")
+            #expect(outcome.contains("ModelFileError: checkpoint") && outcome.contains("header field 'L' is , expected small enough"),
+                    "\(file): \(outcome)")
+        }
+    }
 }

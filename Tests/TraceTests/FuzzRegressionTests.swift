@@ -13,4 +13,14 @@ import Testing
         #expect(run.executions == 2000)
         #expect(run.accepted > 0)
     }
+
+    /// fuzz/corpus/trace/bound-hidden-2e62: the hand-built seed with hidden 2^62 and one head.
+    /// It used to read, and the target's parameter count (what `replay` computes) trapped.
+    @Test func aModelBeyondTheShapeBoundsIsRefused() throws {
+        let outcomes = try RegressionRun.replayCorpus("trace", prefix: "bound-")
+        #expect(outcomes.map(\.file) == ["bound-hidden-2e62"])
+        for (file, outcome) in outcomes {
+            #expect(outcome.contains("TraceError") && outcome.contains("field 'workload.model.hidden'"), "\(file): \(outcome)")
+        }
+    }
 }

@@ -12,4 +12,15 @@ import Testing
         #expect(run.executions == 2000)
         #expect(run.accepted > 0)
     }
+
+    /// fuzz/corpus/config/bound-batch-2e61: a micro-batch of 2^61 sequences (the largest whole
+    /// numbers the reader takes are below 2^62) reads as a config, and is refused when it meets a
+    /// model, before B·T (2^71 at 1024 tokens) is counted.
+    @Test func aBatchBeyondTheActivationBoundIsRefused() throws {
+        let outcomes = try RegressionRun.replayCorpus("config", prefix: "bound-")
+        #expect(outcomes.map(\.file) == ["bound-batch-2e61"])
+        for (file, outcome) in outcomes {
+            #expect(outcome.hasPrefix("BatchError: batch size  with sequence length  needs more than"), "\(file): \(outcome)")
+        }
+    }
 }
