@@ -51,7 +51,11 @@ public enum Soak {
         let referenceSeconds = Date().timeIntervalSince(referenceStart)
         // Counted after the reference run, which has set up what the runtime keeps for good
         // (Dispatch's event descriptors, Process's monitor socket): what the faulted run leaves
-        // on top of that is a leak.
+        // on top of that is a leak. The reference run recovers nothing, so one thing is set up
+        // here: a recovery waits for a killed device with `Process.waitUntilExit`, which runs
+        // this thread's run loop with a timeout; the first such wait creates the main queue's
+        // port and Dispatch's event loop (eventfd, epoll, timerfd), kept for the process's life.
+        RunLoop.current.run(until: Date(timeIntervalSinceNow: 0.01))
         usleep(500_000)
         let before = ProcessMemory.descriptorTargets
         let descriptorsBefore = before.count
