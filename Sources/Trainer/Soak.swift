@@ -27,6 +27,18 @@ public enum Soak {
         /// Live heap bytes at the same two points.
         public var heapEarly: Int
         public var heapEnd: Int
+        /// Live heap bytes at the faulted run's last step (the run still alive). This and
+        /// `heapEarly` leave out the run's step records, which grow by design.
+        public var heapLastStep: Int
+        /// Live heap growth per step between the first tenth and the last step of the faulted
+        /// run: what a per-step leak shows as (the offload workers once leaked ~500 B per device
+        /// per step; a recovery leaves allocator bookkeeping of ~70 B).
+        public var heapGrowthPerStep: Double {
+            let span = steps - max(1, steps / 10)
+            return span > 0 ? Double(heapLastStep - heapEarly) / Double(span) : 0
+        }
+        /// Growth per step above this fails the soak.
+        public static let heapGrowthLimit = 256.0
         public var devicesLeft: Int
     }
 
@@ -75,20 +87,23 @@ public enum Soak {
             }
         }
         faulted.deviceFaults = specs
-        var outcome: (identical: Bool, recoveries: Int, kills: Int, seconds: Double, residentEarly: Int, heapEarly: Int, left: Int)
+        var outcome: (identical: Bool, recoveries: Int, kills: Int, seconds: Double, residentEarly: Int, heapEarly: Int, heapLast: Int,
+                      left: Int)
         do {
             let run = try TrainingRun(faulted, log: log)
             let chaos = Chaos(fleet: run.fleet, seed: rng.next())
             var residentEarly = 0
             var heapEarly = 0
+            var heapLast = 0
             let faultedStart = Date()
             do {
                 try run.run { record in
                     if record.step % killEverySteps == 0 { chaos.killOne(log: log) }
                     if record.step == max(1, base.steps / 10) {
                         residentEarly = ProcessMemory.residentBytes() ?? 0
-                        heapEarly = ProcessMemory.heapInUse
+                        heapEarly = heapBesideRecords(of: run)
                     }
+                    if record.step == base.steps { heapLast = heapBesideRecords(of: run) }
                 }
             } catch {
                 run.finish()
@@ -96,20 +111,26 @@ public enum Soak {
             }
             let seconds = Date().timeIntervalSince(faultedStart)
             run.finish()
-            outcome = (run.model.computeParameters.floats.map(\.bitPattern) == expected, run.recoveries, chaos.kills, seconds, residentEarly, heapEarly,
+            outcome = (run.model.computeParameters.floats.map(\.bitPattern) == expected, run.recoveries, chaos.kills, seconds, residentEarly, heapEarly, heapLast,
                        run.fleet.processes?.processes.filter(\.isRunning).count ?? 0)
         }
         // The run is gone: its sockets and mappings are closed; give the log threads of the
         // last devices a moment to see their pipes end.
         usleep(500_000)
-        let (identical, recoveries, kills, faultedSeconds, residentEarly, heapEarly, devicesLeft) = outcome
+        let (identical, recoveries, kills, faultedSeconds, residentEarly, heapEarly, heapLast, devicesLeft) = outcome
         let residentEnd = ProcessMemory.residentBytes() ?? 0
         return Report(steps: base.steps, devices: base.devices, injectedSpecs: specs, kills: kills, recoveries: recoveries,
                       bitIdentical: identical, referenceSeconds: referenceSeconds, faultedSeconds: faultedSeconds,
                       descriptorsBefore: descriptorsBefore, descriptorsAfter: ProcessMemory.openDescriptors,
                       descriptorsLeft: ProcessMemory.descriptorTargets.filter { before[$0.key] != $0.value }.map(\.value).sorted(),
                       residentEarly: residentEarly, residentEnd: residentEnd, heapEarly: heapEarly, heapEnd: ProcessMemory.heapInUse,
+                      heapLastStep: heapLast,
                       devicesLeft: devicesLeft)
+    }
+
+    /// The live heap less the run's array of step records (one per step, kept on purpose).
+    private static func heapBesideRecords(of run: TrainingRun) -> Int {
+        ProcessMemory.heapInUse - run.records.capacity * MemoryLayout<StepRecord>.stride
     }
 
     /// Kills device processes between steps, as a crashing machine would.

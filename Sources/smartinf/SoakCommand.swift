@@ -46,9 +46,12 @@ struct SoakCommand: ParsableCommand {
                       + (report.descriptorsLeft.isEmpty ? "" : " (left: \(report.descriptorsLeft.joined(separator: ", ")))")])
         table.append(["host RSS after 10% / at the end", "\(Figures.count(Double(report.residentEarly)))B / \(Figures.count(Double(report.residentEnd)))B"])
         table.append(["host heap in use after 10% / at the end", "\(Figures.count(Double(report.heapEarly)))B / \(Figures.count(Double(report.heapEnd)))B"])
+        table.append(["host heap growth per step in the faulted run (limit \(Int(Soak.Report.heapGrowthLimit)) B)",
+                      String(format: "%.1f B", report.heapGrowthPerStep)])
         table.append(["device processes left running", "\(report.devicesLeft)"])
         print(table.rendered)
         let leaked = report.descriptorsAfter > report.descriptorsBefore || report.devicesLeft > 0
+            || report.heapGrowthPerStep > Soak.Report.heapGrowthLimit
         if !report.bitIdentical || leaked { throw ExitCode(1) }
     }
 }
