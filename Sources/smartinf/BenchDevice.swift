@@ -30,6 +30,12 @@ struct BenchDevice: ParsableCommand {
     @Option(help: "Update-kernel threads on the device.")
     var threads: Int = 1
 
+    @Option(name: .customLong("queue-depth"), help: "io_uring queue depth of the device's rings and the raw probe (DeepSpeed aio.queue_depth).")
+    var queueDepth: Int = 16
+
+    @Option(name: .customLong("block-size"), help: "I/O block size of the device and the raw probe, e.g. 1MiB (DeepSpeed aio.block_size).")
+    var blockSize: String = "1MiB"
+
     @Option(help: "Timed steps per handler (the median is reported).")
     var repetitions: Int = 3
 
@@ -51,8 +57,13 @@ struct BenchDevice: ParsableCommand {
         do { config = try OptimizerConfig(name: optimizer) } catch { throw ValidationError("--optimizer: \(error)") }
         if let r = topkRatio, !(r > 0 && r <= 1) { throw ValidationError("--topk-ratio \(r) is outside (0, 1]") }
         guard threads >= 1, repetitions >= 1 else { throw ValidationError("--threads and --repetitions must be at least 1") }
+        guard (1...4096).contains(queueDepth) else { throw ValidationError("--queue-depth \(queueDepth) is outside 1...4096") }
+        guard let block = SizeArgument.parse(blockSize), block >= 4096, block % 4096 == 0, block <= 64 << 20 else {
+            throw ValidationError("--block-size '\(blockSize)' is not a multiple of 4KiB between 4KiB and 64MiB (example: 1MiB)")
+        }
         let options = DeviceBenchmark.Options(parameters: n, directory: dir, dramBytes: dramBytes, handlers: handlers,
-                                              optimizer: config, topkRatio: topkRatio, threads: threads, repetitions: repetitions)
+                                              optimizer: config, topkRatio: topkRatio, threads: threads, queueDepth: queueDepth,
+                                              blockSize: block, repetitions: repetitions)
         let rows = try output.reportingFailure("bench device") { try DeviceBenchmark(options).run(progress: output.progress) }
         try output.emit(benchmark: "device", rows: rows, table: DeviceBenchmark.table(rows))
     }
