@@ -20,7 +20,7 @@ public struct StudyResult: Sendable {
         phaseSeconds = timeline.phaseSeconds
         iterationSeconds = timeline.iterationSeconds
         sharedLinkBytes = timeline.bytes(at: .sharedLink)
-        deviceBytes = (0..<devices).map { timeline.bytes(at: .device($0)) }
+        deviceBytes = timeline.deviceBytes(devices: devices)
     }
 
     public static func run(_ mode: PlannedMode, _ workload: IterationWorkload, devices: Int,

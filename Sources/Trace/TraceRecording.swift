@@ -23,7 +23,7 @@ extension TraceFile {
                                  config: TraceConfig(mode: mode, devices: devices), profile: profile, resources: resources)
         let summary = TraceSummary(phases: timeline.phaseSeconds, iteration: timeline.iterationSeconds,
                                    sharedLinkBytes: timeline.bytes(at: .sharedLink),
-                                   deviceBytes: (0..<devices).map { timeline.bytes(at: .device($0)) })
+                                   deviceBytes: timeline.deviceBytes(devices: devices))
         self.init(header: header, operations: operations, summary: summary)
     }
 
