@@ -33,6 +33,9 @@ public struct LiveRoutes: Sendable {
 
     public init(setup: HardwareSetup, devices: Int, mode: PlannedMode, stateCount: Int) throws(PlanError) {
         guard devices > 0 else { throw .noDevices }
+        guard devices <= IterationPlanner.maximumDevices else {
+            throw .tooManyDevices(devices, maximum: IterationPlanner.maximumDevices)
+        }
         if mode != .base, setup.device.fpga == nil { throw .noFPGA(mode: mode.rawValue, device: setup.device.profile.name) }
         var plan = PlannedIteration()
         let engine: ModeledMachine.EngineChoice = switch mode {

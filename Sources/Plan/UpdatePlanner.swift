@@ -35,6 +35,26 @@ struct UpdatePlanner {
         }
     }
 
+    /// What one element's load moves from flash into FPGA DRAM: the gradient (compressed in
+    /// su+o+c), p and the states, in fp32.
+    static func loadBytesPerElement(_ mode: PlannedMode, _ workload: IterationWorkload) -> Double {
+        let gradientBytes = mode == .suOC ? workload.compressedFraction * 4 : 4
+        return gradientBytes + 4 + Double(workload.stateCount) * 4
+    }
+
+    /// The most elements one load of a SmartUpdate plan moves (its chunk), and which profile value
+    /// bounds it. FPGA DRAM holds one buffer set (su: the device's whole share of the subgroup,
+    /// as far as it fits) or three chunks of at most `fpga.chunk` bytes (su+o, su+o+c).
+    static func chunk(_ mode: PlannedMode, _ workload: IterationWorkload,
+                      _ fpga: DeviceProfile.FPGA) -> (elements: Int, boundBy: PlanSize.ChunkBound) {
+        let sets = mode == .su ? 1 : bufferSets
+        let fitsDRAM = Double(fpga.dram) / Double(sets)
+        let byDRAM = mode == .su || fitsDRAM <= Double(fpga.chunk)
+        let chunkBytes = byDRAM ? fitsDRAM : Double(fpga.chunk)
+        // The profile's sizes are below 2^63 bytes and a load is at least 8 B per element.
+        return (max(1, Int(chunkBytes / loadBytesPerElement(mode, workload))), byDRAM ? .dram : .chunk)
+    }
+
     private var fp32: Double { 4 }
     private var stateBytes: Double { Double(workload.stateCount) * fp32 }
     /// What the update engines count: the optimizer input read, gradient + p + states in fp32.
@@ -77,14 +97,9 @@ struct UpdatePlanner {
         }
         let setup = machine.setup
         let loadLatency = setup.host.commandLatency + setup.device.ssdAccessLatency + fpga.launchLatency
-        let gradientBytes = mode == .suOC ? workload.compressedFraction * fp32 : fp32
-        let loadBytesPerElement = gradientBytes + fp32 + stateBytes
-        // FPGA DRAM holds one buffer set (naive: the device's whole share of the subgroup, as
-        // far as it fits) or three chunks of at most `fpga.chunk` bytes (overlap).
+        let loadBytesPerElement = Self.loadBytesPerElement(mode, workload)
         let sets = mode == .su ? 1 : Self.bufferSets
-        let fitsDRAM = Double(fpga.dram) / Double(sets)
-        let chunkBytes = mode == .su ? fitsDRAM : min(fitsDRAM, Double(fpga.chunk))
-        let chunkLimit = max(1, Int(chunkBytes / loadBytesPerElement))
+        let chunkLimit = Self.chunk(mode, workload, fpga).elements
         let devices = machine.devices.count
         var previous = start
         for (k, elements) in subgroups(of: workload.parameters).enumerated() {
