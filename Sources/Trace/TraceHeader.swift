@@ -169,7 +169,8 @@ public struct TraceHeader: Sendable, Equatable, Codable {
     }
 }
 
-/// The configuration that was run: the offload mode and the number of devices.
+/// The configuration that was run: the offload mode and the number of devices, at most
+/// `IterationPlanner.maximumDevices` (a replay builds a modeled device for each).
 public struct TraceConfig: Sendable, Equatable, Codable {
     public var mode: PlannedMode
     public var devices: Int
@@ -184,8 +185,13 @@ public struct TraceConfig: Sendable, Equatable, Codable {
     public init(from decoder: any Decoder) throws {
         let r = try FieldReader(decoder, Keys.self)
         mode = try r.choice(.mode, PlannedMode.self)
-        devices = try r.integer(.devices, atLeast: 1, expected: "a positive whole number of devices")
+        devices = try r.integer(.devices, atLeast: 1, expected: Self.expectedDevices)
+        guard devices <= IterationPlanner.maximumDevices else {
+            throw r.fail(.devices, .invalid(found: "\(devices)", expected: Self.expectedDevices))
+        }
     }
+
+    static let expectedDevices = "a whole number of devices from 1 to \(IterationPlanner.maximumDevices)"
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: Keys.self)
@@ -194,7 +200,9 @@ public struct TraceConfig: Sendable, Equatable, Codable {
     }
 
     func check() throws(FieldError) {
-        guard devices >= 1 else { throw FieldError("devices", .invalid(found: "\(devices)", expected: "a positive whole number of devices")) }
+        guard (1...IterationPlanner.maximumDevices).contains(devices) else {
+            throw FieldError("devices", .invalid(found: "\(devices)", expected: Self.expectedDevices))
+        }
     }
 }
 

@@ -158,6 +158,27 @@ import Trace
         #expect(error.description.contains(expected), "\(error)")
     }
 
+    /// A replay builds a modeled device for each of `config.devices`: more than
+    /// `IterationPlanner.maximumDevices` are refused on line 1, naming the field, and the writer
+    /// refuses what the reader would. Before the bound, 10^12 devices read, and `replay` ran out
+    /// of memory building them.
+    @Test(arguments: [1_000_000_000_000, 4097, 1 << 40])
+    func tooManyDevicesAreRefusedNamingTheField(devices: Int) throws {
+        let error = try #require(decodeError(try editing(lines, line: 0, "config", ["mode": "su+o", "devices": devices])))
+        #expect(error.line == 1 && error.field == "config.devices")
+        #expect(error.description.contains("field 'config.devices': found \(devices); expected a whole number of devices from 1 to 4096"),
+                "\(error)")
+        var trace = try sampleTrace()
+        trace.header.config.devices = devices
+        let written = try #require(throws: TraceError.self) { try trace.encodeLines() }
+        #expect(written.field == "config.devices")
+    }
+
+    @Test func theMostDevicesRead() throws {
+        let most = try editing(lines, line: 0, "config", ["mode": "su+o", "devices": 4096])
+        #expect(try TraceFile.decode(lines: most, file: "run.trace").header.config.devices == 4096)
+    }
+
     @Test func summaryMustBeLast() throws {
         let error = try #require(decodeError(lines + [lines[2]]))
         #expect(error.line == lines.count + 1 && error.field == "record" && error.problem == .recordAfterSummary)
