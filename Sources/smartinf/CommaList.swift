@@ -6,12 +6,13 @@ enum CommaList {
         text.split(separator: ",").map { $0.trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
     }
 
-    static func integers(_ text: String, flag: String, minimum: Int) throws -> [Int] {
+    static func integers(_ text: String, flag: String, minimum: Int, maximum: Int = .max) throws -> [Int] {
         let values = items(text)
         guard !values.isEmpty else { throw ValidationError("\(flag) is empty: expected integers like 1,2") }
         return try values.map { item in
-            guard let v = Int(item), v >= minimum else {
-                throw ValidationError("\(flag): '\(item)' is not an integer ≥ \(minimum)")
+            guard let v = Int(item), v >= minimum, v <= maximum else {
+                throw ValidationError("\(flag): '\(item)' is not an integer "
+                                      + (maximum == .max ? "≥ \(minimum)" : "from \(minimum) to \(maximum)"))
             }
             return v
         }

@@ -30,7 +30,7 @@ struct Sweep: ParsableCommand {
     func run() throws {
         let presetNames = try CommaList.strings(presets, flag: "--presets")
         let shapes = try presetNames.map { try ModelPreset.named($0).shape() }
-        let deviceCounts = try CommaList.integers(devices, flag: "--devices", minimum: 1)
+        let deviceCounts = try CommaList.integers(devices, flag: "--devices", minimum: 1, maximum: IterationPlanner.maximumDevices)
         let modeList = try CommaList.strings(modes, flag: "--modes").map { name in
             guard let mode = PlannedMode(argument: name) else {
                 throw ValidationError("--modes: '\(name)' is not a mode; expected base, su, su+o or su+o+c")
