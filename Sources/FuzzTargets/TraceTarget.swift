@@ -13,13 +13,28 @@ import Trace
 /// back to the same trace. Its model's counts — parameters, activations, FLOPs, what `replay`
 /// plans with — are computed too: the reader bounds the model's sizes so that these cannot
 /// overflow, and a size it let through that traps there is a finding.
+///
+/// Then the target sizes the plan `replay` would make of the trace's workload, mode and device
+/// count (on the shipped profiles: a trace's own profile names are paths `replay` would read),
+/// as `IterationPlanner.plan` does before building anything: it must be refused with a
+/// `PlanError` or have at most `maximumOperations` operations, and a small one is built and
+/// must have exactly the operations counted.
 public final class TraceTarget: FuzzTarget {
     public let name = "trace"
     public var isText: Bool { true }
     private let scratch: ScratchDirectory
+    /// The shipped profiles, or nil where they are not found (the plan is then not sized).
+    private let setup: HardwareSetup?
+
+    /// Plans of at most this many operations are built to check the count; larger ones are only
+    /// sized, to keep executions fast.
+    static let builtPlanLimit = 20_000
 
     public init() throws {
         scratch = try ScratchDirectory("trace")
+        setup = (try? ProfileLibrary.locate()).flatMap { library in
+            try? HardwareSetup(host: "hpca24-host", device: "smartssd", gpu: "a5000", from: library)
+        }
     }
 
     public func seeds() throws -> [[UInt8]] {
@@ -77,27 +92,33 @@ public final class TraceTarget: FuzzTarget {
         return trace
     }
 
-    /// Sets one of the header's model sizes (or the subgroup size) to an edge value — at, just
-    /// past and far past the shape bounds, beyond Int's products — sometimes with one head so
-    /// that a huge hidden size divides.
+    /// Sets one of the header's model sizes, the subgroup size or the device count to an edge
+    /// value — at, just past and far past the shape and device bounds, beyond Int's products —
+    /// sometimes with one head so that a huge hidden size divides.
     public func mutate(_ input: inout [UInt8], _ random: inout SplitMix64) -> Bool {
         editJSONLine(&input, line: 0) { header in
-            guard var workload = header["workload"] as? [String: Any], var model = workload["model"] as? [String: Any] else {
+            guard var workload = header["workload"] as? [String: Any], var model = workload["model"] as? [String: Any],
+                  var config = header["config"] as? [String: Any] else {
                 return false
             }
-            let key = pick(["layers", "hidden", "heads", "sequence", "batch", "vocabulary", "positions", "subgroupElements"],
-                           &random)
+            let key = pick(["layers", "hidden", "heads", "sequence", "batch", "vocabulary", "positions", "subgroupElements",
+                            "devices"], &random)
             let value = pick(Self.edgeSizes, &random)
-            if key == "subgroupElements" { workload[key] = value } else { model[key] = value }
+            switch key {
+            case "subgroupElements": workload[key] = value
+            case "devices": config[key] = value
+            default: model[key] = value
+            }
             if random.next() % 2 == 0 { model["heads"] = 1 }
             workload["model"] = model
             header["workload"] = workload
+            header["config"] = config
             return true
         }
     }
 
-    static let edgeSizes: [Int] = [0, -1, 1, 2, 1 << 16, (1 << 16) + 1, 1 << 20, 1 << 24, 1 << 31, 1 << 33, 1 << 40,
-                                   (1 << 40) + 1, 1 << 62, Int.max, Int.min]
+    static let edgeSizes: [Int] = [0, -1, 1, 2, 10, 4096, 4097, 1 << 16, (1 << 16) + 1, 1 << 20, 1 << 24, 1 << 31, 1 << 33,
+                                   1 << 40, (1 << 40) + 1, 1 << 62, Int.max, Int.min]
 
     public func execute(_ input: [UInt8]) throws(FuzzViolation) -> String {
         let path = scratch.write(input, to: "input.trace")
@@ -129,6 +150,35 @@ public final class TraceTarget: FuzzTarget {
         guard again == trace else {
             throw FuzzViolation(name, "a trace the reader accepts reads back different after re-encoding")
         }
-        return "ok"
+        return try sizePlan(trace.header)
+    }
+
+    /// What `replay` does next: sizes the plan, and builds it when it is small.
+    private func sizePlan(_ header: TraceHeader) throws(FuzzViolation) -> String {
+        guard let setup else { return "ok" }
+        let (mode, workload, devices) = (header.config.mode, header.workload, header.config.devices)
+        guard devices <= IterationPlanner.maximumDevices else {
+            throw FuzzViolation(name, "accepted \(devices) devices, more than the \(IterationPlanner.maximumDevices) a plan may have")
+        }
+        let size: PlanSize
+        do {
+            size = try IterationPlanner.size(mode, workload, devices: devices, on: setup)
+        } catch {
+            return "ok; replay refuses: " + (try rejection(name, error))
+        }
+        guard size.operations <= IterationPlanner.maximumOperations else {
+            throw FuzzViolation(name, "sized a plan of \(size.operations) operations without refusing it")
+        }
+        guard size.operations <= Self.builtPlanLimit else { return "ok; plan sized" }
+        let plan: PlannedIteration
+        do {
+            plan = try IterationPlanner.plan(mode, workload, devices: devices, on: setup)
+        } catch {
+            throw FuzzViolation(name, "a plan the sizing accepts is refused: \(error)")
+        }
+        guard plan.graph.operationCount == size.operations else {
+            throw FuzzViolation(name, "the plan has \(plan.graph.operationCount) operations, the sizing counted \(size.operations)")
+        }
+        return "ok; plan built"
     }
 }
