@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
         .target(name: "GPT", dependencies: ["COpenBLAS", "Optim"], swiftSettings: kernelSettings),
         .target(name: "HardwareModel"),
-        .target(name: "Plan", dependencies: ["HardwareModel", "DeviceProtocol"]),
+        .target(name: "Plan", dependencies: ["HardwareModel", "DeviceProtocol", "Optim"]),
         // Study reports: HTML + SVG charts from the sweep table (Foundation only).
         .target(name: "Report"),
         // The trace file format (versioned JSON Lines) and the Perfetto export.

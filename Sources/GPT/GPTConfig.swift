@@ -1,3 +1,5 @@
+import Optim
+
 /// The shape of a GPT-2 model, in llm.c's terms.
 ///
 /// `paddedVocabSize` (Vp) rounds the vocabulary up so the embedding and LM-head matrices are
@@ -149,22 +151,9 @@ public struct GPTConfig: Sendable, Equatable, CustomStringConvertible {
         [[vp, c], [t, c]] + layerTensorFactors(channels: c).map { [l] + $0 } + [[c], [c]]
     }
 
-    /// The sum of the products `terms`, or nil when a product or the sum overflows or exceeds
-    /// `limit`. Factors are non-negative, so checking every partial result is enough.
+    /// The sum of the products `terms`, or nil beyond `limit` (`CheckedSize`).
     static func boundedSum(_ terms: [[Int]], limit: Int = maximumParameterCount) -> Int? {
-        var total = 0
-        for factors in terms {
-            var product = 1
-            for factor in factors {
-                let (next, overflow) = product.multipliedReportingOverflow(by: factor)
-                guard !overflow, next <= limit else { return nil }
-                product = next
-            }
-            let (next, overflow) = total.addingReportingOverflow(product)
-            guard !overflow, next <= limit else { return nil }
-            total = next
-        }
-        return total
+        CheckedSize.sumOfProducts(terms, limit: limit)
     }
 
     /// Element counts of the 16 parameter tensors, in llm.c's checkpoint order (`tensorFactors`).

@@ -38,14 +38,19 @@ extension Precision {
     private static func widen<R: ElementReader>(_ reader: R.Type, _ source: UnsafeRawPointer,
                                                 _ destination: UnsafeMutableBufferPointer<Float>) {
         guard let base = destination.baseAddress else { return }
-        let out = UnsafeMutableRawPointer(base)
+        convert(R.self, source, FP32Elements.self, UnsafeMutableRawPointer(base), count: destination.count)
+    }
+
+    /// Converts `count` elements 16 lanes at a time, then the tail one by one.
+    private static func convert<R: ElementReader, W: ElementWriter>(_ reader: R.Type, _ source: UnsafeRawPointer, _ writer: W.Type,
+                                                                    _ destination: UnsafeMutableRawPointer, count: Int) {
         var i = 0
-        while i &+ 16 <= destination.count {
-            FP32Elements.store16(R.load16(source, i), out, i)
+        while i &+ 16 <= count {
+            W.store16(R.load16(source, i), destination, i)
             i &+= 16
         }
-        while i < destination.count {
-            destination[i] = R.load(source, i)
+        while i < count {
+            W.store(R.load(source, i), destination, i)
             i &+= 1
         }
     }
@@ -66,15 +71,6 @@ extension Precision {
     private static func narrow<W: ElementWriter>(_ writer: W.Type, _ source: UnsafeBufferPointer<Float>,
                                                  _ destination: UnsafeMutableRawPointer) {
         guard let base = source.baseAddress else { return }
-        let input = UnsafeRawPointer(base)
-        var i = 0
-        while i &+ 16 <= source.count {
-            W.store16(FP32Elements.load16(input, i), destination, i)
-            i &+= 16
-        }
-        while i < source.count {
-            W.store(source[i], destination, i)
-            i &+= 1
-        }
+        convert(FP32Elements.self, UnsafeRawPointer(base), W.self, destination, count: source.count)
     }
 }

@@ -1,3 +1,5 @@
+import Optim
+
 /// The shape of a transformer, enough to count its parameters and its FLOPs layer by layer.
 ///
 /// Both families are stacks of identical blocks (attention + 4h MLP, two layer norms) between an
@@ -104,22 +106,9 @@ public struct ModelShape: Sendable, Equatable, Codable {
         }
     }
 
-    /// The sum of the products `terms`, or nil when a product or the sum overflows or exceeds
-    /// `maximumElements`. Factors are positive, so checking every partial result is enough.
+    /// The sum of the products `terms`, or nil beyond `maximumElements` (`CheckedSize`).
     static func boundedSum(_ terms: [[Int]]) -> Int? {
-        var total = 0
-        for factors in terms {
-            var product = 1
-            for factor in factors {
-                let (next, overflow) = product.multipliedReportingOverflow(by: factor)
-                guard !overflow, next <= maximumElements else { return nil }
-                product = next
-            }
-            let (next, overflow) = total.addingReportingOverflow(product)
-            guard !overflow, next <= maximumElements else { return nil }
-            total = next
-        }
-        return total
+        CheckedSize.sumOfProducts(terms, limit: maximumElements)
     }
 
     /// Plain sum of products, for shapes whose counts `init` has checked.

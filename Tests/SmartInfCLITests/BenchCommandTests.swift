@@ -13,10 +13,18 @@ struct SmartInfProcess {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("smartinf")
     }
 
-    static func run(_ arguments: [String]) throws -> Result {
+    /// Runs `smartinf arguments…`; with `memoryLimitKiB`, under that `ulimit -v`, with no core
+    /// file and no backtrace (for inputs that would otherwise exhaust memory if a bound broke).
+    static func run(_ arguments: [String], memoryLimitKiB: Int? = nil) throws -> Result {
         let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        if let memoryLimitKiB {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", #"ulimit -c 0; ulimit -v \#(memoryLimitKiB); exec "$0" "$@""#, executable.path] + arguments
+            process.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { _, new in new }
+        } else {
+            process.executableURL = executable
+            process.arguments = arguments
+        }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

@@ -7,22 +7,9 @@ import Testing
 /// check missing, they would die allocating (in seconds: the cases are chosen so that nothing
 /// before the allocation takes long) instead of taking the machine's memory.
 @Suite struct PlanBoundsCommandTests {
-    /// `smartinf arguments…` with `ulimit -v` set to 1 GiB, no core file and no backtrace.
+    /// `smartinf arguments…` under a 1 GiB `ulimit -v`.
     static func runLimited(_ arguments: [String]) throws -> SmartInfProcess.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", #"ulimit -c 0; ulimit -v 1048576; exec "$0" "$@""#, SmartInfProcess.executable.path] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { _, new in new }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return SmartInfProcess.Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                                      stderr: String(decoding: stderr, as: UTF8.self))
+        try SmartInfProcess.run(arguments, memoryLimitKiB: 1 << 20)
     }
 
     static func withDirectory<T>(_ body: (String) throws -> T) throws -> T {
