@@ -69,6 +69,8 @@ int si_exit_with_parent(void) {
 
 int si_errno(void) { return errno; }
 
+void si_atomic_store_u64(uint64_t *word, uint64_t value) { __atomic_store_n(word, value, __ATOMIC_SEQ_CST); }
+
 uint64_t si_atomic_load_u64(const uint64_t *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
 
 int si_atomic_cas_u64(uint64_t *word, uint64_t expected, uint64_t desired) {

@@ -64,11 +64,11 @@ final class ComputeCopyStaging {
 
     // MARK: Weights
 
-    /// Widens the global tensors for a pass (a no-op in fp32). Forward calls it first; backward
-    /// reuses what the forward pass staged.
-    func stageGlobalWeights() {
+    /// Widens global tensors for a pass (a no-op in fp32): forward stages the embeddings first
+    /// and the final LayerNorm last; backward reuses what the forward pass staged.
+    func stageGlobalWeights(_ tensors: [ParameterTensor]) {
         guard precision != .fp32 else { return }
-        timed { for tensor in Self.globalTensors { widen(parameters, layout.range(of: tensor), into: globalWeights, globalPacking, tensor) } }
+        timed { for tensor in tensors { widen(parameters, layout.range(of: tensor), into: globalWeights, globalPacking, tensor) } }
     }
 
     /// The global tensors' fp32 weights (valid after `stageGlobalWeights()`).

@@ -81,7 +81,12 @@ public final class GPTModel {
 
     /// Runs the model on `batch` and returns the mean cross-entropy loss over its B·T positions.
     /// Every token must be below V (token files are validated on reading; this is checked).
-    public func forward(_ batch: TokenBatch) -> Float {
+    ///
+    /// `awaitingParameters`, if given, is called with the ranges of the flat parameter vector the
+    /// pass is about to read, in the order it reads them (the embeddings, each layer's tensors,
+    /// the final LayerNorm), before it reads them: a host whose devices are still writing the
+    /// parameters back can make the pass wait for exactly what it needs next.
+    public func forward(_ batch: TokenBatch, awaitingParameters: ((Range<Int>) -> Void)? = nil) -> Float {
         precondition(batch.shape == shape, "the model was built for \(shape) batches, got \(batch.shape)")
         let v = config.vocabSize
         for (i, (input, target)) in zip(batch.inputs, batch.targets).enumerated() {
@@ -91,7 +96,12 @@ public final class GPTModel {
             targets[i] = target
         }
         let (rows, c, vp) = (shape.tokenCount, config.channels, config.paddedVocabSize)
-        staging.stageGlobalWeights()
+        func waitFor(_ tensors: [ParameterTensor], layer: Int? = nil) {
+            guard let awaitingParameters else { return }
+            for t in tensors { awaitingParameters(layer.map { layout.range(of: t, layer: $0) } ?? layout.range(of: t)) }
+        }
+        waitFor([.wte, .wpe])
+        staging.stageGlobalWeights([.wte, .wpe])
         let global = staging.global
         let a = activations
         Embedding.forward(output: a.encoded, tokens: inputs.address, tokenTable: global.wte,
@@ -99,6 +109,7 @@ public final class GPTModel {
                           sequence: shape.sequenceLength, channels: c)
         var residual = UnsafePointer(a.encoded)
         for l in 0..<config.layers {
+            waitFor(ParameterTensor.allCases.filter(\.isPerLayer), layer: l)
             let w = staging.weights(layer: l)
             let x = a.layer(l)
             LayerNorm.forward(output: x.ln1, mean: x.ln1Mean, reciprocalStd: x.ln1ReciprocalStd, input: residual,
@@ -120,6 +131,8 @@ public final class GPTModel {
                            multiplier: multiplier)
             residual = UnsafePointer(x.residualAfterMLP)
         }
+        waitFor([.lnfw, .lnfb])
+        staging.stageGlobalWeights([.lnfw, .lnfb])
         LayerNorm.forward(output: a.lnf, mean: a.lnfMean, reciprocalStd: a.lnfReciprocalStd, input: residual,
                           weight: global.lnfw, bias: global.lnfb, rows: rows, channels: c)
         multiplier.multiply(a.lnf, transposeA: false, lda: c, global.wte, transposeB: true, ldb: c,

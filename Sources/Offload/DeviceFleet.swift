@@ -161,42 +161,49 @@ public final class DeviceFleet: @unchecked Sendable {
     @discardableResult
     public func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: StreamBuffer,
                      early: GradientOffloadSession? = nil) throws -> StepTraffic {
+        try beginStep(step, update: update, skip: skip, gradient: gradient, early: early).settle()
+    }
+
+    /// Starts `step(…)` and returns at once: the host may use each subgroup's new parameters as
+    /// soon as its device announces them (`PendingFleetStep.awaitParameters`), while the devices
+    /// go on updating and writing back. `gradient` must not change until the step is settled
+    /// (a failed step is run again on it).
+    public func beginStep(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: StreamBuffer,
+                          early: GradientOffloadSession? = nil) throws -> PendingFleetStep {
         precondition(gradient.count >= partition.parameterCount, "the gradient must cover every parameter")
         let written = try early?.finish() ?? Array(repeating: [:], count: members.count)
-        let results = StepResults(count: members.count)
-        gradient.withStoredValues { flat in
+        let pending = PendingFleetStep(fleet: self, step: step, skip: skip, gradient: gradient)
+        let flat = pending.gradientValues
+        for i in members.indices {
             // One thread per device, not a pool as wide as the cores: each thread mostly waits
             // on its device (or, under the paced clock, sleeps out its modeled time), and a
             // 2-core pool would issue a 4-device step two devices at a time.
-            let done = DispatchGroup()
-            for i in members.indices {
-                done.enter()
-                let thread = Thread { [self] in
-                    defer { done.leave() }
-                    do {
-                        let own = partition.slice(i).clamped(to: 0..<flat.count)
-                        results.record(i, .success(try members[i].step(step, update: update, skip: skip,
-                                                                       gradient: flat.slice(own),
-                                                                       paceOffload: paceOffload, written: written[i])))
-                    } catch {
-                        results.record(i, .failure(error))
-                    }
+            let thread = Thread { [self] in
+                do {
+                    let own = partition.slice(i).clamped(to: 0..<flat.count)
+                    pending.record(i, .success(try members[i].step(step, update: update, skip: skip, gradient: flat.slice(own),
+                                                                   paceOffload: paceOffload, written: written[i])))
+                } catch {
+                    pending.record(i, .failure(error))
                 }
-                thread.stackSize = 1 << 20
-                thread.start()
             }
-            done.wait()
+            thread.stackSize = 1 << 20
+            thread.start()
         }
+        return pending
+    }
+
+    /// Settles a step's replies: the traffic, or the first device's failure.
+    func settle(_ results: [Result<MemberStep, Error>]) throws -> StepTraffic {
         var total = StepTraffic()
         var parts: [MemberStep] = []
         defer { lastStep = parts }
-        for (i, result) in results.all.enumerated() {
+        for (i, result) in results.enumerated() {
             switch result {
             case .success(let part):
                 total.add(part.traffic)
                 parts.append(part)
             case .failure(let error): throw describe(i, error)
-            case nil: preconditionFailure("device \(i) reported nothing")
             }
         }
         return total
@@ -222,7 +229,7 @@ public final class DeviceFleet: @unchecked Sendable {
         destination.withUnsafeMutableRawPointer { base in
             for (i, m) in members.enumerated() {
                 let own = partition.parameters(ofDevice: i)
-                m.readComputeCopy(into: base + own.lowerBound * width, precision: destination.precision, count: own.count)
+                m.readComputeCopy(0..<own.count, into: base + own.lowerBound * width, precision: destination.precision)
             }
         }
     }
@@ -262,19 +269,5 @@ public final class DeviceFleet: @unchecked Sendable {
         do { return try body() } catch let error as FleetError { throw error } catch {
             throw FleetError.deviceFailed(device: i, socket: name, detail: "\(error)")
         }
-    }
-}
-
-/// Each device's outcome of a parallel step.
-private final class StepResults: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var all: [Result<MemberStep, Error>?]
-
-    init(count: Int) { all = Array(repeating: nil, count: count) }
-
-    func record(_ i: Int, _ result: Result<MemberStep, Error>) {
-        lock.lock()
-        all[i] = result
-        lock.unlock()
     }
 }

@@ -22,6 +22,8 @@ final class FleetMember: @unchecked Sendable {
     /// padded end of the last slice); allocated on first use and kept.
     private var staging = AlignedBuffer<Float>(count: 0)
     let hostBuffer: SharedMemoryMapping
+    /// The device's per-subgroup upload marks at the end of `hostBuffer` (which outlives it).
+    let doorbell: UploadDoorbell?
 
     init(index: Int, link: DeviceLink, configuration: DeviceConfiguration, compression: GradientCompressionSettings?,
          hostBufferPath: String, queueDepth: Int, blockSize: Int) throws {
@@ -47,7 +49,10 @@ final class FleetMember: @unchecked Sendable {
         } else {
             feedback = []
         }
-        hostBuffer = try SharedMemoryMapping.create(path: hostBufferPath, bytes: sliceElements * configuration.copyOutPrecision.byteWidth)
+        let sliceBytes = sliceElements * configuration.copyOutPrecision.byteWidth
+        hostBuffer = try SharedMemoryMapping.create(path: hostBufferPath, bytes: UploadDoorbell.bufferBytes(
+            sliceBytes: sliceBytes, subgroupCount: configured.subgroupCount))
+        doorbell = UploadDoorbell(hostBuffer, sliceBytes: sliceBytes, subgroupCount: configured.subgroupCount)
         try link.perform(.attachHostBuffer(path: hostBufferPath))
     }
 
@@ -162,18 +167,19 @@ final class FleetMember: @unchecked Sendable {
         }
     }
 
-    /// The compute copy the device last wrote, into `destination`: the slice's first `count`
-    /// elements (its real parameters), copied as they are when `precision` is the copy-out
-    /// precision, widened when it is fp32.
-    func readComputeCopy(into destination: UnsafeMutableRawPointer, precision: Precision, count: Int) {
-        precondition(count <= sliceElements)
+    /// The compute copy the device last wrote of the slice's elements `range`, into
+    /// `destination` (where the slice's element 0 goes): copied as it is when `precision` is the
+    /// copy-out precision, widened when it is fp32.
+    func readComputeCopy(_ range: Range<Int>, into destination: UnsafeMutableRawPointer, precision: Precision) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= sliceElements)
         precondition(precision == copyOutPrecision || precision == .fp32,
                      "a \(copyOutPrecision) compute copy cannot be read as \(precision)")
+        let source = UnsafeRawPointer(hostBuffer.base + range.lowerBound * copyOutPrecision.byteWidth)
+        let target = destination + range.lowerBound * precision.byteWidth
         if precision == copyOutPrecision {
-            destination.copyMemory(from: hostBuffer.base, byteCount: count * precision.byteWidth)
+            target.copyMemory(from: source, byteCount: range.count * precision.byteWidth)
         } else {
-            copyOutPrecision.widen(UnsafeRawPointer(hostBuffer.base),
-                                   into: UnsafeMutableBufferPointer(start: destination.assumingMemoryBound(to: Float.self), count: count))
+            copyOutPrecision.widen(source, into: UnsafeMutableBufferPointer(start: target.assumingMemoryBound(to: Float.self), count: range.count))
         }
     }
 }

@@ -236,8 +236,11 @@ public final class DeviceEngine: @unchecked Sendable {
             for item in items { journal.stageRelease(slot: item.writeSlot, subgroup: item.subgroup) }
             try journal.write(ring: ring)
         }
+        let doorbell = hostBuffer.flatMap {
+            UploadDoorbell($0, sliceBytes: layout.sliceElements * superblock.copyOutPrecision.byteWidth, subgroupCount: layout.subgroupCount)
+        }
         let work = StepWork(step: command.step, update: command.update, subgroups: items, copyOut: hostBuffer?.base,
-                            copyOutPrecision: superblock.copyOutPrecision)
+                            copyOutPrecision: superblock.copyOutPrecision, doorbell: doorbell)
         let (report, checksums) = try handler.run(work)
         lastReport = report
         try file.sync()

@@ -24,6 +24,9 @@ struct StepWork: @unchecked Sendable {
     /// Where each subgroup's compute copy goes (nil: no host buffer attached).
     var copyOut: UnsafeMutableRawPointer?
     var copyOutPrecision: Precision
+    /// Where each subgroup's upload is announced once its compute copy is written (nil: the
+    /// host buffer has no marks, or there is none).
+    var doorbell: UploadDoorbell?
 }
 
 /// Moves each subgroup's payload and states between the SSD and the DRAM buffer sets around the
@@ -211,6 +214,7 @@ final class TransferHandler: @unchecked Sendable {
             try update(item, in: set, work: work)
             checkFault(.update, work, s)
             recordUpdate(item: i, subgroup: s, started: started, after: [Key(kind: .load, item: i)], work: work, in: operations)
+            work.doorbell?.publish(step: work.step, subgroup: s)
             let (parameters, states) = writeBacks(item, from: set)
             checksum(item, in: set, into: checksums)
             started = OperationLog.now
@@ -292,6 +296,7 @@ final class TransferHandler: @unchecked Sendable {
                 checkFault(.update, work, item.subgroup)
                 recordUpdate(item: i, subgroup: item.subgroup, started: started,
                              after: [Key(kind: .load, item: i), Key(kind: .update, item: i - 1)], work: work, in: operations)
+                work.doorbell?.publish(step: work.step, subgroup: item.subgroup)
                 pipeline.updated(i, set: setIndex)
             } catch {
                 pipeline.fail(error)

@@ -63,6 +63,12 @@ public struct TrainingOptions: Sendable {
     /// the device, roll the fleet back to the last step all devices committed and run the step
     /// again, at most `maxRetries` times per step.
     public var onDeviceFailure: DeviceFailurePolicy = .abort
+    /// Start each step's forward pass while the devices are still in the previous step, on
+    /// every subgroup's parameters as soon as its device has written them back
+    /// (`--overlap-forward`). Results are bit-identical either way; a step that checkpoints,
+    /// validates or ends the run, and runs under a modeled clock (which times the paper's
+    /// schedule), do not overlap.
+    public var overlapForward = false
 
     public init(model: ModelSource, trainData: String, validationData: String? = nil, batchSize: Int = 4,
                 sequenceLength: Int = 64, steps: Int = 10, shuffleSeed: UInt64? = nil, validationEvery: Int = 0,

@@ -33,6 +33,21 @@ public final class TrainingRun {
     public private(set) var recoveries = 0
     /// The directory of the last checkpoint this run saved (or resumed from).
     private var lastCheckpoint: String?
+    /// The step still on the devices while the next forward pass runs (`overlapForward`).
+    private var inFlight: InFlightStep?
+    /// Told of each finished step (set by `run`).
+    private var progress: (StepRecord) -> Void = { _ in }
+    /// Subgroups whose parameters forward passes took before their devices had finished.
+    public private(set) var earlyParameterSubgroups = 0
+
+    /// A step begun on the devices and not yet settled: what it needs to be settled, or run
+    /// again after a device failure, and its record so far.
+    private struct InFlightStep {
+        let pending: PendingFleetStep
+        let update: PreparedUpdate
+        let residuals: ErrorFeedbackFile?
+        var record: StepRecord
+    }
 
     /// Loads the model and data, starts the fleet and loads the initial parameters into it.
     public init(_ options: TrainingOptions, log: @escaping (String) -> Void = { _ in }) throws {
@@ -144,34 +159,84 @@ public final class TrainingRun {
                           subgroupElements: fleet.subgroupElements)
     }
 
-    /// Runs every step; `progress` gets one line per step.
-    public func run(progress: (StepRecord) -> Void = { _ in }) throws {
+    /// Runs every step; `progress` gets one line per step, once the step is settled.
+    public func run(progress: @escaping (StepRecord) -> Void = { _ in }) throws {
+        self.progress = progress
+        defer { self.progress = { _ in } }
         for step in (stepsDone + 1)...options.steps {
-            let record: StepRecord
             do {
-                record = try runStep(step)
+                // nil: the step is still on the devices, and is finished by the next one.
+                if let record = try runStep(step) { try complete(record) }
             } catch let error as FleetError where "\(error)".contains("integrity failure") {
                 throw TrainingError.integrity(detail: "\(error)", resumeFrom: lastCheckpoint)
-            }
-            records.append(record)
-            try metrics?.append(record)
-            progress(record)
-            if let path = options.saveCheckpoint, options.checkpointEvery > 0, step % options.checkpointEvery == 0, step < options.steps {
-                try saveCheckpoint(to: path)
             }
         }
         if let path = options.saveCheckpoint { try saveCheckpoint(to: path) }
         try clocking?.writeTrace(subgroupElements: fleet.subgroupElements, topkRatio: options.compression.ratio)
     }
 
-    private func runStep(_ step: Int) throws -> StepRecord {
+    /// Records a settled step, and saves a periodic checkpoint when one is due.
+    private func complete(_ record: StepRecord) throws {
+        records.append(record)
+        try metrics?.append(record)
+        progress(record)
+        if let path = options.saveCheckpoint, checkpointDue(record.step) { try saveCheckpoint(to: path) }
+    }
+
+    private func checkpointDue(_ step: Int) -> Bool {
+        options.saveCheckpoint != nil && options.checkpointEvery > 0 && step % options.checkpointEvery == 0 && step < options.steps
+    }
+
+    private func validationDue(_ step: Int) -> Bool {
+        options.validationEvery > 0 && (step % options.validationEvery == 0 || step == options.steps)
+    }
+
+    /// Whether step `step` may stay on the devices while the next forward pass starts: not when
+    /// something right after it needs the run settled (a checkpoint, a validation pass, the end),
+    /// nor under a modeled clock, which times the paper's schedule.
+    private func mayOverlap(_ step: Int, skip: Bool) -> Bool {
+        options.overlapForward && !skip && clocking == nil && step < options.steps && !checkpointDue(step) && !validationDue(step)
+    }
+
+    /// The forward pass of the next step, overlapped with the step in flight: it waits for each
+    /// subgroup's parameters as its device writes them back. Then the step in flight is settled
+    /// (recovered and run again on a device failure, under `retry`); if it had to be run again,
+    /// the pass is redone on the recovered parameters.
+    private func forwardOverlapping(_ flight: InFlightStep, _ batch: TokenBatch) throws -> Float {
+        inFlight = nil
+        let parameters = model.computeParameters
+        var loss = model.forward(batch) { flight.pending.awaitParameters($0, into: parameters) }
+        earlyParameterSubgroups += flight.pending.earlySubgroups
+        let settleStart = Date()
+        var retried = false
+        let traffic = try withRecovery(flight.pending.step, residuals: flight.residuals) { attempt in
+            guard attempt > 0 else { return try flight.pending.settle() }
+            retried = true
+            return try fleet.step(flight.pending.step, update: flight.update, skip: false, gradient: model.computeGradients)
+        }
+        self.traffic.add(traffic)
+        var record = flight.record
+        record.seconds.update += Date().timeIntervalSince(settleStart)
+        record.tokensPerSecond = Double(model.shape.tokenCount) / record.seconds.total
+        if retried {
+            fleet.readComputeCopy(into: parameters)
+            loss = model.forward(batch)
+        } else {
+            flight.pending.copyRemaining(into: parameters)
+        }
+        try complete(record)
+        return loss
+    }
+
+    private func runStep(_ step: Int) throws -> StepRecord? {
         var seconds = PhaseSeconds()
         let batch = trainLoader.next()
         let scale = lossScaler?.scale ?? 1
-        model.zeroGradients()
         let start = Date()
         let forwardStart = LiveClocking.now
-        let loss = model.forward(batch)
+        let loss = try inFlight.map { try forwardOverlapping($0, batch) } ?? model.forward(batch)
+        // Zeroed only now: a step in flight is run again on its gradient if a device fails.
+        model.zeroGradients()
         clocking?.paceCompute(backward: false, startedAt: forwardStart)
         let forwardEnd = LiveClocking.now
         seconds.forward = Date().timeIntervalSince(start)
@@ -206,19 +271,26 @@ public final class TrainingRun {
         seconds.gradientCheck = Date().timeIntervalSince(checkStart)
 
         let updateStart = Date()
-        traffic.add(try stepFleet(step, update: update, skip: skip, gradient: gradient, early: early))
-        if !skip {
-            appliedSteps += 1
-            fleet.readComputeCopy(into: model.computeParameters)
+        let overlapped = mayOverlap(step, skip: skip)
+        if overlapped {
+            let residuals = options.compression.errorFeedback && options.mode.compresses ? fleet.errorFeedback : nil
+            let pending = try fleet.beginStep(step, update: update, skip: skip, gradient: gradient, early: early)
+            inFlight = InFlightStep(pending: pending, update: update, residuals: residuals, record: StepRecord(
+                step: step, loss: Double(loss), valLoss: nil, lr: Double(learningRate), lossScale: scale, skipped: skip,
+                gradNorm: statistics.norm / scale, tokensPerSecond: 0, seconds: seconds, modeled: nil))
+        } else {
+            traffic.add(try stepFleet(step, update: update, skip: skip, gradient: gradient, early: early))
+            if !skip { fleet.readComputeCopy(into: model.computeParameters) }
         }
+        if !skip { appliedSteps += 1 }
         seconds.update = Date().timeIntervalSince(updateStart)
+        if overlapped {
+            inFlight?.record.seconds.update = seconds.update
+            return nil
+        }
         let modeled = clocking?.account(forward: forwardStart...forwardEnd, backward: forwardEnd...backwardEnd, fleet: fleet.lastStep)
 
-        var validation: Double?
-        let every = options.validationEvery
-        if every > 0 && (step % every == 0 || step == options.steps) {
-            validation = validationLoss()
-        }
+        let validation = validationDue(step) ? validationLoss() : nil
         return StepRecord(step: step, loss: Double(loss), valLoss: validation, lr: Double(learningRate), lossScale: scale,
                           skipped: skip, gradNorm: statistics.norm / scale,
                           tokensPerSecond: Double(batch.shape.tokenCount) / seconds.total, seconds: seconds, modeled: modeled)
@@ -229,20 +301,28 @@ public final class TrainingRun {
     /// error feedback, the same residuals), so the run ends as if nothing had failed.
     private func stepFleet(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: StreamBuffer,
                            early: GradientOffloadSession?) throws -> StepTraffic {
-        guard case .retry(let maxRetries) = options.onDeviceFailure else {
-            return try fleet.step(step, update: update, skip: skip, gradient: gradient, early: early)
-        }
         let residuals = options.compression.errorFeedback && options.mode.compresses ? fleet.errorFeedback : nil
-        var attempt = 0
+        return try withRecovery(step, residuals: residuals) { attempt in
+            // A retry writes every payload again (what was written early may be what failed).
+            try fleet.step(step, update: update, skip: skip, gradient: gradient, early: attempt == 0 ? early : nil)
+        }
+    }
+
+    /// Runs `attempt(0)`; under `--on-device-failure retry`, after a device failure recovers
+    /// the device, rolls the fleet back to step − 1, puts back the error-feedback `residuals`
+    /// and runs `attempt(1)`, `attempt(2)`, … up to the retry limit.
+    private func withRecovery(_ step: Int, residuals: ErrorFeedbackFile?,
+                              _ attempt: (Int) throws -> StepTraffic) throws -> StepTraffic {
+        guard case .retry(let maxRetries) = options.onDeviceFailure else { return try attempt(0) }
+        var tries = 0
         while true {
             do {
-                // A retry writes every payload again (what was written early may be what failed).
-                return try fleet.step(step, update: update, skip: skip, gradient: gradient, early: attempt == 0 ? early : nil)
+                return try attempt(tries)
             } catch let error as FleetError {
-                guard attempt < maxRetries, case .deviceFailed(let device, _, _) = error else { throw error }
-                attempt += 1
+                guard tries < maxRetries, case .deviceFailed(let device, _, _) = error else { throw error }
+                tries += 1
                 recoveries += 1
-                log("step \(step): \(error); recovering device \(device) and rolling the fleet back to step \(step - 1) (retry \(attempt) of \(maxRetries))")
+                log("step \(step): \(error); recovering device \(device) and rolling the fleet back to step \(step - 1) (retry \(tries) of \(maxRetries))")
                 try fleet.recover(failed: device, inStep: step)
                 if let residuals { try fleet.restore(residuals, from: "the residuals kept before step \(step)") }
             }
@@ -282,6 +362,12 @@ public final class TrainingRun {
     /// Where a checkpoint keeps the error-feedback residuals of su+o+c runs.
     static let errorFeedbackFile = "error-feedback.bin"
 
-    /// Stops the devices.
-    public func finish() { fleet.shutdown() }
+    /// Stops the devices (after the step still on them, if a run stopped with one in flight).
+    public func finish() {
+        if let flight = inFlight {
+            inFlight = nil
+            _ = try? flight.pending.settle()
+        }
+        fleet.shutdown()
+    }
 }

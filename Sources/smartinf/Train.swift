@@ -80,6 +80,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("on-device-failure"), help: "abort (default) or retry: restart a failed device, roll the fleet back one step and run the step again.")
     var onDeviceFailure: String = "abort"
     @Option(name: .customLong("max-retries"), help: "Recoveries allowed per step with --on-device-failure retry.") var maxRetries: Int = 3
+    @Flag(name: .customLong("overlap-forward"), help: "Start each forward pass on the parameters the devices have already written back, while they finish the previous step.")
+    var overlapForward = false
 
     func run() throws {
         let options = try resolved()
@@ -247,6 +249,7 @@ struct Train: ParsableCommand {
         options.clock.gpuProfile = gpuProfile
         options.clock.overrides = overrides
         options.clock.tracePath = trace
+        options.overlapForward = overlapForward
         switch onDeviceFailure {
         case "abort": options.onDeviceFailure = .abort
         case "retry":

@@ -31,6 +31,8 @@ int si_exit_with_parent(void);
 int si_errno(void);
 /// Sequentially consistent load of a 64-bit word that other processes may write (shared memory).
 uint64_t si_atomic_load_u64(const uint64_t *word);
+/// Sequentially consistent store of a 64-bit word that other processes read (shared memory).
+void si_atomic_store_u64(uint64_t *word, uint64_t value);
 /// Compare-and-swap on a shared 64-bit word; 1 when `desired` was stored.
 int si_atomic_cas_u64(uint64_t *word, uint64_t expected, uint64_t desired);
 /// Bytes in live allocations of the C heap (glibc mallinfo2().uordblks).
