@@ -138,6 +138,10 @@ struct Train: ParsableCommand {
             memory += "\nmodeled on \(c.hostProfile) + \(run.options.devices) × \(c.deviceProfile) + \(c.gpuProfile) (\(c.kind.rawValue) clock), ms/step: "
                 + "fw \(mean(\.forward)), bw+grad offload \(mean(\.backwardAndOffload)), update+opt I/O \(mean(\.update)), iteration \(mean(\.iteration))"
         }
+        if run.options.overlapForward {
+            memory += "\noverlapped forward passes took \(run.earlyParameterSubgroups) subgroups' parameters before their devices had finished "
+                + "(their wait is in forward; update shows the offload and what was left to wait for)"
+        }
         return """
 
         \(run.options.mode) on \(run.options.devices) device(s): loss \(String(format: "%.4f", first)) → \(String(format: "%.4f", last)) in \(run.records.count) steps
