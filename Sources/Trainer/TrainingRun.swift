@@ -273,7 +273,7 @@ public final class TrainingRun {
         let updateStart = Date()
         let overlapped = mayOverlap(step, skip: skip)
         if overlapped {
-            let residuals = options.compression.errorFeedback && options.mode.compresses ? fleet.errorFeedback : nil
+            let residuals = residualsForRetry
             let pending = try fleet.beginStep(step, update: update, skip: skip, gradient: gradient, early: early)
             inFlight = InFlightStep(pending: pending, update: update, residuals: residuals, record: StepRecord(
                 step: step, loss: Double(loss), valLoss: nil, lr: Double(learningRate), lossScale: scale, skipped: skip,
@@ -301,11 +301,17 @@ public final class TrainingRun {
     /// error feedback, the same residuals), so the run ends as if nothing had failed.
     private func stepFleet(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: StreamBuffer,
                            early: GradientOffloadSession?) throws -> StepTraffic {
-        let residuals = options.compression.errorFeedback && options.mode.compresses ? fleet.errorFeedback : nil
-        return try withRecovery(step, residuals: residuals) { attempt in
+        return try withRecovery(step, residuals: residualsForRetry) { attempt in
             // A retry writes every payload again (what was written early may be what failed).
             try fleet.step(step, update: update, skip: skip, gradient: gradient, early: attempt == 0 ? early : nil)
         }
+    }
+
+    /// The error-feedback residuals as they stand, which a step run again must start from: a copy
+    /// of every residual, so taken only when a retry may need it (retry policy, error feedback).
+    private var residualsForRetry: ErrorFeedbackFile? {
+        guard case .retry = options.onDeviceFailure, options.compression.errorFeedback && options.mode.compresses else { return nil }
+        return fleet.errorFeedback
     }
 
     /// Runs `attempt(0)`; under `--on-device-failure retry`, after a device failure recovers
