@@ -30,6 +30,25 @@ import SeededRandom
         }
     }
 
+    /// Buffers of three 8 KiB blocks and more are checksummed as three interleaved streams joined
+    /// afterwards: around and across those block boundaries, with seeds, the result must stay
+    /// the portable one's.
+    @Test func interleavedStreamsAgreeWithThePortableCode() {
+        var rng = SplitMix64(seed: 8)
+        let data = (0..<110_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        data.withUnsafeBytes { all in
+            for start in [0, 1, 5] {
+                for length in [24_575, 24_576, 24_577, 24_584, 49_151, 49_152, 49_159, 73_728 + 13, 100_000] {
+                    let slice = UnsafeRawBufferPointer(rebasing: all[start..<(start + length)])
+                    for seed: UInt32 in [0, 0xDEAD_BEEF] {
+                        #expect(CRC32C.checksum(slice, seed: seed) == CRC32C.portableChecksum(slice, seed: seed),
+                                "start \(start) length \(length) seed \(seed)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func seedContinuesAChecksumAcrossPieces() {
         let bytes = Array("The quick brown fox jumps over the lazy dog".utf8)
         let whole = CRC32C.checksum(of: bytes)
