@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 
 /// The process-wide OpenBLAS thread pool that every matrix product of the model runs on.
 ///
@@ -8,11 +9,27 @@ public enum OpenBLAS {
     /// Threads used by subsequent BLAS calls, in every model of the process.
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
 
-    /// Sets the thread count for every later BLAS call in the process.
+    /// Sets the thread count for every later BLAS call in the process (waiting while another
+    /// thread holds it pinned with `withThreadCount`).
     public static func setThreadCount(_ threads: Int) {
         precondition(threads >= 1, "OpenBLAS needs at least one thread, got \(threads)")
+        pin.lock()
+        defer { pin.unlock() }
         openblas_set_num_threads(Int32(threads))
     }
+
+    /// Runs `body` with `threads` BLAS threads that no other thread can change meanwhile. The
+    /// count decides how products are split, and so the rounding of their sums: code that
+    /// compares results bit for bit across several passes must not see it change in between.
+    public static func withThreadCount<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
+        pin.lock()
+        defer { pin.unlock() }
+        openblas_set_num_threads(Int32(threads))
+        return try body()
+    }
+
+    /// Held while the count is pinned; recursive, so that a pinned body may set the count again.
+    private static let pin = NSRecursiveLock()
 }
 
 /// Row-major single-precision matrix products through `cblas_sgemm`, timed.

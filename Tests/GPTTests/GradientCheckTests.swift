@@ -45,15 +45,18 @@ import Testing
     }
 
     /// The loss scale multiplies every gradient by exactly that factor: a power of two commutes
-    /// with every rounding in the (linear) backward pass, so the result is bit for bit 8×.
+    /// with every rounding in the (linear) backward pass, so the result is bit for bit 8×. Both
+    /// passes run with the same BLAS thread count (tests in parallel change it).
     @Test func lossScaleMultipliesGradientsExactly() {
-        let (model, batch) = modelWithGradients(seed: 22)
-        let unscaled = model.gradients.array
-        model.zeroGradients()
-        _ = model.forward(batch)
-        model.backward(lossScale: 8)
-        let exactlyEightTimes = model.gradients.array == unscaled.map { $0 * 8 }
-        #expect(exactlyEightTimes)
+        OpenBLAS.withThreadCount(1) {
+            let (model, batch) = modelWithGradients(seed: 22)
+            let unscaled = model.gradients.array
+            model.zeroGradients()
+            _ = model.forward(batch)
+            model.backward(lossScale: 8)
+            let exactlyEightTimes = model.gradients.array == unscaled.map { $0 * 8 }
+            #expect(exactlyEightTimes)
+        }
     }
 
     /// Gradients accumulate across backward passes until zeroed (to rounding: sgemm adds into the

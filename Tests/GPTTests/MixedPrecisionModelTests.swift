@@ -14,27 +14,30 @@ import Testing
 
     @Test(arguments: [Precision.fp16, .bf16])
     func sixteenBitModelMatchesFP32OnTheRoundedParameters(precision: Precision) {
-        let checkpoint = widened(initialized(smallConfig, seed: 31), factor: 8)
-        let initial = checkpoint.parameters.array
-        let sixteen = GPTModel(checkpoint: checkpoint, shape: shape, precision: precision)
-        let reference = GPTModel(config: smallConfig, parameters: AlignedBuffer(rounded(initial, to: precision)), shape: shape)
-        #expect(sixteen.computeParameters.precision == precision)
-        #expect(sixteen.computeGradients.precision == precision)
-        #expect(sixteen.computeParameters.floats.map(\.bitPattern) == reference.parameters.array.map(\.bitPattern))
+        // Both models' passes with the same BLAS thread count (tests in parallel change it).
+        OpenBLAS.withThreadCount(1) {
+            let checkpoint = widened(initialized(smallConfig, seed: 31), factor: 8)
+            let initial = checkpoint.parameters.array
+            let sixteen = GPTModel(checkpoint: checkpoint, shape: shape, precision: precision)
+            let reference = GPTModel(config: smallConfig, parameters: AlignedBuffer(rounded(initial, to: precision)), shape: shape)
+            #expect(sixteen.computeParameters.precision == precision)
+            #expect(sixteen.computeGradients.precision == precision)
+            #expect(sixteen.computeParameters.floats.map(\.bitPattern) == reference.parameters.array.map(\.bitPattern))
 
-        let tokens = learnableTokens(count: shape.tokenCount + 1, vocabSize: smallConfig.vocabSize, seed: 31)
-        let batch = TokenBatch(shape: shape, tokens: tokens[...], start: 0)
-        // fp16 runs scale the loss so that small gradients survive the rounding.
-        let scale: Float = precision == .fp16 ? 1024 : 1
-        for model in [sixteen, reference] { model.zeroGradients() }
-        #expect(sixteen.forward(batch).bitPattern == reference.forward(batch).bitPattern)
-        sixteen.backward(lossScale: scale)
-        reference.backward(lossScale: scale)
-        let expected = rounded(reference.gradients.array, to: precision)
-        #expect(sixteen.computeGradients.floats.map(\.bitPattern) == expected.map(\.bitPattern))
-        #expect(expected.contains { $0 != 0 })
-        // The model did not keep (or change) the fp32 values it was built from.
-        #expect(checkpoint.parameters.array.map(\.bitPattern) == initial.map(\.bitPattern))
+            let tokens = learnableTokens(count: shape.tokenCount + 1, vocabSize: smallConfig.vocabSize, seed: 31)
+            let batch = TokenBatch(shape: shape, tokens: tokens[...], start: 0)
+            // fp16 runs scale the loss so that small gradients survive the rounding.
+            let scale: Float = precision == .fp16 ? 1024 : 1
+            for model in [sixteen, reference] { model.zeroGradients() }
+            #expect(sixteen.forward(batch).bitPattern == reference.forward(batch).bitPattern)
+            sixteen.backward(lossScale: scale)
+            reference.backward(lossScale: scale)
+            let expected = rounded(reference.gradients.array, to: precision)
+            #expect(sixteen.computeGradients.floats.map(\.bitPattern) == expected.map(\.bitPattern))
+            #expect(expected.contains { $0 != 0 })
+            // The model did not keep (or change) the fp32 values it was built from.
+            #expect(checkpoint.parameters.array.map(\.bitPattern) == initial.map(\.bitPattern))
+        }
     }
 
     /// When backward reports gradients final, they are already in the 16-bit vector with their
