@@ -114,50 +114,29 @@ public final class ProtocolTarget: FuzzTarget {
 
     /// Decodes `frame` as a request and as a reply, checking that what decodes re-encodes.
     private func messages(_ frame: Frame) throws(FuzzViolation) -> String {
-        var outcome: String
-        do {
-            let request = try Request.decode(frame)
-            let encoded = request.frame(requestID: frame.requestID)
-            guard encoded.kind == frame.kind else {
-                throw FuzzViolation(name, "request \(request) decoded from kind \(frame.kind) encodes as kind \(encoded.kind)")
-            }
-            let again: Request
-            do { again = try Request.decode(encoded) } catch {
-                throw FuzzViolation(name, "request \(request) re-encoded does not decode: \(error)")
-            }
-            guard again.frame(requestID: frame.requestID).body == encoded.body else {
-                throw FuzzViolation(name, "request \(request) does not survive re-encoding (now \(again))")
-            }
-            outcome = "request ok"
-        } catch let error as ProtocolError {
-            outcome = try rejection(name, error)
-        } catch let violation as FuzzViolation {
-            throw violation
-        } catch {
-            throw FuzzViolation(name, "Request.decode threw \(type(of: error)): \(error)")
+        let request = try roundTrip(frame, "request", decode: Request.decode) { $0.frame(requestID: $1) }
+        let reply = try roundTrip(frame, "reply", decode: Reply.decode) { $0.frame(requestID: $1) }
+        return request + ", " + reply
+    }
+
+    /// "<what> ok" when `frame` decodes into a message that encodes to the same kind and survives
+    /// a second round trip; the rejection when it is refused; a violation otherwise.
+    private func roundTrip<M>(_ frame: Frame, _ what: String, decode: (Frame) throws(ProtocolError) -> M,
+                              encode: (M, UInt32) -> Frame) throws(FuzzViolation) -> String {
+        let message: M
+        do { message = try decode(frame) } catch { return try rejection(name, error) }
+        let encoded = encode(message, frame.requestID)
+        guard encoded.kind == frame.kind else {
+            throw FuzzViolation(name, "\(what) \(message) decoded from kind \(frame.kind) encodes as kind \(encoded.kind)")
         }
-        do {
-            let reply = try Reply.decode(frame)
-            let encoded = reply.frame(requestID: frame.requestID)
-            guard encoded.kind == frame.kind else {
-                throw FuzzViolation(name, "reply \(reply) decoded from kind \(frame.kind) encodes as kind \(encoded.kind)")
-            }
-            let again: Reply
-            do { again = try Reply.decode(encoded) } catch {
-                throw FuzzViolation(name, "reply \(reply) re-encoded does not decode: \(error)")
-            }
-            guard again.frame(requestID: frame.requestID).body == encoded.body else {
-                throw FuzzViolation(name, "reply \(reply) does not survive re-encoding (now \(again))")
-            }
-            outcome += ", reply ok"
-        } catch let error as ProtocolError {
-            outcome += ", " + (try rejection(name, error))
-        } catch let violation as FuzzViolation {
-            throw violation
-        } catch {
-            throw FuzzViolation(name, "Reply.decode threw \(type(of: error)): \(error)")
+        let again: M
+        do { again = try decode(encoded) } catch {
+            throw FuzzViolation(name, "\(what) \(message) re-encoded does not decode: \(error)")
         }
-        return outcome
+        guard encode(again, frame.requestID).body == encoded.body else {
+            throw FuzzViolation(name, "\(what) \(message) does not survive re-encoding (now \(again))")
+        }
+        return "\(what) ok"
     }
 
     /// Sends `input` through a socket pair and receives frames until the stream ends or a frame

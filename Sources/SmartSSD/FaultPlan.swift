@@ -188,23 +188,22 @@ public final class ArmedFault: @unchecked Sendable {
 
     /// Flips one bit of a loaded payload if this is the planned one; returns the byte flipped.
     func corrupt(_ payload: UnsafeMutableRawBufferPointer, step: Int, subgroup: Int) -> Int? {
-        guard plan.kind == .corrupt, plan.target == .gradient else { return nil }
-        let matches = (plan.step.map { $0 == step } ?? true) && (plan.subgroup.map { $0 == subgroup } ?? true)
-            && plan.byte < payload.count
-        guard fire(matches) else { return nil }
-        payload[plan.byte] ^= 0x10
-        log("fault \(plan) fires: byte \(plan.byte) of subgroup \(subgroup)'s payload flipped")
-        return plan.byte
+        flip(payload, .gradient, step: step, subgroup: subgroup, what: "payload")
     }
 
     /// Flips one bit of a loaded state slot (`corrupt@state`) if this is the planned one.
     func corruptState(_ slot: UnsafeMutableRawBufferPointer, step: Int, subgroup: Int) -> Int? {
-        guard plan.kind == .corrupt, plan.target == .state else { return nil }
+        flip(slot, .state, step: step, subgroup: subgroup, what: "loaded state")
+    }
+
+    private func flip(_ buffer: UnsafeMutableRawBufferPointer, _ target: FaultPlan.Target, step: Int, subgroup: Int,
+                      what: String) -> Int? {
+        guard plan.kind == .corrupt, plan.target == target else { return nil }
         let matches = (plan.step.map { $0 == step } ?? true) && (plan.subgroup.map { $0 == subgroup } ?? true)
-            && plan.byte < slot.count
+            && plan.byte < buffer.count
         guard fire(matches) else { return nil }
-        slot[plan.byte] ^= 0x10
-        log("fault \(plan) fires: byte \(plan.byte) of subgroup \(subgroup)'s loaded state flipped")
+        buffer[plan.byte] ^= 0x10
+        log("fault \(plan) fires: byte \(plan.byte) of subgroup \(subgroup)'s \(what) flipped")
         return plan.byte
     }
 
