@@ -4,11 +4,19 @@ import DeviceProtocol
 import Foundation
 import Offload
 import Optim
+import SeededRandom
 import SmartSSD
 
-/// `smartinf bench device`: one emulated device's step on this machine's disk and cores (wall
-/// clock), with the naive and the overlapping transfer handler, against the I/O floor for the
-/// bytes the step moves at the raw io_uring rates measured in the same run.
+/// `smartinf bench device`: one emulated device's optimizer step on this machine's disk and cores
+/// (wall clock), with the naive and the overlapping transfer handler, against the I/O floor: the
+/// same reads and writes done raw in the same run.
+///
+/// Each handler runs on a device file of its own and the floor's raw replay on a third. Every
+/// round each of them takes one step, in an order that rotates from round to round, so that
+/// each reads what it wrote one round before after the same traffic from the others: this
+/// machine's virtual disk read one region at anything from 1.2 to 3.9 GB/s depending on what
+/// had happened before (fio and probes, issue 3's notes), so a floor sampled at another time or
+/// place than the steps it bounds says little about them.
 public struct DeviceBenchmark: Sendable {
     public struct Options: Sendable {
         public var parameters: Int
@@ -49,26 +57,14 @@ public struct DeviceBenchmark: Sendable {
         public var parametersPerSecond: Double
         public var bytesRead: Int
         public var bytesWritten: Int
+        /// The raw replay's read and write rates (medians over the rounds): its reads of the
+        /// payloads and of the slots written one round before, its writes until durable.
         public var rawReadGigabytesPerSecond: Double
         public var rawWriteGigabytesPerSecond: Double
-        /// Raw io_uring read rate over the very regions the step read (its payloads and state
-        /// slots on the device's SSD file), read again after the step: what this disk gives for
-        /// those bytes where they lie, against the scratch file's sequential rate.
-        public var stepRegionReadGigabytesPerSecond: Double
         /// bytesRead / raw read rate + bytesWritten / raw write rate.
         public var ioFloorSeconds: Double
-        /// Median step time ÷ I/O floor (1.0 = as fast as the disk allows).
+        /// Median step time ÷ I/O floor (1.0 = as fast as the disk allows one transfer at a time).
         public var ratioToFloor: Double
-        /// The same bytes as a raw io_uring job that interleaves the reads and the writes the way
-        /// a step does (subgroup by subgroup, all in flight together, until durable), with no
-        /// compute and no dependencies, run `mixedRepeats` times back to back and timed the last
-        /// time: the floor of a workload that keeps mixing reads and writes. On a disk whose
-        /// writes are absorbed by a cache and drained later (this machine's virtual disk: 6–7 GB/s
-        /// for a 3 GB burst, 2.0 GB/s sustained over 16 GB, reads 3.0–3.7 GB/s idle but 1.2 GB/s
-        /// while the cache drains; fio), one-off rates miss the drain that every later step pays.
-        public var mixedFloorSeconds: Double
-        /// Median step time ÷ mixed floor.
-        public var ratioToMixedFloor: Double
         /// Naive median ÷ this handler's median.
         public var speedupOverNaive: Double?
         /// Seconds each stage was busy in the last timed step (its operations' wall intervals
@@ -78,22 +74,27 @@ public struct DeviceBenchmark: Sendable {
     }
 
     public let options: Options
-    /// Back-to-back runs of the mixed job before the timed one, as steps follow steps.
-    public static let mixedRepeats = 3
 
     public init(_ options: Options) { self.options = options }
+
+    /// A handler's device and the host that stages its payloads.
+    private struct Bench {
+        var handler: HandlerMode
+        var engine: DeviceEngine
+        var stager: PayloadStager
+    }
 
     public func run(progress: (String) -> Void = { _ in }) throws -> [Row] {
         let o = options
         let fm = FileManager.default
         try fm.createDirectory(atPath: o.directory, withIntermediateDirectories: true)
-        let ssdPath = "\(o.directory)/bench-device.ssd"
-        let rawPath = "\(o.directory)/bench-raw.bin"
-        let parametersPath = "\(o.directory)/bench-initial.f32"
-        defer { [ssdPath, rawPath, parametersPath].forEach { try? fm.removeItem(atPath: $0) } }
-        try? fm.removeItem(atPath: ssdPath)
+        let path = { (name: String) in "\(o.directory)/bench-\(name)" }
+        let files = o.handlers.map { path("device-\($0).ssd") } + [path("replay.ssd"), path("initial.f32")]
+        defer { files.forEach { try? fm.removeItem(atPath: $0) } }
+        files.forEach { try? fm.removeItem(atPath: $0) }
 
         // Initial parameters: a sparse file of zeros (reads cost no disk time).
+        let parametersPath = path("initial.f32")
         guard fm.createFile(atPath: parametersPath, contents: nil) else {
             throw IOBenchmarkError("cannot create \(parametersPath)")
         }
@@ -101,87 +102,80 @@ public struct DeviceBenchmark: Sendable {
         try handle.truncate(atOffset: UInt64(o.parameters * 4))
         try handle.close()
 
-        let stateCount = o.optimizer.stateCount
-        let engine = try DeviceEngine(DeviceEngine.Options(
-            deviceName: "bench", ssdPath: ssdPath, capacityBytes: 1 << 50, dramBytes: o.dramBytes, threads: o.threads,
-            queueDepth: o.queueDepth, blockSize: o.blockSize))
-        // One layout for both handlers: the subgroup size the overlapping handler can afford.
+        // One layout for every handler: the subgroup size the overlapping handler can afford.
         func configuration(_ handler: HandlerMode, subgroup: Int) -> DeviceConfiguration {
             DeviceConfiguration(sliceElements: o.parameters, subgroupElements: subgroup, optimizer: o.optimizer,
                                 gradientPrecision: .fp16, copyOutPrecision: .fp16, handler: handler)
         }
-        progress("formatting the device and loading \(o.parameters) parameters")
-        let configured = try engine.configure(configuration(.overlap, subgroup: 0))
-        let d = configured.subgroupElements
-        try engine.loadParameters(offset: 0, count: o.parameters, path: parametersPath)
+        func stager(_ ssdPath: String, _ configured: Reply.Configured) throws -> PayloadStager {
+            try PayloadStager(ssdPath: ssdPath, configured: configured, parameters: o.parameters, ratio: o.topkRatio,
+                              queueDepth: o.queueDepth, blockSize: o.blockSize)
+        }
+        var benches: [Bench] = []
+        var configured: Reply.Configured?
+        for handler in o.handlers {
+            let ssdPath = path("device-\(handler).ssd")
+            progress("formatting the \(handler) device and loading \(o.parameters) parameters")
+            let engine = try DeviceEngine(DeviceEngine.Options(
+                deviceName: "bench-\(handler)", ssdPath: ssdPath, capacityBytes: 1 << 50, dramBytes: o.dramBytes,
+                threads: o.threads, queueDepth: o.queueDepth, blockSize: o.blockSize))
+            let sized = try engine.configure(configuration(.overlap, subgroup: 0))
+            configured = try engine.configure(configuration(handler, subgroup: sized.subgroupElements))
+            try engine.loadParameters(offset: 0, count: o.parameters, path: parametersPath)
+            benches.append(Bench(handler: handler, engine: engine, stager: try stager(ssdPath, sized)))
+        }
+        guard let configured, let layout = benches.first?.engine.superblock?.layout else {
+            throw IOBenchmarkError("choose at least one handler (naive, overlap)")
+        }
+        progress("writing the raw replay's file")
+        let replayPath = path("replay.ssd")
+        let replay = try RawStepReplay(path: replayPath, layout: layout, queueDepth: o.queueDepth, blockSize: o.blockSize)
+        let replayStager = try stager(replayPath, configured)
 
-        let host = try PayloadStager(ssdPath: ssdPath, configured: configured, parameters: o.parameters, ratio: o.topkRatio,
-                                     queueDepth: o.queueDepth, blockSize: o.blockSize)
-        // The raw rates are sampled in every round, over as many bytes as a step reads, so that
-        // disk caches and burst behaviour treat them like the steps they bound.
-        let raw = try RawRateProbe(path: rawPath, bytes: (o.parameters * 4 * (1 + stateCount)).roundedDownTo(o.blockSize),
-                                   queueDepth: o.queueDepth, blockSize: o.blockSize)
-        // Both floors are sampled between the handlers' steps, so that they see the disk in the
-        // state the steps leave it in (the round-0 warm-up steps give the byte counts).
-        var reads: [Double] = []
-        var writes: [Double] = []
-
-        guard let layout = engine.superblock?.layout else { throw IOBenchmarkError("the device at \(ssdPath) was not formatted") }
-        let regions = try StepRegionProbe(path: ssdPath, layout: layout, queueDepth: o.queueDepth, blockSize: o.blockSize)
-        var regionReads: [Double] = []
-        var mixedFloors: [Double] = []
+        var replays: [RawStepReplay.Sample] = []
         var samples: [HandlerMode: [Double]] = [:]
         var counters: [HandlerMode: StepReport] = [:]
-        var step = 0
+        // Every round each takes one step, in an order that rotates from round to round, so
+        // that none of them always follows the same traffic.
+        let actors = benches.count + 1
         for round in 0...o.repetitions {
-            if round > 0 {
-                progress("raw io_uring write and read, round \(round)/\(o.repetitions)")
-                let (r, w) = try raw.measure()
-                reads.append(r)
-                writes.append(w)
-                if let c = counters[o.handlers.last!] {
-                    var last = 0.0
-                    for _ in 0..<Self.mixedRepeats {
-                        last = try raw.mixedSeconds(readBytes: c.bytesRead, writeBytes: c.bytesWritten, pieces: configured.subgroupCount)
-                    }
-                    mixedFloors.append(last)
+            let step = round + 1
+            let label = round == 0 ? "warm-up" : "\(round)/\(o.repetitions)"
+            for turn in 0..<actors {
+                let actor = (turn + round) % actors
+                guard actor < benches.count else {
+                    progress("raw replay \(label)")
+                    let replayed = try replay.run(step: step, payloadBytes: try replayStager.stage(step: step))
+                    if round > 0 { replays.append(replayed) }
+                    continue
                 }
-            }
-            for handler in o.handlers {
-                _ = try engine.configure(configuration(handler, subgroup: d))
-                step += 1
-                let sizes = try host.stage(step: step)
-                let update = o.optimizer.prepare(step: step, learningRate: 1e-3, combinedUnscale: 1)
-                let command = StepCommand(step: step, update: update, skip: false, subgroups: Array(0..<configured.subgroupCount),
-                                          payloadBytes: sizes)
-                progress("\(handler == .naive ? "naive" : "overlap") step \(round == 0 ? "warm-up" : "\(round)/\(o.repetitions)")")
-                let seconds = try Timing.seconds { try engine.step(command) }
-                if round > 0 {
-                    samples[handler, default: []].append(seconds)
-                    regionReads.append(try regions.readRate(step: step, payloadBytes: sizes))
-                }
-                counters[handler] = engine.lastReport
+                let bench = benches[actor]
+                let sizes = try bench.stager.stage(step: step)
+                let command = StepCommand(step: step, update: o.optimizer.prepare(step: step, learningRate: 1e-3, combinedUnscale: 1),
+                                          skip: false, subgroups: Array(0..<configured.subgroupCount), payloadBytes: sizes)
+                progress("\(bench.handler) step \(label)")
+                let seconds = try Timing.seconds { try bench.engine.step(command) }
+                if round > 0 { samples[bench.handler, default: []].append(seconds) }
+                counters[bench.handler] = bench.engine.lastReport
             }
         }
-        let readRate = Timing.median(reads)
-        let writeRate = Timing.median(writes)
+        let readRate = Timing.median(replays.map(\.readRate))
+        let writeRate = Timing.median(replays.map(\.writeRate))
         let naiveMedian = samples[.naive].map { Timing.median($0) }
         return o.handlers.map { handler in
             let s = samples[handler] ?? []
             let median = Timing.median(s)
             let c = counters[handler] ?? StepReport()
             let floor = Double(c.bytesRead) / readRate + Double(c.bytesWritten) / writeRate
-            let mixedFloor = Timing.median(mixedFloors)
-            return Row(handler: handler == .naive ? "naive" : "overlap", parameters: o.parameters, subgroupElements: d,
+            return Row(handler: "\(handler)", parameters: o.parameters, subgroupElements: configured.subgroupElements,
                        subgroups: configured.subgroupCount, seconds: SampledFigure(s),
                        parametersPerSecond: Double(o.parameters) / median, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten,
                        rawReadGigabytesPerSecond: readRate / 1e9, rawWriteGigabytesPerSecond: writeRate / 1e9,
-                       stepRegionReadGigabytesPerSecond: Timing.median(regionReads) / 1e9,
                        ioFloorSeconds: floor, ratioToFloor: median / floor,
-                       mixedFloorSeconds: mixedFloor, ratioToMixedFloor: median / mixedFloor,
                        speedupOverNaive: handler == .naive ? nil : naiveMedian.map { $0 / median },
                        stageSeconds: Self.stageSeconds(c.operations))
         }
+
     }
 
     private static func stageSeconds(_ operations: [OperationRecord]) -> [String: Double] {
@@ -194,121 +188,103 @@ public struct DeviceBenchmark: Sendable {
 
     public static func table(_ rows: [Row]) -> String {
         var table = TextTable(["handler", "params", "D", "subgroups", "s/step (median)", "params/s", "read", "written",
-                               "raw R/W GB/s", "step regions R GB/s", "I/O floor s", "÷ floor", "mixed floor s", "÷ mixed", "speedup vs naive", "busy s: load/update/write p/write states"])
+                               "raw R/W GB/s", "I/O floor s", "÷ floor", "speedup vs naive", "busy s: load/update/write p/write states"])
         for r in rows {
             table.append([r.handler, Figures.count(Double(r.parameters)), Figures.count(Double(r.subgroupElements)), "\(r.subgroups)",
                           Figures.fixed(r.seconds.median, 3), Figures.count(r.parametersPerSecond),
                           Figures.count(Double(r.bytesRead)) + "B", Figures.count(Double(r.bytesWritten)) + "B",
                           Figures.fixed(r.rawReadGigabytesPerSecond) + "/" + Figures.fixed(r.rawWriteGigabytesPerSecond),
-                          Figures.fixed(r.stepRegionReadGigabytesPerSecond),
-                          Figures.fixed(r.ioFloorSeconds, 3), Figures.fixed(r.ratioToFloor),
-                          Figures.fixed(r.mixedFloorSeconds, 3), Figures.fixed(r.ratioToMixedFloor), r.speedupOverNaive.map { Figures.fixed($0) } ?? "-",
+                          Figures.fixed(r.ioFloorSeconds, 3), Figures.fixed(r.ratioToFloor), r.speedupOverNaive.map { Figures.fixed($0) } ?? "-",
                           ["load", "update", "writeParameters", "writeStates"].map { Figures.fixed(r.stageSeconds[$0] ?? 0) }.joined(separator: "/")])
         }
         return table.rendered
     }
 }
 
-/// Raw sequential write and read rates (bytes/s) through the same engine, queue depth and
-/// block size, on a scratch file; and the raw time of a step's mix of reads and writes.
-final class RawRateProbe {
-    let file: BlockFile
-    let ring: IORing
-    let buffer: AlignedBuffer<UInt8>
-    let blockSize: Int
-    /// Where the mixed job's writes go (its reads cover the file before it, written by
-    /// `measure()`); grown on first use.
-    private var mixedWriteOffset: Int
-    private var allocated: Int
-
-    init(path: String, bytes: Int, queueDepth: Int, blockSize: Int) throws {
-        file = try BlockFile(path: path, mode: .direct, create: true)
-        try file.allocate(length: bytes)
-        mixedWriteOffset = bytes
-        allocated = bytes
-        buffer = AlignedBuffer(count: bytes, alignment: BlockFile.directAlignment)
-        buffer.fill(with: 0x5A)
-        ring = try IORing(queueDepth: queueDepth)
-        self.blockSize = blockSize
+/// A device step's I/O with nothing else: on a file laid out like the device's, subgroup by
+/// subgroup, it reads the payload and the slot the previous step wrote, then writes the other
+/// slot, one transfer at a time with the device's queue depth and block size, and makes the
+/// writes durable as the journal commit does. No compute, no checksums, no waiting on stages.
+///
+/// What it writes is random and every 4 KiB block of it new each step (stamped with the step,
+/// the subgroup and the block), as an optimizer's states are, so that no cache or store that
+/// keys on content can make the floor faster than the disk.
+final class RawStepReplay {
+    struct Sample {
+        var readSeconds: Double
+        var writeSeconds: Double
+        var bytesRead: Int
+        var bytesWritten: Int
+        var readRate: Double { Double(bytesRead) / readSeconds }
+        var writeRate: Double { Double(bytesWritten) / writeSeconds }
     }
 
-    /// The write is timed until it is durable (fsync), as a device step's writes must be before
-    /// its journal commit. On a virtual disk whose host caches writes, completion alone only
-    /// measures the host's cache: the drain then slows the reads that follow.
-    func measure() throws -> (read: Double, write: Double) {
-        let bytes = Double(buffer.count)
-        let write = bytes / (try Timing.seconds {
-            _ = try IOBenchmark.sequentialSeconds(ring: ring, file: file, buffer: buffer, blockSize: blockSize, write: true)
-        })
-        let read = bytes / (try IOBenchmark.sequentialSeconds(ring: ring, file: file, buffer: buffer, blockSize: blockSize, write: false))
-        return (read, write)
-    }
-
-    /// Seconds to read `readBytes` and write `writeBytes` as `pieces` alternating sequential
-    /// reads and writes submitted together (a step's order: subgroup i's loads, then its
-    /// write-backs), until the writes are durable. Reads cycle over the probe's written data.
-    func mixedSeconds(readBytes: Int, writeBytes: Int, pieces: Int) throws -> Double {
-        let align = BlockFile.directAlignment
-        let readPiece = max(align, (readBytes / pieces) / align * align)
-        let writePiece = max(align, (writeBytes / pieces) / align * align)
-        if allocated < mixedWriteOffset + writePiece * pieces {
-            allocated = mixedWriteOffset + writePiece * pieces
-            try file.allocate(length: allocated)
-        }
-        return try buffer.withUnsafeMutableBufferPointer { b in
-            let memory = UnsafeMutableRawBufferPointer(b)
-            var transfers: [BlockTransfer] = []
-            for k in 0..<pieces {
-                let readAt = (k * readPiece) % max(align, (buffer.count - readPiece) / align * align)
-                let chunk = { (n: Int) in UnsafeMutableRawBufferPointer(rebasing: memory[0..<min(n, memory.count)]) }
-                transfers.append(BlockTransfer(.read, file: file, fileOffset: readAt, memory: chunk(readPiece)))
-                transfers.append(BlockTransfer(.write, file: file, fileOffset: mixedWriteOffset + k * writePiece, memory: chunk(writePiece)))
-            }
-            return try Timing.seconds {
-                try ring.run(transfers, blockSize: blockSize)
-                try file.sync()
-            }
-        }
-    }
-}
-
-/// Reads what a step read (each subgroup's payload and the state slot the step loaded) straight
-/// from the device's SSD file, with the device's queue depth and block size.
-final class StepRegionProbe {
     let file: BlockFile
     let ring: IORing
     let layout: DeviceLayout
+    /// A slot image, then room for one payload.
     let buffer: AlignedBuffer<UInt8>
     let blockSize: Int
 
+    /// Creates the file and writes both slots of every subgroup, so that every read is of data
+    /// on the disk (a file's unwritten extents read as zeros without touching it).
     init(path: String, layout: DeviceLayout, queueDepth: Int, blockSize: Int) throws {
-        file = try BlockFile(path: path, mode: .direct)
+        file = try BlockFile(path: path, mode: .direct, create: true)
+        try file.allocate(length: layout.totalBytes)
         ring = try IORing(queueDepth: queueDepth)
         self.layout = layout
-        buffer = AlignedBuffer(count: max(layout.slotBytes, layout.gradientSlotBytes), alignment: BlockFile.directAlignment)
         self.blockSize = blockSize
-    }
-
-    /// Bytes per second reading step `step`'s regions (it loaded slot (step − 1) % 2).
-    func readRate(step: Int, payloadBytes: [Int]) throws -> Double {
-        var bytes = 0
-        let seconds = try Timing.seconds {
-            try buffer.withUnsafeMutableBufferPointer { b in
-                let memory = UnsafeMutableRawBufferPointer(b)
-                for (s, payload) in payloadBytes.enumerated() {
-                    let payloadRead = (payload + DeviceLayout.alignment - 1) / DeviceLayout.alignment * DeviceLayout.alignment
-                    let slot = layout.slotOffset(subgroup: s, slot: (step - 1) % layout.slots)
-                    try ring.run([BlockTransfer(.read, file: file, fileOffset: layout.gradientOffset + s * layout.gradientSlotBytes,
-                                                memory: UnsafeMutableRawBufferPointer(rebasing: memory[0..<payloadRead]))],
+        buffer = AlignedBuffer(count: layout.slotBytes + layout.gradientSlotBytes, alignment: BlockFile.directAlignment)
+        try buffer.withUnsafeMutableBufferPointer { b in
+            let memory = UnsafeMutableRawBufferPointer(b)
+            var random = SplitMix64(seed: 0x5EED)
+            for i in memory.bindMemory(to: UInt64.self).indices { memory.storeBytes(of: random.next(), toByteOffset: i * 8, as: UInt64.self) }
+            try ring.register(buffers: [memory])
+            let slot = UnsafeMutableRawBufferPointer(rebasing: memory[0..<layout.slotBytes])
+            for s in 0..<layout.subgroupCount {
+                for k in 0..<layout.slots {
+                    Self.stamp(slot, step: -1 - k, subgroup: s)
+                    try ring.run([BlockTransfer(.write, file: file, fileOffset: layout.slotOffset(subgroup: s, slot: k), memory: slot)],
                                  blockSize: blockSize)
-                    try ring.run([BlockTransfer(.read, file: file, fileOffset: slot,
-                                                memory: UnsafeMutableRawBufferPointer(rebasing: memory[0..<layout.slotBytes]))],
-                                 blockSize: blockSize)
-                    bytes += payloadRead + layout.slotBytes
                 }
             }
         }
-        return Double(bytes) / seconds
+        try file.sync()
+    }
+
+    /// Makes every 4 KiB block of `slot` unlike any other block written before.
+    private static func stamp(_ slot: UnsafeMutableRawBufferPointer, step: Int, subgroup: Int) {
+        for block in stride(from: 0, to: slot.count, by: 4096) {
+            slot.storeBytes(of: UInt64(bitPattern: Int64(step)), toByteOffset: block, as: UInt64.self)
+            slot.storeBytes(of: UInt64(subgroup) << 32 | UInt64(block / 4096), toByteOffset: block + 8, as: UInt64.self)
+        }
+    }
+
+    /// Step `step`'s I/O; `payloadBytes` are the sizes the host staged in the gradient region.
+    func run(step: Int, payloadBytes: [Int]) throws -> Sample {
+        var sample = Sample(readSeconds: 0, writeSeconds: 0, bytesRead: 0, bytesWritten: 0)
+        let readSlot = layout.slot(afterStep: step - 1)
+        let writeSlot = layout.slot(afterStep: step)
+        try buffer.withUnsafeMutableBufferPointer { b in
+            let memory = UnsafeMutableRawBufferPointer(b)
+            let slot = UnsafeMutableRawBufferPointer(rebasing: memory[0..<layout.slotBytes])
+            for (s, bytes) in payloadBytes.enumerated() {
+                let payloadRead = min(bytes.roundedUp(to: DeviceLayout.alignment), layout.gradientSlotBytes)
+                let reads = [
+                    BlockTransfer(.read, file: file, fileOffset: layout.gradientSlotOffset(subgroup: s),
+                                  memory: UnsafeMutableRawBufferPointer(rebasing: memory[layout.slotBytes..<(layout.slotBytes + payloadRead)])),
+                    BlockTransfer(.read, file: file, fileOffset: layout.slotOffset(subgroup: s, slot: readSlot), memory: slot),
+                ]
+                sample.readSeconds += try Timing.seconds { try ring.run(reads, blockSize: blockSize) }
+                sample.bytesRead += payloadRead + slot.count
+                Self.stamp(slot, step: step, subgroup: s)
+                let write = BlockTransfer(.write, file: file, fileOffset: layout.slotOffset(subgroup: s, slot: writeSlot), memory: slot)
+                sample.writeSeconds += try Timing.seconds { try ring.run([write], blockSize: blockSize) }
+                sample.bytesWritten += slot.count
+            }
+        }
+        sample.writeSeconds += try Timing.seconds { try file.sync() }
+        return sample
     }
 }
 
@@ -345,5 +321,5 @@ final class PayloadStager {
 }
 
 extension Int {
-    func roundedDownTo(_ multiple: Int) -> Int { Swift.max(multiple, self / multiple * multiple) }
+    func roundedUp(to multiple: Int) -> Int { (self + multiple - 1) / multiple * multiple }
 }

@@ -100,8 +100,8 @@ public final class DeviceEngine: @unchecked Sendable {
         } else if let formatted = superblock?.layout, formatted.sliceElements == c.sliceElements {
             subgroup = formatted.subgroupElements
         } else {
-            guard let d = DRAMPool.largestSubgroup(sliceElements: c.sliceElements, stateCount: stateCount, slots: options.slots,
-                                                   sets: sets, dramBytes: options.dramBytes) else {
+            guard let d = DRAMPool.subgroupSize(sliceElements: c.sliceElements, stateCount: stateCount, slots: options.slots,
+                                                sets: sets, dramBytes: options.dramBytes) else {
                 let minimal = DeviceLayout(sliceElements: c.sliceElements, subgroupElements: 1024, stateCount: stateCount, slots: options.slots)
                 throw DeviceError.insufficientDRAM(neededBytes: DRAMPool.bufferSetBytes(minimal) * sets, dramBytes: options.dramBytes,
                                                    detail: "\(sets) buffer set(s) of at least 1024 elements")

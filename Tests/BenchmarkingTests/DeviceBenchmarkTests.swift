@@ -14,8 +14,10 @@ import Testing
             #expect(row.bytesRead > 0 && row.bytesWritten > 0)
             #expect(row.subgroups > 1)
             #expect(abs(row.ratioToFloor * row.ioFloorSeconds - row.seconds.median) < 1e-9)
-            #expect(abs(row.ratioToMixedFloor * row.mixedFloorSeconds - row.seconds.median) < 1e-9)
-            #expect(row.mixedFloorSeconds > 0 && row.stepRegionReadGigabytesPerSecond > 0)
+            // The floor is the step's own bytes at the raw replay's rates.
+            let floor = Double(row.bytesRead) / (row.rawReadGigabytesPerSecond * 1e9)
+                + Double(row.bytesWritten) / (row.rawWriteGigabytesPerSecond * 1e9)
+            #expect(abs(floor - row.ioFloorSeconds) < 1e-9 * max(1, floor))
             // Every stage ran, and no stage was busy longer than the steps took.
             #expect(Set(row.stageSeconds.keys) == ["load", "update", "writeParameters", "writeStates"])
             #expect(row.stageSeconds.values.allSatisfy { $0 > 0 && $0 <= row.seconds.maximum })
