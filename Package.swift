@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),
         // Spawns real `smartssd` processes; depending on the executable makes `swift test` build it.
         .testTarget(name: "DeviceTests", dependencies: [
-            "smartssd", "DeviceProtocol", "BlockIO", "Compression", "Optim", "Checksum", "SeededRandom", "Offload",
+            "smartssd", "SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "Checksum", "SeededRandom", "Offload",
             "FuzzTargets",
         ]),
         // Spawns the real `smartinf` executable; depending on it makes `swift test` build it.

@@ -28,12 +28,13 @@ final class OperationLog: @unchecked Sendable {
     static var now: UInt64 { si_monotonic_ns() }
 
     /// Paces, then records operation `kind` of step item `item` (on `subgroup`), started at
-    /// `started`, after the listed earlier operations (those not recorded are skipped).
+    /// `started` and finished at `finished` (default: now; a paced operation finishes when its
+    /// pace says), after the listed earlier operations (those not recorded are skipped).
     @discardableResult
     func record(_ kind: OperationRecord.Kind, item: Int, subgroup: Int, bytes: Int, elements: Int, started: UInt64,
-                after: [Key]) -> Int {
+                finished: UInt64? = nil, after: [Key]) -> Int {
         pacer?.pace(kind, bytes: bytes, elements: elements, startedAt: started)
-        let end = Self.now
+        let end = pacer == nil ? finished ?? Self.now : Self.now
         lock.lock()
         defer { lock.unlock() }
         let dependencies = after.compactMap { index[$0] }

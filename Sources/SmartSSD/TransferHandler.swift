@@ -119,19 +119,22 @@ final class TransferHandler: @unchecked Sendable {
         try ring.run(transfers, blockSize: blockSize)
     }
 
-    /// `transfer` in its turn on the disk.
+    /// `transfer` in its turn on the disk; returns when the disk was held, which is what the
+    /// operation's record spans (the wait before is the other stage's transfer).
     private func transfer(_ transfers: [BlockTransfer], on ring: IORing, step: Int,
-                          urgent: Bool = false, taking turns: DiskTurns) throws {
+                          urgent: Bool = false, taking turns: DiskTurns) throws -> (started: UInt64, finished: UInt64) {
         turns.take(urgent: urgent)
         defer { turns.give() }
+        let started = OperationLog.now
         try transfer(transfers, on: ring, step: step)
+        return (started, OperationLog.now)
     }
 
     /// Records a stage's transfers as one operation of `kind`.
     private func recordTransfers(_ kind: OperationRecord.Kind, _ transfers: [BlockTransfer], item: Int, subgroup: Int,
-                                 started: UInt64, after: [Key], in operations: OperationLog) {
+                                 started: UInt64, finished: UInt64? = nil, after: [Key], in operations: OperationLog) {
         operations.record(kind, item: item, subgroup: subgroup, bytes: transfers.reduce(0) { $0 + $1.memory.count },
-                          elements: 0, started: started, after: after)
+                          elements: 0, started: started, finished: finished, after: after)
     }
 
     /// Records the update of item `i` and the upload of its compute copy, which the kernel writes
@@ -266,12 +269,11 @@ final class TransferHandler: @unchecked Sendable {
         Self.spawn(group) { [self] in
             for (i, item) in items.enumerated() {
                 guard let (setIndex, previousUser) = pipeline.takeFreeSet(for: i) else { return }
-                let started = OperationLog.now
                 let reads = loads(item, into: sets[setIndex])
                 do {
-                    try transfer(reads, on: loadRing, step: work.step, taking: turns)
+                    let held = try transfer(reads, on: loadRing, step: work.step, taking: turns)
                     checkFault(.read, work, item.subgroup)
-                    recordTransfers(.load, reads, item: i, subgroup: item.subgroup, started: started,
+                    recordTransfers(.load, reads, item: i, subgroup: item.subgroup, started: held.started, finished: held.finished,
                                     after: [Key(kind: .load, item: i - 1), Key(kind: .writeStates, item: previousUser)], in: operations)
                     loaderCounters.add(reads)
                     pipeline.loaded(i, set: setIndex)
@@ -286,16 +288,14 @@ final class TransferHandler: @unchecked Sendable {
                 guard let setIndex = pipeline.takeUpdated(i) else { return }
                 let (parameters, states) = writeBacks(item, from: sets[setIndex])
                 do {
-                    var started = OperationLog.now
-                    try transfer(parameters, on: writeRing, step: work.step, urgent: true, taking: turns)
+                    var held = try transfer(parameters, on: writeRing, step: work.step, urgent: true, taking: turns)
                     checkFault(.writeParameters, work, item.subgroup)
-                    recordTransfers(.writeParameters, parameters, item: i, subgroup: item.subgroup, started: started,
+                    recordTransfers(.writeParameters, parameters, item: i, subgroup: item.subgroup, started: held.started, finished: held.finished,
                                     after: [Key(kind: .update, item: i), Key(kind: .upload, item: i), Key(kind: .writeStates, item: i - 1)],
                                     in: operations)
-                    started = OperationLog.now
-                    try transfer(states, on: writeRing, step: work.step, taking: turns)
+                    held = try transfer(states, on: writeRing, step: work.step, taking: turns)
                     checkFault(.writeStates, work, item.subgroup)
-                    recordTransfers(.writeStates, states, item: i, subgroup: item.subgroup, started: started,
+                    recordTransfers(.writeStates, states, item: i, subgroup: item.subgroup, started: held.started, finished: held.finished,
                                     after: [Key(kind: .writeParameters, item: i)], in: operations)
                     writerCounters.add(parameters + states)
                     pipeline.release(setIndex)
@@ -396,14 +396,16 @@ private final class Pipeline: @unchecked Sendable {
 /// submitting at once (reads fell from 3.9 to 2.5 GB/s while writes ran), 1.03× taking turns,
 /// and 1.14–1.17× when loads also went before state writes
 /// (`smartinf bench device --params 256M --dram 1GiB --threads 2`).
-final class DiskTurns: @unchecked Sendable {
+package final class DiskTurns: @unchecked Sendable {
     private let condition = NSCondition()
     private var busy = false
     private var nextTicket = 0
     private var waiting: [(ticket: Int, urgent: Bool)] = []
 
+    package init() {}
+
     /// Waits for this transfer's turn, then holds the disk until `give()`.
-    func take(urgent: Bool) {
+    package func take(urgent: Bool) {
         condition.lock()
         defer { condition.unlock() }
         let ticket = nextTicket
@@ -414,7 +416,14 @@ final class DiskTurns: @unchecked Sendable {
         busy = true
     }
 
-    func give() {
+    /// Transfers waiting for a turn.
+    package var waiters: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return waiting.count
+    }
+
+    package func give() {
         condition.lock()
         busy = false
         condition.broadcast()

@@ -202,6 +202,23 @@ import Testing
         #expect(configured.subgroupElements >= 1024)
     }
 
+    /// The D a device chooses splits the slice evenly: every subgroup moves a whole slot, so a
+    /// short last one would cost a full subgroup's I/O for a sliver of the parameters.
+    @Test func theChosenSubgroupSizeSplitsTheSliceEvenly() throws {
+        let device = try DeviceProcess(dram: "64MiB")
+        let connection = try device.connect()
+        let n = 10_000_000
+        let configured = try connection.configure(DeviceConfiguration(
+            sliceElements: n, subgroupElements: 0, optimizer: .adamw(AdamWHyperparameters()), gradientPrecision: .fp16,
+            copyOutPrecision: .fp16, handler: .overlap))
+        let d = configured.subgroupElements
+        let count = configured.subgroupCount
+        #expect(configured.dramNeededBytes <= 64 << 20)
+        #expect(count == (n + d - 1) / d && count > 1)
+        #expect(d == ((n + count - 1) / count + 1023) / 1024 * 1024)
+        #expect(n - (count - 1) * d > d - 1024 * count)
+    }
+
     @Test func anSSDFormattedForSomethingElseIsRefusedSayingWhatWasFound() throws {
         let device = try DeviceProcess()
         var connection = try device.connect()

@@ -45,4 +45,41 @@ import Testing
         try connection.perform(.shutdown)
         #expect(device.waitForExit() == 0)
     }
+
+    /// The overlapping handler's loads and write-backs take turns on the disk: no two transfers
+    /// of a step are in flight together, and a subgroup's parameters are written before its
+    /// states; the step still gives the in-process result.
+    @Test func overlapTransfersTakeTurnsOnTheDisk() throws {
+        let device = try DeviceProcess()
+        let connection = try device.connect()
+        let n = 16 * 16_384
+        let optimizer = Self.optimizers[0]
+        let configuration = DeviceConfiguration(sliceElements: n, subgroupElements: 16_384, optimizer: optimizer,
+                                                gradientPrecision: .fp16, copyOutPrecision: .fp16, handler: .overlap)
+        let host = try HostSide(device: device, connection: connection, configuration: configuration,
+                                initial: randomFloats(n, scale: 1, seed: 3))
+        for step in 1...2 {
+            let sizes = try host.stage(step: step, gradient: randomFloats(n, scale: 0.5, seed: UInt64(200 + step)), ratio: nil,
+                                       valueEncoding: .fp16)
+            let update = optimizer.prepare(step: step, learningRate: 1e-2, combinedUnscale: 1)
+            let report = try connection.step(StepCommand(step: step, update: update, skip: false, subgroups: Array(0..<16),
+                                                         payloadBytes: sizes))
+            try host.referenceStep(update: update, step: step, sizes: sizes)
+            let transfers = report.operations.filter { [.load, .writeParameters, .writeStates].contains($0.kind) }
+                .sorted { $0.wallStart < $1.wallStart }
+            #expect(transfers.count == 3 * 16)
+            for (earlier, later) in zip(transfers, transfers.dropFirst()) {
+                #expect(later.wallStart >= earlier.wallEnd, "\(earlier.kind) of subgroup \(earlier.subgroup) still ran when \(later.kind) of subgroup \(later.subgroup) started")
+            }
+            for s in 0..<16 {
+                let parameters = try #require(transfers.first { $0.kind == .writeParameters && $0.subgroup == s })
+                let states = try #require(transfers.first { $0.kind == .writeStates && $0.subgroup == s })
+                #expect(parameters.wallEnd <= states.wallStart)
+            }
+        }
+        #expect(bits(try connection.readState(.parameters, offset: 0, count: n)) == bits(host.referenceVector(0)))
+        #expect(bits(try connection.readState(.state2, offset: 0, count: n)) == bits(host.referenceVector(2)))
+        try connection.perform(.shutdown)
+        #expect(device.waitForExit() == 0)
+    }
 }
