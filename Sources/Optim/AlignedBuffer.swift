@@ -9,7 +9,7 @@ import Glibc
 /// Buffers of `hugePageBytes` or more are placed on transparent huge pages (2 MiB aligned, and
 /// `MADV_HUGEPAGE` before the first touch, since Debian's default THP mode is `madvise`). A direct
 /// read into 4 KiB pages hands the disk one segment per page: on this machine's virtual disk a
-/// device's 1 MiB loads into its DRAM pool ran at 1.4–1.6 GB/s on 4 KiB pages and 3.0–3.2 GB/s
+/// device's 1 MiB loads into its DRAM pool ran at 1.4–1.6 GB/s on 4 KiB pages and 3.8–4.0 GB/s
 /// on huge pages (`smartinf bench device`, naive handler), and long kernel sweeps take fewer TLB
 /// misses.
 public final class AlignedBuffer<Element: BitwiseCopyable>: @unchecked Sendable {
