@@ -88,6 +88,7 @@ public struct DeviceBenchmark: Sendable {
         let o = options
         let fm = FileManager.default
         try fm.createDirectory(atPath: o.directory, withIntermediateDirectories: true)
+        try checkFreeSpace()
         let path = { (name: String) in "\(o.directory)/bench-\(name)" }
         let files = o.handlers.map { path("device-\($0).ssd") } + [path("replay.ssd"), path("initial.f32")]
         defer { files.forEach { try? fm.removeItem(atPath: $0) } }
@@ -176,6 +177,24 @@ public struct DeviceBenchmark: Sendable {
                        stageSeconds: Self.stageSeconds(c.operations))
         }
 
+    }
+
+    /// Bytes of disk the run needs: a device file per handler and the replay's, each holding a
+    /// dense fp32 gradient slot and two slots of p and the states per parameter (plus room for
+    /// the 4 KiB padding and the journal).
+    public var diskBytesNeeded: Int {
+        let perFile = options.parameters * 4 * (1 + 2 * (1 + options.optimizer.stateCount))
+        return (options.handlers.count + 1) * (perFile + perFile / 64 + (64 << 20))
+    }
+
+    /// Refuses to start a run that would fill the disk halfway through.
+    private func checkFreeSpace() throws {
+        let attributes = try FileManager.default.attributesOfFileSystem(forPath: options.directory)
+        guard let free = (attributes[.systemFreeSize] as? NSNumber)?.intValue else { return }
+        let needed = diskBytesNeeded
+        guard free >= needed else {
+            throw IOBenchmarkError("bench device needs about \(Figures.count(Double(needed)))B free in \(options.directory) for \(options.handlers.count + 1) device files of \(Figures.count(Double(options.parameters))) parameters, and it has \(Figures.count(Double(free)))B: choose another --dir or fewer --params")
+        }
     }
 
     private static func stageSeconds(_ operations: [OperationRecord]) -> [String: Double] {

@@ -15,7 +15,7 @@ struct BenchDevice: ParsableCommand {
     @Option(help: "Handlers to measure: naive, overlap, or naive,overlap.")
     var handler: String = "naive,overlap"
 
-    @Option(help: "Directory for the device's SSD file (on a disk-backed filesystem).")
+    @Option(help: "Directory for the devices' SSD files and the raw replay's (disk-backed; about 3 × 28 bytes per AdamW parameter).")
     var dir: String = "/var/tmp/smartinf-bench"
 
     @Option(help: "Device DRAM (sets the subgroup size).")
@@ -30,10 +30,10 @@ struct BenchDevice: ParsableCommand {
     @Option(help: "Update-kernel threads on the device.")
     var threads: Int = 1
 
-    @Option(name: .customLong("queue-depth"), help: "io_uring queue depth of the device's rings and the raw probe (DeepSpeed aio.queue_depth).")
+    @Option(name: .customLong("queue-depth"), help: "io_uring queue depth of the devices' rings and the raw replay's (DeepSpeed aio.queue_depth).")
     var queueDepth: Int = 16
 
-    @Option(name: .customLong("block-size"), help: "I/O block size of the device and the raw probe, e.g. 1MiB (DeepSpeed aio.block_size).")
+    @Option(name: .customLong("block-size"), help: "I/O block size of the devices and the raw replay, e.g. 1MiB (DeepSpeed aio.block_size).")
     var blockSize: String = "1MiB"
 
     @Option(help: "Timed steps per handler (the median is reported).")
@@ -53,6 +53,7 @@ struct BenchDevice: ParsableCommand {
             return mode
         }
         guard !handlers.isEmpty else { throw ValidationError("--handler is empty: expected naive, overlap or naive,overlap") }
+        guard Set(handlers).count == handlers.count else { throw ValidationError("--handler '\(handler)' names a handler twice: expected naive, overlap or naive,overlap") }
         let config: OptimizerConfig
         do { config = try OptimizerConfig(name: optimizer) } catch { throw ValidationError("--optimizer: \(error)") }
         if let r = topkRatio, !(r > 0 && r <= 1) { throw ValidationError("--topk-ratio \(r) is outside (0, 1]") }

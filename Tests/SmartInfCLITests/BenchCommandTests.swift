@@ -100,3 +100,20 @@ struct SmartInfProcess {
         #expect(result.stdout.isEmpty)
     }
 }
+
+@Suite struct BenchDeviceCommandTests {
+    @Test(arguments: [
+        (["--handler", "naive,naive"], "names a handler twice"),
+        (["--handler", "fast"], "--handler 'fast': expected naive or overlap"),
+        (["--block-size", "1000"], "--block-size '1000' is not a multiple of 4KiB"),
+        // 2^40 parameters need ~90 TB of device files: refused before anything is written.
+        (["--params", "1T", "--dir", "/var/tmp/smartinf-bench-refused"], "choose another --dir or fewer --params"),
+    ] as [([String], String)])
+    func badDeviceBenchFlagsAreRefusedWithAMessageNamingThem(flags: [String], message: String) throws {
+        let result = try SmartInfProcess.run(["bench", "device"] + flags)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "/var/tmp/smartinf-bench-refused/bench-replay.ssd"))
+        try? FileManager.default.removeItem(atPath: "/var/tmp/smartinf-bench-refused")
+    }
+}
