@@ -193,7 +193,7 @@ public struct DeviceBenchmark: Sendable {
         guard let free = (attributes[.systemFreeSize] as? NSNumber)?.intValue else { return }
         let needed = diskBytesNeeded
         guard free >= needed else {
-            throw IOBenchmarkError("bench device needs about \(Figures.count(Double(needed)))B free in \(options.directory) for \(options.handlers.count + 1) device files of \(Figures.count(Double(options.parameters))) parameters, and it has \(Figures.count(Double(free)))B: choose another --dir or fewer --params")
+            throw IOBenchmarkError("this run needs about \(Figures.count(Double(needed)))B free in \(options.directory) for \(options.handlers.count + 1) device files of \(Figures.count(Double(options.parameters))) parameters, and it has \(Figures.count(Double(free)))B: choose another --dir or fewer --params")
         }
     }
 
