@@ -13,10 +13,9 @@ import SmartSSD
 ///
 /// Each handler runs on a device file of its own and the floor's raw replay on a third. Every
 /// round each of them takes one step, in an order that rotates from round to round, so that
-/// each reads what it wrote one round before after the same traffic from the others: this
-/// machine's virtual disk read one region at anything from 1.2 to 3.9 GB/s depending on what
-/// had happened before (fio and probes, issue 3's notes), so a floor sampled at another time or
-/// place than the steps it bounds says little about them.
+/// each reads what it wrote one round before, after the same traffic from the others: whatever
+/// state one leaves the disk in (a cache still draining its writes, say) is shared out evenly
+/// instead of always being charged to whichever runs next.
 public struct DeviceBenchmark: Sendable {
     public struct Options: Sendable {
         public var parameters: Int
