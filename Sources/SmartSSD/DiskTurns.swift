@@ -6,10 +6,10 @@ import Foundation
 /// those writes free.
 ///
 /// Why turns rather than reads and writes in flight together: on this machine's virtual disk a
-/// 256M-parameter overlap step took 1.06–1.12× its I/O floor with the loader and the writer
-/// submitting at once (reads fell from 3.9 to 2.5 GB/s while writes ran), 1.02–1.09× taking
-/// turns, and 1.14–1.17× when loads also went before state writes
-/// (`smartinf bench device --params 256M --dram 1GiB --threads 2`).
+/// 256M-parameter overlap step took 1.06–1.22× its I/O floor with the loader and the writer
+/// submitting at once (reads fell from 3.9 to 2.5 GB/s while writes ran) and 1.02–1.12× taking
+/// turns, five runs each; with loads also put before state writes it took 1.14–1.17×
+/// (`smartinf bench device --params 256M --dram 1GiB`). Turns are as fast and steadier.
 package final class DiskTurns: @unchecked Sendable {
     private let condition = NSCondition()
     private var busy = false
