@@ -178,12 +178,12 @@ public struct DeviceBenchmark: Sendable {
 
     }
 
-    /// Bytes of disk the run needs: a device file per handler and the replay's, each holding a
-    /// dense fp32 gradient slot and two slots of p and the states per parameter (plus room for
-    /// the 4 KiB padding and the journal).
-    public var diskBytesNeeded: Int {
-        let perFile = options.parameters * 4 * (1 + 2 * (1 + options.optimizer.stateCount))
-        return (options.handlers.count + 1) * (perFile + perFile / 64 + (64 << 20))
+    /// Bytes of disk the run needs: a device file per handler and the replay's, each as the
+    /// device lays it out (the subgroup size, chosen later, only moves the 4 KiB padding).
+    private var diskBytesNeeded: Int {
+        let layout = DeviceLayout(sliceElements: options.parameters, subgroupElements: options.parameters,
+                                  stateCount: options.optimizer.stateCount, slots: 2)
+        return (options.handlers.count + 1) * layout.totalBytes
     }
 
     /// Refuses to start a run that would fill the disk halfway through.
