@@ -1,4 +1,4 @@
-/// How a live run keeps time (DESIGN §6).
+/// How a live run keeps time (docs/ARCHITECTURE.md, "Clocks").
 public enum ClockKind: String, Sendable, CaseIterable {
     /// No model: this machine's disks and cores.
     case wall

@@ -65,7 +65,7 @@ public struct GradientStatistics: Sendable, Equatable {
 }
 
 /// Gradient clipping by global norm, folded with loss-scale removal into the one factor the
-/// update multiplies every gradient by (`combined_unscale` in DESIGN.md §4).
+/// update multiplies every gradient by (u, `combined_unscale`, in docs/ARCHITECTURE.md, "Update math").
 public struct GradientClipping: Sendable, Equatable {
     /// The maximum global norm, or nil for no clipping.
     public var maxNorm: Double?

@@ -14,7 +14,7 @@ public protocol UpdateRule: Sendable {
         -> (parameter: L, state1: L, state2: L)
 }
 
-/// AdamW exactly as DESIGN.md §4: `state1` is m, `state2` is v, decay is decoupled and applied
+/// AdamW exactly as docs/ARCHITECTURE.md, "Update math": `state1` is m, `state2` is v, decay is decoupled and applied
 /// to the old parameter.
 public struct AdamWRule: UpdateRule, Equatable {
     public static var stateCount: Int { 2 }
@@ -186,7 +186,7 @@ extension OptimizerConfig {
     /// Prepares step `step` (1-based, as bias correction counts it) at `learningRate`, for
     /// gradients that must be multiplied by `combinedUnscale`.
     ///
-    /// Every scalar is computed in fp32 in the order DESIGN.md §4 gives (β^t with `powf`), which
+    /// Every scalar is computed in fp32 in the order docs/ARCHITECTURE.md, "Update math" gives (β^t with `powf`), which
     /// is what makes the published test vectors reproduce bit for bit.
     public func prepare(step: Int, learningRate: Float, combinedUnscale: Float) -> PreparedUpdate {
         precondition(step >= 1, "optimizer steps count from 1, got \(step)")

@@ -24,7 +24,7 @@ public struct TraceHeader: Sendable, Equatable, Codable {
         case replay
     }
 
-    /// How the trace's times were obtained (DESIGN §6).
+    /// How the trace's times were obtained (docs/ARCHITECTURE.md, "Clocks").
     public enum Clock: String, Sendable, Codable, CaseIterable {
         /// Modeled seconds only; deterministic.
         case virtual

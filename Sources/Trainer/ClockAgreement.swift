@@ -4,7 +4,7 @@ import Offload
 
 /// Model against reality on this machine: the same small training run under the paced clock,
 /// whose wall time ÷ dilation must agree with the modeled seconds the virtual clock charges
-/// for the same operations (DESIGN §6). Disagreement is software overhead the model does not
+/// for the same operations (docs/ARCHITECTURE.md, "Clocks"). Disagreement is software overhead the model does not
 /// know of, or sharing the pacer and the fluid model resolve differently.
 public enum ClockAgreement {
     public struct Point: Sendable, Encodable {

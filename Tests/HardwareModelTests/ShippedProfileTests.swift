@@ -26,7 +26,7 @@ func shippedLibrary() throws -> ProfileLibrary { try ProfileLibrary.locate() }
         }
     }
 
-    /// The numbers DESIGN.md §6 and the paper's Fig. 9 reference give.
+    /// The numbers of docs/FORMATS.md, "Hardware profiles" and the paper's Fig. 9 reference.
     @Test func profilesCarryThePublishedNumbers() throws {
         let library = try shippedLibrary()
         let smartSSD = try DeviceProfile(library.load("smartssd"))

@@ -1,16 +1,16 @@
 import Optim
 import Testing
 
-/// DESIGN.md §4's AdamW test vector, bit for bit.
+/// The AdamW test vector of docs/ARCHITECTURE.md, "Update math", bit for bit.
 ///
 /// p=[1, -0.5, 0.25, 2], m=v=0, fp16 grads [512, -1024, 0.5, 0], combined_unscale=1/1024,
 /// lr=1e-3, β=(0.9, 0.999), eps=1e-8, wd=0.01; t=1 then t=2 chained on the same gradients.
-@Suite("DESIGN.md §4 AdamW test vector")
+@Suite("the AdamW test vector of docs/ARCHITECTURE.md")
 struct DesignVectorTests {
     static let initialParameters: [Float] = [1, -0.5, 0.25, 2]
     static let gradients: [Float] = [512, -1024, 0.5, 0]
 
-    // The published values, exactly as DESIGN.md prints them.
+    // The published values, exactly as docs/ARCHITECTURE.md, "Update math" prints them.
     static let p1 = ["0.99899000", "-0.49899501", "0.24899752", "1.99997997"]
     static let m1 = ["0.05000001", "-0.10000002", "4.8828137e-05", "0"]
     static let v1 = ["2.4999678e-04", "9.999871e-04", "2.3841551e-10", "0"]
@@ -99,7 +99,7 @@ struct DesignVectorTests {
         #expect(Float("0.99899000")!.bitPattern == 0x3F7F_BDCF)
     }
 
-    @Test("t=1 and chained t=2 match DESIGN.md bit for bit, for every copy-out, path and position",
+    @Test("t=1 and chained t=2 match the published vector bit for bit, for every copy-out, path and position",
           arguments: [nil, Precision.fp32, .fp16, .bf16], UpdateKernel.Path.allCases)
     func designVector(copyOut precision: Precision?, path: UpdateKernel.Path) {
         // 1 replica runs the scalar loop only; 5 replicas (n = 20) put the first 16 elements
@@ -141,7 +141,7 @@ struct DesignVectorTests {
         }
     }
 
-    @Test("the step-1 scalars are the fp32 values DESIGN.md's order gives")
+    @Test("the step-1 scalars are the fp32 values the documented order gives")
     func preparedScalars() throws {
         guard case .adamw(let r) = Self.config.prepare(step: 1, learningRate: 1e-3, combinedUnscale: 1.0 / 1024)
         else { Issue.record("adamw config did not prepare an AdamW rule"); return }

@@ -86,7 +86,7 @@ struct ReferenceOptimizer {
                 p[i] = decayed - (lr / bc1) * s1[i] / (s2[i].squareRoot() / bc2.squareRoot() + eps)
             }
         case .sgd(let h, .reference):
-            // DESIGN.md §4: g ← g + wd·p; m ← (1−β) g + β m; p ← p − lr·m.
+            // docs/ARCHITECTURE.md, "Update math": g ← g + wd·p; m ← (1−β) g + β m; p ← p − lr·m.
             let mu = Double(h.momentum), wd = Double(h.weightDecay)
             for i in p.indices {
                 let g = Double(raw[i]) * u + wd * p[i]
