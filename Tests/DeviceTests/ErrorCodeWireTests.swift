@@ -62,6 +62,22 @@ import Testing
         #expect(refusal?.code == code, "\(fault): \(String(describing: refusal))")
     }
 
+    /// A host buffer the device cannot open is an I/O failure; one too small for the slice is
+    /// out of range.
+    @Test func aHostBufferIsRefusedByWhatWentWrong() throws {
+        let device = try DeviceProcess()
+        let connection = try device.connect()
+        _ = try connection.configure(DeviceConfiguration(sliceElements: 4096, subgroupElements: 1024, optimizer: Self.optimizer,
+                                                         gradientPrecision: .fp32, copyOutPrecision: .fp32, handler: .naive))
+        let small = "/dev/shm/smartinf-test-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try Data(count: 100).write(to: URL(fileURLWithPath: small))
+        defer { try? FileManager.default.removeItem(atPath: small) }
+        let tooSmall = #expect(throws: DeviceReplyError.self) { try connection.perform(.attachHostBuffer(path: small)) }
+        #expect(tooSmall?.code == .outOfRange)
+        let missing = #expect(throws: DeviceReplyError.self) { try connection.perform(.attachHostBuffer(path: small + "-missing")) }
+        #expect(missing?.code == .io)
+    }
+
     /// A layout beyond the SSD's capacity is out of space, not out of DRAM.
     @Test func aCapacityTooSmallIsOutOfSpace() throws {
         let device = try DeviceProcess(dram: "64MiB", capacity: "1MiB")
