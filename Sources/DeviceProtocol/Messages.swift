@@ -273,15 +273,46 @@ public enum Reply: Sendable, Equatable {
     case state(values: [Float])
     case error(code: ErrorCode, message: String)
 
-    /// What kind of failure an error reply reports.
-    public enum ErrorCode: UInt16, Sendable {
-        case badRequest = 1
+    /// What kind of failure an error reply reports. The host decides on this code alone (which
+    /// device to restart, when a run must resume from a checkpoint); the message is for people
+    /// and may be worded any way.
+    ///
+    /// An error reply's body is the code (u16) and the message (a u16-length-prefixed UTF-8
+    /// string of at most 4000 bytes). A code not in this table is refused as a malformed reply.
+    ///
+    /// ```
+    /// code  case              the device could not…                           DeviceError (SmartSSD)
+    ///    1  malformedRequest  decode the frame or the request in it            (ProtocolError)
+    ///    2  notConfigured     run a command that needs configure or
+    ///                         load-parameters first                            notConfigured, notLoaded
+    ///    3  outOfDRAM         fit the configuration's buffer sets in its DRAM  insufficientDRAM
+    ///    4  badPayload        accept a gradient payload (format, checksums,
+    ///                         indices); the states were not touched            badPayload
+    ///    5  io                move bytes between its SSD (or a file it was
+    ///                         asked to read) and its DRAM                      storage, hostBuffer (cannot map)
+    ///    6  outOfRange        act on a value beyond what it holds: subgroup,
+    ///                         range, step, a path outside its directory        outOfRange, rollbackUnavailable,
+    ///                                                                          hostBuffer (too small)
+    ///    7  internalFailure   finish, for a reason it has no code for          (any other error)
+    ///    8  integrity         use committed state whose bytes do not match
+    ///                         the checksum its commit recorded                 integrity
+    ///    9  outOfSpace        fit the configuration's layout in its SSD
+    ///                         capacity                                         insufficientCapacity
+    ///   10  formatMismatch    use its SSD as asked: formatted for another
+    ///                         configuration, or its superblock unreadable      formattedForSomethingElse,
+    ///                                                                          corruptSuperblock
+    /// ```
+    public enum ErrorCode: UInt16, Sendable, CaseIterable {
+        case malformedRequest = 1
         case notConfigured = 2
-        case insufficientDRAM = 3
+        case outOfDRAM = 3
         case badPayload = 4
-        case storage = 5
+        case io = 5
         case outOfRange = 6
         case internalFailure = 7
+        case integrity = 8
+        case outOfSpace = 9
+        case formatMismatch = 10
     }
 
     public var kind: UInt16 {
@@ -356,8 +387,12 @@ public enum Reply: Sendable, Equatable {
             for i in 0..<count { values.append(try r.f32("value \(i)")) }
             reply = .state(values: values)
         case 199:
-            let code = try r.u16("error code")
-            reply = .error(code: ErrorCode(rawValue: code) ?? .internalFailure, message: try r.string("message"))
+            let raw = try r.u16("error code")
+            guard let code = ErrorCode(rawValue: raw) else {
+                throw .invalidField(message: r.message, field: "error code", found: "\(raw)",
+                                    expected: "an error code 1...\(ErrorCode.allCases.count)")
+            }
+            reply = .error(code: code, message: try r.string("message"))
         default:
             throw .invalidField(message: "reply", field: "kind", found: "\(frame.kind)", expected: "a reply kind")
         }

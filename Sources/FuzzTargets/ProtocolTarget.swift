@@ -49,7 +49,7 @@ public final class ProtocolTarget: FuzzTarget {
         ]
         var frames = requests.enumerated().map { i, request in request.frame(requestID: UInt32(i + 1)) }
         let replies: [Reply] = [
-            .hello(Reply.Hello(deviceName: "smartssd 0", protocolVersion: 1, capacityBytes: 64 << 30, dramBytes: 4 << 30,
+            .hello(Reply.Hello(deviceName: "smartssd 0", protocolVersion: Int(Frame.version), capacityBytes: 64 << 30, dramBytes: 4 << 30,
                                threads: 2, ssdPath: "/var/tmp/dev0.ssd", directIO: true)),
             .configured(Reply.Configured(subgroupElements: 4096, subgroupCount: 245, bufferSets: 3, dramNeededBytes: 1 << 24,
                                          gradientOffset: 1 << 20, gradientSlotBytes: 16_448)),

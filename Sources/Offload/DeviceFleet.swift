@@ -78,10 +78,10 @@ public final class DeviceFleet: @unchecked Sendable {
         deviceConfiguration = device
         var members: [FleetMember] = []
         for (i, link) in links.enumerated() {
-            let member = try Self.attributing(i, names[i]) {
+            let member = try Self.attributing(i, names[i], processes) {
                 try Self.member(i, link: link, device: device, configuration: configuration)
             }
-            try Self.attributing(i, names[i]) {
+            try Self.attributing(i, names[i], processes) {
                 switch start {
                 case .load(let parameters):
                     precondition(parameters.count == partition.parameterCount)
@@ -91,8 +91,9 @@ public final class DeviceFleet: @unchecked Sendable {
                 case .resume(let step):
                     let held = try link.status()
                     if held.allSatisfy({ $0 == step + 1 }) { try link.perform(.rollback(step: step)) } else if !held.allSatisfy({ $0 == step }) {
-                        throw FleetError.deviceFailed(device: i, socket: names[i], detail:
-                            "cannot resume at step \(step): its subgroups have committed steps \(Set(held).sorted()) (a different run, or states lost)")
+                        let steps = Set(held).sorted()
+                        throw FleetError.deviceFailed(device: i, socket: names[i], failure: .unexpectedSteps(steps), detail:
+                            "cannot resume at step \(step): its subgroups have committed steps \(steps) (a different run, or states lost)")
                     }
                 }
             }
@@ -121,14 +122,14 @@ public final class DeviceFleet: @unchecked Sendable {
         let old = members[failed]
         let link: DeviceLink
         if let processes {
-            try Self.attributing(failed, names[failed]) { try processes.restart(failed) }
-            link = try Self.attributing(failed, names[failed]) { try DeviceConnection(path: processes.socketPaths[failed], timeout: timeout) }
+            try Self.attributing(failed, names[failed], processes) { try processes.restart(failed) }
+            link = try Self.connect(failed, processes.socketPaths[failed], timeout: timeout)
         } else if old.link is DeviceConnection {
-            link = try Self.attributing(failed, names[failed]) { try DeviceConnection(path: names[failed], timeout: timeout) }
+            link = try Self.connect(failed, names[failed], timeout: timeout)
         } else {
             link = old.link
         }
-        let fresh = try Self.attributing(failed, names[failed]) {
+        let fresh = try Self.attributing(failed, names[failed], processes) {
             let member = try Self.member(failed, link: link, device: deviceConfiguration, configuration: configuration)
             try member.restoreFeedback(old.feedbackState, path: "device \(failed)'s residuals")
             return member
@@ -139,12 +140,12 @@ public final class DeviceFleet: @unchecked Sendable {
         // than let the allocator keep it (long runs with many recoveries would otherwise grow).
         si_malloc_trim()
         for (i, member) in members.enumerated() {
-            try Self.attributing(i, names[i]) {
+            try Self.attributing(i, names[i], processes) {
                 let held = Set(try member.link.status())
                 if held == [step] {
                     try member.link.perform(.rollback(step: step - 1))
                 } else if held != [step - 1] {
-                    throw FleetError.deviceFailed(device: i, socket: names[i], detail:
+                    throw FleetError.deviceFailed(device: i, socket: names[i], failure: .unexpectedSteps(held.sorted()), detail:
                         "cannot recover to step \(step - 1): its subgroups have committed steps \(held.sorted())")
                 }
             }
@@ -203,7 +204,7 @@ public final class DeviceFleet: @unchecked Sendable {
             case .success(let part):
                 total.add(part.traffic)
                 parts.append(part)
-            case .failure(let error): throw describe(i, error)
+            case .failure(let error): throw FleetError.device(i, names[i], error, exitStatus: processes?.exitStatus(i))
             }
         }
         return total
@@ -241,14 +242,14 @@ public final class DeviceFleet: @unchecked Sendable {
         for (i, m) in members.enumerated() {
             let own = partition.parameters(ofDevice: i)
             if own.isEmpty { continue }
-            values += try Self.attributing(i, names[i]) { try m.link.readState(vector, offset: 0, count: own.count) }
+            values += try Self.attributing(i, names[i], processes) { try m.link.readState(vector, offset: 0, count: own.count) }
         }
         return values
     }
 
     /// The committed step of every device (the minimum over its subgroups).
     public func committedSteps() throws -> [Int] {
-        try members.enumerated().map { i, m in try Self.attributing(i, names[i]) { try m.link.status().min() ?? -1 } }
+        try members.enumerated().map { i, m in try Self.attributing(i, names[i], processes) { try m.link.status().min() ?? -1 } }
     }
 
     /// Asks every device to flush and stop.
@@ -257,17 +258,17 @@ public final class DeviceFleet: @unchecked Sendable {
         processes?.waitForExit()
     }
 
-    private func describe(_ i: Int, _ error: Error) -> Error {
-        if error is FleetError { return error }
-        var detail = "\(error)"
-        if let status = processes?.exitStatus(i) { detail = "the device process exited with status \(status) (\(detail))" }
-        if error is ConnectionError, processes?.exitStatus(i) == nil { detail = "lost the connection (\(detail))" }
-        return FleetError.deviceFailed(device: i, socket: names[i], detail: detail)
+    /// Runs `body`, which talks to device `i`; what it throws becomes that device's failure.
+    private static func attributing<T>(_ i: Int, _ name: String, _ processes: DeviceProcesses?, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch {
+            throw FleetError.device(i, name, error, exitStatus: processes?.exitStatus(i))
+        }
     }
 
-    private static func attributing<T>(_ i: Int, _ name: String, _ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as FleetError { throw error } catch {
-            throw FleetError.deviceFailed(device: i, socket: name, detail: "\(error)")
+    /// Connects to device `i`'s socket `path`; a call silent for `timeout` seconds fails.
+    static func connect(_ i: Int, _ path: String, timeout: Double) throws(FleetError) -> DeviceConnection {
+        do { return try DeviceConnection(path: path, timeout: timeout) } catch {
+            throw .deviceFailed(device: i, socket: path, failure: .transport(.unreachable), detail: "cannot connect: \(error)")
         }
     }
 }

@@ -24,20 +24,14 @@ extension DeviceFleet {
         case .launch(let options, let timeout):
             let processes = try DeviceProcesses(options)
             let links: [DeviceLink] = try processes.socketPaths.enumerated().map { i, path in
-                do { return try DeviceConnection(path: path, timeout: timeout) } catch {
-                    throw FleetError.deviceFailed(device: i, socket: path, detail: "cannot connect: \(error)")
-                }
+                try DeviceFleet.connect(i, path, timeout: timeout)
             }
             let fleet = try DeviceFleet(links: links, names: processes.socketPaths, partition: partition, configuration: configuration,
                                         start: start, directory: directory, processes: processes)
             fleet.timeout = timeout
             return fleet
         case .attach(let sockets, let timeout):
-            let links: [DeviceLink] = try sockets.enumerated().map { i, path in
-                do { return try DeviceConnection(path: path, timeout: timeout) } catch {
-                    throw FleetError.deviceFailed(device: i, socket: path, detail: "cannot connect: \(error)")
-                }
-            }
+            let links: [DeviceLink] = try sockets.enumerated().map { i, path in try DeviceFleet.connect(i, path, timeout: timeout) }
             let fleet = try DeviceFleet(links: links, names: sockets, partition: partition, configuration: configuration,
                                         start: start, directory: directory)
             fleet.timeout = timeout

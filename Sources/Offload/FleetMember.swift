@@ -67,7 +67,7 @@ final class FleetMember: @unchecked Sendable {
             .appendingPathComponent("initial-\(index)-\(getpid()).f32").path
         guard FileManager.default.createFile(atPath: scratchPath, contents: nil),
               let handle = FileHandle(forWritingAtPath: scratchPath) else {
-            throw FleetError.deviceFailed(device: index, socket: hello.ssdPath, detail: "cannot create \(scratchPath)")
+            throw FleetError.deviceFailed(device: index, socket: hello.ssdPath, failure: .host, detail: "cannot create \(scratchPath)")
         }
         defer { try? FileManager.default.removeItem(atPath: scratchPath) }
         if let base = parameters.baseAddress {
@@ -222,21 +222,5 @@ public struct StepTraffic: Sendable, Equatable, Codable {
         parameterBytes += other.parameterBytes
         deviceBytesRead += other.deviceBytesRead
         deviceBytesWritten += other.deviceBytesWritten
-    }
-}
-
-/// A fleet-level failure, naming the device.
-public enum FleetError: Error, CustomStringConvertible {
-    case incompatible(device: Int, detail: String)
-    case deviceFailed(device: Int, socket: String, detail: String)
-    /// A checkpoint file of the fleet's own (error-feedback residuals) that cannot be used.
-    case checkpoint(path: String, detail: String)
-
-    public var description: String {
-        switch self {
-        case .incompatible(let i, let detail): "device \(i) is incompatible: it \(detail)"
-        case .deviceFailed(let i, let socket, let detail): "device \(i) (\(socket)) failed: \(detail)"
-        case .checkpoint(let path, let detail): "\(path): \(detail)"
-        }
     }
 }

@@ -159,7 +159,7 @@ public final class DeviceEngine: @unchecked Sendable {
         do {
             hostBuffer = try SharedMemoryMapping.open(path: path, minimumBytes: layout.sliceElements * superblock.copyOutPrecision.byteWidth)
         } catch {
-            throw DeviceError.hostBuffer("\(error)")
+            throw DeviceError.hostBuffer(error)
         }
     }
 

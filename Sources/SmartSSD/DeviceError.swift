@@ -18,7 +18,7 @@ public enum DeviceError: Error, CustomStringConvertible {
     /// A payload that fails its checks, with the SSD offset of the gradient slot it was read from.
     case badPayload(subgroup: Int, offset: Int, PayloadError)
     case storage(BlockIOError)
-    case hostBuffer(String)
+    case hostBuffer(SharedMemoryMapping.MappingError)
 
     public var description: String {
         switch self {
@@ -44,14 +44,29 @@ public enum DeviceError: Error, CustomStringConvertible {
         }
     }
 
+    /// The error reply's code (the table at `Reply.ErrorCode`): what the host decides on.
     public var code: Reply.ErrorCode {
         switch self {
         case .notConfigured, .notLoaded: .notConfigured
-        case .formattedForSomethingElse, .corruptSuperblock, .outOfRange, .rollbackUnavailable, .hostBuffer: .badRequest
-        case .insufficientDRAM, .insufficientCapacity: .insufficientDRAM
+        case .formattedForSomethingElse, .corruptSuperblock: .formatMismatch
+        case .outOfRange, .rollbackUnavailable: .outOfRange
+        case .insufficientDRAM: .outOfDRAM
+        case .insufficientCapacity: .outOfSpace
         case .badPayload: .badPayload
-        case .integrity: .storage
-        case .storage: .storage
+        case .integrity: .integrity
+        case .storage: .io
+        case .hostBuffer(.failed): .io
+        case .hostBuffer(.tooSmall): .outOfRange
+        }
+    }
+
+    /// The code of anything a command throws: a `DeviceError`'s own, a storage failure not yet
+    /// wrapped in one (`BlockIOError`) as `io`, and anything else as `internalFailure`.
+    public static func code(of error: Error) -> Reply.ErrorCode {
+        switch error {
+        case let error as DeviceError: error.code
+        case is BlockIOError: .io
+        default: .internalFailure
         }
     }
 }

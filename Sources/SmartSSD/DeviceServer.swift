@@ -64,7 +64,7 @@ public final class DeviceServer: @unchecked Sendable {
                 frame = try connection.receive()
             } catch let error as ProtocolError {
                 log("dropping connection: \(error)")
-                try? connection.send(Reply.error(code: .badRequest, message: "\(error)").frame(requestID: 0))
+                try? connection.send(Reply.error(code: .malformedRequest, message: "\(error)").frame(requestID: 0))
                 return false
             } catch {
                 if case ConnectionError.closed = error { return false }
@@ -90,7 +90,7 @@ public final class DeviceServer: @unchecked Sendable {
         do {
             return engine.respond(to: try Request.decode(frame))
         } catch {
-            return (.error(code: .badRequest, message: "\(error)"), false)
+            return (.error(code: .malformedRequest, message: "\(error)"), false)
         }
     }
 }
@@ -126,12 +126,9 @@ extension DeviceEngine {
                 try flush()
                 return (.done, true)
             }
-        } catch let error as DeviceError {
-            log("\(request.name) refused: \(error)")
-            return (.error(code: error.code, message: "\(error)"), false)
         } catch {
-            log("\(request.name) failed: \(error)")
-            return (.error(code: .storage, message: "\(error)"), false)
+            log("\(request.name) \(error is DeviceError ? "refused" : "failed"): \(error)")
+            return (.error(code: DeviceError.code(of: error), message: "\(error)"), false)
         }
     }
 }

@@ -167,7 +167,7 @@ public final class TrainingRun {
             do {
                 // nil: the step is still on the devices, and is finished by the next one.
                 if let record = try runStep(step) { try complete(record) }
-            } catch let error as FleetError where "\(error)".contains("integrity failure") {
+            } catch let error as FleetError where error.failure == .refused(.integrity) {
                 throw TrainingError.integrity(detail: "\(error)", resumeFrom: lastCheckpoint)
             }
         }
@@ -317,6 +317,13 @@ public final class TrainingRun {
     /// Runs `attempt(0)`; under `--on-device-failure retry`, after a device failure recovers
     /// the device, rolls the fleet back to step − 1, puts back the error-feedback `residuals`
     /// and runs `attempt(1)`, `attempt(2)`, … up to the retry limit.
+    ///
+    /// Every kind of device failure in a step is retried, as the recovery answers each: a
+    /// device gone or silent (`transport`) is restarted or reattached; one that refused with
+    /// `io`, `integrity` or `badPayload` reads its SSD again and gets its payloads written
+    /// again; `notConfigured` and `outOfRange` (a step it cannot take) are configured and rolled
+    /// back. A failure that happens again uses up the retries and ends the run with it (an
+    /// integrity failure then says where to resume, `run`).
     private func withRecovery(_ step: Int, residuals: ErrorFeedbackFile?,
                               _ attempt: (Int) throws -> StepTraffic) throws -> StepTraffic {
         guard case .retry(let maxRetries) = options.onDeviceFailure else { return try attempt(0) }
@@ -325,7 +332,7 @@ public final class TrainingRun {
             do {
                 return try attempt(tries)
             } catch let error as FleetError {
-                guard tries < maxRetries, case .deviceFailed(let device, _, _) = error else { throw error }
+                guard tries < maxRetries, case .deviceFailed(let device, _, _, _) = error else { throw error }
                 tries += 1
                 recoveries += 1
                 log("step \(step): \(error); recovering device \(device) and rolling the fleet back to step \(step - 1) (retry \(tries) of \(maxRetries))")

@@ -96,6 +96,7 @@ import Testing
         #expect(bits(try connection.readState(.state2, offset: 0, count: Self.n)) == bits(afterTwo[2]))
         // Step 1 is gone: its slot was overwritten by step 3.
         let error = #expect(throws: DeviceReplyError.self) { try connection.perform(.rollback(step: 1)) }
+        #expect(error?.code == .outOfRange)
         #expect(error?.message.contains("cannot roll back to step 1") == true)
         try connection.step(StepCommand(step: 3, update: Self.update(3), skip: false, subgroups: [0, 1, 2], payloadBytes: sizes))
         try host.referenceStep(update: Self.update(3), step: 3, sizes: sizes)

@@ -35,26 +35,29 @@ import Testing
         // Garbage: bad magic.
         let garbage = try Self.sendRaw(Array("GET / HTTP/1.1\r\n\r\n".utf8), to: device)
         guard case .error(let code, let message) = garbage else { Issue.record("no error reply to garbage"); return }
-        #expect(code == .badRequest)
+        #expect(code == .malformedRequest)
         #expect(message.contains("magic"))
 
         // Wrong protocol version.
         var versioned = good
         versioned[4] = 9
-        guard case .error(_, let versionMessage) = try Self.sendRaw(versioned, to: device) else { Issue.record("no reply"); return }
+        guard case .error(let versionCode, let versionMessage) = try Self.sendRaw(versioned, to: device) else { Issue.record("no reply"); return }
+        #expect(versionCode == .malformedRequest)
         #expect(versionMessage.contains("protocol version is 9"))
 
         // Oversized: the header announces more than the cap.
         var oversized = good
         let huge = UInt32(Frame.maximumBodyBytes + 1).littleEndian
         withUnsafeBytes(of: huge) { for i in 0..<4 { oversized[12 + i] = $0[i] } }
-        guard case .error(_, let sizeMessage) = try Self.sendRaw(oversized, to: device) else { Issue.record("no reply"); return }
+        guard case .error(let sizeCode, let sizeMessage) = try Self.sendRaw(oversized, to: device) else { Issue.record("no reply"); return }
+        #expect(sizeCode == .malformedRequest)
         #expect(sizeMessage.contains("body length"))
 
         // Corrupted checksum.
         var corrupted = Request.hello(clientName: "x").frame(requestID: 3).encoded()
         corrupted[corrupted.count - 1] ^= 0xFF
-        guard case .error(_, let crcMessage) = try Self.sendRaw(corrupted, to: device) else { Issue.record("no reply"); return }
+        guard case .error(let crcCode, let crcMessage) = try Self.sendRaw(corrupted, to: device) else { Issue.record("no reply"); return }
+        #expect(crcCode == .malformedRequest)
         #expect(crcMessage.contains("checksum"))
 
         // Truncated: half a message, then the client hangs up. No reply is possible; the device
@@ -66,10 +69,12 @@ import Testing
         // same connection, which stays usable.
         let connection = try device.connect()
         try connection.socket.send(Frame(kind: 77, requestID: 5, body: []))
-        guard case .error(_, let kindMessage) = try Reply.decode(try connection.socket.receive()) else { Issue.record("no reply"); return }
+        guard case .error(let kindCode, let kindMessage) = try Reply.decode(try connection.socket.receive()) else { Issue.record("no reply"); return }
+        #expect(kindCode == .malformedRequest)
         #expect(kindMessage.contains("kind"))
         try connection.socket.send(Frame(kind: 6, requestID: 6, body: [9, 0, 0]))
-        guard case .error(_, let fieldMessage) = try Reply.decode(try connection.socket.receive()) else { Issue.record("no reply"); return }
+        guard case .error(let fieldCode, let fieldMessage) = try Reply.decode(try connection.socket.receive()) else { Issue.record("no reply"); return }
+        #expect(fieldCode == .malformedRequest)
         #expect(fieldMessage.contains("read-state"))
 
         // Out of order: a step before configure.
@@ -80,7 +85,7 @@ import Testing
         #expect(early?.code == .notConfigured)
 
         // Still serving, on this and on a new connection.
-        #expect(try connection.hello(clientName: "after").protocolVersion == 1)
+        #expect(try connection.hello(clientName: "after").protocolVersion == 2)
         #expect(try device.connect().hello(clientName: "new").deviceName == "smartssd")
     }
 
@@ -112,15 +117,18 @@ import Testing
         let staleError = #expect(throws: DeviceReplyError.self) {
             try connection.step(StepCommand(step: 2, update: update2, skip: false, subgroups: [0, 1, 2], payloadBytes: stale))
         }
+        #expect(staleError?.code == .outOfRange)
         #expect(staleError?.message.contains("stale") == true)
 
         // A payload length beyond the gradient slot, and a subgroup that does not exist.
-        #expect(throws: DeviceReplyError.self) {
+        let tooLong = #expect(throws: DeviceReplyError.self) {
             try connection.step(StepCommand(step: 2, update: update2, skip: false, subgroups: [0], payloadBytes: [1 << 30]))
         }
-        #expect(throws: DeviceReplyError.self) {
+        #expect(tooLong?.code == .outOfRange)
+        let missing = #expect(throws: DeviceReplyError.self) {
             try connection.step(StepCommand(step: 2, update: update2, skip: false, subgroups: [9], payloadBytes: [64]))
         }
+        #expect(missing?.code == .outOfRange)
         #expect(try connection.status() == [1, 1, 1])
 
         // And a good step still works afterwards, bit-identical to the reference.
@@ -191,7 +199,7 @@ import Testing
         let wanted = DeviceConfiguration(sliceElements: 1 << 20, subgroupElements: 1 << 18, optimizer: .adamw(AdamWHyperparameters()),
                                          gradientPrecision: .fp16, copyOutPrecision: .fp16, handler: .overlap)
         let error = #expect(throws: DeviceReplyError.self) { _ = try connection.configure(wanted) }
-        #expect(error?.code == .insufficientDRAM)
+        #expect(error?.code == .outOfDRAM)
         #expect(error?.message.contains("needs") == true)
         #expect(error?.message.contains("3 buffer set(s) of 262144 elements") == true)
         // Letting the device choose D fits the same DRAM.
@@ -230,6 +238,7 @@ import Testing
         var other = Self.configuration()
         other.optimizer = .adamw(AdamWHyperparameters())
         let error = #expect(throws: DeviceReplyError.self) { _ = try connection.configure(other) }
+        #expect(error?.code == .formatMismatch)
         #expect(error?.message.contains("is formatted for 5000 elements in subgroups of 2048, sgd:torch") == true)
         #expect(try connection.configure(Self.configuration()).subgroupElements == 2048)
     }

@@ -134,6 +134,7 @@ func runFleet(mode: OffloadMode, optimizer: OptimizerConfig, parameterCount: Int
         }
         #expect(error?.description.hasPrefix("device 1 (") == true)
         #expect(error?.description.contains("exited with status") == true)
+        #expect(error?.failure == .transport(.exited(status: SIGKILL)))
     }
 
     @Test func partitionPadsSlicesTo64AndExplainsThePlan() {

@@ -68,6 +68,7 @@ import Trainer
         defer { run.finish() }
         #expect { try run.run() } throws: { error in
             let text = "\(error)"
+            guard case TrainingError.integrity(_, resumeFrom: "\(dir.path)/checkpoint") = error else { return false }
             return text.contains("device 0") && text.contains("integrity failure: subgroup 1's state in slot")
                 && text.contains("SSD offset") && text.contains("--resume \(dir.path)/checkpoint")
         }
@@ -83,6 +84,7 @@ import Trainer
         defer { run.finish() }
         #expect { try run.run() } throws: { error in
             let text = "\(error)"
+            guard case .deviceFailed(device: 1, _, failure: .refused(.badPayload), _)? = error as? FleetError else { return false }
             return text.contains("device 1") && text.contains("subgroup 0 (SSD offset") && text.contains("checksum")
         }
     }

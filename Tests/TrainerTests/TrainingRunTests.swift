@@ -141,7 +141,10 @@ func options(_ dir: RunDirectory, data: (train: String, val: String), mode: Offl
         faulty.checkpointEvery = 2
         faulty.deviceFaults = [1: "crash@step=5,phase=write_m"]
         let crashed = try TrainingRun(faulty)
-        #expect { try crashed.run() } throws: { "\($0)".hasPrefix("device 1 (") && "\($0)".contains("exited with status") }
+        #expect { try crashed.run() } throws: { error in
+            guard case .deviceFailed(device: 1, _, failure: .transport(.exited), _)? = error as? FleetError else { return false }
+            return "\(error)".hasPrefix("device 1 (") && "\(error)".contains("exited with status")
+        }
         #expect(crashed.records.count == 4)
         crashed.finish()
 
@@ -165,7 +168,10 @@ func options(_ dir: RunDirectory, data: (train: String, val: String), mode: Offl
         o.deviceTimeout = 2
         let run = try TrainingRun(o)
         defer { run.finish() }
-        #expect { try run.run() } throws: { "\($0)".hasPrefix("device 0 (") && "\($0)".contains("timed out") }
+        #expect { try run.run() } throws: { error in
+            guard case .deviceFailed(device: 0, _, failure: .transport(.timedOut), _)? = error as? FleetError else { return false }
+            return "\(error)".hasPrefix("device 0 (") && "\(error)".contains("timed out")
+        }
         #expect(run.records.count == 1)
     }
 
