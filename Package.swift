@@ -41,6 +41,10 @@ let package = Package(
         .target(name: "Checksum", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         // Reproducible pseudo-random data for tests and benchmarks.
         .target(name: "SeededRandom"),
+        // The one way a file the project keeps is written: temporary, fsync, rename, directory
+        // fsync. No dependencies, so that every writer (model files, traces, checkpoints,
+        // reports, bench saves) can reach it.
+        .target(name: "DurableWrite"),
         .target(name: "Optim", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         .target(name: "Compression", dependencies: ["Optim", "Checksum", "CZstd"],
                 swiftSettings: kernelSettings),
@@ -77,6 +81,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "ChecksumTests", dependencies: ["Checksum", "SeededRandom"]),
+        .testTarget(name: "DurableWriteTests", dependencies: ["DurableWrite"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "SeededRandom"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom", "FuzzTargets"]),
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "smartssd", "Optim", "SeededRandom", "DeviceProtocol"]),
