@@ -50,18 +50,18 @@ let package = Package(
                 swiftSettings: kernelSettings),
         .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim", "CPosix"]),
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
-        .target(name: "GPT", dependencies: ["COpenBLAS", "Optim"], swiftSettings: kernelSettings),
+        .target(name: "GPT", dependencies: ["COpenBLAS", "Optim", "DurableWrite"], swiftSettings: kernelSettings),
         .target(name: "HardwareModel"),
         .target(name: "Plan", dependencies: ["HardwareModel", "DeviceProtocol", "Optim"]),
-        // Study reports: HTML + SVG charts from the sweep table (Foundation only).
-        .target(name: "Report"),
+        // Study reports: HTML + SVG charts from the sweep table.
+        .target(name: "Report", dependencies: ["DurableWrite"]),
         // The trace file format (versioned JSON Lines) and the Perfetto export.
-        .target(name: "Trace", dependencies: ["Plan", "HardwareModel"]),
+        .target(name: "Trace", dependencies: ["Plan", "HardwareModel", "DurableWrite"]),
         // The live run's clocks: the paced clock's shared table and the hooks host and devices pace with.
         .target(name: "LiveClock", dependencies: ["Plan", "DeviceProtocol", "CPosix", "SmartSSD"]),
         .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "CPosix"]),
-        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum"]),
-        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "CPosix"]),
+        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "DurableWrite"]),
+        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "CPosix", "DurableWrite"]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload",
         ]),
@@ -77,6 +77,7 @@ let package = Package(
         ]),
         .executableTarget(name: "smartinf", dependencies: [
             "Benchmarking", "Trainer", "Offload", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "LiveClock", "SeededRandom",
+            "DurableWrite",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -87,10 +88,10 @@ let package = Package(
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "smartssd", "Optim", "SeededRandom", "DeviceProtocol"]),
         // Reference/ holds the float64 numpy reference the parity test runs with python3.
         .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "FuzzTargets"]),
-        .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom", "FuzzTargets"], exclude: ["Reference"]),
+        .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom", "FuzzTargets", "DurableWrite"], exclude: ["Reference"]),
         .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel", "FuzzTargets"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "Trainer", "Offload", "Optim", "smartssd"]),
-        .testTarget(name: "TraceTests", dependencies: ["Trace", "Plan", "HardwareModel", "FuzzTargets"]),
+        .testTarget(name: "TraceTests", dependencies: ["Trace", "Plan", "HardwareModel", "FuzzTargets", "DurableWrite"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),

@@ -1,3 +1,4 @@
+import DurableWrite
 import Foundation
 import Plan
 
@@ -53,9 +54,9 @@ public struct PerfettoExport: Sendable {
         droppedFlowArrows = builder.droppedFlowArrows
     }
 
-    /// Writes the JSON to `path` atomically (temporary file, then rename).
+    /// Writes the JSON to `path` durably (`DurableFile`).
     public func write(to path: String) throws(TraceError) {
-        try AtomicFile.write(json, to: path)
+        do throws(DurableFileError) { try DurableFile.write(json, to: path) } catch { throw TraceError(file: path, .cannotWrite(error)) }
     }
 }
 

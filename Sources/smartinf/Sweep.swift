@@ -83,7 +83,7 @@ struct Sweep: ParsableCommand {
                 }
             }
         }
-        try StudyOutput.writeAtomically(StudyTable.csv(rows: rows), to: out)
+        try StudyOutput.write(StudyTable.csv(rows: rows), to: out)
         let elapsed = ContinuousClock.now - started
         if output.json {
             try StudyOutput.printJSON([
