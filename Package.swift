@@ -35,7 +35,9 @@ let package = Package(
         // Small C helpers: vector sqrt / fp16 conversion that Swift does not lower well, and
         // hardware CRC32C.
         .target(name: "CKernels"),
-        // Linux calls hidden from Swift's Glibc module (O_DIRECT, fallocate, memfd, affinity).
+        // Linux calls hidden from Swift's Glibc module: O_DIRECT opens, fallocate, block-device
+        // sizes, peer credentials, the parent-death signal, atomics on shared memory, glibc's
+        // heap counters.
         .target(name: "CPosix"),
 
         .target(name: "Checksum", dependencies: ["CKernels"], swiftSettings: kernelSettings),
@@ -59,9 +61,9 @@ let package = Package(
         .target(name: "Trace", dependencies: ["Plan", "HardwareModel", "DurableWrite"]),
         // The live run's clocks: the paced clock's shared table and the hooks host and devices pace with.
         .target(name: "LiveClock", dependencies: ["Plan", "DeviceProtocol", "CPosix", "SmartSSD"]),
-        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "CPosix"]),
+        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum"]),
         .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "DurableWrite"]),
-        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "CPosix", "DurableWrite"]),
+        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite"]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload",
         ]),

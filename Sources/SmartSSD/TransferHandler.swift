@@ -125,9 +125,9 @@ final class TransferHandler: @unchecked Sendable {
                           urgent: Bool = false, taking turns: DiskTurns) throws -> (started: UInt64, finished: UInt64) {
         turns.take(urgent: urgent)
         defer { turns.give() }
-        let started = OperationLog.now
+        let started = ContinuousClock.now.systemNanoseconds
         try transfer(transfers, on: ring, step: step)
-        return (started, OperationLog.now)
+        return (started, ContinuousClock.now.systemNanoseconds)
     }
 
     /// Records a stage's transfers as one operation of `kind`.
@@ -227,21 +227,21 @@ final class TransferHandler: @unchecked Sendable {
         let set = sets[0]
         for (i, item) in work.subgroups.enumerated() {
             let s = item.subgroup
-            var started = OperationLog.now
+            var started = ContinuousClock.now.systemNanoseconds
             let reads = loads(item, into: set)
             try transfer(reads, on: mainRing, step: work.step)
             checkFault(.read, work, s)
             recordTransfers(.load, reads, item: i, subgroup: s, started: started, after: [Key(kind: .writeStates, item: i - 1)], in: operations)
-            started = OperationLog.now
+            started = ContinuousClock.now.systemNanoseconds
             try verifiedUpdate(item, in: set, work: work, checksums: checksums)
             recordUpdate(item: i, subgroup: s, started: started, after: [Key(kind: .load, item: i)], work: work, in: operations)
             let (parameters, states) = writeBacks(item, from: set)
-            started = OperationLog.now
+            started = ContinuousClock.now.systemNanoseconds
             try transfer(parameters, on: mainRing, step: work.step)
             checkFault(.writeParameters, work, s)
             recordTransfers(.writeParameters, parameters, item: i, subgroup: s, started: started,
                             after: [Key(kind: .update, item: i), Key(kind: .upload, item: i)], in: operations)
-            started = OperationLog.now
+            started = ContinuousClock.now.systemNanoseconds
             try transfer(states, on: mainRing, step: work.step)
             checkFault(.writeStates, work, s)
             recordTransfers(.writeStates, states, item: i, subgroup: s, started: started,
@@ -308,7 +308,7 @@ final class TransferHandler: @unchecked Sendable {
         for (i, item) in items.enumerated() {
             guard let setIndex = pipeline.takeLoaded(i) else { break }
             do {
-                let started = OperationLog.now
+                let started = ContinuousClock.now.systemNanoseconds
                 try verifiedUpdate(item, in: sets[setIndex], work: work, checksums: checksums)
                 recordUpdate(item: i, subgroup: item.subgroup, started: started,
                              after: [Key(kind: .load, item: i), Key(kind: .update, item: i - 1)], work: work, in: operations)

@@ -103,7 +103,7 @@ struct Sweep: ParsableCommand {
         } else {
             FileHandle.standardError.write(Data("\n".utf8))
             print(String(format: "%d points in %.2f s → %@", rows.count,
-                         Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, out))
+                         elapsed / .seconds(1), out))
         }
     }
 }
