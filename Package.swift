@@ -9,9 +9,11 @@ let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
+// Linux only: the SSD emulation is built on io_uring (liburing) and O_DIRECT, and the sources
+// import Glibc and call Linux interfaces (fallocate, SO_PEERCRED, PR_SET_PDEATHSIG, BLKGETSIZE64).
+// No `platforms` entry, since SwiftPM's platforms only set minimum versions of Apple systems.
 let package = Package(
     name: "SmartInfinity",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "smartinf", targets: ["smartinf"]),
         .executable(name: "smartssd", targets: ["smartssd"]),
