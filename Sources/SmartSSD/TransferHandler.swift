@@ -162,6 +162,10 @@ final class TransferHandler: @unchecked Sendable {
     /// The parameter write first (the host waits for it), then the states.
     private func writeBacks(_ item: StepItem,
                             from set: DRAMPool.BufferSet) -> (parameters: [BlockTransfer], states: [BlockTransfer]) {
+        // With two slots a step never writes over the state it read, which the journal still
+        // names as committed until the step commits: a crash mid-step loses nothing.
+        precondition(layout.slots == 1 || item.writeSlot != item.readSlot,
+                     "subgroup \(item.subgroup): a step must write the slot its committed state is not in")
         let vector = layout.vectorBytes
         let base = layout.slotOffset(subgroup: item.subgroup, slot: item.writeSlot)
         let parameters = BlockTransfer(.write, file: file, fileOffset: base,
@@ -378,11 +382,18 @@ private final class Pipeline: @unchecked Sendable {
             return (set, lastUser[set])
         }
     }
-    func loaded(_ i: Int, set: Int) { change { loaded[i] = set } }
+    func loaded(_ i: Int, set: Int) { change { handOn(set); loaded[i] = set } }
     func takeLoaded(_ i: Int) -> Int? { wait { loaded.removeValue(forKey: i) } }
-    func updated(_ i: Int, set: Int) { change { updated[i] = set } }
+    func updated(_ i: Int, set: Int) { change { handOn(set); updated[i] = set } }
     func takeUpdated(_ i: Int) -> Int? { wait { updated.removeValue(forKey: i) } }
-    func release(_ set: Int) { change { free.append(set) } }
+    func release(_ set: Int) { change { handOn(set); free.append(set) } }
+
+    /// A set is held by one stage at a time: the one handing it on must be its only holder, so
+    /// it is in none of the queues (two subgroups in one set would overwrite each other).
+    private func handOn(_ set: Int) {
+        precondition(!free.contains(set) && !loaded.values.contains(set) && !updated.values.contains(set),
+                     "buffer set \(set) handed on while another stage still holds it")
+    }
     func fail(_ error: Error) { change { if failure == nil { failure = error } } }
 }
 
