@@ -9,9 +9,11 @@ let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
+// Linux only: the SSD emulation is built on io_uring (liburing) and O_DIRECT, and the sources
+// import Glibc and call Linux interfaces (fallocate, SO_PEERCRED, PR_SET_PDEATHSIG, BLKGETSIZE64).
+// No `platforms` entry, since SwiftPM's platforms only set minimum versions of Apple systems.
 let package = Package(
     name: "SmartInfinity",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "smartinf", targets: ["smartinf"]),
         .executable(name: "smartssd", targets: ["smartssd"]),
@@ -35,29 +37,35 @@ let package = Package(
         // Small C helpers: vector sqrt / fp16 conversion that Swift does not lower well, and
         // hardware CRC32C.
         .target(name: "CKernels"),
-        // Linux calls hidden from Swift's Glibc module (O_DIRECT, fallocate, memfd, affinity).
+        // Linux calls hidden from Swift's Glibc module: O_DIRECT opens, fallocate, block-device
+        // sizes, peer credentials, the parent-death signal, atomics on shared memory, glibc's
+        // heap counters.
         .target(name: "CPosix"),
 
         .target(name: "Checksum", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         // Reproducible pseudo-random data for tests and benchmarks.
         .target(name: "SeededRandom"),
+        // The one way a file the project keeps is written: temporary, fsync, rename, directory
+        // fsync. No dependencies, so that every writer (model files, traces, checkpoints,
+        // reports, bench saves) can reach it.
+        .target(name: "DurableWrite"),
         .target(name: "Optim", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         .target(name: "Compression", dependencies: ["Optim", "Checksum", "CZstd"],
                 swiftSettings: kernelSettings),
         .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim", "CPosix"]),
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
-        .target(name: "GPT", dependencies: ["COpenBLAS", "Optim"], swiftSettings: kernelSettings),
+        .target(name: "GPT", dependencies: ["COpenBLAS", "Optim", "DurableWrite"], swiftSettings: kernelSettings),
         .target(name: "HardwareModel"),
         .target(name: "Plan", dependencies: ["HardwareModel", "DeviceProtocol", "Optim"]),
-        // Study reports: HTML + SVG charts from the sweep table (Foundation only).
-        .target(name: "Report"),
+        // Study reports: HTML + SVG charts from the sweep table.
+        .target(name: "Report", dependencies: ["DurableWrite"]),
         // The trace file format (versioned JSON Lines) and the Perfetto export.
-        .target(name: "Trace", dependencies: ["Plan", "HardwareModel"]),
+        .target(name: "Trace", dependencies: ["Plan", "HardwareModel", "DurableWrite"]),
         // The live run's clocks: the paced clock's shared table and the hooks host and devices pace with.
         .target(name: "LiveClock", dependencies: ["Plan", "DeviceProtocol", "CPosix", "SmartSSD"]),
-        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "CPosix"]),
-        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum"]),
-        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "CPosix"]),
+        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum"]),
+        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "DurableWrite"]),
+        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite"]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload",
         ]),
@@ -73,19 +81,21 @@ let package = Package(
         ]),
         .executableTarget(name: "smartinf", dependencies: [
             "Benchmarking", "Trainer", "Offload", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "LiveClock", "SeededRandom",
+            "DurableWrite",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "ChecksumTests", dependencies: ["Checksum", "SeededRandom"]),
+        .testTarget(name: "DurableWriteTests", dependencies: ["DurableWrite"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "SeededRandom"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom", "FuzzTargets"]),
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "smartssd", "Optim", "SeededRandom", "DeviceProtocol"]),
         // Reference/ holds the float64 numpy reference the parity test runs with python3.
         .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "FuzzTargets"]),
-        .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom", "FuzzTargets"], exclude: ["Reference"]),
+        .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom", "FuzzTargets", "DurableWrite"], exclude: ["Reference"]),
         .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel", "FuzzTargets"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "Trainer", "Offload", "Optim", "smartssd"]),
-        .testTarget(name: "TraceTests", dependencies: ["Trace", "Plan", "HardwareModel", "FuzzTargets"]),
+        .testTarget(name: "TraceTests", dependencies: ["Trace", "Plan", "HardwareModel", "FuzzTargets", "DurableWrite"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),

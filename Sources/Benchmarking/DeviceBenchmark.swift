@@ -23,7 +23,11 @@ public struct DeviceBenchmark: Sendable {
         public var dramBytes: Int
         public var handlers: [HandlerMode]
         public var optimizer: OptimizerConfig
-        /// nil: dense fp16 payloads; otherwise top-k at this ratio.
+        /// The precision of the gradients the device reads (its configured gradient precision
+        /// and the payloads' value encoding): fp16 as our host sends, fp32 as peers that
+        /// offload fp32 gradients read.
+        public var gradientPrecision: Precision
+        /// nil: dense payloads; otherwise top-k at this ratio.
         public var topkRatio: Double?
         public var threads: Int
         public var queueDepth: Int
@@ -32,13 +36,14 @@ public struct DeviceBenchmark: Sendable {
 
         public init(parameters: Int = 256 << 20, directory: String, dramBytes: Int = 1 << 30,
                     handlers: [HandlerMode] = [.naive, .overlap], optimizer: OptimizerConfig = .adamw(AdamWHyperparameters()),
-                    topkRatio: Double? = nil, threads: Int = 1, queueDepth: Int = 16, blockSize: Int = 1 << 20,
+                    gradientPrecision: Precision = .fp16, topkRatio: Double? = nil, threads: Int = 1, queueDepth: Int = 16, blockSize: Int = 1 << 20,
                     repetitions: Int = 3) {
             self.parameters = parameters
             self.directory = directory
             self.dramBytes = dramBytes
             self.handlers = handlers
             self.optimizer = optimizer
+            self.gradientPrecision = gradientPrecision
             self.topkRatio = topkRatio
             self.threads = threads
             self.queueDepth = queueDepth
@@ -49,6 +54,11 @@ public struct DeviceBenchmark: Sendable {
 
     public struct Row: Codable, Sendable {
         public var handler: String
+        /// The gradient precision the device was configured with, as its superblock records it.
+        public var gradient: String
+        /// Payload bytes the host staged per parameter in the last timed step: about the
+        /// precision's width for dense payloads (plus the headers), less for top-k.
+        public var payloadBytesPerParameter: Double
         public var parameters: Int
         public var subgroupElements: Int
         public var subgroups: Int
@@ -105,11 +115,11 @@ public struct DeviceBenchmark: Sendable {
         // One layout for every handler: the subgroup size the overlapping handler can afford.
         func configuration(_ handler: HandlerMode, subgroup: Int) -> DeviceConfiguration {
             DeviceConfiguration(sliceElements: o.parameters, subgroupElements: subgroup, optimizer: o.optimizer,
-                                gradientPrecision: .fp16, copyOutPrecision: .fp16, handler: handler)
+                                gradientPrecision: o.gradientPrecision, copyOutPrecision: .fp16, handler: handler)
         }
         func stager(_ ssdPath: String, _ configured: Reply.Configured) throws -> PayloadStager {
             try PayloadStager(ssdPath: ssdPath, configured: configured, parameters: o.parameters, ratio: o.topkRatio,
-                              queueDepth: o.queueDepth, blockSize: o.blockSize)
+                              valueEncoding: o.gradientPrecision, queueDepth: o.queueDepth, blockSize: o.blockSize)
         }
         var benches: [Bench] = []
         var configured: Reply.Configured?
@@ -135,6 +145,7 @@ public struct DeviceBenchmark: Sendable {
         var replays: [RawStepReplay.Sample] = []
         var samples: [HandlerMode: [Double]] = [:]
         var counters: [HandlerMode: StepReport] = [:]
+        var payloadBytes: [HandlerMode: Int] = [:]
         // Every round each takes one step, in an order that rotates from round to round, so
         // that none of them always follows the same traffic.
         let actors = benches.count + 1
@@ -157,6 +168,7 @@ public struct DeviceBenchmark: Sendable {
                 let seconds = try Timing.seconds { try bench.engine.step(command) }
                 if round > 0 { samples[bench.handler, default: []].append(seconds) }
                 counters[bench.handler] = bench.engine.lastReport
+                payloadBytes[bench.handler] = sizes.reduce(0, +)
             }
         }
         let readRate = Timing.median(replays.map(\.readRate))
@@ -167,7 +179,9 @@ public struct DeviceBenchmark: Sendable {
             let median = Timing.median(s)
             let c = counters[handler] ?? StepReport()
             let floor = Double(c.bytesRead) / readRate + Double(c.bytesWritten) / writeRate
-            return Row(handler: "\(handler)", parameters: o.parameters, subgroupElements: configured.subgroupElements,
+            let bench = benches.first { $0.handler == handler }
+            return Row(handler: "\(handler)", gradient: bench?.engine.superblock.map { "\($0.gradientPrecision)" } ?? "-",
+                       payloadBytesPerParameter: Double(payloadBytes[handler] ?? 0) / Double(o.parameters), parameters: o.parameters, subgroupElements: configured.subgroupElements,
                        subgroups: configured.subgroupCount, seconds: SampledFigure(s),
                        parametersPerSecond: Double(o.parameters) / median, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten,
                        rawReadGigabytesPerSecond: readRate / 1e9, rawWriteGigabytesPerSecond: writeRate / 1e9,
@@ -205,10 +219,10 @@ public struct DeviceBenchmark: Sendable {
     }
 
     public static func table(_ rows: [Row]) -> String {
-        var table = TextTable(["handler", "params", "D", "subgroups", "s/step (median)", "params/s", "read", "written",
+        var table = TextTable(["handler", "grad", "params", "D", "subgroups", "s/step (median)", "params/s", "read", "written",
                                "raw R/W GB/s", "I/O floor s", "÷ floor", "speedup vs naive", "busy s: load/update/write p/write states"])
         for r in rows {
-            table.append([r.handler, Figures.count(Double(r.parameters)), Figures.count(Double(r.subgroupElements)), "\(r.subgroups)",
+            table.append([r.handler, r.gradient, Figures.count(Double(r.parameters)), Figures.count(Double(r.subgroupElements)), "\(r.subgroups)",
                           Figures.fixed(r.seconds.median, 3), Figures.count(r.parametersPerSecond),
                           Figures.count(Double(r.bytesRead)) + "B", Figures.count(Double(r.bytesWritten)) + "B",
                           Figures.fixed(r.rawReadGigabytesPerSecond) + "/" + Figures.fixed(r.rawWriteGigabytesPerSecond),
@@ -314,7 +328,8 @@ final class PayloadStager {
     let gradient: AlignedBuffer<Float>
     let compressor: GradientCompressor
 
-    init(ssdPath: String, configured: Reply.Configured, parameters: Int, ratio: Double?, queueDepth: Int, blockSize: Int) throws {
+    init(ssdPath: String, configured: Reply.Configured, parameters: Int, ratio: Double?, valueEncoding: Precision,
+         queueDepth: Int, blockSize: Int) throws {
         region = try GradientRegionWriter(ssdPath: ssdPath, directIO: true, configured: configured, queueDepth: queueDepth,
                                           blockSize: blockSize)
         self.parameters = parameters
@@ -322,7 +337,7 @@ final class PayloadStager {
         gradient.withUnsafeMutableBufferPointer { g in
             for i in g.indices { g[i] = Float((i &* 2_654_435_761) % 2001 - 1000) * 1e-4 }
         }
-        compressor = try GradientCompressor(ratio: ratio ?? 1, options: PayloadOptions(valueEncoding: .fp16))
+        compressor = try GradientCompressor(ratio: ratio ?? 1, options: PayloadOptions(valueEncoding: valueEncoding))
     }
 
     func stage(step: Int) throws -> [Int] {

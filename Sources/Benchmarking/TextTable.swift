@@ -1,3 +1,5 @@
+import Foundation
+
 /// A plain-text table with right-aligned numeric columns, for benchmark output on a terminal.
 public struct TextTable: Sendable {
     public var header: [String]
@@ -25,18 +27,12 @@ public struct TextTable: Sendable {
 
 /// Number formatting shared by the benchmark tables.
 public enum Figures {
-    /// `value` with `digits` decimals.
+    /// `value` with `digits` decimals, at any magnitude (printf's `%.*f`: the binary value
+    /// rounded half to even); "-" for a value that is not finite.
     public static func fixed(_ value: Double, _ digits: Int = 2) -> String {
+        precondition(digits >= 0, "a negative number of decimals")
         guard value.isFinite else { return "-" }
-        var scale = 1.0
-        for _ in 0..<digits { scale *= 10 }
-        let rounded = (value * scale).rounded() / scale
-        let text = "\(rounded)"
-        guard let dot = text.firstIndex(of: ".") else { return digits > 0 ? text + "." + String(repeating: "0", count: digits) : text }
-        let decimals = text[text.index(after: dot)...].count
-        if digits == 0 { return String(text[..<dot]) }
-        return decimals >= digits ? String(text.prefix(text.distance(from: text.startIndex, to: dot) + 1 + digits))
-            : text + String(repeating: "0", count: digits - decimals)
+        return String(format: "%.*f", Int32(digits), value)
     }
 
     /// A count with an SI suffix: 64M, 1.5G.

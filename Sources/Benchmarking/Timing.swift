@@ -4,12 +4,12 @@ import Foundation
 /// several samples, and limits are sampled interleaved with the work they bound so that both
 /// see the same machine load.
 public enum Timing {
-    /// Seconds taken by `body`, on the monotonic clock.
+    /// Seconds taken by `body`, on `ContinuousClock`.
     public static func seconds(_ body: () throws -> Void) rethrows -> Double {
         let start = ContinuousClock.now
         try body()
         let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        return elapsed / .seconds(1)
     }
 
     /// The median of `samples` (the mean of the middle two for an even count).

@@ -82,11 +82,20 @@ public final class IORing: @unchecked Sendable {
     /// Runs every transfer to completion, `blockSize` bytes per request and at most
     /// `queueDepth` requests in flight. Short reads and writes are continued; the first error
     /// stops new submissions, waits for those in flight, and is thrown.
+    ///
+    /// A transfer on a direct-I/O file must move whole blocks: its offset, its length, its
+    /// buffer's address and the block size it is cut into are all multiples of
+    /// `BlockFile.directAlignment`. That is checked here, before anything is submitted, and a
+    /// misaligned transfer is refused with EINVAL: the kernel refuses some misaligned requests
+    /// but serves others (ext4 reads of unwritten extents), so leaving it to the kernel would
+    /// let a misaligned caller pass on one file and fail on the next. (The block size can come
+    /// from a user's configuration, so this is an error, not a trap.)
     public func run(_ transfers: [BlockTransfer], blockSize: Int) throws(BlockIOError) {
         precondition(blockSize > 0, "block size must be positive")
         var pending: [Block] = []
         for (t, transfer) in transfers.enumerated() {
             guard let base = transfer.memory.baseAddress else { continue }
+            try Self.checkAlignment(transfer, base: base, blockSize: blockSize)
             var done = 0
             while done < transfer.memory.count {
                 let length = min(blockSize, transfer.memory.count - done)
@@ -107,6 +116,8 @@ public final class IORing: @unchecked Sendable {
                 prepare(block, slot: slot, transfer: transfers[block.transfer])
                 slots[slot] = block
                 inFlight += 1
+                // The bound the ring was sized for: one submission-queue entry per request.
+                precondition(inFlight <= queueDepth, "\(inFlight) requests in flight on a ring of depth \(queueDepth)")
             }
             let submitted = io_uring_submit_and_wait(ring, 1)
             if submitted < 0 && submitted != -EINTR && submitted != -EAGAIN && submitted != -EBUSY {
@@ -143,6 +154,21 @@ public final class IORing: @unchecked Sendable {
             }
         }
         if let failure { throw failure }
+    }
+
+    /// Refuses a direct-I/O transfer that is not made of whole, aligned blocks (see `run`).
+    private static func checkAlignment(_ transfer: BlockTransfer, base: UnsafeMutableRawPointer,
+                                       blockSize: Int) throws(BlockIOError) {
+        guard transfer.file.mode == .direct else { return }
+        let unit = BlockFile.directAlignment
+        let misaligned = [("offset", transfer.fileOffset), ("length", transfer.memory.count),
+                          ("buffer address", Int(bitPattern: base)), ("block size", blockSize)].filter { $0.1 % unit != 0 }
+        guard misaligned.isEmpty else {
+            throw BlockIOError(transfer.direction == .read ? .read : .write, path: transfer.file.path, offset: transfer.fileOffset,
+                               code: EINVAL, detail: "direct I/O moves whole \(unit)-byte blocks; expected the offset, length, "
+                                   + "buffer address and block size to be multiples of \(unit), but the "
+                                   + misaligned.map { "\($0.0) (\($0.1))" }.joined(separator: ", ") + " are not")
+        }
     }
 
     private func prepare(_ block: Block, slot: Int, transfer: BlockTransfer) {

@@ -3,18 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <malloc.h>
-#include <time.h>
 #include <unistd.h>
-
-int si_o_direct(void) { return O_DIRECT; }
 
 int si_open(const char *path, int flags, int direct, unsigned mode) {
     return open(path, flags | (direct ? O_DIRECT : 0) | O_CLOEXEC, (mode_t)mode);
@@ -41,18 +36,6 @@ int64_t si_file_size(int fd) {
     return (int64_t)st.st_size;
 }
 
-int si_memfd_create(const char *name) {
-    int fd = memfd_create(name, MFD_CLOEXEC);
-    return fd >= 0 ? fd : -errno;
-}
-
-int si_pin_to_cpu(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return sched_setaffinity(0, sizeof(set), &set) == 0 ? 0 : -errno;
-}
-
 int64_t si_peer_uid(int fd) {
     struct ucred credentials;
     socklen_t length = sizeof(credentials);
@@ -75,17 +58,6 @@ uint64_t si_atomic_load_u64(const uint64_t *word) { return __atomic_load_n(word,
 
 int si_atomic_cas_u64(uint64_t *word, uint64_t expected, uint64_t desired) {
     return __atomic_compare_exchange_n(word, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-}
-
-uint64_t si_monotonic_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
-void si_sleep_until_ns(uint64_t deadline) {
-    struct timespec t = {(time_t)(deadline / 1000000000ull), (long)(deadline % 1000000000ull)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR) {}
 }
 
 uint64_t si_heap_in_use(void) { return (uint64_t)mallinfo2().uordblks; }

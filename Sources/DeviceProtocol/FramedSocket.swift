@@ -75,13 +75,6 @@ public final class FramedSocket: @unchecked Sendable {
         return try Frame.decode(header: header, headerBytes: head, body: body, trailer: trailer)
     }
 
-    /// Sends a request and waits for its reply.
-    public func call(_ request: Request, requestID: UInt32) throws -> Reply {
-        try send(request.frame(requestID: requestID))
-        let frame = try receive()
-        return try Reply.decode(frame)
-    }
-
     private func read(_ count: Int, allowCleanClose: Bool, alreadyReceived: Int = 0) throws(ConnectionError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: count)
         var got = 0

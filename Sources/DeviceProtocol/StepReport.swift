@@ -1,5 +1,5 @@
 /// One operation a device ran during a step, as it happened: what, on which subgroup, how much,
-/// when (CLOCK_MONOTONIC nanoseconds, comparable with the host's), and which of the step's
+/// when (`ContinuousClock` system nanoseconds, comparable with the host's), and which of the step's
 /// earlier operations it waited for. The host charges these to the hardware model (the virtual
 /// clock) and writes them into traces.
 public struct OperationRecord: Sendable, Equatable {

@@ -73,7 +73,7 @@ public final class MutationFuzzer {
     /// returned. `progress` is called about every `every` seconds.
     public func run(seconds: Double, every: Double = 10, progress: (MutationFuzzer, Double) -> Void = { _, _ in })
         -> (input: [UInt8], violation: FuzzViolation)? {
-        let start = Date()
+        let start = ContinuousClock.now
         var nextReport = every
         for seed in seeds {
             if let violation = run(seed) { return (seed, violation) }
@@ -82,7 +82,7 @@ public final class MutationFuzzer {
             for _ in 0..<64 {
                 if let finding = step() { return finding }
             }
-            let elapsed = Date().timeIntervalSince(start)
+            let elapsed = (ContinuousClock.now - start) / .seconds(1)
             if elapsed >= nextReport {
                 progress(self, elapsed)
                 nextReport += every

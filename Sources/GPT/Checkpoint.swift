@@ -1,3 +1,4 @@
+import DurableWrite
 import Optim
 
 /// A GPT-2 model's shape and parameters, stored in llm.c's checkpoint format so that weights
@@ -56,7 +57,8 @@ public struct GPTCheckpoint: Sendable {
         }
     }
 
-    /// Writes the checkpoint atomically: a reader sees the old file or the complete new one. A
+    /// Writes the checkpoint durably (`DurableFile`): a reader sees the old file or the complete
+    /// new one, and a returned write survives a crash. A
     /// config that `read` would refuse (a dimension beyond the int32 header or its limit) is
     /// refused here too, before anything is written.
     public func write(to path: String) throws(ModelFileError) {
@@ -68,9 +70,13 @@ public struct GPTCheckpoint: Sendable {
                            config.paddedVocabSize].enumerated() {
             header[2 + i] = Int32(value)
         }
-        try AtomicFileWriter.write(path: path, format: .checkpoint) { (file) throws(ModelFileError) in
+        do throws(DurableFileError) {
+            let file = try DurableFile(creating: path)
             try file.appendHeader(header)
-            try file.append(UnsafeRawPointer(parameters.address), count: parameters.count * MemoryLayout<Float>.size)
+            try file.append(UnsafeRawBufferPointer(start: parameters.address, count: parameters.count * MemoryLayout<Float>.size))
+            try file.commit()
+        } catch {
+            throw ModelFileError(.checkpoint, path: path, .cannotWrite(error))
         }
     }
 }

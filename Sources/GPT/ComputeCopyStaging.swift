@@ -139,7 +139,7 @@ final class ComputeCopyStaging {
         let start = ContinuousClock.now
         body()
         let elapsed = ContinuousClock.now - start
-        conversionSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        conversionSeconds += elapsed / .seconds(1)
     }
 
     private func widen(_ vector: StreamBuffer, _ range: Range<Int>, into scratch: AlignedBuffer<Float>, _ packing: Packing,

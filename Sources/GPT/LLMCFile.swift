@@ -1,3 +1,4 @@
+import DurableWrite
 import Glibc
 
 #if _endian(big)
@@ -71,80 +72,10 @@ struct LLMCFileReader: ~Copyable {
     }
 }
 
-/// Writes a file so that it either appears complete or not at all: the bytes go to a
-/// temporary file beside the target, which is synced and then renamed over it. On any error the
-/// temporary file is removed and the target is left as it was.
-struct AtomicFileWriter {
-    let path: String
-    let format: ModelFileError.Format
-    private let temporaryPath: String
-    private let descriptor: Int32
-
-    private init(path: String, format: ModelFileError.Format) throws(ModelFileError) {
-        self.path = path
-        self.format = format
-        // Process id and a random tag: concurrent writers of the same path never share a temporary.
-        temporaryPath = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw ModelFileError(format, path: path, .system(operation: "create", code: errno)) }
-    }
-
-    /// Creates the file at `path` with the bytes `body` appends, atomically.
-    static func write(
-        path: String, format: ModelFileError.Format, _ body: (AtomicFileWriter) throws(ModelFileError) -> Void
-    ) throws(ModelFileError) {
-        let writer = try AtomicFileWriter(path: path, format: format)
-        do {
-            try body(writer)
-        } catch {
-            writer.abandon()
-            throw error
-        }
-        try writer.commit()
-    }
-
-    /// Appends `count` bytes from `source`.
-    func append(_ source: UnsafeRawPointer, count: Int) throws(ModelFileError) {
-        var done = 0
-        while done < count {
-            let n = Glibc.write(descriptor, source + done, count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ModelFileError(format, path: path, .system(operation: "write", code: errno))
-            }
-            done += n
-        }
-    }
-
-    /// Appends a 256-field header.
-    func appendHeader(_ fields: [Int32]) throws(ModelFileError) {
+extension DurableFile {
+    /// Appends an llm.c header of 256 fields.
+    func appendHeader(_ fields: [Int32]) throws(DurableFileError) {
         precondition(fields.count == LLMCHeader.fieldCount, "an llm.c header has \(LLMCHeader.fieldCount) fields")
-        try fields.withUnsafeBytes { bytes in
-            Result { () throws(ModelFileError) in try append(bytes.baseAddress!, count: bytes.count) }
-        }.get()
-    }
-
-    /// Syncs, closes and renames into place; cleans up after itself on failure.
-    private func commit() throws(ModelFileError) {
-        guard fsync(descriptor) == 0 else {
-            let code = errno
-            abandon()
-            throw ModelFileError(format, path: path, .system(operation: "fsync", code: code))
-        }
-        guard close(descriptor) == 0 else {
-            let code = errno
-            unlink(temporaryPath)
-            throw ModelFileError(format, path: path, .system(operation: "close", code: code))
-        }
-        guard rename(temporaryPath, path) == 0 else {
-            let code = errno
-            unlink(temporaryPath)
-            throw ModelFileError(format, path: path, .system(operation: "rename", code: code))
-        }
-    }
-
-    private func abandon() {
-        close(descriptor)
-        unlink(temporaryPath)
+        try append(fields)
     }
 }

@@ -1,3 +1,4 @@
+import DurableWrite
 import Glibc
 
 /// A checkpoint or token file that cannot be read or written, naming the file, what is wrong
@@ -12,8 +13,10 @@ public struct ModelFileError: Error, Equatable, CustomStringConvertible {
     }
 
     public enum Problem: Equatable, Sendable {
-        /// A system call failed (`code` is the errno value).
+        /// A system call failed while reading (`code` is the errno value).
         case system(operation: String, code: Int32)
+        /// The durable write failed (it names the call, and what it left at the path).
+        case cannotWrite(DurableFileError)
         /// The file is shorter than the 1024-byte header.
         case truncatedHeader(bytes: Int)
         case badMagic(found: Int32, expected: Int32)
@@ -42,6 +45,8 @@ public struct ModelFileError: Error, Equatable, CustomStringConvertible {
         switch problem {
         case .system(let operation, let code):
             return "\(subject): \(operation) failed: \(String(cString: strerror(code))) (errno \(code))"
+        case .cannotWrite(let failure):
+            return "\(subject): cannot write: \(failure.reason); \(failure.outcome)"
         case .truncatedHeader(let bytes):
             return "\(subject): file is \(bytes) bytes, shorter than the \(LLMCHeader.byteCount)-byte header"
         case .badMagic(let found, let expected):

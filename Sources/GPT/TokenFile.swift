@@ -1,3 +1,5 @@
+import DurableWrite
+
 /// Token streams in llm.c's format: a 256 × int32 header — [0] magic 20240520, [1] version 1,
 /// [2] token count — followed by the tokens as little-endian uint16.
 ///
@@ -31,7 +33,7 @@ public enum TokenFile {
         return tokens
     }
 
-    /// Writes `tokens` atomically.
+    /// Writes `tokens` durably (`DurableFile`).
     public static func write(_ tokens: [UInt16], to path: String) throws(ModelFileError) {
         guard tokens.count <= Int(Int32.max) else {
             throw ModelFileError(.tokens, path: path, .badHeaderField(
@@ -41,14 +43,13 @@ public enum TokenFile {
         header[0] = magic
         header[1] = version
         header[2] = Int32(tokens.count)
-        try AtomicFileWriter.write(path: path, format: .tokens) { (file) throws(ModelFileError) in
+        do throws(DurableFileError) {
+            let file = try DurableFile(creating: path)
             try file.appendHeader(header)
-            try tokens.withUnsafeBytes { bytes in
-                Result { () throws(ModelFileError) in
-                    guard let base = bytes.baseAddress else { return }
-                    try file.append(base, count: bytes.count)
-                }
-            }.get()
+            try file.append(tokens)
+            try file.commit()
+        } catch {
+            throw ModelFileError(.tokens, path: path, .cannotWrite(error))
         }
     }
 }

@@ -107,7 +107,7 @@ public struct TrainingBenchmark: Sendable {
         let start = ContinuousClock.now
         body()
         let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        return elapsed / .seconds(1)
     }
 
     private static func median(_ samples: [Double]) -> Double {

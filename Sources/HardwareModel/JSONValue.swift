@@ -45,18 +45,12 @@ public enum JSONValue: Decodable, Equatable, Sendable {
         return Int(number)
     }
 
-    /// A string quoted as it appears in JSON.
+    /// A string quoted as it appears in JSON (JSONEncoder's escaping, slashes left alone).
     public static func quoted(_ text: String) -> String {
-        var out = "\""
-        for character in text.unicodeScalars {
-            switch character {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            default: out.unicodeScalars.append(character)
-            }
-        }
-        return out + "\""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        // A string always encodes: JSON can spell every Unicode scalar.
+        return String(decoding: try! encoder.encode(text), as: UTF8.self)
     }
 
     /// Numbers as a person wrote them: `3` rather than `3.0` for whole values.

@@ -88,7 +88,7 @@ public enum SimulatorBenchmark {
 
     private static func seconds(_ body: () -> Void) -> Double {
         let elapsed = ContinuousClock().measure(body)
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        return elapsed / .seconds(1)
     }
 
     private static func median(_ samples: [Double]) -> Double {

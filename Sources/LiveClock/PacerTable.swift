@@ -7,7 +7,7 @@ import SmartSSD
 /// The paced clock's shared state: one reservation word per modeled resource and the routes of
 /// every operation kind, in a file every process of the run maps (the host creates it, each
 /// device opens it). Resources are token buckets in the GCRA form: a word holds the instant
-/// (CLOCK_MONOTONIC ns) until which the resource is taken; an operation reserves each resource
+/// (`ContinuousClock` system nanoseconds) until which the resource is taken; an operation reserves each resource
 /// of its route from max(its start, that instant) for amount × seconds-per-unit × dilation, with
 /// a compare-and-swap, then sleeps until the last of its reservations ends. Concurrent users of
 /// a resource thus queue for it, across processes, and a flow crossing several resources is held
@@ -122,7 +122,7 @@ public final class PacerTable: @unchecked Sendable {
                 }
             }
         }
-        si_sleep_until_ns(end)
+        ContinuousClock.sleepThread(until: ContinuousClock.Instant(systemNanoseconds: end))
         return end
     }
 

@@ -64,8 +64,8 @@ public final class DeviceProcesses: @unchecked Sendable {
     public func terminate(grace: Double = 2) {
         let running = processes.filter(\.isRunning)
         running.forEach { kill($0.processIdentifier, SIGTERM) }
-        let deadline = Date().addingTimeInterval(grace)
-        while running.contains(where: \.isRunning) && Date() < deadline { usleep(10_000) }
+        let deadline = ContinuousClock.now + .seconds(grace)
+        while running.contains(where: \.isRunning) && ContinuousClock.now < deadline { usleep(10_000) }
         for p in running where p.isRunning { kill(p.processIdentifier, SIGKILL) }
         running.forEach { $0.waitUntilExit() }
     }
@@ -130,8 +130,8 @@ public final class DeviceProcesses: @unchecked Sendable {
     /// Waits up to `grace` seconds for every device to exit on its own (after a shutdown
     /// request), then stops the rest (`terminate`).
     public func waitForExit(grace: Double = 2) {
-        let deadline = Date().addingTimeInterval(grace)
-        while processes.contains(where: \.isRunning) && Date() < deadline { usleep(10_000) }
+        let deadline = ContinuousClock.now + .seconds(grace)
+        while processes.contains(where: \.isRunning) && ContinuousClock.now < deadline { usleep(10_000) }
         terminate()
     }
 

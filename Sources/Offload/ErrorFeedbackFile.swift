@@ -1,5 +1,6 @@
 import Checksum
 import Compression
+import DurableWrite
 import Foundation
 import Optim
 
@@ -8,7 +9,7 @@ import Optim
 ///
 /// Format (little-endian): magic "SIEF", version u32, device count u32; per device a subgroup
 /// count u32, then per subgroup completed steps u64, element count u64 and the fp32 residual;
-/// then the CRC32C of everything before it. Written to a temporary file and renamed.
+/// then the CRC32C of everything before it. Written durably (`DurableFile`).
 public struct ErrorFeedbackFile: Sendable, Equatable {
     public struct Subgroup: Sendable, Equatable {
         public var completedSteps: Int
@@ -23,7 +24,7 @@ public struct ErrorFeedbackFile: Sendable, Equatable {
 
     public init(devices: [[Subgroup]]) { self.devices = devices }
 
-    public func write(to path: String) throws {
+    public func write(to path: String) throws(DurableFileError) {
         var bytes: [UInt8] = []
         func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
         put(Self.magic); put(Self.version); put(UInt32(devices.count))
@@ -35,11 +36,7 @@ public struct ErrorFeedbackFile: Sendable, Equatable {
             }
         }
         put(CRC32C.checksum(of: bytes))
-        do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw FleetError.checkpoint(path: path, detail: "cannot write (\(error.localizedDescription))")
-        }
+        try DurableFile.write(bytes, to: path)
     }
 
     public init(reading path: String) throws {

@@ -1,4 +1,3 @@
-import CPosix
 import BlockIO
 import Compression
 import DeviceProtocol
@@ -107,7 +106,7 @@ final class FleetMember: @unchecked Sendable {
     func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: StoredValues,
               paceOffload: OffloadPacer?, written: [Int: Int] = [:]) throws -> MemberStep {
         precondition(gradient.count <= sliceElements)
-        let offloadStart = si_monotonic_ns()
+        let offloadStart = ContinuousClock.now.systemNanoseconds
         var sizes: [Int] = []
         if !skip {
             for s in 0..<configured.subgroupCount {
@@ -122,7 +121,7 @@ final class FleetMember: @unchecked Sendable {
         }
         let payloadBytes = sizes.reduce(0, +)
         paceOffload?(index, payloadBytes, offloadStart)
-        let offloadEnd = max(offloadStart, si_monotonic_ns())
+        let offloadEnd = max(offloadStart, ContinuousClock.now.systemNanoseconds)
         let moved = try link.step(StepCommand(step: step, update: update, skip: skip,
                                               subgroups: Array(0..<configured.subgroupCount), payloadBytes: sizes))
         return MemberStep(traffic: StepTraffic(gradientBytes: payloadBytes,
@@ -186,7 +185,7 @@ final class FleetMember: @unchecked Sendable {
 
 /// Bytes one step moved, by where they went.
 /// Paces the host's gradient writes to device `device` (the paced clock): called once the
-/// `bytes` of payload written since `startedAt` (CLOCK_MONOTONIC ns) are out.
+/// `bytes` of payload written since `startedAt` (`ContinuousClock` system nanoseconds) are out.
 public typealias OffloadPacer = @Sendable (_ device: Int, _ bytes: Int, _ startedAt: UInt64) -> Void
 
 /// One device's part of a step: its traffic, the host's gradient offload to it, and the
@@ -194,7 +193,7 @@ public typealias OffloadPacer = @Sendable (_ device: Int, _ bytes: Int, _ starte
 public struct MemberStep: Sendable {
     public var traffic: StepTraffic
     public var offloadBytes: Int
-    /// CLOCK_MONOTONIC ns.
+    /// `ContinuousClock` system nanoseconds.
     public var offloadWall: ClosedRange<UInt64>
     public var operations: [OperationRecord]
     /// Subgroups whose payloads were written during backward (`GradientOffloadSession`).

@@ -111,7 +111,7 @@ public struct LiveRoutes: Sendable {
 public struct LiveStepRecord: Sendable {
     public var forwardFLOPs: Double
     public var backwardFLOPs: Double
-    /// CLOCK_MONOTONIC ns.
+    /// `ContinuousClock` system nanoseconds.
     public var forwardWall: ClosedRange<UInt64>
     public var backwardWall: ClosedRange<UInt64>
     /// Per device: payload bytes written and when.

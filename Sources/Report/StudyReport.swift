@@ -1,9 +1,5 @@
+import DurableWrite
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A study's report: one self-contained HTML page (charts inline as SVG, a caption under each, the
 /// table of rows; no scripts, fonts or style sheets from elsewhere) and each chart as its own SVG.
@@ -11,8 +7,8 @@ public enum StudyReport {
     /// The files `write` produces, in the order it returns them.
     public static let files = ["index.html", "breakdown.svg", "speedup.svg", "compression.svg", "shared-link-bytes.svg"]
 
-    /// Writes the report for `rows` into `directory` (created if missing), each file atomically
-    /// (a temporary file in the directory, then rename). Returns the paths written, `index.html`
+    /// Writes the report for `rows` into `directory` (created if missing), each file durably
+    /// (`DurableFile`). Returns the paths written, `index.html`
     /// first. The output depends only on `rows` and `title`.
     @discardableResult
     public static func write(rows: [StudyRow], title: String, to directory: String) throws(ReportError) -> [String] {
@@ -29,7 +25,7 @@ public enum StudyReport {
         var paths: [String] = []
         for (name, text) in outputs {
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
-            try writeAtomically(text, to: path)
+            try write(text, to: path)
             paths.append(path)
         }
         return paths
@@ -126,20 +122,8 @@ public enum StudyReport {
         return String(format: "%.6g", v)
     }
 
-    static func writeAtomically(_ text: String, to path: String) throws(ReportError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
-        let temporary = (directory.isEmpty ? "." : directory) + "/.\(name).\(getpid()).\(UInt32.random(in: 0 ... .max)).tmp"
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw .io(path: path, detail: "cannot write: \(error.localizedDescription)")
-        }
-        if rename(temporary, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw .io(path: path, detail: "cannot rename the temporary file into place: \(reason)")
-        }
+    /// Writes `text` durably (`DurableFile`).
+    static func write(_ text: String, to path: String) throws(ReportError) {
+        do throws(DurableFileError) { try DurableFile.write(text.utf8, to: path) } catch { throw .cannotWrite(error) }
     }
 }

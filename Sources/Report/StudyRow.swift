@@ -1,3 +1,5 @@
+import DurableWrite
+
 /// One row of a study: one (model, devices, mode, ratio, profiles, overrides) configuration and
 /// its modeled iteration, as `smartinf sweep` writes it (see `StudyTable`).
 public struct StudyRow: Sendable, Equatable {
@@ -83,8 +85,10 @@ public enum ReportError: Error, Equatable, CustomStringConvertible {
     case badQuoting(source: String, line: Int, column: Int, detail: String)
     /// The input has no header line at all.
     case empty(source: String)
-    /// A file could not be read or written.
+    /// A file could not be read, or a directory created.
     case io(path: String, detail: String)
+    /// A report file could not be written (the durable write names the path and the call).
+    case cannotWrite(DurableFileError)
 
     public var description: String {
         switch self {
@@ -105,6 +109,8 @@ public enum ReportError: Error, Equatable, CustomStringConvertible {
             return "\(source):1: column 1: empty file; expected the header \(StudyTable.columns.joined(separator: ","))"
         case let .io(path, detail):
             return "\(path): \(detail)"
+        case let .cannotWrite(failure):
+            return failure.description
         }
     }
 }

@@ -49,7 +49,7 @@ public final class DRAMPool: @unchecked Sendable {
         let base = memory.withUnsafeMutableBufferPointer { UnsafeMutableRawPointer($0.baseAddress!) }
         let size = Self.bufferSetBytes(layout)
         precondition(size * count <= bytes, "buffer sets do not fit the DRAM pool")
-        return (0..<count).map { i in
+        let sets = (0..<count).map { i in
             let start = base + i * size
             let gradient = start + layout.slotBytes
             return BufferSet(
@@ -58,6 +58,20 @@ public final class DRAMPool: @unchecked Sendable {
                                                      count: layout.subgroupElements),
                 payload: UnsafeMutableRawBufferPointer(start: gradient + layout.vectorBytes, count: layout.gradientSlotBytes))
         }
+        // Every buffer of every set lies in the pool and overlaps no other: the stages of the
+        // overlapping handler work on different sets at once, and the I/O into one set must
+        // never land in another's.
+        let regions = sets.flatMap { set in
+            [(set.slot.baseAddress!, set.slot.count),
+             (UnsafeMutableRawPointer(set.gradient.baseAddress!), set.gradient.count * MemoryLayout<Float>.size),
+             (set.payload.baseAddress!, set.payload.count)]
+        }.sorted { $0.0 < $1.0 }
+        precondition(regions.first.map { $0.0 >= base } ?? true && regions.last.map { $0.0 + $0.1 <= base + bytes } ?? true,
+                     "a buffer set reaches outside the DRAM pool")
+        for (a, b) in zip(regions, regions.dropFirst()) {
+            precondition(a.0 + a.1 <= b.0, "buffer sets overlap in the DRAM pool")
+        }
+        return sets
     }
 
     /// The whole pool, for io_uring buffer registration.

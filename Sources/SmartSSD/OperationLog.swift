@@ -1,9 +1,8 @@
-import CPosix
 import DeviceProtocol
 import Foundation
 
 /// Slows a device's operations down to a hardware model's pace (the paced clock). Given an
-/// operation that started at `startedAt` (CLOCK_MONOTONIC ns) and has just finished its real
+/// operation that started at `startedAt` (`ContinuousClock` system nanoseconds) and has just finished its real
 /// work, it returns once the modeled resources the operation crosses would have carried it.
 public protocol OperationPacer: Sendable {
     func pace(_ kind: OperationRecord.Kind, bytes: Int, elements: Int, startedAt: UInt64)
@@ -25,8 +24,6 @@ final class OperationLog: @unchecked Sendable {
 
     init(pacer: OperationPacer?) { self.pacer = pacer }
 
-    static var now: UInt64 { si_monotonic_ns() }
-
     /// Paces, then records operation `kind` of step item `item` (on `subgroup`), started at
     /// `started` and finished at `finished` (default: now; a paced operation finishes when its
     /// pace says), after the listed earlier operations (those not recorded are skipped).
@@ -34,7 +31,7 @@ final class OperationLog: @unchecked Sendable {
     func record(_ kind: OperationRecord.Kind, item: Int, subgroup: Int, bytes: Int, elements: Int, started: UInt64,
                 finished: UInt64? = nil, after: [Key]) -> Int {
         pacer?.pace(kind, bytes: bytes, elements: elements, startedAt: started)
-        let end = pacer == nil ? finished ?? Self.now : Self.now
+        let end = pacer == nil ? finished ?? ContinuousClock.now.systemNanoseconds : ContinuousClock.now.systemNanoseconds
         lock.lock()
         defer { lock.unlock() }
         let dependencies = after.compactMap { index[$0] }

@@ -65,8 +65,15 @@ public final class StepJournal: @unchecked Sendable {
     func stage(_ entry: Entry, subgroup s: Int) {
         let current = records[s].enumerated().filter { $0.element != nil }.max { $0.element!.step < $1.element!.step }?.offset
         let position = current.map { 1 - $0 } ?? 0
+        // The journal's whole crash argument: the record a torn write can damage is never the
+        // committed one. Checked on the bytes that will reach the disk, not on `records`.
+        let committed = committed(s)
+        precondition(committed == nil || decodeRecord(subgroup: s, position: position) != committed,
+                     "subgroup \(s): a commit must go to the record position not holding the committed record")
         records[s][position] = entry
         encodeRecord(entry, subgroup: s, position: position)
+        assert(committed == nil || decodeRecord(subgroup: s, position: 1 - position) == committed,
+               "subgroup \(s): staging a commit changed the committed record")
     }
 
     /// Stages forgetting every record of `s` newer than `step` (a rollback). Throws when `step`

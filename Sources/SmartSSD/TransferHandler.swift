@@ -125,9 +125,9 @@ final class TransferHandler: @unchecked Sendable {
                           urgent: Bool = false, taking turns: DiskTurns) throws -> (started: UInt64, finished: UInt64) {
         turns.take(urgent: urgent)
         defer { turns.give() }
-        let started = OperationLog.now
+        let started = ContinuousClock.now.systemNanoseconds
         try transfer(transfers, on: ring, step: step)
-        return (started, OperationLog.now)
+        return (started, ContinuousClock.now.systemNanoseconds)
     }
 
     /// Records a stage's transfers as one operation of `kind`.
@@ -162,6 +162,10 @@ final class TransferHandler: @unchecked Sendable {
     /// The parameter write first (the host waits for it), then the states.
     private func writeBacks(_ item: StepItem,
                             from set: DRAMPool.BufferSet) -> (parameters: [BlockTransfer], states: [BlockTransfer]) {
+        // With two slots a step never writes over the state it read, which the journal still
+        // names as committed until the step commits: a crash mid-step loses nothing.
+        precondition(layout.slots == 1 || item.writeSlot != item.readSlot,
+                     "subgroup \(item.subgroup): a step must write the slot its committed state is not in")
         let vector = layout.vectorBytes
         let base = layout.slotOffset(subgroup: item.subgroup, slot: item.writeSlot)
         let parameters = BlockTransfer(.write, file: file, fileOffset: base,
@@ -227,21 +231,21 @@ final class TransferHandler: @unchecked Sendable {
         let set = sets[0]
         for (i, item) in work.subgroups.enumerated() {
             let s = item.subgroup
-            var started = OperationLog.now
+            var started = ContinuousClock.now.systemNanoseconds
             let reads = loads(item, into: set)
             try transfer(reads, on: mainRing, step: work.step)
             checkFault(.read, work, s)
             recordTransfers(.load, reads, item: i, subgroup: s, started: started, after: [Key(kind: .writeStates, item: i - 1)], in: operations)
-            started = OperationLog.now
+            started = ContinuousClock.now.systemNanoseconds
             try verifiedUpdate(item, in: set, work: work, checksums: checksums)
             recordUpdate(item: i, subgroup: s, started: started, after: [Key(kind: .load, item: i)], work: work, in: operations)
             let (parameters, states) = writeBacks(item, from: set)
-            started = OperationLog.now
+            started = ContinuousClock.now.systemNanoseconds
             try transfer(parameters, on: mainRing, step: work.step)
             checkFault(.writeParameters, work, s)
             recordTransfers(.writeParameters, parameters, item: i, subgroup: s, started: started,
                             after: [Key(kind: .update, item: i), Key(kind: .upload, item: i)], in: operations)
-            started = OperationLog.now
+            started = ContinuousClock.now.systemNanoseconds
             try transfer(states, on: mainRing, step: work.step)
             checkFault(.writeStates, work, s)
             recordTransfers(.writeStates, states, item: i, subgroup: s, started: started,
@@ -308,7 +312,7 @@ final class TransferHandler: @unchecked Sendable {
         for (i, item) in items.enumerated() {
             guard let setIndex = pipeline.takeLoaded(i) else { break }
             do {
-                let started = OperationLog.now
+                let started = ContinuousClock.now.systemNanoseconds
                 try verifiedUpdate(item, in: sets[setIndex], work: work, checksums: checksums)
                 recordUpdate(item: i, subgroup: item.subgroup, started: started,
                              after: [Key(kind: .load, item: i), Key(kind: .update, item: i - 1)], work: work, in: operations)
@@ -378,11 +382,18 @@ private final class Pipeline: @unchecked Sendable {
             return (set, lastUser[set])
         }
     }
-    func loaded(_ i: Int, set: Int) { change { loaded[i] = set } }
+    func loaded(_ i: Int, set: Int) { change { handOn(set); loaded[i] = set } }
     func takeLoaded(_ i: Int) -> Int? { wait { loaded.removeValue(forKey: i) } }
-    func updated(_ i: Int, set: Int) { change { updated[i] = set } }
+    func updated(_ i: Int, set: Int) { change { handOn(set); updated[i] = set } }
     func takeUpdated(_ i: Int) -> Int? { wait { updated.removeValue(forKey: i) } }
-    func release(_ set: Int) { change { free.append(set) } }
+    func release(_ set: Int) { change { handOn(set); free.append(set) } }
+
+    /// A set is held by one stage at a time: the one handing it on must be its only holder, so
+    /// it is in none of the queues (two subgroups in one set would overwrite each other).
+    private func handOn(_ set: Int) {
+        precondition(!free.contains(set) && !loaded.values.contains(set) && !updated.values.contains(set),
+                     "buffer set \(set) handed on while another stage still holds it")
+    }
     func fail(_ error: Error) { change { if failure == nil { failure = error } } }
 }
 

@@ -1,3 +1,4 @@
+import DurableWrite
 import Foundation
 import Plan
 
@@ -47,15 +48,19 @@ public struct PerfettoExport: Sendable {
         try trace.validate()
         var builder = Builder(trace)
         builder.build()
-        json = builder.document()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Every number was made finite as the events were built, and nothing else in them can
+        // fail to encode.
+        json = try! encoder.encode(builder.document()) + Data("\n".utf8)
         eventCount = builder.events.count
         flowArrows = builder.flowArrows
         droppedFlowArrows = builder.droppedFlowArrows
     }
 
-    /// Writes the JSON to `path` atomically (temporary file, then rename).
+    /// Writes the JSON to `path` durably (`DurableFile`).
     public func write(to path: String) throws(TraceError) {
-        try AtomicFile.write(json, to: path)
+        do throws(DurableFileError) { try DurableFile.write(json, to: path) } catch { throw TraceError(file: path, .cannotWrite(error)) }
     }
 }
 
@@ -83,6 +88,81 @@ private enum Pid {
     }
 }
 
+/// One Chrome Trace Event: `ph` is its type (`M` metadata, `X` complete, `s`/`f` flow ends,
+/// `C` counter), `ts` and `dur` are in microseconds.
+private struct Event: Encodable {
+    var ph: String
+    var name: String
+    var cat: String?
+    var pid: Int
+    var tid: Int
+    var ts: Double
+    var dur: Double?
+    var id: Int?
+    var bp: String?
+    var args: Arguments?
+}
+
+/// An event's `args`: what its type carries.
+private enum Arguments: Encodable {
+    /// A process or thread name (metadata).
+    case name(String)
+    /// A process or thread sort index (metadata).
+    case sortIndex(Int)
+    /// A counter's value, bytes per second.
+    case rate(Double)
+    case operation(OperationArguments)
+
+    func encode(to encoder: Encoder) throws {
+        switch self {
+        case .name(let name): try ["name": name].encode(to: encoder)
+        case .sortIndex(let index): try ["sort_index": index].encode(to: encoder)
+        case .rate(let rate): try ["B/s": rate].encode(to: encoder)
+        case .operation(let operation): try operation.encode(to: encoder)
+        }
+    }
+}
+
+/// What a complete event shows of its operation.
+private struct OperationArguments: Encodable {
+    var id: Int
+    var actor: String
+    var kind: String
+    var amount: Double
+    var unit: String
+    var layer: Int?
+    var subgroup: Int?
+    var device: Int?
+    /// The resources' names; absent for an operation without a path.
+    var path: [String]?
+    var wallStart: Double?
+    var wallEnd: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case id, actor, kind, amount, unit, layer, subgroup, device, path
+        case wallStart = "wall_start_s", wallEnd = "wall_end_s"
+    }
+}
+
+/// The export's top level: the events, the display unit, and where the trace came from.
+private struct Document: Encodable {
+    struct OtherData: Encodable {
+        var schema: String
+        var version: Int
+        var created: String
+        var source: String
+        var clock: String
+        var mode: String
+        var devices: Int
+        var flowArrows: Int
+        var droppedFlowArrows: Int
+    }
+
+    var traceEvents: [Event]
+    var displayTimeUnit = "ms"
+    var otherData: OtherData
+}
+
 private struct Builder {
     enum TrackKey: Hashable {
         case actor(String, pid: Int)
@@ -100,8 +180,7 @@ private struct Builder {
     var trackIndex: [TrackKey: Int] = [:]
     /// The track of each operation.
     var operationTrack: [Int] = []
-    /// One JSON object per event, already serialized.
-    var events: [String] = []
+    var events: [Event] = []
     var flowArrows = 0
     var droppedFlowArrows = 0
 
@@ -120,21 +199,18 @@ private struct Builder {
             let track = tracks[trackIndex[.resource(resource)]!]
             let name = resources[resource].name
             for (time, rate) in counters[resource]! {
-                events.append(#"{"ph":"C","name":\#(string(name)),"pid":\#(track.pid),"tid":\#(track.tid),"ts":\#(number(time * 1e6)),"args":{"B/s":\#(number(rate))}}"#)
+                events.append(Event(ph: "C", name: name, pid: track.pid, tid: track.tid, ts: finite(time * 1e6),
+                                    args: .rate(finite(rate))))
             }
         }
     }
 
-    func document() -> Data {
+    func document() -> Document {
         let h = trace.header
-        var text = "{\"traceEvents\":[\n"
-        text += events.joined(separator: ",\n")
-        text += "\n],\n\"displayTimeUnit\":\"ms\",\n\"otherData\":{"
-        text += "\"schema\":\(string(TraceHeader.schema)),\"version\":\(TraceHeader.version),"
-        text += "\"created\":\(string(h.created)),\"source\":\(string(h.source.rawValue)),\"clock\":\(string(h.clock.rawValue)),"
-        text += "\"mode\":\(string(h.config.mode.rawValue)),\"devices\":\(h.config.devices),"
-        text += "\"flowArrows\":\(flowArrows),\"droppedFlowArrows\":\(droppedFlowArrows)}}\n"
-        return Data(text.utf8)
+        return Document(traceEvents: events, otherData: Document.OtherData(
+            schema: TraceHeader.schema, version: TraceHeader.version, created: h.created, source: h.source.rawValue,
+            clock: h.clock.rawValue, mode: h.config.mode.rawValue, devices: h.config.devices, flowArrows: flowArrows,
+            droppedFlowArrows: droppedFlowArrows))
     }
 
     // MARK: Tracks
@@ -177,12 +253,12 @@ private struct Builder {
 
     mutating func metadata() {
         for pid in Set(tracks.map(\.pid)).sorted() {
-            events.append(#"{"ph":"M","name":"process_name","pid":\#(pid),"tid":0,"ts":0,"args":{"name":\#(string(Pid.name(pid)))}}"#)
-            events.append(#"{"ph":"M","name":"process_sort_index","pid":\#(pid),"tid":0,"ts":0,"args":{"sort_index":\#(pid)}}"#)
+            events.append(Event(ph: "M", name: "process_name", pid: pid, tid: 0, ts: 0, args: .name(Pid.name(pid))))
+            events.append(Event(ph: "M", name: "process_sort_index", pid: pid, tid: 0, ts: 0, args: .sortIndex(pid)))
         }
         for track in tracks {
-            events.append(#"{"ph":"M","name":"thread_name","pid":\#(track.pid),"tid":\#(track.tid),"ts":0,"args":{"name":\#(string(track.name))}}"#)
-            events.append(#"{"ph":"M","name":"thread_sort_index","pid":\#(track.pid),"tid":\#(track.tid),"ts":0,"args":{"sort_index":\#(track.tid)}}"#)
+            events.append(Event(ph: "M", name: "thread_name", pid: track.pid, tid: track.tid, ts: 0, args: .name(track.name)))
+            events.append(Event(ph: "M", name: "thread_sort_index", pid: track.pid, tid: track.tid, ts: 0, args: .sortIndex(track.tid)))
         }
     }
 
@@ -190,24 +266,19 @@ private struct Builder {
 
     mutating func complete(_ operation: TraceOperation, on track: Track) {
         let resources = trace.header.resources
-        var args = "\"id\":\(operation.id),\"actor\":\(string(operation.actor)),\"kind\":\(string(operation.kind.rawValue))"
-        args += ",\"amount\":\(number(operation.amount)),\"unit\":\(string(operation.unit))"
-        if let layer = operation.layer { args += ",\"layer\":\(layer)" }
-        if let subgroup = operation.subgroup { args += ",\"subgroup\":\(subgroup)" }
-        if let device = operation.device { args += ",\"device\":\(device)" }
-        if !operation.path.isEmpty {
-            args += ",\"path\":[" + operation.path.map { string(resources[$0].name) }.joined(separator: ",") + "]"
-        }
-        if let wall = operation.wall {
-            args += ",\"wall_start_s\":\(number(wall.start)),\"wall_end_s\":\(number(wall.end))"
-        }
+        let args = OperationArguments(
+            id: operation.id, actor: operation.actor, kind: operation.kind.rawValue, amount: finite(operation.amount),
+            unit: operation.unit, layer: operation.layer, subgroup: operation.subgroup, device: operation.device,
+            path: operation.path.isEmpty ? nil : operation.path.map { resources[$0].name },
+            wallStart: operation.wall.map { finite($0.start) }, wallEnd: operation.wall.map { finite($0.end) })
         let m = operation.modeled
-        events.append(#"{"ph":"X","name":\#(string(operation.name)),"cat":\#(string(operation.phase.rawValue)),"pid":\#(track.pid),"tid":\#(track.tid),"ts":\#(number(m.start * 1e6)),"dur":\#(number(max(0, m.duration) * 1e6)),"args":{\#(args)}}"#)
+        events.append(Event(ph: "X", name: operation.name, cat: operation.phase.rawValue, pid: track.pid, tid: track.tid,
+                            ts: finite(m.start * 1e6), dur: finite(max(0, m.duration) * 1e6), args: .operation(args)))
     }
 
     mutating func flows() {
         let operations = trace.operations
-        var kept: [String] = []
+        var kept: [Event] = []
         for operation in operations {
             let to = operationTrack[operation.id]
             var seen: Set<Int> = []
@@ -221,8 +292,10 @@ private struct Builder {
                 let s = (p.end - min(p.duration / 2, 1e-9)) * 1e6
                 let f = (operation.modeled.start + min(operation.modeled.duration / 2, 1e-9)) * 1e6
                 let source = tracks[from], target = tracks[to]
-                kept.append(#"{"ph":"s","id":\#(id),"name":"dependency","cat":"dependency","pid":\#(source.pid),"tid":\#(source.tid),"ts":\#(number(s))}"#)
-                kept.append(#"{"ph":"f","bp":"e","id":\#(id),"name":"dependency","cat":"dependency","pid":\#(target.pid),"tid":\#(target.tid),"ts":\#(number(f))}"#)
+                kept.append(Event(ph: "s", name: "dependency", cat: "dependency", pid: source.pid, tid: source.tid, ts: finite(s),
+                                  id: id))
+                kept.append(Event(ph: "f", name: "dependency", cat: "dependency", pid: target.pid, tid: target.tid, ts: finite(f),
+                                  id: id, bp: "e"))
             }
         }
         events += kept
@@ -273,26 +346,5 @@ private struct Builder {
     }
 }
 
-/// A JSON string literal.
-private func string(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            out += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
-}
-
-/// A JSON number. Swift's shortest round-trip spelling (`1e-05`, `2.5e+20`) is valid JSON.
-private func number(_ value: Double) -> String {
-    guard value.isFinite else { return "0" }
-    return formatNumber(value)
-}
+/// A number JSON can carry: a value that is not finite (never in a validated trace) becomes 0.
+private func finite(_ value: Double) -> Double { value.isFinite ? value : 0 }

@@ -1,3 +1,5 @@
+import DurableWrite
+
 /// Everything that can be wrong with a trace file, or with writing one.
 ///
 /// Traces are read back long after they were written — by `replay`, by `export`, by another
@@ -25,8 +27,9 @@ public struct TraceError: Error, Equatable, Sendable, CustomStringConvertible {
     public enum Problem: Equatable, Sendable {
         /// The file could not be opened or read (the system's reason).
         case cannotRead(reason: String)
-        /// The file could not be written; the previous file, if any, is untouched.
-        case cannotWrite(reason: String)
+        /// The file could not be written (the durable write says which call failed and what
+        /// it left at the path).
+        case cannotWrite(DurableFileError)
         /// No bytes (or only white space): not even a header.
         case empty
         /// Line 1's `record` is not `"header"`.
@@ -66,8 +69,8 @@ extension TraceError.Problem {
         switch self {
         case .cannotRead(let reason):
             "cannot read the trace (\(reason))"
-        case .cannotWrite(let reason):
-            "cannot write (\(reason)); nothing was written and any previous file is unchanged"
+        case .cannotWrite(let failure):
+            "cannot write (\(failure.reason)); \(failure.outcome)"
         case .empty:
             "the file is empty; expected a trace header on line 1"
         case .notAHeader(let found):

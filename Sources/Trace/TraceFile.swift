@@ -1,3 +1,4 @@
+import DurableWrite
 import Foundation
 
 /// A trace: the header, one operation per line, and optionally a summary as the last line.
@@ -168,11 +169,11 @@ public struct TraceFile: Sendable, Equatable {
         return Data(text.utf8)
     }
 
-    /// Writes the trace to `path` atomically — into a temporary file beside it, then renamed
-    /// over it — so that a reader never sees half a trace and an error leaves any previous file
-    /// as it was.
+    /// Writes the trace to `path` durably (`DurableFile`): a reader never sees half a trace and
+    /// an error leaves any previous file as it was.
     public func write(to path: String) throws(TraceError) {
-        try AtomicFile.write(try encoded(file: path), to: path)
+        let bytes = try encoded(file: path)
+        do throws(DurableFileError) { try DurableFile.write(bytes, to: path) } catch { throw TraceError(file: path, .cannotWrite(error)) }
     }
 }
 

@@ -1,4 +1,4 @@
-import CPosix
+import DeviceProtocol
 import Foundation
 import GPT
 import HardwareModel
@@ -48,11 +48,10 @@ final class LiveClocking {
         }
     }
 
-    static var now: UInt64 { si_monotonic_ns() }
-
     /// Under the paced clock, holds the forward or backward pass to its modeled time.
-    func paceCompute(backward: Bool, startedAt: UInt64) {
-        table?.paceCompute(backward: backward, flops: backward ? 2 * forwardFLOPs : forwardFLOPs, startedAt: startedAt)
+    func paceCompute(backward: Bool, startedAt: ContinuousClock.Instant) {
+        table?.paceCompute(backward: backward, flops: backward ? 2 * forwardFLOPs : forwardFLOPs,
+                           startedAt: startedAt.systemNanoseconds)
     }
 
     /// The device processes' extra flags for the paced clock.
@@ -68,9 +67,14 @@ final class LiveClocking {
     }
 
     /// Charges one step to the model; returns its modeled phases and iteration.
-    func account(forward: ClosedRange<UInt64>, backward: ClosedRange<UInt64>, fleet: [MemberStep]) -> ModeledSeconds {
-        let record = LiveStepRecord(forwardFLOPs: forwardFLOPs, backwardFLOPs: 2 * forwardFLOPs, forwardWall: forward,
-                                    backwardWall: backward, offloads: fleet.map { ($0.offloadBytes, $0.offloadWall) },
+    func account(forward: ClosedRange<ContinuousClock.Instant>, backward: ClosedRange<ContinuousClock.Instant>,
+                 fleet: [MemberStep]) -> ModeledSeconds {
+        // The devices' operations carry system nanoseconds; the host's passes join them so.
+        func wall(_ range: ClosedRange<ContinuousClock.Instant>) -> ClosedRange<UInt64> {
+            range.lowerBound.systemNanoseconds...range.upperBound.systemNanoseconds
+        }
+        let record = LiveStepRecord(forwardFLOPs: forwardFLOPs, backwardFLOPs: 2 * forwardFLOPs, forwardWall: wall(forward),
+                                    backwardWall: wall(backward), offloads: fleet.map { ($0.offloadBytes, $0.offloadWall) },
                                     devices: fleet.map(\.operations))
         let (plan, wall) = routes.plan(record)
         let timeline = IterationTimeline(plan)

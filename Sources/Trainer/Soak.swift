@@ -52,7 +52,7 @@ public enum Soak {
         var reference = base
         reference.ssdDirectory += "-reference"
         reference.onDeviceFailure = .abort
-        let referenceStart = Date()
+        let referenceStart = ContinuousClock.now
         let expected: [UInt32]
         do {
             let run = try TrainingRun(reference)
@@ -60,7 +60,7 @@ public enum Soak {
             try run.run()
             expected = run.model.computeParameters.floats.map(\.bitPattern)
         }
-        let referenceSeconds = Date().timeIntervalSince(referenceStart)
+        let referenceSeconds = (ContinuousClock.now - referenceStart) / .seconds(1)
         // Counted after the reference run, which has set up what the runtime keeps for good
         // (Dispatch's event descriptors, Process's monitor socket): what the faulted run leaves
         // on top of that is a leak. The reference run recovers nothing, so one thing is set up
@@ -95,7 +95,7 @@ public enum Soak {
             var residentEarly = 0
             var heapEarly = 0
             var heapLast = 0
-            let faultedStart = Date()
+            let faultedStart = ContinuousClock.now
             do {
                 try run.run { record in
                     if record.step % killEverySteps == 0 { chaos.killOne(log: log) }
@@ -109,7 +109,7 @@ public enum Soak {
                 run.finish()
                 throw error
             }
-            let seconds = Date().timeIntervalSince(faultedStart)
+            let seconds = (ContinuousClock.now - faultedStart) / .seconds(1)
             run.finish()
             outcome = (run.model.computeParameters.floats.map(\.bitPattern) == expected, run.recoveries, chaos.kills, seconds, residentEarly, heapEarly, heapLast,
                        run.fleet.processes?.processes.filter(\.isRunning).count ?? 0)

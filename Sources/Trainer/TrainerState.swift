@@ -1,3 +1,4 @@
+import DurableWrite
 import Foundation
 import Optim
 
@@ -41,7 +42,7 @@ public struct TrainerState: Codable, Sendable, Equatable {
     func write(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try DurableFile.write(encoder.encode(self), to: path)
     }
 
     /// Refuses to resume on a different setup, naming the field.

@@ -207,7 +207,7 @@ public final class TrainingRun {
         let parameters = model.computeParameters
         var loss = model.forward(batch) { flight.pending.awaitParameters($0, into: parameters) }
         earlyParameterSubgroups += flight.pending.earlySubgroups
-        let settleStart = Date()
+        let settleStart = ContinuousClock.now
         var retried = false
         let traffic = try withRecovery(flight.pending.step, residuals: flight.residuals) { attempt in
             guard attempt > 0 else { return try flight.pending.settle() }
@@ -216,7 +216,7 @@ public final class TrainingRun {
         }
         self.traffic.add(traffic)
         var record = flight.record
-        record.seconds.update += Date().timeIntervalSince(settleStart)
+        record.seconds.update += (ContinuousClock.now - settleStart) / .seconds(1)
         record.tokensPerSecond = Double(model.shape.tokenCount) / record.seconds.total
         if retried {
             fleet.readComputeCopy(into: parameters)
@@ -232,14 +232,13 @@ public final class TrainingRun {
         var seconds = PhaseSeconds()
         let batch = trainLoader.next()
         let scale = lossScaler?.scale ?? 1
-        let start = Date()
-        let forwardStart = LiveClocking.now
+        let forwardStart = ContinuousClock.now
         let loss = try inFlight.map { try forwardOverlapping($0, batch) } ?? model.forward(batch)
         // Zeroed only now: a step in flight is run again on its gradient if a device fails.
         model.zeroGradients()
         clocking?.paceCompute(backward: false, startedAt: forwardStart)
-        let forwardEnd = LiveClocking.now
-        seconds.forward = Date().timeIntervalSince(start)
+        let forwardEnd = ContinuousClock.now
+        seconds.forward = (forwardEnd - forwardStart) / .seconds(1)
         // Payloads of subgroups whose gradients are final go out while backward goes on.
         let early = GradientOffloadSession(fleet: fleet, step: step, gradient: model.computeGradients)
         let layout = model.layout
@@ -250,10 +249,10 @@ public final class TrainingRun {
         }
         try early?.finish()
         clocking?.paceCompute(backward: true, startedAt: forwardEnd)
-        let backwardEnd = LiveClocking.now
-        seconds.backward = Date().timeIntervalSince(start) - seconds.forward
+        let backwardEnd = ContinuousClock.now
+        seconds.backward = (backwardEnd - forwardEnd) / .seconds(1)
 
-        let checkStart = Date()
+        let checkStart = ContinuousClock.now
         // The model filed its gradients in the run's precision, so a value that only overflows
         // once stored in fp16 is already ±inf here.
         let gradient = model.computeGradients
@@ -268,9 +267,9 @@ public final class TrainingRun {
         let learningRate = options.schedule.learningRate(step: step)
         let unscale = overflow ? 1 : clipping.combinedUnscale(scaledNorm: statistics.norm, lossScale: scale)
         let update = options.optimizer.prepare(step: appliedSteps + 1, learningRate: learningRate, combinedUnscale: unscale)
-        seconds.gradientCheck = Date().timeIntervalSince(checkStart)
+        seconds.gradientCheck = (ContinuousClock.now - checkStart) / .seconds(1)
 
-        let updateStart = Date()
+        let updateStart = ContinuousClock.now
         let overlapped = mayOverlap(step, skip: skip)
         if overlapped {
             let residuals = residualsForRetry
@@ -283,7 +282,7 @@ public final class TrainingRun {
             if !skip { fleet.readComputeCopy(into: model.computeParameters) }
         }
         if !skip { appliedSteps += 1 }
-        seconds.update = Date().timeIntervalSince(updateStart)
+        seconds.update = (ContinuousClock.now - updateStart) / .seconds(1)
         if overlapped {
             inFlight?.record.seconds.update = seconds.update
             return nil

@@ -24,7 +24,10 @@ struct BenchDevice: ParsableCommand {
     @Option(help: "Optimizer: adamw, sgd, sgd:torch, adagrad, adagrad:torch.")
     var optimizer: String = "adamw"
 
-    @Option(name: .customLong("topk-ratio"), help: "Send top-k payloads at this ratio instead of dense fp16 gradients.")
+    @Option(help: "Gradient precision the device reads: fp32, fp16 or bf16 (fp32 to compare with peers that offload fp32 gradients).")
+    var grad: String = "fp16"
+
+    @Option(name: .customLong("topk-ratio"), help: "Send top-k payloads at this ratio instead of dense gradients.")
     var topkRatio: Double?
 
     @Option(help: "Update-kernel threads on the device.")
@@ -56,6 +59,9 @@ struct BenchDevice: ParsableCommand {
         guard Set(handlers).count == handlers.count else { throw ValidationError("--handler '\(handler)' names a handler twice: expected naive, overlap or naive,overlap") }
         let config: OptimizerConfig
         do { config = try OptimizerConfig(name: optimizer) } catch { throw ValidationError("--optimizer: \(error)") }
+        guard let gradient = Precision(name: grad) else {
+            throw ValidationError("--grad '\(grad)' is not a precision: expected fp32, fp16 or bf16")
+        }
         if let r = topkRatio, !(r > 0 && r <= 1) { throw ValidationError("--topk-ratio \(r) is outside (0, 1]") }
         guard threads >= 1, repetitions >= 1 else { throw ValidationError("--threads and --repetitions must be at least 1") }
         guard (1...4096).contains(queueDepth) else { throw ValidationError("--queue-depth \(queueDepth) is outside 1...4096") }
@@ -63,7 +69,7 @@ struct BenchDevice: ParsableCommand {
             throw ValidationError("--block-size '\(blockSize)' is not a multiple of 4KiB between 4KiB and 64MiB (example: 1MiB)")
         }
         let options = DeviceBenchmark.Options(parameters: n, directory: dir, dramBytes: dramBytes, handlers: handlers,
-                                              optimizer: config, topkRatio: topkRatio, threads: threads, queueDepth: queueDepth,
+                                              optimizer: config, gradientPrecision: gradient, topkRatio: topkRatio, threads: threads, queueDepth: queueDepth,
                                               blockSize: block, repetitions: repetitions)
         let rows = try output.reportingFailure("bench device") { try DeviceBenchmark(options).run(progress: output.progress) }
         try output.emit(benchmark: "device", rows: rows, table: DeviceBenchmark.table(rows))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarking
+import DurableWrite
 import Foundation
 
 /// The output options every `smartinf bench …` command shares: the table on a terminal, or one
@@ -20,10 +21,10 @@ struct BenchOutputOptions: ParsableArguments {
         let document = try BenchmarkJSON.document(benchmark: benchmark, rows: rows)
         print(json ? document : table)
         if let save {
-            do {
-                try Data((document + "\n").utf8).write(to: URL(fileURLWithPath: save), options: .atomic)
+            do throws(DurableFileError) {
+                try DurableFile.write((document + "\n").utf8, to: save)
             } catch {
-                throw ValidationError("--save '\(save)': cannot write the file (\(error.localizedDescription))")
+                throw ValidationError("--save '\(save)': cannot write the file (\(error.reason); \(error.outcome))")
             }
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DurableWrite
 import Foundation
 import HardwareModel
 import Plan
@@ -68,13 +69,9 @@ enum StudyOutput {
         FileHandle.standardOutput.write(Data("\n".utf8))
     }
 
-    /// Writes the whole file or nothing (temporary file, then rename).
-    static func writeAtomically(_ text: String, to path: String) throws {
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw ValidationError("cannot write \(path): \(error.localizedDescription)")
-        }
+    /// Writes `text` durably (`DurableFile`): the whole file or nothing.
+    static func write(_ text: String, to path: String) throws {
+        do throws(DurableFileError) { try DurableFile.write(text.utf8, to: path) } catch { throw ValidationError(error.description) }
     }
 
     /// Seconds with two decimals, or four significant digits below 1 s (live runs are small).

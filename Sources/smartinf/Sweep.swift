@@ -83,7 +83,7 @@ struct Sweep: ParsableCommand {
                 }
             }
         }
-        try StudyOutput.writeAtomically(StudyTable.csv(rows: rows), to: out)
+        try StudyOutput.write(StudyTable.csv(rows: rows), to: out)
         let elapsed = ContinuousClock.now - started
         if output.json {
             try StudyOutput.printJSON([
@@ -103,7 +103,7 @@ struct Sweep: ParsableCommand {
         } else {
             FileHandle.standardError.write(Data("\n".utf8))
             print(String(format: "%d points in %.2f s → %@", rows.count,
-                         Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, out))
+                         elapsed / .seconds(1), out))
         }
     }
 }

@@ -1,5 +1,6 @@
 import Benchmarking
 import Foundation
+import Optim
 import Testing
 
 /// The device benchmark's bookkeeping on a small device (its speed is not tested here).
@@ -23,5 +24,21 @@ import Testing
             #expect(row.stageSeconds.values.allSatisfy { $0 > 0 && $0 <= row.seconds.maximum })
         }
         #expect(rows[0].speedupOverNaive == nil && rows[1].speedupOverNaive != nil)
+        // The default: fp16 gradients, 2 bytes a parameter and a header per subgroup.
+        #expect(rows.allSatisfy { $0.gradient == "fp16" && $0.payloadBytesPerParameter > 2 && $0.payloadBytesPerParameter < 2.01 })
+    }
+
+    /// `gradientPrecision` reaches the device: its superblock records it, and the dense payloads
+    /// it reads carry that many bytes a parameter (plus one header per subgroup).
+    @Test(arguments: [(Precision.fp32, 4.0), (.fp16, 2.0), (.bf16, 2.0)])
+    func theGradientPrecisionReachesTheDevice(precision: Precision, width: Double) throws {
+        let directory = "/var/tmp/smartinf-devbench-\(getpid())-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let rows = try DeviceBenchmark(DeviceBenchmark.Options(parameters: 1 << 17, directory: directory, dramBytes: 2 << 20,
+                                                               handlers: [.overlap], gradientPrecision: precision, queueDepth: 4,
+                                                               blockSize: 256 << 10, repetitions: 1)).run()
+        let row = try #require(rows.first)
+        #expect(row.gradient == "\(precision)")
+        #expect(row.payloadBytesPerParameter > width && row.payloadBytesPerParameter < width * 1.01)
     }
 }

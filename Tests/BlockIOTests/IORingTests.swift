@@ -142,6 +142,34 @@ private func raw(_ buffer: AlignedBuffer<UInt8>) -> UnsafeMutableRawBufferPointe
         #expect(error?.description.contains(path) == true)
     }
 
+    /// A direct transfer that is not whole aligned blocks is refused before anything reaches
+    /// the disk, naming what is misaligned (the kernel would refuse some of these and serve
+    /// others).
+    @Test func directTransfersOfPartialBlocksAreRefusedBeforeSubmission() throws {
+        let dir = try ScratchDirectory()
+        let path = dir.file("partial.bin")
+        let file = try BlockFile(path: path, mode: .direct, create: true)
+        let ring = try IORing(queueDepth: 2)
+        let buffer = AlignedBuffer<UInt8>(count: 16384, alignment: BlockFile.directAlignment)
+        withExtendedLifetime(buffer) {
+            let memory = raw(buffer)
+            let cases: [(BlockTransfer, Int, String)] = [
+                (BlockTransfer(.write, file: file, fileOffset: 0, memory: UnsafeMutableRawBufferPointer(rebasing: memory[0..<5000])),
+                 4096, "length (5000)"),
+                (BlockTransfer(.write, file: file, fileOffset: 4096, memory: UnsafeMutableRawBufferPointer(rebasing: memory[512..<8704])),
+                 4096, "buffer address"),
+                (BlockTransfer(.write, file: file, fileOffset: 0, memory: memory), 6144, "block size (6144)"),
+                (BlockTransfer(.read, file: file, fileOffset: 0, memory: memory), 1000, "block size (1000)"),
+            ]
+            for (transfer, blockSize, named) in cases {
+                let error = #expect(throws: BlockIOError.self) { try ring.run([transfer], blockSize: blockSize) }
+                #expect(error?.codeName == "EINVAL" && error?.path == path && error?.offset == transfer.fileOffset)
+                #expect(error?.description.contains(named) == true, "\(error?.description ?? "no error")")
+            }
+        }
+        #expect(try file.size() == 0)
+    }
+
     @Test func openingAMissingFileSaysSo() {
         let error = #expect(throws: BlockIOError.self) {
             _ = try BlockFile(path: "/nonexistent-dir/ssd.bin", mode: .direct)

@@ -62,9 +62,14 @@ import Testing
             let sizes = try host.stage(step: step, gradient: randomFloats(n, scale: 0.5, seed: UInt64(200 + step)), ratio: nil,
                                        valueEncoding: .fp16)
             let update = optimizer.prepare(step: step, learningRate: 1e-2, combinedUnscale: 1)
+            let sent = ContinuousClock.now.systemNanoseconds
             let report = try connection.step(StepCommand(step: step, update: update, skip: false, subgroups: Array(0..<16),
                                                          payloadBytes: sizes))
+            let answered = ContinuousClock.now.systemNanoseconds
             try host.referenceStep(update: update, step: step, sizes: sizes)
+            // The device process's instants are on the host's clock: every operation lies
+            // between the host sending the step and reading the answer.
+            #expect(report.operations.allSatisfy { sent <= $0.wallStart && $0.wallStart <= $0.wallEnd && $0.wallEnd <= answered })
             let transfers = report.operations.filter { [.load, .writeParameters, .writeStates].contains($0.kind) }
                 .sorted { $0.wallStart < $1.wallStart }
             #expect(transfers.count == 3 * 16)

@@ -1,3 +1,4 @@
+import DurableWrite
 import Foundation
 import GPT
 import Glibc
@@ -111,7 +112,7 @@ import Testing
         let directoryPath = scratch.file("taken")
         try FileManager.default.createDirectory(atPath: directoryPath + "/inside", withIntermediateDirectories: true)
         let error = try #require(throws: ModelFileError.self) { try original.write(to: directoryPath) }
-        #expect(error.problem == .system(operation: "rename", code: EISDIR))
+        #expect(error.problem == .cannotWrite(DurableFileError(path: directoryPath, call: .rename, code: EISDIR)))
         #expect(Set(scratch.contents) == ["model.bin", "taken"])
         #expect(try GPTCheckpoint.read(from: path).parameters.array == original.parameters.array)
     }

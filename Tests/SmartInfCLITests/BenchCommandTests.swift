@@ -106,6 +106,7 @@ struct SmartInfProcess {
         (["--handler", "naive,naive"], "names a handler twice"),
         (["--handler", "fast"], "--handler 'fast': expected naive or overlap"),
         (["--block-size", "1000"], "--block-size '1000' is not a multiple of 4KiB"),
+        (["--grad", "fp8"], "--grad 'fp8' is not a precision: expected fp32, fp16 or bf16"),
         // 2^40 parameters need ~90 TB of device files: refused before anything is written.
         (["--params", "1T", "--dir", "/var/tmp/smartinf-bench-refused"], "choose another --dir or fewer --params"),
     ] as [([String], String)])
@@ -115,5 +116,21 @@ struct SmartInfProcess {
         #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "/var/tmp/smartinf-bench-refused/bench-replay.ssd"))
         try? FileManager.default.removeItem(atPath: "/var/tmp/smartinf-bench-refused")
+    }
+
+    /// `--grad fp32` reaches the device: the row names the precision the device was configured
+    /// with, and its dense payloads carry 4 bytes a parameter (plus one header per subgroup).
+    @Test func gradFlagSetsThePrecisionTheDeviceReads() throws {
+        let directory = "/var/tmp/smartinf-bench-grad-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let result = try SmartInfProcess.run(["bench", "device", "--grad", "fp32", "--params", "128K", "--dram", "2MiB",
+                                              "--handler", "overlap", "--queue-depth", "4", "--block-size", "256KiB",
+                                              "--repetitions", "1", "--dir", directory, "--json"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let row = try #require((document["rows"] as? [[String: Any]])?.first)
+        #expect(row["gradient"] as? String == "fp32")
+        let bytes = try #require(row["payloadBytesPerParameter"] as? Double)
+        #expect(bytes > 4 && bytes < 4.04)
     }
 }

@@ -1,3 +1,4 @@
+import DurableWrite
 import Foundation
 import Testing
 import Trace
@@ -222,7 +223,8 @@ import Trace
             // Into a directory that does not exist: the system's reason, nothing created.
             let nowhere = directory + "/no/such/run.trace"
             let unwritable = try #require(throws: TraceError.self) { try good.write(to: nowhere) }
-            #expect(unwritable.description.hasPrefix("\(nowhere): cannot write (create "))
+            #expect(unwritable.problem == .cannotWrite(DurableFileError(path: nowhere, call: .openDirectory, code: ENOENT)))
+            #expect(unwritable.description.hasPrefix("\(nowhere): cannot write (open(2) of its directory failed: "))
             #expect(unwritable.description.contains("No such file or directory"))
         }
     }

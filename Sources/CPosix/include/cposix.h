@@ -8,8 +8,6 @@
 // Linux calls and constants that Swift's Glibc module hides because it is built without
 // _GNU_SOURCE (see FIELD-NOTES.md). _GNU_SOURCE is defined only in the .c file.
 
-/// The O_DIRECT open flag.
-int si_o_direct(void);
 /// open(2) with O_DIRECT or'ed in when `direct` is non-zero.
 int si_open(const char *path, int flags, int direct, unsigned mode);
 /// fallocate(2) with mode 0; returns 0 or -errno.
@@ -18,10 +16,6 @@ int si_fallocate(int fd, int64_t offset, int64_t length);
 int64_t si_file_size(int fd);
 /// 1 when fd is a block device.
 int si_is_block_device(int fd);
-/// memfd_create(2); -errno on failure.
-int si_memfd_create(const char *name);
-/// Pins the calling thread to one CPU; 0 or -errno.
-int si_pin_to_cpu(int cpu);
 /// The uid of the process at the other end of a Unix socket (SO_PEERCRED), or -errno.
 int64_t si_peer_uid(int fd);
 /// Asks the kernel to SIGKILL this process when its parent exits (PR_SET_PDEATHSIG); returns 0,
@@ -39,9 +33,5 @@ int si_atomic_cas_u64(uint64_t *word, uint64_t expected, uint64_t desired);
 uint64_t si_heap_in_use(void);
 /// Returns free heap memory to the system (glibc malloc_trim(0)).
 void si_malloc_trim(void);
-/// CLOCK_MONOTONIC in nanoseconds: comparable across the processes of one machine.
-uint64_t si_monotonic_ns(void);
-/// Sleeps until CLOCK_MONOTONIC reaches `deadline` nanoseconds (no-op if it has).
-void si_sleep_until_ns(uint64_t deadline);
 
 #endif

@@ -64,11 +64,11 @@ func writeSeeds(_ target: any FuzzTarget, to directory: String) -> Int {
 
 nonisolated(unsafe) var activeTarget: (any FuzzTarget)?
 nonisolated(unsafe) var executions = 0
-nonisolated(unsafe) var startTime = Date()
+nonisolated(unsafe) var startTime = ContinuousClock.now
 nonisolated(unsafe) var summaryName = ""
 
 func printSummary() {
-    let seconds = Date().timeIntervalSince(startTime)
+    let seconds = (ContinuousClock.now - startTime) / .seconds(1)
     print("smartinf-fuzz: \(summaryName): \(executions) execs in \(Int(seconds.rounded())) s "
           + "(\(Int((Double(executions) / max(seconds, 1e-9)).rounded()))/s), engine libfuzzer")
     fflush(nil)
@@ -87,7 +87,7 @@ func runLibFuzzer(_ target: any FuzzTarget, seconds: Int, out: String, corpora: 
     arguments += extra + [work] + corpora
     activeTarget = target
     summaryName = target.name
-    startTime = Date()
+    startTime = ContinuousClock.now
     atexit { printSummary() }
     var argc = Int32(arguments.count)
     let pointers = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: arguments.count + 1)
@@ -127,14 +127,14 @@ func runMutation(_ target: any FuzzTarget, seconds: Int, out: String, corpora: [
     fuzzer.willExecute = { input in
         cfuzz_set_current_input(input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count)
     }
-    let start = Date()
+    let start = ContinuousClock.now
     print("smartinf-fuzz: \(target.name): mutation engine, seed \(seed), \(seeds.count) seeds, \(seconds) s")
     let finding = fuzzer.run(seconds: Double(seconds)) { fuzzer, elapsed in
         print("  \(Int(elapsed)) s: \(fuzzer.executions) execs, \(fuzzer.accepted) accepted, \(fuzzer.outcomes.count) distinct outcomes")
         fflush(nil)
     }
     cfuzz_input_done()
-    let elapsed = Date().timeIntervalSince(start)
+    let elapsed = (ContinuousClock.now - start) / .seconds(1)
     let rate = Int((Double(fuzzer.executions) / max(elapsed, 1e-9)).rounded())
     if let (input, violation) = finding {
         _ = FileManager.default.createFile(atPath: crashPath, contents: Data(input))
