@@ -95,7 +95,7 @@ let package = Package(
         // Spawns real `smartssd` processes; depending on the executable makes `swift test` build it.
         .testTarget(name: "DeviceTests", dependencies: [
             "smartssd", "SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "Checksum", "SeededRandom", "Offload",
-            "FuzzTargets", "Threading",
+            "FuzzTargets", "Threading", "CPosix",
         ]),
         // Spawns the real `smartinf` executable; depending on it makes `swift test` build it.
         .testTarget(name: "SmartInfCLITests", dependencies: ["smartinf"]),
