@@ -361,7 +361,7 @@ private final class Pipeline: Sendable {
         state = Monitor(State(free: Array((0..<setCount).reversed()), lastUser: Array(repeating: -1, count: setCount)))
     }
 
-    /// Waits until `ready` gives a value (nil then) or a stage has failed (nil).
+    /// Waits until `ready` gives a value, and returns it; or until a stage has failed: nil.
     private func wait<T>(until ready: (inout State) -> T?) -> T? {
         state.wait { s -> T?? in
             if s.failure != nil { return .some(nil) }
