@@ -52,6 +52,9 @@ let package = Package(
         .target(name: "Optim", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         .target(name: "Compression", dependencies: ["Optim", "Checksum", "CZstd"],
                 swiftSettings: kernelSettings),
+        // The threads that run for a whole run (device workers, transfer stages) and the waits
+        // between threads.
+        .target(name: "Threading", dependencies: ["CPosix"]),
         .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim", "CPosix"]),
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
         .target(name: "GPT", dependencies: ["COpenBLAS", "Optim", "DurableWrite"], swiftSettings: kernelSettings),
@@ -63,8 +66,8 @@ let package = Package(
         .target(name: "Trace", dependencies: ["Plan", "HardwareModel", "DurableWrite"]),
         // The live run's clocks: the paced clock's shared table and the hooks host and devices pace with.
         .target(name: "LiveClock", dependencies: ["Plan", "DeviceProtocol", "CPosix", "SmartSSD"]),
-        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum"]),
-        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "DurableWrite"]),
+        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "Threading"]),
+        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "DurableWrite", "Threading"]),
         .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite"]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload",
@@ -89,7 +92,7 @@ let package = Package(
         .testTarget(name: "DurableWriteTests", dependencies: ["DurableWrite"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "SeededRandom"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom", "FuzzTargets"]),
-        .testTarget(name: "OffloadTests", dependencies: ["Offload", "smartssd", "Optim", "SeededRandom", "DeviceProtocol"]),
+        .testTarget(name: "OffloadTests", dependencies: ["Offload", "smartssd", "Optim", "SeededRandom", "DeviceProtocol", "Threading", "CPosix", "SmartSSD"]),
         // Reference/ holds the float64 numpy reference the parity test runs with python3.
         .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "FuzzTargets"]),
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom", "FuzzTargets", "DurableWrite"], exclude: ["Reference"]),
@@ -102,7 +105,7 @@ let package = Package(
         // Spawns real `smartssd` processes; depending on the executable makes `swift test` build it.
         .testTarget(name: "DeviceTests", dependencies: [
             "smartssd", "SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "Checksum", "SeededRandom", "Offload",
-            "FuzzTargets",
+            "FuzzTargets", "Threading", "CPosix",
         ]),
         // Spawns the real `smartinf` executable; depending on it makes `swift test` build it.
         .testTarget(name: "SmartInfCLITests", dependencies: ["smartinf"]),

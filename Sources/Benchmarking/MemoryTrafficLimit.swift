@@ -9,7 +9,7 @@ import Optim
 /// - `inPlace`: a SIMD read-modify-write pass over one buffer, which is the access pattern of an
 ///   optimizer update (p, m and v are read and written back in place). On machines whose
 ///   memcpy pays for write-allocate on a separate destination, this is the stricter limit.
-public final class MemoryTrafficLimit: @unchecked Sendable {
+public final class MemoryTrafficLimit: Sendable {
     public enum Pattern: String, Sendable, Codable {
         case copy
         case inPlace

@@ -6,7 +6,7 @@ import Glibc
 /// Direct I/O (O_DIRECT) bypasses the page cache, so what we measure and what survives a crash is
 /// what the disk holds. Filesystems that refuse it (tmpfs) get a clear error telling the user to
 /// choose buffered mode: we never fall back silently, since that would change every figure.
-public final class BlockFile: @unchecked Sendable {
+public final class BlockFile: Sendable {
     public enum Mode: String, Sendable {
         case direct
         case buffered

@@ -3,6 +3,8 @@ import Glibc
 
 /// One contiguous range to move between a file and memory.
 public struct BlockTransfer: @unchecked Sendable {
+    // Safe to hand to another thread: `memory` is the submitter's for the transfer's length (a
+    // stage's own buffer set, or a buffer no other thread uses meanwhile).
     public enum Direction: Sendable {
         case read
         case write
@@ -26,7 +28,7 @@ public struct BlockTransfer: @unchecked Sendable {
 /// The block size and queue depth are DeepSpeed's `aio.block_size` and `aio.queue_depth`
 /// knobs. Buffers that are reused every step (a device's DRAM pool) are registered once as
 /// fixed buffers, which saves the kernel from pinning pages on every request.
-public final class IORing: @unchecked Sendable {
+public final class IORing {
     public let queueDepth: Int
     private let ring: UnsafeMutablePointer<io_uring>
     private var registered: [UnsafeMutableRawBufferPointer] = []

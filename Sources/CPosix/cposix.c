@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "cposix.h"
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <signal.h>
@@ -8,7 +10,11 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int si_open(const char *path, int flags, int direct, unsigned mode) {
@@ -58,6 +64,29 @@ uint64_t si_atomic_load_u64(const uint64_t *word) { return __atomic_load_n(word,
 
 int si_atomic_cas_u64(uint64_t *word, uint64_t expected, uint64_t desired) {
     return __atomic_compare_exchange_n(word, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+uint32_t si_atomic_load_u32(const uint32_t *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
+
+uint32_t si_atomic_increment_u32(uint32_t *word) { return __atomic_add_fetch(word, 1, __ATOMIC_SEQ_CST); }
+
+int si_futex_wait(const uint32_t *word, uint32_t expected, uint64_t timeout_ns) {
+    struct timespec timeout = {(time_t)(timeout_ns / 1000000000ull), (long)(timeout_ns % 1000000000ull)};
+    return syscall(SYS_futex, word, FUTEX_WAIT, expected, &timeout, NULL, 0) == 0 ? 0 : -errno;
+}
+
+int si_futex_wake_all(uint32_t *word) {
+    long woken = syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+    return woken >= 0 ? (int)woken : -errno;
+}
+
+int64_t si_thread_id(void) { return (int64_t)gettid(); }
+
+void si_set_thread_name(const char *name) {
+    char truncated[16];
+    strncpy(truncated, name, sizeof(truncated) - 1);
+    truncated[sizeof(truncated) - 1] = 0;
+    pthread_setname_np(pthread_self(), truncated);
 }
 
 uint64_t si_heap_in_use(void) { return (uint64_t)mallinfo2().uordblks; }

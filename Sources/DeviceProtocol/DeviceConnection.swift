@@ -19,6 +19,8 @@ public protocol DeviceLink: AnyObject, Sendable {
 
 /// The host's end of one device connection: numbered requests, checked replies.
 public final class DeviceConnection: DeviceLink, @unchecked Sendable {
+    // Safe to share: one call at a time (`nextID` changes per call) — the fleet's worker for its
+    // device during a step, the fleet's own thread only once the step has settled.
     public let socket: FramedSocket
     public let path: String
     private var nextID: UInt32 = 1

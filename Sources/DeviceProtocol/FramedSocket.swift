@@ -24,7 +24,7 @@ public enum ConnectionError: Error, Equatable, CustomStringConvertible {
 }
 
 /// One end of a Unix stream socket carrying `Frame`s.
-public final class FramedSocket: @unchecked Sendable {
+public final class FramedSocket: Sendable {
     public let descriptor: Int32
 
     public init(descriptor: Int32) { self.descriptor = descriptor }
@@ -100,7 +100,7 @@ public final class FramedSocket: @unchecked Sendable {
 /// The socket's directory is created with mode 0700 if missing (an existing directory must not
 /// be writable by others), the socket file gets mode 0600, and every connection's peer
 /// credentials are checked: a process of another user is turned away before it can send a byte.
-public final class SocketListener: @unchecked Sendable {
+public final class SocketListener: Sendable {
     public let path: String
     let descriptor: Int32
 

@@ -3,6 +3,9 @@ import Glibc
 /// A file in shared memory mapped by both the host and a device: the host's "pinned" buffer that
 /// a device writes each updated compute copy into, as the FPGA DMAs to host memory.
 public final class SharedMemoryMapping: @unchecked Sendable {
+    // Safe to share: its fields never change, and the bytes it maps are shared with another
+    // process anyway; they are reached through `UploadDoorbell`'s atomics, or read once the
+    // doorbell or the step's reply says the device has written them.
     public let path: String
     public let bytes: Int
     public let base: UnsafeMutableRawPointer

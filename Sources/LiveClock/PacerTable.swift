@@ -18,7 +18,7 @@ import SmartSSD
 /// device its five operation kinds, then forward, backward, and the gradient offload to each
 /// device. A route holds amount-per-byte, amount-per-element, a hop count and up to 8 hops of
 /// (resource, seconds per unit).
-public final class PacerTable: @unchecked Sendable {
+public final class PacerTable: Sendable {
     static let magic: UInt64 = 0x3152_4543_4150_4953  // "SIPACER1"
     static let version: UInt32 = 1
     static let headerBytes = 64

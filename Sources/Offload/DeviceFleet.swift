@@ -4,13 +4,16 @@ import Dispatch
 import Foundation
 import Optim
 import SmartSSD
+import Threading
 
 /// The devices that hold the optimizer: N device processes (su, su+o, su+o+c) or N engines in the
 /// host process over plain SSD files (base), all driven through the same requests.
 ///
 /// Every step runs on all devices at once; a dead or failing device is reported by number and
 /// socket as soon as its link fails.
-public final class DeviceFleet: @unchecked Sendable {
+///
+/// Used by one thread (the trainer's); the work it hands to the devices runs on `workers`.
+public final class DeviceFleet {
     public struct Configuration: Sendable {
         public var mode: OffloadMode
         public var optimizer: OptimizerConfig
@@ -51,6 +54,12 @@ public final class DeviceFleet: @unchecked Sendable {
     public var paceOffload: OffloadPacer?
     /// Each device's part of the last step (for the live clocks and traces).
     public private(set) var lastStep: [MemberStep] = []
+    /// One thread per device for the whole run, which drives that device: its early gradient
+    /// writes (`GradientOffloadSession`) and its steps, in the order they were handed over. Not
+    /// a pool as wide as the cores: each thread mostly waits on its device (or, under the paced
+    /// clock, sleeps out its modeled time), and a 2-core pool would issue a 4-device step two
+    /// devices at a time. Ended by `shutdown()` (or with the fleet).
+    let workers: [SerialWorker]
 
     /// How a fleet's devices get their states.
     public enum Start: Sendable {
@@ -100,6 +109,7 @@ public final class DeviceFleet: @unchecked Sendable {
             members.append(member)
         }
         self.members = members
+        workers = members.indices.map { SerialWorker(name: "fleet-\($0)") }
     }
 
     deinit {
@@ -136,7 +146,7 @@ public final class DeviceFleet: @unchecked Sendable {
         }
         try? FileManager.default.removeItem(atPath: old.hostBuffer.path)
         members[failed] = fresh
-        // A recovery frees a member's buffers and threads in bulk; hand that memory back rather
+        // A recovery frees a member's buffers in bulk; hand that memory back rather
         // than let the allocator keep it (long runs with many recoveries would otherwise grow).
         si_malloc_trim()
         for (i, member) in members.enumerated() {
@@ -174,22 +184,15 @@ public final class DeviceFleet: @unchecked Sendable {
         precondition(gradient.count >= partition.parameterCount, "the gradient must cover every parameter")
         let written = try early?.finish() ?? Array(repeating: [:], count: members.count)
         let pending = PendingFleetStep(fleet: self, step: step, skip: skip, gradient: gradient)
-        let flat = pending.gradientValues
-        for i in members.indices {
-            // One thread per device, not a pool as wide as the cores: each thread mostly waits
-            // on its device (or, under the paced clock, sleeps out its modeled time), and a
-            // 2-core pool would issue a 4-device step two devices at a time.
-            let thread = Thread { [self] in
-                do {
-                    let own = partition.slice(i).clamped(to: 0..<flat.count)
-                    pending.record(i, .success(try members[i].step(step, update: update, skip: skip, gradient: flat.slice(own),
-                                                                   paceOffload: paceOffload, written: written[i])))
-                } catch {
-                    pending.record(i, .failure(error))
-                }
+        let (flat, replies, paceOffload) = (pending.gradientValues, pending.replies, paceOffload)
+        for (i, member) in members.enumerated() {
+            let own = flat.slice(partition.slice(i).clamped(to: 0..<flat.count))
+            let early = written[i]
+            workers[i].submit {
+                replies.record(i, Result {
+                    try member.step(step, update: update, skip: skip, gradient: own, paceOffload: paceOffload, written: early)
+                })
             }
-            thread.stackSize = 1 << 20
-            thread.start()
         }
         return pending
     }
@@ -252,10 +255,11 @@ public final class DeviceFleet: @unchecked Sendable {
         try members.enumerated().map { i, m in try Self.attributing(i, names[i], processes) { try m.link.status().min() ?? -1 } }
     }
 
-    /// Asks every device to flush and stop.
+    /// Asks every device to flush and stop, and ends the device workers.
     public func shutdown() {
         for m in members { try? m.link.perform(.shutdown) }
         processes?.waitForExit()
+        workers.forEach { $0.finish() }
     }
 
     /// Runs `body`, which talks to device `i`; what it throws becomes that device's failure.

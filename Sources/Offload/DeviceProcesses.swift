@@ -1,9 +1,14 @@
 import DeviceProtocol
 import Foundation
+import Threading
 
 /// Starts and watches `smartssd` processes, one per device, each with its own SSD file and socket
 /// in a directory of the trainer's.
-public final class DeviceProcesses: @unchecked Sendable {
+///
+/// Used by one thread (the fleet's); each process's termination handler and its log drains
+/// report to `watch`, where that thread waits for them, so waiting for a device to exit is a
+/// wait for its exit, not a poll.
+public final class DeviceProcesses {
     public struct Options: Sendable {
         public var count: Int
         public var directory: String
@@ -44,10 +49,20 @@ public final class DeviceProcesses: @unchecked Sendable {
     public private(set) var processes: [Process] = []
     public let socketPaths: [String]
     public let ssdPaths: [String]
+    private let watch: Monitor<Watch>
+
+    /// What the processes' termination handlers and log drains report.
+    private struct Watch {
+        /// Per device: its current process has exited (set by that process's termination handler).
+        var exited: [Bool]
+        /// Device log pipes not yet closed (each drain closes its pipe at end of file).
+        var openLogs = 0
+    }
 
     /// Launches every device and waits until each one serves.
     public init(_ options: Options) throws {
         self.options = options
+        watch = Monitor(Watch(exited: Array(repeating: true, count: options.count)))
         try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
         socketPaths = (0..<options.count).map { "\(options.directory)/device-\($0).sock" }
         ssdPaths = (0..<options.count).map { "\(options.directory)/device-\($0).ssd" }
@@ -60,24 +75,23 @@ public final class DeviceProcesses: @unchecked Sendable {
     deinit { terminate() }
 
     /// Stops every device still running — SIGTERM, then SIGKILL after `grace` seconds — and
-    /// reaps it. (Devices normally stop on a shutdown request; this is the fallback.)
+    /// waits until each has exited. (Devices normally stop on a shutdown request; this is the
+    /// fallback.)
     public func terminate(grace: Double = 2) {
-        let running = processes.filter(\.isRunning)
-        running.forEach { kill($0.processIdentifier, SIGTERM) }
-        let deadline = ContinuousClock.now + .seconds(grace)
-        while running.contains(where: \.isRunning) && ContinuousClock.now < deadline { usleep(10_000) }
-        for p in running where p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        running.forEach { $0.waitUntilExit() }
+        let running = processes.indices.filter { i in !watch.withLock { $0.exited[i] } }
+        running.forEach { kill(processes[$0].processIdentifier, SIGTERM) }
+        let allExited = { (w: Watch) in running.allSatisfy { w.exited[$0] } }
+        guard !watch.wait(until: allExited, deadline: .now + .seconds(grace)) else { return }
+        for i in running where !watch.withLock({ $0.exited[i] }) { kill(processes[i].processIdentifier, SIGKILL) }
+        watch.wait(until: allExited)
     }
 
     /// Kills device `i` if it still runs (a hung or failing device) and starts it again on the
     /// same SSD file and socket, without its `--fault` (an injected fault fires once per run).
     public func restart(_ i: Int) throws {
-        let old = processes[i]
-        if old.isRunning { kill(old.processIdentifier, SIGKILL) }
-        // Also for a device that died on its own: waiting lets Foundation release what it keeps
-        // for a running process.
-        old.waitUntilExit()
+        if !watch.withLock({ $0.exited[i] }) { kill(processes[i].processIdentifier, SIGKILL) }
+        // Also for a device that died on its own: its socket path is free only once it is gone.
+        watch.wait { $0.exited[i] }
         try? FileManager.default.removeItem(atPath: socketPaths[i])
         var extra = options.extraArguments[i] ?? []
         if let at = extra.firstIndex(of: "--fault"), at + 1 < extra.count { extra.removeSubrange(at...(at + 1)) }
@@ -85,7 +99,7 @@ public final class DeviceProcesses: @unchecked Sendable {
     }
 
     /// Whether device `i` is alive, and its exit status if not.
-    public func exitStatus(_ i: Int) -> Int32? { processes[i].isRunning ? nil : processes[i].terminationStatus }
+    public func exitStatus(_ i: Int) -> Int32? { watch.withLock { $0.exited[i] } ? processes[i].terminationStatus : nil }
 
     private func launch(_ i: Int, executable: String, extraArguments: [String]? = nil) throws -> Process {
         let process = Process()
@@ -99,20 +113,29 @@ public final class DeviceProcesses: @unchecked Sendable {
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        try process.run()
+        let watch = self.watch
+        // Foundation calls it on a thread of its own once it has reaped the process.
+        process.terminationHandler = { _ in watch.change { $0.exited[i] = true } }
+        watch.withLock { $0.exited[i] = false }
+        do { try process.run() } catch {
+            watch.withLock { $0.exited[i] = true }
+            throw error
+        }
         try Self.waitUntilServing(process, stdout: out, stderr: err, device: i)
         // Keep draining the device's log so it never blocks on a full pipe; pass it through.
         // Drained by threads that end, and close the pipe, when the device exits: a restarted
         // device leaves no descriptors behind. (Foundation's readability handlers cannot be
         // torn down from inside themselves.)
-        Self.drain(err.fileHandleForReading, into: FileHandle.standardError)
-        Self.drain(out.fileHandleForReading, into: nil)
+        drain(err.fileHandleForReading, into: FileHandle.standardError)
+        drain(out.fileHandleForReading, into: nil)
         return process
     }
 
     /// Reads `pipe` until end of file, passing what arrives to `sink` (or dropping it), then
-    /// closes it.
-    private static func drain(_ pipe: FileHandle, into sink: FileHandle?) {
+    /// closes it and says so to `watch`.
+    private func drain(_ pipe: FileHandle, into sink: FileHandle?) {
+        let watch = self.watch
+        watch.withLock { $0.openLogs += 1 }
         let thread = Thread {
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
@@ -122,17 +145,21 @@ public final class DeviceProcesses: @unchecked Sendable {
                 sink?.write(Data(buffer[0..<n]))
             }
             try? pipe.close()
+            watch.change { $0.openLogs -= 1 }
         }
         thread.stackSize = 256 << 10
         thread.start()
     }
 
     /// Waits up to `grace` seconds for every device to exit on its own (after a shutdown
-    /// request), then stops the rest (`terminate`).
+    /// request), then stops the rest (`terminate`). Then waits, for up to `grace` seconds more,
+    /// until the devices' log pipes are closed: each drain sees its end of file once its device
+    /// has exited (bounded all the same, so that nothing else holding a pipe open, such as a
+    /// device's own child, could hold up the host's shutdown).
     public func waitForExit(grace: Double = 2) {
-        let deadline = ContinuousClock.now + .seconds(grace)
-        while processes.contains(where: \.isRunning) && ContinuousClock.now < deadline { usleep(10_000) }
+        _ = watch.wait(until: { $0.exited.allSatisfy { $0 } }, deadline: .now + .seconds(grace))
         terminate()
+        _ = watch.wait(until: { $0.openLogs == 0 }, deadline: .now + .seconds(grace))
     }
 
     /// Waits for a started `smartssd` to print its ready line; throws with its exit status and

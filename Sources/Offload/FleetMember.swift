@@ -8,6 +8,9 @@ import Optim
 /// SSD file), its payload encoder, its error-feedback residuals, and the shared buffer its
 /// compute copy lands in.
 final class FleetMember: @unchecked Sendable {
+    // Safe to share: used by one thread at a time — its device's worker during a step (the
+    // early writes, then the step, in order on that one thread), the fleet's thread once the
+    // step has settled.
     let index: Int
     let link: DeviceLink
     let hello: Reply.Hello

@@ -1,25 +1,33 @@
+import DeviceProtocol
 import Foundation
 import Optim
+import Threading
 
 /// A fleet step under way (`DeviceFleet.beginStep`): the host can take each subgroup's updated
 /// compute copy as soon as its device rings the subgroup's doorbell, and run the next forward pass
 /// on it, while the devices finish their updates, their state write-backs and their commits.
 ///
-/// Only the thread that began the step calls `awaitParameters`, `copyRemaining` and `settle`.
-public final class PendingFleetStep: @unchecked Sendable {
+/// Only the thread that began the step calls `awaitParameters`, `copyRemaining` and `settle`;
+/// the devices' workers touch only `replies`.
+public final class PendingFleetStep {
     let fleet: DeviceFleet
     public let step: Int
     public let skip: Bool
-    /// Kept alive (and unchanged) until the step is settled: the device threads read it, and a
+    /// Kept alive (and unchanged) until the step is settled: the device workers read it, and a
     /// failed step is run again on it.
     private let gradient: StreamBuffer
     let gradientValues: StoredValues
-    private let condition = NSCondition()
-    private var results: [Result<MemberStep, Error>?]
+    let replies: StepReplies
     /// Per device, per subgroup: already copied into the host's compute copy.
     private var copied: [[Bool]]
     /// Subgroups whose parameters were taken before the step's replies had all arrived.
     public private(set) var earlySubgroups = 0
+
+    /// The longest a wait for an upload sleeps before it looks again. A backstop only: every
+    /// upload, reply and failure rings the bell the wait sleeps on, and a device that dies is
+    /// reported by its worker (the connection closes, or the fleet's `timeout` passes), which
+    /// rings too; were a ring ever lost, the forward pass would go on a second later, not hang.
+    static let recheckInterval: Duration = .seconds(1)
 
     init(fleet: DeviceFleet, step: Int, skip: Bool, gradient: StreamBuffer) {
         self.fleet = fleet
@@ -27,15 +35,8 @@ public final class PendingFleetStep: @unchecked Sendable {
         self.skip = skip
         self.gradient = gradient
         gradientValues = gradient.withStoredValues { $0 }
-        results = Array(repeating: nil, count: fleet.members.count)
+        replies = StepReplies(doorbells: fleet.members.map(\.doorbell))
         copied = fleet.members.map { Array(repeating: false, count: $0.subgroupCount) }
-    }
-
-    func record(_ i: Int, _ result: Result<MemberStep, Error>) {
-        condition.lock()
-        results[i] = result
-        condition.broadcast()
-        condition.unlock()
     }
 
     /// Waits until the new compute copy of the flat parameters `range` is back and copies it into
@@ -71,34 +72,29 @@ public final class PendingFleetStep: @unchecked Sendable {
 
     /// Waits for every device's reply: the step's traffic, or the first device's failure.
     public func settle() throws -> StepTraffic {
-        condition.lock()
-        while results.contains(where: { $0 == nil }) { condition.wait() }
-        let all = results.map { $0! }
-        condition.unlock()
-        return try fleet.settle(all)
+        try fleet.settle(replies.waitForAll())
     }
 
     private enum Upload { case announced, replied, failed }
 
     /// Waits until device `i` announces subgroup `s` of this step, or replies (a success means
-    /// every subgroup is back).
+    /// every subgroup is back): asleep on the device's doorbell, which its uploads and its reply
+    /// both ring.
     private func waitForUpload(device i: Int, subgroup s: Int) -> Upload {
-        let member = fleet.members[i]
-        var pause: UInt32 = 20
+        guard let doorbell = fleet.members[i].doorbell else {
+            // No marks: only the reply says the compute copy is back.
+            if case .success = replies.waitForReply(i) { return .replied }
+            return .failed
+        }
         while true {
-            condition.lock()
-            let result = results[i]
-            condition.unlock()
-            if result == nil, let doorbell = member.doorbell, doorbell.uploadedStep(subgroup: s) >= step { return .announced }
-            switch result {
+            // The count first, then the look: a ring after the look ends the sleep at once.
+            let seen = doorbell.rings
+            switch replies.arrived(i) {
             case .success: return .replied
             case .failure: return .failed
-            case nil:
-                // Polling shared memory: back off to a millisecond so that a long wait costs the
-                // devices (which share these cores) next to nothing.
-                usleep(pause)
-                pause = min(pause * 2, 1000)
+            case nil: if doorbell.uploadedStep(subgroup: s) >= step { return .announced }
             }
+            _ = doorbell.wait(afterRings: seen, timeout: Self.recheckInterval)
         }
     }
 
@@ -111,5 +107,34 @@ public final class PendingFleetStep: @unchecked Sendable {
         destination.withUnsafeMutableRawPointer { base in
             member.readComputeCopy(range, into: base + own.lowerBound * destination.precision.byteWidth, precision: destination.precision)
         }
+    }
+}
+
+/// The devices' replies to one step, recorded by their workers as they arrive. Recording a reply
+/// also rings that device's upload doorbell: a host thread asleep on the doorbell, waiting for
+/// an upload, wakes on the reply or the failure too.
+final class StepReplies: Sendable {
+    private let results: Monitor<[Result<MemberStep, Error>?]>
+    private let doorbells: [UploadDoorbell?]
+
+    init(doorbells: [UploadDoorbell?]) {
+        self.doorbells = doorbells
+        results = Monitor(Array(repeating: nil, count: doorbells.count))
+    }
+
+    func record(_ i: Int, _ result: Result<MemberStep, Error>) {
+        results.change { $0[i] = result }
+        doorbells[i]?.ring()
+    }
+
+    /// Device `i`'s reply, if it has arrived.
+    func arrived(_ i: Int) -> Result<MemberStep, Error>? { results.withLock { $0[i] } }
+
+    /// Waits for device `i`'s reply.
+    func waitForReply(_ i: Int) -> Result<MemberStep, Error> { results.wait { $0[i] } }
+
+    /// Waits for every device's reply.
+    func waitForAll() -> [Result<MemberStep, Error>] {
+        results.wait { r in r.contains { $0 == nil } ? nil : r.map { $0! } }
     }
 }

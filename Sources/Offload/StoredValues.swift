@@ -6,6 +6,8 @@ import Optim
 /// It is a view: the `StreamBuffer` it came from must outlive it (the fleet holds one only for
 /// the length of a step).
 struct StoredValues: @unchecked Sendable {
+    // Safe to hand to the device workers: a read-only view, and the buffer it views is not
+    // written until the step reading it has settled.
     let base: UnsafeRawPointer
     let precision: Precision
     let count: Int

@@ -13,6 +13,9 @@ import Glibc
 /// on huge pages (`smartinf bench device`, naive handler), and long kernel sweeps take fewer TLB
 /// misses.
 public final class AlignedBuffer<Element: BitwiseCopyable>: @unchecked Sendable {
+    // Safe to share the reference: the storage never moves or grows, and its users order who
+    // writes which elements when (a step's gradient is not written until the step settles; a
+    // DRAM buffer set belongs to one stage at a time; kernel threads take disjoint chunks).
     /// Cache-line alignment; also a multiple of every SIMD width we use.
     public static var defaultAlignment: Int { 64 }
 

@@ -3,6 +3,8 @@ import Dispatch
 /// Raw views of one subgroup's vectors, as the device's DRAM pool and the host's buffers hold
 /// them. `UpdateKernel` is the only code that dereferences them.
 public struct UpdateOperands: @unchecked Sendable {
+    // Safe to hand to the kernel's threads: each writes only its own chunk of every vector,
+    // and the caller waits for all of them before it touches the memory again.
     public var count: Int
     /// fp32 master parameters, updated in place.
     public var parameters: UnsafeMutablePointer<Float>

@@ -3,7 +3,7 @@ import Optim
 
 /// The emulated FPGA DRAM: one allocation made at start-up, touched so that it is resident, and
 /// carved into buffer sets at configure time. Nothing is allocated per step.
-public final class DRAMPool: @unchecked Sendable {
+public final class DRAMPool: Sendable {
     public let bytes: Int
     let memory: AlignedBuffer<UInt8>
 
@@ -15,6 +15,7 @@ public final class DRAMPool: @unchecked Sendable {
     /// One subgroup's working memory: its slot image (p then the states, as on the SSD), the
     /// dense fp32 gradient, and the staged payload.
     struct BufferSet: @unchecked Sendable {
+        // Safe to hand between the stages: the `Pipeline` gives each set to one stage at a time.
         var slot: UnsafeMutableRawBufferPointer
         var gradient: UnsafeMutableBufferPointer<Float>
         var payload: UnsafeMutableRawBufferPointer

@@ -6,9 +6,11 @@ import Optim
 
 /// One emulated SmartSSD: its SSD, its DRAM, its journal, and the commands the host sends it.
 ///
-/// The engine is driven by one thread (the command loop); the transfer handler adds its own
-/// I/O threads inside a step.
+/// The engine is driven by one thread (the command loop); the overlap transfer handler keeps two
+/// stage threads of its own from configure to shutdown.
 public final class DeviceEngine: @unchecked Sendable {
+    // Safe to share: one request runs at a time (`DeviceServer` and `InProcessDevice` serialise
+    // them), and the handler's stage threads work only inside a step, which that request awaits.
     public struct Options: Sendable {
         public var deviceName: String
         public var ssdPath: String
@@ -293,6 +295,13 @@ public final class DeviceEngine: @unchecked Sendable {
     }
 
     public func flush() throws { try file.sync() }
+
+    /// Flushes and lets go of the transfer handler, ending its stage threads: the engine takes
+    /// no more steps (it must be configured again).
+    public func shutdown() throws {
+        try flush()
+        handler = nil
+    }
 
     public func rollback(to step: Int) throws {
         let (layout, _) = try configured("rollback")

@@ -1,17 +1,20 @@
 import DeviceProtocol
 import Foundation
+import Synchronization
 
 /// The device's command loop: every connection is served on its own thread and commands run one
 /// at a time against the engine, one reply per request. A bad message gets an error reply and the
 /// device keeps serving; a connection whose byte stream is out of step (bad magic, checksum,
 /// version) is answered and closed. A client that stalls or hangs up never blocks the others.
 public final class DeviceServer: @unchecked Sendable {
+    // Safe to share with the connection threads: the engine is reached only through `serving`,
+    // and `log` and `stallTimeout` are set before `serve()` starts them.
     let engine: DeviceEngine
     let listener: SocketListener
     /// Serialises commands: the engine is single-threaded by design.
-    private let engineLock = NSLock()
-    private let stopping = NSLock()
-    private var stopped = false
+    private let serving = Mutex(())
+    /// Set once a shutdown request has been answered: the accept loop then ends.
+    private let stopped = Atomic(false)
     /// Seconds a peer may stall in the middle of a message before it is dropped.
     public var stallTimeout: Double = 30
     /// Called with a line for the device's log.
@@ -34,6 +37,8 @@ public final class DeviceServer: @unchecked Sendable {
                 if isStopped { return }
                 throw error
             }
+            // A thread for as long as the connection lasts (the host keeps one per device for
+            // the whole run).
             let thread = Thread { [self] in
                 if serve(connection) { stop() }
             }
@@ -41,17 +46,11 @@ public final class DeviceServer: @unchecked Sendable {
         }
     }
 
-    private var isStopped: Bool {
-        stopping.lock()
-        defer { stopping.unlock() }
-        return stopped
-    }
+    private var isStopped: Bool { stopped.load(ordering: .acquiring) }
 
     /// Ends the accept loop (after a shutdown request has been answered).
     private func stop() {
-        stopping.lock()
-        stopped = true
-        stopping.unlock()
+        stopped.store(true, ordering: .releasing)
         listener.interrupt()
     }
 
@@ -71,10 +70,9 @@ public final class DeviceServer: @unchecked Sendable {
                 log("dropping connection: \(error)")
                 return false
             }
-            engineLock.lock()
-            let (reply, shutdown) = handle(frame)
-            engineLock.unlock()
-            if let delay = engine.fault?.replyDelay, delay > 0 { usleep(UInt32(min(delay, 4000) * 1e6)) }
+            let (reply, shutdown) = serving.withLock { _ in handle(frame) }
+            // An injected slow link (`--fault slow@link`): a deliberate pause before replying.
+            if let delay = engine.fault?.replyDelay, delay > 0 { Thread.sleep(forTimeInterval: min(delay, 4000)) }
             do {
                 try connection.send(reply.frame(requestID: frame.requestID))
             } catch {
@@ -123,7 +121,7 @@ extension DeviceEngine {
                 try rollback(to: step)
                 return (.done, false)
             case .shutdown:
-                try flush()
+                try shutdown()
                 return (.done, true)
             }
         } catch {

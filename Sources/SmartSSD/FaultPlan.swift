@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Deterministic fault injection, off unless `--fault` is given. Each fault fires once, at a
 /// named point, and is logged when it does:
@@ -147,20 +148,17 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
 
 /// A fault plan as one device process runs it: fires at most once, and logs when it does.
 public final class ArmedFault: @unchecked Sendable {
+    // Safe to share with the transfer stages: `fired` is atomic, and `log` is set while the
+    // device is set up (by the engine's log), before any step runs.
     public let plan: FaultPlan
-    private let lock = NSLock()
-    private var fired = false
+    private let fired = Atomic(false)
     var log: (String) -> Void = { _ in }
 
     public init(_ plan: FaultPlan) { self.plan = plan }
 
     /// True once, for the first call that `matches`.
     private func fire(_ matches: Bool) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        guard matches, !fired else { return false }
-        fired = true
-        return true
+        matches && fired.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
     }
 
     /// Crashes or hangs the device if this is the planned point.

@@ -1,5 +1,6 @@
 import DeviceProtocol
 import Foundation
+import Synchronization
 
 /// Slows a device's operations down to a hardware model's pace (the paced clock). Given an
 /// operation that started at `startedAt` (`ContinuousClock` system nanoseconds) and has just finished its real
@@ -11,11 +12,11 @@ public protocol OperationPacer: Sendable {
 /// The operations of one step as the transfer handler runs them, from any of its threads, with
 /// their dependencies; the paced clock's sleeps happen here, so every operation is charged in
 /// one place.
-final class OperationLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var records: [OperationRecord] = []
-    private var index: [Key: Int] = [:]
+final class OperationLog: Sendable {
+    private let log = Mutex<(records: [OperationRecord], index: [Key: Int])>(([], [:]))
     let pacer: OperationPacer?
+
+    var records: [OperationRecord] { log.withLock { $0.records } }
 
     struct Key: Hashable {
         let kind: OperationRecord.Kind
@@ -32,12 +33,12 @@ final class OperationLog: @unchecked Sendable {
                 finished: UInt64? = nil, after: [Key]) -> Int {
         pacer?.pace(kind, bytes: bytes, elements: elements, startedAt: started)
         let end = pacer == nil ? finished ?? ContinuousClock.now.systemNanoseconds : ContinuousClock.now.systemNanoseconds
-        lock.lock()
-        defer { lock.unlock() }
-        let dependencies = after.compactMap { index[$0] }
-        records.append(OperationRecord(kind: kind, subgroup: subgroup, bytes: bytes, elements: elements,
-                                       wallStart: started, wallEnd: max(end, started), after: dependencies))
-        index[Key(kind: kind, item: item)] = records.count - 1
-        return records.count - 1
+        return log.withLock { log in
+            let dependencies = after.compactMap { log.index[$0] }
+            log.records.append(OperationRecord(kind: kind, subgroup: subgroup, bytes: bytes, elements: elements,
+                                               wallStart: started, wallEnd: max(end, started), after: dependencies))
+            log.index[Key(kind: kind, item: item)] = log.records.count - 1
+            return log.records.count - 1
+        }
     }
 }

@@ -9,7 +9,7 @@ import Optim
 /// written, and the previous one survives. On open, the valid record with the higher step wins.
 /// Keeping the slot in the record (rather than deriving it from the step's parity) lets a skipped
 /// step commit without copying any state: it points at the slot it read.
-public final class StepJournal: @unchecked Sendable {
+public final class StepJournal {
     /// One subgroup's committed state.
     public struct Entry: Sendable, Equatable {
         public var step: Int

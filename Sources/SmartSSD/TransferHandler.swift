@@ -5,6 +5,8 @@ import DeviceProtocol
 import Dispatch
 import Foundation
 import Optim
+import Synchronization
+import Threading
 
 /// One subgroup of a step: its payload, the slot it reads (with the checksum the journal holds
 /// for it) and the slot it writes.
@@ -18,6 +20,8 @@ struct StepItem: Sendable {
 
 /// One step's work for the transfer handler.
 struct StepWork: @unchecked Sendable {
+    // Safe to hand to the stages: `copyOut` is written only by the update stage, one subgroup's
+    // range at a time, and read by the host only once the doorbell or the reply says so.
     var step: Int
     var update: PreparedUpdate
     var subgroups: [StepItem]
@@ -32,7 +36,14 @@ struct StepWork: @unchecked Sendable {
 /// Moves each subgroup's payload and states between the SSD and the DRAM buffer sets around the
 /// update. Every kernel run and every transfer goes through `update(_:)` and the rings here, the
 /// one place a timing model will charge.
+///
+/// The overlap handler's loader and writer are two threads it keeps from configure (`init`) to
+/// shutdown (when the engine lets go of it), not two threads per step.
 final class TransferHandler: @unchecked Sendable {
+    // Safe to share with its stage threads: `fault`, `log` and `pacer` are set by the engine
+    // right after `init`, before any step; a step's changing state lives in its `Pipeline`,
+    // `DiskTurns`, `OperationLog` and tallies, and each ring and buffer set is used by one
+    // stage at a time.
     let layout: DeviceLayout
     let file: BlockFile
     let sets: [DRAMPool.BufferSet]
@@ -49,6 +60,11 @@ final class TransferHandler: @unchecked Sendable {
     var log: (String) -> Void = { _ in }
     /// The paced clock's hook; nil runs at this machine's own speed.
     var pacer: OperationPacer?
+    /// The overlap handler's loader and writer (the update runs on the thread that called
+    /// `run`). Dedicated threads, not the global pool: a stage mostly waits (on the SSD, on
+    /// another stage, or on the paced clock), and several engines in one process (base) would
+    /// otherwise queue behind each other in a pool as wide as the cores.
+    private let stages: (loader: SerialWorker, writer: SerialWorker)?
 
     private func checkFault(_ phase: FaultPlan.Phase, _ work: StepWork, _ subgroup: Int) {
         fault?.check(phase, step: work.step, subgroup: subgroup)
@@ -66,6 +82,7 @@ final class TransferHandler: @unchecked Sendable {
         loadRing = try IORing(queueDepth: queueDepth)
         writeRing = try IORing(queueDepth: queueDepth)
         for ring in [mainRing, loadRing, writeRing] { try ring.register(buffers: registration) }
+        stages = mode == .overlap ? (SerialWorker(name: "stage-load"), SerialWorker(name: "stage-write")) : nil
     }
 
     /// Runs the step's subgroups; throws on the first bad payload or I/O error. Subgroups written
@@ -263,14 +280,14 @@ final class TransferHandler: @unchecked Sendable {
         let items = work.subgroups
         let pipeline = Pipeline(setCount: sets.count)
         let turns = DiskTurns()
-        let group = DispatchGroup()
-        let loaderCounters = LockedCounters()
-        let writerCounters = LockedCounters()
+        let stagesDone = DispatchGroup()
+        let loaderCounters = ByteCounters()
+        let writerCounters = ByteCounters()
+        guard let (loader, writer) = stages else { preconditionFailure("the overlap handler has no stage threads") }
 
-        // Dedicated threads, not the global pool: a stage mostly waits (on the SSD, on another
-        // stage, or on the paced clock), and several engines in one process (base) would
-        // otherwise queue behind each other in a pool as wide as the cores.
-        Self.spawn(group) { [self] in
+        stagesDone.enter()
+        loader.submit { [self] in
+            defer { stagesDone.leave() }
             for (i, item) in items.enumerated() {
                 guard let (setIndex, previousUser) = pipeline.takeFreeSet(for: i) else { return }
                 let reads = loads(item, into: sets[setIndex])
@@ -287,7 +304,9 @@ final class TransferHandler: @unchecked Sendable {
                 }
             }
         }
-        Self.spawn(group) { [self] in
+        stagesDone.enter()
+        writer.submit { [self] in
+            defer { stagesDone.leave() }
             for (i, item) in items.enumerated() {
                 guard let setIndex = pipeline.takeUpdated(i) else { return }
                 let (parameters, states) = writeBacks(item, from: sets[setIndex])
@@ -322,103 +341,84 @@ final class TransferHandler: @unchecked Sendable {
                 break
             }
         }
-        group.wait()
+        stagesDone.wait()
         if let error = pipeline.failure { throw error }
         return StepReport(bytesRead: loaderCounters.read + writerCounters.read,
                           bytesWritten: loaderCounters.written + writerCounters.written)
     }
 }
 
-extension TransferHandler {
-    /// Runs `body` on a new thread, inside `group`.
-    static func spawn(_ group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
-        group.enter()
-        let thread = Thread {
-            body()
-            group.leave()
-        }
-        thread.stackSize = 1 << 20
-        thread.start()
-    }
-}
-
 /// Hand-offs between the three overlap stages. A failure anywhere wakes every stage.
-private final class Pipeline: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var free: [Int]
-    /// The step item that last held each buffer set (-1: none yet).
-    private var lastUser: [Int]
-    private var loaded: [Int: Int] = [:]
-    private var updated: [Int: Int] = [:]
-    private(set) var failure: Error?
+private final class Pipeline: Sendable {
+    private struct State {
+        var free: [Int]
+        /// The step item that last held each buffer set (-1: none yet).
+        var lastUser: [Int]
+        var loaded: [Int: Int] = [:]
+        var updated: [Int: Int] = [:]
+        var failure: Error?
+    }
+
+    private let state: Monitor<State>
 
     init(setCount: Int) {
-        free = Array((0..<setCount).reversed())
-        lastUser = Array(repeating: -1, count: setCount)
+        state = Monitor(State(free: Array((0..<setCount).reversed()), lastUser: Array(repeating: -1, count: setCount)))
     }
 
-    private func wait<T>(until ready: () -> T?) -> T? {
-        condition.lock()
-        defer { condition.unlock() }
-        while failure == nil {
-            if let value = ready() { return value }
-            condition.wait()
+    /// Waits until `ready` gives a value, and returns it; or until a stage has failed: nil.
+    private func wait<T>(until ready: (inout State) -> T?) -> T? {
+        state.wait { s -> T?? in
+            if s.failure != nil { return .some(nil) }
+            return ready(&s).map { .some($0) }
         }
-        return nil
     }
 
-    private func change(_ body: () -> Void) {
-        condition.lock()
-        body()
-        condition.broadcast()
-        condition.unlock()
-    }
+    var failure: Error? { state.withLock { $0.failure } }
 
     /// A free set for item `item`, and the item that used it before.
     func takeFreeSet(for item: Int) -> (set: Int, previousUser: Int)? {
-        wait {
-            guard let set = free.popLast() else { return nil }
-            defer { lastUser[set] = item }
-            return (set, lastUser[set])
+        wait { s in
+            guard let set = s.free.popLast() else { return nil }
+            defer { s.lastUser[set] = item }
+            return (set, s.lastUser[set])
         }
     }
-    func loaded(_ i: Int, set: Int) { change { handOn(set); loaded[i] = set } }
-    func takeLoaded(_ i: Int) -> Int? { wait { loaded.removeValue(forKey: i) } }
-    func updated(_ i: Int, set: Int) { change { handOn(set); updated[i] = set } }
-    func takeUpdated(_ i: Int) -> Int? { wait { updated.removeValue(forKey: i) } }
-    func release(_ set: Int) { change { handOn(set); free.append(set) } }
+    func loaded(_ i: Int, set: Int) { state.change { Self.handOn(set, in: $0); $0.loaded[i] = set } }
+    func takeLoaded(_ i: Int) -> Int? { wait { $0.loaded.removeValue(forKey: i) } }
+    func updated(_ i: Int, set: Int) { state.change { Self.handOn(set, in: $0); $0.updated[i] = set } }
+    func takeUpdated(_ i: Int) -> Int? { wait { $0.updated.removeValue(forKey: i) } }
+    func release(_ set: Int) { state.change { Self.handOn(set, in: $0); $0.free.append(set) } }
+    func fail(_ error: Error) { state.change { if $0.failure == nil { $0.failure = error } } }
 
     /// A set is held by one stage at a time: the one handing it on must be its only holder, so
     /// it is in none of the queues (two subgroups in one set would overwrite each other).
-    private func handOn(_ set: Int) {
-        precondition(!free.contains(set) && !loaded.values.contains(set) && !updated.values.contains(set),
+    private static func handOn(_ set: Int, in s: State) {
+        precondition(!s.free.contains(set) && !s.loaded.values.contains(set) && !s.updated.values.contains(set),
                      "buffer set \(set) handed on while another stage still holds it")
     }
-    func fail(_ error: Error) { change { if failure == nil { failure = error } } }
 }
 
 /// The checksums of the slots a step writes, from whichever stage computes them.
-private final class ChecksumLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var all: [Int: UInt32] = [:]
+private final class ChecksumLog: Sendable {
+    private let checksums = Mutex<[Int: UInt32]>([:])
 
-    func record(_ subgroup: Int, _ checksum: UInt32) {
-        lock.lock()
-        all[subgroup] = checksum
-        lock.unlock()
-    }
+    func record(_ subgroup: Int, _ checksum: UInt32) { checksums.withLock { $0[subgroup] = checksum } }
+
+    var all: [Int: UInt32] { checksums.withLock { $0 } }
 }
 
-private final class LockedCounters: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var read = 0
-    private(set) var written = 0
+/// Bytes one stage read and wrote in a step.
+private final class ByteCounters: Sendable {
+    private let counts = Mutex<(read: Int, written: Int)>((0, 0))
 
     func add(_ transfers: [BlockTransfer]) {
-        lock.lock()
-        for t in transfers {
-            if t.direction == .read { read += t.memory.count } else { written += t.memory.count }
+        counts.withLock { c in
+            for t in transfers {
+                if t.direction == .read { c.read += t.memory.count } else { c.written += t.memory.count }
+            }
         }
-        lock.unlock()
     }
+
+    var read: Int { counts.withLock { $0.read } }
+    var written: Int { counts.withLock { $0.written } }
 }

@@ -63,12 +63,8 @@ public enum Soak {
         let referenceSeconds = (ContinuousClock.now - referenceStart) / .seconds(1)
         // Counted after the reference run, which has set up what the runtime keeps for good
         // (Dispatch's event descriptors, Process's monitor socket): what the faulted run leaves
-        // on top of that is a leak. The reference run recovers nothing, so one thing is set up
-        // here: a recovery waits for a killed device with `Process.waitUntilExit`, which runs
-        // this thread's run loop with a timeout; the first such wait creates the main queue's
-        // port and Dispatch's event loop (eventfd, epoll, timerfd), kept for the process's life.
-        RunLoop.current.run(until: Date(timeIntervalSinceNow: 0.01))
-        usleep(500_000)
+        // on top of that is a leak. The run's end has waited for its devices to exit and their
+        // log pipes to close (`DeviceProcesses.waitForExit`), so nothing of it is still closing.
         let before = ProcessMemory.descriptorTargets
         let descriptorsBefore = before.count
         log(String(format: "reference: %d steps on %d devices in %.1f s", base.steps, base.devices, referenceSeconds))
@@ -114,9 +110,8 @@ public enum Soak {
             outcome = (run.model.computeParameters.floats.map(\.bitPattern) == expected, run.recoveries, chaos.kills, seconds, residentEarly, heapEarly, heapLast,
                        run.fleet.processes?.processes.filter(\.isRunning).count ?? 0)
         }
-        // The run is gone: its sockets and mappings are closed; give the log threads of the
-        // last devices a moment to see their pipes end.
-        usleep(500_000)
+        // The run is gone: its sockets and mappings are closed, and its devices' log pipes
+        // (`DeviceProcesses.waitForExit`).
         let (identical, recoveries, kills, faultedSeconds, residentEarly, heapEarly, heapLast, devicesLeft) = outcome
         let residentEnd = ProcessMemory.residentBytes() ?? 0
         return Report(steps: base.steps, devices: base.devices, injectedSpecs: specs, kills: kills, recoveries: recoveries,

@@ -29,6 +29,22 @@ uint64_t si_atomic_load_u64(const uint64_t *word);
 void si_atomic_store_u64(uint64_t *word, uint64_t value);
 /// Compare-and-swap on a shared 64-bit word; 1 when `desired` was stored.
 int si_atomic_cas_u64(uint64_t *word, uint64_t expected, uint64_t desired);
+/// Sequentially consistent load of a 32-bit word that other processes may write (shared memory).
+uint32_t si_atomic_load_u32(const uint32_t *word);
+/// Adds 1 to a 32-bit word other processes may read (wrapping); returns the new value.
+uint32_t si_atomic_increment_u32(uint32_t *word);
+/// Sleeps while `*word` still holds `expected`, for at most `timeout_ns` nanoseconds (measured on
+/// CLOCK_MONOTONIC): FUTEX_WAIT without FUTEX_PRIVATE_FLAG, so that a wake from any process
+/// mapping the same memory ends it. Returns 0 when woken (possibly spuriously), -EAGAIN when the
+/// word no longer held `expected`, -ETIMEDOUT, or -EINTR.
+int si_futex_wait(const uint32_t *word, uint32_t expected, uint64_t timeout_ns);
+/// Wakes every thread, of any process, sleeping on `word` (FUTEX_WAKE without
+/// FUTEX_PRIVATE_FLAG); returns how many it woke, or -errno.
+int si_futex_wake_all(uint32_t *word);
+/// The calling thread's kernel id (gettid(2)): what /proc/self/task lists.
+int64_t si_thread_id(void);
+/// Names the calling thread (the first 15 bytes of `name`: /proc/self/task/TID/comm, ps, gdb).
+void si_set_thread_name(const char *name);
 /// Bytes in live allocations of the C heap (glibc mallinfo2().uordblks).
 uint64_t si_heap_in_use(void);
 /// Returns free heap memory to the system (glibc malloc_trim(0)).
