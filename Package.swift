@@ -44,20 +44,24 @@ let package = Package(
         .target(name: "Optim", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         .target(name: "Compression", dependencies: ["Optim", "Checksum", "CZstd"],
                 swiftSettings: kernelSettings),
-        .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim", "CPosix"]),
+        // The words the analytic model and the emulated machine share, so neither has to import
+        // the other: the four offload modes, the operations a device records in a step, and the
+        // hook the paced clock slows those operations with. Pure Swift, no dependencies.
+        .target(name: "OffloadVocabulary"),
+        .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim", "CPosix", "OffloadVocabulary"]),
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
         .target(name: "GPT", dependencies: ["COpenBLAS", "Optim"], swiftSettings: kernelSettings),
         .target(name: "HardwareModel"),
-        .target(name: "Plan", dependencies: ["HardwareModel", "DeviceProtocol", "Optim"]),
-        // Study reports: HTML + SVG charts from the sweep table (Foundation only).
-        .target(name: "Report"),
+        .target(name: "Plan", dependencies: ["HardwareModel", "OffloadVocabulary", "Optim"]),
+        // Study reports: HTML + SVG charts from the sweep table (Foundation and the offload modes only).
+        .target(name: "Report", dependencies: ["OffloadVocabulary"]),
         // The trace file format (versioned JSON Lines) and the Perfetto export.
-        .target(name: "Trace", dependencies: ["Plan", "HardwareModel"]),
+        .target(name: "Trace", dependencies: ["Plan", "HardwareModel", "OffloadVocabulary"]),
         // The live run's clocks: the paced clock's shared table and the hooks host and devices pace with.
-        .target(name: "LiveClock", dependencies: ["Plan", "DeviceProtocol", "CPosix", "SmartSSD"]),
-        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "CPosix"]),
-        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum"]),
-        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "CPosix"]),
+        .target(name: "LiveClock", dependencies: ["Plan", "DeviceProtocol", "CPosix", "OffloadVocabulary"]),
+        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "CPosix", "OffloadVocabulary"]),
+        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "OffloadVocabulary"]),
+        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "CPosix", "OffloadVocabulary"]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload",
         ]),
@@ -68,30 +72,31 @@ let package = Package(
             "SeededRandom",
         ]),
         .executableTarget(name: "smartssd", dependencies: [
-            "SmartSSD", "Benchmarking", "CPosix", "HardwareModel", "LiveClock", "Plan",
+            "SmartSSD", "Benchmarking", "CPosix", "HardwareModel", "LiveClock", "Plan", "OffloadVocabulary",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "smartinf", dependencies: [
-            "Benchmarking", "Trainer", "Offload", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "LiveClock", "SeededRandom",
+            "Benchmarking", "Trainer", "Offload", "OffloadVocabulary", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "LiveClock",
+            "SeededRandom",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "ChecksumTests", dependencies: ["Checksum", "SeededRandom"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "SeededRandom"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom", "FuzzTargets"]),
-        .testTarget(name: "OffloadTests", dependencies: ["Offload", "smartssd", "Optim", "SeededRandom", "DeviceProtocol"]),
+        .testTarget(name: "OffloadTests", dependencies: ["Offload", "OffloadVocabulary", "smartssd", "Optim", "SeededRandom", "DeviceProtocol"]),
         // Reference/ holds the float64 numpy reference the parity test runs with python3.
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "FuzzTargets"]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "OffloadVocabulary", "FuzzTargets"]),
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom", "FuzzTargets"], exclude: ["Reference"]),
         .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel", "FuzzTargets"]),
-        .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "Trainer", "Offload", "Optim", "smartssd"]),
+        .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "OffloadVocabulary", "Trainer", "Offload", "Optim", "smartssd"]),
         .testTarget(name: "TraceTests", dependencies: ["Trace", "Plan", "HardwareModel", "FuzzTargets"]),
-        .testTarget(name: "ReportTests", dependencies: ["Report"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "OffloadVocabulary"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),
         // Spawns real `smartssd` processes; depending on the executable makes `swift test` build it.
         .testTarget(name: "DeviceTests", dependencies: [
-            "smartssd", "SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "Checksum", "SeededRandom", "Offload",
+            "smartssd", "SmartSSD", "DeviceProtocol", "OffloadVocabulary", "BlockIO", "Compression", "Optim", "Checksum", "SeededRandom", "Offload",
             "FuzzTargets",
         ]),
         // Spawns the real `smartinf` executable; depending on it makes `swift test` build it.

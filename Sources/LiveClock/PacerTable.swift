@@ -1,8 +1,8 @@
 import CPosix
 import DeviceProtocol
 import Foundation
+import OffloadVocabulary
 import Plan
-import SmartSSD
 
 /// The paced clock's shared state: one reservation word per modeled resource and the routes of
 /// every operation kind, in a file every process of the run maps (the host creates it, each

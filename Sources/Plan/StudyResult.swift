@@ -1,9 +1,10 @@
 import HardwareModel
+import OffloadVocabulary
 
 /// One modeled configuration and what it came to: the numbers every study command prints, in
 /// text, JSON or a CSV row.
 public struct StudyResult: Sendable {
-    public let mode: PlannedMode
+    public let mode: OffloadMode
     public let devices: Int
     public let workload: IterationWorkload
     public let phaseSeconds: [BreakdownPhase: Double]
@@ -13,7 +14,7 @@ public struct StudyResult: Sendable {
     /// Bytes each device's flash, port or FPGA link carried, by device.
     public let deviceBytes: [Double]
 
-    public init(mode: PlannedMode, devices: Int, workload: IterationWorkload, timeline: IterationTimeline) {
+    public init(mode: OffloadMode, devices: Int, workload: IterationWorkload, timeline: IterationTimeline) {
         self.mode = mode
         self.devices = devices
         self.workload = workload
@@ -23,7 +24,7 @@ public struct StudyResult: Sendable {
         deviceBytes = timeline.deviceBytes(devices: devices)
     }
 
-    public static func run(_ mode: PlannedMode, _ workload: IterationWorkload, devices: Int,
+    public static func run(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int,
                            on setup: HardwareSetup) throws(PlanError) -> StudyResult {
         StudyResult(mode: mode, devices: devices, workload: workload,
                     timeline: try IterationPlanner.timeline(mode, workload, devices: devices, on: setup))

@@ -1,3 +1,5 @@
+import OffloadVocabulary
+
 /// One row of a study: one (model, devices, mode, ratio, profiles, overrides) configuration and
 /// its modeled iteration, as `smartinf sweep` writes it (see `StudyTable`).
 public struct StudyRow: Sendable, Equatable {
@@ -5,7 +7,7 @@ public struct StudyRow: Sendable, Equatable {
     public var model: String
     public var parameters: Int
     public var devices: Int
-    public var mode: StudyMode
+    public var mode: OffloadMode
     /// Top-k ratio of the gradient compression (meaningful for `su+o+c`).
     public var topkRatio: Double
     /// Hardware profile names.
@@ -29,7 +31,7 @@ public struct StudyRow: Sendable, Equatable {
     public var sharedLinkBytesPerParam: Double
     public var deviceBytesPerDevice: Double
 
-    public init(model: String, parameters: Int, devices: Int, mode: StudyMode, topkRatio: Double,
+    public init(model: String, parameters: Int, devices: Int, mode: OffloadMode, topkRatio: Double,
                 host: String, device: String, gpu: String, overrides: [String] = [],
                 fwSeconds: Double, bwGradOffloadSeconds: Double, updateSeconds: Double, iterationSeconds: Double,
                 speedupVsBase: Double?, sharedLinkBytes: Double, sharedLinkBytesPerParam: Double,
@@ -51,19 +53,6 @@ public struct StudyRow: Sendable, Equatable {
         self.sharedLinkBytes = sharedLinkBytes
         self.sharedLinkBytesPerParam = sharedLinkBytesPerParam
         self.deviceBytesPerDevice = deviceBytesPerDevice
-    }
-}
-
-/// The four offload modes, in the order the report draws them. (Mirrors `Plan.PlannedMode`; the
-/// report depends on Foundation only.)
-public enum StudyMode: String, Sendable, CaseIterable, Comparable {
-    case base
-    case su
-    case suO = "su+o"
-    case suOC = "su+o+c"
-
-    public static func < (a: StudyMode, b: StudyMode) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
 }
 
@@ -98,7 +87,7 @@ public enum ReportError: Error, Equatable, CustomStringConvertible {
             return "\(source):\(line): column \(column) (\(name)): expected \(expected), got \"\(found)\""
         case let .unknownMode(source, line, column, found):
             return "\(source):\(line): column \(column) (mode): unknown mode \"\(found)\"; expected one of "
-                + StudyMode.allCases.map(\.rawValue).joined(separator: ", ")
+                + OffloadMode.allCases.map(\.rawValue).joined(separator: ", ")
         case let .badQuoting(source, line, column, detail):
             return "\(source):\(line): column \(column): \(detail)"
         case let .empty(source):

@@ -4,6 +4,7 @@ import Compression
 import DeviceProtocol
 import Dispatch
 import Foundation
+import OffloadVocabulary
 import Optim
 
 /// One subgroup of a step: its payload, the slot it reads (with the checksum the journal holds

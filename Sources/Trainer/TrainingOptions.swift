@@ -1,5 +1,6 @@
 import LiveClock
 import Offload
+import OffloadVocabulary
 import Optim
 
 /// Everything one training run needs, resolved from flags and the config file.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Benchmarking
 import Foundation
 import Offload
+import OffloadVocabulary
 import Trainer
 
 struct BenchClock: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HardwareModel
+import OffloadVocabulary
 import Plan
 import Report
 import Trace
@@ -46,13 +47,13 @@ struct ReportCommand: ParsableCommand {
         var rows: [StudyRow] = []
         for devices in [1, 2, 4, 6, 8, 10] {
             let base = try StudyResult.run(.base, h.workload, devices: devices, on: setup).iterationSeconds
-            for mode in PlannedMode.allCases {
+            for mode in OffloadMode.allCases {
                 for ratio in mode == .suOC ? [0.001, 0.003, 0.01, 0.03, 0.1] : [h.workload.topkRatio] {
                     let w = try IterationWorkload(model: h.workload.model, optimizer: h.workload.optimizer,
                                                   subgroupElements: h.workload.subgroupElements, topkRatio: ratio)
                     let r = try StudyResult.run(mode, w, devices: devices, on: setup)
                     rows.append(StudyRow(model: label, parameters: w.parameters, devices: devices,
-                                         mode: StudyMode(rawValue: mode.rawValue)!, topkRatio: ratio, host: h.profile.host,
+                                         mode: mode, topkRatio: ratio, host: h.profile.host,
                                          device: h.profile.device, gpu: h.profile.gpu, overrides: h.profile.overrides,
                                          fwSeconds: r.seconds(.forward), bwGradOffloadSeconds: r.seconds(.backwardAndOffload),
                                          updateSeconds: r.seconds(.update), iterationSeconds: r.iterationSeconds,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HardwareModel
+import OffloadVocabulary
 import Plan
 import Report
 
@@ -32,7 +33,7 @@ struct Sweep: ParsableCommand {
         let shapes = try presetNames.map { try ModelPreset.named($0).shape() }
         let deviceCounts = try CommaList.integers(devices, flag: "--devices", minimum: 1, maximum: IterationPlanner.maximumDevices)
         let modeList = try CommaList.strings(modes, flag: "--modes").map { name in
-            guard let mode = PlannedMode(argument: name) else {
+            guard let mode = OffloadMode(argument: name) else {
                 throw ValidationError("--modes: '\(name)' is not a mode; expected base, su, su+o or su+o+c")
             }
             return mode
@@ -66,7 +67,7 @@ struct Sweep: ParsableCommand {
                                 if mode == .base { baseSeconds = r.iterationSeconds }
                                 rows.append(StudyRow(
                                     model: name, parameters: w.parameters, devices: count,
-                                    mode: StudyMode(rawValue: mode.rawValue)!, topkRatio: ratio, host: host, device: device,
+                                    mode: mode, topkRatio: ratio, host: host, device: device,
                                     gpu: gpu, overrides: overrides, fwSeconds: r.seconds(.forward),
                                     bwGradOffloadSeconds: r.seconds(.backwardAndOffload), updateSeconds: r.seconds(.update),
                                     iterationSeconds: r.iterationSeconds, speedupVsBase: baseSeconds.map { $0 / r.iterationSeconds },

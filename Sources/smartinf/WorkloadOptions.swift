@@ -1,4 +1,5 @@
 import ArgumentParser
+import OffloadVocabulary
 import Plan
 
 /// The model and optimizer a study synthesizes: a preset of the paper's sizes, or a shape.
@@ -44,7 +45,7 @@ struct WorkloadOptions: ParsableArguments {
     }
 }
 
-extension PlannedMode: ExpressibleByArgument {
+extension OffloadMode: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
     public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HardwareModel
+import OffloadVocabulary
 import Plan
 import Testing
 
@@ -17,8 +18,8 @@ import Testing
 
     /// The paper's accounting (every value 4 B, payload 2r): base 32 B, su and su+o 8 B, su+o+c
     /// 4 + 4c B per parameter on the shared link, counted from the plan's own transfers.
-    @Test(arguments: [(PlannedMode.base, 32.0), (.su, 8.0), (.suO, 8.0), (.suOC, 4.0 + 4 * 0.02)])
-    func sharedLinkBytesPerParameter(mode: PlannedMode, expected: Double) throws {
+    @Test(arguments: [(OffloadMode.base, 32.0), (.su, 8.0), (.suO, 8.0), (.suOC, 4.0 + 4 * 0.02)])
+    func sharedLinkBytesPerParameter(mode: OffloadMode, expected: Double) throws {
         let result = try StudyResult.run(mode, try Self.workload(), devices: 6, on: try Self.setup())
         #expect(abs(result.sharedLinkBytesPerParameter - expected) < 1e-9 * expected)
         // Agrees with the closed form the rest of the code base uses.
@@ -55,7 +56,7 @@ import Testing
     @Test func smartUpdateScalesOverlapsAndCompresses() throws {
         let setup = try Self.setup()
         let w = try Self.workload()
-        func update(_ mode: PlannedMode, _ devices: Int) throws -> Double {
+        func update(_ mode: OffloadMode, _ devices: Int) throws -> Double {
             try StudyResult.run(mode, w, devices: devices, on: setup).seconds(.update)
         }
         let slice = Double(w.parameters) / 10
@@ -81,7 +82,7 @@ import Testing
     @Test func planningIsDeterministic() throws {
         let setup = try Self.setup()
         let w = try Self.workload("gpt2-2.5b")
-        for mode in PlannedMode.allCases {
+        for mode in OffloadMode.allCases {
             let a = try IterationPlanner.timeline(mode, w, devices: 4, on: setup)
             let b = try IterationPlanner.timeline(mode, w, devices: 4, on: setup)
             #expect(a.result == b.result)
