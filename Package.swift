@@ -41,6 +41,8 @@ let package = Package(
         .target(name: "Checksum", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         // Reproducible pseudo-random data for tests and benchmarks.
         .target(name: "SeededRandom"),
+        // Sizes and counts as people write them on command lines and in config files (64M, 1GiB).
+        .target(name: "SizeNotation"),
         .target(name: "Optim", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         .target(name: "Compression", dependencies: ["Optim", "Checksum", "CZstd"],
                 swiftSettings: kernelSettings),
@@ -58,10 +60,10 @@ let package = Package(
         // The trace file format (versioned JSON Lines) and the Perfetto export.
         .target(name: "Trace", dependencies: ["Plan", "HardwareModel", "OffloadVocabulary"]),
         // The live run's clocks: the paced clock's shared table and the hooks host and devices pace with.
-        .target(name: "LiveClock", dependencies: ["Plan", "DeviceProtocol", "CPosix", "OffloadVocabulary"]),
+        .target(name: "LiveClock", dependencies: ["Plan", "HardwareModel", "DeviceProtocol", "CPosix", "OffloadVocabulary"]),
         .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "CPosix", "OffloadVocabulary"]),
         .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "OffloadVocabulary"]),
-        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "CPosix", "OffloadVocabulary"]),
+        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "CPosix", "OffloadVocabulary", "SizeNotation"]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload",
         ]),
@@ -72,12 +74,12 @@ let package = Package(
             "SeededRandom",
         ]),
         .executableTarget(name: "smartssd", dependencies: [
-            "SmartSSD", "Benchmarking", "CPosix", "HardwareModel", "LiveClock", "Plan", "OffloadVocabulary",
+            "SmartSSD", "SizeNotation", "CPosix", "LiveClock",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "smartinf", dependencies: [
             "Benchmarking", "Trainer", "Offload", "OffloadVocabulary", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "LiveClock",
-            "SeededRandom",
+            "SeededRandom", "SizeNotation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -93,6 +95,7 @@ let package = Package(
         .testTarget(name: "TraceTests", dependencies: ["Trace", "Plan", "HardwareModel", "FuzzTargets"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "OffloadVocabulary"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
+        .testTarget(name: "SizeNotationTests", dependencies: ["SizeNotation"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),
         // Spawns real `smartssd` processes; depending on the executable makes `swift test` build it.
         .testTarget(name: "DeviceTests", dependencies: [

@@ -57,7 +57,7 @@ enum StudyOutput {
                 "heads": w.model.heads, "seq": w.model.sequence, "batch": w.model.batch,
                 "vocabulary": w.model.vocabulary, "parameters": w.parameters,
             ] as [String: Any],
-            "optimizer": w.optimizer, "subgroup_elements": w.subgroupElements,
+            "optimizer": w.optimizer.rawValue, "subgroup_elements": w.subgroupElements,
             "topk_ratio": w.topkRatio, "compressed_fraction": w.compressedFraction,
         ]
     }

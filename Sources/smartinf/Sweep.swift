@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HardwareModel
 import OffloadVocabulary
+import Optim
 import Plan
 import Report
 
@@ -24,7 +25,7 @@ struct Sweep: ParsableCommand {
     @Option(help: "Storage device profile.") var device: String = "smartssd"
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a profile value (repeatable).", valueName: "key=value"))
     var overrides: [String] = []
-    @Option(help: "Optimizer: adamw, sgd or adagrad.") var optimizer: String = "adamw"
+    @Option(help: "Optimizer.") var optimizer: OptimizerKind = .adamw
     @Option(help: "Write the CSV here.") var out: String
     @OptionGroup var output: JSONFlag
 
@@ -32,12 +33,7 @@ struct Sweep: ParsableCommand {
         let presetNames = try CommaList.strings(presets, flag: "--presets")
         let shapes = try presetNames.map { try ModelPreset.named($0).shape() }
         let deviceCounts = try CommaList.integers(devices, flag: "--devices", minimum: 1, maximum: IterationPlanner.maximumDevices)
-        let modeList = try CommaList.strings(modes, flag: "--modes").map { name in
-            guard let mode = OffloadMode(argument: name) else {
-                throw ValidationError("--modes: '\(name)' is not a mode; expected base, su, su+o or su+o+c")
-            }
-            return mode
-        }
+        let modeList = try CommaList.values(modes, flag: "--modes", as: OffloadMode.self)
         let ratioList = try CommaList.doubles(ratios, flag: "--ratios", range: 1e-6...1)
         let gpuList = try CommaList.strings(gpus, flag: "--gpus")
         let hostList = try CommaList.strings(hosts, flag: "--hosts")
@@ -90,7 +86,7 @@ struct Sweep: ParsableCommand {
             try StudyOutput.printJSON([
                 "configuration": ["presets": presetNames, "devices": deviceCounts, "modes": modeList.map(\.rawValue),
                                   "ratios": ratioList, "gpus": gpuList, "hosts": hostList, "device": device,
-                                  "overrides": overrides, "optimizer": optimizer, "out": out] as [String: Any],
+                                  "overrides": overrides, "optimizer": optimizer.rawValue, "out": out] as [String: Any],
                 "points": rows.count,
                 "rows": rows.map { row in
                     ["model": row.model, "parameters": row.parameters, "devices": row.devices, "mode": row.mode.rawValue,

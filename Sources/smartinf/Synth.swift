@@ -64,7 +64,7 @@ enum StudyText {
         let m = w.model
         return String(format: "%@: %@ L=%d h=%d heads=%d seq=%d batch=%d, %.2f B parameters, %@, top-k r=%g; %d × %@ behind %@, GPU %@",
                       label, m.family.rawValue, m.layers, m.hidden, m.heads, m.sequence, m.batch, Double(w.parameters) / 1e9,
-                      w.optimizer, w.topkRatio, devices, setup.device.profile.name, setup.host.profile.name, setup.gpu.profile.name)
+                      w.optimizer.rawValue, w.topkRatio, devices, setup.device.profile.name, setup.host.profile.name, setup.gpu.profile.name)
     }
 
     static func breakdown(_ results: [StudyResult], base: Double?) -> String {
