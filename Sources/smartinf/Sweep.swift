@@ -50,31 +50,18 @@ struct Sweep: ParsableCommand {
             for gpu in gpuList {
                 let setup = try HardwareSetup(host: host, device: device, gpu: gpu, from: library, overrides: parsed)
                 for (name, shape) in zip(presetNames, shapes) {
+                    let workload = try IterationWorkload(model: shape, optimizer: optimizer, topkRatio: ratioList[0])
                     for count in deviceCounts {
-                        var baseSeconds: Double?
-                        if !modeList.contains(.base) {
-                            let w = try IterationWorkload(model: shape, optimizer: optimizer)
-                            baseSeconds = try StudyResult.run(.base, w, devices: count, on: setup).iterationSeconds
-                        }
-                        for mode in modeList.sorted(by: { $0 == .base && $1 != .base }) {
-                            for ratio in mode == .suOC ? ratioList : [ratioList[0]] {
-                                let w = try IterationWorkload(model: shape, optimizer: optimizer, topkRatio: ratio)
-                                let r = try StudyResult.run(mode, w, devices: count, on: setup)
-                                if mode == .base { baseSeconds = r.iterationSeconds }
-                                rows.append(StudyRow(
-                                    model: name, parameters: w.parameters, devices: count,
-                                    mode: mode, topkRatio: ratio, host: host, device: device,
-                                    gpu: gpu, overrides: overrides, fwSeconds: r.seconds(.forward),
-                                    bwGradOffloadSeconds: r.seconds(.backwardAndOffload), updateSeconds: r.seconds(.update),
-                                    iterationSeconds: r.iterationSeconds, speedupVsBase: baseSeconds.map { $0 / r.iterationSeconds },
-                                    sharedLinkBytes: r.sharedLinkBytes, sharedLinkBytesPerParam: r.sharedLinkBytesPerParameter,
-                                    deviceBytesPerDevice: r.deviceBytes.reduce(0, +) / Double(count)))
-                                done += 1
-                                if !output.json {
-                                    FileHandle.standardError.write(Data(String(format: "\r[%d/%d] %@ %d devices %@ r=%g   ",
-                                                                               done, total, name, count, mode.rawValue, ratio).utf8))
-                                }
+                        let points = try StudyResult.grid(workload, modes: modeList, ratios: ratioList, devices: count, on: setup) { r in
+                            done += 1
+                            if !output.json {
+                                FileHandle.standardError.write(Data(String(format: "\r[%d/%d] %@ %d devices %@ r=%g   ", done, total, name,
+                                                                           count, r.mode.rawValue, r.workload.topkRatio).utf8))
                             }
+                        }
+                        rows += points.map { point in
+                            StudyRow(point.result, model: name, speedupVsBase: point.speedupVsBase, host: host, device: device, gpu: gpu,
+                                     overrides: overrides)
                         }
                     }
                 }

@@ -27,6 +27,27 @@ import Testing
         #expect(abs(result.sharedLinkBytesPerParameter - closed.shared) < 1e-9 * expected)
     }
 
+    /// A study grid: base modeled for the speedups though not asked for, su+o+c once per ratio,
+    /// every point as modeled alone.
+    @Test func aGridHoldsEachModeAndRatioWithItsSpeedupOverBase() throws {
+        let setup = try Self.setup()
+        let workload = try Self.workload(ratio: 0.05)
+        var told: [OffloadMode] = []
+        let points = try StudyResult.grid(workload, modes: [.suOC, .suO], ratios: [0.01, 0.1], devices: 4, on: setup) {
+            told.append($0.mode)
+        }
+        #expect(points.map(\.result.mode) == [.suOC, .suOC, .suO] && told == [.suOC, .suOC, .suO])
+        #expect(points.map(\.result.workload.topkRatio) == [0.01, 0.1, 0.05])
+        let base = try StudyResult.run(.base, workload, devices: 4, on: setup).iterationSeconds
+        for point in points {
+            let alone = try StudyResult.run(point.result.mode, try Self.workload(ratio: point.result.workload.topkRatio), devices: 4, on: setup)
+            #expect(point.result.iterationSeconds == alone.iterationSeconds)
+            #expect(point.speedupVsBase == base / alone.iterationSeconds)
+        }
+        let withBase = try StudyResult.grid(workload, modes: [.suO, .base], ratios: [0.01], devices: 4, on: setup)
+        #expect(withBase.map(\.result.mode) == [.base, .suO] && withBase[0].speedupVsBase == 1)
+    }
+
     /// Inside each device: base reads g, p, m, v and writes p, m, v through each drive's share,
     /// plus the gradient offload; SmartUpdate adds the FPGA link and the upload.
     @Test func deviceBytesSumToTheWorkload() throws {
