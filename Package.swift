@@ -65,7 +65,7 @@ let package = Package(
         .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "OffloadVocabulary"]),
         .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "CPosix", "OffloadVocabulary", "SizeNotation"]),
         .target(name: "Benchmarking", dependencies: [
-            "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload",
+            "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload", "OffloadVocabulary",
         ]),
         // Fuzz harnesses: every decoder of untrusted bytes with its seeds and checks, and a
         // mutation engine; run by `smartinf-fuzz` (below) and by the FuzzRegressionTests.
