@@ -8,7 +8,8 @@ import SizeNotation
 /// on the command line win.
 ///
 /// Read: `train_micro_batch_size_per_gpu`, `gradient_clipping`, `optimizer.type` (Adam, AdamW,
-/// CPUAdam, DeepSpeedCPUAdam, SGD, Adagrad, or one of ours such as `sgd:torch`) and `optimizer.params` (lr, betas, eps, weight_decay, momentum), `fp16` (enabled,
+/// CPUAdam, DeepSpeedCPUAdam, SGD, Adagrad, or one of ours such as `sgd:torch`) and
+/// `optimizer.params` (lr, betas, eps, weight_decay, momentum), `fp16` (enabled,
 /// loss_scale — 0 for dynamic —, initial_scale_power, loss_scale_window, hysteresis,
 /// min_loss_scale), `bf16.enabled`, `zero_optimization.sub_group_size`,
 /// `zero_optimization.offload_optimizer` (device, nvme_path), `aio` (block_size, queue_depth), and

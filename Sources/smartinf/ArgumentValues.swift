@@ -23,17 +23,20 @@ extension UpdateKernel.Path: ExpressibleByArgument {}
 extension ModelShape.Family: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 
-/// By name (`fp16`, also `half`, …), not by the wire code that is its raw value.
+/// By name (`fp16`, also `half`, …), not by the wire code that is its raw value (nor described
+/// by it in the help).
 extension Precision: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
     public var defaultValueDescription: String { description }
     public static var allValueStrings: [String] { allCases.map(\.description) }
+    public static var allValueDescriptions: [String: String] { [:] }
 }
 
 extension HandlerMode: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
     public var defaultValueDescription: String { name }
     public static var allValueStrings: [String] { allCases.map(\.name) }
+    public static var allValueDescriptions: [String: String] { [:] }
 }
 
 /// An optimizer with its default hyperparameters, by name (`adamw`, `sgd:torch`, …).

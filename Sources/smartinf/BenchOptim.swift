@@ -17,8 +17,9 @@ struct BenchOptim: ParsableCommand {
     @Option(help: "Optimizers, comma-separated: adamw, sgd, sgd:torch, adagrad, adagrad:torch.")
     var optimizer: String = "adamw"
 
-    @Option(help: "Gradient precision.")
-    var grad: Precision = .fp16
+    /// Optional only so that the help shows the default by name (a precision's raw value is its wire code).
+    @Option(help: "Gradient precision (default fp16).")
+    var grad: Precision?
 
     @Option(help: "Compute-copy precision written out, or none.")
     var copyOut: OptimBenchmark.CopyOut = OptimBenchmark.CopyOut(.fp16)
@@ -45,7 +46,7 @@ struct BenchOptim: ParsableCommand {
         let optimizers = try CommaList.values(optimizer, flag: "--optimizer", as: OptimizerConfig.self)
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
         return OptimBenchmark.Options(parameters: n, threadCounts: threadCounts, optimizers: optimizers,
-                                      gradientPrecision: grad, copyOutPrecision: copyOut.precision, path: path,
+                                      gradientPrecision: grad ?? .fp16, copyOutPrecision: copyOut.precision, path: path,
                                       repetitions: repetitions)
     }
 }

@@ -14,8 +14,9 @@ struct BenchTopK: ParsableCommand {
     @Option(help: "Fraction of elements kept, in (0, 1].")
     var ratio: Double = 0.01
 
-    @Option(help: "Value precision in the payload.")
-    var values: Precision = .fp16
+    /// Optional only so that the help shows the default by name (a precision's raw value is its wire code).
+    @Option(help: "Value precision in the payload (default fp16).")
+    var values: Precision?
 
     @Flag(help: "Compress the index stream with zstd (kept only when it shrinks).")
     var zstd = false
@@ -31,7 +32,7 @@ struct BenchTopK: ParsableCommand {
         }
         guard ratio > 0, ratio <= 1 else { throw ValidationError("--ratio \(ratio) is outside (0, 1]: expected e.g. 0.01") }
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
-        let row = try TopKBenchmark(TopKBenchmark.Options(elements: n, ratio: ratio, valueEncoding: values, zstd: zstd,
+        let row = try TopKBenchmark(TopKBenchmark.Options(elements: n, ratio: ratio, valueEncoding: values ?? .fp16, zstd: zstd,
                                                           repetitions: repetitions)).run()
         try output.emit(benchmark: "topk", rows: [row], table: TopKBenchmark.table([row]))
     }
