@@ -49,28 +49,34 @@ let package = Package(
         // fsync. No dependencies, so that every writer (model files, traces, checkpoints,
         // reports, bench saves) can reach it.
         .target(name: "DurableWrite"),
+        // Sizes and counts as people write them on command lines and in config files (64M, 1GiB).
+        .target(name: "SizeNotation"),
         .target(name: "Optim", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         .target(name: "Compression", dependencies: ["Optim", "Checksum", "CZstd"],
                 swiftSettings: kernelSettings),
         // The threads that run for a whole run (device workers, transfer stages) and the waits
         // between threads.
         .target(name: "Threading", dependencies: ["CPosix"]),
-        .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim", "CPosix"]),
+        // The words the analytic model and the emulated machine share, so neither has to import
+        // the other: the four offload modes, the operations a device records in a step, and the
+        // hook the paced clock slows those operations with. Pure Swift, no dependencies.
+        .target(name: "OffloadVocabulary"),
+        .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim", "CPosix", "OffloadVocabulary"]),
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
         .target(name: "GPT", dependencies: ["COpenBLAS", "Optim", "DurableWrite"], swiftSettings: kernelSettings),
         .target(name: "HardwareModel"),
-        .target(name: "Plan", dependencies: ["HardwareModel", "DeviceProtocol", "Optim"]),
-        // Study reports: HTML + SVG charts from the sweep table.
-        .target(name: "Report", dependencies: ["DurableWrite"]),
+        .target(name: "Plan", dependencies: ["HardwareModel", "OffloadVocabulary", "Optim"]),
+        // Study reports: HTML + SVG charts from the sweep table (Foundation and the offload modes only).
+        .target(name: "Report", dependencies: ["OffloadVocabulary", "DurableWrite"]),
         // The trace file format (versioned JSON Lines) and the Perfetto export.
-        .target(name: "Trace", dependencies: ["Plan", "HardwareModel", "DurableWrite"]),
+        .target(name: "Trace", dependencies: ["Plan", "HardwareModel", "OffloadVocabulary", "DurableWrite"]),
         // The live run's clocks: the paced clock's shared table and the hooks host and devices pace with.
-        .target(name: "LiveClock", dependencies: ["Plan", "DeviceProtocol", "CPosix", "SmartSSD"]),
-        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "Threading"]),
-        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "DurableWrite", "Threading"]),
-        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite"]),
+        .target(name: "LiveClock", dependencies: ["Plan", "HardwareModel", "DeviceProtocol", "CPosix", "OffloadVocabulary"]),
+        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "Threading", "OffloadVocabulary"]),
+        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "DurableWrite", "Threading", "OffloadVocabulary"]),
+        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation"]),
         .target(name: "Benchmarking", dependencies: [
-            "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload",
+            "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload", "OffloadVocabulary",
         ]),
         // Fuzz harnesses: every decoder of untrusted bytes with its seeds and checks, and a
         // mutation engine; run by `smartinf-fuzz` (below) and by the FuzzRegressionTests.
@@ -79,12 +85,12 @@ let package = Package(
             "SeededRandom",
         ]),
         .executableTarget(name: "smartssd", dependencies: [
-            "SmartSSD", "Benchmarking", "CPosix", "HardwareModel", "LiveClock", "Plan",
+            "SmartSSD", "SizeNotation", "CPosix", "LiveClock",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "smartinf", dependencies: [
-            "Benchmarking", "Trainer", "Offload", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "LiveClock", "SeededRandom",
-            "DurableWrite",
+            "Benchmarking", "Trainer", "Offload", "OffloadVocabulary", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "LiveClock",
+            "SeededRandom", "SizeNotation", "DurableWrite",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -92,19 +98,20 @@ let package = Package(
         .testTarget(name: "DurableWriteTests", dependencies: ["DurableWrite"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "SeededRandom"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom", "FuzzTargets"]),
-        .testTarget(name: "OffloadTests", dependencies: ["Offload", "smartssd", "Optim", "SeededRandom", "DeviceProtocol", "Threading", "CPosix", "SmartSSD"]),
+        .testTarget(name: "OffloadTests", dependencies: ["Offload", "OffloadVocabulary", "smartssd", "Optim", "SeededRandom", "DeviceProtocol", "Threading", "CPosix", "SmartSSD"]),
         // Reference/ holds the float64 numpy reference the parity test runs with python3.
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "FuzzTargets"]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "OffloadVocabulary", "FuzzTargets"]),
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom", "FuzzTargets", "DurableWrite"], exclude: ["Reference"]),
         .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel", "FuzzTargets"]),
-        .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "Trainer", "Offload", "Optim", "smartssd"]),
+        .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "OffloadVocabulary", "Trainer", "Offload", "Optim", "smartssd"]),
         .testTarget(name: "TraceTests", dependencies: ["Trace", "Plan", "HardwareModel", "FuzzTargets", "DurableWrite"]),
-        .testTarget(name: "ReportTests", dependencies: ["Report"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "OffloadVocabulary"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
+        .testTarget(name: "SizeNotationTests", dependencies: ["SizeNotation"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),
         // Spawns real `smartssd` processes; depending on the executable makes `swift test` build it.
         .testTarget(name: "DeviceTests", dependencies: [
-            "smartssd", "SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "Checksum", "SeededRandom", "Offload",
+            "smartssd", "SmartSSD", "DeviceProtocol", "OffloadVocabulary", "BlockIO", "Compression", "Optim", "Checksum", "SeededRandom", "Offload",
             "FuzzTargets", "Threading", "CPosix",
         ]),
         // Spawns the real `smartinf` executable; depending on it makes `swift test` build it.

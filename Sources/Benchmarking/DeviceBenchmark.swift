@@ -3,6 +3,7 @@ import Compression
 import DeviceProtocol
 import Foundation
 import Offload
+import OffloadVocabulary
 import Optim
 import SeededRandom
 import SmartSSD

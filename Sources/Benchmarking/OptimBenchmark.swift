@@ -26,6 +26,31 @@ public struct OptimBenchmark: Sendable {
         }
     }
 
+    /// The compute copy the update writes out, as a command line chooses it: in a precision, or
+    /// none (the masters only).
+    public struct CopyOut: Sendable, Equatable {
+        public var precision: Precision?
+
+        public init(_ precision: Precision?) { self.precision = precision }
+
+        /// A precision's name ("fp16", also its aliases) or "none".
+        public init?(name: String) {
+            if name.lowercased() == "none" {
+                precision = nil
+            } else if let p = Precision(name: name) {
+                precision = p
+            } else {
+                return nil
+            }
+        }
+
+        /// "fp32", "fp16", "bf16" or "none".
+        public var name: String { precision?.description ?? "none" }
+
+        /// Every choice: each precision, then none.
+        public static var all: [CopyOut] { Precision.allCases.map(CopyOut.init) + [CopyOut(nil)] }
+    }
+
     /// One row: an optimizer at a thread count.
     public struct Row: Codable, Sendable {
         public var optimizer: String

@@ -8,12 +8,17 @@ public enum HandlerMode: UInt8, Sendable, CaseIterable {
     /// this subgroup's update, parameters written back before the lazy m/v.
     case overlap = 2
 
-    public init?(name: String) {
-        switch name {
-        case "naive": self = .naive
-        case "overlap": self = .overlap
-        default: return nil
+    /// The handler's name on command lines and in reports.
+    public var name: String {
+        switch self {
+        case .naive: "naive"
+        case .overlap: "overlap"
         }
+    }
+
+    public init?(name: String) {
+        guard let handler = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = handler
     }
 }
 

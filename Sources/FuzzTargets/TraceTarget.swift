@@ -46,7 +46,7 @@ public final class TraceTarget: FuzzTarget {
     /// A small trace made by hand: every record kind, every place, a wall interval, nulls.
     static func handBuilt(summary: Bool) throws -> TraceFile {
         let model = try ModelShape(family: .gpt2, layers: 2, hidden: 64, heads: 4, sequence: 32, batch: 1, vocabulary: 256)
-        let workload = try IterationWorkload(model: model, optimizer: summary ? "adamw" : "adagrad", subgroupElements: 1000,
+        let workload = try IterationWorkload(model: model, optimizer: summary ? .adamw : .adagrad, subgroupElements: 1000,
                                              topkRatio: 0.01)
         let header = TraceHeader(
             created: summary ? "2026-11-28T03:00:00Z" : "2026-11-28T03:00:00.250Z", source: summary ? .synth : .train,

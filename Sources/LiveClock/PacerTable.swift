@@ -1,8 +1,8 @@
 import CPosix
 import DeviceProtocol
 import Foundation
+import OffloadVocabulary
 import Plan
-import SmartSSD
 
 /// The paced clock's shared state: one reservation word per modeled resource and the routes of
 /// every operation kind, in a file every process of the run maps (the host creates it, each
@@ -165,6 +165,8 @@ public enum PacerError: Error, Equatable, CustomStringConvertible {
     case notATable(String)
     case version(String, Int)
     case noSuchDevice(String, Int, Int)
+    /// A device was handed a run's shared table (`--pacer`) without the paced clock.
+    case tableNeedsPacedClock(String)
 
     public var description: String {
         switch self {
@@ -172,6 +174,7 @@ public enum PacerError: Error, Equatable, CustomStringConvertible {
         case .notATable(let path): "\(path) is not a pacer table written by smartinf train --clock paced"
         case .version(let path, let v): "\(path) is a pacer table of version \(v); this build reads version \(PacerTable.version)"
         case .noSuchDevice(let path, let d, let n): "device \(d) is not in the pacer table \(path), which holds \(n) devices"
+        case .tableNeedsPacedClock(let path): "--pacer \(path) is the paced clock's table: it needs --clock paced"
         }
     }
 }

@@ -2,6 +2,7 @@ import CPosix
 import DeviceProtocol
 import Dispatch
 import Foundation
+import OffloadVocabulary
 import Optim
 import SmartSSD
 import Threading

@@ -1,3 +1,4 @@
+import OffloadVocabulary
 import Optim
 import DeviceProtocol
 import Foundation

@@ -2,6 +2,7 @@ import BlockIO
 import Compression
 import DeviceProtocol
 import Foundation
+import OffloadVocabulary
 import Optim
 
 /// The host's side of one device: its link, its gradient region (written through the device's

@@ -7,6 +7,22 @@ public enum LearningRateSchedule: Sendable, Equatable {
     /// at `totalSteps` (and `minimum` after it).
     case warmupCosine(peak: Double, minimum: Double, warmupSteps: Int, totalSteps: Int)
 
+    /// A schedule's shape, by the name a command line chooses it with.
+    public enum Kind: String, Sendable, CaseIterable {
+        case constant
+        /// Linear warm-up, then cosine decay (`warmupCosine`).
+        case cosine
+    }
+
+    /// The schedule of `kind` peaking at `peak`; the cosine's warm-up and decay to `minimum`
+    /// end at `warmupSteps` and `totalSteps`.
+    public init(_ kind: Kind, peak: Double, minimum: Double, warmupSteps: Int, totalSteps: Int) {
+        switch kind {
+        case .constant: self = .constant(peak)
+        case .cosine: self = .warmupCosine(peak: peak, minimum: minimum, warmupSteps: warmupSteps, totalSteps: totalSteps)
+        }
+    }
+
     /// The learning rate of `step` (1-based, the same count as the optimizer's `t`), rounded once
     /// to fp32 for the kernels.
     public func learningRate(step: Int) -> Float {

@@ -53,6 +53,27 @@ public struct AdagradHyperparameters: Sendable, Equatable {
     }
 }
 
+/// Which optimizer, apart from its hyperparameters and rule flavour: all the analytic model needs
+/// to know of it (its state vectors), and what the study commands choose between.
+public enum OptimizerKind: String, Sendable, CaseIterable, Codable {
+    case adamw, sgd, adagrad
+
+    /// The fp32 state vectors kept per parameter besides the master copy: AdamW's m and v,
+    /// SGD's momentum buffer, AdaGrad's sum of squares.
+    public var stateCount: Int { self == .adamw ? 2 : 1 }
+
+    /// Decodes the name, refusing an unknown one with the names it could have been.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let kind = OptimizerKind(rawValue: name) else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "unknown optimizer \"\(name)\"; expected one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = kind
+    }
+}
+
 /// An optimizer and its hyperparameters, apart from the learning rate, which the schedule
 /// supplies step by step.
 public enum OptimizerConfig: Sendable, Equatable {
@@ -60,13 +81,17 @@ public enum OptimizerConfig: Sendable, Equatable {
     case sgd(SGDHyperparameters, RuleFlavor)
     case adagrad(AdagradHyperparameters, RuleFlavor)
 
-    /// The fp32 state vectors kept per parameter besides the master copy (m, v, or both).
-    public var stateCount: Int {
+    /// The optimizer, whatever its hyperparameters and flavour.
+    public var kind: OptimizerKind {
         switch self {
-        case .adamw: 2
-        case .sgd, .adagrad: 1
+        case .adamw: .adamw
+        case .sgd: .sgd
+        case .adagrad: .adagrad
         }
     }
+
+    /// The fp32 state vectors kept per parameter besides the master copy (m, v, or both).
+    public var stateCount: Int { kind.stateCount }
 
     /// The value each state vector starts from (AdaGrad's initial accumulator, zero otherwise).
     public var initialStateValue: Float {
@@ -82,6 +107,9 @@ public enum OptimizerConfig: Sendable, Equatable {
         case .adagrad(_, let f): f == .torch ? "adagrad:torch" : "adagrad"
         }
     }
+
+    /// Every optimizer and flavour by its `name`, as a command line offers them.
+    public static let names = ["adamw", "sgd", "sgd:torch", "adagrad", "adagrad:torch"]
 
     /// Parses `adamw`, `sgd`, `adagrad`, optionally suffixed `:torch` or `:reference`, with
     /// default hyperparameters.

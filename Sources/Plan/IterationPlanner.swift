@@ -1,4 +1,5 @@
 import HardwareModel
+import OffloadVocabulary
 
 /// Plans a whole training iteration — forward, backward with the gradient offload, optimizer
 /// step — for a mode, a device count and a machine. The live run's accounting, `replay` and
@@ -43,7 +44,7 @@ public enum IterationPlanner {
     /// The size of the plan `plan` would build, counted without building it; refuses what `plan`
     /// refuses: no devices or more than `maximumDevices`, SmartUpdate without an FPGA, and more
     /// operations than `limit`.
-    public static func size(_ mode: PlannedMode, _ workload: IterationWorkload, devices: Int, on setup: HardwareSetup,
+    public static func size(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int, on setup: HardwareSetup,
                             limit: Int = maximumOperations) throws(PlanError) -> PlanSize {
         guard devices > 0 else { throw .noDevices }
         guard devices <= maximumDevices else { throw .tooManyDevices(devices, maximum: maximumDevices) }
@@ -57,7 +58,7 @@ public enum IterationPlanner {
 
     /// Plans the iteration, once `size` has accepted it (`limit` is for tests: a small limit
     /// shows that a plan above it is refused before it is built).
-    public static func plan(_ mode: PlannedMode, _ workload: IterationWorkload, devices: Int, on setup: HardwareSetup,
+    public static func plan(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int, on setup: HardwareSetup,
                             limit: Int = maximumOperations) throws(PlanError) -> PlannedIteration {
         _ = try size(mode, workload, devices: devices, on: setup, limit: limit)
         var plan = PlannedIteration()
@@ -73,7 +74,7 @@ public enum IterationPlanner {
     }
 
     /// Plans and simulates.
-    public static func timeline(_ mode: PlannedMode, _ workload: IterationWorkload, devices: Int,
+    public static func timeline(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int,
                                 on setup: HardwareSetup) throws(PlanError) -> IterationTimeline {
         IterationTimeline(try plan(mode, workload, devices: devices, on: setup))
     }

@@ -1,3 +1,5 @@
+import OffloadVocabulary
+
 /// Bytes per parameter that one optimizer step moves, by where they go — the quantity the whole
 /// paper turns on: storage offload is slow because the shared host link carries ~32 B per
 /// parameter; SmartUpdate moves the state traffic onto the devices' private links.
@@ -29,14 +31,6 @@ public enum TrafficAccounting: Sendable, Equatable {
     case dtypeAware(gradientBytes: Double, copyBytes: Double, compressedFraction: Double)
 }
 
-/// The four configurations the paper compares.
-public enum PlannedMode: String, Sendable, CaseIterable {
-    case base
-    case su
-    case suO = "su+o"
-    case suOC = "su+o+c"
-}
-
 extension LinkTraffic {
     /// Per-parameter traffic of one optimizer step in `mode` for an optimizer with `stateCount`
     /// fp32 states (2 for Adam).
@@ -47,7 +41,7 @@ extension LinkTraffic {
     /// - su / su+o: the gradient goes down, the updated compute copy comes up; p and the states
     ///   move only inside the device (read and written once each, plus the gradient read).
     /// - su+o+c: as su+o with the compressed gradient.
-    public static func perParameter(_ mode: PlannedMode, accounting: TrafficAccounting, stateCount: Int = 2) -> LinkTraffic {
+    public static func perParameter(_ mode: OffloadMode, accounting: TrafficAccounting, stateCount: Int = 2) -> LinkTraffic {
         let fp32 = 4.0
         let states = Double(stateCount) * fp32
         let (gradient, copy, fraction): (Double, Double, Double) = switch accounting {

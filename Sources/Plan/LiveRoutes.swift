@@ -1,4 +1,4 @@
-import DeviceProtocol
+import OffloadVocabulary
 import HardwareModel
 
 /// Where each operation of a *live* run goes on the modeled machine: the resources it crosses,
@@ -24,14 +24,14 @@ public struct LiveRoute: Sendable, Equatable {
 
 /// The routes of one live configuration, with the plan whose resources they name.
 public struct LiveRoutes: Sendable {
-    public let mode: PlannedMode
+    public let mode: OffloadMode
     public let devices: Int
     /// A plan holding only the modeled machine's resources; live steps are planned on copies.
     public let machinePlan: PlannedIteration
     let machine: ModeledMachine
     let stateCount: Int
 
-    public init(setup: HardwareSetup, devices: Int, mode: PlannedMode, stateCount: Int) throws(PlanError) {
+    public init(setup: HardwareSetup, devices: Int, mode: OffloadMode, stateCount: Int) throws(PlanError) {
         guard devices > 0 else { throw .noDevices }
         guard devices <= IterationPlanner.maximumDevices else {
             throw .tooManyDevices(devices, maximum: IterationPlanner.maximumDevices)

@@ -1,4 +1,5 @@
 import Foundation
+import OffloadVocabulary
 
 /// The paper's published Fig. 9 (HPCA'24): seconds per iteration and speedups of GPT-2 4.0B and
 /// 8.4B at 6 and 10 SmartSSDs for each mode, read from `traces/reference/hpca24-fig9.json`.
@@ -8,7 +9,7 @@ public struct PaperReference: Sendable {
         public let model: String
         public let preset: String
         public let devices: Int
-        public let mode: PlannedMode
+        public let mode: OffloadMode
         public let totalSeconds: Double
         public let forwardBackwardSeconds: Double
         public let speedup: Double
@@ -29,7 +30,7 @@ public struct PaperReference: Sendable {
             let preset = "gpt2-" + key.dropFirst("gpt2_".count).lowercased()
             for (i, row) in rows.enumerated() {
                 guard row.count == 5, let devices = (row[0] as? NSNumber)?.intValue, let modeName = row[1] as? String,
-                      let mode = PlannedMode(rawValue: modeName.lowercased()),
+                      let mode = OffloadMode(rawValue: modeName.lowercased()),
                       let total = (row[2] as? NSNumber)?.doubleValue, let fb = (row[3] as? NSNumber)?.doubleValue,
                       let speedup = (row[4] as? NSNumber)?.doubleValue
                 else { throw .malformed(path, "\(key)[\(i)]: expected [devices, mode, total_s, fw_plus_bw_s, speedup]") }

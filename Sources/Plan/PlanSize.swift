@@ -1,4 +1,5 @@
 import HardwareModel
+import OffloadVocabulary
 
 /// How many operations an iteration's plan will have, counted from the workload, the device
 /// count and the profile before anything is built, so that a plan too large to build is refused
@@ -32,7 +33,7 @@ public struct PlanSize: Sendable, Equatable {
         case subgroupAndChunkSize(ChunkBound)
     }
 
-    public let mode: PlannedMode
+    public let mode: OffloadMode
     public let devices: Int
     public let layers: Int
     public let parameters: Int
@@ -59,7 +60,7 @@ public struct PlanSize: Sendable, Equatable {
 
     /// Counts the plan `IterationPlanner.plan` would build. The caller has checked the device
     /// count (1 ... `maximumDevices`) and, for SmartUpdate modes, that the device has an FPGA.
-    init(_ mode: PlannedMode, _ workload: IterationWorkload, devices: Int, on setup: HardwareSetup) {
+    init(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int, on setup: HardwareSetup) {
         self.mode = mode
         self.devices = devices
         layers = workload.model.layers

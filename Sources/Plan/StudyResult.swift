@@ -1,9 +1,10 @@
 import HardwareModel
+import OffloadVocabulary
 
 /// One modeled configuration and what it came to: the numbers every study command prints, in
 /// text, JSON or a CSV row.
 public struct StudyResult: Sendable {
-    public let mode: PlannedMode
+    public let mode: OffloadMode
     public let devices: Int
     public let workload: IterationWorkload
     public let phaseSeconds: [BreakdownPhase: Double]
@@ -13,7 +14,7 @@ public struct StudyResult: Sendable {
     /// Bytes each device's flash, port or FPGA link carried, by device.
     public let deviceBytes: [Double]
 
-    public init(mode: PlannedMode, devices: Int, workload: IterationWorkload, timeline: IterationTimeline) {
+    public init(mode: OffloadMode, devices: Int, workload: IterationWorkload, timeline: IterationTimeline) {
         self.mode = mode
         self.devices = devices
         self.workload = workload
@@ -23,13 +24,36 @@ public struct StudyResult: Sendable {
         deviceBytes = timeline.deviceBytes(devices: devices)
     }
 
-    public static func run(_ mode: PlannedMode, _ workload: IterationWorkload, devices: Int,
+    public static func run(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int,
                            on setup: HardwareSetup) throws(PlanError) -> StudyResult {
         StudyResult(mode: mode, devices: devices, workload: workload,
                     timeline: try IterationPlanner.timeline(mode, workload, devices: devices, on: setup))
     }
 
     public var sharedLinkBytesPerParameter: Double { sharedLinkBytes / Double(workload.parameters) }
+
+    /// A study's points at one device count on one machine (`smartinf sweep`, and `smartinf
+    /// report` around a trace): each of `modes`, su+o+c once per top-k ratio in `ratios` and the
+    /// others at the workload's own, with the speedup over base at the same devices and machine
+    /// (base is modeled for it even when `modes` leaves it out). Base comes first, then the
+    /// other modes in the order given; `progress` is told of each point as it is done.
+    public static func grid(_ workload: IterationWorkload, modes: [OffloadMode], ratios: [Double], devices: Int,
+                            on setup: HardwareSetup,
+                            progress: (StudyResult) -> Void = { _ in }) throws -> [(result: StudyResult, speedupVsBase: Double)] {
+        let base = try run(.base, workload, devices: devices, on: setup)
+        var points: [(result: StudyResult, speedupVsBase: Double)] = []
+        for mode in modes.filter({ $0 == .base }) + modes.filter({ $0 != .base }) {
+            for ratio in mode == .suOC ? ratios : [workload.topkRatio] {
+                let result = mode == .base ? base
+                    : try run(mode, IterationWorkload(model: workload.model, optimizer: workload.optimizer,
+                                                      subgroupElements: workload.subgroupElements, topkRatio: ratio),
+                              devices: devices, on: setup)
+                points.append((result, base.iterationSeconds / result.iterationSeconds))
+                progress(result)
+            }
+        }
+        return points
+    }
 
     public func seconds(_ phase: BreakdownPhase) -> Double { phaseSeconds[phase] ?? 0 }
 }

@@ -1,4 +1,5 @@
 import HardwareModel
+import OffloadVocabulary
 
 /// The optimizer step as an operation graph, one planner per mode, in the paper's fp32
 /// accounting (gradient, p and each state 4 B per parameter). It starts after the last gradient
@@ -20,7 +21,7 @@ import HardwareModel
 /// - su+o+c: su+o with a compressed gradient (`compressedFraction` of the fp32 bytes),
 ///   decompressed by the FPGA's slower decompress-and-update kernel.
 struct UpdatePlanner {
-    let mode: PlannedMode
+    let mode: OffloadMode
     let workload: IterationWorkload
     let machine: ModeledMachine
 
@@ -37,7 +38,7 @@ struct UpdatePlanner {
 
     /// What one element's load moves from flash into FPGA DRAM: the gradient (compressed in
     /// su+o+c), p and the states, in fp32.
-    static func loadBytesPerElement(_ mode: PlannedMode, _ workload: IterationWorkload) -> Double {
+    static func loadBytesPerElement(_ mode: OffloadMode, _ workload: IterationWorkload) -> Double {
         let gradientBytes = mode == .suOC ? workload.compressedFraction * 4 : 4
         return gradientBytes + 4 + Double(workload.stateCount) * 4
     }
@@ -45,7 +46,7 @@ struct UpdatePlanner {
     /// The most elements one load of a SmartUpdate plan moves (its chunk), and which profile value
     /// bounds it. FPGA DRAM holds one buffer set (su: the device's whole share of the subgroup,
     /// as far as it fits) or three chunks of at most `fpga.chunk` bytes (su+o, su+o+c).
-    static func chunk(_ mode: PlannedMode, _ workload: IterationWorkload,
+    static func chunk(_ mode: OffloadMode, _ workload: IterationWorkload,
                       _ fpga: DeviceProfile.FPGA) -> (elements: Int, boundBy: PlanSize.ChunkBound) {
         let sets = mode == .su ? 1 : bufferSets
         let fitsDRAM = Double(fpga.dram) / Double(sets)

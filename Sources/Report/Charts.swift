@@ -1,4 +1,5 @@
 import Foundation
+import OffloadVocabulary
 
 /// One chart of the report: its standalone SVG (no XML declaration) and the caption under it.
 struct Chart {
@@ -70,7 +71,7 @@ private func panelTitle(_ c: inout SVGCanvas, _ view: StudyView, _ k: StudyView.
     c.text(fit(detail, width: width, size: 11.5), x: x, y: y + 30, size: 11.5, fill: Palette.muted)
 }
 
-private func modeLegendItems(_ modes: [StudyMode], lines: Bool) -> [(SVGCanvas.Swatch, String)] {
+private func modeLegendItems(_ modes: [OffloadMode], lines: Bool) -> [(SVGCanvas.Swatch, String)] {
     modes.map { m in
         (lines ? .line(Palette.mode(m), dash: ModeStyle.dash(m), marker: ModeStyle.marker(m)) : .box(Palette.mode(m)), m.rawValue)
     }
@@ -95,7 +96,7 @@ enum BreakdownChart {
         struct Panel { var key: StudyView.ModelKey; var groups: [(devices: Int, rows: [StudyRow])] }
         let panels: [Panel] = view.modelKeys.map { k in
             Panel(key: k, groups: view.devices(k).compactMap { d in
-                let rows = StudyMode.allCases.compactMap { view.cell(k, devices: d, mode: $0) }
+                let rows = OffloadMode.allCases.compactMap { view.cell(k, devices: d, mode: $0) }
                 return rows.isEmpty ? nil : (d, rows)
             })
         }.filter { !$0.groups.isEmpty }
@@ -206,7 +207,7 @@ enum SpeedupChart {
             c.open("g", [("class", "panel"), ("data-model", view.label(k))])
             panelTitle(&c, view, k, x: plotX, y: py, width: panelWidth - 60 - 12)
             let devices = view.devices(k)
-            let series: [(StudyMode, [(Int, Double)])] = modes.compactMap { m in
+            let series: [(OffloadMode, [(Int, Double)])] = modes.compactMap { m in
                 let points = devices.compactMap { d in view.cell(k, devices: d, mode: m)?.speedupVsBase.map { (d, $0) } }
                 return points.isEmpty ? nil : (m, points)
             }
@@ -401,27 +402,27 @@ enum SharedLinkChart {
         // Splitting a model's bars by device count is only affordable for a few bars; otherwise each
         // model shows its largest device count.
         let splitBars = view.modelKeys.reduce(0) { total, k in
-            total + view.devices(k).reduce(0) { n, d in n + StudyMode.allCases.filter { view.cell(k, devices: d, mode: $0) != nil }.count }
+            total + view.devices(k).reduce(0) { n, d in n + OffloadMode.allCases.filter { view.cell(k, devices: d, mode: $0) != nil }.count }
         }
         let splitAllowed = splitBars <= 40
         var largestOnly = false
         for k in view.modelKeys {
             let devices = view.devices(k)
             // One group per model unless the bytes differ between device counts.
-            let varies = StudyMode.allCases.contains { m in
+            let varies = OffloadMode.allCases.contains { m in
                 let values = devices.compactMap { view.cell(k, devices: $0, mode: m)?.sharedLinkBytesPerParam }
                 guard let first = values.first else { return false }
                 return values.contains { abs($0 - first) > 1e-9 * max(abs(first), 1) }
             }
             if varies && splitAllowed {
                 for d in devices {
-                    let rows = StudyMode.allCases.compactMap { view.cell(k, devices: d, mode: $0) }
+                    let rows = OffloadMode.allCases.compactMap { view.cell(k, devices: d, mode: $0) }
                     if !rows.isEmpty { groups.append(Group(key: k, devices: d, rows: rows)) }
                 }
             } else {
                 if varies { largestOnly = true }
                 let order = varies ? Array(devices.reversed()) : devices
-                let rows = StudyMode.allCases.compactMap { m in order.lazy.compactMap { view.cell(k, devices: $0, mode: m) }.first }
+                let rows = OffloadMode.allCases.compactMap { m in order.lazy.compactMap { view.cell(k, devices: $0, mode: m) }.first }
                 if !rows.isEmpty { groups.append(Group(key: k, devices: nil, rows: rows)) }
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import OffloadVocabulary
 
 /// Escapes text for XML and HTML content and attribute values.
 public func xmlEscape(_ s: String) -> String {
@@ -25,7 +26,7 @@ enum Palette {
     static let black = "#000000", orange = "#E69F00", skyBlue = "#56B4E9", bluishGreen = "#009E73",
                yellow = "#F0E442", blue = "#0072B2", vermillion = "#D55E00", reddishPurple = "#CC79A7"
 
-    static func mode(_ m: StudyMode) -> String {
+    static func mode(_ m: OffloadMode) -> String {
         switch m {
         case .base: vermillion
         case .su: skyBlue
@@ -72,9 +73,9 @@ enum Phase: String, CaseIterable {
 
 /// Line style per mode, so that modes differ by more than colour.
 enum ModeStyle {
-    static func dash(_ m: StudyMode) -> String? { m == .base ? "7 4" : nil }
+    static func dash(_ m: OffloadMode) -> String? { m == .base ? "7 4" : nil }
 
-    static func marker(_ m: StudyMode) -> Marker {
+    static func marker(_ m: OffloadMode) -> Marker {
         switch m {
         case .base: .circle
         case .su: .square

@@ -1,4 +1,5 @@
 import DurableWrite
+import OffloadVocabulary
 
 /// One row of a study: one (model, devices, mode, ratio, profiles, overrides) configuration and
 /// its modeled iteration, as `smartinf sweep` writes it (see `StudyTable`).
@@ -7,7 +8,7 @@ public struct StudyRow: Sendable, Equatable {
     public var model: String
     public var parameters: Int
     public var devices: Int
-    public var mode: StudyMode
+    public var mode: OffloadMode
     /// Top-k ratio of the gradient compression (meaningful for `su+o+c`).
     public var topkRatio: Double
     /// Hardware profile names.
@@ -31,7 +32,7 @@ public struct StudyRow: Sendable, Equatable {
     public var sharedLinkBytesPerParam: Double
     public var deviceBytesPerDevice: Double
 
-    public init(model: String, parameters: Int, devices: Int, mode: StudyMode, topkRatio: Double,
+    public init(model: String, parameters: Int, devices: Int, mode: OffloadMode, topkRatio: Double,
                 host: String, device: String, gpu: String, overrides: [String] = [],
                 fwSeconds: Double, bwGradOffloadSeconds: Double, updateSeconds: Double, iterationSeconds: Double,
                 speedupVsBase: Double?, sharedLinkBytes: Double, sharedLinkBytesPerParam: Double,
@@ -53,19 +54,6 @@ public struct StudyRow: Sendable, Equatable {
         self.sharedLinkBytes = sharedLinkBytes
         self.sharedLinkBytesPerParam = sharedLinkBytesPerParam
         self.deviceBytesPerDevice = deviceBytesPerDevice
-    }
-}
-
-/// The four offload modes, in the order the report draws them. (Mirrors `Plan.PlannedMode`; the
-/// report depends on Foundation only.)
-public enum StudyMode: String, Sendable, CaseIterable, Comparable {
-    case base
-    case su
-    case suO = "su+o"
-    case suOC = "su+o+c"
-
-    public static func < (a: StudyMode, b: StudyMode) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
 }
 
@@ -102,7 +90,7 @@ public enum ReportError: Error, Equatable, CustomStringConvertible {
             return "\(source):\(line): column \(column) (\(name)): expected \(expected), got \"\(found)\""
         case let .unknownMode(source, line, column, found):
             return "\(source):\(line): column \(column) (mode): unknown mode \"\(found)\"; expected one of "
-                + StudyMode.allCases.map(\.rawValue).joined(separator: ", ")
+                + OffloadMode.allCases.map(\.rawValue).joined(separator: ", ")
         case let .badQuoting(source, line, column, detail):
             return "\(source):\(line): column \(column): \(detail)"
         case let .empty(source):

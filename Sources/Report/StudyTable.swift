@@ -1,4 +1,5 @@
 import Foundation
+import OffloadVocabulary
 
 /// The study table as CSV (RFC 4180): the header line `columns`, then one record per `StudyRow`.
 /// This is what `smartinf sweep` writes and what the report reads.
@@ -87,7 +88,7 @@ public enum StudyTable {
             guard !f[i].isEmpty else { throw bad(i, what) }
             return f[i]
         }
-        guard let mode = StudyMode(rawValue: f[3].trimmingCharacters(in: .whitespaces)) else {
+        guard let mode = OffloadMode(rawValue: f[3].trimmingCharacters(in: .whitespaces)) else {
             throw .unknownMode(source: source, line: record.line, column: 4, found: f[3])
         }
         var overrides: [String] = []

@@ -1,4 +1,5 @@
 import Foundation
+import OffloadVocabulary
 
 /// How the charts see a study: rows grouped by model (and hardware configuration, when the study
 /// has several), one row per (model, devices, mode) cell.
@@ -15,7 +16,7 @@ struct StudyView {
     struct CellKey: Hashable {
         var key: ModelKey
         var devices: Int
-        var mode: StudyMode
+        var mode: OffloadMode
     }
 
     let rows: [StudyRow]
@@ -97,7 +98,7 @@ struct StudyView {
         return "\(Int(p)) parameters"
     }
 
-    func cell(_ k: ModelKey, devices: Int, mode: StudyMode) -> StudyRow? {
+    func cell(_ k: ModelKey, devices: Int, mode: OffloadMode) -> StudyRow? {
         cells[CellKey(key: k, devices: devices, mode: mode)]
     }
 
@@ -106,7 +107,7 @@ struct StudyView {
     }
 
     var allDevices: [Int] { Array(Set(rows.map(\.devices))).sorted() }
-    var modes: [StudyMode] { StudyMode.allCases.filter { m in rows.contains { $0.mode == m } } }
+    var modes: [OffloadMode] { OffloadMode.allCases.filter { m in rows.contains { $0.mode == m } } }
 
     var ratios: [Double] { Array(Set(rows.filter { $0.mode == .suOC }.map(\.topkRatio))).sorted() }
 }

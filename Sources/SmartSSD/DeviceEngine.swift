@@ -2,6 +2,7 @@ import Checksum
 import BlockIO
 import DeviceProtocol
 import Foundation
+import OffloadVocabulary
 import Optim
 
 /// One emulated SmartSSD: its SSD, its DRAM, its journal, and the commands the host sends it.

@@ -1,13 +1,7 @@
 import DeviceProtocol
 import Foundation
+import OffloadVocabulary
 import Synchronization
-
-/// Slows a device's operations down to a hardware model's pace (the paced clock). Given an
-/// operation that started at `startedAt` (`ContinuousClock` system nanoseconds) and has just finished its real
-/// work, it returns once the modeled resources the operation crosses would have carried it.
-public protocol OperationPacer: Sendable {
-    func pace(_ kind: OperationRecord.Kind, bytes: Int, elements: Int, startedAt: UInt64)
-}
 
 /// The operations of one step as the transfer handler runs them, from any of its threads, with
 /// their dependencies; the paced clock's sleeps happen here, so every operation is charged in

@@ -4,6 +4,7 @@ import Compression
 import DeviceProtocol
 import Dispatch
 import Foundation
+import OffloadVocabulary
 import Optim
 import Synchronization
 import Threading

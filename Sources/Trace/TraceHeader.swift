@@ -1,4 +1,5 @@
 import Foundation
+import OffloadVocabulary
 import Plan
 
 /// Line 1 of a trace: what was run, under which clock, on which modeled machine, and the
@@ -172,10 +173,10 @@ public struct TraceHeader: Sendable, Equatable, Codable {
 /// The configuration that was run: the offload mode and the number of devices, at most
 /// `IterationPlanner.maximumDevices` (a replay builds a modeled device for each).
 public struct TraceConfig: Sendable, Equatable, Codable {
-    public var mode: PlannedMode
+    public var mode: OffloadMode
     public var devices: Int
 
-    public init(mode: PlannedMode, devices: Int) {
+    public init(mode: OffloadMode, devices: Int) {
         self.mode = mode
         self.devices = devices
     }
@@ -184,7 +185,7 @@ public struct TraceConfig: Sendable, Equatable, Codable {
 
     public init(from decoder: any Decoder) throws {
         let r = try FieldReader(decoder, Keys.self)
-        mode = try r.choice(.mode, PlannedMode.self)
+        mode = try r.choice(.mode, OffloadMode.self)
         devices = try r.integer(.devices, atLeast: 1, expected: Self.expectedDevices)
         guard devices <= IterationPlanner.maximumDevices else {
             throw r.fail(.devices, .invalid(found: "\(devices)", expected: Self.expectedDevices))

@@ -1,10 +1,11 @@
 import HardwareModel
+import OffloadVocabulary
 import Plan
 
 extension TraceFile {
     /// The trace of a planned and simulated iteration: every operation with its tag, path,
     /// dependencies and modeled interval, and the summary the study commands print.
-    public init(_ timeline: IterationTimeline, workload: IterationWorkload, mode: PlannedMode, devices: Int,
+    public init(_ timeline: IterationTimeline, workload: IterationWorkload, mode: OffloadMode, devices: Int,
                 profile: TraceProfile, source: TraceHeader.Source, clock: TraceHeader.Clock = .virtual, dilation: Double = 1) {
         let plan = timeline.plan
         let resources = plan.graph.resources.enumerated().map { i, r in

@@ -1,6 +1,7 @@
 import Foundation
 import LiveClock
 import Offload
+import OffloadVocabulary
 
 /// Model against reality on this machine: the same small training run under the paced clock,
 /// whose wall time ÷ dilation must agree with the modeled seconds the virtual clock charges

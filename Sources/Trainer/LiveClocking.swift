@@ -4,6 +4,7 @@ import GPT
 import HardwareModel
 import LiveClock
 import Offload
+import OffloadVocabulary
 import Plan
 import Trace
 
@@ -18,7 +19,7 @@ final class LiveClocking {
     let setup: HardwareSetup
     let table: PacerTable?
     let shape: ModelShape
-    let mode: PlannedMode
+    let mode: OffloadMode
     let devices: Int
     /// FLOPs of one forward pass of the live model; backward is twice that (no recompute here).
     var forwardFLOPs: Double { shape.forwardFLOPs }
@@ -37,7 +38,7 @@ final class LiveClocking {
                                   overrides: try options.overrides.map { (t) throws(ProfileError) in try ProfileOverride(parsing: t) })
         shape = try ModelShape(family: .gpt2, layers: config.layers, hidden: config.channels, heads: config.heads,
                                sequence: sequence, batch: batch, vocabulary: config.paddedVocabSize, positions: config.maxSeqLen)
-        self.mode = PlannedMode(rawValue: mode.rawValue)!
+        self.mode = mode
         self.devices = devices
         routes = try LiveRoutes(setup: setup, devices: devices, mode: self.mode, stateCount: stateCount)
         if options.kind == .paced {

@@ -1,21 +1,27 @@
 import Foundation
+import OffloadVocabulary
+import Optim
+import SizeNotation
 
 /// A DeepSpeed-style JSON config (`--config FILE`): the keys DeepSpeed users already write, plus
 /// a `smartinf` section for what DeepSpeed has no word for. Every value is optional; flags given
 /// on the command line win.
 ///
 /// Read: `train_micro_batch_size_per_gpu`, `gradient_clipping`, `optimizer.type` (Adam, AdamW,
-/// SGD, Adagrad) and `optimizer.params` (lr, betas, eps, weight_decay, momentum), `fp16` (enabled,
+/// CPUAdam, DeepSpeedCPUAdam, SGD, Adagrad, or one of ours such as `sgd:torch`) and
+/// `optimizer.params` (lr, betas, eps, weight_decay, momentum), `fp16` (enabled,
 /// loss_scale — 0 for dynamic —, initial_scale_power, loss_scale_window, hysteresis,
 /// min_loss_scale), `bf16.enabled`, `zero_optimization.sub_group_size`,
 /// `zero_optimization.offload_optimizer` (device, nvme_path), `aio` (block_size, queue_depth), and
 /// `smartinf` (devices, mode, topk_ratio, error_feedback, dram, ssd_dir). Other top-level
 /// DeepSpeed keys are reported as ignored; an unknown key inside a section read here, or a value
-/// of the wrong type, is an error naming the file, the key and what was expected.
+/// of the wrong type, or a word that is none of the ones a key takes (an optimizer, a mode, a
+/// size), is an error naming the file, the key and what was expected.
 public struct TrainingConfigFile: Sendable, Equatable {
     public var batchSize: Int?
     public var gradientClip: Double?
-    public var optimizerType: String?
+    /// `optimizer.type`, with default hyperparameters (the params section's come separately).
+    public var optimizer: OptimizerConfig?
     public var learningRate: Double?
     public var betas: [Double]?
     public var eps: Double?
@@ -34,10 +40,11 @@ public struct TrainingConfigFile: Sendable, Equatable {
     public var blockSize: Int?
     public var queueDepth: Int?
     public var devices: Int?
-    public var mode: String?
+    public var mode: OffloadMode?
     public var topkRatio: Double?
     public var errorFeedback: Bool?
-    public var dram: String?
+    /// `smartinf.dram` in bytes.
+    public var dramBytes: Int?
     public var ssdDirectory: String?
     /// Top-level keys that were not read (DeepSpeed keys with no meaning here).
     public var ignoredKeys: [String] = []
@@ -69,7 +76,14 @@ public struct TrainingConfigFile: Sendable, Equatable {
         c.batchSize = try reader.integer(root, "train_micro_batch_size_per_gpu", minimum: 1)
         c.gradientClip = try reader.number(root, "gradient_clipping", minimum: 0)
         if let optimizer = try reader.section(root, "optimizer", allowed: ["type", "params"]) {
-            c.optimizerType = try reader.string(optimizer, "type", prefix: "optimizer")
+            c.optimizer = try reader.string(optimizer, "type", prefix: "optimizer").map { type in
+                guard let config = Self.optimizer(deepSpeedType: type) else {
+                    throw ConfigError(path: path, key: "optimizer.type",
+                                      problem: "must be one of \(deepSpeedAdamTypes.joined(separator: ", ")), SGD, Adagrad "
+                                          + "or \(OptimizerConfig.names.joined(separator: ", ")), found the string \"\(type)\"")
+                }
+                return config
+            }
             if let params = try reader.section(optimizer, "params", prefix: "optimizer",
                                                allowed: ["lr", "betas", "eps", "weight_decay", "momentum"]) {
                 c.learningRate = try reader.number(params, "lr", prefix: "optimizer.params", minimum: 0)
@@ -104,13 +118,34 @@ public struct TrainingConfigFile: Sendable, Equatable {
         }
         if let own = try reader.section(root, "smartinf", allowed: ["devices", "mode", "topk_ratio", "error_feedback", "dram", "ssd_dir"]) {
             c.devices = try reader.integer(own, "devices", prefix: "smartinf", minimum: 1)
-            c.mode = try reader.string(own, "mode", prefix: "smartinf")
+            c.mode = try reader.string(own, "mode", prefix: "smartinf").map { name in
+                guard let mode = OffloadMode(rawValue: name) else {
+                    throw ConfigError(path: path, key: "smartinf.mode", problem: "must be one of "
+                                      + "\(OffloadMode.allCases.map(\.rawValue).joined(separator: ", ")), found the string \"\(name)\"")
+                }
+                return mode
+            }
             c.topkRatio = try reader.number(own, "topk_ratio", prefix: "smartinf", minimum: 0)
             c.errorFeedback = try reader.bool(own, "error_feedback", prefix: "smartinf")
-            c.dram = try reader.string(own, "dram", prefix: "smartinf")
+            c.dramBytes = try reader.string(own, "dram", prefix: "smartinf").map { text in
+                guard let bytes = SizeArgument.parse(text), bytes >= 1 << 20 else {
+                    throw ConfigError(path: path, key: "smartinf.dram",
+                                      problem: "must be a size of at least 1MiB such as \"1GiB\", found the string \"\(text)\"")
+                }
+                return bytes
+            }
             c.ssdDirectory = try reader.string(own, "ssd_dir", prefix: "smartinf")
         }
         return c
+    }
+
+    /// DeepSpeed's names of its Adam optimizers, all AdamW here.
+    static let deepSpeedAdamTypes = ["Adam", "AdamW", "CPUAdam", "DeepSpeedCPUAdam"]
+
+    /// DeepSpeed's optimizer type names (any case), as ours; ours are taken as they are.
+    static func optimizer(deepSpeedType type: String) -> OptimizerConfig? {
+        if deepSpeedAdamTypes.contains(where: { $0.lowercased() == type.lowercased() }) { return .adamw(AdamWHyperparameters()) }
+        return try? OptimizerConfig(name: type)
     }
 
     /// Typed look-ups that name the key path in their errors.

@@ -1,5 +1,6 @@
 import LiveClock
 import Offload
+import OffloadVocabulary
 import Optim
 
 /// Everything one training run needs, resolved from flags and the config file.
@@ -134,4 +135,10 @@ public struct LiveClockOptions: Sendable {
 public enum DeviceFailurePolicy: Sendable, Equatable {
     case abort
     case retry(maxRetries: Int)
+
+    /// The policy by the name a command line chooses it with; retry's limit comes separately.
+    public enum Kind: String, Sendable, CaseIterable {
+        case abort
+        case retry
+    }
 }

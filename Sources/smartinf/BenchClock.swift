@@ -2,6 +2,7 @@ import ArgumentParser
 import Benchmarking
 import Foundation
 import Offload
+import OffloadVocabulary
 import Trainer
 
 struct BenchClock: ParsableCommand {
@@ -24,10 +25,7 @@ struct BenchClock: ParsableCommand {
     @OptionGroup var output: BenchOutputOptions
 
     func run() throws {
-        let modeList = try CommaList.strings(modes, flag: "--modes").map { name in
-            guard let mode = OffloadMode(rawValue: name) else { throw ValidationError("--modes: '\(name)' is not base, su, su+o or su+o+c") }
-            return mode
-        }
+        let modeList = try CommaList.values(modes, flag: "--modes", as: OffloadMode.self)
         let counts = try CommaList.integers(devices, flag: "--devices", minimum: 1)
         guard steps >= 2 else { throw ValidationError("--steps must be at least 2 (the first is a warm-up)") }
         guard dilation > 0 else { throw ValidationError("--dilation must be positive") }

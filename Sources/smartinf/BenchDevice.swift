@@ -3,6 +3,7 @@ import Benchmarking
 import DeviceProtocol
 import Foundation
 import Optim
+import SizeNotation
 
 struct BenchDevice: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,11 +22,11 @@ struct BenchDevice: ParsableCommand {
     @Option(help: "Device DRAM (sets the subgroup size).")
     var dram: String = "1GiB"
 
-    @Option(help: "Optimizer: adamw, sgd, sgd:torch, adagrad, adagrad:torch.")
-    var optimizer: String = "adamw"
+    @Option(help: "Optimizer.")
+    var optimizer: OptimizerConfig = .adamw(AdamWHyperparameters())
 
-    @Option(help: "Gradient precision the device reads: fp32, fp16 or bf16 (fp32 to compare with peers that offload fp32 gradients).")
-    var grad: String = "fp16"
+    @Option(help: "Gradient precision the device reads (fp32 to compare with peers that offload fp32 gradients).")
+    var grad: Precision = .fp16
 
     @Option(name: .customLong("topk-ratio"), help: "Send top-k payloads at this ratio instead of dense gradients.")
     var topkRatio: Double?
@@ -51,17 +52,8 @@ struct BenchDevice: ParsableCommand {
         guard let dramBytes = SizeArgument.parse(dram), dramBytes >= 1 << 20 else {
             throw ValidationError("--dram '\(dram)' is not a size of at least 1MiB (example: 1GiB)")
         }
-        let handlers = try CommaList.items(handler).map { name in
-            guard let mode = HandlerMode(name: name) else { throw ValidationError("--handler '\(name)': expected naive or overlap") }
-            return mode
-        }
-        guard !handlers.isEmpty else { throw ValidationError("--handler is empty: expected naive, overlap or naive,overlap") }
+        let handlers = try CommaList.values(handler, flag: "--handler", as: HandlerMode.self)
         guard Set(handlers).count == handlers.count else { throw ValidationError("--handler '\(handler)' names a handler twice: expected naive, overlap or naive,overlap") }
-        let config: OptimizerConfig
-        do { config = try OptimizerConfig(name: optimizer) } catch { throw ValidationError("--optimizer: \(error)") }
-        guard let gradient = Precision(name: grad) else {
-            throw ValidationError("--grad '\(grad)' is not a precision: expected fp32, fp16 or bf16")
-        }
         if let r = topkRatio, !(r > 0 && r <= 1) { throw ValidationError("--topk-ratio \(r) is outside (0, 1]") }
         guard threads >= 1, repetitions >= 1 else { throw ValidationError("--threads and --repetitions must be at least 1") }
         guard (1...4096).contains(queueDepth) else { throw ValidationError("--queue-depth \(queueDepth) is outside 1...4096") }
@@ -69,7 +61,7 @@ struct BenchDevice: ParsableCommand {
             throw ValidationError("--block-size '\(blockSize)' is not a multiple of 4KiB between 4KiB and 64MiB (example: 1MiB)")
         }
         let options = DeviceBenchmark.Options(parameters: n, directory: dir, dramBytes: dramBytes, handlers: handlers,
-                                              optimizer: config, gradientPrecision: gradient, topkRatio: topkRatio, threads: threads, queueDepth: queueDepth,
+                                              optimizer: optimizer, gradientPrecision: grad, topkRatio: topkRatio, threads: threads, queueDepth: queueDepth,
                                               blockSize: block, repetitions: repetitions)
         let rows = try output.reportingFailure("bench device") { try DeviceBenchmark(options).run(progress: output.progress) }
         try output.emit(benchmark: "device", rows: rows, table: DeviceBenchmark.table(rows))

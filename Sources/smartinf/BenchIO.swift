@@ -2,6 +2,7 @@ import ArgumentParser
 import Benchmarking
 import BlockIO
 import Foundation
+import SizeNotation
 
 struct BenchIO: ParsableCommand {
     static let configuration = CommandConfiguration(

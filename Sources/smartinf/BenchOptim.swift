@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarking
 import Optim
+import SizeNotation
 
 struct BenchOptim: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,14 +17,15 @@ struct BenchOptim: ParsableCommand {
     @Option(help: "Optimizers, comma-separated: adamw, sgd, sgd:torch, adagrad, adagrad:torch.")
     var optimizer: String = "adamw"
 
-    @Option(help: "Gradient precision: fp32, fp16 or bf16.")
-    var grad: String = "fp16"
+    /// Optional only so that the help shows the default by name (a precision's raw value is its wire code).
+    @Option(help: "Gradient precision (default fp16).")
+    var grad: Precision?
 
-    @Option(help: "Compute-copy precision written out: fp32, fp16, bf16 or none.")
-    var copyOut: String = "fp16"
+    @Option(help: "Compute-copy precision written out, or none.")
+    var copyOut: OptimBenchmark.CopyOut = OptimBenchmark.CopyOut(.fp16)
 
-    @Option(help: "Kernel path: simd or scalar.")
-    var path: String = "simd"
+    @Option(help: "Kernel path.")
+    var path: UpdateKernel.Path = .simd
 
     @Option(help: "Timed repetitions (the median is reported).")
     var repetitions: Int = 5
@@ -41,25 +43,10 @@ struct BenchOptim: ParsableCommand {
             throw ValidationError("--params '\(params)' is not a positive count (examples: 1000003, 64M)")
         }
         let threadCounts = try CommaList.integers(threads, flag: "--threads", minimum: 1)
-        let optimizers = try CommaList.items(optimizer).map { name in
-            do { return try OptimizerConfig(name: name) } catch { throw ValidationError("--optimizer: \(error)") }
-        }
-        guard let gradient = Precision(name: grad) else {
-            throw ValidationError("--grad '\(grad)' is not a precision: expected fp32, fp16 or bf16")
-        }
-        let copy: Precision?
-        if copyOut.lowercased() == "none" { copy = nil } else {
-            guard let p = Precision(name: copyOut) else {
-                throw ValidationError("--copy-out '\(copyOut)' is not a precision: expected fp32, fp16, bf16 or none")
-            }
-            copy = p
-        }
-        guard let kernelPath = UpdateKernel.Path(rawValue: path) else {
-            throw ValidationError("--path '\(path)' is not a kernel path: expected simd or scalar")
-        }
+        let optimizers = try CommaList.values(optimizer, flag: "--optimizer", as: OptimizerConfig.self)
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
         return OptimBenchmark.Options(parameters: n, threadCounts: threadCounts, optimizers: optimizers,
-                                      gradientPrecision: gradient, copyOutPrecision: copy, path: kernelPath,
+                                      gradientPrecision: grad ?? .fp16, copyOutPrecision: copyOut.precision, path: path,
                                       repetitions: repetitions)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarking
 import Optim
+import SizeNotation
 
 struct BenchTopK: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,8 +14,9 @@ struct BenchTopK: ParsableCommand {
     @Option(help: "Fraction of elements kept, in (0, 1].")
     var ratio: Double = 0.01
 
-    @Option(help: "Value precision in the payload: fp32, fp16 or bf16.")
-    var values: String = "fp16"
+    /// Optional only so that the help shows the default by name (a precision's raw value is its wire code).
+    @Option(help: "Value precision in the payload (default fp16).")
+    var values: Precision?
 
     @Flag(help: "Compress the index stream with zstd (kept only when it shrinks).")
     var zstd = false
@@ -29,11 +31,8 @@ struct BenchTopK: ParsableCommand {
             throw ValidationError("--elements '\(elements)' is not a count between 1 and 4294967295 (examples: 1000003, 64M)")
         }
         guard ratio > 0, ratio <= 1 else { throw ValidationError("--ratio \(ratio) is outside (0, 1]: expected e.g. 0.01") }
-        guard let precision = Precision(name: values) else {
-            throw ValidationError("--values '\(values)' is not a precision: expected fp32, fp16 or bf16")
-        }
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
-        let row = try TopKBenchmark(TopKBenchmark.Options(elements: n, ratio: ratio, valueEncoding: precision, zstd: zstd,
+        let row = try TopKBenchmark(TopKBenchmark.Options(elements: n, ratio: ratio, valueEncoding: values ?? .fp16, zstd: zstd,
                                                           repetitions: repetitions)).run()
         try output.emit(benchmark: "topk", rows: [row], table: TopKBenchmark.table([row]))
     }

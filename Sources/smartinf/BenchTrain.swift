@@ -19,12 +19,7 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         let threadCounts = try CommaList.integers(threads, flag: "--threads", minimum: 1)
-        let precisionList = try precisions.split(separator: ",").map { name in
-            guard let p = Precision(name: String(name)) else {
-                throw ValidationError("--precisions: '\(name)' is not a precision (expected fp32, fp16 or bf16)")
-            }
-            return p
-        }
+        let precisionList = try CommaList.values(precisions, flag: "--precisions", as: Precision.self)
         var rows: [TrainingBenchmark.Row] = []
         for spec in models {
             let config: GPTConfig

@@ -24,6 +24,17 @@ enum CommaList {
         return values
     }
 
+    /// Values of an argument type (`--modes su+o,base`): an item that is none of them is refused
+    /// naming the flag and listing what it takes.
+    static func values<Value: ExpressibleByArgument>(_ text: String, flag: String, as type: Value.Type = Value.self) throws -> [Value] {
+        try strings(text, flag: flag).map { item in
+            guard let value = Value(argument: item) else {
+                throw ValidationError("\(flag): '\(item)' is not one of \(Value.allValueStrings.joined(separator: ", "))")
+            }
+            return value
+        }
+    }
+
     static func doubles(_ text: String, flag: String, range: ClosedRange<Double>) throws -> [Double] {
         try strings(text, flag: flag).map { item in
             guard let v = Double(item), range.contains(v) else {

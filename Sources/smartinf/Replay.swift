@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HardwareModel
+import OffloadVocabulary
 import Plan
 import Trace
 
@@ -16,7 +17,7 @@ struct Replay: ParsableCommand {
 
     @Argument(help: "A trace written by train --trace or synth --save.") var trace: String
     @Option(help: "Storage devices (default: the trace's).") var devices: Int?
-    @Option(help: "base, su, su+o or su+o+c (default: the trace's).") var mode: PlannedMode?
+    @Option(help: "base, su, su+o or su+o+c (default: the trace's).") var mode: OffloadMode?
     @Option(name: .customLong("topk-ratio"), help: "Top-k ratio (default: the trace's; the payload becomes 2r).")
     var topkRatio: Double?
     @Option(help: "Host profile (default: the trace's).") var host: String?

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HardwareModel
+import OffloadVocabulary
 import Plan
 import Report
 import Trace
@@ -43,25 +44,12 @@ struct ReportCommand: ParsableCommand {
                                       from: try ProfileLibrary.locate(),
                                       overrides: try h.profile.overrides.map { (t) throws(ProfileError) in try ProfileOverride(parsing: t) })
         let label = "\(h.workload.model.family.rawValue) L\(h.workload.model.layers) h\(h.workload.model.hidden)"
-        var rows: [StudyRow] = []
-        for devices in [1, 2, 4, 6, 8, 10] {
-            let base = try StudyResult.run(.base, h.workload, devices: devices, on: setup).iterationSeconds
-            for mode in PlannedMode.allCases {
-                for ratio in mode == .suOC ? [0.001, 0.003, 0.01, 0.03, 0.1] : [h.workload.topkRatio] {
-                    let w = try IterationWorkload(model: h.workload.model, optimizer: h.workload.optimizer,
-                                                  subgroupElements: h.workload.subgroupElements, topkRatio: ratio)
-                    let r = try StudyResult.run(mode, w, devices: devices, on: setup)
-                    rows.append(StudyRow(model: label, parameters: w.parameters, devices: devices,
-                                         mode: StudyMode(rawValue: mode.rawValue)!, topkRatio: ratio, host: h.profile.host,
-                                         device: h.profile.device, gpu: h.profile.gpu, overrides: h.profile.overrides,
-                                         fwSeconds: r.seconds(.forward), bwGradOffloadSeconds: r.seconds(.backwardAndOffload),
-                                         updateSeconds: r.seconds(.update), iterationSeconds: r.iterationSeconds,
-                                         speedupVsBase: base / r.iterationSeconds, sharedLinkBytes: r.sharedLinkBytes,
-                                         sharedLinkBytesPerParam: r.sharedLinkBytesPerParameter,
-                                         deviceBytesPerDevice: r.deviceBytes.reduce(0, +) / Double(devices)))
-                }
+        return try [1, 2, 4, 6, 8, 10].flatMap { devices in
+            try StudyResult.grid(h.workload, modes: OffloadMode.allCases, ratios: [0.001, 0.003, 0.01, 0.03, 0.1], devices: devices,
+                                 on: setup).map { point in
+                StudyRow(point.result, model: label, speedupVsBase: point.speedupVsBase, host: h.profile.host, device: h.profile.device,
+                         gpu: h.profile.gpu, overrides: h.profile.overrides)
             }
         }
-        return rows
     }
 }

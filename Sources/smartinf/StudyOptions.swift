@@ -3,6 +3,7 @@ import DurableWrite
 import Foundation
 import HardwareModel
 import Plan
+import Report
 
 /// The machine a study models: three profiles and any overrides, as every study command takes them.
 struct MachineOptions: ParsableArguments {
@@ -28,6 +29,18 @@ struct MachineOptions: ParsableArguments {
 /// `--json`: one machine-readable document on stdout instead of the text.
 struct JSONFlag: ParsableArguments {
     @Flag(help: "Print one JSON document on stdout instead of text.") var json = false
+}
+
+extension StudyRow {
+    /// A modeled point as a row of the study table, under the names the study gives it.
+    init(_ r: StudyResult, model: String, speedupVsBase: Double?, host: String, device: String, gpu: String, overrides: [String]) {
+        self.init(model: model, parameters: r.workload.parameters, devices: r.devices, mode: r.mode, topkRatio: r.workload.topkRatio,
+                  host: host, device: device, gpu: gpu, overrides: overrides, fwSeconds: r.seconds(.forward),
+                  bwGradOffloadSeconds: r.seconds(.backwardAndOffload), updateSeconds: r.seconds(.update),
+                  iterationSeconds: r.iterationSeconds, speedupVsBase: speedupVsBase, sharedLinkBytes: r.sharedLinkBytes,
+                  sharedLinkBytesPerParam: r.sharedLinkBytesPerParameter,
+                  deviceBytesPerDevice: r.deviceBytes.reduce(0, +) / Double(r.devices))
+    }
 }
 
 /// JSON and text forms of a study's result, shared by replay, synth, sweep and validate.
@@ -58,7 +71,7 @@ enum StudyOutput {
                 "heads": w.model.heads, "seq": w.model.sequence, "batch": w.model.batch,
                 "vocabulary": w.model.vocabulary, "parameters": w.parameters,
             ] as [String: Any],
-            "optimizer": w.optimizer, "subgroup_elements": w.subgroupElements,
+            "optimizer": w.optimizer.rawValue, "subgroup_elements": w.subgroupElements,
             "topk_ratio": w.topkRatio, "compressed_fraction": w.compressedFraction,
         ]
     }

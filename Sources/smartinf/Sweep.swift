@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import HardwareModel
+import OffloadVocabulary
+import Optim
 import Plan
 import Report
 
@@ -23,7 +25,7 @@ struct Sweep: ParsableCommand {
     @Option(help: "Storage device profile.") var device: String = "smartssd"
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a profile value (repeatable).", valueName: "key=value"))
     var overrides: [String] = []
-    @Option(help: "Optimizer: adamw, sgd or adagrad.") var optimizer: String = "adamw"
+    @Option(help: "Optimizer.") var optimizer: OptimizerKind = .adamw
     @Option(help: "Write the CSV here.") var out: String
     @OptionGroup var output: JSONFlag
 
@@ -31,12 +33,7 @@ struct Sweep: ParsableCommand {
         let presetNames = try CommaList.strings(presets, flag: "--presets")
         let shapes = try presetNames.map { try ModelPreset.named($0).shape() }
         let deviceCounts = try CommaList.integers(devices, flag: "--devices", minimum: 1, maximum: IterationPlanner.maximumDevices)
-        let modeList = try CommaList.strings(modes, flag: "--modes").map { name in
-            guard let mode = PlannedMode(argument: name) else {
-                throw ValidationError("--modes: '\(name)' is not a mode; expected base, su, su+o or su+o+c")
-            }
-            return mode
-        }
+        let modeList = try CommaList.values(modes, flag: "--modes", as: OffloadMode.self)
         let ratioList = try CommaList.doubles(ratios, flag: "--ratios", range: 1e-6...1)
         let gpuList = try CommaList.strings(gpus, flag: "--gpus")
         let hostList = try CommaList.strings(hosts, flag: "--hosts")
@@ -53,31 +50,18 @@ struct Sweep: ParsableCommand {
             for gpu in gpuList {
                 let setup = try HardwareSetup(host: host, device: device, gpu: gpu, from: library, overrides: parsed)
                 for (name, shape) in zip(presetNames, shapes) {
+                    let workload = try IterationWorkload(model: shape, optimizer: optimizer, topkRatio: ratioList[0])
                     for count in deviceCounts {
-                        var baseSeconds: Double?
-                        if !modeList.contains(.base) {
-                            let w = try IterationWorkload(model: shape, optimizer: optimizer)
-                            baseSeconds = try StudyResult.run(.base, w, devices: count, on: setup).iterationSeconds
-                        }
-                        for mode in modeList.sorted(by: { $0 == .base && $1 != .base }) {
-                            for ratio in mode == .suOC ? ratioList : [ratioList[0]] {
-                                let w = try IterationWorkload(model: shape, optimizer: optimizer, topkRatio: ratio)
-                                let r = try StudyResult.run(mode, w, devices: count, on: setup)
-                                if mode == .base { baseSeconds = r.iterationSeconds }
-                                rows.append(StudyRow(
-                                    model: name, parameters: w.parameters, devices: count,
-                                    mode: StudyMode(rawValue: mode.rawValue)!, topkRatio: ratio, host: host, device: device,
-                                    gpu: gpu, overrides: overrides, fwSeconds: r.seconds(.forward),
-                                    bwGradOffloadSeconds: r.seconds(.backwardAndOffload), updateSeconds: r.seconds(.update),
-                                    iterationSeconds: r.iterationSeconds, speedupVsBase: baseSeconds.map { $0 / r.iterationSeconds },
-                                    sharedLinkBytes: r.sharedLinkBytes, sharedLinkBytesPerParam: r.sharedLinkBytesPerParameter,
-                                    deviceBytesPerDevice: r.deviceBytes.reduce(0, +) / Double(count)))
-                                done += 1
-                                if !output.json {
-                                    FileHandle.standardError.write(Data(String(format: "\r[%d/%d] %@ %d devices %@ r=%g   ",
-                                                                               done, total, name, count, mode.rawValue, ratio).utf8))
-                                }
+                        let points = try StudyResult.grid(workload, modes: modeList, ratios: ratioList, devices: count, on: setup) { r in
+                            done += 1
+                            if !output.json {
+                                FileHandle.standardError.write(Data(String(format: "\r[%d/%d] %@ %d devices %@ r=%g   ", done, total, name,
+                                                                           count, r.mode.rawValue, r.workload.topkRatio).utf8))
                             }
+                        }
+                        rows += points.map { point in
+                            StudyRow(point.result, model: name, speedupVsBase: point.speedupVsBase, host: host, device: device, gpu: gpu,
+                                     overrides: overrides)
                         }
                     }
                 }
@@ -89,7 +73,7 @@ struct Sweep: ParsableCommand {
             try StudyOutput.printJSON([
                 "configuration": ["presets": presetNames, "devices": deviceCounts, "modes": modeList.map(\.rawValue),
                                   "ratios": ratioList, "gpus": gpuList, "hosts": hostList, "device": device,
-                                  "overrides": overrides, "optimizer": optimizer, "out": out] as [String: Any],
+                                  "overrides": overrides, "optimizer": optimizer.rawValue, "out": out] as [String: Any],
                 "points": rows.count,
                 "rows": rows.map { row in
                     ["model": row.model, "parameters": row.parameters, "devices": row.devices, "mode": row.mode.rawValue,

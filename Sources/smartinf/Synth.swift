@@ -2,6 +2,7 @@ import ArgumentParser
 import Benchmarking
 import Foundation
 import HardwareModel
+import OffloadVocabulary
 import Plan
 import Trace
 
@@ -17,7 +18,7 @@ struct Synth: ParsableCommand {
 
     @OptionGroup var workloadOptions: WorkloadOptions
     @Option(help: "Storage devices.") var devices: Int = 10
-    @Option(help: "base, su, su+o or su+o+c (default: all four).") var mode: PlannedMode?
+    @Option(help: "base, su, su+o or su+o+c (default: all four).") var mode: OffloadMode?
     @OptionGroup var machine: MachineOptions
     @Option(help: "Keep the synthesized trace (JSON Lines) in this file; needs --mode.") var save: String?
     @OptionGroup var output: JSONFlag
@@ -26,7 +27,7 @@ struct Synth: ParsableCommand {
         let (setup, _) = try machine.setup()
         let workload = try workloadOptions.workload()
         if save != nil, mode == nil { throw ValidationError("--save keeps one iteration's trace: give --mode too") }
-        let modes = mode.map { [$0] } ?? PlannedMode.allCases
+        let modes = mode.map { [$0] } ?? OffloadMode.allCases
         var results: [StudyResult] = []
         for m in modes {
             let timeline = try IterationPlanner.timeline(m, workload, devices: devices, on: setup)
@@ -63,7 +64,7 @@ enum StudyText {
         let m = w.model
         return String(format: "%@: %@ L=%d h=%d heads=%d seq=%d batch=%d, %.2f B parameters, %@, top-k r=%g; %d × %@ behind %@, GPU %@",
                       label, m.family.rawValue, m.layers, m.hidden, m.heads, m.sequence, m.batch, Double(w.parameters) / 1e9,
-                      w.optimizer, w.topkRatio, devices, setup.device.profile.name, setup.host.profile.name, setup.gpu.profile.name)
+                      w.optimizer.rawValue, w.topkRatio, devices, setup.device.profile.name, setup.host.profile.name, setup.gpu.profile.name)
     }
 
     static func breakdown(_ results: [StudyResult], base: Double?) -> String {

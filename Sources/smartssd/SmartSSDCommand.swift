@@ -1,13 +1,11 @@
 import ArgumentParser
-import Benchmarking
 import BlockIO
 import DeviceProtocol
 import Foundation
+import SizeNotation
 import SmartSSD
 import CPosix
-import HardwareModel
 import LiveClock
-import Plan
 
 /// `smartssd`: one emulated SmartSSD per process.
 @main
@@ -53,7 +51,7 @@ struct SmartSSDCommand: ParsableCommand {
     var fault: String?
 
     @Option(help: "wall (this machine's speed), virtual (log each step's modeled seconds) or paced (hold every operation to the model, --dilation times slower).")
-    var clock: String = "wall"
+    var clock: ClockKind = .wall
 
     @Option(help: "Wall seconds per modeled second under --clock paced.")
     var dilation: Double = 1
@@ -94,13 +92,10 @@ struct SmartSSDCommand: ParsableCommand {
         guard (1...4096).contains(queueDepth) else { throw ValidationError("--queue-depth must be 1...4096, got \(queueDepth)") }
         let faultPlan: FaultPlan?
         do { faultPlan = try fault.map { try FaultPlan(parsing: $0) } } catch { throw ValidationError("\(error)") }
-        guard let clockKind = ClockKind(rawValue: clock) else {
-            throw ValidationError("--clock '\(clock)': expected wall, virtual or paced")
-        }
         let model: DeviceClockModel?
         do {
-            model = clockKind == .wall ? nil
-                : try DeviceClockModel(clock: clockKind, dilation: dilation, profile: profile, hostProfile: hostProfile,
+            model = clock == .wall ? nil
+                : try DeviceClockModel(clock: clock, dilation: dilation, profile: profile, hostProfile: hostProfile,
                                        pacerTable: pacer, fleetIndex: fleetIndex)
         } catch { throw ValidationError("\(error)") }
         let options = DeviceEngine.Options(deviceName: name, ssdPath: ssd, capacityBytes: capacityBytes, dramBytes: dramBytes,
@@ -113,7 +108,11 @@ struct SmartSSDCommand: ParsableCommand {
             server.log = { FileHandle.standardError.write(Data("smartssd[\(name)]: \($0)\n".utf8)) }
             if let model {
                 let log = server.log
-                engine.stepObserver = { step, report in log(model.describe(step: step, report)) }
+                engine.stepObserver = { step, report in
+                    let seconds = model.seconds(of: report)
+                    log(String(format: "step %d: %d operations, modeled %.6f s, wall %.6f s (%@ clock)", step, report.operations.count,
+                               seconds.modeled, seconds.wall, model.clock.rawValue))
+                }
             }
             if let superblock = engine.superblock {
                 server.log("opened \(ssd): \(superblock.summary)")
@@ -128,3 +127,6 @@ struct SmartSSDCommand: ParsableCommand {
         }
     }
 }
+
+/// `--clock wall|virtual|paced`, refused by the argument parser with the valid values.
+extension ClockKind: ExpressibleByArgument {}

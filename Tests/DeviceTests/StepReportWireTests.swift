@@ -1,4 +1,5 @@
 import DeviceProtocol
+import OffloadVocabulary
 import Testing
 
 /// The step reply's operation records on the wire: a round trip, and every malformed record

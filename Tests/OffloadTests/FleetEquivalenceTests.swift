@@ -1,6 +1,7 @@
 import DeviceProtocol
 import Foundation
 import Offload
+import OffloadVocabulary
 import Optim
 import SeededRandom
 import Testing

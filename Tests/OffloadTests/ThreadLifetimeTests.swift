@@ -2,6 +2,7 @@ import CPosix
 import DeviceProtocol
 import Foundation
 @testable import Offload
+import OffloadVocabulary
 import Optim
 import SmartSSD
 import Synchronization

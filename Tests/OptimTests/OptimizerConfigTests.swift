@@ -43,6 +43,16 @@ struct OptimizerConfigTests {
         #expect(OptimizerConfig.sgd(SGDHyperparameters(), .torch).initialStateValue == 0)
     }
 
+    @Test("every name a command line offers parses back to itself, of the optimizer it names")
+    func offeredNames() throws {
+        #expect(OptimizerConfig.names == ["adamw", "sgd", "sgd:torch", "adagrad", "adagrad:torch"])
+        for name in OptimizerConfig.names {
+            let c = try OptimizerConfig(name: name)
+            #expect(c.name == name)
+            #expect(c.kind.rawValue == String(name.prefix { $0 != ":" }))
+        }
+    }
+
     @Test("unknown optimizers are rejected with the list of valid names", arguments: [
         "lamb", "", "LAMB", "adam-w", "sgdm", "lamb:torch", ":torch",
     ])

@@ -1,5 +1,6 @@
 import Foundation
 import HardwareModel
+import OffloadVocabulary
 import Plan
 import Testing
 
@@ -17,13 +18,34 @@ import Testing
 
     /// The paper's accounting (every value 4 B, payload 2r): base 32 B, su and su+o 8 B, su+o+c
     /// 4 + 4c B per parameter on the shared link, counted from the plan's own transfers.
-    @Test(arguments: [(PlannedMode.base, 32.0), (.su, 8.0), (.suO, 8.0), (.suOC, 4.0 + 4 * 0.02)])
-    func sharedLinkBytesPerParameter(mode: PlannedMode, expected: Double) throws {
+    @Test(arguments: [(OffloadMode.base, 32.0), (.su, 8.0), (.suO, 8.0), (.suOC, 4.0 + 4 * 0.02)])
+    func sharedLinkBytesPerParameter(mode: OffloadMode, expected: Double) throws {
         let result = try StudyResult.run(mode, try Self.workload(), devices: 6, on: try Self.setup())
         #expect(abs(result.sharedLinkBytesPerParameter - expected) < 1e-9 * expected)
         // Agrees with the closed form the rest of the code base uses.
         let closed = LinkTraffic.perParameter(mode, accounting: .paper(compressedFraction: 0.02))
         #expect(abs(result.sharedLinkBytesPerParameter - closed.shared) < 1e-9 * expected)
+    }
+
+    /// A study grid: base modeled for the speedups though not asked for, su+o+c once per ratio,
+    /// every point as modeled alone.
+    @Test func aGridHoldsEachModeAndRatioWithItsSpeedupOverBase() throws {
+        let setup = try Self.setup()
+        let workload = try Self.workload(ratio: 0.05)
+        var told: [OffloadMode] = []
+        let points = try StudyResult.grid(workload, modes: [.suOC, .suO], ratios: [0.01, 0.1], devices: 4, on: setup) {
+            told.append($0.mode)
+        }
+        #expect(points.map(\.result.mode) == [.suOC, .suOC, .suO] && told == [.suOC, .suOC, .suO])
+        #expect(points.map(\.result.workload.topkRatio) == [0.01, 0.1, 0.05])
+        let base = try StudyResult.run(.base, workload, devices: 4, on: setup).iterationSeconds
+        for point in points {
+            let alone = try StudyResult.run(point.result.mode, try Self.workload(ratio: point.result.workload.topkRatio), devices: 4, on: setup)
+            #expect(point.result.iterationSeconds == alone.iterationSeconds)
+            #expect(point.speedupVsBase == base / alone.iterationSeconds)
+        }
+        let withBase = try StudyResult.grid(workload, modes: [.suO, .base], ratios: [0.01], devices: 4, on: setup)
+        #expect(withBase.map(\.result.mode) == [.base, .suO] && withBase[0].speedupVsBase == 1)
     }
 
     /// Inside each device: base reads g, p, m, v and writes p, m, v through each drive's share,
@@ -55,7 +77,7 @@ import Testing
     @Test func smartUpdateScalesOverlapsAndCompresses() throws {
         let setup = try Self.setup()
         let w = try Self.workload()
-        func update(_ mode: PlannedMode, _ devices: Int) throws -> Double {
+        func update(_ mode: OffloadMode, _ devices: Int) throws -> Double {
             try StudyResult.run(mode, w, devices: devices, on: setup).seconds(.update)
         }
         let slice = Double(w.parameters) / 10
@@ -81,7 +103,7 @@ import Testing
     @Test func planningIsDeterministic() throws {
         let setup = try Self.setup()
         let w = try Self.workload("gpt2-2.5b")
-        for mode in PlannedMode.allCases {
+        for mode in OffloadMode.allCases {
             let a = try IterationPlanner.timeline(mode, w, devices: 4, on: setup)
             let b = try IterationPlanner.timeline(mode, w, devices: 4, on: setup)
             #expect(a.result == b.result)

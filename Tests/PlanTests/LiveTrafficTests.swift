@@ -1,5 +1,6 @@
 import Foundation
 import Offload
+import OffloadVocabulary
 import Optim
 import Plan
 import Testing
@@ -28,7 +29,7 @@ import Trainer
         let gradientBytes = Double(precision.byteWidth)
         // The compressed payload's measured share of dense fp32 bytes feeds the model.
         let fraction = mode == .suOC ? Double(measured.gradientBytes) / (parameters * 4) : 1
-        let model = LinkTraffic.perParameter(PlannedMode(rawValue: mode.rawValue)!,
+        let model = LinkTraffic.perParameter(mode,
                                              accounting: .dtypeAware(gradientBytes: gradientBytes, copyBytes: gradientBytes,
                                                                      compressedFraction: fraction))
         func close(_ a: Double, _ b: Double, _ tolerance: Double) -> Bool { abs(a - b) <= tolerance * b }

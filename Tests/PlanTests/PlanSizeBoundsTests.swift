@@ -1,5 +1,6 @@
 import Foundation
 import HardwareModel
+import OffloadVocabulary
 import Plan
 import Testing
 
@@ -27,7 +28,7 @@ import Testing
     }
 
     struct Case: Sendable, CustomStringConvertible {
-        var mode: PlannedMode
+        var mode: OffloadMode
         var devices: Int
         var subgroup: Int
         var overrides: [String] = []
@@ -37,7 +38,7 @@ import Testing
     /// Every mode, one and several devices (one of them with nothing to do in the last
     /// subgroup), subgroups that divide the parameters or not, chunks of one element, DRAM
     /// bounding the chunk, offloaded activation checkpoints.
-    static let cases: [Case] = PlannedMode.allCases.flatMap { mode in
+    static let cases: [Case] = OffloadMode.allCases.flatMap { mode in
         [
             Case(mode: mode, devices: 1, subgroup: 1_000_000_000),
             Case(mode: mode, devices: 3, subgroup: 12_345),
@@ -98,11 +99,11 @@ import Testing
     /// Tiny chunks are refused naming the chunk (or the DRAM that bounds it), and both settings
     /// when raising either alone would not do.
     @Test(arguments: [
-        (["fpga.chunk=64B"], PlannedMode.suO, 1_000_000_000, "--set fpga.chunk=SIZE", "subgroup size"),
+        (["fpga.chunk=64B"], OffloadMode.suO, 1_000_000_000, "--set fpga.chunk=SIZE", "subgroup size"),
         (["fpga.dram=1KB"], .su, 1_000_000_000, "--set fpga.dram=SIZE", "subgroup size"),
         (["fpga.chunk=64B"], .suOC, 10, "raise the subgroup size", "--set fpga.chunk=SIZE"),
     ])
-    func tinyChunksAreRefusedNamingTheSetting(overrides: [String], mode: PlannedMode, subgroup: Int, names: String,
+    func tinyChunksAreRefusedNamingTheSetting(overrides: [String], mode: OffloadMode, subgroup: Int, names: String,
                                               alsoNames: String) throws {
         let workload = try Self.preset("gpt2-33.0b", subgroup: subgroup)
         let error = try #require(throws: PlanError.self) {
@@ -163,7 +164,7 @@ import Testing
         var largest = 0
         for preset in ModelPreset.all {
             for devices in [1, 2, 4, 6, 8, 10] {
-                for mode in PlannedMode.allCases {
+                for mode in OffloadMode.allCases {
                     largest = max(largest, try IterationPlanner.size(mode, try Self.preset(preset.name), devices: devices, on: setup).operations)
                 }
             }
@@ -171,13 +172,13 @@ import Testing
         #expect(largest < 10_000)
         let r = try StudyResult.run(.suOC, try Self.preset("gpt2-33.0b"), devices: 10, on: setup)
         #expect(r.iterationSeconds > 0 && r.deviceBytes.count == 10)
-        for mode in PlannedMode.allCases {
+        for mode in OffloadMode.allCases {
             #expect(try IterationPlanner.size(mode, try Self.preset("gpt2-33.0b"), devices: 4096, on: setup).operations < 1_000_000)
         }
         let huge = try IterationWorkload(model: try ModelShape(family: .gpt2, layers: 21, hidden: 65536, heads: 512, sequence: 1024,
                                                                batch: 1))
         #expect(huge.parameters <= ModelShape.maximumElements)
-        for mode in PlannedMode.allCases {
+        for mode in OffloadMode.allCases {
             #expect(try IterationPlanner.size(mode, huge, devices: 4096, on: setup).operations <= IterationPlanner.maximumOperations)
         }
     }

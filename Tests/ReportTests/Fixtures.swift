@@ -1,11 +1,12 @@
 import Foundation
+import OffloadVocabulary
 import Report
 
 /// Study rows for the tests: the paper's Fig. 9 (GPT-2 4.0B and 8.4B on 6 and 10 SmartSSDs; totals
 /// and FW+BW read from the figure) with a top-k ratio sweep for su+o+c, the phases split 1:2 between
 /// FW and BW.
 enum Fixtures {
-    static let fig9: [(model: String, parameters: Int, rows: [(Int, StudyMode, Double, Double)])] = [
+    static let fig9: [(model: String, parameters: Int, rows: [(Int, OffloadMode, Double, Double)])] = [
         ("gpt2-4b", 4_000_000_000, [
             (6, .base, 23.8, 6.2), (6, .su, 19.1, 6.0), (6, .suO, 18.3, 6.0), (6, .suOC, 15.6, 4.7),
             (10, .base, 23.6, 5.7), (10, .su, 15.6, 6.0), (10, .suO, 14.7, 6.3), (10, .suOC, 12.1, 4.7),
@@ -16,7 +17,7 @@ enum Fixtures {
         ]),
     ]
 
-    static func row(model: String, parameters: Int, devices: Int, mode: StudyMode, total: Double, fwbw: Double,
+    static func row(model: String, parameters: Int, devices: Int, mode: OffloadMode, total: Double, fwbw: Double,
                     base: Double?, ratio: Double = 0.01) -> StudyRow {
         let bytes: Double = switch mode {
         case .base: 32

@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 @testable import Report
+import OffloadVocabulary
 import Testing
 
 /// Parses an SVG document (must be well-formed XML) and finds elements by local name.
@@ -64,7 +65,7 @@ extension XMLElement {
     /// Hand-computed: base stacks 1 + 2 + 7 = 10 s, su 1 + 2 + 2 = 5 s. The axis tops at 12.5 s
     /// (the first nice tick above 10 s + 4%), the plot is 240 px high: 19.2 px per second.
     @Test func breakdownBarsAreStackedAndProportional() throws {
-        func row(_ mode: StudyMode, _ update: Double) -> StudyRow {
+        func row(_ mode: OffloadMode, _ update: Double) -> StudyRow {
             StudyRow(model: "m", parameters: 1_000_000, devices: 4, mode: mode, topkRatio: 0.01, host: "h", device: "d",
                      gpu: "g", fwSeconds: 1, bwGradOffloadSeconds: 2, updateSeconds: update, iterationSeconds: 3 + update,
                      speedupVsBase: 10 / (3 + update), sharedLinkBytes: 32e6, sharedLinkBytesPerParam: 32,
@@ -127,12 +128,12 @@ extension XMLElement {
         #expect(lines.count == 2 * 4)
         for model in ["gpt2-4b", "gpt2-8b"] {
             let modes = lines.filter { $0.value("data-model") == model }.compactMap { $0.value("data-mode") }
-            #expect(modes == StudyMode.allCases.map(\.rawValue))
+            #expect(modes == OffloadMode.allCases.map(\.rawValue))
         }
         // Two points each (6 and 10 devices), the same colour as the mode's bars elsewhere.
         for line in lines {
             #expect(line.value("points")?.split(separator: " ").count == 2)
-            #expect(line.value("stroke") == Palette.mode(StudyMode(rawValue: line.value("data-mode")!)!))
+            #expect(line.value("stroke") == Palette.mode(OffloadMode(rawValue: line.value("data-mode")!)!))
         }
         // One model: one polyline per mode.
         let single = try Self.chart("speedup", Fixtures.study().filter { $0.model == "gpt2-4b" })

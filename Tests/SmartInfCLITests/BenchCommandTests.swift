@@ -86,11 +86,11 @@ struct SmartInfProcess {
         (["--params", "0"], "--params '0' is not a positive count"),
         (["--threads", "1,x"], "--threads: 'x' is not an integer"),
         (["--threads", "0"], "--threads: '0' is not an integer ≥ 1"),
-        (["--optimizer", "lion"], "unknown optimizer 'lion'"),
-        (["--optimizer", "adamw:torch"], "unknown optimizer flavour"),
-        (["--grad", "fp8"], "--grad 'fp8' is not a precision"),
-        (["--copy-out", "int8"], "--copy-out 'int8' is not a precision"),
-        (["--path", "avx"], "--path 'avx' is not a kernel path"),
+        (["--optimizer", "lion"], "--optimizer: 'lion' is not one of adamw, sgd, sgd:torch, adagrad, adagrad:torch"),
+        (["--optimizer", "adamw,adamw:torch"], "--optimizer: 'adamw:torch' is not one of adamw, sgd, sgd:torch, adagrad, adagrad:torch"),
+        (["--grad", "fp8"], "The value 'fp8' is invalid for '--grad <grad>'. Please provide one of 'fp32', 'fp16' or 'bf16'."),
+        (["--copy-out", "int8"], "The value 'int8' is invalid for '--copy-out <copy-out>'. Please provide one of 'fp32', 'fp16', 'bf16' or 'none'."),
+        (["--path", "avx"], "The value 'avx' is invalid for '--path <path>'. Please provide one of 'simd' and 'scalar'."),
         (["--repetitions", "0"], "--repetitions must be at least 1"),
     ] as [([String], String)])
     func badFlagsAreRefusedWithAMessageNamingThem(flags: [String], message: String) throws {
@@ -104,7 +104,8 @@ struct SmartInfProcess {
 @Suite struct BenchDeviceCommandTests {
     @Test(arguments: [
         (["--handler", "naive,naive"], "names a handler twice"),
-        (["--handler", "fast"], "--handler 'fast': expected naive or overlap"),
+        (["--handler", "fast"], "--handler: 'fast' is not one of naive, overlap"),
+        (["--optimizer", "lion"], "The value 'lion' is invalid for '--optimizer <optimizer>'. Please provide one of 'adamw', 'sgd', 'sgd:torch', 'adagrad' or 'adagrad:torch'."),
         (["--block-size", "1000"], "--block-size '1000' is not a multiple of 4KiB"),
         (["--grad", "fp8"], "--grad 'fp8' is not a precision: expected fp32, fp16 or bf16"),
         // 2^40 parameters need ~90 TB of device files: refused before anything is written.

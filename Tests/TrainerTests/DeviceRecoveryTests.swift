@@ -1,5 +1,6 @@
 import Foundation
 import Offload
+import OffloadVocabulary
 import Testing
 import Trainer
 

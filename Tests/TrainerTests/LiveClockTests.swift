@@ -3,6 +3,7 @@ import Foundation
 import HardwareModel
 import LiveClock
 import Offload
+import OffloadVocabulary
 import Plan
 import Testing
 import Trace

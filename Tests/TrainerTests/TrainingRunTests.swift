@@ -1,6 +1,7 @@
 import Foundation
 import GPT
 import Offload
+import OffloadVocabulary
 import Optim
 import SeededRandom
 import Testing

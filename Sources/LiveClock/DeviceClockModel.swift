@@ -1,26 +1,31 @@
 import DeviceProtocol
 import Foundation
 import HardwareModel
-import LiveClock
+import OffloadVocabulary
 import Plan
-import SmartSSD
 
 /// A device's own clock (`smartssd --clock virtual|paced`): the routes its operations take on
 /// the modeled machine and, under the paced clock, the table that holds them to it. Started by
 /// a paced training run, the device uses the run's shared table (`--pacer`); standalone, it
-/// models itself as device 0 of one behind `--host-profile`, with `--profile`'s numbers, in su+o.
-struct DeviceClockModel {
-    let clock: ClockKind
-    let routes: LiveRoutes
-    let index: Int
-    let pacer: OperationPacerHandle?
+/// models itself as device 0 of one behind `hostProfile`, with `profile`'s numbers, in su+o.
+public struct DeviceClockModel: Sendable {
+    public let clock: ClockKind
+    public let routes: LiveRoutes
+    /// This device's number on the modeled machine.
+    public let index: Int
+    /// What the device's engine paces its operations with (the paced clock only).
+    public let pacer: OperationPacerHandle?
 
-    init(clock: ClockKind, dilation: Double, profile: String, hostProfile: String, pacerTable: String?, fleetIndex: Int) throws {
+    /// `clock` is virtual or paced (the wall clock has no model). `pacerTable` is the run's
+    /// shared table, which only the paced clock reads; `fleetIndex` is this device's row in it.
+    public init(clock: ClockKind, dilation: Double, profile: String, hostProfile: String, pacerTable: String?,
+                fleetIndex: Int) throws {
+        precondition(clock != .wall, "the wall clock has no model")
         self.clock = clock
         let library = try ProfileLibrary.locate()
         let setup = try HardwareSetup(host: hostProfile, device: profile, gpu: "a5000", from: library)
         if let pacerTable {
-            guard clock == .paced else { throw PacerError.notATable("--pacer needs --clock paced (\(pacerTable))") }
+            guard clock == .paced else { throw PacerError.tableNeedsPacedClock(pacerTable) }
             let table = try PacerTable(opening: pacerTable)
             pacer = try table.pacer(forDevice: fleetIndex)
             index = fleetIndex
@@ -39,12 +44,12 @@ struct DeviceClockModel {
         }
     }
 
-    /// One log line: the step's modeled seconds beside its wall seconds.
-    func describe(step: Int, _ report: StepReport) -> String {
+    /// A committed step's modeled seconds on this device's routes, beside the wall seconds from
+    /// its first operation's start to its last one's end.
+    public func seconds(of report: StepReport) -> (modeled: Double, wall: Double) {
         let timeline = IterationTimeline(routes.plan(device: index, report.operations))
         let first = report.operations.map(\.wallStart).min() ?? 0
         let last = report.operations.map(\.wallEnd).max() ?? first
-        return String(format: "step %d: %d operations, modeled %.6f s, wall %.6f s (%@ clock)", step, report.operations.count,
-                      timeline.iterationSeconds, Double(last - first) / 1e9, clock.rawValue)
+        return (timeline.iterationSeconds, Double(last - first) / 1e9)
     }
 }

@@ -1,0 +1,136 @@
+import Foundation
+import OffloadVocabulary
+import Optim
+import Testing
+import Trainer
+
+/// `smartinf train`'s flags meeting a DeepSpeed-style config file, read from a real file: a flag
+/// wins over the file, the file over the default, and a value no run can use is refused with a
+/// typed error naming the flag (or, for the file, the key) and what it takes.
+@Suite struct TrainingFlagsTests {
+    let dir = RunDirectory()
+
+    func file(_ json: String) throws -> TrainingConfigFile {
+        let path = "\(dir.path)/ds.json"
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        return try TrainingConfigFile.load(path: path)
+    }
+
+    func flags(_ edit: (inout TrainingFlags) -> Void = { _ in }) -> TrainingFlags {
+        var f = TrainingFlags(trainData: "train.bin")
+        f.initSpec = "gpt2:1,2,32,16,256"
+        edit(&f)
+        return f
+    }
+
+    @Test func withoutAFileEveryValueIsTheDefault() throws {
+        let o = try TrainingOptions(flags: flags())
+        #expect(o.model == .initialize(spec: "gpt2:1,2,32,16,256", seed: 1337))
+        #expect(o.mode == .suO && o.devices == 1 && o.batchSize == 4 && o.sequenceLength == 64 && o.steps == 10)
+        #expect(o.dramBytes == 1 << 30 && o.ssdDirectory == "/var/tmp/smartinf-ssd" && o.shuffleSeed == 42)
+        #expect(o.precision == .fp32 && o.lossScaling == nil && o.gradientClip == nil)
+        #expect(o.optimizer == .adamw(AdamWHyperparameters(beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0)))
+        #expect(o.schedule == .constant(3e-4))
+        #expect(o.compression.ratio == 0.01 && !o.compression.errorFeedback)
+        #expect(o.onDeviceFailure == .abort && o.clock.kind == .wall && o.clock.dilation == 1)
+    }
+
+    @Test func flagsWinOverTheFileAndTheFileOverTheDefaults() throws {
+        let config = try file("""
+        {"train_micro_batch_size_per_gpu": 2, "gradient_clipping": 1.0,
+         "optimizer": {"type": "CPUAdam", "params": {"lr": 0.002, "betas": [0.8, 0.95], "eps": 1e-6, "weight_decay": 0.1}},
+         "fp16": {"enabled": true, "loss_scale": 0, "initial_scale_power": 12, "loss_scale_window": 100},
+         "zero_optimization": {"sub_group_size": 2048, "offload_optimizer": {"device": "nvme", "nvme_path": "/nvme"}},
+         "aio": {"block_size": 262144, "queue_depth": 8},
+         "smartinf": {"devices": 3, "mode": "su+o+c", "topk_ratio": 0.05, "error_feedback": true, "dram": "16MiB"}}
+        """)
+        let o = try TrainingOptions(flags: flags {
+            $0.devices = 2
+            $0.beta1 = 0.7
+            $0.dram = "32MiB"
+        }, file: config)
+        #expect(o.devices == 2 && o.dramBytes == 32 << 20)
+        #expect(o.mode == .suOC && o.batchSize == 2 && o.subgroupElements == 2048 && o.ssdDirectory == "/nvme")
+        #expect(o.queueDepth == 8 && o.blockSize == 262_144 && o.gradientClip == 1)
+        #expect(o.compression.ratio == 0.05 && o.compression.errorFeedback)
+        #expect(o.optimizer == .adamw(AdamWHyperparameters(beta1: Float(0.7 as Double), beta2: Float(0.95 as Double),
+                                                          eps: Float(1e-6 as Double), weightDecay: Float(0.1 as Double))))
+        #expect(o.schedule == .constant(0.002))
+        #expect(o.precision == .fp16)
+        #expect(o.lossScaling?.initialScale == 4096 && o.lossScaling?.window == 100)
+
+        let flagged = try TrainingOptions(flags: flags {
+            $0.mode = .su
+            $0.precision = .bf16
+            $0.optimizer = .sgd(SGDHyperparameters(), .torch)
+            $0.errorFeedback = false
+        }, file: try file(#"{"smartinf": {"mode": "su+o+c", "dram": "64MiB"}, "optimizer": {"params": {"momentum": 0.5}}}"#))
+        #expect(flagged.mode == .su && flagged.precision == .bf16 && flagged.dramBytes == 64 << 20)
+        #expect(flagged.optimizer == .sgd(SGDHyperparameters(momentum: 0.5), .torch))
+    }
+
+    @Test func deepSpeedAndOurOptimizerNamesAreRead() throws {
+        for (type, expected) in [("Adam", OptimizerKind.adamw), ("DeepSpeedCPUAdam", .adamw), ("SGD", .sgd), ("Adagrad", .adagrad),
+                                 ("adagrad:torch", .adagrad)] {
+            #expect(try file(#"{"optimizer": {"type": "\#(type)"}}"#).optimizer?.kind == expected, "\(type)")
+        }
+    }
+
+    @Test func theCosineScheduleEndsAtTheLastStep() throws {
+        let o = try TrainingOptions(flags: flags {
+            $0.schedule = .cosine
+            $0.learningRate = 1e-3
+            $0.minimumLearningRate = 1e-4
+            $0.warmupSteps = 3
+            $0.steps = 20
+        })
+        #expect(o.schedule == .warmupCosine(peak: 1e-3, minimum: 1e-4, warmupSteps: 3, totalSteps: 20))
+        let retry = try TrainingOptions(flags: flags { $0.onDeviceFailure = .retry; $0.maxRetries = 2 })
+        #expect(retry.onDeviceFailure == .retry(maxRetries: 2))
+    }
+
+    @Test func unusableFlagsAreRefusedNamingThem() throws {
+        let cases: [(TrainingFlags, TrainingFlagError)] = [
+            (flags { $0.initSpec = nil }, .noModel),
+            (flags { $0.checkpoint = "model.bin" }, .twoModels),
+            (flags { $0.errorFeedback = true }, .needs(option: "--error-feedback", requirement: "--mode su+o+c")),
+            (flags { $0.checkpointEvery = 5 }, .needs(option: "--checkpoint-every", requirement: "--save-checkpoint DIR")),
+            (flags { $0.dram = "512KiB" }, .badValue(option: "--dram", found: "'512KiB'", expected: "a size of at least 1MiB (example: 1GiB)")),
+            (flags { $0.steps = 0 }, .badValue(option: "--steps", found: "0", expected: "at least 1")),
+            (flags { $0.topkRatio = 1.5 }, .badValue(option: "--topk-ratio", found: "1.5", expected: "a fraction in (0, 1]")),
+            (flags { $0.onDeviceFailure = .retry; $0.maxRetries = 0 },
+             .badValue(option: "--max-retries", found: "0", expected: "at least 1")),
+            (flags { $0.deviceFaults = ["1:crash@step=2"] },
+             .badValue(option: "--device-fault", found: "'1:crash@step=2'", expected: "I:SPEC with a device index 0..<1")),
+            (flags { $0.dilation = 0 }, .badValue(option: "--dilation", found: "0.0", expected: "a positive number")),
+        ]
+        for (f, error) in cases {
+            #expect(throws: error) { try TrainingOptions(flags: f) }
+        }
+        #expect(TrainingFlagError.needs(option: "--error-feedback", requirement: "--mode su+o+c").description
+                == "--error-feedback needs --mode su+o+c")
+        // With a resume directory the model comes from it.
+        #expect(try TrainingOptions(flags: flags { $0.initSpec = nil; $0.resume = "run" }).model == .checkpoint("run/model.bin"))
+        // Error feedback in the file needs su+o+c too, whichever source the mode comes from.
+        #expect(throws: TrainingFlagError.needs(option: "--error-feedback", requirement: "--mode su+o+c")) {
+            try TrainingOptions(flags: flags { $0.mode = .suO }, file: try file(#"{"smartinf": {"mode": "su+o+c", "error_feedback": true}}"#))
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"smartinf": {"mode": "turbo"}}"#, "smartinf.mode", "must be one of base, su, su+o, su+o+c, found the string \"turbo\""),
+        (#"{"smartinf": {"dram": "lots"}}"#, "smartinf.dram", "must be a size of at least 1MiB such as \"1GiB\", found the string \"lots\""),
+        (#"{"smartinf": {"dram": "512KiB"}}"#, "smartinf.dram", "must be a size of at least 1MiB such as \"1GiB\", found the string \"512KiB\""),
+        (#"{"optimizer": {"type": "Lamb"}}"#, "optimizer.type",
+         "must be one of Adam, AdamW, CPUAdam, DeepSpeedCPUAdam, SGD, Adagrad or adamw, sgd, sgd:torch, adagrad, adagrad:torch, found the string \"Lamb\""),
+    ])
+    func badConfigWordsAreRefusedNamingTheKeyAndTheValues(json: String, key: String, problem: String) throws {
+        do {
+            _ = try file(json)
+            Issue.record("\(json) was read")
+        } catch let error as TrainingConfigFile.ConfigError {
+            #expect(error.key == key)
+            #expect(error.problem == problem)
+        }
+    }
+}
