@@ -107,7 +107,7 @@ struct SmartInfProcess {
         (["--handler", "fast"], "--handler: 'fast' is not one of naive, overlap"),
         (["--optimizer", "lion"], "The value 'lion' is invalid for '--optimizer <optimizer>'. Please provide one of 'adamw', 'sgd', 'sgd:torch', 'adagrad' or 'adagrad:torch'."),
         (["--block-size", "1000"], "--block-size '1000' is not a multiple of 4KiB"),
-        (["--grad", "fp8"], "--grad 'fp8' is not a precision: expected fp32, fp16 or bf16"),
+        (["--grad", "fp8"], "The value 'fp8' is invalid for '--grad <grad>'. Please provide one of 'fp32', 'fp16' or 'bf16'."),
         // 2^40 parameters need ~90 TB of device files: refused before anything is written.
         (["--params", "1T", "--dir", "/var/tmp/smartinf-bench-refused"], "choose another --dir or fewer --params"),
     ] as [([String], String)])
