@@ -6,10 +6,12 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <malloc.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +41,22 @@ int64_t si_file_size(int fd) {
         return (int64_t)bytes;
     }
     return (int64_t)st.st_size;
+}
+
+int si_lock_exclusive(int fd) {
+    for (;;) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 0;
+        if (errno != EINTR) return -errno;
+    }
+}
+
+int si_file_identity(int fd, uint32_t *major_number, uint32_t *minor_number, uint64_t *inode) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -errno;
+    *major_number = major(st.st_dev);
+    *minor_number = minor(st.st_dev);
+    *inode = (uint64_t)st.st_ino;
+    return 0;
 }
 
 int si_memfd_create(const char *name) {

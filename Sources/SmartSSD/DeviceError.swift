@@ -1,6 +1,7 @@
 import BlockIO
 import Compression
 import DeviceProtocol
+import Glibc
 
 /// Why a device refused a command or could not start. Each case maps to an error reply; none
 /// stops the device.
@@ -8,6 +9,9 @@ public enum DeviceError: Error, CustomStringConvertible {
     case notConfigured(String)
     case formattedForSomethingElse(path: String, found: String, requested: String)
     case corruptSuperblock(path: String, detail: String)
+    /// Another device (another process, or another engine in this one) has the SSD open: its
+    /// lock's holder, when the kernel names it.
+    case ssdInUse(path: String, holder: Int32?)
     case insufficientDRAM(neededBytes: Int, dramBytes: Int, detail: String)
     case insufficientCapacity(neededBytes: Int, capacityBytes: Int)
     case outOfRange(String)
@@ -26,6 +30,10 @@ public enum DeviceError: Error, CustomStringConvertible {
         case .formattedForSomethingElse(let path, let found, let requested):
             "\(path) is formatted for \(found), but the configuration asks for \(requested); use a fresh SSD file or the same configuration"
         case .corruptSuperblock(let path, let detail): "\(path): the superblock is damaged (\(detail))"
+        case .ssdInUse(let path, let holder):
+            "\(path) is in use: " + (holder == getpid() ? "another device in this process (pid \(getpid())) has it open"
+                : holder.map { "process \($0) holds its lock (another smartssd?)" } ?? "another process holds its lock")
+                + "; one device per SSD file: stop that device or give this one another file"
         case .insufficientDRAM(let needed, let dram, let detail):
             "the configuration needs \(needed) bytes of device DRAM (\(detail)), but the device has \(dram) (--dram)"
         case .insufficientCapacity(let needed, let capacity):
@@ -51,6 +59,8 @@ public enum DeviceError: Error, CustomStringConvertible {
         case .insufficientDRAM, .insufficientCapacity: .insufficientDRAM
         case .badPayload: .badPayload
         case .integrity: .storage
+        // Only at startup, never on the wire today; the closest code until there is a `busy` one.
+        case .ssdInUse: .storage
         case .storage: .storage
         }
     }

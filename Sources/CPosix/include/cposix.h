@@ -18,6 +18,11 @@ int si_fallocate(int fd, int64_t offset, int64_t length);
 int64_t si_file_size(int fd);
 /// 1 when fd is a block device.
 int si_is_block_device(int fd);
+/// flock(2) LOCK_EX | LOCK_NB, retried on EINTR: 0, or -errno (-EWOULDBLOCK when another open
+/// file description holds a lock on the file).
+int si_lock_exclusive(int fd);
+/// The device numbers and inode of an open file (fstat), as /proc/locks names them; 0 or -errno.
+int si_file_identity(int fd, uint32_t *major_number, uint32_t *minor_number, uint64_t *inode);
 /// memfd_create(2); -errno on failure.
 int si_memfd_create(const char *name);
 /// Pins the calling thread to one CPU; 0 or -errno.
