@@ -254,7 +254,9 @@ public final class DeviceEngine: @unchecked Sendable {
         for item in items {
             journal.stage(.init(step: command.step, slot: item.writeSlot, checksum: checksums[item.subgroup]), subgroup: item.subgroup)
         }
-        try journal.write(ring: ring)
+        let tear = fault?.tearsCommit(step: command.step) ?? false
+        try journal.write(ring: ring, tearing: tear)
+        if tear { fault?.killDevice() }
         fault?.check(.afterCommit, step: command.step, subgroup: nil)
         stepObserver?(command.step, lastReport)
     }
