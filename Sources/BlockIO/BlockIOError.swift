@@ -10,6 +10,7 @@ public struct BlockIOError: Error, Equatable, CustomStringConvertible {
         case sync
         case allocate
         case size
+        case lock
         case ringSetup = "io_uring setup"
         case registerBuffers = "io_uring buffer registration"
         case submit = "io_uring submit"

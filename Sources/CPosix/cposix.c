@@ -7,10 +7,12 @@
 #include <linux/fs.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <string.h>
@@ -40,6 +42,22 @@ int64_t si_file_size(int fd) {
         return (int64_t)bytes;
     }
     return (int64_t)st.st_size;
+}
+
+int si_lock_exclusive(int fd) {
+    for (;;) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 0;
+        if (errno != EINTR) return -errno;
+    }
+}
+
+int si_file_identity(int fd, uint32_t *major_number, uint32_t *minor_number, uint64_t *inode) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -errno;
+    *major_number = major(st.st_dev);
+    *minor_number = minor(st.st_dev);
+    *inode = (uint64_t)st.st_ino;
+    return 0;
 }
 
 int64_t si_peer_uid(int fd) {

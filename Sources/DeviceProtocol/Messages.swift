@@ -305,8 +305,13 @@ public enum Reply: Sendable, Equatable {
     ///                         capacity                                         insufficientCapacity
     ///   10  formatMismatch    use its SSD as asked: formatted for another
     ///                         configuration, or its superblock unreadable      formattedForSomethingElse,
-    ///                                                                          corruptSuperblock
+    ///                                                                          corruptSuperblock,
+    ///                                                                          unsupportedFormat
+    ///   11  busy              open its SSD file: another device holds the file's
+    ///                         lock                                             ssdInUse
     /// ```
+    /// A journal whose two copies of a block are both unreadable is an integrity failure too
+    /// (`corruptJournal`, code 8): committed state can no longer be trusted.
     public enum ErrorCode: UInt16, Sendable, CaseIterable {
         case malformedRequest = 1
         case notConfigured = 2
@@ -318,6 +323,7 @@ public enum Reply: Sendable, Equatable {
         case integrity = 8
         case outOfSpace = 9
         case formatMismatch = 10
+        case busy = 11
     }
 
     public var kind: UInt16 {

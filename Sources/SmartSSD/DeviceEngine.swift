@@ -72,6 +72,12 @@ public final class DeviceEngine: @unchecked Sendable {
         fault = options.fault.map(ArmedFault.init)
         confinement = PathConfinement(ssdPath: options.ssdPath)
         file = try BlockFile(path: options.ssdPath, mode: options.ioMode, create: !FileManager.default.fileExists(atPath: options.ssdPath))
+        // One device per SSD, before reading a byte of it: a second device would trust a journal
+        // the first rewrites and overwrite the slots the first's journal names as committed. The
+        // lock lives as long as `file` (the kernel drops it when the process ends, however).
+        if case .held(let holder) = try file.lockExclusively() {
+            throw DeviceError.ssdInUse(path: options.ssdPath, holder: holder)
+        }
         pool = DRAMPool(bytes: options.dramBytes)
         ring = try IORing(queueDepth: options.queueDepth)
         let block = AlignedBuffer<UInt8>(count: DeviceLayout.superblockBytes, alignment: DeviceLayout.alignment)
@@ -251,7 +257,9 @@ public final class DeviceEngine: @unchecked Sendable {
         for item in items {
             journal.stage(.init(step: command.step, slot: item.writeSlot, checksum: checksums[item.subgroup]), subgroup: item.subgroup)
         }
-        try journal.write(ring: ring)
+        let tear = fault?.tearsCommit(step: command.step) ?? false
+        try journal.write(ring: ring, tearing: tear)
+        if tear { fault?.killDevice() }
         fault?.check(.afterCommit, step: command.step, subgroup: nil)
         stepObserver?(command.step, lastReport)
     }

@@ -1,6 +1,7 @@
 import BlockIO
 import Compression
 import DeviceProtocol
+import Glibc
 
 /// Why a device refused a command or could not start. Each case maps to an error reply; none
 /// stops the device.
@@ -8,6 +9,13 @@ public enum DeviceError: Error, CustomStringConvertible {
     case notConfigured(String)
     case formattedForSomethingElse(path: String, found: String, requested: String)
     case corruptSuperblock(path: String, detail: String)
+    /// An SSD written in another on-disk format version than this device reads.
+    case unsupportedFormat(path: String, found: UInt32, supported: UInt32)
+    /// Another device (another process, or another engine in this one) has the SSD open: its
+    /// lock's holder, when the kernel names it.
+    case ssdInUse(path: String, holder: Int32?)
+    /// Both copies of a journal block fail their checks, which no single torn write can cause.
+    case corruptJournal(path: String, subgroups: Range<Int>)
     case insufficientDRAM(neededBytes: Int, dramBytes: Int, detail: String)
     case insufficientCapacity(neededBytes: Int, capacityBytes: Int)
     case outOfRange(String)
@@ -26,6 +34,14 @@ public enum DeviceError: Error, CustomStringConvertible {
         case .formattedForSomethingElse(let path, let found, let requested):
             "\(path) is formatted for \(found), but the configuration asks for \(requested); use a fresh SSD file or the same configuration"
         case .corruptSuperblock(let path, let detail): "\(path): the superblock is damaged (\(detail))"
+        case .unsupportedFormat(let path, let found, let supported):
+            "\(path) is in SmartSSD on-disk format version \(found); this smartssd reads version \(supported) only; start from a fresh SSD file (a run resumes from its checkpoint)"
+        case .ssdInUse(let path, let holder):
+            "\(path) is in use: " + (holder == getpid() ? "another device in this process (pid \(getpid())) has it open"
+                : holder.map { "process \($0) holds its lock (another smartssd?)" } ?? "another process holds its lock")
+                + "; one device per SSD file: stop that device or give this one another file"
+        case .corruptJournal(let path, let subgroups):
+            "\(path): both copies of the step journal of subgroups \(subgroups.lowerBound)..<\(subgroups.upperBound) fail their checksums, so their committed steps are unknown (a torn write damages only one copy: the disk is damaged); start from a fresh SSD file and resume from a checkpoint"
         case .insufficientDRAM(let needed, let dram, let detail):
             "the configuration needs \(needed) bytes of device DRAM (\(detail)), but the device has \(dram) (--dram)"
         case .insufficientCapacity(let needed, let capacity):
@@ -48,12 +64,13 @@ public enum DeviceError: Error, CustomStringConvertible {
     public var code: Reply.ErrorCode {
         switch self {
         case .notConfigured, .notLoaded: .notConfigured
-        case .formattedForSomethingElse, .corruptSuperblock: .formatMismatch
+        case .formattedForSomethingElse, .corruptSuperblock, .unsupportedFormat: .formatMismatch
         case .outOfRange, .rollbackUnavailable: .outOfRange
         case .insufficientDRAM: .outOfDRAM
         case .insufficientCapacity: .outOfSpace
         case .badPayload: .badPayload
-        case .integrity: .integrity
+        case .integrity, .corruptJournal: .integrity
+        case .ssdInUse: .busy
         case .storage: .io
         case .hostBuffer(.failed): .io
         case .hostBuffer(.tooSmall): .outOfRange

@@ -8,7 +8,10 @@ import Optim
 /// offset                         contents
 /// 0                              superblock (4 KiB): magic, version, geometry, optimizer,
 ///                                precisions, slot mode, region offsets, CRC32C
-/// journalOffset                  step journal: two 64-byte records per subgroup (A/B)
+/// journalOffset                  step journal, copy A: `journalBlocks` 4 KiB blocks, block g
+///                                holding the records of subgroups 63g..<63g+63
+/// journalOffset + journalBlocks   step journal, copy B: the same blocks again (each commit
+///   × 4 KiB                      writes a block's copy that does not hold its newest image)
 /// gradientOffset                 gradient region: one slot of `gradientSlotBytes` per subgroup,
 ///                                big enough for that subgroup's largest payload (dense fp32)
 /// statesOffset                   per subgroup, per slot: p, then each optimizer state, each
@@ -57,9 +60,24 @@ public struct DeviceLayout: Sendable, Equatable {
     public var slotBytes: Int { vectorBytes * vectorsPerSlot }
 
     public static var superblockBytes: Int { alignment }
-    public static var journalRecordBytes: Int { 64 }
+    /// One journal record: flags, slot, step, state checksum (`StepJournal`).
+    public static var journalRecordBytes: Int { 32 }
+    /// A journal block's header: magic, block index, sequence number, CRC32C.
+    public static var journalHeaderBytes: Int { 64 }
+    /// Subgroups whose records (two each, A and B) share one journal block: 63.
+    public static var subgroupsPerJournalBlock: Int { (alignment - journalHeaderBytes) / (2 * journalRecordBytes) }
     public var journalOffset: Int { Self.superblockBytes }
-    public var journalBytes: Int { Self.roundUp(subgroupCount * 2 * Self.journalRecordBytes) }
+    /// Blocks in each of the journal's two copies.
+    public var journalBlocks: Int { (subgroupCount + Self.subgroupsPerJournalBlock - 1) / Self.subgroupsPerJournalBlock }
+    public var journalBytes: Int { 2 * journalBlocks * Self.alignment }
+    /// File offset of journal block `block` in copy `copy` (0 = A, 1 = B). The copies lie in
+    /// separate regions, so no write of one copy shares a sector with the other.
+    public func journalBlockOffset(_ block: Int, copy: Int) -> Int {
+        precondition((0..<journalBlocks).contains(block) && (0...1).contains(copy))
+        return journalOffset + (copy * journalBlocks + block) * Self.alignment
+    }
+    /// The journal block holding subgroup `s`'s records.
+    public func journalBlock(ofSubgroup s: Int) -> Int { s / Self.subgroupsPerJournalBlock }
     public var gradientOffset: Int { journalOffset + journalBytes }
     /// Room for one subgroup's payload: a dense fp32 gradient plus the payload header.
     public var gradientSlotBytes: Int { Self.roundUp(subgroupElements * 4 + 4096) }

@@ -9,6 +9,11 @@ import Synchronization
 ///   (after its update, before any write-back), `write_p` (after its parameter write, before the
 ///   states), `write_m` (after its state writes), `before_commit` (all writes synced, journal
 ///   not yet written), `after_commit` (journal written, reply not yet sent).
+/// - `torn@step=N`: step N's journal commit lands torn, as a write cut off by a power loss does
+///   (the changed journal blocks before the middle one whole; the middle one new only up to
+///   halfway into its first changed record, old after it; the rest not at all), then the device
+///   kills itself. Nothing committed may be lost: every subgroup reopens at step N−1, or at N
+///   where its journal block landed whole.
 /// - `hang@step=N[,phase=P][,subgroup=S]`: the device stops answering there (as a wedged device
 ///   does); P defaults to `read`.
 /// - `eio@read|write[,step=N][,offset=O]`: the device's next SSD read (or write), in step N if
@@ -30,7 +35,7 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
     }
 
     public enum Kind: String, Sendable, CaseIterable {
-        case crash, hang, eio, corrupt, slow
+        case crash, torn, hang, eio, corrupt, slow
     }
 
     /// What a `corrupt` fault damages.
@@ -67,6 +72,8 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
         switch kind {
         case .crash, .hang:
             "\(kind.rawValue)@step=\(step ?? 0),phase=\(phase.rawValue)" + (subgroup.map { ",subgroup=\($0)" } ?? "")
+        case .torn:
+            "torn@step=\(step ?? 0)"
         case .eio:
             "eio@\(direction.rawValue)" + (step.map { ",step=\($0)" } ?? "") + (offset.map { ",offset=\($0)" } ?? "")
         case .corrupt:
@@ -76,7 +83,7 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    static let usage = "expected crash@step=N,phase=P[,subgroup=S], hang@step=N[,phase=P], eio@read|write[,step=N][,offset=O], corrupt@grad|state[,step=N][,subgroup=S][,byte=B] or slow@link=SECONDS"
+    static let usage = "expected crash@step=N,phase=P[,subgroup=S], torn@step=N, hang@step=N[,phase=P], eio@read|write[,step=N][,offset=O], corrupt@grad|state[,step=N][,subgroup=S][,byte=B] or slow@link=SECONDS"
 
     /// Parses a spec, with a message naming what is wrong.
     public init(parsing spec: String) throws(FaultSpecError) {
@@ -111,7 +118,7 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
                 return v
             }
             switch (kind, kv[0]) {
-            case (.crash, "step"), (.hang, "step"), (.eio, "step"), (.corrupt, "step"):
+            case (.crash, "step"), (.torn, "step"), (.hang, "step"), (.eio, "step"), (.corrupt, "step"):
                 step = try integer(minimum: 1)
             case (.crash, "phase"), (.hang, "phase"):
                 guard let p = Phase(rawValue: kv[1]) else {
@@ -137,7 +144,7 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
         switch kind {
         case .crash where step == nil || !phaseGiven:
             throw FaultSpecError(spec: spec, problem: "both step= and phase= are required")
-        case .hang where step == nil:
+        case .hang where step == nil, .torn where step == nil:
             throw FaultSpecError(spec: spec, problem: "step= is required")
         case .slow where !fields.contains(where: { $0.hasPrefix("link=") }):
             throw FaultSpecError(spec: spec, problem: "slow needs link=SECONDS")
@@ -169,10 +176,24 @@ public final class ArmedFault: @unchecked Sendable {
         guard fire(matches) else { return }
         if plan.kind == .crash {
             log("fault \(plan) fires: killing the device")
-            kill(getpid(), SIGKILL)
+            killDevice()
         }
         log("fault \(plan) fires: the device stops answering")
         while true { sleep(3600) }
+    }
+
+    /// Whether step `step`'s journal commit is to land torn (`torn@step`); the caller writes it
+    /// torn, then calls `killDevice()`.
+    func tearsCommit(step: Int) -> Bool {
+        guard plan.kind == .torn, fire(step == plan.step) else { return false }
+        log("fault \(plan) fires: the journal commit lands torn, then the device is killed")
+        return true
+    }
+
+    /// Ends the device at once, exactly as `kill -9` does.
+    func killDevice() -> Never {
+        kill(getpid(), SIGKILL)
+        while true { pause() }
     }
 
     /// Whether an SSD transfer of `direction` over `range` (file bytes) in `step` must fail.

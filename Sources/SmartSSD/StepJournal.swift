@@ -4,11 +4,26 @@ import Optim
 
 /// The record of which step each subgroup has committed, and in which slot its state lies.
 ///
-/// Each subgroup has two 64-byte record positions. A commit writes the position that does *not*
-/// hold the current record, then syncs; so a torn journal write can only damage the record being
-/// written, and the previous one survives. On open, the valid record with the higher step wins.
-/// Keeping the slot in the record (rather than deriving it from the step's parity) lets a skipped
-/// step commit without copying any state: it points at the slot it read.
+/// Each subgroup keeps up to two records, A and B: its newest commit and the one before it,
+/// which a rollback can return to. A commit stages the new record in the position that does not
+/// hold the newest one; the record with the higher step wins. Keeping the slot in the record
+/// (rather than deriving it from the step's parity) lets a skipped step commit without copying
+/// any state: it points at the slot it read.
+///
+/// On disk, subgroups are grouped `DeviceLayout.subgroupsPerJournalBlock` to a 4 KiB block, and
+/// every block exists twice, copy A in one region and copy B in another. A copy is a whole image
+/// of its group: both records of each subgroup, a sequence number, and a CRC32C over the block.
+/// A journal write puts each changed group into the copy that does *not* hold the group's newest
+/// durable image, then syncs; on open, the valid copy with the higher sequence number wins.
+///
+/// Why this survives a torn write: a write that lands only partly (some 512-byte sectors new,
+/// others old, one caught mid-sector) damages only the block it was writing, whose CRC then
+/// fails, and that block held nothing the group still needs. The other copy, untouched since it
+/// was synced, holds the group's image before the write, whole: every subgroup recovers the
+/// commit before, or the new one where its block landed intact, never neither. Per-subgroup A/B
+/// positions packed into shared blocks cannot promise this: once two subgroups of a block sit in
+/// different positions (a host may step some subgroups and not others), each copy of that block
+/// holds some subgroup's only newest record, and rewriting either risks it.
 public final class StepJournal {
     /// One subgroup's committed state.
     public struct Entry: Sendable, Equatable {
@@ -24,31 +39,59 @@ public final class StepJournal {
         }
     }
 
-    static var recordMagic: UInt32 { 0x4C4E_524A }  // "JRNL"
+    static var blockMagic: UInt32 { 0x4C4E_524A }  // "JRNL"
+    private static var blockBytes: Int { DeviceLayout.alignment }
+    /// Where a block's CRC32C lies; it covers every other byte of the block.
+    private static var checksumOffset: Int { 60 }
 
     let layout: DeviceLayout
     let file: BlockFile
-    /// The journal region as on disk (page-aligned for direct I/O).
+    /// Both copies of every journal block, as on disk (page-aligned for direct I/O).
     let image: AlignedBuffer<UInt8>
-    /// Per subgroup, per position: the decoded record, if valid.
+    /// Per subgroup, per position (A, B): the record, if any.
     private var records: [[Entry?]]
+    /// Per block: the copy (0 = A, 1 = B) holding its newest durable image, and that image's
+    /// sequence number.
+    private var newestCopy: [Int]
+    private var sequence: [UInt64]
+    /// Per block: staged changes not yet written.
+    private var dirty: [Bool]
 
-    /// Reads the journal region of `file` and recovers every subgroup's last commit.
+    /// Reads the journal region of `file` and recovers every subgroup's last commit; `fresh`
+    /// formats it instead (every subgroup without records).
     init(layout: DeviceLayout, file: BlockFile, ring: IORing, fresh: Bool) throws {
         self.layout = layout
         self.file = file
         image = AlignedBuffer(count: layout.journalBytes, alignment: DeviceLayout.alignment)
         records = Array(repeating: [nil, nil], count: layout.subgroupCount)
+        newestCopy = Array(repeating: 0, count: layout.journalBlocks)
+        sequence = Array(repeating: 1, count: layout.journalBlocks)
+        dirty = Array(repeating: false, count: layout.journalBlocks)
         if fresh {
-            try write(ring: ring)
+            // Both copies, A one sequence ahead: nothing is committed yet, so nothing can be lost.
+            for block in 0..<layout.journalBlocks {
+                encode(block, copy: 0, sequence: 1)
+                encode(block, copy: 1, sequence: 0)
+            }
+            try image.withUnsafeMutableBufferPointer { b in
+                try ring.run([BlockTransfer(.write, file: file, fileOffset: layout.journalOffset, memory: UnsafeMutableRawBufferPointer(b))],
+                             blockSize: 1 << 20)
+            }
+            try file.sync()
             return
         }
         try image.withUnsafeMutableBufferPointer { b in
             try ring.run([BlockTransfer(.read, file: file, fileOffset: layout.journalOffset, memory: UnsafeMutableRawBufferPointer(b))],
                          blockSize: 1 << 20)
         }
-        for s in 0..<layout.subgroupCount {
-            for position in 0..<2 { records[s][position] = decodeRecord(subgroup: s, position: position) }
+        for block in 0..<layout.journalBlocks {
+            let candidates = (0...1).compactMap { copy in decode(block, copy: copy).map { (copy: copy, image: $0) } }
+            guard let newest = candidates.max(by: { $0.image.sequence < $1.image.sequence }) else {
+                throw DeviceError.corruptJournal(path: file.path, subgroups: subgroups(ofBlock: block))
+            }
+            newestCopy[block] = newest.copy
+            sequence[block] = newest.image.sequence
+            for (s, pair) in zip(subgroups(ofBlock: block), newest.image.records) { records[s] = pair }
         }
     }
 
@@ -65,15 +108,8 @@ public final class StepJournal {
     func stage(_ entry: Entry, subgroup s: Int) {
         let current = records[s].enumerated().filter { $0.element != nil }.max { $0.element!.step < $1.element!.step }?.offset
         let position = current.map { 1 - $0 } ?? 0
-        // The journal's whole crash argument: the record a torn write can damage is never the
-        // committed one. Checked on the bytes that will reach the disk, not on `records`.
-        let committed = committed(s)
-        precondition(committed == nil || decodeRecord(subgroup: s, position: position) != committed,
-                     "subgroup \(s): a commit must go to the record position not holding the committed record")
         records[s][position] = entry
-        encodeRecord(entry, subgroup: s, position: position)
-        assert(committed == nil || decodeRecord(subgroup: s, position: 1 - position) == committed,
-               "subgroup \(s): staging a commit changed the committed record")
+        dirty[layout.journalBlock(ofSubgroup: s)] = true
     }
 
     /// Stages forgetting every record of `s` newer than `step` (a rollback). Throws when `step`
@@ -86,8 +122,8 @@ public final class StepJournal {
         }
         for position in 0..<2 where (records[s][position]?.step ?? -1) > step {
             records[s][position] = nil
-            clearRecord(subgroup: s, position: position)
         }
+        dirty[layout.journalBlock(ofSubgroup: s)] = true
     }
 
     /// Stages forgetting the older record of `s` if it points at `slot`, which the coming step
@@ -97,69 +133,143 @@ public final class StepJournal {
         for position in 0..<2 {
             if let entry = records[s][position], entry != newest, entry.slot == slot {
                 records[s][position] = nil
-                clearRecord(subgroup: s, position: position)
+                dirty[layout.journalBlock(ofSubgroup: s)] = true
             }
         }
     }
 
     /// Forgets every record (a reformat).
     func stageReset(subgroup s: Int) {
-        for position in 0..<2 {
-            records[s][position] = nil
-            clearRecord(subgroup: s, position: position)
-        }
+        records[s] = [nil, nil]
+        dirty[layout.journalBlock(ofSubgroup: s)] = true
     }
 
     /// Makes the staged records durable: the state writes they describe must already be synced.
-    func write(ring: IORing) throws {
+    /// `tearing` writes them as the `torn@step` fault does (`writeTorn`).
+    func write(ring: IORing, tearing: Bool = false) throws {
+        let blocks = dirty.indices.filter { dirty[$0] }
+        guard !blocks.isEmpty else { return }
+        for block in blocks {
+            // The whole argument for surviving a torn write: this write never touches the copy
+            // holding the group's newest durable image, and that image is whole.
+            precondition(abs(layout.journalBlockOffset(block, copy: 1 - newestCopy[block])
+                             - layout.journalBlockOffset(block, copy: newestCopy[block])) >= Self.blockBytes,
+                         "journal block \(block): a write must not touch the copy holding its newest image")
+            precondition(decode(block, copy: newestCopy[block])?.sequence == sequence[block],
+                         "journal block \(block): the copy a torn write would fall back on is not whole")
+        }
+        if tearing { return try writeTorn(blocks, ring: ring) }
+        for block in blocks { encode(block, copy: 1 - newestCopy[block], sequence: sequence[block] + 1) }
         try image.withUnsafeMutableBufferPointer { b in
-            try ring.run([BlockTransfer(.write, file: file, fileOffset: layout.journalOffset, memory: UnsafeMutableRawBufferPointer(b))],
-                         blockSize: 1 << 20)
+            try ring.run(blocks.map { block in
+                BlockTransfer(.write, file: file, fileOffset: layout.journalBlockOffset(block, copy: 1 - newestCopy[block]),
+                              memory: blockMemory(UnsafeMutableRawBufferPointer(b), block, copy: 1 - newestCopy[block]))
+            }, blockSize: Self.blockBytes)
+        }
+        try file.sync()
+        for block in blocks {
+            newestCopy[block] = 1 - newestCopy[block]
+            sequence[block] += 1
+            dirty[block] = false
+        }
+    }
+
+    /// The write of `blocks` as it lands when power fails during it: those before the middle one
+    /// whole, the middle one new only up to halfway into its first changed record (its header
+    /// and sequence number new, so it claims to be newest, and the rest of it old: some sectors
+    /// new, one torn mid-sector, the others old), the rest not at all. The caller then kills the
+    /// device, so what the journal holds in memory no longer matters.
+    private func writeTorn(_ blocks: [Int], ring: IORing) throws {
+        let torn = blocks[blocks.count / 2]
+        let old = bytes(torn, copy: 1 - newestCopy[torn])
+        for block in blocks where block <= torn { encode(block, copy: 1 - newestCopy[block], sequence: sequence[block] + 1) }
+        let new = bytes(torn, copy: 1 - newestCopy[torn])
+        let firstChange = (DeviceLayout.journalHeaderBytes..<Self.blockBytes).first { new[$0] != old[$0] }
+        let landed = min(Self.blockBytes, firstChange.map { $0 + DeviceLayout.journalRecordBytes / 2 } ?? Self.blockBytes / 2)
+        let tornImage = AlignedBuffer<UInt8>(count: Self.blockBytes, alignment: DeviceLayout.alignment)
+        try image.withUnsafeMutableBufferPointer { b in
+            try tornImage.withUnsafeMutableBufferPointer { t in
+                _ = t.initialize(from: new[0..<landed] + old[landed...])
+                try ring.run(blocks.filter { $0 < torn }.map { block in
+                    BlockTransfer(.write, file: file, fileOffset: layout.journalBlockOffset(block, copy: 1 - newestCopy[block]),
+                                  memory: blockMemory(UnsafeMutableRawBufferPointer(b), block, copy: 1 - newestCopy[block]))
+                } + [BlockTransfer(.write, file: file, fileOffset: layout.journalBlockOffset(torn, copy: 1 - newestCopy[torn]),
+                                   memory: UnsafeMutableRawBufferPointer(t))], blockSize: Self.blockBytes)
+            }
         }
         try file.sync()
     }
 
-    private func recordOffset(_ s: Int, _ position: Int) -> Int { (s * 2 + position) * DeviceLayout.journalRecordBytes }
+    /// The subgroups whose records block `block` holds.
+    private func subgroups(ofBlock block: Int) -> Range<Int> {
+        let first = block * DeviceLayout.subgroupsPerJournalBlock
+        return first..<min(first + DeviceLayout.subgroupsPerJournalBlock, layout.subgroupCount)
+    }
 
-    private func encodeRecord(_ entry: Entry, subgroup s: Int, position: Int) {
-        image.withUnsafeMutableBufferPointer { b in
-            let raw = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(b)[recordOffset(s, position)..<recordOffset(s, position) + DeviceLayout.journalRecordBytes])
-            raw.initializeMemory(as: UInt8.self, repeating: 0)
-            raw.storeBytes(of: Self.recordMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
-            raw.storeBytes(of: UInt32(s).littleEndian, toByteOffset: 4, as: UInt32.self)
-            raw.storeBytes(of: UInt64(entry.step).littleEndian, toByteOffset: 8, as: UInt64.self)
-            raw.storeBytes(of: UInt32(entry.slot).littleEndian, toByteOffset: 16, as: UInt32.self)
-            if let checksum = entry.checksum {
-                raw.storeBytes(of: checksum.littleEndian, toByteOffset: 20, as: UInt32.self)
-                raw.storeBytes(of: UInt32(1).littleEndian, toByteOffset: 24, as: UInt32.self)
+    /// Copy `copy` of `block` within the journal image `journal`.
+    private func blockMemory(_ journal: UnsafeMutableRawBufferPointer, _ block: Int, copy: Int) -> UnsafeMutableRawBufferPointer {
+        let start = layout.journalBlockOffset(block, copy: copy) - layout.journalOffset
+        return UnsafeMutableRawBufferPointer(rebasing: journal[start..<start + Self.blockBytes])
+    }
+
+    private func bytes(_ block: Int, copy: Int) -> [UInt8] {
+        image.withUnsafeMutableBufferPointer { Array(blockMemory(UnsafeMutableRawBufferPointer($0), block, copy: copy)) }
+    }
+
+    /// Writes the records of `block`'s subgroups into the image's copy `copy`.
+    ///
+    /// A block: magic u32, block index u32, sequence u64, zeros to byte 60, CRC32C u32 of all
+    /// other bytes; then per subgroup its A and B records of 32 bytes each: flags u32 (bit 0: a
+    /// record, bit 1: it has a state checksum), slot u32, step u64, state checksum u32, zeros.
+    private func encode(_ block: Int, copy: Int, sequence: UInt64) {
+        image.withUnsafeMutableBufferPointer { encode(block, sequence: sequence, into: blockMemory(UnsafeMutableRawBufferPointer($0), block, copy: copy)) }
+    }
+
+    private func encode(_ block: Int, sequence: UInt64, into raw: UnsafeMutableRawBufferPointer) {
+        raw.initializeMemory(as: UInt8.self, repeating: 0)
+        raw.storeBytes(of: Self.blockMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
+        raw.storeBytes(of: UInt32(block).littleEndian, toByteOffset: 4, as: UInt32.self)
+        raw.storeBytes(of: sequence.littleEndian, toByteOffset: 8, as: UInt64.self)
+        for (i, s) in subgroups(ofBlock: block).enumerated() {
+            for position in 0..<2 {
+                guard let entry = records[s][position] else { continue }
+                let at = DeviceLayout.journalHeaderBytes + (i * 2 + position) * DeviceLayout.journalRecordBytes
+                raw.storeBytes(of: UInt32(entry.checksum == nil ? 1 : 3).littleEndian, toByteOffset: at, as: UInt32.self)
+                raw.storeBytes(of: UInt32(entry.slot).littleEndian, toByteOffset: at + 4, as: UInt32.self)
+                raw.storeBytes(of: UInt64(entry.step).littleEndian, toByteOffset: at + 8, as: UInt64.self)
+                raw.storeBytes(of: (entry.checksum ?? 0).littleEndian, toByteOffset: at + 16, as: UInt32.self)
             }
-            let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<60]))
-            raw.storeBytes(of: crc.littleEndian, toByteOffset: 60, as: UInt32.self)
         }
+        raw.storeBytes(of: Self.checksum(UnsafeRawBufferPointer(raw)).littleEndian, toByteOffset: Self.checksumOffset, as: UInt32.self)
     }
 
-    private func clearRecord(subgroup s: Int, position: Int) {
-        image.withUnsafeMutableBufferPointer { b in
-            let start = recordOffset(s, position)
-            UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(b)[start..<start + DeviceLayout.journalRecordBytes])
-                .initializeMemory(as: UInt8.self, repeating: 0)
-        }
+    /// The image in copy `copy` of `block`, nil when it fails its checks (torn, or never written).
+    private func decode(_ block: Int, copy: Int) -> (sequence: UInt64, records: [[Entry?]])? {
+        image.withUnsafeMutableBufferPointer { decode(block, from: UnsafeRawBufferPointer(blockMemory(UnsafeMutableRawBufferPointer($0), block, copy: copy))) }
     }
 
-    private func decodeRecord(subgroup s: Int, position: Int) -> Entry? {
-        image.withUnsafeBufferPointer { b in
-            let start = recordOffset(s, position)
-            let raw = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(b)[start..<start + DeviceLayout.journalRecordBytes])
-            guard UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == Self.recordMagic,
-                  UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) == UInt32(s),
-                  UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 60, as: UInt32.self))
-                    == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<60])) else { return nil }
-            let step = Int(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-            let slot = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))
-            guard slot < layout.slots else { return nil }
-            let hasChecksum = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 24, as: UInt32.self)) == 1
-            return Entry(step: step, slot: slot,
-                         checksum: hasChecksum ? UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self)) : nil)
+    private func decode(_ block: Int, from raw: UnsafeRawBufferPointer) -> (sequence: UInt64, records: [[Entry?]])? {
+        func u32(_ at: Int) -> UInt32 { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
+        func u64(_ at: Int) -> UInt64 { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+        guard u32(0) == Self.blockMagic, u32(4) == UInt32(block), u32(Self.checksumOffset) == Self.checksum(raw) else { return nil }
+        var pairs: [[Entry?]] = []
+        for i in 0..<subgroups(ofBlock: block).count {
+            var pair: [Entry?] = [nil, nil]
+            for position in 0..<2 {
+                let at = DeviceLayout.journalHeaderBytes + (i * 2 + position) * DeviceLayout.journalRecordBytes
+                let flags = u32(at)
+                guard flags != 0 else { continue }
+                guard flags == 1 || flags == 3, Int(u32(at + 4)) < layout.slots, let step = Int(exactly: u64(at + 8)) else { return nil }
+                pair[position] = Entry(step: step, slot: Int(u32(at + 4)), checksum: flags == 3 ? u32(at + 16) : nil)
+            }
+            pairs.append(pair)
         }
+        return (u64(8), pairs)
+    }
+
+    /// CRC32C of a block without its checksum field.
+    private static func checksum(_ raw: UnsafeRawBufferPointer) -> UInt32 {
+        let head = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<checksumOffset]))
+        return CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[(checksumOffset + 4)...]), seed: head)
     }
 }

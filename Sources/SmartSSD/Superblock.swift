@@ -8,7 +8,11 @@ import Optim
 /// geometry or optimizer are garbage under another.
 public struct Superblock: Sendable, Equatable {
     public static var magic: UInt64 { 0x4453_5354_5241_4D53 }  // "SMARTSSD"
-    public static var version: UInt32 { 1 }
+    /// The on-disk format: 2 since the step journal keeps each group of subgroups' records in
+    /// two whole-block copies in separate regions (version 1 packed both records of a subgroup
+    /// into one block that every commit rewrote). A file of another version is refused, never
+    /// read under the wrong layout.
+    public static var version: UInt32 { 2 }
 
     public var layout: DeviceLayout
     public var optimizer: OptimizerConfig
@@ -59,7 +63,7 @@ public struct Superblock: Sendable, Equatable {
             }
             let version = try r.u32("version")
             guard version == Self.version else {
-                throw DeviceError.corruptSuperblock(path: path, detail: "format version \(version); this device reads version \(Self.version)")
+                throw DeviceError.unsupportedFormat(path: path, found: version, supported: Self.version)
             }
             let slice = try r.count("slice elements", in: 1...DeviceConfiguration.maximumElements)
             let subgroup = try r.count("subgroup elements", in: 1...DeviceConfiguration.maximumElements)

@@ -47,7 +47,7 @@ struct SmartSSDCommand: ParsableCommand {
     @Flag(name: .customLong("exit-with-parent"), help: "Exit when the process that started this device exits (set by the trainer, so no device outlives its run).")
     var exitWithParent = false
 
-    @Option(help: "Inject a fault for recovery tests: crash|hang@step=N,phase=read|update|write_p|write_m|before_commit|after_commit[,subgroup=S].")
+    @Option(help: "Inject a fault for recovery tests: crash|hang@step=N,phase=read|update|write_p|write_m|before_commit|after_commit[,subgroup=S], torn@step=N (a torn journal commit, then death), eio@read|write[,step=N][,offset=O], corrupt@grad|state[,step=N][,subgroup=S][,byte=B], slow@link=SECONDS.")
     var fault: String?
 
     @Option(help: "wall (this machine's speed), virtual (log each step's modeled seconds) or paced (hold every operation to the model, --dilation times slower).")

@@ -5,7 +5,7 @@ import Testing
 /// refused with the reason.
 @Suite struct FaultPlanTests {
     @Test(arguments: [
-        "crash@step=3,phase=write_m", "crash@step=2,phase=read,subgroup=4", "hang@step=5,phase=read",
+        "crash@step=3,phase=write_m", "crash@step=2,phase=read,subgroup=4", "torn@step=3", "hang@step=5,phase=read",
         "eio@read", "eio@write,step=4,offset=8192", "corrupt@grad,step=3,subgroup=1,byte=100", "corrupt@state,step=2", "slow@link=0.1",
     ])
     func specsRoundTrip(spec: String) throws {
@@ -21,6 +21,8 @@ import Testing
         let corrupt = try FaultPlan(parsing: "corrupt@grad")
         #expect(corrupt.step == nil && corrupt.byte == 80)
         #expect(try FaultPlan(parsing: "slow@link=0.25").delay == 0.25)
+        let torn = try FaultPlan(parsing: "torn@step=7")
+        #expect(torn.kind == .torn && torn.step == 7)
     }
 
     @Test func badSpecsSayWhy() {
@@ -28,6 +30,8 @@ import Testing
             ("explode@step=1", "expected crash@"),
             ("crash@step=1", "both step= and phase= are required"),
             ("hang@phase=read", "step= is required"),
+            ("torn@step=0", "step must be an integer ≥ 1"),
+            ("torn@step=2,phase=read", "'phase' is not a key of torn"),
             ("eio@sideways", "eio needs read or write"),
             ("corrupt@memory", "corrupt needs a target"),
             ("slow@link=fast", "link must be a delay"),

@@ -10,14 +10,15 @@ import Trainer
 @Suite(.serialized) struct DeviceRecoveryTests {
     static let faults = [
         "crash@step=2,phase=read", "crash@step=3,phase=write_p", "crash@step=3,phase=write_m",
-        "crash@step=2,phase=before_commit", "crash@step=3,phase=after_commit",
+        "crash@step=2,phase=before_commit", "crash@step=3,phase=after_commit", "torn@step=3",
         "eio@read,step=2", "eio@write,step=3", "corrupt@grad,step=2", "corrupt@state,step=3", "hang@step=3",
     ]
 
     func reference(_ dir: RunDirectory, _ data: (train: String, val: String), mode: OffloadMode,
-                   compression: GradientCompressionSettings) throws -> [UInt32] {
+                   compression: GradientCompressionSettings, subgroupElements: Int? = nil) throws -> [UInt32] {
         var o = options(dir, data: data, mode: mode, steps: 4, compression: compression)
         o.ssdDirectory += "-reference"
+        if let subgroupElements { o.subgroupElements = subgroupElements }
         let run = try TrainingRun(o)
         defer { run.finish() }
         try run.run()
@@ -39,6 +40,26 @@ import Trainer
             #expect(run.recoveries == 1, "\(fault)")
             #expect(run.model.parameters.array.map(\.bitPattern) == expected, "\(fault)")
         }
+    }
+
+    /// A torn journal commit on a device with two journal blocks (over 63 subgroups) leaves it
+    /// holding step 3 on the first block's subgroups and step 2 on the rest; the recovery rolls
+    /// every device back to step 2 and the run ends as if undisturbed.
+    @Test func aTornJournalCommitIsRecoveredBitIdentically() throws {
+        let dir = RunDirectory()
+        let data = try corpus(in: dir)
+        let expected = try reference(dir, data, mode: .suO, compression: GradientCompressionSettings(), subgroupElements: 512)
+        var o = options(dir, data: data, mode: .suO, steps: 4)
+        o.subgroupElements = 512
+        o.deviceFaults = [1: "torn@step=3"]
+        o.onDeviceFailure = .retry(maxRetries: 1)
+        let run = try TrainingRun(o)
+        defer { run.finish() }
+        // More subgroups than one journal block holds (63).
+        #expect(run.fleet.partition.sliceElements / run.fleet.subgroupElements > 63)
+        try run.run()
+        #expect(run.recoveries == 1)
+        #expect(run.model.parameters.array.map(\.bitPattern) == expected)
     }
 
     /// With error feedback the residuals are put back before the step runs again.

@@ -16,6 +16,11 @@ int si_fallocate(int fd, int64_t offset, int64_t length);
 int64_t si_file_size(int fd);
 /// 1 when fd is a block device.
 int si_is_block_device(int fd);
+/// flock(2) LOCK_EX | LOCK_NB, retried on EINTR: 0, or -errno (-EWOULDBLOCK when another open
+/// file description holds a lock on the file).
+int si_lock_exclusive(int fd);
+/// The device numbers and inode of an open file (fstat), as /proc/locks names them; 0 or -errno.
+int si_file_identity(int fd, uint32_t *major_number, uint32_t *minor_number, uint64_t *inode);
 /// The uid of the process at the other end of a Unix socket (SO_PEERCRED), or -errno.
 int64_t si_peer_uid(int fd);
 /// Asks the kernel to SIGKILL this process when its parent exits (PR_SET_PDEATHSIG); returns 0,
