@@ -57,7 +57,7 @@ struct Train: ParsableCommand {
     @Flag(name: .customLong("error-feedback"), help: "Carry what top-k drops to the next step.") var errorFeedback = false
     @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads.") var blasThreads: Int = TrainingFlags.defaults.blasThreads
 
-    @Option(help: "DeepSpeed-style JSON config (see README); flags override it.") var config: String?
+    @Option(help: "DeepSpeed-style JSON config (docs/TRAINING.md lists the keys); flags override it.") var config: String?
     @Option(help: "JSON Lines file with one record per step.") var metrics: String?
     @Option(name: .customLong("save-checkpoint"), help: "Directory for the final model and trainer state.") var saveCheckpoint: String?
     @Option(name: .customLong("device-timeout"), help: "Seconds a device may take to answer before it counts as failed.")
