@@ -41,9 +41,13 @@ extension DeviceFleet {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let names = (0..<count).map { "\(dir)/base-\($0).ssd" }
             let links: [DeviceLink] = try names.enumerated().map { i, path in
-                InProcessDevice(try DeviceEngine(DeviceEngine.Options(
-                    deviceName: "base", ssdPath: path, capacityBytes: 1 << 40, dramBytes: dram, threads: threads,
-                    ioMode: buffered ? .buffered : .direct, pacer: pacers.indices.contains(i) ? pacers[i] : nil)))
+                do {
+                    return InProcessDevice(try DeviceEngine(DeviceEngine.Options(
+                        deviceName: "base", ssdPath: path, capacityBytes: 1 << 40, dramBytes: dram, threads: threads,
+                        ioMode: buffered ? .buffered : .direct, pacer: pacers.indices.contains(i) ? pacers[i] : nil)))
+                } catch {
+                    throw FleetError.device(i, path, error, exitStatus: nil)
+                }
             }
             return try DeviceFleet(links: links, names: names, partition: partition, configuration: configuration,
                                    start: start, directory: directory)

@@ -1,4 +1,5 @@
 import DeviceProtocol
+import SmartSSD
 
 /// A fleet-level failure, naming the device.
 public enum FleetError: Error, CustomStringConvertible {
@@ -64,6 +65,8 @@ extension FleetError {
             .deviceFailed(device: i, socket: name, failure: failure, detail: detail)
         }
         if let refusal = error as? DeviceReplyError { return failed(.refused(refusal.code), refusal.message) }
+        // An in-process engine (the baseline's) refuses with the same codes a device process sends.
+        if let refusal = error as? DeviceError { return failed(.refused(refusal.code), "\(refusal)") }
         if let launch = error as? DeviceProcesses.LaunchError {
             guard case .exitedBeforeServing(_, let status, _) = launch else { return failed(.host, "\(error)") }
             return failed(.transport(.exited(status: status)), "\(error)")

@@ -1,6 +1,7 @@
 import DeviceProtocol
 import Foundation
 import Offload
+import SmartSSD
 import OffloadVocabulary
 import Optim
 import SeededRandom
@@ -147,4 +148,23 @@ func runFleet(mode: OffloadMode, optimizer: OptimizerConfig, parameterCount: Int
         #expect(plan.contains("device 0: elements 0..<384, 3 subgroup(s) of ≤ 128: wte[0..<384]"))
         #expect(plan.contains("device 1: elements 384..<768, 3 subgroup(s) of ≤ 128: wte[384..<600], wpe[0..<168]"))
     }
+}
+
+/// A baseline run whose SSD file another engine holds is refused with the device's own `busy`
+/// code, the value recovery and the user see, whatever the message says.
+@Test func aBaselineOnAnSSDFileInUseIsRefusedAsBusy() throws {
+    let dir = FleetDirectory()
+    try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+    let holder = try DeviceEngine(DeviceEngine.Options(deviceName: "holder", ssdPath: "\(dir.path)/base-0.ssd",
+                                                       capacityBytes: 1 << 30, dramBytes: 16 << 20))
+    let configuration = DeviceFleet.Configuration(mode: .base, optimizer: .adamw(AdamWHyperparameters()), subgroupElements: 1024)
+    #expect {
+        _ = try DeviceFleet.start(.inProcess(count: 1, directory: dir.path, dramBytes: 16 << 20, threads: 1, buffered: false),
+                                  partition: Partition(parameterCount: 100, deviceCount: 1), configuration: configuration,
+                                  start: .load(AlignedBuffer(seededValues(100, scale: 1, seed: 5))), directory: dir.path)
+    } throws: { error in
+        guard case FleetError.deviceFailed(0, _, .refused(.busy), _) = error else { return false }
+        return true
+    }
+    withExtendedLifetime(holder) {}
 }
