@@ -40,8 +40,10 @@ struct ModeledMachine {
         sharedDown = plan.resource("shared link ↓", capacity: setup.host.sharedLink, at: .sharedLink)
         sharedUp = plan.resource("shared link ↑", capacity: setup.host.sharedLink, at: .sharedLink)
         hostCPU = plan.resource("host CPU", capacity: setup.host.cpuUpdate, at: .host)
+        // One drive for all (emulated devices on this machine's disk) or one per device.
+        let sharedFlash = setup.host.sharedDrive ? plan.resource("shared drive flash", capacity: 1, at: .host) : nil
         devices = (0..<count).map { i in
-            let flash = plan.resource("device \(i) flash", capacity: 1, at: .device(i))
+            let flash = sharedFlash ?? plan.resource("device \(i) flash", capacity: 1, at: .device(i))
             let down = plan.resource("device \(i) port ↓", capacity: setup.device.port, at: .device(i))
             let up = plan.resource("device \(i) port ↑", capacity: setup.device.port, at: .device(i))
             guard let fpga = setup.device.fpga, engine != .none else {

@@ -50,6 +50,31 @@ import Testing
         #expect(abs(six.iterationSeconds - ten.iterationSeconds) / ten.iterationSeconds < 0.01)
     }
 
+    /// `storage.sharedDrive`: emulated devices whose files share one disk share its flash, so
+    /// more devices do not add flash bandwidth; with a drive each they do.
+    @Test func aSharedDriveIsOneFlashForAllDevices() throws {
+        let library = try ProfileLibrary.locate()
+        let text = try library.load("hpca24-host").document
+        let shared = String(text.dropLast(3)) + ",\n  \"storage\": {\"sharedDrive\": {\"value\": true, \"source\": \"a test\"}}\n}\n"
+        let host = try HostProfile(try Profile(json: Data(shared.utf8), name: "shared", origin: "shared.json"))
+        #expect(host.sharedDrive)
+        let own = try Self.setup(["link.shared=1000GB/s"])
+        let one = HardwareSetup(host: try HostProfile(try library.load("hpca24-host").applying([try ProfileOverride(parsing: "link.shared=1000GB/s")])),
+                                device: own.device, gpu: own.gpu)
+        let sharedSetup = HardwareSetup(host: try HostProfile(host.profile.applying([try ProfileOverride(parsing: "link.shared=1000GB/s")])),
+                                        device: own.device, gpu: own.gpu)
+        let w = try Self.workload()
+        func update(_ setup: HardwareSetup, _ devices: Int) throws -> Double {
+            try StudyResult.run(.base, w, devices: devices, on: setup).seconds(.update)
+        }
+        // Own drives: four are about four times one (the link is out of the way).
+        #expect(try update(one, 1) / update(one, 4) > 3.5)
+        // One shared drive: four devices take as long as one, the flash time of every byte.
+        #expect(abs(try update(sharedSetup, 4) / update(sharedSetup, 1) - 1) < 0.02)
+        let flash = Double(w.parameters) * (16 / own.device.ssdRead + 12 / own.device.ssdWrite)
+        #expect(try update(sharedSetup, 4) >= flash)
+    }
+
     /// A device's flash must read 16 B and write 12 B per parameter of its slice: a lower bound on
     /// any SmartUpdate step; more devices, overlap and compression each help.
     @Test func smartUpdateScalesOverlapsAndCompresses() throws {
