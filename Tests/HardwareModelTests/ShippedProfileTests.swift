@@ -13,7 +13,8 @@ func shippedLibrary() throws -> ProfileLibrary { try ProfileLibrary.locate() }
             let profile = try library.load(name)
             #expect(profile.name == name)
             #expect(!profile.summary.isEmpty)
-            let expectedKeys = profile.kind.keyPaths.filter { name != "nvme" || !$0.hasPrefix("fpga.") }
+            // Optional sections: fpga (computational storage only), storage (one drive for all devices).
+            let expectedKeys = profile.kind.keyPaths.filter { (name != "nvme" || !$0.hasPrefix("fpga.")) && !$0.hasPrefix("storage.") }
             #expect(profile.entries.map(\.keyPath) == expectedKeys, "\(name)")
             for entry in profile.entries {
                 #expect(entry.source.count >= 20, "\(name) \(entry.keyPath) needs a real source")
