@@ -8,7 +8,7 @@ RELEASE    := -c release $(NATIVE)
 BIN        := .build/release
 OUT        := out
 
-.PHONY: report-png soak deps build run test bench bench-suite fuzz big clean
+.PHONY: report-png soak deps build run test bench bench-suite fuzz big model-check clean
 
 deps:
 	@scripts/install-deps.sh
@@ -59,6 +59,34 @@ bench: build
 	$(BIN)/smartinf bench topk --elements 64M --ratio 0.01
 	$(BIN)/smartinf bench io --file /var/tmp/smartinf-bench-io.bin --size 2GiB
 	$(BIN)/smartinf bench device --params 256M --dram 1GiB
+
+# The model against this machine (not against itself): measure the disk (bench io at depths 1 and
+# 16), the AdamW kernel and memory copy (bench optim) and the CPU's forward/backward rates on the
+# checked model (bench train), build this machine's profiles from them, predict base, su and su+o
+# at 1, 2 and 4 devices, run each live with --clock wall and print predicted vs measured per phase.
+# The defaults are GPT-2 small (124M parameters: the update is I/O-bound) and take a quiet machine
+# about an hour and ~8 GB of disk; CHECK_MODEL=gpt2:4,4,256,64,256 CHECK_STEPS=2 is a smoke test.
+CHECK_MODEL   ?= gpt2:12,12,768,1024,50257
+CHECK_BATCH   ?= 4
+CHECK_SEQ     ?= 64
+CHECK_STEPS   ?= 3
+CHECK_DEVICES ?= 1,2,4
+CHECK_MODES   ?= base,su,su+o
+CHECK_DRAM    ?= 1GiB
+CHECK_IO      ?= 4GiB
+CHECK_SSD     ?= /var/tmp/smartinf-model-check
+CHECK_OUT     := $(OUT)/model-check
+model-check: build
+	@mkdir -p $(CHECK_OUT) $(CHECK_SSD)
+	@[ -f $(OUT)/corpus/train.bin ] || $(BIN)/smartinf corpus --out $(OUT)/corpus
+	$(BIN)/smartinf bench io --file $(CHECK_SSD)/io.bin --size $(CHECK_IO) --queue-depths 1,16 --no-fio --json --save $(CHECK_OUT)/io.json > /dev/null
+	rm -f $(CHECK_SSD)/io.bin
+	$(BIN)/smartinf bench optim --params 16M --threads 1 --optimizer adamw --json --save $(CHECK_OUT)/optim.json > /dev/null
+	$(BIN)/smartinf bench train --models $(CHECK_MODEL) --batch $(CHECK_BATCH) --seq $(CHECK_SEQ) --threads 2 --json --save $(CHECK_OUT)/train.json > /dev/null
+	$(BIN)/smartinf model-check --io $(CHECK_OUT)/io.json --optim $(CHECK_OUT)/optim.json --train $(CHECK_OUT)/train.json \
+	    --init $(CHECK_MODEL) --batch $(CHECK_BATCH) --seq $(CHECK_SEQ) --steps $(CHECK_STEPS) --modes $(CHECK_MODES) \
+	    --devices $(CHECK_DEVICES) --dram $(CHECK_DRAM) --blas-threads 2 --ssd-dir $(CHECK_SSD) \
+	    --train-data $(OUT)/corpus/train.bin --out $(CHECK_OUT) | tee $(CHECK_OUT)/model-check.txt
 
 # Bigger than RAM, for real: GPT-2 XL dimensions (1.56B parameters; fp32 master + m + v + grad
 # ≈ 25 GB) trained for 3 steps in bf16 with its optimizer on 2 devices whose states live only on

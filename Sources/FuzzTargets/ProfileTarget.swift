@@ -35,7 +35,8 @@ public final class ProfileTarget: FuzzTarget {
         #"{"schema":1,"kind":"device","description":"d","ssd":{"read":{"value":"3.0GB/s","source":"s"},"#
             + #""write":{"value":"1.5GiB/s","source":"s"},"capacity":{"value":"3.84TB","source":"s"},"#
             + #""accessLatency":{"value":"80µs","source":"s"}},"pcie":{"port":{"value":"3.2GB/s","source":"s"}},"#
-            + #""fpga":{"peerToPeer":{"value":"3.2GB/s","source":"s"},"update":{"value":"8.2GB/s","source":"s"},"#
+            + #""fpga":{"peerToPeer":{"value":"3.2GB/s","source":"s"},"peerToPeerWrite":{"value":"1.5GB/s","source":"s","#
+            + #""range":["1.5GB/s","1.7GB/s"]},"update":{"value":"8.2GB/s","source":"s"},"#
             + #""decompressUpdate":{"value":"2.9GB/s","source":"s"},"dram":{"value":"4GiB","source":"s"},"#
             + #""chunk":{"value":"256MB","source":"s"},"launchLatency":{"value":"0.02ms","source":"s"}}}"#,
         #"{"schema":1,"kind":"gpu","description":"g","compute":{"peak":{"value":"27.8TFLOP/s","source":"s"},"#

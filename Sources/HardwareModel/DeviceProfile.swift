@@ -9,6 +9,12 @@ public struct DeviceProfile: Sendable, Equatable {
         /// Peer-to-peer bandwidth between the SSD and the FPGA through the device's private
         /// switch, per direction (bytes/s). This traffic never touches the shared host link.
         public let peerToPeer: Double
+        /// How fast the SSD writes what it pulls from FPGA DRAM (bytes/s): a peer-to-peer write is
+        /// the SSD's DMA engine *reading* the FPGA's memory window through the private switch
+        /// (non-posted reads, a round trip per request), not the host pushing data the way a
+        /// block-device write does, so it is slower than `ssdWrite`. Charged to the flash in
+        /// place of `ssdWrite` for every write-back a SmartUpdate makes.
+        public let peerToPeerWrite: Double
         /// Optimizer update throughput, in bytes/s of fp32 optimizer input (16 B per Adam parameter).
         public let update: Double
         /// Throughput of decompress-then-update on a compressed gradient, same accounting as `update`.
@@ -23,9 +29,11 @@ public struct DeviceProfile: Sendable, Equatable {
     }
 
     public let profile: Profile
-    /// Sequential SSD read bandwidth (bytes/s).
+    /// Sequential SSD read bandwidth for the host's large direct reads (bytes/s); peer-to-peer
+    /// loads into FPGA DRAM read at this rate too, capped by `FPGA.peerToPeer`.
     public let ssdRead: Double
-    /// Sequential SSD write bandwidth (bytes/s).
+    /// Sequential SSD write bandwidth for data the host pushes (block-device writes: the
+    /// baseline's state write-back, every gradient offload), in bytes/s.
     public let ssdWrite: Double
     public let ssdCapacity: Int
     /// Fixed cost of one SSD command before data flows (seconds).
@@ -44,7 +52,8 @@ public struct DeviceProfile: Sendable, Equatable {
         ssdAccessLatency = profile.quantity("ssd.accessLatency")
         port = profile.quantity("pcie.port")
         fpga = profile.has(section: "fpga")
-            ? FPGA(peerToPeer: profile.quantity("fpga.peerToPeer"), update: profile.quantity("fpga.update"),
+            ? FPGA(peerToPeer: profile.quantity("fpga.peerToPeer"),
+                   peerToPeerWrite: profile.quantity("fpga.peerToPeerWrite"), update: profile.quantity("fpga.update"),
                    decompressUpdate: profile.quantity("fpga.decompressUpdate"), dram: profile.bytes("fpga.dram"),
                    chunk: profile.bytes("fpga.chunk"),
                    launchLatency: profile.quantity("fpga.launchLatency"))
@@ -56,7 +65,7 @@ public struct DeviceProfile: Sendable, Equatable {
                       ("accessLatency", .quantity(.duration))]),
         .init("pcie", [("port", .quantity(.bandwidth))]),
         .init("fpga", optional: true,
-              [("peerToPeer", .quantity(.bandwidth)), ("update", .quantity(.bandwidth)),
+              [("peerToPeer", .quantity(.bandwidth)), ("peerToPeerWrite", .quantity(.bandwidth)), ("update", .quantity(.bandwidth)),
                ("decompressUpdate", .quantity(.bandwidth)), ("dram", .quantity(.size)), ("chunk", .quantity(.size)),
                ("launchLatency", .quantity(.duration))]),
     ])

@@ -15,6 +15,10 @@ public struct HostProfile: Sendable, Equatable {
     public let cpuUpdate: Double
     /// Fixed cost of one host→device command, from submission to seen completion (seconds).
     public let commandLatency: Double
+    /// All devices keep their flash on one physical drive (emulated devices whose SSD files share
+    /// this machine's disk): the model gives them one flash resource instead of one each. From
+    /// the optional `storage.sharedDrive`; false when absent (the paper's one drive per device).
+    public let sharedDrive: Bool
 
     public init(_ profile: Profile) throws(ProfileError) {
         try profile.require(.host)
@@ -23,11 +27,13 @@ public struct HostProfile: Sendable, Equatable {
         sharedLinkNominal = profile.quantity("link.sharedNominal")
         cpuUpdate = profile.quantity("cpu.update")
         commandLatency = profile.quantity("latency.command")
+        sharedDrive = profile.has(section: "storage") && profile.flag("storage.sharedDrive")
     }
 
     static let schema = ProfileSchema(sections: [
         .init("link", [("shared", .quantity(.bandwidth)), ("sharedNominal", .quantity(.bandwidth))]),
         .init("cpu", [("update", .quantity(.bandwidth))]),
         .init("latency", [("command", .quantity(.duration))]),
+        .init("storage", optional: true, [("sharedDrive", .flag)]),
     ])
 }

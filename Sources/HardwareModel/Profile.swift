@@ -122,7 +122,7 @@ private struct SchemaReader {
         guard case .object(let leaf) = node else {
             throw .wrongType(file: origin, key: keyPath, expected: leafShape, found: node.found)
         }
-        try refuseUnknownKeys(leaf, allowed: ["value", "source"], prefix: keyPath + ".")
+        try refuseUnknownKeys(leaf, allowed: ["value", "source", "range"], prefix: keyPath + ".")
         guard let json = leaf["value"] else {
             throw .missingKey(file: origin, key: keyPath + ".value", expected: kind.expectation)
         }
@@ -132,12 +132,47 @@ private struct SchemaReader {
                              found: sourceValue.found)
         }
         guard !source.trimmingCharacters(in: .whitespaces).isEmpty else { throw .missingSource(file: origin, key: keyPath) }
+        let value: ProfileValue, text: String
         do {
-            let (value, text) = try kind.read(json)
-            return ProfileEntry(keyPath: keyPath, value: value, text: text, source: source)
+            (value, text) = try kind.read(json)
         } catch {
             throw error.profileError(file: origin, key: keyPath, kind: kind)
         }
+        guard let rangeNode = leaf["range"] else {
+            return ProfileEntry(keyPath: keyPath, value: value, text: text, source: source)
+        }
+        let (range, rangeText) = try self.range(rangeNode, keyPath: keyPath + ".range", kind: kind)
+        let entry = ProfileEntry(keyPath: keyPath, value: value, text: text, source: source, range: range, rangeText: rangeText)
+        guard range.contains(entry.number) else {
+            throw .badValue(file: origin, key: keyPath, problem: "\(text) is outside its range \(rangeText.joined(separator: " to "))",
+                            expected: "a value within the range its sources allow")
+        }
+        return entry
+    }
+
+    /// A `"range": [low, high]` beside a quantity or fraction: two values of the value's own
+    /// kind, low ≤ high.
+    private func range(_ node: JSONValue, keyPath: String, kind: ProfileValueKind) throws(ProfileError)
+        -> (ClosedRange<Double>, [String]) {
+        let expected = "[low, high], each " + kind.expectation
+        guard case .array(let bounds) = node, bounds.count == 2 else {
+            throw .wrongType(file: origin, key: keyPath, expected: expected, found: node.found)
+        }
+        var numbers: [Double] = [], texts: [String] = []
+        for bound in bounds {
+            let read: (value: ProfileValue, text: String)
+            do { read = try kind.read(bound) } catch { throw error.profileError(file: origin, key: keyPath, kind: kind) }
+            switch read.value {
+            case .quantity(let number, _), .fraction(let number): numbers.append(number)
+            case .count, .flag:
+                throw .wrongType(file: origin, key: keyPath, expected: "no range: only quantities and fractions have one", found: node.found)
+            }
+            texts.append(read.text)
+        }
+        guard numbers[0] <= numbers[1] else {
+            throw .badValue(file: origin, key: keyPath, problem: "\(texts[0]) is above \(texts[1])", expected: expected + ", low ≤ high")
+        }
+        return (numbers[0]...numbers[1], texts)
     }
 
     private func refuseUnknownKeys(_ members: [String: JSONValue], allowed: [String], prefix: String) throws(ProfileError) {

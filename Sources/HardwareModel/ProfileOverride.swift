@@ -44,8 +44,10 @@ extension Profile {
             }
             do {
                 let (value, text) = try field.kind.read(text: override.value)
+                // The range stays: it is what the sources allow for the quantity, whoever sets it.
                 entries[index] = ProfileEntry(keyPath: override.keyPath, value: value, text: text,
-                                              source: "command line: \(override)")
+                                              source: "command line: \(override)", range: entries[index].range,
+                                              rangeText: entries[index].rangeText)
             } catch {
                 throw error.profileError(file: override.description, key: override.keyPath, kind: field.kind)
             }

@@ -15,6 +15,31 @@ public struct ProfileEntry: Sendable, Equatable {
     /// The value as written, e.g. `8GB/s` or `0.3`.
     public let text: String
     public let source: String
+    /// The range the sources allow, in base units (`"range": ["2.8GB/s", "3.5GB/s"]` in the
+    /// file): what `smartinf calibrate` may move the value within. nil where the value is fixed
+    /// by its source (a datasheet size, a configuration) and no fit should move it.
+    public let range: ClosedRange<Double>?
+    /// The range as written, e.g. `["2.8GB/s", "3.5GB/s"]`.
+    public let rangeText: [String]?
+
+    public init(keyPath: String, value: ProfileValue, text: String, source: String,
+                range: ClosedRange<Double>? = nil, rangeText: [String]? = nil) {
+        self.keyPath = keyPath
+        self.value = value
+        self.text = text
+        self.source = source
+        self.range = range
+        self.rangeText = rangeText
+    }
+
+    /// The value as a number in base units (a flag reads as 0 or 1).
+    public var number: Double {
+        switch value {
+        case .quantity(let number, _), .fraction(let number): number
+        case .count(let count): Double(count)
+        case .flag(let flag): flag ? 1 : 0
+        }
+    }
 }
 
 /// Why a value does not fit its kind, before the caller adds the file and the key.

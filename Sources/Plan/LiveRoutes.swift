@@ -97,7 +97,7 @@ public struct LiveRoutes: Sendable {
         case (_, .upload):
             return transfer(.parameterUpload, [device.fpgaOut!, device.portUp, machine.sharedUp], [:])
         case (_, .writeParameters), (_, .writeStates):
-            return transfer(.stateWriteBack, [device.fpgaOut!, device.flash], [device.flash: machine.writeCost])
+            return transfer(.stateWriteBack, [device.fpgaOut!, device.flash], [device.flash: machine.peerToPeerWriteCost])
         }
     }
 

@@ -7,7 +7,8 @@ import HardwareModel
 ///
 /// Flash is one resource for reads and writes (capacity 1: seconds of flash time per second),
 /// which a read charges 1/read-bandwidth per byte and a write 1/write-bandwidth: an SSD cannot
-/// read at full speed while it writes at full speed. The GPU is likewise one engine charged in
+/// read at full speed while it writes at full speed. A write the SSD pulls from FPGA DRAM
+/// (peer-to-peer) is charged 1/`fpga.peerToPeerWrite`, a write the host pushes 1/`ssd.write`. The GPU is likewise one engine charged in
 /// seconds per FLOP (forward and backward run at different efficiencies) or per byte scanned.
 struct ModeledMachine {
     struct Device {
@@ -39,8 +40,10 @@ struct ModeledMachine {
         sharedDown = plan.resource("shared link ↓", capacity: setup.host.sharedLink, at: .sharedLink)
         sharedUp = plan.resource("shared link ↑", capacity: setup.host.sharedLink, at: .sharedLink)
         hostCPU = plan.resource("host CPU", capacity: setup.host.cpuUpdate, at: .host)
+        // One drive for all (emulated devices on this machine's disk) or one per device.
+        let sharedFlash = setup.host.sharedDrive ? plan.resource("shared drive flash", capacity: 1, at: .host) : nil
         devices = (0..<count).map { i in
-            let flash = plan.resource("device \(i) flash", capacity: 1, at: .device(i))
+            let flash = sharedFlash ?? plan.resource("device \(i) flash", capacity: 1, at: .device(i))
             let down = plan.resource("device \(i) port ↓", capacity: setup.device.port, at: .device(i))
             let up = plan.resource("device \(i) port ↑", capacity: setup.device.port, at: .device(i))
             guard let fpga = setup.device.fpga, engine != .none else {
@@ -59,4 +62,6 @@ struct ModeledMachine {
 
     var readCost: Double { 1 / setup.device.ssdRead }
     var writeCost: Double { 1 / setup.device.ssdWrite }
+    /// Flash seconds per byte the SSD writes from FPGA DRAM (a SmartUpdate write-back).
+    var peerToPeerWriteCost: Double { 1 / (setup.device.fpga?.peerToPeerWrite ?? setup.device.ssdWrite) }
 }

@@ -58,44 +58,37 @@ public struct StudyResult: Sendable {
     public func seconds(_ phase: BreakdownPhase) -> Double { phaseSeconds[phase] ?? 0 }
 }
 
-/// `smartinf validate`: the paper's Fig. 9 configurations replayed on the calibrated profiles.
+/// `smartinf validate`: the model against reference sets (the paper's Fig. 9 and Fig. 3b), on
+/// the profiles as shipped (in-sample: they were calibrated on these points) and cross-validated
+/// (each device-count group predicted by a refit without it).
 public struct Validation: Sendable {
-    public struct Row: Sendable {
-        public let reference: PaperReference.Point
-        public let modeled: StudyResult
-        public let modeledSpeedup: Double
-
-        public var speedupError: Double { modeledSpeedup / reference.speedup - 1 }
-        public var totalError: Double { modeled.iterationSeconds / reference.totalSeconds - 1 }
-    }
-
-    /// The goals the issue sets: every speedup within ±10 %, every total within ±15 %.
+    /// The goals the issue sets: every speedup within ±10 %, every total within ±15 %, and a
+    /// cross-validated mean absolute error of at most 8 %.
     public static let speedupTolerance = 0.10
     public static let totalTolerance = 0.15
+    public static let crossValidatedMeanTolerance = 0.08
 
-    public let rows: [Row]
+    public let predictions: [PointPrediction]
+    /// Each fold's predictions of the points it left out; empty when not cross-validated.
+    public let folds: [Calibration.Fold]
 
-    public init(reference: PaperReference, setup: HardwareSetup) throws {
-        var rows: [Row] = []
-        var baseSeconds: [String: Double] = [:]
-        // Base first in each group, so speedups can be formed.
-        let ordered = reference.points.sorted { ($0.model, $0.devices, $0.mode != .base) < ($1.model, $1.devices, $1.mode != .base) }
-        for point in ordered {
-            let workload = try IterationWorkload(model: try ModelPreset.named(point.preset).shape())
-            let result = try StudyResult.run(point.mode, workload, devices: point.devices, on: setup)
-            let key = "\(point.model)/\(point.devices)"
-            if point.mode == .base { baseSeconds[key] = result.iterationSeconds }
-            let speedup = (baseSeconds[key] ?? .nan) / result.iterationSeconds
-            rows.append(Row(reference: point, modeled: result, modeledSpeedup: speedup))
-        }
-        self.rows = rows
+    public init(points: [ReferenceSet.Point], setup: HardwareSetup, crossValidation: Calibration? = nil,
+                grouping: Calibration.Grouping = .devices) throws {
+        predictions = try ReferencePredictor.predict(points, on: setup)
+        folds = try crossValidation?.crossValidate(points, by: grouping) ?? []
     }
 
-    public var worstSpeedupError: Double { rows.map { abs($0.speedupError) }.max() ?? 0 }
-    public var worstTotalError: Double { rows.map { abs($0.totalError) }.max() ?? 0 }
-    public var goalsMet: Bool { worstSpeedupError <= Self.speedupTolerance && worstTotalError <= Self.totalTolerance }
-}
+    public var totalErrors: ErrorSummary { ErrorSummary(predictions.compactMap(\.totalError)) }
+    public var speedupErrors: ErrorSummary { ErrorSummary(predictions.compactMap(\.speedupError)) }
+    public var inSample: ErrorSummary { ErrorSummary(predictions.flatMap(\.errors)) }
+    public var crossValidated: ErrorSummary? {
+        folds.isEmpty ? nil : ErrorSummary(folds.flatMap { $0.predictions.flatMap(\.errors) })
+    }
 
-extension Bool: @retroactive Comparable {
-    public static func < (a: Bool, b: Bool) -> Bool { !a && b }
+    public var worstSpeedupError: Double { speedupErrors.worst }
+    public var worstTotalError: Double { totalErrors.worst }
+    public var goalsMet: Bool {
+        worstSpeedupError <= Self.speedupTolerance && worstTotalError <= Self.totalTolerance
+            && (crossValidated.map { $0.meanAbsolute <= Self.crossValidatedMeanTolerance } ?? true)
+    }
 }

@@ -134,7 +134,7 @@ struct UpdatePlanner {
                     let writeBack = plan.operation(tag(.stateWriteBack, .transfer, "write back \(name)", subgroup: k, device: d.index, actor: "device \(d.index)"),
                                                    amount: n * (fp32 + stateBytes), path: [fpgaOut, d.flash],
                                                    latency: setup.device.ssdAccessLatency, after: writeAfter,
-                                                   costs: [d.flash: machine.writeCost])
+                                                   costs: [d.flash: machine.peerToPeerWriteCost])
                     loads.append(load)
                     updates.append(update)
                     writeBacks.append(writeBack)

@@ -4,20 +4,24 @@ import Foundation
 /// A study's report: one self-contained HTML page (charts inline as SVG, a caption under each, the
 /// table of rows; no scripts, fonts or style sheets from elsewhere) and each chart as its own SVG.
 public enum StudyReport {
-    /// The files `write` produces, in the order it returns them.
-    public static let files = ["index.html", "breakdown.svg", "speedup.svg", "compression.svg", "shared-link-bytes.svg"]
+    /// The files `write` produces, in the order it returns them (the last only with reference
+    /// comparisons).
+    public static let files = ["index.html", "breakdown.svg", "speedup.svg", "compression.svg", "shared-link-bytes.svg",
+                               "model-vs-reference.svg"]
 
     /// Writes the report for `rows` into `directory` (created if missing), each file durably
-    /// (`DurableFile`). Returns the paths written, `index.html`
-    /// first. The output depends only on `rows` and `title`.
+    /// (`DurableFile`). Returns the paths written, `index.html` first. The output depends only on
+    /// `rows`, `title` and `reference`: with reference comparisons (`smartinf validate`'s points),
+    /// the page ends with the model-vs-reference chart.
     @discardableResult
-    public static func write(rows: [StudyRow], title: String, to directory: String) throws(ReportError) -> [String] {
+    public static func write(rows: [StudyRow], title: String, reference: [ReferenceComparison] = [],
+                             to directory: String) throws(ReportError) -> [String] {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw .io(path: directory, detail: "cannot create the directory: \(error.localizedDescription)")
         }
-        let charts = self.charts(rows)
+        let charts = self.charts(rows) + (reference.isEmpty ? [] : [ReferenceChart.make(reference)])
         var outputs: [(String, String)] = [("index.html", html(rows: rows, title: title, charts: charts))]
         for chart in charts {
             outputs.append((chart.file, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + chart.svg))

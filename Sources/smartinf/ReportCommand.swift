@@ -14,13 +14,17 @@ struct ReportCommand: ParsableCommand {
         From a CSV (smartinf sweep): the charts of that study. From a trace: the trace's workload \
         is re-planned in every mode at 1, 2, 4, 6, 8 and 10 devices and at top-k ratios 0.001 to \
         0.1 on the trace's profiles, and those rows are drawn. Charts: phase breakdown per mode, \
-        speedup vs devices, compression-ratio sensitivity, shared-link bytes per parameter; each \
-        is also written as its own SVG.
+        speedup vs devices, compression-ratio sensitivity, shared-link bytes per parameter, and the \
+        model against the reference sets (the paper's Fig. 9 and Fig. 3b unless --reference or \
+        --no-reference) on the profiles given; each is also written as its own SVG.
         """)
 
     @Argument(help: "A sweep CSV or a trace (JSON Lines).") var input: String
     @Option(help: "Directory to write index.html and the SVGs into.") var out: String
     @Option(help: "Page title.") var title: String?
+    @OptionGroup var machine: MachineOptions
+    @OptionGroup var references: ReferenceOptions
+    @Flag(name: .customLong("no-reference"), help: "Leave out the model-vs-reference chart.") var noReference = false
 
     func run() throws {
         guard let data = FileManager.default.contents(atPath: input), let text = String(data: data, encoding: .utf8) else {
@@ -33,7 +37,14 @@ struct ReportCommand: ParsableCommand {
             rows = try StudyTable.parseCSV(text, source: input)
         }
         guard !rows.isEmpty else { throw ValidationError("\(input) holds no study rows") }
-        let paths = try StudyReport.write(rows: rows, title: title ?? "SmartInfinity study: \(input)", to: out)
+        var reference: [ReferenceComparison] = []
+        if !noReference {
+            let (setup, library) = try machine.setup()
+            for set in try references.sets(library: library) {
+                reference += try ReferencePredictor.predict(set.points, on: setup).flatMap { $0.comparisons(set: set.name) }
+            }
+        }
+        let paths = try StudyReport.write(rows: rows, title: title ?? "SmartInfinity study: \(input)", reference: reference, to: out)
         print("\(rows.count) rows → " + paths.joined(separator: ", "))
     }
 

@@ -13,7 +13,8 @@ func shippedLibrary() throws -> ProfileLibrary { try ProfileLibrary.locate() }
             let profile = try library.load(name)
             #expect(profile.name == name)
             #expect(!profile.summary.isEmpty)
-            let expectedKeys = profile.kind.keyPaths.filter { name != "nvme" || !$0.hasPrefix("fpga.") }
+            // Optional sections: fpga (computational storage only), storage (one drive for all devices).
+            let expectedKeys = profile.kind.keyPaths.filter { (name != "nvme" || !$0.hasPrefix("fpga.")) && !$0.hasPrefix("storage.") }
             #expect(profile.entries.map(\.keyPath) == expectedKeys, "\(name)")
             for entry in profile.entries {
                 #expect(entry.source.count >= 20, "\(name) \(entry.keyPath) needs a real source")
@@ -30,11 +31,18 @@ func shippedLibrary() throws -> ProfileLibrary { try ProfileLibrary.locate() }
     @Test func profilesCarryThePublishedNumbers() throws {
         let library = try shippedLibrary()
         let smartSSD = try DeviceProfile(library.load("smartssd"))
-        // Write calibrated within the paper's 1.5-1.7 GB/s range (smartinf validate).
-        #expect(smartSSD.ssdRead == 3.0e9 && smartSSD.ssdWrite == 1.5e9 && smartSSD.port == 3.2e9)
-        #expect((1.5e9...1.7e9).contains(smartSSD.ssdWrite))
+        // Host-pushed write calibrated (smartinf calibrate) between the paper's measured 1.5 GB/s
+        // and the Gen3 x4 port; the peer-to-peer write within the paper's 1.5-1.7 GB/s.
+        #expect(smartSSD.ssdRead == 3.0e9 && smartSSD.ssdWrite == 2.58e9 && smartSSD.port == 3.2e9)
+        #expect((1.5e9...smartSSD.port).contains(smartSSD.ssdWrite))
         let fpga = try #require(smartSSD.fpga)
         #expect(fpga.peerToPeer == 3.2e9 && fpga.update == 8.2e9 && fpga.decompressUpdate == 2.9e9)
+        #expect(fpga.peerToPeerWrite == 1.5e9 && (1.5e9...1.7e9).contains(fpga.peerToPeerWrite))
+        // Every fitted value carries the range its sources allow, and lies in it.
+        for key in ["ssd.write", "fpga.peerToPeerWrite"] {
+            let entry = try #require(smartSSD.profile[key])
+            #expect(entry.range.map { $0.contains(entry.number) } == true, "\(key)")
+        }
         #expect(fpga.dram == 4 << 30)
         #expect(smartSSD.ssdCapacity == 3_840_000_000_000)
 
@@ -42,7 +50,9 @@ func shippedLibrary() throws -> ProfileLibrary { try ProfileLibrary.locate() }
         #expect(nvme.fpga == nil && nvme.ssdRead == smartSSD.ssdRead && nvme.ssdWrite == smartSSD.ssdWrite)
 
         let host = try HostProfile(library.load("hpca24-host"))
-        #expect(host.sharedLink == 8e9 && host.sharedLinkNominal == 16e9)
+        // Calibrated within "about 8 GB/s", the paper's measured ceiling.
+        #expect(host.sharedLink == 7.17e9 && host.sharedLinkNominal == 16e9)
+        #expect((7e9...9e9).contains(host.sharedLink))
         #expect(host.commandLatency == 10e-6)
 
         let a5000 = try GPUProfile(library.load("a5000"))

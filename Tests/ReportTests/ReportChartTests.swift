@@ -199,12 +199,16 @@ extension XMLElement {
         let root = Fixtures.temporaryDirectory("write")
         let dir = root + "/nested/report"
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let paths = try StudyReport.write(rows: Fixtures.study(), title: "Fig. 9", to: dir)
+        let reference = [ReferenceComparison(set: "fig9", label: "gpt2-4.0b, 6 devices, base", quantity: .seconds, published: 23.8,
+                                             modeled: 23.3),
+                         ReferenceComparison(set: "fig3b", label: "gpt2-4.0b, 4 devices, base", quantity: .speedup, published: 2.15,
+                                             modeled: 2.21)]
+        let paths = try StudyReport.write(rows: Fixtures.study(), title: "Fig. 9", reference: reference, to: dir)
         #expect(paths == StudyReport.files.map { dir + "/" + $0 })
         let listing = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
         #expect(listing == StudyReport.files.sorted())  // no temporary files left behind
         let first = try paths.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
-        try StudyReport.write(rows: Fixtures.study(), title: "Fig. 9", to: dir)
+        try StudyReport.write(rows: Fixtures.study(), title: "Fig. 9", reference: reference, to: dir)
         let second = try paths.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
         #expect(first == second)
         for (path, data) in zip(paths, first) where path.hasSuffix(".svg") {
