@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "DurableWriteTests", dependencies: ["DurableWrite"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "SeededRandom"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom", "FuzzTargets"]),
-        .testTarget(name: "OffloadTests", dependencies: ["Offload", "OffloadVocabulary", "smartssd", "Optim", "SeededRandom", "DeviceProtocol", "Threading", "CPosix", "SmartSSD", logging, inMemoryLogging]),
+        .testTarget(name: "OffloadTests", dependencies: ["Offload", "OffloadVocabulary", "smartssd", "Optim", "SeededRandom", "DeviceProtocol", "Threading", "CPosix", "SmartSSD"]),
         // Reference/ holds the float64 numpy reference the parity test runs with python3.
         .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "OffloadVocabulary", "FuzzTargets", logging, inMemoryLogging]),
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom", "FuzzTargets", "DurableWrite"], exclude: ["Reference"]),
