@@ -12,6 +12,11 @@ let kernelSettings: [SwiftSetting] = [
 // Linux only: the SSD emulation is built on io_uring (liburing) and O_DIRECT, and the sources
 // import Glibc and call Linux interfaces (fallocate, SO_PEERCRED, PR_SET_PDEATHSIG, BLKGETSIZE64).
 // No `platforms` entry, since SwiftPM's platforms only set minimum versions of Apple systems.
+/// swift-log: the libraries log through a `Logger` they are given; the executables choose the
+/// handler. `InMemoryLogging` collects the records in tests.
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let inMemoryLogging = Target.Dependency.product(name: "InMemoryLogging", package: "swift-log")
+
 let package = Package(
     name: "SmartInfinity",
     products: [
@@ -24,6 +29,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: liburing-dev, libzstd-dev,
@@ -72,11 +78,11 @@ let package = Package(
         .target(name: "Trace", dependencies: ["Plan", "HardwareModel", "OffloadVocabulary", "DurableWrite"]),
         // The live run's clocks: the paced clock's shared table and the hooks host and devices pace with.
         .target(name: "LiveClock", dependencies: ["Plan", "HardwareModel", "DeviceProtocol", "CPosix", "OffloadVocabulary"]),
-        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "Threading", "OffloadVocabulary"]),
-        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "DurableWrite", "Threading", "OffloadVocabulary"]),
-        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation"]),
+        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "Threading", "OffloadVocabulary", logging]),
+        .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "DurableWrite", "Threading", "OffloadVocabulary", logging]),
+        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation", logging]),
         .target(name: "Benchmarking", dependencies: [
-            "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload", "OffloadVocabulary",
+            "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload", "OffloadVocabulary", logging,
         ]),
         // Fuzz harnesses: every decoder of untrusted bytes with its seeds and checks, and a
         // mutation engine; run by `smartinf-fuzz` (below) and by the FuzzRegressionTests.
@@ -84,13 +90,18 @@ let package = Package(
             "Compression", "Checksum", "DeviceProtocol", "Trace", "Plan", "HardwareModel", "Trainer", "GPT", "Optim",
             "SeededRandom",
         ]),
+        // The log output of both executables: `--log-level` and the handler that prints the
+        // project's log lines.
+        .target(name: "ConsoleLog", dependencies: [
+            logging, .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "smartssd", dependencies: [
-            "SmartSSD", "SizeNotation", "CPosix", "LiveClock",
+            "SmartSSD", "SizeNotation", "CPosix", "LiveClock", "ConsoleLog", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "smartinf", dependencies: [
             "Benchmarking", "Trainer", "Offload", "OffloadVocabulary", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "LiveClock",
-            "SeededRandom", "SizeNotation", "DurableWrite",
+            "SeededRandom", "SizeNotation", "DurableWrite", "ConsoleLog", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -100,7 +111,7 @@ let package = Package(
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom", "FuzzTargets"]),
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "OffloadVocabulary", "smartssd", "Optim", "SeededRandom", "DeviceProtocol", "Threading", "CPosix", "SmartSSD"]),
         // Reference/ holds the float64 numpy reference the parity test runs with python3.
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "OffloadVocabulary", "FuzzTargets"]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "OffloadVocabulary", "FuzzTargets", logging, inMemoryLogging]),
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom", "FuzzTargets", "DurableWrite"], exclude: ["Reference"]),
         .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel", "FuzzTargets"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "OffloadVocabulary", "Trainer", "Offload", "Optim", "smartssd"]),

@@ -2,6 +2,7 @@ import BlockIO
 import Compression
 import DeviceProtocol
 import Foundation
+import Logging
 import Offload
 import OffloadVocabulary
 import Optim
@@ -84,8 +85,13 @@ public struct DeviceBenchmark: Sendable {
     }
 
     public let options: Options
+    /// The devices' log (each engine's lines carry its name as `device`).
+    public let logger: Logger
 
-    public init(_ options: Options) { self.options = options }
+    public init(_ options: Options, logger: Logger = Logger(label: "smartinf.bench", factory: SwiftLogNoOpLogHandler.init)) {
+        self.options = options
+        self.logger = logger
+    }
 
     /// A handler's device and the host that stages its payloads.
     private struct Bench {
@@ -127,9 +133,11 @@ public struct DeviceBenchmark: Sendable {
         for handler in o.handlers {
             let ssdPath = path("device-\(handler).ssd")
             progress("formatting the \(handler) device and loading \(o.parameters) parameters")
+            var engineLogger = logger
+            engineLogger[metadataKey: "device"] = "bench-\(handler)"
             let engine = try DeviceEngine(DeviceEngine.Options(
                 deviceName: "bench-\(handler)", ssdPath: ssdPath, capacityBytes: 1 << 50, dramBytes: o.dramBytes,
-                threads: o.threads, queueDepth: o.queueDepth, blockSize: o.blockSize))
+                threads: o.threads, queueDepth: o.queueDepth, blockSize: o.blockSize), logger: engineLogger)
             let sized = try engine.configure(configuration(.overlap, subgroup: 0))
             configured = try engine.configure(configuration(handler, subgroup: sized.subgroupElements))
             try engine.loadParameters(offset: 0, count: o.parameters, path: parametersPath)

@@ -2,6 +2,7 @@ import CPosix
 import DeviceProtocol
 import Dispatch
 import Foundation
+import Logging
 import OffloadVocabulary
 import Optim
 import SmartSSD
@@ -49,6 +50,8 @@ public final class DeviceFleet {
     private let names: [String]
     /// What every device is configured with (kept to configure a restarted one).
     private let deviceConfiguration: DeviceConfiguration
+    /// The host's log: what a recovery does, at debug.
+    let logger: Logger
     /// A call silent this long marks a device failed (0: no limit).
     public var timeout: Double = 0
     /// The paced clock's hook for the host's gradient writes; nil runs at this machine's speed.
@@ -74,8 +77,10 @@ public final class DeviceFleet {
     /// Builds the fleet over `links` (one per device), configures every device, and loads the
     /// initial parameters or checks the committed step (`start`).
     public init(links: [DeviceLink], names: [String], partition: Partition, configuration: Configuration,
-                start: Start, directory: String, processes: DeviceProcesses? = nil) throws {
+                start: Start, directory: String, processes: DeviceProcesses? = nil,
+                logger: Logger = Logger(label: "smartinf.fleet", factory: SwiftLogNoOpLogHandler.init)) throws {
         precondition(links.count == partition.deviceCount)
+        self.logger = logger
         self.partition = partition
         self.configuration = configuration
         self.directory = directory
@@ -132,12 +137,16 @@ public final class DeviceFleet {
     public func recover(failed: Int, inStep step: Int) throws {
         let old = members[failed]
         let link: DeviceLink
+        let at: Logger.Metadata = ["device": "\(failed)", "step": "\(step)"]
         if let processes {
+            logger.debug("restarting device \(failed)'s process", metadata: at)
             try Self.attributing(failed, names[failed], processes) { try processes.restart(failed) }
             link = try Self.connect(failed, processes.socketPaths[failed], timeout: timeout)
         } else if old.link is DeviceConnection {
+            logger.debug("reconnecting to device \(failed) at \(names[failed])", metadata: at)
             link = try Self.connect(failed, names[failed], timeout: timeout)
         } else {
+            logger.debug("keeping device \(failed)'s engine, which left its committed states untouched", metadata: at)
             link = old.link
         }
         let fresh = try Self.attributing(failed, names[failed], processes) {
@@ -159,7 +168,11 @@ public final class DeviceFleet {
                     throw FleetError.deviceFailed(device: i, socket: names[i], failure: .unexpectedSteps(held.sorted()), detail:
                         "cannot recover to step \(step - 1): its subgroups have committed steps \(held.sorted())")
                 }
-                if held.contains(step) { try member.link.perform(.rollback(step: step - 1)) }
+                if held.contains(step) {
+                    logger.debug("device \(i) committed step \(step): rolling it back to step \(step - 1)",
+                                 metadata: ["device": "\(i)", "step": "\(step)"])
+                    try member.link.perform(.rollback(step: step - 1))
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 import DeviceProtocol
 import Foundation
+import Logging
 import Threading
 
 /// Starts and watches `smartssd` processes, one per device, each with its own SSD file and socket
@@ -19,9 +20,12 @@ public final class DeviceProcesses {
         public var extraArguments: [Int: [String]]
         /// The `smartssd` executable; nil finds it next to the running program.
         public var executable: String?
+        /// The devices' `--log-level`: the host's own, so that one flag sets what the whole run
+        /// prints.
+        public var logLevel: Logger.Level
 
         public init(count: Int, directory: String, dram: String = "1GiB", threads: Int = 1, buffered: Bool = false,
-                    extraArguments: [Int: [String]] = [:], executable: String? = nil) {
+                    extraArguments: [Int: [String]] = [:], executable: String? = nil, logLevel: Logger.Level = .info) {
             self.count = count
             self.directory = directory
             self.dram = dram
@@ -29,6 +33,7 @@ public final class DeviceProcesses {
             self.buffered = buffered
             self.extraArguments = extraArguments
             self.executable = executable
+            self.logLevel = logLevel
         }
     }
 
@@ -105,7 +110,8 @@ public final class DeviceProcesses {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         var arguments = ["--ssd", ssdPaths[i], "--socket", socketPaths[i], "--dram", options.dram, "--capacity", "1TiB",
-                         "--threads", "\(options.threads)", "--name", "device-\(i)", "--exit-with-parent"]
+                         "--threads", "\(options.threads)", "--name", "device-\(i)", "--fleet-index", "\(i)",
+                         "--log-level", options.logLevel.rawValue, "--exit-with-parent"]
         if options.buffered { arguments.append("--buffered") }
         arguments += extraArguments ?? options.extraArguments[i] ?? []
         process.arguments = arguments
@@ -122,10 +128,12 @@ public final class DeviceProcesses {
             throw error
         }
         try Self.waitUntilServing(process, stdout: out, stderr: err, device: i)
-        // Keep draining the device's log so it never blocks on a full pipe; pass it through.
-        // Drained by threads that end, and close the pipe, when the device exits: a restarted
-        // device leaves no descriptors behind. (Foundation's readability handlers cannot be
-        // torn down from inside themselves.)
+        // Keep draining the device's log so it never blocks on a full pipe; pass it through as
+        // it is: the device prints its own lines at the level it was given (`logLevel`), so the
+        // host does not log them again (it could only guess their levels, and would filter them
+        // twice). Drained by threads that end, and close the pipe, when the device exits: a
+        // restarted device leaves no descriptors behind. (Foundation's readability handlers
+        // cannot be torn down from inside themselves.)
         drain(err.fileHandleForReading, into: FileHandle.standardError)
         drain(out.fileHandleForReading, into: nil)
         return process

@@ -2,6 +2,7 @@ import OffloadVocabulary
 import Optim
 import DeviceProtocol
 import Foundation
+import Logging
 import SmartSSD
 
 /// Where a fleet's update engines live.
@@ -19,8 +20,11 @@ public enum FleetBackend: Sendable {
 
 extension DeviceFleet {
     /// Brings up the backend, then configures the fleet and loads or checks its states (`start`).
+    /// `logger` is the host's log, and that of the engines of an in-process backend (with their
+    /// `device` number); device processes print their own (`DeviceProcesses.Options.logLevel`).
     public static func start(_ backend: FleetBackend, partition: Partition, configuration: Configuration,
-                             start: DeviceFleet.Start, directory: String) throws -> DeviceFleet {
+                             start: DeviceFleet.Start, directory: String,
+                             logger: Logger = Logger(label: "smartinf.fleet", factory: SwiftLogNoOpLogHandler.init)) throws -> DeviceFleet {
         switch backend {
         case .launch(let options, let timeout):
             let processes = try DeviceProcesses(options)
@@ -28,29 +32,31 @@ extension DeviceFleet {
                 try DeviceFleet.connect(i, path, timeout: timeout)
             }
             let fleet = try DeviceFleet(links: links, names: processes.socketPaths, partition: partition, configuration: configuration,
-                                        start: start, directory: directory, processes: processes)
+                                        start: start, directory: directory, processes: processes, logger: logger)
             fleet.timeout = timeout
             return fleet
         case .attach(let sockets, let timeout):
             let links: [DeviceLink] = try sockets.enumerated().map { i, path in try DeviceFleet.connect(i, path, timeout: timeout) }
             let fleet = try DeviceFleet(links: links, names: sockets, partition: partition, configuration: configuration,
-                                        start: start, directory: directory)
+                                        start: start, directory: directory, logger: logger)
             fleet.timeout = timeout
             return fleet
         case .inProcess(let count, let dir, let dram, let threads, let buffered, let pacers):
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let names = (0..<count).map { "\(dir)/base-\($0).ssd" }
             let links: [DeviceLink] = try names.enumerated().map { i, path in
+                var engineLogger = logger
+                engineLogger[metadataKey: "device"] = "\(i)"
                 do {
                     return InProcessDevice(try DeviceEngine(DeviceEngine.Options(
                         deviceName: "base", ssdPath: path, capacityBytes: 1 << 40, dramBytes: dram, threads: threads,
-                        ioMode: buffered ? .buffered : .direct, pacer: pacers.indices.contains(i) ? pacers[i] : nil)))
+                        ioMode: buffered ? .buffered : .direct, pacer: pacers.indices.contains(i) ? pacers[i] : nil), logger: engineLogger))
                 } catch {
                     throw FleetError.device(i, path, error, exitStatus: nil)
                 }
             }
             return try DeviceFleet(links: links, names: names, partition: partition, configuration: configuration,
-                                   start: start, directory: directory)
+                                   start: start, directory: directory, logger: logger)
         }
     }
 }

@@ -2,6 +2,7 @@ import Checksum
 import BlockIO
 import DeviceProtocol
 import Foundation
+import Logging
 import OffloadVocabulary
 import Optim
 
@@ -60,16 +61,16 @@ public final class DeviceEngine: @unchecked Sendable {
     public private(set) var lastReport = StepReport()
     /// Told of every committed step and its report (the device's own clock reporting).
     public var stepObserver: ((Int, StepReport) -> Void)?
-    /// The device's log (set by the server); faults log through it when they fire.
-    public var log: (String) -> Void = { _ in } {
-        didSet { fault?.log = log }
-    }
+    /// The device's log: its server, its faults and its transfer handler log here too.
+    public let logger: Logger
 
     /// Opens (or creates) the SSD, allocates the DRAM, and recovers the journal if the SSD was
-    /// formatted before.
-    public init(_ options: Options) throws {
+    /// formatted before. `logger` is the device's log (by default none, as for an engine a
+    /// benchmark or a test drives).
+    public init(_ options: Options, logger: Logger = Logger(label: "smartssd.device", factory: SwiftLogNoOpLogHandler.init)) throws {
         self.options = options
-        fault = options.fault.map(ArmedFault.init)
+        self.logger = logger
+        fault = options.fault.map { ArmedFault($0, logger: logger) }
         confinement = PathConfinement(ssdPath: options.ssdPath)
         file = try BlockFile(path: options.ssdPath, mode: options.ioMode, create: !FileManager.default.fileExists(atPath: options.ssdPath))
         // One device per SSD, before reading a byte of it: a second device would trust a journal
@@ -140,10 +141,10 @@ public final class DeviceEngine: @unchecked Sendable {
         handler = try TransferHandler(layout: layout, file: file, sets: pool.carve(sets, for: layout),
                                       kernel: UpdateKernel(threads: options.threads), mode: c.handler,
                                       queueDepth: options.queueDepth, blockSize: options.blockSize,
-                                      registration: pool.registrationChunks)
+                                      registration: pool.registrationChunks, logger: logger)
         handler?.fault = fault
-        handler?.log = log
         handler?.pacer = options.pacer
+        logger.debug("configured: \(c.handler) handler, \(layout.subgroupCount) subgroups of \(subgroup) elements, \(sets) buffer set(s)")
         return Reply.Configured(subgroupElements: subgroup, subgroupCount: layout.subgroupCount, bufferSets: sets,
                                 dramNeededBytes: needed, gradientOffset: layout.gradientOffset,
                                 gradientSlotBytes: layout.gradientSlotBytes)
@@ -261,6 +262,8 @@ public final class DeviceEngine: @unchecked Sendable {
         try journal.write(ring: ring, tearing: tear)
         if tear { fault?.killDevice() }
         fault?.check(.afterCommit, step: command.step, subgroup: nil)
+        logger.debug("step \(command.step): \(items.count) subgroups, \(report.operations.count) operations, \(report.bytesRead) bytes read, \(report.bytesWritten) written",
+                     metadata: ["step": "\(command.step)"])
         stepObserver?(command.step, lastReport)
     }
 
@@ -319,6 +322,7 @@ public final class DeviceEngine: @unchecked Sendable {
             try journal.stageRollback(subgroup: s, to: step)
         }
         try journal.write(ring: ring)
+        logger.debug("rolled back to step \(step)", metadata: ["step": "\(step)"])
     }
 
     private func configured(_ what: String) throws(DeviceError) -> (DeviceLayout, Superblock) {

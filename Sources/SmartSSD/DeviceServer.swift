@@ -1,5 +1,6 @@
 import DeviceProtocol
 import Foundation
+import Logging
 import Synchronization
 
 /// The device's command loop: every connection is served on its own thread and commands run one
@@ -8,7 +9,7 @@ import Synchronization
 /// version) is answered and closed. A client that stalls or hangs up never blocks the others.
 public final class DeviceServer: @unchecked Sendable {
     // Safe to share with the connection threads: the engine is reached only through `serving`,
-    // and `log` and `stallTimeout` are set before `serve()` starts them.
+    // and `stallTimeout` is set before `serve()` starts them.
     let engine: DeviceEngine
     let listener: SocketListener
     /// Serialises commands: the engine is single-threaded by design.
@@ -17,10 +18,8 @@ public final class DeviceServer: @unchecked Sendable {
     private let stopped = Atomic(false)
     /// Seconds a peer may stall in the middle of a message before it is dropped.
     public var stallTimeout: Double = 30
-    /// Called with a line for the device's log.
-    public var log: (String) -> Void = { _ in } {
-        didSet { engine.log = log }
-    }
+    /// The device's log (its engine's).
+    private var logger: Logger { engine.logger }
 
     public init(engine: DeviceEngine, listener: SocketListener) {
         self.engine = engine
@@ -62,12 +61,12 @@ public final class DeviceServer: @unchecked Sendable {
             do {
                 frame = try connection.receive()
             } catch let error as ProtocolError {
-                log("dropping connection: \(error)")
+                logger.warning("dropping connection: \(error)")
                 try? connection.send(Reply.error(code: .malformedRequest, message: "\(error)").frame(requestID: 0))
                 return false
             } catch {
                 if case ConnectionError.closed = error { return false }
-                log("dropping connection: \(error)")
+                logger.warning("dropping connection: \(error)")
                 return false
             }
             let (reply, shutdown) = serving.withLock { _ in handle(frame) }
@@ -76,7 +75,7 @@ public final class DeviceServer: @unchecked Sendable {
             do {
                 try connection.send(reply.frame(requestID: frame.requestID))
             } catch {
-                log("could not reply: \(error)")
+                logger.warning("could not reply: \(error)")
                 return shutdown
             }
             if shutdown { return true }
@@ -125,7 +124,10 @@ extension DeviceEngine {
                 return (.done, true)
             }
         } catch {
-            log("\(request.name) \(error is DeviceError ? "refused" : "failed"): \(error)")
+            // The host hears of it in the error reply and decides; the device keeps serving.
+            var at: Logger.Metadata = [:]
+            if case .step(let command) = request { at["step"] = "\(command.step)" }
+            logger.warning("\(request.name) \(error is DeviceError ? "refused" : "failed"): \(error)", metadata: at)
             return (.error(code: DeviceError.code(of: error), message: "\(error)"), false)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 
 /// Deterministic fault injection, off unless `--fault` is given. Each fault fires once, at a
@@ -153,15 +154,18 @@ public struct FaultPlan: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A fault plan as one device process runs it: fires at most once, and logs when it does.
-public final class ArmedFault: @unchecked Sendable {
-    // Safe to share with the transfer stages: `fired` is atomic, and `log` is set while the
-    // device is set up (by the engine's log), before any step runs.
+/// A fault plan as one device process runs it: fires at most once, and logs when it does (a
+/// notice: the fault was asked for, but what follows in the log is its doing).
+public final class ArmedFault: Sendable {
     public let plan: FaultPlan
     private let fired = Atomic(false)
-    var log: (String) -> Void = { _ in }
+    /// The device's logger.
+    let logger: Logger
 
-    public init(_ plan: FaultPlan) { self.plan = plan }
+    public init(_ plan: FaultPlan, logger: Logger) {
+        self.plan = plan
+        self.logger = logger
+    }
 
     /// True once, for the first call that `matches`.
     private func fire(_ matches: Bool) -> Bool {
@@ -174,11 +178,13 @@ public final class ArmedFault: @unchecked Sendable {
         var matches = phase == plan.phase && step == plan.step
         if let wanted = plan.subgroup, let subgroup, wanted != subgroup { matches = false }
         guard fire(matches) else { return }
+        var at: Logger.Metadata = ["step": "\(step)"]
+        if let subgroup { at["subgroup"] = "\(subgroup)" }
         if plan.kind == .crash {
-            log("fault \(plan) fires: killing the device")
+            logger.notice("fault \(plan) fires: killing the device", metadata: at)
             killDevice()
         }
-        log("fault \(plan) fires: the device stops answering")
+        logger.notice("fault \(plan) fires: the device stops answering", metadata: at)
         while true { sleep(3600) }
     }
 
@@ -186,7 +192,7 @@ public final class ArmedFault: @unchecked Sendable {
     /// torn, then calls `killDevice()`.
     func tearsCommit(step: Int) -> Bool {
         guard plan.kind == .torn, fire(step == plan.step) else { return false }
-        log("fault \(plan) fires: the journal commit lands torn, then the device is killed")
+        logger.notice("fault \(plan) fires: the journal commit lands torn, then the device is killed", metadata: ["step": "\(step)"])
         return true
     }
 
@@ -201,7 +207,8 @@ public final class ArmedFault: @unchecked Sendable {
         guard plan.kind == .eio, plan.direction == direction else { return false }
         let matches = (plan.step.map { $0 == step } ?? true) && (plan.offset.map { range.contains($0) } ?? true)
         guard fire(matches) else { return false }
-        log("fault \(plan) fires: \(direction.rawValue) of bytes \(range.lowerBound)..<\(range.upperBound) fails with EIO")
+        logger.notice("fault \(plan) fires: \(direction.rawValue) of bytes \(range.lowerBound)..<\(range.upperBound) fails with EIO",
+                      metadata: ["step": "\(step)"])
         return true
     }
 
@@ -222,7 +229,8 @@ public final class ArmedFault: @unchecked Sendable {
             && plan.byte < buffer.count
         guard fire(matches) else { return nil }
         buffer[plan.byte] ^= 0x10
-        log("fault \(plan) fires: byte \(plan.byte) of subgroup \(subgroup)'s \(what) flipped")
+        logger.notice("fault \(plan) fires: byte \(plan.byte) of subgroup \(subgroup)'s \(what) flipped",
+                      metadata: ["step": "\(step)", "subgroup": "\(subgroup)"])
         return plan.byte
     }
 

@@ -4,6 +4,7 @@ import Compression
 import DeviceProtocol
 import Dispatch
 import Foundation
+import Logging
 import OffloadVocabulary
 import Optim
 import Synchronization
@@ -41,7 +42,7 @@ struct StepWork: @unchecked Sendable {
 /// The overlap handler's loader and writer are two threads it keeps from configure (`init`) to
 /// shutdown (when the engine lets go of it), not two threads per step.
 final class TransferHandler: @unchecked Sendable {
-    // Safe to share with its stage threads: `fault`, `log` and `pacer` are set by the engine
+    // Safe to share with its stage threads: `fault` and `pacer` are set by the engine
     // right after `init`, before any step; a step's changing state lives in its `Pipeline`,
     // `DiskTurns`, `OperationLog` and tallies, and each ring and buffer set is used by one
     // stage at a time.
@@ -58,7 +59,8 @@ final class TransferHandler: @unchecked Sendable {
     private let decoder = GradientPayloadDecoder()
     /// Where an injected crash may fire (tests of crash recovery).
     var fault: ArmedFault?
-    var log: (String) -> Void = { _ in }
+    /// The device's logger.
+    let logger: Logger
     /// The paced clock's hook; nil runs at this machine's own speed.
     var pacer: OperationPacer?
     /// The overlap handler's loader and writer (the update runs on the thread that called
@@ -72,7 +74,8 @@ final class TransferHandler: @unchecked Sendable {
     }
 
     init(layout: DeviceLayout, file: BlockFile, sets: [DRAMPool.BufferSet], kernel: UpdateKernel, mode: HandlerMode,
-         queueDepth: Int, blockSize: Int, registration: [UnsafeMutableRawBufferPointer]) throws(BlockIOError) {
+         queueDepth: Int, blockSize: Int, registration: [UnsafeMutableRawBufferPointer], logger: Logger) throws(BlockIOError) {
+        self.logger = logger
         self.layout = layout
         self.file = file
         self.sets = sets
@@ -104,7 +107,8 @@ final class TransferHandler: @unchecked Sendable {
     /// it is reported with the subgroup, the slot and its SSD offset.
     private func verify(_ item: StepItem, in set: DRAMPool.BufferSet, work: StepWork) throws {
         if let byte = fault?.corruptState(set.slot, step: work.step, subgroup: item.subgroup) {
-            log("subgroup \(item.subgroup)'s loaded state was corrupted at byte \(byte) (injected)")
+            logger.notice("subgroup \(item.subgroup)'s loaded state was corrupted at byte \(byte) (injected)",
+                          metadata: ["step": "\(work.step)", "subgroup": "\(item.subgroup)"])
         }
         guard let expected = item.expectedChecksum else { return }
         let found = CRC32C.checksum(UnsafeRawBufferPointer(set.slot))
@@ -199,7 +203,8 @@ final class TransferHandler: @unchecked Sendable {
         let s = item.subgroup
         let n = layout.elements(ofSubgroup: s)
         if let byte = fault?.corrupt(UnsafeMutableRawBufferPointer(rebasing: set.payload[0..<item.payloadBytes]), step: work.step, subgroup: s) {
-            log("subgroup \(s)'s payload was corrupted at byte \(byte) (injected)")
+            logger.notice("subgroup \(s)'s payload was corrupted at byte \(byte) (injected)",
+                          metadata: ["step": "\(work.step)", "subgroup": "\(s)"])
         }
         let payload = UnsafeRawBufferPointer(rebasing: set.payload[0..<item.payloadBytes])
         let gradient = UnsafeMutableBufferPointer(rebasing: set.gradient[0..<n])

@@ -1,5 +1,6 @@
 import Foundation
 import LiveClock
+import Logging
 import Offload
 import OffloadVocabulary
 
@@ -45,9 +46,9 @@ public enum ClockAgreement {
     }
 
     /// Runs `base` (a small model's options) once under the virtual clock and once paced, for
-    /// each mode and device count; `steps` ≥ 2.
+    /// each mode and device count; `steps` ≥ 2. `logger` is told of each point as it is measured.
     public static func measure(_ base: TrainingOptions, modes: [OffloadMode], devices: [Int], dilation: Double,
-                               log: @escaping (String) -> Void = { _ in }) throws -> [Point] {
+                               logger: Logger = Logger(label: "smartinf.clock", factory: SwiftLogNoOpLogHandler.init)) throws -> [Point] {
         var points: [Point] = []
         for mode in modes {
             for count in devices {
@@ -55,10 +56,10 @@ public enum ClockAgreement {
                 options.mode = mode
                 options.devices = count
                 options.clock.kind = .virtual
-                let virtual = try run(options)
+                let virtual = try run(options, logger: logger.forNestedRun)
                 options.clock.kind = .paced
                 options.clock.dilation = dilation
-                let paced = try run(options)
+                let paced = try run(options, logger: logger.forNestedRun)
                 let measured = Array(paced.dropFirst())
                 func median(_ values: [Double]) -> Double {
                     let sorted = values.sorted()
@@ -71,16 +72,15 @@ public enum ClockAgreement {
                     modeledUpdate: median(measured.compactMap { $0.modeled?.fleetStep }),
                     pacedUpdate: median(measured.map { $0.seconds.update / dilation }),
                     virtualIteration: median(virtual.dropFirst().compactMap { $0.modeled?.iteration }))
-                log(String(format: "%@ × %d: modeled %.4f ms, paced %.4f ms", mode.rawValue, count,
-                           point.virtualIteration * 1e3, point.pacedIteration * 1e3))
+                logger.info("\(String(format: "%@ × %d: modeled %.4f ms, paced %.4f ms", mode.rawValue, count, point.virtualIteration * 1e3, point.pacedIteration * 1e3))")
                 points.append(point)
             }
         }
         return points
     }
 
-    private static func run(_ options: TrainingOptions) throws -> [StepRecord] {
-        let run = try TrainingRun(options)
+    private static func run(_ options: TrainingOptions, logger: Logger) throws -> [StepRecord] {
+        let run = try TrainingRun(options, logger: logger)
         defer { run.finish() }
         try run.run()
         return run.records

@@ -55,10 +55,11 @@ final class LiveClocking {
                            startedAt: startedAt.systemNanoseconds)
     }
 
-    /// The device processes' extra flags for the paced clock.
+    /// The device processes' extra flags for the paced clock (each device's row in the table is
+    /// its `--fleet-index`, which `DeviceProcesses` passes).
     func deviceArguments(_ i: Int) -> [String] {
         guard let table else { return [] }
-        return ["--clock", "paced", "--pacer", table.path, "--fleet-index", "\(i)"]
+        return ["--clock", "paced", "--pacer", table.path]
     }
 
     /// The in-process engines' pacers (base under the paced clock).

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Logging
 import Offload
 import SeededRandom
 
@@ -45,9 +46,9 @@ public enum Soak {
     /// The descriptors counted before the faulted run are those left after the reference run.
     /// `base` is a small model's options (mode, devices, steps set by the caller); faults: every
     /// device gets one random `--fault` spec (crash, eio, corrupt or hang at a random step), and
-    /// a chaos thread SIGKILLs a random device about every `killEverySteps` steps.
-    public static func run(_ base: TrainingOptions, killEverySteps: Int, seed: UInt64,
-                           log: @escaping (String) -> Void) throws -> Report {
+    /// a chaos thread SIGKILLs a random device about every `killEverySteps` steps. `logger`
+    /// hears of the reference run, the kills, and the faulted run's failures and recoveries.
+    public static func run(_ base: TrainingOptions, killEverySteps: Int, seed: UInt64, logger: Logger) throws -> Report {
         var rng = SplitMix64(seed: seed)
         var reference = base
         reference.ssdDirectory += "-reference"
@@ -55,7 +56,7 @@ public enum Soak {
         let referenceStart = ContinuousClock.now
         let expected: [UInt32]
         do {
-            let run = try TrainingRun(reference)
+            let run = try TrainingRun(reference, logger: logger.forNestedRun)
             defer { run.finish() }
             try run.run()
             expected = run.model.computeParameters.floats.map(\.bitPattern)
@@ -67,7 +68,7 @@ public enum Soak {
         // log pipes to close (`DeviceProcesses.waitForExit`), so nothing of it is still closing.
         let before = ProcessMemory.descriptorTargets
         let descriptorsBefore = before.count
-        log(String(format: "reference: %d steps on %d devices in %.1f s", base.steps, base.devices, referenceSeconds))
+        logger.info("\(String(format: "reference: %d steps on %d devices in %.1f s", base.steps, base.devices, referenceSeconds))")
 
         var faulted = base
         faulted.onDeviceFailure = .retry(maxRetries: 5)
@@ -86,7 +87,7 @@ public enum Soak {
         var outcome: (identical: Bool, recoveries: Int, kills: Int, seconds: Double, residentEarly: Int, heapEarly: Int, heapLast: Int,
                       left: Int)
         do {
-            let run = try TrainingRun(faulted, log: log)
+            let run = try TrainingRun(faulted, logger: logger)
             let chaos = Chaos(fleet: run.fleet, seed: rng.next())
             var residentEarly = 0
             var heapEarly = 0
@@ -94,7 +95,7 @@ public enum Soak {
             let faultedStart = ContinuousClock.now
             do {
                 try run.run { record in
-                    if record.step % killEverySteps == 0 { chaos.killOne(log: log) }
+                    if record.step % killEverySteps == 0 { chaos.killOne(logger: logger, step: record.step) }
                     if record.step == max(1, base.steps / 10) {
                         residentEarly = ProcessMemory.residentBytes() ?? 0
                         heapEarly = heapBesideRecords(of: run)
@@ -139,13 +140,14 @@ public enum Soak {
             rng = SplitMix64(seed: seed)
         }
 
-        func killOne(log: (String) -> Void) {
+        /// Kills a random device after step `step`.
+        func killOne(logger: Logger, step: Int) {
             guard let processes = fleet.processes?.processes, !processes.isEmpty else { return }
             let i = Int.random(in: 0..<processes.count, using: &rng)
             guard processes[i].isRunning else { return }
             kill(processes[i].processIdentifier, SIGKILL)
             kills += 1
-            log("soak: killed device \(i)")
+            logger.notice("soak: killed device \(i)", metadata: ["device": "\(i)", "step": "\(step)"])
         }
     }
 }

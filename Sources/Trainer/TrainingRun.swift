@@ -1,5 +1,6 @@
 import Foundation
 import GPT
+import Logging
 import Offload
 import Optim
 import SeededRandom
@@ -28,7 +29,9 @@ public final class TrainingRun {
     public var gradientFault: ((Int, StreamBuffer) -> Void)?
     /// The modeled machine under the virtual and paced clocks (and for traces).
     private let clocking: LiveClocking?
-    private let log: (String) -> Void
+    /// The run's log: its start, and each device failure and recovery (with `device` and
+    /// `step`); the fleet logs its recoveries' steps at debug.
+    private let logger: Logger
     /// Device failures recovered from (`--on-device-failure retry`).
     public private(set) var recoveries = 0
     /// The directory of the last checkpoint this run saved (or resumed from).
@@ -50,9 +53,11 @@ public final class TrainingRun {
     }
 
     /// Loads the model and data, starts the fleet and loads the initial parameters into it.
-    public init(_ options: TrainingOptions, log: @escaping (String) -> Void = { _ in }) throws {
+    /// Device processes it starts log at `logger`'s level.
+    public init(_ options: TrainingOptions,
+                logger: Logger = Logger(label: "smartinf.trainer", factory: SwiftLogNoOpLogHandler.init)) throws {
         self.options = options
-        self.log = log
+        self.logger = logger
         lastCheckpoint = options.resume
         guard options.steps >= 1 else { throw TrainingError.badOption("--steps must be at least 1, got \(options.steps)") }
         guard options.devices >= 1 else { throw TrainingError.badOption("--devices must be at least 1, got \(options.devices)") }
@@ -131,17 +136,19 @@ public final class TrainingRun {
                                                       extraArguments: Dictionary(uniqueKeysWithValues: (0..<options.devices).map { i in
                                                           (i, (options.deviceFaults[i].map { ["--fault", $0] } ?? [])
                                                               + (clocking?.deviceArguments(i) ?? []))
-                                                      })),
+                                                      }),
+                                                      logLevel: logger.logLevel),
                               timeout: options.deviceTimeout)
         }
-        log("model: \(checkpoint.config)")
-        log("fleet: \(options.mode) on \(options.devices) device(s), starting")
+        logger.info("model: \(checkpoint.config)")
+        logger.info("fleet: \(options.mode) on \(options.devices) device(s), starting")
         fleet = try DeviceFleet.start(backend, partition: partition, configuration: DeviceFleet.Configuration(
             mode: options.mode, optimizer: options.optimizer, gradientPrecision: options.precision,
             copyOutPrecision: options.precision,
             subgroupElements: options.subgroupElements, compression: options.compression,
             queueDepth: options.queueDepth, blockSize: options.blockSize),
-            start: saved.map { .resume(committedStep: $0.stepsDone) } ?? .load(checkpoint.parameters), directory: options.ssdDirectory)
+            start: saved.map { .resume(committedStep: $0.stepsDone) } ?? .load(checkpoint.parameters), directory: options.ssdDirectory,
+            logger: logger)
         if let resume = options.resume, options.compression.errorFeedback && options.mode.compresses {
             let path = "\(resume)/\(Self.errorFeedbackFile)"
             try fleet.restore(try ErrorFeedbackFile(reading: path), from: path)
@@ -331,10 +338,11 @@ public final class TrainingRun {
             do {
                 return try attempt(tries)
             } catch let error as FleetError {
-                guard tries < maxRetries, case .deviceFailed(let device, _, _, _) = error else { throw error }
+                guard tries < maxRetries, case .deviceFailed(let device, _, let failure, _) = error else { throw error }
                 tries += 1
                 recoveries += 1
-                log("step \(step): \(error); recovering device \(device) and rolling the fleet back to step \(step - 1) (retry \(tries) of \(maxRetries))")
+                logger.warning("step \(step): \(error); recovering device \(device) and rolling the fleet back to step \(step - 1) (retry \(tries) of \(maxRetries))",
+                               metadata: ["device": "\(device)", "step": "\(step)", "failure": "\(failure)"])
                 try fleet.recover(failed: device, inStep: step)
                 if let residuals { try fleet.restore(residuals, from: "the residuals kept before step \(step)") }
             }

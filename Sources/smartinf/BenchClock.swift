@@ -1,6 +1,8 @@
 import ArgumentParser
 import Benchmarking
+import ConsoleLog
 import Foundation
+import Logging
 import Offload
 import OffloadVocabulary
 import Trainer
@@ -23,8 +25,10 @@ struct BenchClock: ParsableCommand {
     @Option(help: "Model: gpt2:L,H,C,T,V.") var model: String = "gpt2:2,4,64,32,256"
     @Option(name: .customLong("ssd-dir"), help: "Directory for the devices' files.") var ssdDir: String = "/var/tmp/smartinf-clock"
     @OptionGroup var output: BenchOutputOptions
+    @OptionGroup var logging: LogLevelOption
 
     func run() throws {
+        logging.bootstrap()
         let modeList = try CommaList.values(modes, flag: "--modes", as: OffloadMode.self)
         let counts = try CommaList.integers(devices, flag: "--devices", minimum: 1)
         guard steps >= 2 else { throw ValidationError("--steps must be at least 2 (the first is a warm-up)") }
@@ -36,9 +40,8 @@ struct BenchClock: ParsableCommand {
         var options = TrainingOptions(model: .initialize(spec: model, seed: 1), trainData: "\(corpus)/train.bin", batchSize: 4,
                                       sequenceLength: 32, steps: steps, ssdDirectory: ssdDir, dramBytes: 16 << 20)
         options.clock.tracePath = nil
-        let points = try ClockAgreement.measure(options, modes: modeList, devices: counts, dilation: dilation) {
-            FileHandle.standardError.write(Data("\($0)\n".utf8))
-        }
+        let points = try ClockAgreement.measure(options, modes: modeList, devices: counts, dilation: dilation,
+                                                logger: Logger(label: "smartinf.clock"))
         var table = TextTable(["mode", "devices", "K", "virtual ms", "paced/K ms", "iteration err", "update model ms",
                                "update paced/K ms", "update err"])
         for p in points {

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Benchmarking
+import ConsoleLog
 import DeviceProtocol
 import Foundation
+import Logging
 import Optim
 import SizeNotation
 
@@ -44,8 +46,10 @@ struct BenchDevice: ParsableCommand {
     var repetitions: Int = 3
 
     @OptionGroup var output: BenchOutputOptions
+    @OptionGroup var logging: LogLevelOption
 
     func run() throws {
+        logging.bootstrap()
         guard let n = SizeArgument.parse(params), n >= 1024 else {
             throw ValidationError("--params '\(params)' is not a count of at least 1024 (example: 256M)")
         }
@@ -63,7 +67,7 @@ struct BenchDevice: ParsableCommand {
         let options = DeviceBenchmark.Options(parameters: n, directory: dir, dramBytes: dramBytes, handlers: handlers,
                                               optimizer: optimizer, gradientPrecision: grad, topkRatio: topkRatio, threads: threads, queueDepth: queueDepth,
                                               blockSize: block, repetitions: repetitions)
-        let rows = try output.reportingFailure("bench device") { try DeviceBenchmark(options).run(progress: output.progress) }
+        let rows = try output.reportingFailure("bench device") { try DeviceBenchmark(options, logger: Logger(label: "smartinf.bench")).run(progress: output.progress) }
         try output.emit(benchmark: "device", rows: rows, table: DeviceBenchmark.table(rows))
     }
 }

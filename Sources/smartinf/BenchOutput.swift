@@ -12,7 +12,9 @@ struct BenchOutputOptions: ParsableArguments {
     @Option(help: "Also write the JSON document to this file.")
     var save: String?
 
-    /// Progress lines go to standard error, and only when a person reads the table.
+    /// Progress lines go to standard error, and only when a person reads the table. They show
+    /// how far the command has got, as part of its output (like `sweep`'s counter), not log
+    /// records: `--json` turns them off, `--log-level` does not.
     var progress: (String) -> Void {
         json ? { _ in } : { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
     }

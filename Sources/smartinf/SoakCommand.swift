@@ -1,6 +1,8 @@
 import ArgumentParser
 import Benchmarking
+import ConsoleLog
 import Foundation
+import Logging
 import Offload
 import Trainer
 
@@ -21,8 +23,10 @@ struct SoakCommand: ParsableCommand {
     @Option(name: .customLong("kill-every"), help: "Kill a random device every N steps.") var killEvery: Int = 100
     @Option(help: "Seed of the faults.") var seed: UInt64 = 1
     @Option(name: .customLong("ssd-dir"), help: "Directory for the devices' files.") var ssdDir: String = "/var/tmp/smartinf-soak"
+    @OptionGroup var logging: LogLevelOption
 
     func run() throws {
+        logging.bootstrap()
         guard devices >= 1, steps >= 4, killEvery >= 1 else { throw ValidationError("need --devices ≥ 1, --steps ≥ 4, --kill-every ≥ 1") }
         try? FileManager.default.removeItem(atPath: ssdDir)
         let corpus = "\(ssdDir)-corpus"
@@ -32,9 +36,7 @@ struct SoakCommand: ParsableCommand {
                                       batchSize: 2, sequenceLength: 16, steps: steps, mode: .suO, devices: devices,
                                       ssdDirectory: ssdDir, dramBytes: 16 << 20, subgroupElements: 8192)
         options.deviceTimeout = 2
-        let report = try Soak.run(options, killEverySteps: killEvery, seed: seed) {
-            FileHandle.standardError.write(Data("\($0)\n".utf8))
-        }
+        let report = try Soak.run(options, killEverySteps: killEvery, seed: seed, logger: Logger(label: "smartinf.soak"))
         var table = TextTable(["figure", "value"])
         table.append(["steps × devices", "\(report.steps) × \(report.devices)"])
         table.append(["injected faults", report.injectedSpecs.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " ")])

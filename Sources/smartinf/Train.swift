@@ -1,7 +1,9 @@
 import ArgumentParser
 import Benchmarking
+import ConsoleLog
 import Foundation
 import LiveClock
+import Logging
 import Offload
 import OffloadVocabulary
 import Optim
@@ -88,12 +90,18 @@ struct Train: ParsableCommand {
     var maxRetries: Int = TrainingFlags.defaults.maxRetries
     @Flag(name: .customLong("overlap-forward"), help: "Start each forward pass on the parameters the devices have already written back, while they finish the previous step.")
     var overlapForward = false
+    @OptionGroup var logging: LogLevelOption
 
+    /// The run's log lines (the model, the fleet, device failures and recoveries, a config's
+    /// ignored keys) go to standard error through the logger, and the devices it starts log at
+    /// the same level; what the command reports — the plan, a line per step, the summary — is
+    /// its output, on standard output whatever the level.
     func run() throws {
-        let options = try resolved()
-        let log: (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
+        logging.bootstrap()
+        let logger = Logger(label: "smartinf.trainer")
+        let options = try resolved(logger: logger)
         let run: TrainingRun
-        do { run = try TrainingRun(options, log: log) } catch { throw failure(error) }
+        do { run = try TrainingRun(options, logger: logger) } catch { throw failure(error) }
         defer { run.finish() }
         let out: (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
         if explain { out(run.plan) }
@@ -159,13 +167,13 @@ struct Train: ParsableCommand {
     }
 
     /// The options of the run: the flags as given, merged with the config file by the trainer.
-    func resolved() throws -> TrainingOptions {
+    func resolved(logger: Logger) throws -> TrainingOptions {
         let file: TrainingConfigFile
         do { file = try config.map { try TrainingConfigFile.load(path: $0) } ?? TrainingConfigFile() } catch {
             throw ValidationError("\(error)")
         }
         if !file.ignoredKeys.isEmpty {
-            FileHandle.standardError.write(Data("config \(config ?? ""): ignoring \(file.ignoredKeys.joined(separator: ", "))\n".utf8))
+            logger.warning("config \(config ?? ""): ignoring \(file.ignoredKeys.joined(separator: ", "))")
         }
         do { return try TrainingOptions(flags: flags, file: file) } catch { throw ValidationError("\(error)") }
     }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import BlockIO
+import ConsoleLog
 import DeviceProtocol
 import Foundation
+import Logging
 import SizeNotation
 import SmartSSD
 import CPosix
@@ -65,8 +67,10 @@ struct SmartSSDCommand: ParsableCommand {
     @Option(help: "The shared pacer table of a training run (set by smartinf train --clock paced).")
     var pacer: String?
 
-    @Option(name: .customLong("fleet-index"), help: "This device's number in the run's fleet (with --pacer).")
+    @Option(name: .customLong("fleet-index"), help: "This device's number in the run's fleet (set by the trainer): its row in the --pacer table and the device of its log lines.")
     var fleetIndex: Int = 0
+
+    @OptionGroup var logging: LogLevelOption
 
     func run() throws {
         // A parent may have spawned us from a thread that blocks signals (Dispatch workers do);
@@ -90,6 +94,12 @@ struct SmartSSDCommand: ParsableCommand {
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard (1...4096).contains(queueDepth) else { throw ValidationError("--queue-depth must be 1...4096, got \(queueDepth)") }
+        logging.bootstrap(prefix: "smartssd[\(name)]: ")
+        let logger = {
+            var logger = Logger(label: "smartssd.device")
+            logger[metadataKey: "device"] = "\(fleetIndex)"
+            return logger
+        }()
         let faultPlan: FaultPlan?
         do { faultPlan = try fault.map { try FaultPlan(parsing: $0) } } catch { throw ValidationError("\(error)") }
         let model: DeviceClockModel?
@@ -102,20 +112,18 @@ struct SmartSSDCommand: ParsableCommand {
                                            threads: threads, ioMode: buffered ? .buffered : .direct, slots: inPlace ? 1 : 2,
                                            queueDepth: queueDepth, blockSize: block, fault: faultPlan, pacer: model?.pacer)
         do {
-            let engine = try DeviceEngine(options)
+            let engine = try DeviceEngine(options, logger: logger)
             let listener = try SocketListener(path: socket)
             let server = DeviceServer(engine: engine, listener: listener)
-            server.log = { FileHandle.standardError.write(Data("smartssd[\(name)]: \($0)\n".utf8)) }
             if let model {
-                let log = server.log
                 engine.stepObserver = { step, report in
                     let seconds = model.seconds(of: report)
-                    log(String(format: "step %d: %d operations, modeled %.6f s, wall %.6f s (%@ clock)", step, report.operations.count,
-                               seconds.modeled, seconds.wall, model.clock.rawValue))
+                    logger.info("\(String(format: "step %d: %d operations, modeled %.6f s, wall %.6f s (%@ clock)", step, report.operations.count, seconds.modeled, seconds.wall, model.clock.rawValue))",
+                                metadata: ["step": "\(step)"])
                 }
             }
             if let superblock = engine.superblock {
-                server.log("opened \(ssd): \(superblock.summary)")
+                logger.info("opened \(ssd): \(superblock.summary)")
             }
             FileHandle.standardOutput.write(Data("smartssd: ready on \(socket)\n".utf8))
             try server.serve()

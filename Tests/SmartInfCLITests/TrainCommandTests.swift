@@ -49,6 +49,45 @@ import Testing
         #expect(dilation.status != 0 && dilation.stderr.contains("--dilation"))
     }
 
+    /// `--log-level`: by default the run's log lines on standard error read as they always have;
+    /// `warning` leaves only trouble (none here); `debug` gives every line its level and metadata,
+    /// and reaches the devices the run starts. The output on standard output is the same at
+    /// every level.
+    @Test func theLogLevelChoosesTheLogLinesOfTheRunAndItsDevices() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func run(_ extra: [String]) throws -> SmartInfProcess.Result {
+            let result = try train(["--init", "gpt2:1,2,32,16,256", "--mode", "su+o", "--devices", "2"] + extra)
+            if !extra.contains("loud") {
+                #expect(result.status == 0, "\(extra): \(result.stderr)")
+                #expect(result.stdout.contains("step    2/2  loss") && result.stdout.contains("su+o on 2 device(s): loss"), "\(result.stdout)")
+            }
+            return result
+        }
+        let plain = try run([]).stderr.split(separator: "\n")
+        #expect(plain.first?.hasPrefix("model: GPT-2 L1 H2 C32 T16 V256") == true, "\(plain)")
+        #expect(plain.contains("fleet: su+o on 2 device(s), starting"), "\(plain)")
+        #expect(!plain.contains { $0.contains("debug") }, "\(plain)")
+
+        let quiet = try run(["--log-level", "warning"])
+        #expect(quiet.stderr.isEmpty, "\(quiet.stderr)")
+
+        let debug = try run(["--log-level", "debug"]).stderr.split(separator: "\n")
+        #expect(debug.contains("info: fleet: su+o on 2 device(s), starting"), "\(debug)")
+        for device in 0..<2 {
+            #expect(debug.contains { $0.hasPrefix("smartssd[device-\(device)]: debug: step 2: ") && $0.hasSuffix("[device=\(device) step=2]") },
+                    "\(debug)")
+        }
+
+        let bad = try run(["--log-level", "loud"])
+        #expect(bad.status != 0 && bad.stderr.contains("The value 'loud' is invalid for '--log-level <log-level>'"), "\(bad.stderr)")
+        for level in ["trace", "debug", "info", "notice", "warning", "error", "critical"] {
+            #expect(bad.stderr.contains("- \(level)"), "\(bad.stderr)")
+        }
+        for command in [["soak"], ["bench", "device"], ["bench", "clock"]] {
+            #expect(try SmartInfProcess.run(command + ["--help"]).stdout.contains("--log-level <log-level>"), "\(command)")
+        }
+    }
+
     @Test func aShortRunTrainsAndSavesItsOutputs() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let result = try train(["--init", "gpt2:1,2,32,16,256", "--mode", "su+o", "--devices", "2"])

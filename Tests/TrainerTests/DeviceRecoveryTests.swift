@@ -1,4 +1,6 @@
 import Foundation
+import InMemoryLogging
+import Logging
 import Offload
 import OffloadVocabulary
 import Testing
@@ -60,6 +62,37 @@ import Trainer
         try run.run()
         #expect(run.recoveries == 1)
         #expect(run.model.parameters.array.map(\.bitPattern) == expected)
+    }
+
+    /// A recovery is logged as a warning that names the failure, with the failed device and the
+    /// step as metadata; at debug the fleet also says what it did about each device.
+    @Test func aRecoveryIsLoggedWithItsDeviceAndStep() throws {
+        let dir = RunDirectory()
+        let data = try corpus(in: dir)
+        var o = options(dir, data: data, mode: .suO, steps: 4)
+        o.deviceFaults = [1: "crash@step=3,phase=after_commit"]
+        o.onDeviceFailure = .retry(maxRetries: 1)
+        var handler = InMemoryLogHandler()
+        handler.logLevel = .debug
+        let run = try TrainingRun(o, logger: Logger(label: "test", factory: { _ in handler }))
+        defer { run.finish() }
+        try run.run()
+        #expect(run.recoveries == 1)
+        let warnings = handler.entries.filter { $0.level == .warning }
+        #expect(warnings.count == 1, "\(handler.entries)")
+        let recovery = try #require(warnings.first)
+        #expect(recovery.message.description.hasPrefix("step 3: device 1 ("))
+        #expect(recovery.message.description.hasSuffix("; recovering device 1 and rolling the fleet back to step 2 (retry 1 of 1)"))
+        #expect(recovery.metadata["device"] == "1")
+        #expect(recovery.metadata["step"] == "3")
+        #expect(recovery.metadata["failure"] != nil)
+        let fleet = handler.entries.filter { $0.level == .debug }.map(\.message.description)
+        #expect(fleet.contains("restarting device 1's process"), "\(fleet)")
+        // Device 0 had committed step 3 before device 1 died after its own commit: both go back.
+        #expect(fleet.contains("device 0 committed step 3: rolling it back to step 2"), "\(fleet)")
+        #expect(fleet.contains("device 1 committed step 3: rolling it back to step 2"), "\(fleet)")
+        #expect(handler.entries.filter { $0.level == .info }.map(\.message.description)
+                    == ["model: \(run.model.config)", "fleet: su+o on 2 device(s), starting"])
     }
 
     /// With error feedback the residuals are put back before the step runs again.
