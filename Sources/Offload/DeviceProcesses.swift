@@ -98,6 +98,12 @@ public final class DeviceProcesses {
         processes[i] = try launch(i, executable: try Self.locate(options.executable), extraArguments: extra)
     }
 
+    /// Device `i`'s process id while it runs.
+    public func processIdentifier(_ i: Int) -> Int32? {
+        guard processes.indices.contains(i), !watch.withLock({ $0.exited[i] }) else { return nil }
+        return processes[i].processIdentifier
+    }
+
     /// Whether device `i` is alive, and its exit status if not.
     public func exitStatus(_ i: Int) -> Int32? { watch.withLock { $0.exited[i] } ? processes[i].terminationStatus : nil }
 

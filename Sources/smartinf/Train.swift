@@ -3,6 +3,7 @@ import Benchmarking
 import Foundation
 import LiveClock
 import Offload
+import OffloadStep
 import OffloadVocabulary
 import Optim
 import Trainer
