@@ -186,8 +186,10 @@ public final class DeviceProcesses {
     private static func locate(_ explicit: String?) throws -> String {
         var candidates: [String] = []
         if let explicit { candidates.append(explicit) }
-        let running = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        candidates.append(running.appendingPathComponent("smartssd").path)
+        // A program embedding the library (python3 through libsmartinfinity) may have no argv.
+        if let program = CommandLine.arguments.first {
+            candidates.append(URL(fileURLWithPath: program).deletingLastPathComponent().appendingPathComponent("smartssd").path)
+        }
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
             candidates.append("\(dir)/smartssd")
         }

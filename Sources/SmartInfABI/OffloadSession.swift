@@ -113,8 +113,8 @@ final class OffloadSession {
     }
 
     /// Replaces the optimizer's whole state: the devices are restarted on fresh files with these
-    /// masters and states, `appliedSteps` steps into the run; the compute copy is written into
-    /// the registered tensors.
+    /// masters and states, `appliedSteps` steps into the run; the masters, rounded to the
+    /// parameters' precision, are written into the registered tensors.
     func loadState(parameters: [Float], states: [[Float]], appliedSteps: Int) throws(SessionError) {
         let optimizer = try started()
         let n = parameterCount
@@ -126,8 +126,8 @@ final class OffloadSession {
         optimizer.fleet.shutdown()
         self.optimizer = nil
         try startFleet(.loadStates(AlignedBuffer(parameters), states: states.map { AlignedBuffer($0) }), appliedSteps: appliedSteps)
-        guard let computeCopy = self.computeCopy, let fresh = self.optimizer else { return }
-        fresh.fleet.readComputeCopy(into: computeCopy)
+        // The devices write a compute copy only in a step: until then it is the masters, rounded.
+        let computeCopy = StreamBuffer(precision: configuration.precision, values: parameters)
         tensors.forEach { $0.copy(from: computeCopy) }
     }
 
