@@ -47,9 +47,10 @@ def test_a_torch_state_dict_loads_and_continues(ssd_dir):
         train(model, optimizer, data=data[10:])
     train(reference, torch_optimizer, data=data[10:])
     # torch's state was made by torch's kernels (fused multiply-adds, approximate roots), so the
-    # two runs differ by an ulp per operation from the first step on: 2e-6 after 10 steps.
+    # two runs differ by an ulp per operation from the first step on; the gradients then differ
+    # too. Stated margin: 5e-6 of each tensor's largest value after 10 steps.
     for a, b in zip(parameters_of(model), parameters_of(reference)):
-        assert ((a - b).abs().max() / b.abs().max()).item() <= 2e-6
+        assert ((a - b).abs().max() / b.abs().max()).item() <= 5e-6
 
 
 def test_a_killed_device_is_recovered_bit_identically(ssd_dir):
