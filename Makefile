@@ -8,7 +8,7 @@ RELEASE    := -c release $(NATIVE)
 BIN        := .build/release
 OUT        := out
 
-.PHONY: report-png soak deps build run test bench bench-suite fuzz big model-check clean
+.PHONY: report-png soak deps build run test test-python bench bench-suite fuzz big model-check clean
 
 deps:
 	@scripts/install-deps.sh
@@ -49,8 +49,18 @@ report-png: build
 	$(BIN)/smartinf report $(OUT)/sweep.csv --out $(OUT)/report
 	scripts/render-report.sh $(abspath $(OUT))/report $(OUT)/report.png
 
+# The Swift suite, then the Python package's tests against torch (the library and the device
+# executable built for them; torch's CPU wheel and pytest installed if missing).
 test: deps
 	$(SWIFT) test $(NATIVE)
+	$(MAKE) test-python
+
+PYTHON     ?= python3
+test-python:
+	$(SWIFT) build $(NATIVE) --product smartinfinity
+	$(SWIFT) build $(NATIVE) --product smartssd
+	@$(PYTHON) -c "import torch, pytest, numpy" 2>/dev/null || $(PYTHON) -m pip install "torch==2.13.*" pytest numpy
+	SMARTINF_LIBRARY=$(abspath .build/debug/libsmartinfinity.so) PYTHONPATH=$(abspath python) $(PYTHON) -m pytest -q python/tests
 
 # Full-size benchmarks (the issue goals are stated at 64M elements).
 bench: build

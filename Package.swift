@@ -26,6 +26,10 @@ let package = Package(
         .library(name: "Compression", targets: ["Compression"]),
         .library(name: "Checksum", targets: ["Checksum"]),
         .library(name: "BlockIO", targets: ["BlockIO"]),
+        // libsmartinfinity.so: the C ABI over the optimizer step (include/smartinf.h), which the
+        // Python package loads. (Not "smartinf": product names are unique, and that one is the
+        // command.)
+        .library(name: "smartinfinity", type: .dynamic, targets: ["SmartInfABI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -80,7 +84,13 @@ let package = Package(
         .target(name: "LiveClock", dependencies: ["Plan", "HardwareModel", "DeviceProtocol", "CPosix", "OffloadVocabulary"]),
         .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "Threading", "OffloadVocabulary", logging]),
         .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "DurableWrite", "Threading", "OffloadVocabulary", logging]),
-        .target(name: "Trainer", dependencies: ["GPT", "Offload", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation", logging]),
+        // The optimizer step around a model (gradient check, loss scale, clipping, the fleet's
+        // step, recovery): shared by the trainer and the C ABI.
+        .target(name: "OffloadStep", dependencies: ["Offload", "DeviceProtocol", "Optim", "OffloadVocabulary", logging]),
+        // The C entry points of libsmartinfinity: the caller's tensors as one flat parameter space,
+        // stepped by OffloadStep.
+        .target(name: "SmartInfABI", dependencies: ["OffloadStep", "Offload", "DeviceProtocol", "Optim", "OffloadVocabulary", "SizeNotation", logging]),
+        .target(name: "Trainer", dependencies: ["GPT", "Offload", "OffloadStep", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation", logging]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload", "OffloadVocabulary", logging,
         ]),
@@ -100,7 +110,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "smartinf", dependencies: [
-            "Benchmarking", "Trainer", "Offload", "OffloadVocabulary", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "LiveClock",
+            "Benchmarking", "Trainer", "Offload", "OffloadStep", "OffloadVocabulary", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "LiveClock",
             "SeededRandom", "SizeNotation", "DurableWrite", "ConsoleLog", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -111,7 +121,7 @@ let package = Package(
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom", "FuzzTargets"]),
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "OffloadVocabulary", "smartssd", "Optim", "SeededRandom", "DeviceProtocol", "Threading", "CPosix", "SmartSSD"]),
         // Reference/ holds the float64 numpy reference the parity test runs with python3.
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "OffloadVocabulary", "FuzzTargets", logging, inMemoryLogging]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "OffloadStep", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "OffloadVocabulary", "FuzzTargets", logging, inMemoryLogging]),
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom", "FuzzTargets", "DurableWrite"], exclude: ["Reference"]),
         .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel", "FuzzTargets"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "OffloadVocabulary", "Trainer", "Offload", "Optim", "smartssd"]),

@@ -5,7 +5,8 @@ import Checksum
 /// ```
 /// offset  size  field
 ///      0     4  magic "SSDP" (0x50445353 little-endian)
-///      4     2  protocol version (2: error replies carry a code per failure class)
+///      4     2  protocol version (2: error replies carry a code per failure class; 3: steps carry
+///               update segments, load-states, the torch AdamW rule)
 ///      6     2  message kind
 ///      8     4  request id (echoed in the reply)
 ///     12     4  body length in bytes (at most `maximumBodyBytes`)
@@ -16,7 +17,7 @@ import Checksum
 /// device allocate without bound; the checksum catches a torn or garbled message.
 public struct Frame: Sendable, Equatable {
     public static var magic: UInt32 { 0x5044_5353 }
-    public static var version: UInt16 { 2 }
+    public static var version: UInt16 { 3 }
     public static var headerBytes: Int { 16 }
     public static var trailerBytes: Int { 4 }
     public static var maximumBodyBytes: Int { 1 << 20 }

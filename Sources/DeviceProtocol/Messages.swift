@@ -48,11 +48,29 @@ public struct DeviceConfiguration: Sendable, Equatable {
     public static var maximumElements: Int { 1 << 40 }
 }
 
+/// A range of a device's slice updated with its own prepared update: the elements of a parameter
+/// group whose learning rate or weight decay differs from the step's.
+public struct UpdateSegment: Sendable, Equatable {
+    /// Elements of the slice (device-local).
+    public var elements: Range<Int>
+    /// The same rule as the step's update, with this range's scalars.
+    public var update: PreparedUpdate
+
+    public init(elements: Range<Int>, update: PreparedUpdate) {
+        self.elements = elements
+        self.update = update
+    }
+}
+
 /// One optimizer step on a device. The gradients are already in the device's gradient region.
 public struct StepCommand: Sendable, Equatable {
     /// The optimizer step t (1-based).
     public var step: Int
+    /// The update of every element no segment covers.
     public var update: PreparedUpdate
+    /// Ranges of the slice with their own update, in increasing order, not overlapping (empty in
+    /// a run with one set of hyperparameters).
+    public var segments: [UpdateSegment]
     /// An overflow elsewhere: commit the step without touching any state.
     public var skip: Bool
     /// The subgroups to update (all of them in normal training), strictly increasing.
@@ -61,10 +79,11 @@ public struct StepCommand: Sendable, Equatable {
     /// `subgroups`), so the device reads exactly what the host wrote.
     public var payloadBytes: [Int]
 
-    public init(step: Int, update: PreparedUpdate, skip: Bool, subgroups: [Int], payloadBytes: [Int]) {
+    public init(step: Int, update: PreparedUpdate, segments: [UpdateSegment] = [], skip: Bool, subgroups: [Int], payloadBytes: [Int]) {
         precondition(subgroups.count == payloadBytes.count, "one payload length per subgroup")
         self.step = step
         self.update = update
+        self.segments = segments
         self.skip = skip
         self.subgroups = subgroups
         self.payloadBytes = payloadBytes
@@ -93,6 +112,9 @@ public enum Request: Sendable, Equatable {
     /// Roll every subgroup back to committed step `step`.
     case rollback(step: Int)
     case shutdown
+    /// Like `loadParameters`, with the states too: the file holds `count` fp32 parameters, then
+    /// `count` values of each state vector in rule order (a resumed optimizer's state).
+    case loadStates(offset: Int, count: Int, path: String)
     /// Map the host's shared buffer (a file in shared memory) that receives the compute copy of
     /// the whole slice, element i of the slice at byte i × copy-out width.
     case attachHostBuffer(path: String)
@@ -109,6 +131,7 @@ public enum Request: Sendable, Equatable {
         case .rollback: 8
         case .shutdown: 9
         case .attachHostBuffer: 10
+        case .loadStates: 11
         }
     }
 
@@ -124,6 +147,7 @@ public enum Request: Sendable, Equatable {
         case .rollback: "rollback"
         case .shutdown: "shutdown"
         case .attachHostBuffer: "attach-host-buffer"
+        case .loadStates: "load-states"
         }
     }
 
@@ -138,12 +162,16 @@ public enum Request: Sendable, Equatable {
             w.u64(UInt64(c.sliceElements)); w.u64(UInt64(c.subgroupElements))
             c.optimizer.encode(into: &w)
             w.u8(c.gradientPrecision.rawValue); w.u8(c.copyOutPrecision.rawValue); w.u8(c.handler.rawValue)
-        case .loadParameters(let offset, let count, let path):
+        case .loadParameters(let offset, let count, let path), .loadStates(let offset, let count, let path):
             w.u64(UInt64(offset)); w.u64(UInt64(count)); w.string(path)
         case .step(let s):
             w.u64(UInt64(s.step)); s.update.encode(into: &w); w.bool(s.skip)
             w.u32(UInt32(s.subgroups.count))
             for (subgroup, bytes) in zip(s.subgroups, s.payloadBytes) { w.u32(UInt32(subgroup)); w.u32(UInt32(bytes)) }
+            w.u64(UInt64(s.segments.count))
+            for segment in s.segments {
+                w.u64(UInt64(segment.elements.lowerBound)); w.u64(UInt64(segment.elements.count)); segment.update.encode(into: &w)
+            }
         case .readState(let vector, let offset, let count):
             w.u8(vector.rawValue); w.u64(UInt64(offset)); w.u64(UInt64(count))
         case .rollback(let step): w.u64(UInt64(step))
@@ -157,7 +185,8 @@ public enum Request: Sendable, Equatable {
     /// bound, a subgroup index) are checked by the device; everything else is checked here.
     public static func decode(_ frame: Frame) throws(ProtocolError) -> Request {
         let names: [UInt16: String] = [1: "hello", 2: "configure", 3: "load-parameters", 4: "step", 5: "status",
-                                        6: "read-state", 7: "flush", 8: "rollback", 9: "shutdown", 10: "attach-host-buffer"]
+                                        6: "read-state", 7: "flush", 8: "rollback", 9: "shutdown", 10: "attach-host-buffer",
+                                        11: "load-states"]
         guard let name = names[frame.kind] else {
             throw .invalidField(message: "request", field: "kind", found: "\(frame.kind)", expected: "a request kind 1...10")
         }
@@ -181,6 +210,10 @@ public enum Request: Sendable, Equatable {
             let offset = try r.count("offset", in: 0...DeviceConfiguration.maximumElements)
             let count = try r.count("count", in: 1...DeviceConfiguration.maximumElements)
             request = .loadParameters(offset: offset, count: count, path: try r.string("path"))
+        case 11:
+            let offset = try r.count("offset", in: 0...DeviceConfiguration.maximumElements)
+            let count = try r.count("count", in: 1...DeviceConfiguration.maximumElements)
+            request = .loadStates(offset: offset, count: count, path: try r.string("path"))
         case 4:
             let step = try r.count("step", in: 1...Int(UInt32.max))
             let update = try PreparedUpdate.decode(from: &r)
@@ -200,7 +233,9 @@ public enum Request: Sendable, Equatable {
                 subgroups.append(s)
                 payloadBytes.append(Int(try r.u32("payload bytes \(i)")))
             }
-            request = .step(StepCommand(step: step, update: update, skip: skip, subgroups: subgroups, payloadBytes: payloadBytes))
+            let segments = try UpdateSegment.decodeList(from: &r, matching: update)
+            request = .step(StepCommand(step: step, update: update, segments: segments, skip: skip, subgroups: subgroups,
+                                        payloadBytes: payloadBytes))
         case 6:
             let code = try r.u8("vector")
             guard let vector = StateVector(rawValue: code) else {
@@ -409,5 +444,29 @@ public enum Reply: Sendable, Equatable {
         }
         try r.finish()
         return reply
+    }
+}
+
+extension UpdateSegment {
+    /// At most this many segments per step: parameter groups are few (one per learning rate or
+    /// weight decay a model uses), and a bound keeps a hostile count from costing anything.
+    public static var maximumCount: Int { 4096 }
+
+    /// Decodes a step's segments: a bounded count, each range non-empty, after the previous
+    /// one and within the largest slice, each update the step's own rule.
+    static func decodeList(from r: inout WireReader, matching update: PreparedUpdate) throws(ProtocolError) -> [UpdateSegment] {
+        let count = try r.count("segment count", in: 0...maximumCount)
+        var segments: [UpdateSegment] = []
+        for i in 0..<count {
+            let start = try r.count("segment \(i) start", in: (segments.last?.elements.upperBound ?? 0)...(DeviceConfiguration.maximumElements - 1))
+            let length = try r.count("segment \(i) elements", in: 1...(DeviceConfiguration.maximumElements - start))
+            let segmentUpdate = try PreparedUpdate.decode(from: &r)
+            guard segmentUpdate.rule == update.rule else {
+                throw .invalidField(message: r.message, field: "segment \(i) update rule", found: "\(segmentUpdate.rule)",
+                                    expected: "the step's rule \(update.rule)")
+            }
+            segments.append(UpdateSegment(elements: start..<(start + length), update: segmentUpdate))
+        }
+        return segments
     }
 }

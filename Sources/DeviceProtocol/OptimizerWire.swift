@@ -5,8 +5,8 @@ import Optim
 extension OptimizerConfig {
     public func encode(into w: inout WireWriter) {
         switch self {
-        case .adamw(let h):
-            w.u8(1); w.u8(0)
+        case .adamw(let h, let flavor):
+            w.u8(1); w.u8(flavor == .torch ? 1 : 0)
             w.f32(h.beta1); w.f32(h.beta2); w.f32(h.eps); w.f32(h.weightDecay); w.f32(0); w.bool(false)
         case .sgd(let h, let flavor):
             w.u8(2); w.u8(flavor == .torch ? 1 : 0)
@@ -31,11 +31,7 @@ extension OptimizerConfig {
         _ = try r.finiteF32("hyperparameter 5")
         let flag = try r.bool("nesterov")
         switch kind {
-        case 1:
-            guard flavor == .reference else {
-                throw .invalidField(message: r.message, field: "optimizer flavour", found: "torch", expected: "reference for adamw")
-            }
-            return .adamw(AdamWHyperparameters(beta1: a, beta2: b, eps: c, weightDecay: d))
+        case 1: return .adamw(AdamWHyperparameters(beta1: a, beta2: b, eps: c, weightDecay: d), flavor)
         case 2: return .sgd(SGDHyperparameters(momentum: a, dampening: b, nesterov: flag, weightDecay: d), flavor)
         case 3: return .adagrad(AdagradHyperparameters(lrDecay: a, initialAccumulatorValue: b, eps: c, weightDecay: d), flavor)
         default:
@@ -45,26 +41,35 @@ extension OptimizerConfig {
 }
 
 extension PreparedUpdate {
+    /// The rule's wire code (what a step's segments must share with the step).
+    public var rule: UInt8 { wireForm.code }
+
     /// Rule code and its fp32 constants, in declaration order.
     public func encode(into w: inout WireWriter) {
-        let (code, values): (UInt8, [Float]) = switch self {
+        let (code, values) = wireForm
+        w.u8(code)
+        w.u8(UInt8(values.count))
+        values.forEach { w.f32($0) }
+    }
+
+    private var wireForm: (code: UInt8, values: [Float]) {
+        switch self {
         case .adamw(let r): (1, [r.combinedUnscale, r.beta1, r.beta2, r.oneMinusBeta1, r.oneMinusBeta2, r.eps,
                                  r.biasCorrection2, r.stepSize, r.decayFactor])
         case .sgdReference(let r): (2, [r.combinedUnscale, r.learningRate, r.momentum, r.oneMinusMomentum, r.weightDecay])
         case .sgdTorch(let r): (3, [r.combinedUnscale, r.learningRate, r.momentum, r.bufferKeep, r.gradientWeight,
                                     r.nesterov ? 1 : 0, r.weightDecay])
         case .adagrad(let r): (4, [r.combinedUnscale, r.stepSize, r.eps, r.weightDecay, r.decayedNumerator ? 1 : 0])
+        case .adamwTorch(let r): (5, [r.combinedUnscale, r.decayFactor, r.oneMinusBeta1, r.beta2, r.oneMinusBeta2,
+                                      r.biasCorrection2Root, r.eps, r.stepSize])
         }
-        w.u8(code)
-        w.u8(UInt8(values.count))
-        values.forEach { w.f32($0) }
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> PreparedUpdate {
         let code = try r.u8("update rule")
-        let expectedCounts: [UInt8: Int] = [1: 9, 2: 5, 3: 7, 4: 5]
+        let expectedCounts: [UInt8: Int] = [1: 9, 2: 5, 3: 7, 4: 5, 5: 8]
         guard let expected = expectedCounts[code] else {
-            throw .invalidField(message: r.message, field: "update rule", found: "\(code)", expected: "1...4")
+            throw .invalidField(message: r.message, field: "update rule", found: "\(code)", expected: "1...5")
         }
         let count = Int(try r.u8("update scalar count"))
         guard count == expected else {
@@ -85,6 +90,9 @@ extension PreparedUpdate {
             }
             return .sgdTorch(SGDTorchRule(combinedUnscale: v[0], learningRate: v[1], momentum: v[2], bufferKeep: v[3],
                                           gradientWeight: v[4], nesterov: v[5] == 1, weightDecay: v[6]))
+        case 5:
+            return .adamwTorch(AdamWTorchRule(combinedUnscale: v[0], decayFactor: v[1], oneMinusBeta1: v[2], beta2: v[3],
+                                              oneMinusBeta2: v[4], biasCorrection2Root: v[5], eps: v[6], stepSize: v[7]))
         default:
             guard v[4] == 0 || v[4] == 1 else {
                 throw .invalidField(message: r.message, field: "decayed numerator", found: "\(v[4])", expected: "0 or 1")

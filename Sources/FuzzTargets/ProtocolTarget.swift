@@ -23,6 +23,7 @@ public final class ProtocolTarget: FuzzTarget {
 
     public func seeds() throws -> [[UInt8]] {
         let adamw = OptimizerConfig.adamw(AdamWHyperparameters())
+        let torchAdamW = OptimizerConfig.adamw(AdamWHyperparameters(weightDecay: 0.1), .torch)
         let sgd = OptimizerConfig.sgd(SGDHyperparameters(momentum: 0.9, dampening: 0.1, nesterov: true, weightDecay: 0.01), .torch)
         let adagrad = OptimizerConfig.adagrad(AdagradHyperparameters(lrDecay: 0.01, initialAccumulatorValue: 0.1), .reference)
         let requests: [Request] = [
@@ -46,6 +47,13 @@ public final class ProtocolTarget: FuzzTarget {
             .rollback(step: 4),
             .shutdown,
             .attachHostBuffer(path: "/dev/shm/smartinf-copy-out"),
+            .loadStates(offset: 0, count: 8192, path: "/var/tmp/smartinf/states.bin"),
+            // Parameter groups: two ranges with their own scalars (torch's AdamW rule).
+            .step(StepCommand(step: 2, update: torchAdamW.prepare(step: 2, learningRate: 1e-3, combinedUnscale: 1),
+                              segments: [UpdateSegment(elements: 0..<100, update: torchAdamW.prepare(step: 2, learningRate: 1e-2, combinedUnscale: 1)),
+                                         UpdateSegment(elements: 4096..<5000, update: torchAdamW.withWeightDecay(0)
+                                             .prepare(step: 2, learningRate: 3e-4, combinedUnscale: 1))],
+                              skip: false, subgroups: [0, 1], payloadBytes: [64, 64])),
         ]
         var frames = requests.enumerated().map { i, request in request.frame(requestID: UInt32(i + 1)) }
         let replies: [Reply] = [

@@ -69,6 +69,9 @@ public final class DeviceFleet {
     public enum Start: Sendable {
         /// Fresh: load these initial parameters (`partition.parameterCount` values), zero states.
         case load(AlignedBuffer<Float>)
+        /// Fresh, from a saved optimizer: these parameters and these states (one vector per
+        /// state of the optimizer, each `partition.parameterCount` values).
+        case loadStates(AlignedBuffer<Float>, states: [AlignedBuffer<Float>])
         /// Resume: the devices already hold the run's states; each must have committed `step`
         /// (a device one step ahead — it finished a step the others did not — is rolled back).
         case resume(committedStep: Int)
@@ -102,6 +105,15 @@ public final class DeviceFleet {
                     precondition(parameters.count == partition.parameterCount)
                     try parameters.withUnsafeBufferPointer { p in
                         try member.load(UnsafeBufferPointer(rebasing: p[partition.parameters(ofDevice: i)]))
+                    }
+                case .loadStates(let parameters, let states):
+                    precondition(parameters.count == partition.parameterCount && states.count == configuration.optimizer.stateCount
+                                 && states.allSatisfy { $0.count == partition.parameterCount })
+                    let own = partition.parameters(ofDevice: i)
+                    try parameters.withUnsafeBufferPointer { p in
+                        try Self.withSlices(states, own) { s in
+                            try member.load(UnsafeBufferPointer(rebasing: p[own]), states: s)
+                        }
                     }
                 case .resume(let step):
                     let held = try link.status()
@@ -183,18 +195,19 @@ public final class DeviceFleet {
     /// Runs step `step` on every device: `gradient` holds the flat gradient of every parameter
     /// (`partition.parameterCount`, or padded to `partition.paddedElements`), still loss-scaled:
     /// `update.combinedUnscale` removes the scale. Padding is sent as zeros. It may be fp32 or
-    /// the run's 16-bit gradient precision.
+    /// the run's 16-bit gradient precision. `segments` (flat ranges, in increasing order) take
+    /// their own update: parameter groups with their own learning rate or weight decay.
     @discardableResult
-    public func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: StreamBuffer,
+    public func step(_ step: Int, update: PreparedUpdate, segments: [UpdateSegment] = [], skip: Bool, gradient: StreamBuffer,
                      early: GradientOffloadSession? = nil) throws -> StepTraffic {
-        try beginStep(step, update: update, skip: skip, gradient: gradient, early: early).settle()
+        try beginStep(step, update: update, segments: segments, skip: skip, gradient: gradient, early: early).settle()
     }
 
     /// Starts `step(…)` and returns at once: the host may use each subgroup's new parameters as
     /// soon as its device announces them (`PendingFleetStep.awaitParameters`), while the devices
     /// go on updating and writing back. `gradient` must not change until the step is settled
     /// (a failed step is run again on it).
-    public func beginStep(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: StreamBuffer,
+    public func beginStep(_ step: Int, update: PreparedUpdate, segments: [UpdateSegment] = [], skip: Bool, gradient: StreamBuffer,
                           early: GradientOffloadSession? = nil) throws -> PendingFleetStep {
         precondition(gradient.count >= partition.parameterCount, "the gradient must cover every parameter")
         let written = try early?.finish() ?? Array(repeating: [:], count: members.count)
@@ -203,9 +216,17 @@ public final class DeviceFleet {
         for (i, member) in members.enumerated() {
             let own = flat.slice(partition.slice(i).clamped(to: 0..<flat.count))
             let early = written[i]
+            let slice = partition.slice(i)
+            let local = segments.compactMap { segment -> UpdateSegment? in
+                let inside = segment.elements.clamped(to: slice)
+                guard !inside.isEmpty else { return nil }
+                return UpdateSegment(elements: (inside.lowerBound - slice.lowerBound)..<(inside.upperBound - slice.lowerBound),
+                                     update: segment.update)
+            }
             workers[i].submit {
                 replies.record(i, Result {
-                    try member.step(step, update: update, skip: skip, gradient: own, paceOffload: paceOffload, written: early)
+                    try member.step(step, update: update, segments: local, skip: skip, gradient: own, paceOffload: paceOffload,
+                                    written: early)
                 })
             }
         }
@@ -227,6 +248,10 @@ public final class DeviceFleet {
         }
         return total
     }
+
+    /// Whether the devices' payloads carry error feedback (su+o+c with residuals): steps then
+    /// change host state (the residuals) that a checkpoint or a retried step must keep.
+    public var usesErrorFeedback: Bool { configuration.mode.compresses && configuration.compression?.errorFeedback == true }
 
     /// Every device's error-feedback residuals (empty lists without error feedback).
     public var errorFeedback: ErrorFeedbackFile { ErrorFeedbackFile(devices: members.map(\.feedbackState)) }
@@ -275,6 +300,20 @@ public final class DeviceFleet {
         for m in members { try? m.link.perform(.shutdown) }
         processes?.waitForExit()
         workers.forEach { $0.finish() }
+    }
+
+    /// Runs `body` on the `range` of every buffer of `buffers`.
+    private static func withSlices<R>(_ buffers: ArraySlice<AlignedBuffer<Float>>, _ range: Range<Int>,
+                                      _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+        guard let first = buffers.first else { return try body([]) }
+        return try first.withUnsafeBufferPointer { b in
+            try withSlices(buffers.dropFirst(), range) { try body([UnsafeBufferPointer(rebasing: b[range])] + $0) }
+        }
+    }
+
+    private static func withSlices<R>(_ buffers: [AlignedBuffer<Float>], _ range: Range<Int>,
+                                      _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+        try withSlices(buffers[...], range, body)
     }
 
     /// Runs `body`, which talks to device `i`; what it throws becomes that device's failure.

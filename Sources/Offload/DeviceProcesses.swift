@@ -103,6 +103,12 @@ public final class DeviceProcesses {
         processes[i] = try launch(i, executable: try Self.locate(options.executable), extraArguments: extra)
     }
 
+    /// Device `i`'s process id while it runs.
+    public func processIdentifier(_ i: Int) -> Int32? {
+        guard processes.indices.contains(i), !watch.withLock({ $0.exited[i] }) else { return nil }
+        return processes[i].processIdentifier
+    }
+
     /// Whether device `i` is alive, and its exit status if not.
     public func exitStatus(_ i: Int) -> Int32? { watch.withLock { $0.exited[i] } ? processes[i].terminationStatus : nil }
 
@@ -188,8 +194,10 @@ public final class DeviceProcesses {
     private static func locate(_ explicit: String?) throws -> String {
         var candidates: [String] = []
         if let explicit { candidates.append(explicit) }
-        let running = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        candidates.append(running.appendingPathComponent("smartssd").path)
+        // A program embedding the library (python3 through libsmartinfinity) may have no argv.
+        if let program = CommandLine.arguments.first {
+            candidates.append(URL(fileURLWithPath: program).deletingLastPathComponent().appendingPathComponent("smartssd").path)
+        }
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
             candidates.append("\(dir)/smartssd")
         }

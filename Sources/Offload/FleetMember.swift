@@ -64,8 +64,10 @@ final class FleetMember: @unchecked Sendable {
     /// the caller's memory (no copy: slices of large models are gigabytes).
     /// The file goes into the device's own directory (beside its SSD file), the only place
     /// besides the run's shared memory that a device reads paths from.
-    func load(_ parameters: UnsafeBufferPointer<Float>) throws {
-        precondition(parameters.count <= sliceElements)
+    /// With `states` (one run per state vector, each as long as `parameters`), the optimizer's
+    /// states are loaded too (`load-states`) instead of starting from their initial value.
+    func load(_ parameters: UnsafeBufferPointer<Float>, states: [UnsafeBufferPointer<Float>] = []) throws {
+        precondition(parameters.count <= sliceElements && states.allSatisfy { $0.count == parameters.count })
         let scratchPath = URL(fileURLWithPath: hello.ssdPath).deletingLastPathComponent()
             .appendingPathComponent("initial-\(index)-\(getpid()).f32").path
         guard FileManager.default.createFile(atPath: scratchPath, contents: nil),
@@ -73,13 +75,16 @@ final class FleetMember: @unchecked Sendable {
             throw FleetError.deviceFailed(device: index, socket: hello.ssdPath, failure: .host, detail: "cannot create \(scratchPath)")
         }
         defer { try? FileManager.default.removeItem(atPath: scratchPath) }
-        if let base = parameters.baseAddress {
-            try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: parameters.count * 4,
-                                              deallocator: .none))
+        for vector in [parameters] + states {
+            if let base = vector.baseAddress {
+                try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: vector.count * 4,
+                                                  deallocator: .none))
+            }
+            try handle.write(contentsOf: Data(count: (sliceElements - vector.count) * 4))
         }
-        try handle.write(contentsOf: Data(count: (sliceElements - parameters.count) * 4))
         try handle.close()
-        try link.perform(.loadParameters(offset: 0, count: sliceElements, path: scratchPath))
+        try link.perform(states.isEmpty ? .loadParameters(offset: 0, count: sliceElements, path: scratchPath)
+                                        : .loadStates(offset: 0, count: sliceElements, path: scratchPath))
     }
 
     /// The error-feedback residuals, per subgroup (empty without error feedback).
@@ -107,7 +112,7 @@ final class FleetMember: @unchecked Sendable {
     /// padding beyond them (the end of the last device's slice) is sent as zeros.
     /// `written` holds the payload sizes of subgroups already written this step (during
     /// backward, `GradientOffloadSession`), which are not written again.
-    func step(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: StoredValues,
+    func step(_ step: Int, update: PreparedUpdate, segments: [UpdateSegment] = [], skip: Bool, gradient: StoredValues,
               paceOffload: OffloadPacer?, written: [Int: Int] = [:]) throws -> MemberStep {
         precondition(gradient.count <= sliceElements)
         let offloadStart = ContinuousClock.now.systemNanoseconds
@@ -126,7 +131,7 @@ final class FleetMember: @unchecked Sendable {
         let payloadBytes = sizes.reduce(0, +)
         paceOffload?(index, payloadBytes, offloadStart)
         let offloadEnd = max(offloadStart, ContinuousClock.now.systemNanoseconds)
-        let moved = try link.step(StepCommand(step: step, update: update, skip: skip,
+        let moved = try link.step(StepCommand(step: step, update: update, segments: segments, skip: skip,
                                               subgroups: Array(0..<configured.subgroupCount), payloadBytes: sizes))
         return MemberStep(traffic: StepTraffic(gradientBytes: payloadBytes,
                                                parameterBytes: skip ? 0 : sliceElements * copyOutPrecision.byteWidth,

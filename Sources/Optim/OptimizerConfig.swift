@@ -77,7 +77,7 @@ public enum OptimizerKind: String, Sendable, CaseIterable, Codable {
 /// An optimizer and its hyperparameters, apart from the learning rate, which the schedule
 /// supplies step by step.
 public enum OptimizerConfig: Sendable, Equatable {
-    case adamw(AdamWHyperparameters)
+    case adamw(AdamWHyperparameters, RuleFlavor = .reference)
     case sgd(SGDHyperparameters, RuleFlavor)
     case adagrad(AdagradHyperparameters, RuleFlavor)
 
@@ -99,17 +99,41 @@ public enum OptimizerConfig: Sendable, Equatable {
         return 0
     }
 
-    /// A short name: "adamw", "sgd", "sgd:torch", "adagrad", "adagrad:torch".
+    /// The weight decay, whichever the optimizer.
+    public var weightDecay: Float {
+        switch self {
+        case .adamw(let h, _): h.weightDecay
+        case .sgd(let h, _): h.weightDecay
+        case .adagrad(let h, _): h.weightDecay
+        }
+    }
+
+    /// The same optimizer with weight decay `decay` (a parameter group's own).
+    public func withWeightDecay(_ decay: Float) -> OptimizerConfig {
+        switch self {
+        case .adamw(var h, let f):
+            h.weightDecay = decay
+            return .adamw(h, f)
+        case .sgd(var h, let f):
+            h.weightDecay = decay
+            return .sgd(h, f)
+        case .adagrad(var h, let f):
+            h.weightDecay = decay
+            return .adagrad(h, f)
+        }
+    }
+
+    /// A short name: "adamw", "adamw:torch", "sgd", "sgd:torch", "adagrad", "adagrad:torch".
     public var name: String {
         switch self {
-        case .adamw: "adamw"
+        case .adamw(_, let f): f == .torch ? "adamw:torch" : "adamw"
         case .sgd(_, let f): f == .torch ? "sgd:torch" : "sgd"
         case .adagrad(_, let f): f == .torch ? "adagrad:torch" : "adagrad"
         }
     }
 
     /// Every optimizer and flavour by its `name`, as a command line offers them.
-    public static let names = ["adamw", "sgd", "sgd:torch", "adagrad", "adagrad:torch"]
+    public static let names = ["adamw", "adamw:torch", "sgd", "sgd:torch", "adagrad", "adagrad:torch"]
 
     /// Parses `adamw`, `sgd`, `adagrad`, optionally suffixed `:torch` or `:reference`, with
     /// default hyperparameters.
@@ -125,9 +149,7 @@ public enum OptimizerConfig: Sendable, Equatable {
             flavor = .reference
         }
         switch parts.first ?? "" {
-        case "adamw", "adam":
-            guard flavor == .reference else { throw .unknownFlavor(parts[1]) }
-            self = .adamw(AdamWHyperparameters())
+        case "adamw", "adam": self = .adamw(AdamWHyperparameters(), flavor)
         case "sgd": self = .sgd(SGDHyperparameters(), flavor)
         case "adagrad": self = .adagrad(AdagradHyperparameters(), flavor)
         default: throw .unknownOptimizer(name)
@@ -143,9 +165,9 @@ public enum OptimizerConfigError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unknownOptimizer(let n):
-            "unknown optimizer '\(n)': expected adamw, sgd, sgd:torch, adagrad or adagrad:torch"
+            "unknown optimizer '\(n)': expected adamw, adamw:torch, sgd, sgd:torch, adagrad or adagrad:torch"
         case .unknownFlavor(let f):
-            "unknown optimizer flavour '\(f)': expected 'torch' or 'reference' (adamw has only the reference rule)"
+            "unknown optimizer flavour '\(f)': expected 'torch' or 'reference'"
         }
     }
 }

@@ -131,6 +131,7 @@ public struct UpdateKernel: Sendable {
                      "this optimizer needs two state vectors")
         switch update {
         case .adamw(let r): dispatchGradient(r, operands)
+        case .adamwTorch(let r): dispatchGradient(r, operands)
         case .sgdReference(let r): dispatchGradient(r, operands)
         case .sgdTorch(let r): dispatchGradient(r, operands)
         case .adagrad(let r): dispatchGradient(r, operands)

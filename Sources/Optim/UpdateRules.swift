@@ -54,6 +54,56 @@ public struct AdamWRule: UpdateRule, Equatable {
     }
 }
 
+/// `torch.optim.AdamW` (its single-tensor path, in fp32): the decay first, as its own rounding,
+/// then the moments, then the step with the bias corrections where torch puts them:
+///
+///     p₁ = p·(1 − lr·wd);  m' = m + (1−β1)·(g − m);  v' = v·β2 + ((1−β2)·g)·g
+///     p' = p₁ + ((−lr/(1−β1ᵗ))·m') / (sqrt(v') / sqrt(1−β2ᵗ) + eps)
+///
+/// Torch's CPU kernels contract `m + w·(g − m)` and `v + (c·g)·g` into fused multiply-adds and
+/// take an approximate square root; this rule, like every rule here, rounds each operation
+/// separately and takes the correctly rounded root, so it agrees with torch to an ulp per
+/// operation, not bit for bit (docs/PYTORCH.md).
+public struct AdamWTorchRule: UpdateRule, Equatable {
+    public static var stateCount: Int { 2 }
+    public var combinedUnscale: Float
+    /// 1 − lr·wd (computed in fp64, as torch does with Python floats, then rounded)
+    public var decayFactor: Float
+    /// 1 − β1
+    public var oneMinusBeta1: Float
+    public var beta2: Float
+    /// 1 − β2
+    public var oneMinusBeta2: Float
+    /// sqrt(1 − β2ᵗ)
+    public var biasCorrection2Root: Float
+    public var eps: Float
+    /// −lr / (1 − β1ᵗ)
+    public var stepSize: Float
+
+    public init(combinedUnscale: Float, decayFactor: Float, oneMinusBeta1: Float, beta2: Float, oneMinusBeta2: Float,
+                biasCorrection2Root: Float, eps: Float, stepSize: Float) {
+        self.combinedUnscale = combinedUnscale
+        self.decayFactor = decayFactor
+        self.oneMinusBeta1 = oneMinusBeta1
+        self.beta2 = beta2
+        self.oneMinusBeta2 = oneMinusBeta2
+        self.biasCorrection2Root = biasCorrection2Root
+        self.eps = eps
+        self.stepSize = stepSize
+    }
+
+    @inlinable @inline(__always)
+    public func apply<L: FloatLanes>(gradient g: L, parameter p: L, state1 m: L, state2 v: L)
+        -> (parameter: L, state1: L, state2: L) {
+        let decayed = p * L(repeating: decayFactor)
+        let m2 = m + L(repeating: oneMinusBeta1) * (g - m)
+        let v2 = v * L(repeating: beta2) + (L(repeating: oneMinusBeta2) * g) * g
+        let denominator = v2.laneSquareRoot() / L(repeating: biasCorrection2Root) + L(repeating: eps)
+        let p2 = decayed + (L(repeating: stepSize) * m2) / denominator
+        return (p2, m2, v2)
+    }
+}
+
 /// Momentum SGD, reference rule: `g += wd·p; m' = (1-β)g + βm; p' = p - lr·m'`.
 public struct SGDReferenceRule: UpdateRule, Equatable {
     public static var stateCount: Int { 1 }
@@ -161,13 +211,14 @@ public struct AdagradRule: UpdateRule, Equatable {
 /// that all of them (and the baseline's CPU update) compute with identical fp32 constants.
 public enum PreparedUpdate: Sendable, Equatable {
     case adamw(AdamWRule)
+    case adamwTorch(AdamWTorchRule)
     case sgdReference(SGDReferenceRule)
     case sgdTorch(SGDTorchRule)
     case adagrad(AdagradRule)
 
     public var stateCount: Int {
         switch self {
-        case .adamw: 2
+        case .adamw, .adamwTorch: 2
         default: 1
         }
     }
@@ -175,6 +226,7 @@ public enum PreparedUpdate: Sendable, Equatable {
     public var combinedUnscale: Float {
         switch self {
         case .adamw(let r): r.combinedUnscale
+        case .adamwTorch(let r): r.combinedUnscale
         case .sgdReference(let r): r.combinedUnscale
         case .sgdTorch(let r): r.combinedUnscale
         case .adagrad(let r): r.combinedUnscale
@@ -192,7 +244,19 @@ extension OptimizerConfig {
         precondition(step >= 1, "optimizer steps count from 1, got \(step)")
         let t = Float(step)
         switch self {
-        case .adamw(let h):
+        case .adamw(let h, .torch):
+            // Torch computes these with Python floats (fp64) and rounds them once where the
+            // tensor kernels take them.
+            let (lr, t64) = (Double(learningRate), Double(step))
+            let (beta1, beta2) = (Double(h.beta1), Double(h.beta2))
+            return .adamwTorch(AdamWTorchRule(
+                combinedUnscale: combinedUnscale,
+                decayFactor: Float(1 - lr * Double(h.weightDecay)),
+                oneMinusBeta1: Float(1 - beta1), beta2: h.beta2, oneMinusBeta2: Float(1 - beta2),
+                biasCorrection2Root: Float((1 - pow(beta2, t64)).squareRoot()),
+                eps: h.eps,
+                stepSize: Float(-(lr / (1 - pow(beta1, t64))))))
+        case .adamw(let h, .reference):
             let one: Float = 1
             let biasCorrection1 = one - powf(h.beta1, t)
             let biasCorrection2 = one / (one - powf(h.beta2, t)).squareRoot()

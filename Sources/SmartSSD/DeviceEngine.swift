@@ -174,19 +174,23 @@ public final class DeviceEngine: @unchecked Sendable {
     }
 
     /// Loads initial fp32 parameters for whole subgroups from a file of raw little-endian fp32,
-    /// initialises their states, and commits them as step 0.
-    public func loadParameters(offset: Int, count: Int, path: String) throws {
-        let (layout, superblock) = try configured("load-parameters")
-        guard let journal, let handler else { throw DeviceError.notConfigured("load-parameters") }
+    /// initialises their states, and commits them as step 0. `withStates`: the file holds the
+    /// states too (`count` parameters, then `count` values of each state vector), which are
+    /// loaded instead of initialised (an optimizer resumed from its saved state).
+    public func loadParameters(offset: Int, count: Int, path: String, withStates: Bool = false) throws {
+        let request = withStates ? "load-states" : "load-parameters"
+        let (layout, superblock) = try configured(request)
+        guard let journal, let handler else { throw DeviceError.notConfigured(request) }
         guard offset % layout.subgroupElements == 0, offset < layout.sliceElements,
               count <= layout.sliceElements - offset,
               (offset + count) % layout.subgroupElements == 0 || offset + count == layout.sliceElements else {
-            throw DeviceError.outOfRange("load-parameters: elements \(offset)..<\(offset + count) must cover whole subgroups of \(layout.subgroupElements) within the slice of \(layout.sliceElements)")
+            throw DeviceError.outOfRange("\(request): elements \(offset)..<\(offset + count) must cover whole subgroups of \(layout.subgroupElements) within the slice of \(layout.sliceElements)")
         }
-        let source = try BlockFile(path: try confinement.check(path, for: "load-parameters"), mode: .buffered)
+        let source = try BlockFile(path: try confinement.check(path, for: request), mode: .buffered)
         let available = try source.size()
-        guard available >= count * 4 else {
-            throw DeviceError.outOfRange("load-parameters: \(path) holds \(available) bytes; \(count) fp32 values need \(count * 4)")
+        let vectors = withStates ? 1 + layout.stateCount : 1
+        guard available >= vectors * count * 4 else {
+            throw DeviceError.outOfRange("\(request): \(path) holds \(available) bytes; \(vectors) × \(count) fp32 values need \(vectors * count * 4)")
         }
         let set = handler.sets[0]
         let vector = layout.vectorBytes
@@ -198,7 +202,13 @@ public final class DeviceEngine: @unchecked Sendable {
             try ring.run([BlockTransfer(.read, file: source, fileOffset: (layout.firstElement(ofSubgroup: s) - offset) * 4, memory: p)],
                          blockSize: options.blockSize)
             for v in 1...layout.stateCount {
-                (set.slot.baseAddress! + v * vector).assumingMemoryBound(to: Float.self).update(repeating: initial, count: n)
+                if withStates {
+                    let state = UnsafeMutableRawBufferPointer(rebasing: set.slot[(v * vector)..<(v * vector + n * 4)])
+                    try ring.run([BlockTransfer(.read, file: source, fileOffset: (v * count + layout.firstElement(ofSubgroup: s) - offset) * 4,
+                                                memory: state)], blockSize: options.blockSize)
+                } else {
+                    (set.slot.baseAddress! + v * vector).assumingMemoryBound(to: Float.self).update(repeating: initial, count: n)
+                }
             }
             try ring.run([BlockTransfer(.write, file: file, fileOffset: layout.slotOffset(subgroup: s, slot: 0), memory: set.slot)],
                          blockSize: options.blockSize)
@@ -215,6 +225,9 @@ public final class DeviceEngine: @unchecked Sendable {
         guard let journal, let handler else { throw DeviceError.notConfigured("step") }
         guard command.update.stateCount == layout.stateCount else {
             throw DeviceError.outOfRange("step: the update is for an optimizer with \(command.update.stateCount) state(s); this device holds \(superblock.optimizer.name)")
+        }
+        if let last = command.segments.last, last.elements.upperBound > layout.sliceElements {
+            throw DeviceError.outOfRange("step: update segment \(last.elements) is outside the slice of \(layout.sliceElements) elements")
         }
         var items: [StepItem] = []
         var missing: [Int] = []
@@ -249,7 +262,7 @@ public final class DeviceEngine: @unchecked Sendable {
         let doorbell = hostBuffer.flatMap {
             UploadDoorbell($0, sliceBytes: layout.sliceElements * superblock.copyOutPrecision.byteWidth, subgroupCount: layout.subgroupCount)
         }
-        let work = StepWork(step: command.step, update: command.update, subgroups: items, copyOut: hostBuffer?.base,
+        let work = StepWork(step: command.step, update: command.update, segments: command.segments, subgroups: items, copyOut: hostBuffer?.base,
                             copyOutPrecision: superblock.copyOutPrecision, doorbell: doorbell)
         let (report, checksums) = try handler.run(work)
         lastReport = report

@@ -26,6 +26,8 @@ struct StepWork: @unchecked Sendable {
     // range at a time, and read by the host only once the doorbell or the reply says so.
     var step: Int
     var update: PreparedUpdate
+    /// Ranges of the slice with their own update (`StepCommand.segments`).
+    var segments: [UpdateSegment]
     var subgroups: [StepItem]
     /// Where each subgroup's compute copy goes (nil: no host buffer attached).
     var copyOut: UnsafeMutableRawPointer?
@@ -219,15 +221,19 @@ final class TransferHandler: @unchecked Sendable {
         }
         let vector = layout.vectorBytes
         let slot = set.slot.baseAddress!
-        let copyOut = work.copyOut.map { $0 + layout.firstElement(ofSubgroup: s) * work.copyOutPrecision.byteWidth }
-        let operands = UpdateOperands(
-            count: n,
-            parameters: slot.assumingMemoryBound(to: Float.self),
-            state1: (slot + vector).assumingMemoryBound(to: Float.self),
-            state2: layout.stateCount > 1 ? (slot + 2 * vector).assumingMemoryBound(to: Float.self) : nil,
-            gradient: UnsafeRawPointer(gradient.baseAddress!), gradientPrecision: .fp32,
-            copyOut: copyOut, copyOutPrecision: work.copyOutPrecision)
-        kernel.run(work.update, on: operands)
+        let first = layout.firstElement(ofSubgroup: s)
+        for (range, update) in work.pieces(of: first..<(first + n)) {
+            let local = range.lowerBound - first
+            let copyOut = work.copyOut.map { $0 + range.lowerBound * work.copyOutPrecision.byteWidth }
+            let operands = UpdateOperands(
+                count: range.count,
+                parameters: (slot + local * 4).assumingMemoryBound(to: Float.self),
+                state1: (slot + vector + local * 4).assumingMemoryBound(to: Float.self),
+                state2: layout.stateCount > 1 ? (slot + 2 * vector + local * 4).assumingMemoryBound(to: Float.self) : nil,
+                gradient: UnsafeRawPointer(gradient.baseAddress! + local), gradientPrecision: .fp32,
+                copyOut: copyOut, copyOutPrecision: work.copyOutPrecision)
+            kernel.run(update, on: operands)
+        }
     }
 
     /// The compute between a load and its write-backs, on the update stage so that the loader
@@ -427,4 +433,21 @@ private final class ByteCounters: Sendable {
 
     var read: Int { counts.withLock { $0.read } }
     var written: Int { counts.withLock { $0.written } }
+}
+
+extension StepWork {
+    /// `elements` of the slice cut where the step's segments begin and end, each piece with
+    /// the update it takes: a segment's own, or the step's elsewhere.
+    func pieces(of elements: Range<Int>) -> [(Range<Int>, PreparedUpdate)] {
+        var pieces: [(Range<Int>, PreparedUpdate)] = []
+        var next = elements.lowerBound
+        for segment in segments where segment.elements.overlaps(elements) {
+            let inside = segment.elements.clamped(to: elements)
+            if next < inside.lowerBound { pieces.append((next..<inside.lowerBound, update)) }
+            pieces.append((inside, segment.update))
+            next = inside.upperBound
+        }
+        if next < elements.upperBound { pieces.append((next..<elements.upperBound, update)) }
+        return pieces
+    }
 }

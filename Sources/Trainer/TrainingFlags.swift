@@ -1,5 +1,6 @@
 import LiveClock
 import Offload
+import OffloadStep
 import OffloadVocabulary
 import Optim
 import SizeNotation
@@ -185,9 +186,9 @@ extension TrainingOptions {
         let secondBeta = f.beta2 ?? file.betas?[1] ?? 0.999
         let epsilon = f.eps ?? file.eps
         switch f.optimizer ?? file.optimizer ?? .adamw(AdamWHyperparameters()) {
-        case .adamw:
+        case .adamw(_, let flavor):
             return .adamw(AdamWHyperparameters(beta1: Float(firstBeta), beta2: Float(secondBeta), eps: Float(epsilon ?? 1e-8),
-                                               weightDecay: Float(decay)))
+                                               weightDecay: Float(decay)), flavor)
         case .sgd(var h, let flavor):
             h.momentum = Float(firstBeta)
             h.weightDecay = Float(decay)

@@ -1,5 +1,6 @@
 import LiveClock
 import Offload
+import OffloadStep
 import OffloadVocabulary
 import Optim
 
@@ -129,16 +130,4 @@ public struct LiveClockOptions: Sendable {
 
     /// Whether the run needs the model at all.
     public var modeled: Bool { kind != .wall || tracePath != nil }
-}
-
-/// `--on-device-failure abort|retry` with `--max-retries N`.
-public enum DeviceFailurePolicy: Sendable, Equatable {
-    case abort
-    case retry(maxRetries: Int)
-
-    /// The policy by the name a command line chooses it with; retry's limit comes separately.
-    public enum Kind: String, Sendable, CaseIterable {
-        case abort
-        case retry
-    }
 }

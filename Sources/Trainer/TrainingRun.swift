@@ -2,22 +2,23 @@ import Foundation
 import GPT
 import Logging
 import Offload
+import OffloadStep
 import Optim
 import SeededRandom
 
-/// The host's training loop: forward and backward on the CPU, the gradient checked, unscaled and
-/// clipped into one factor, then the update on the device fleet (or the host, in base mode), and
-/// the next forward on the compute copy the devices wrote back.
+/// The host's training loop: forward and backward on the CPU, then the optimizer step around
+/// the model (`OffloadedOptimizer`: the gradient checked, unscaled and clipped into one factor,
+/// the update on the device fleet, or the host in base mode), and the next forward on the compute
+/// copy the devices wrote back.
 public final class TrainingRun {
     public let options: TrainingOptions
     public let model: GPTModel
-    public let fleet: DeviceFleet
-    public let partition: Partition
+    /// The step around the model, which owns the fleet.
+    public let optimizer: OffloadedOptimizer
+    public var fleet: DeviceFleet { optimizer.fleet }
+    public var partition: Partition { optimizer.partition }
     private var trainLoader: TokenBatchLoader
     private var validationLoader: TokenBatchLoader?
-    private var lossScaler: DynamicLossScaler?
-    private let clipping: GradientClipping
-    private var appliedSteps = 0
     /// Steps finished before this process started (a resumed run).
     public private(set) var stepsDone = 0
     public private(set) var records: [StepRecord] = []
@@ -33,7 +34,7 @@ public final class TrainingRun {
     /// `step`); the fleet logs its recoveries' steps at debug.
     private let logger: Logger
     /// Device failures recovered from (`--on-device-failure retry`).
-    public private(set) var recoveries = 0
+    public var recoveries: Int { optimizer.recoveries }
     /// The directory of the last checkpoint this run saved (or resumed from).
     private var lastCheckpoint: String?
     /// The step still on the devices while the next forward pass runs (`overlapForward`).
@@ -46,9 +47,7 @@ public final class TrainingRun {
     /// A step begun on the devices and not yet settled: what it needs to be settled, or run
     /// again after a device failure, and its record so far.
     private struct InFlightStep {
-        let pending: PendingFleetStep
-        let update: PreparedUpdate
-        let residuals: ErrorFeedbackFile?
+        let flight: OffloadedOptimizer.InFlight
         var record: StepRecord
     }
 
@@ -60,13 +59,10 @@ public final class TrainingRun {
         self.logger = logger
         lastCheckpoint = options.resume
         guard options.steps >= 1 else { throw TrainingError.badOption("--steps must be at least 1, got \(options.steps)") }
-        guard options.devices >= 1 else { throw TrainingError.badOption("--devices must be at least 1, got \(options.devices)") }
-        if !options.attach.isEmpty && options.attach.count != options.devices {
-            throw TrainingError.badOption("--attach names \(options.attach.count) socket(s) but --devices is \(options.devices)")
-        }
-        if !options.attach.isEmpty && options.mode == .base {
-            throw TrainingError.badOption("--attach needs an offload mode (su, su+o, su+o+c); base updates on the host")
-        }
+        var placement = FleetPlacement(mode: options.mode, devices: options.devices, ssdDirectory: options.ssdDirectory,
+                                       dramBytes: options.dramBytes, deviceThreads: options.deviceThreads, attach: options.attach,
+                                       deviceTimeout: options.deviceTimeout)
+        do { try placement.validate() } catch { throw TrainingError.badOption(error.description) }
         OpenBLAS.setThreadCount(options.blasThreads)
         let saved = try options.resume.map { try TrainerState.read(from: "\($0)/trainer-state.json") }
         try saved?.check(against: options)
@@ -93,28 +89,19 @@ public final class TrainingRun {
         // checkpoint's fp32 values, exactly what the devices write back after every step); the
         // fp32 values go to the devices and are not kept on the host.
         model = GPTModel(config: checkpoint.config, parameters: checkpoint.parameters, shape: shape, precision: options.precision)
-        partition = Partition(parameterCount: checkpoint.config.parameterCount, deviceCount: options.devices)
+        let partition = Partition(parameterCount: checkpoint.config.parameterCount, deviceCount: options.devices)
         let scaling = options.lossScaling ?? (options.precision == .fp16 ? DynamicLossScaler.Configuration() : nil)
-        lossScaler = scaling.map { configuration in
+        let lossScaler = scaling.map { configuration in
             guard let s = saved?.lossScaler else { return DynamicLossScaler(configuration) }
             return DynamicLossScaler(configuration, scale: s.scale, remainingHysteresis: s.remainingHysteresis,
                                      iteration: s.iteration, lastOverflowIteration: s.lastOverflowIteration)
         }
         if let saved {
             stepsDone = saved.stepsDone
-            appliedSteps = saved.appliedSteps
             for _ in 0..<saved.stepsDone { _ = trainLoader.next() }
         }
-        clipping = GradientClipping(maxNorm: options.gradientClip)
 
-        // A new run starts its devices on fresh SSD files: the ones it names, and only those.
-        if options.attach.isEmpty && saved == nil {
-            for i in 0..<options.devices {
-                for name in ["device-\(i).ssd", "base-\(i).ssd"] {
-                    try? FileManager.default.removeItem(atPath: "\(options.ssdDirectory)/\(name)")
-                }
-            }
-        }
+        if saved == nil { placement.removeStaleDeviceFiles() }
         if options.clock.kind == .paced && !options.attach.isEmpty {
             throw TrainingError.badOption("--clock paced starts its own devices with the shared pacer table; it cannot --attach")
         }
@@ -124,32 +111,24 @@ public final class TrainingRun {
                                directory: options.ssdDirectory)
             : nil
         self.clocking = clocking
-        let backend: FleetBackend
-        if options.mode == .base {
-            backend = .inProcess(count: options.devices, directory: options.ssdDirectory, dramBytes: options.dramBytes,
-                                 threads: options.deviceThreads, buffered: false, pacers: try clocking?.inProcessPacers() ?? [])
-        } else if !options.attach.isEmpty {
-            backend = .attach(options.attach, timeout: options.deviceTimeout)
-        } else {
-            backend = .launch(DeviceProcesses.Options(count: options.devices, directory: options.ssdDirectory, dram: "\(options.dramBytes)",
-                                                      threads: options.deviceThreads,
-                                                      extraArguments: Dictionary(uniqueKeysWithValues: (0..<options.devices).map { i in
-                                                          (i, (options.deviceFaults[i].map { ["--fault", $0] } ?? [])
-                                                              + (clocking?.deviceArguments(i) ?? []))
-                                                      }),
-                                                      logLevel: logger.logLevel),
-                              timeout: options.deviceTimeout)
-        }
+        placement.inProcessPacers = try clocking?.inProcessPacers() ?? []
+        placement.deviceLogLevel = logger.logLevel
+        placement.deviceArguments = Dictionary(uniqueKeysWithValues: (0..<options.devices).map { i in
+            (i, (options.deviceFaults[i].map { ["--fault", $0] } ?? []) + (clocking?.deviceArguments(i) ?? []))
+        })
         logger.info("model: \(checkpoint.config)")
         logger.info("fleet: \(options.mode) on \(options.devices) device(s), starting")
-        fleet = try DeviceFleet.start(backend, partition: partition, configuration: DeviceFleet.Configuration(
+        let fleet = try DeviceFleet.start(placement.backend, partition: partition, configuration: DeviceFleet.Configuration(
             mode: options.mode, optimizer: options.optimizer, gradientPrecision: options.precision,
             copyOutPrecision: options.precision,
             subgroupElements: options.subgroupElements, compression: options.compression,
             queueDepth: options.queueDepth, blockSize: options.blockSize),
             start: saved.map { .resume(committedStep: $0.stepsDone) } ?? .load(checkpoint.parameters), directory: options.ssdDirectory,
             logger: logger)
-        if let resume = options.resume, options.compression.errorFeedback && options.mode.compresses {
+        optimizer = OffloadedOptimizer(fleet: fleet, optimizer: options.optimizer, clipping: GradientClipping(maxNorm: options.gradientClip),
+                                       lossScaler: lossScaler, appliedSteps: saved?.appliedSteps ?? 0,
+                                       onDeviceFailure: options.onDeviceFailure, logger: logger)
+        if let resume = options.resume, fleet.usesErrorFeedback {
             let path = "\(resume)/\(Self.errorFeedbackFile)"
             try fleet.restore(try ErrorFeedbackFile(reading: path), from: path)
         }
@@ -209,20 +188,15 @@ public final class TrainingRun {
     /// subgroup's parameters as its device writes them back. Then the step in flight is settled
     /// (recovered and run again on a device failure, under `retry`); if it had to be run again,
     /// the pass is redone on the recovered parameters.
-    private func forwardOverlapping(_ flight: InFlightStep, _ batch: TokenBatch) throws -> Float {
-        inFlight = nil
-        let parameters = model.computeParameters
+    private func forwardOverlapping(_ inFlight: InFlightStep, _ batch: TokenBatch) throws -> Float {
+        self.inFlight = nil
+        let (flight, parameters) = (inFlight.flight, model.computeParameters)
         var loss = model.forward(batch) { flight.pending.awaitParameters($0, into: parameters) }
         earlyParameterSubgroups += flight.pending.earlySubgroups
         let settleStart = ContinuousClock.now
-        var retried = false
-        let traffic = try withRecovery(flight.pending.step, residuals: flight.residuals) { attempt in
-            guard attempt > 0 else { return try flight.pending.settle() }
-            retried = true
-            return try fleet.step(flight.pending.step, update: flight.update, skip: false, gradient: model.computeGradients)
-        }
+        let (traffic, retried) = try optimizer.settle(flight)
         self.traffic.add(traffic)
-        var record = flight.record
+        var record = inFlight.record
         record.seconds.update += (ContinuousClock.now - settleStart) / .seconds(1)
         record.tokensPerSecond = Double(model.shape.tokenCount) / record.seconds.total
         if retried {
@@ -238,7 +212,7 @@ public final class TrainingRun {
     private func runStep(_ step: Int) throws -> StepRecord? {
         var seconds = PhaseSeconds()
         let batch = trainLoader.next()
-        let scale = lossScaler?.scale ?? 1
+        let scale = optimizer.lossScale
         let forwardStart = ContinuousClock.now
         let loss = try inFlight.map { try forwardOverlapping($0, batch) } ?? model.forward(batch)
         // Zeroed only now: a step in flight is run again on its gradient if a device fails.
@@ -264,31 +238,22 @@ public final class TrainingRun {
         // once stored in fp16 is already ±inf here.
         let gradient = model.computeGradients
         gradientFault?(step, gradient)
-        let statistics = GradientStatistics.scan(gradient)
-        let overflow = !statistics.allFinite
-        var skip = overflow
-        if var scaler = lossScaler {
-            skip = scaler.update(overflow: overflow) == .skip
-            lossScaler = scaler
-        }
+        let check = optimizer.check(gradient)
         let learningRate = options.schedule.learningRate(step: step)
-        let unscale = overflow ? 1 : clipping.combinedUnscale(scaledNorm: statistics.norm, lossScale: scale)
-        let update = options.optimizer.prepare(step: appliedSteps + 1, learningRate: learningRate, combinedUnscale: unscale)
+        let update = optimizer.prepare(check, learningRate: learningRate)
         seconds.gradientCheck = (ContinuousClock.now - checkStart) / .seconds(1)
 
         let updateStart = ContinuousClock.now
-        let overlapped = mayOverlap(step, skip: skip)
+        let overlapped = mayOverlap(step, skip: check.skip)
         if overlapped {
-            let residuals = residualsForRetry
-            let pending = try fleet.beginStep(step, update: update, skip: skip, gradient: gradient, early: early)
-            inFlight = InFlightStep(pending: pending, update: update, residuals: residuals, record: StepRecord(
-                step: step, loss: Double(loss), valLoss: nil, lr: Double(learningRate), lossScale: scale, skipped: skip,
-                gradNorm: statistics.norm / scale, tokensPerSecond: 0, seconds: seconds, modeled: nil))
+            let flight = try optimizer.begin(step, update: update, check: check, gradient: gradient, early: early)
+            inFlight = InFlightStep(flight: flight, record: StepRecord(
+                step: step, loss: Double(loss), valLoss: nil, lr: Double(learningRate), lossScale: scale, skipped: check.skip,
+                gradNorm: check.gradientNorm, tokensPerSecond: 0, seconds: seconds, modeled: nil))
         } else {
-            traffic.add(try stepFleet(step, update: update, skip: skip, gradient: gradient, early: early))
-            if !skip { fleet.readComputeCopy(into: model.computeParameters) }
+            traffic.add(try optimizer.step(step, update: update, check: check, gradient: gradient, early: early,
+                                           computeCopy: model.computeParameters))
         }
-        if !skip { appliedSteps += 1 }
         seconds.update = (ContinuousClock.now - updateStart) / .seconds(1)
         if overlapped {
             inFlight?.record.seconds.update = seconds.update
@@ -298,55 +263,8 @@ public final class TrainingRun {
 
         let validation = validationDue(step) ? validationLoss() : nil
         return StepRecord(step: step, loss: Double(loss), valLoss: validation, lr: Double(learningRate), lossScale: scale,
-                          skipped: skip, gradNorm: statistics.norm / scale,
+                          skipped: check.skip, gradNorm: check.gradientNorm,
                           tokensPerSecond: Double(batch.shape.tokenCount) / seconds.total, seconds: seconds, modeled: modeled)
-    }
-
-    /// Runs the fleet's step; under `--on-device-failure retry` a failed device is recovered,
-    /// the fleet rolled back to step − 1 and the step run again on the same inputs (and, with
-    /// error feedback, the same residuals), so the run ends as if nothing had failed.
-    private func stepFleet(_ step: Int, update: PreparedUpdate, skip: Bool, gradient: StreamBuffer,
-                           early: GradientOffloadSession?) throws -> StepTraffic {
-        return try withRecovery(step, residuals: residualsForRetry) { attempt in
-            // A retry writes every payload again (what was written early may be what failed).
-            try fleet.step(step, update: update, skip: skip, gradient: gradient, early: attempt == 0 ? early : nil)
-        }
-    }
-
-    /// The error-feedback residuals as they stand, which a step run again must start from: a copy
-    /// of every residual, so taken only when a retry may need it (retry policy, error feedback).
-    private var residualsForRetry: ErrorFeedbackFile? {
-        guard case .retry = options.onDeviceFailure, options.compression.errorFeedback && options.mode.compresses else { return nil }
-        return fleet.errorFeedback
-    }
-
-    /// Runs `attempt(0)`; under `--on-device-failure retry`, after a device failure recovers
-    /// the device, rolls the fleet back to step − 1, puts back the error-feedback `residuals`
-    /// and runs `attempt(1)`, `attempt(2)`, … up to the retry limit.
-    ///
-    /// Every kind of device failure in a step is retried, as the recovery answers each: a
-    /// device gone or silent (`transport`) is restarted or reattached; one that refused with
-    /// `io`, `integrity` or `badPayload` reads its SSD again and gets its payloads written
-    /// again; `notConfigured` and `outOfRange` (a step it cannot take) are configured and rolled
-    /// back. A failure that happens again uses up the retries and ends the run with it (an
-    /// integrity failure then says where to resume, `run`).
-    private func withRecovery(_ step: Int, residuals: ErrorFeedbackFile?,
-                              _ attempt: (Int) throws -> StepTraffic) throws -> StepTraffic {
-        guard case .retry(let maxRetries) = options.onDeviceFailure else { return try attempt(0) }
-        var tries = 0
-        while true {
-            do {
-                return try attempt(tries)
-            } catch let error as FleetError {
-                guard tries < maxRetries, case .deviceFailed(let device, _, let failure, _) = error else { throw error }
-                tries += 1
-                recoveries += 1
-                logger.warning("step \(step): \(error); recovering device \(device) and rolling the fleet back to step \(step - 1) (retry \(tries) of \(maxRetries))",
-                               metadata: ["device": "\(device)", "step": "\(step)", "failure": "\(failure)"])
-                try fleet.recover(failed: device, inStep: step)
-                if let residuals { try fleet.restore(residuals, from: "the residuals kept before step \(step)") }
-            }
-        }
     }
 
     /// Mean loss over the first `validationBatches` validation batches (the same ones each time).
@@ -367,14 +285,14 @@ public final class TrainingRun {
         let masters = options.precision == .fp32 ? model.parameters : AlignedBuffer(try fleet.readState(.parameters))
         try GPTCheckpoint(config: model.config, parameters: masters).write(to: "\(directory)/model.bin")
         let state = TrainerState(
-            stepsDone: records.last?.step ?? stepsDone, appliedSteps: appliedSteps, mode: options.mode.rawValue,
+            stepsDone: records.last?.step ?? stepsDone, appliedSteps: optimizer.appliedSteps, mode: options.mode.rawValue,
             optimizer: options.optimizer.name, devices: options.devices, ssdDirectory: options.ssdDirectory,
             subgroupElements: fleet.subgroupElements, shuffleSeed: options.shuffleSeed,
-            lossScaler: lossScaler.map { .init(scale: $0.scale, remainingHysteresis: $0.remainingHysteresis,
+            lossScaler: optimizer.lossScaler.map { .init(scale: $0.scale, remainingHysteresis: $0.remainingHysteresis,
                                                iteration: $0.iteration, lastOverflowIteration: $0.lastOverflowIteration) })
         try state.write(to: "\(directory)/trainer-state.json")
         lastCheckpoint = directory
-        if options.compression.errorFeedback && options.mode.compresses {
+        if fleet.usesErrorFeedback {
             try fleet.errorFeedback.write(to: "\(directory)/\(Self.errorFeedbackFile)")
         }
     }
@@ -386,7 +304,7 @@ public final class TrainingRun {
     public func finish() {
         if let flight = inFlight {
             inFlight = nil
-            _ = try? flight.pending.settle()
+            _ = try? flight.flight.pending.settle()
         }
         fleet.shutdown()
     }

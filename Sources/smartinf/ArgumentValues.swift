@@ -2,6 +2,7 @@ import ArgumentParser
 import Benchmarking
 import DeviceProtocol
 import LiveClock
+import OffloadStep
 import OffloadVocabulary
 import Optim
 import Plan

@@ -5,6 +5,7 @@ import Foundation
 import LiveClock
 import Logging
 import Offload
+import OffloadStep
 import OffloadVocabulary
 import Optim
 import Trainer

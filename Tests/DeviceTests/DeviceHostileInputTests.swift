@@ -85,7 +85,7 @@ import Testing
         #expect(early?.code == .notConfigured)
 
         // Still serving, on this and on a new connection.
-        #expect(try connection.hello(clientName: "after").protocolVersion == 2)
+        #expect(try connection.hello(clientName: "after").protocolVersion == 3)
         #expect(try device.connect().hello(clientName: "new").deviceName == "smartssd")
     }
 

@@ -18,7 +18,7 @@ import Testing
         let device = try DeviceProcess()
         let connection = try device.connect()
         let hello = try connection.hello(clientName: "test")
-        #expect(hello.protocolVersion == 2)
+        #expect(hello.protocolVersion == 3)
         let n = 10_000  // three subgroups of 4096, the last one short
         let configuration = DeviceConfiguration(sliceElements: n, subgroupElements: 4096, optimizer: optimizer,
                                                 gradientPrecision: .fp16, copyOutPrecision: .fp16, handler: handler)

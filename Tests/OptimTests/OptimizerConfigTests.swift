@@ -45,7 +45,7 @@ struct OptimizerConfigTests {
 
     @Test("every name a command line offers parses back to itself, of the optimizer it names")
     func offeredNames() throws {
-        #expect(OptimizerConfig.names == ["adamw", "sgd", "sgd:torch", "adagrad", "adagrad:torch"])
+        #expect(OptimizerConfig.names == ["adamw", "adamw:torch", "sgd", "sgd:torch", "adagrad", "adagrad:torch"])
         for name in OptimizerConfig.names {
             let c = try OptimizerConfig(name: name)
             #expect(c.name == name)
@@ -59,11 +59,11 @@ struct OptimizerConfigTests {
     func unknownOptimizer(name: String) {
         #expect(throws: OptimizerConfigError.unknownOptimizer(name)) { try OptimizerConfig(name: name) }
         let message = OptimizerConfigError.unknownOptimizer(name).description
-        #expect(message == "unknown optimizer '\(name)': expected adamw, sgd, sgd:torch, adagrad or adagrad:torch")
+        #expect(message == "unknown optimizer '\(name)': expected adamw, adamw:torch, sgd, sgd:torch, adagrad or adagrad:torch")
     }
 
-    @Test("unknown flavours, and a torch flavour for adamw, are rejected", arguments: [
-        ("sgd:pytorch", "pytorch"), ("adamw:torch", "torch"), ("sgd:torch:x", "torch:x"),
+    @Test("unknown flavours are rejected", arguments: [
+        ("sgd:pytorch", "pytorch"), ("adamw:pytorch", "pytorch"), ("sgd:torch:x", "torch:x"),
         ("SGD:PyTorch", "pytorch"),
     ])
     func unknownFlavour(name: String, flavour: String) {
@@ -71,7 +71,13 @@ struct OptimizerConfigTests {
         let message = OptimizerConfigError.unknownFlavor(flavour).description
         #expect(message.contains("'\(flavour)'"))
         #expect(message.contains("'torch' or 'reference'"))
-        #expect(message.contains("adamw has only the reference rule"))
+    }
+
+    @Test("adamw has both flavours: torch's rule by name, the reference one by default")
+    func adamwFlavours() throws {
+        #expect(try OptimizerConfig(name: "adamw:torch") == .adamw(AdamWHyperparameters(), .torch))
+        #expect(try OptimizerConfig(name: "adamw") == .adamw(AdamWHyperparameters(), .reference))
+        #expect(try OptimizerConfig(name: "ADAMW:reference") == .adamw(AdamWHyperparameters(), .reference))
     }
 
     @Test("Precision names and widths")

@@ -6,6 +6,7 @@ import SeededRandom
 /// rule written from the textbook / PyTorch definitions (not from the kernel's code).
 enum RuleCase: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case adamw
+    case adamwTorch
     case sgdReference
     case sgdTorchNoMomentum
     case sgdTorchDampening
@@ -19,6 +20,8 @@ enum RuleCase: String, CaseIterable, CustomTestStringConvertible, Sendable {
         switch self {
         case .adamw:
             .adamw(AdamWHyperparameters(beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01))
+        case .adamwTorch:
+            .adamw(AdamWHyperparameters(beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01), .torch)
         case .sgdReference:
             .sgd(SGDHyperparameters(momentum: 0.9, weightDecay: 0.01), .reference)
         case .sgdTorchNoMomentum:
@@ -38,7 +41,7 @@ enum RuleCase: String, CaseIterable, CustomTestStringConvertible, Sendable {
     /// Small enough that |update| ≪ |p| for |p| ≥ 0.5 (so p' never comes near cancellation).
     var learningRate: Float {
         switch self {
-        case .adamw: 1e-3
+        case .adamw, .adamwTorch: 1e-3
         default: 1e-2
         }
     }
@@ -73,8 +76,8 @@ struct ReferenceOptimizer {
         let lr = Double(rule.learningRate)
         let u = Double(unscale)
         switch rule.config {
-        case .adamw(let h):
-            // torch.optim.AdamW: p ← p − lr·wd·p; m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²;
+        case .adamw(let h, _):
+            // Both flavours are this math, rounded differently. torch.optim.AdamW: p ← p − lr·wd·p; m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²;
             // p ← p − lr/(1−β1^t) · m / (sqrt(v)/sqrt(1−β2^t) + eps).
             let b1 = Double(h.beta1), b2 = Double(h.beta2), eps = Double(h.eps), wd = Double(h.weightDecay)
             let bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t)

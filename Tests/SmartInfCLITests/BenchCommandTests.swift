@@ -86,8 +86,8 @@ struct SmartInfProcess {
         (["--params", "0"], "--params '0' is not a positive count"),
         (["--threads", "1,x"], "--threads: 'x' is not an integer"),
         (["--threads", "0"], "--threads: '0' is not an integer ≥ 1"),
-        (["--optimizer", "lion"], "--optimizer: 'lion' is not one of adamw, sgd, sgd:torch, adagrad, adagrad:torch"),
-        (["--optimizer", "adamw,adamw:torch"], "--optimizer: 'adamw:torch' is not one of adamw, sgd, sgd:torch, adagrad, adagrad:torch"),
+        (["--optimizer", "lion"], "--optimizer: 'lion' is not one of adamw, adamw:torch, sgd, sgd:torch, adagrad, adagrad:torch"),
+        (["--optimizer", "adamw,adamw:pytorch"], "--optimizer: 'adamw:pytorch' is not one of adamw, adamw:torch, sgd, sgd:torch, adagrad, adagrad:torch"),
         (["--grad", "fp8"], "The value 'fp8' is invalid for '--grad <grad>'. Please provide one of 'fp32', 'fp16' or 'bf16'."),
         (["--copy-out", "int8"], "The value 'int8' is invalid for '--copy-out <copy-out>'. Please provide one of 'fp32', 'fp16', 'bf16' or 'none'."),
         (["--path", "avx"], "The value 'avx' is invalid for '--path <path>'. Please provide one of 'simd' and 'scalar'."),
@@ -105,7 +105,7 @@ struct SmartInfProcess {
     @Test(arguments: [
         (["--handler", "naive,naive"], "names a handler twice"),
         (["--handler", "fast"], "--handler: 'fast' is not one of naive, overlap"),
-        (["--optimizer", "lion"], "The value 'lion' is invalid for '--optimizer <optimizer>'. Please provide one of 'adamw', 'sgd', 'sgd:torch', 'adagrad' or 'adagrad:torch'."),
+        (["--optimizer", "lion"], "The value 'lion' is invalid for '--optimizer <optimizer>'. Please provide one of the following:\n  - adamw\n  - adamw:torch\n  - sgd\n  - sgd:torch\n  - adagrad\n  - adagrad:torch"),
         (["--block-size", "1000"], "--block-size '1000' is not a multiple of 4KiB"),
         (["--grad", "fp8"], "The value 'fp8' is invalid for '--grad <grad>'. Please provide one of 'fp32', 'fp16' or 'bf16'."),
         // 2^40 parameters need ~90 TB of device files: refused before anything is written.

@@ -169,7 +169,7 @@ import Testing
             (["--init", "gpt2:1,2,32,16,256", "--on-device-failure", "ignore"], nil,
              "The value 'ignore' is invalid for '--on-device-failure <on-device-failure>'. Please provide one of 'abort' and 'retry'."),
             (["--init", "gpt2:1,2,32,16,256", "--optimizer", "lion"], nil,
-             "The value 'lion' is invalid for '--optimizer <optimizer>'. Please provide one of 'adamw', 'sgd', 'sgd:torch', 'adagrad' or 'adagrad:torch'."),
+             "The value 'lion' is invalid for '--optimizer <optimizer>'. Please provide one of the following:\n  - adamw\n  - adamw:torch\n  - sgd\n  - sgd:torch\n  - adagrad\n  - adagrad:torch"),
         ]
         for (flags, data, message) in cases {
             let result = try train(flags, data: data)

@@ -122,7 +122,7 @@ import Trainer
         (#"{"smartinf": {"dram": "lots"}}"#, "smartinf.dram", "must be a size of at least 1MiB such as \"1GiB\", found the string \"lots\""),
         (#"{"smartinf": {"dram": "512KiB"}}"#, "smartinf.dram", "must be a size of at least 1MiB such as \"1GiB\", found the string \"512KiB\""),
         (#"{"optimizer": {"type": "Lamb"}}"#, "optimizer.type",
-         "must be one of Adam, AdamW, CPUAdam, DeepSpeedCPUAdam, SGD, Adagrad or adamw, sgd, sgd:torch, adagrad, adagrad:torch, found the string \"Lamb\""),
+         "must be one of Adam, AdamW, CPUAdam, DeepSpeedCPUAdam, SGD, Adagrad or adamw, adamw:torch, sgd, sgd:torch, adagrad, adagrad:torch, found the string \"Lamb\""),
     ])
     func badConfigWordsAreRefusedNamingTheKeyAndTheValues(json: String, key: String, problem: String) throws {
         do {

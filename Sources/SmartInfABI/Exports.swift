@@ -1,0 +1,140 @@
+import Foundation
+import OffloadStep
+
+// The C entry points of libsmartinf (include/smartinf.h). Each one catches every Swift error and
+// returns its code (0: success); the message is kept for the calling thread
+// (`smartinf_last_error`). Pointers from the caller are turned into safe values here and in
+// `TensorBinding`, nowhere else.
+
+/// The message of the calling thread's last failed call.
+private let lastErrorKey = "smartinf.last-error"
+
+private func fail(_ error: SessionError) -> Int32 {
+    let dictionary = Thread.current.threadDictionary
+    if let old = dictionary[lastErrorKey] as? LastError { old.release() }
+    dictionary[lastErrorKey] = LastError(error.description)
+    return error.code
+}
+
+/// A C string owned by its thread's dictionary until the thread's next failure replaces it.
+private final class LastError: NSObject {
+    private var pointer: UnsafeMutablePointer<CChar>?
+    init(_ message: String) { pointer = strdup(message) }
+    var cString: UnsafePointer<CChar>? { pointer.map { UnsafePointer($0) } }
+    func release() {
+        free(pointer)
+        pointer = nil
+    }
+}
+
+/// Runs `body` on the session behind `handle`, turning what it throws into a code.
+private func withSession(_ handle: OpaquePointer?, _ body: (OffloadSession) throws(SessionError) -> Void) -> Int32 {
+    guard let handle else { return fail(.badArgument("the optimizer handle is NULL")) }
+    let session = Unmanaged<OffloadSession>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    do {
+        try body(session)
+        return 0
+    } catch {
+        return fail(error)
+    }
+}
+
+@_cdecl("smartinf_last_error")
+public func smartinf_last_error() -> UnsafePointer<CChar>? {
+    (Thread.current.threadDictionary[lastErrorKey] as? LastError)?.cString
+}
+
+@_cdecl("smartinf_create")
+public func smartinf_create(_ json: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guard let json, let out else { return fail(.badArgument("smartinf_create needs a configuration string and an output pointer")) }
+    do {
+        let session = OffloadSession(try SessionConfiguration(json: String(cString: json)))
+        out.pointee = OpaquePointer(Unmanaged.passRetained(session).toOpaque())
+        return 0
+    } catch {
+        return fail(error)
+    }
+}
+
+@_cdecl("smartinf_register")
+public func smartinf_register(_ handle: OpaquePointer?, _ data: UnsafeMutableRawPointer?, _ count: Int64, _ dtype: Int32,
+                              _ group: Int32) -> Int32 {
+    withSession(handle) { session throws(SessionError) in try session.register(data, count: Int(count), dtype: dtype, group: Int(group)) }
+}
+
+@_cdecl("smartinf_set_group")
+public func smartinf_set_group(_ handle: OpaquePointer?, _ group: Int32, _ lr: Double, _ weightDecay: Double) -> Int32 {
+    withSession(handle) { session throws(SessionError) in try session.setGroup(Int(group), learningRate: lr, weightDecay: weightDecay) }
+}
+
+@_cdecl("smartinf_start")
+public func smartinf_start(_ handle: OpaquePointer?) -> Int32 {
+    withSession(handle) { session throws(SessionError) in try session.start() }
+}
+
+@_cdecl("smartinf_step")
+public func smartinf_step(_ handle: OpaquePointer?, _ gradients: UnsafePointer<UnsafeRawPointer?>?, _ count: Int64,
+                          _ skipped: UnsafeMutablePointer<Int32>?, _ gradNorm: UnsafeMutablePointer<Double>?,
+                          _ lossScale: UnsafeMutablePointer<Double>?) -> Int32 {
+    withSession(handle) { session throws(SessionError) in
+        guard count >= 0, count == 0 || gradients != nil else { throw .badArgument("the gradient pointer array is NULL") }
+        let list = count == 0 ? [] : Array(UnsafeBufferPointer(start: gradients, count: Int(count)))
+        let check = try session.step(gradients: list)
+        skipped?.pointee = check.skip ? 1 : 0
+        gradNorm?.pointee = check.gradientNorm
+        lossScale?.pointee = session.optimizer?.lossScale ?? 1
+    }
+}
+
+@_cdecl("smartinf_parameter_count")
+public func smartinf_parameter_count(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
+    withSession(handle) { out?.pointee = Int64($0.parameterCount) }
+}
+
+@_cdecl("smartinf_applied_steps")
+public func smartinf_applied_steps(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
+    withSession(handle) { out?.pointee = Int64($0.optimizer?.appliedSteps ?? 0) }
+}
+
+@_cdecl("smartinf_recoveries")
+public func smartinf_recoveries(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
+    withSession(handle) { out?.pointee = Int64($0.optimizer?.recoveries ?? 0) }
+}
+
+@_cdecl("smartinf_read_state")
+public func smartinf_read_state(_ handle: OpaquePointer?, _ vector: Int32, _ out: UnsafeMutablePointer<Float>?, _ count: Int64) -> Int32 {
+    withSession(handle) { session throws(SessionError) in
+        guard let out, count == Int64(session.parameterCount) else {
+            throw .badArgument("smartinf_read_state needs a buffer of \(session.parameterCount) floats, got \(count)")
+        }
+        let values = try session.readState(Int(vector))
+        values.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: values.count) }
+    }
+}
+
+@_cdecl("smartinf_load_state")
+public func smartinf_load_state(_ handle: OpaquePointer?, _ parameters: UnsafePointer<Float>?, _ state1: UnsafePointer<Float>?,
+                                _ state2: UnsafePointer<Float>?, _ count: Int64, _ appliedSteps: Int64) -> Int32 {
+    withSession(handle) { session throws(SessionError) in
+        guard let parameters, count == Int64(session.parameterCount) else {
+            throw .badArgument("smartinf_load_state needs \(session.parameterCount) parameters, got \(count)")
+        }
+        let n = Int(count)
+        let states = [state1, state2].compactMap { $0 }.map { Array(UnsafeBufferPointer(start: $0, count: n)) }
+        try session.loadState(parameters: Array(UnsafeBufferPointer(start: parameters, count: n)), states: states,
+                              appliedSteps: Int(appliedSteps))
+    }
+}
+
+@_cdecl("smartinf_device_pid")
+public func smartinf_device_pid(_ handle: OpaquePointer?, _ device: Int32, _ out: UnsafeMutablePointer<Int32>?) -> Int32 {
+    withSession(handle) { session throws(SessionError) in out?.pointee = try session.devicePID(Int(device)) }
+}
+
+@_cdecl("smartinf_close")
+public func smartinf_close(_ handle: OpaquePointer?) -> Int32 {
+    guard let handle else { return 0 }
+    let session = Unmanaged<OffloadSession>.fromOpaque(UnsafeRawPointer(handle)).takeRetainedValue()
+    session.close()
+    return 0
+}

@@ -1,0 +1,103 @@
+/*
+ * smartinf.h — the C ABI of libsmartinfinity.so: the optimizer step of SmartInfinity (the step
+ * `smartinf train` runs around its model) for any caller's tensors, with the optimizer's states
+ * on emulated SmartSSD devices.
+ *
+ * Build: swift build -c release --product smartinfinity   (.build/release/libsmartinfinity.so;
+ * the `smartssd` device executable is built beside it by `swift build --product smartssd`).
+ *
+ * Every function returns 0 on success or one of the SMARTINF_E_* codes; the message of the
+ * calling thread's last failure is smartinf_last_error(). No call aborts the process: bad
+ * arguments, calls out of order and device failures all come back as codes.
+ *
+ * A handle is used by one thread at a time. Registered tensors must stay valid, unmoved and
+ * contiguous until smartinf_close.
+ */
+#ifndef SMARTINF_H
+#define SMARTINF_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Error codes. */
+#define SMARTINF_OK 0
+#define SMARTINF_E_BAD_ARGUMENT 1 /* a value passed is wrong; the message names it */
+#define SMARTINF_E_BAD_STATE 2    /* not possible now: before start, after close, ... */
+#define SMARTINF_E_DEVICE 3       /* a device failed and was not recovered */
+#define SMARTINF_E_FAILED 4       /* anything else: files, memory */
+
+/* Tensor element types (the values of the devices' stream precisions). */
+#define SMARTINF_FP32 1
+#define SMARTINF_FP16 2
+#define SMARTINF_BF16 3
+
+typedef struct smartinf_optimizer smartinf_optimizer;
+
+/* The message of this thread's last failed call (NULL if none); valid until the next failure. */
+const char *smartinf_last_error(void);
+
+/*
+ * Creates an optimizer from a JSON object (docs/PYTORCH.md lists every key), e.g.
+ *   {"devices": 2, "mode": "su+o", "optimizer": "adamw", "flavour": "torch", "lr": 1e-3,
+ *    "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01, "ssd_dir": "/var/tmp/x",
+ *    "dram": "64MiB", "on_device_failure": "retry", "smartssd": "/path/to/smartssd"}
+ * Unknown keys and bad values are refused. Nothing starts until smartinf_start.
+ */
+int smartinf_create(const char *config_json, smartinf_optimizer **out);
+
+/*
+ * Appends a tensor of `count` elements of `dtype` (the optimizer's precision) to the flat
+ * parameter space, in parameter group `group` (groups are registered in order: 0, 0, 1, ...).
+ */
+int smartinf_register(smartinf_optimizer *opt, void *data, int64_t count, int32_t dtype, int32_t group);
+
+/* Sets a group's learning rate and weight decay for the steps that follow. */
+int smartinf_set_group(smartinf_optimizer *opt, int32_t group, double lr, double weight_decay);
+
+/* Starts the devices, loading the registered tensors' current values as the parameters. */
+int smartinf_start(smartinf_optimizer *opt);
+
+/*
+ * One optimizer step. `gradients` holds one pointer per registered tensor, in registration
+ * order, each to `count` elements of the tensor's dtype (NULL: no gradient, taken as zeros).
+ * The gradient is checked (non-finite: the step is skipped), unscaled and clipped; the devices
+ * update; the new values are written into the registered tensors. Out-parameters may be NULL.
+ */
+int smartinf_step(smartinf_optimizer *opt, const void *const *gradients, int64_t count, int32_t *skipped,
+                  double *grad_norm, double *loss_scale);
+
+int smartinf_parameter_count(smartinf_optimizer *opt, int64_t *out);
+/* Steps applied so far (the optimizer's t of the last applied step). */
+int smartinf_applied_steps(smartinf_optimizer *opt, int64_t *out);
+/* Device failures recovered from (on_device_failure "retry"). */
+int smartinf_recoveries(smartinf_optimizer *opt, int64_t *out);
+
+/*
+ * Reads one committed fp32 vector over all parameters into `out` (`count` = the parameter
+ * count): 0 the master parameters, 1 and 2 the optimizer's states (AdamW: exp_avg, exp_avg_sq;
+ * SGD: momentum_buffer; Adagrad: sum).
+ */
+int smartinf_read_state(smartinf_optimizer *opt, int32_t vector, float *out, int64_t count);
+
+/*
+ * Replaces the optimizer's state: masters and each state vector (`state2` NULL for one-state
+ * optimizers), `count` values each, `applied_steps` steps into the run. The devices restart on
+ * fresh files; the compute copy is written into the registered tensors.
+ */
+int smartinf_load_state(smartinf_optimizer *opt, const float *parameters, const float *state1, const float *state2,
+                        int64_t count, int64_t applied_steps);
+
+/* The process id of device `device` (devices this optimizer started). */
+int smartinf_device_pid(smartinf_optimizer *opt, int32_t device, int32_t *pid);
+
+/* Stops the devices and frees the handle (NULL is accepted). */
+int smartinf_close(smartinf_optimizer *opt);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,351 @@
+"""`torch.optim` optimizers whose states (fp32 masters and moments) live on the devices.
+
+The update runs in libsmartinfinity (the step `smartinf train` runs around its model); Python only
+hands over pointers to the parameters' and gradients' storage, so nothing is copied here.
+"""
+
+import ctypes
+import json
+import tempfile
+import weakref
+
+import torch
+
+from ._library import SmartInfError, check, load_library, smartssd_path
+
+_DTYPES = {torch.float32: (1, "fp32"), torch.float16: (2, "fp16"), torch.bfloat16: (3, "bf16")}
+_MODES = ("base", "su", "su+o", "su+o+c")
+
+
+def _close_handle(lib, handle):
+    lib.smartinf_close(handle)
+
+
+class OffloadedOptimizer(torch.optim.Optimizer):
+    """The common part of `AdamW`, `SGD` and `Adagrad`: a `torch.optim.Optimizer` whose step runs
+    on `devices` emulated SmartSSDs.
+
+    Offload settings (keyword-only): `devices`, `mode` ("base", "su", "su+o", "su+o+c"),
+    `topk_ratio` and `error_feedback` (su+o+c), `ssd_dir`, `dram`, `max_grad_norm`,
+    `on_device_failure` ("abort" or "retry"), `flavour` ("torch": torch's update rule, the
+    default; "reference": the paper's rules, as in the Swift trainer).
+    """
+
+    #: The optimizer's name in the library, its torch state names in rule order, and the
+    #: hyperparameters a param group may not change (lr and weight_decay may differ per group).
+    _kind = None
+    _state_names = ()
+    _fixed = ()
+
+    def __init__(self, params, defaults, *, devices=1, mode="su+o", topk_ratio=0.01, error_feedback=False,
+                 ssd_dir=None, dram="1GiB", max_grad_norm=None, on_device_failure="abort", max_retries=3,
+                 flavour="torch", subgroup_elements=0, device_faults=None, smartssd=None):
+        self._handle = None
+        super().__init__(params, defaults)
+        if mode not in _MODES:
+            raise ValueError(f"mode {mode!r} is not one of {', '.join(_MODES)}")
+        if flavour not in ("torch", "reference"):
+            raise ValueError(f"flavour {flavour!r} is not 'torch' or 'reference'")
+        if on_device_failure not in ("abort", "retry"):
+            raise ValueError(f"on_device_failure {on_device_failure!r} is not 'abort' or 'retry'")
+        self._tensors = []
+        self._dtype = None
+        for g, group in enumerate(self.param_groups):
+            for key in self._fixed:
+                if group[key] != defaults[key]:
+                    raise ValueError(f"param group {g} sets {key}={group[key]!r}; only lr and weight_decay may differ "
+                                     f"between groups (the optimizer's {key} is {defaults[key]!r})")
+            names = group.get("param_names")
+            for i, p in enumerate(group["params"]):
+                name = names[i] if names else f"parameter {i} of param group {g} (shape {tuple(p.shape)})"
+                self._check_tensor(p, name, "parameter")
+                self._tensors.append((p, name, g))
+        if not self._tensors:
+            raise ValueError("the optimizer got no parameters")
+        self._ssd_dir = ssd_dir or tempfile.mkdtemp(prefix="smartinfinity-")
+        config = dict(
+            devices=devices, mode=mode, optimizer=self._kind, flavour=flavour, topk_ratio=topk_ratio,
+            error_feedback=error_feedback, ssd_dir=str(self._ssd_dir), dram=dram, max_grad_norm=max_grad_norm,
+            on_device_failure=on_device_failure, max_retries=max_retries, precision=_DTYPES[self._dtype][1],
+            subgroup_elements=subgroup_elements, smartssd=smartssd or smartssd_path(),
+            **self._hyperparameters(defaults))
+        if device_faults:
+            config["device_faults"] = {str(k): v for k, v in device_faults.items()}
+        lib = load_library()
+        handle = ctypes.c_void_p()
+        check(lib.smartinf_create(json.dumps(config).encode(), ctypes.byref(handle)))
+        self._lib, self._handle = lib, handle
+        # Devices end with the optimizer, or with the interpreter at the latest.
+        self._finalizer = weakref.finalize(self, _close_handle, lib, handle)
+        code = _DTYPES[self._dtype][0]
+        for p, _, g in self._tensors:
+            check(lib.smartinf_register(handle, p.data_ptr(), p.numel(), code, g))
+        self._set_groups()
+        check(lib.smartinf_start(handle))
+
+    # -- what subclasses say ------------------------------------------------------------------
+
+    def _hyperparameters(self, defaults):
+        """The library's configuration keys for `defaults`."""
+        raise NotImplementedError
+
+    # -- torch.optim.Optimizer ----------------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One step on the devices; the new values are written into the parameters in place."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        handle = self._live_handle()
+        self._set_groups()
+        gradients = (ctypes.c_void_p * len(self._tensors))()
+        for k, (p, name, _) in enumerate(self._tensors):
+            if p.data_ptr() != self._registered_pointer(k):
+                raise RuntimeError(f"{name}'s storage moved since the optimizer was created; parameters must stay in place")
+            if p.grad is not None:
+                self._check_tensor(p.grad, name, "gradient")
+                gradients[k] = p.grad.data_ptr()
+        skipped, norm, scale = ctypes.c_int32(), ctypes.c_double(), ctypes.c_double()
+        check(self._lib.smartinf_step(handle, gradients, len(self._tensors), ctypes.byref(skipped), ctypes.byref(norm),
+                                      ctypes.byref(scale)))
+        self.last_step_skipped = bool(skipped.value)
+        self.last_grad_norm = norm.value
+        self.loss_scale = scale.value
+        return loss
+
+    def state_dict(self):
+        """torch's layout (`state` by parameter index with torch's state names and `step`, and
+        `param_groups`), read from the devices' committed states."""
+        vectors = [self._read_state(v + 1) for v in range(len(self._state_names))]
+        step = float(self.applied_steps)
+        state = {}
+        offset = 0
+        for k, (p, _, _) in enumerate(self._tensors):
+            n = p.numel()
+            entry = {"step": torch.tensor(step)}
+            for name, values in zip(self._state_names, vectors):
+                entry[name] = values[offset:offset + n].view_as(p).clone()
+            state[k] = entry
+            offset += n
+        groups = []
+        index = 0
+        for group in self.param_groups:
+            packed = {key: value for key, value in group.items() if key not in ("params", "param_names")}
+            packed["params"] = list(range(index, index + len(group["params"])))
+            index += len(group["params"])
+            groups.append(packed)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Loads a state dict of this optimizer (or of the torch optimizer it stands in for): the
+        param groups' hyperparameters, and the states, which go onto the devices."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"the state dict has {len(groups)} param group(s); the optimizer has {len(self.param_groups)}")
+        for g, (saved, group) in enumerate(zip(groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"param group {g} of the state dict has {len(saved['params'])} parameter(s); "
+                                 f"the optimizer's has {len(group['params'])}")
+            for key in self._fixed:
+                if key in saved and saved[key] != group[key]:
+                    raise ValueError(f"param group {g} of the state dict has {key}={saved[key]!r}; this optimizer was "
+                                     f"created with {group[key]!r} (create it with the saved value)")
+        ids = [i for saved in groups for i in saved["params"]]
+        saved_state = state_dict["state"]
+        steps = set()
+        vectors = [[] for _ in self._state_names]
+        for k, (p, name, _) in enumerate(self._tensors):
+            entry = saved_state.get(ids[k], {})
+            steps.add(int(float(entry.get("step", 0))))
+            for v, state_name in enumerate(self._state_names):
+                value = entry.get(state_name)
+                if value is None:
+                    value = torch.full_like(p, self._initial_state, dtype=torch.float32)
+                if tuple(value.shape) != tuple(p.shape):
+                    raise ValueError(f"the state dict's {state_name} of {name} has shape {tuple(value.shape)}, "
+                                     f"expected {tuple(p.shape)}")
+                vectors[v].append(value.detach().to(torch.float32).reshape(-1))
+        if len(steps) != 1:
+            raise ValueError(f"the state dict's parameters have different step counts {sorted(steps)}; "
+                             "this optimizer steps all its parameters together")
+        masters = torch.cat([p.detach().to(torch.float32).reshape(-1) for p, _, _ in self._tensors]).contiguous()
+        flat = [torch.cat(v).contiguous() for v in vectors]
+        pointers = [f.data_ptr() for f in flat] + [None] * (2 - len(flat))
+        check(self._lib.smartinf_load_state(self._live_handle(), masters.data_ptr(), pointers[0], pointers[1],
+                                            masters.numel(), steps.pop()))
+        for group, saved in zip(self.param_groups, groups):
+            for key, value in saved.items():
+                if key not in ("params", "param_names"):
+                    group[key] = value
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    def close(self):
+        """Stops the devices (again is harmless)."""
+        if self._handle is not None:
+            self._finalizer()
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    _initial_state = 0.0
+
+    @property
+    def applied_steps(self):
+        out = ctypes.c_int64()
+        check(self._lib.smartinf_applied_steps(self._live_handle(), ctypes.byref(out)))
+        return out.value
+
+    @property
+    def recoveries(self):
+        """Device failures recovered from (on_device_failure="retry")."""
+        out = ctypes.c_int64()
+        check(self._lib.smartinf_recoveries(self._live_handle(), ctypes.byref(out)))
+        return out.value
+
+    def device_pid(self, device):
+        """The process id of device `device` (for tests that kill one)."""
+        out = ctypes.c_int32()
+        check(self._lib.smartinf_device_pid(self._live_handle(), device, ctypes.byref(out)))
+        return out.value
+
+    def master_parameters(self):
+        """The fp32 masters on the devices, flat, in parameter order."""
+        return self._read_state(0)
+
+    def _read_state(self, vector):
+        n = sum(p.numel() for p, _, _ in self._tensors)
+        out = torch.empty(n, dtype=torch.float32)
+        check(self._lib.smartinf_read_state(self._live_handle(), vector, out.data_ptr(), n))
+        return out
+
+    def _registered_pointer(self, k):
+        return self._pointers[k]
+
+    def _set_groups(self):
+        if not hasattr(self, "_pointers"):
+            self._pointers = [p.data_ptr() for p, _, _ in self._tensors]
+        for g, group in enumerate(self.param_groups):
+            lr = group["lr"]
+            lr = float(lr.item()) if isinstance(lr, torch.Tensor) else float(lr)
+            check(self._lib.smartinf_set_group(self._handle, g, lr, float(group["weight_decay"])))
+
+    def _check_tensor(self, t, name, what):
+        if t.device.type != "cpu":
+            raise ValueError(f"{name}: the {what} is on {t.device}; smartinfinity takes CPU tensors")
+        if t.dtype not in _DTYPES:
+            raise TypeError(f"{name}: the {what} is {t.dtype}; smartinfinity takes float32, float16 or bfloat16")
+        if self._dtype is None:
+            self._dtype = t.dtype
+        if t.dtype != self._dtype:
+            raise TypeError(f"{name}: the {what} is {t.dtype}; the optimizer's parameters are {self._dtype}")
+        if not t.is_contiguous():
+            raise ValueError(f"{name}: the {what} is not contiguous; smartinfinity reads and writes it in place")
+        if t.is_sparse:
+            raise ValueError(f"{name}: the {what} is sparse; smartinfinity takes dense tensors")
+
+    def _live_handle(self):
+        if self._handle is None:
+            raise SmartInfError(SmartInfError.BAD_STATE, "the optimizer is closed")
+        return self._handle
+
+
+def _refuse(name, value, default):
+    if value != default:
+        raise ValueError(f"{name}={value!r} is not supported by smartinfinity (only {default!r})")
+
+
+class AdamW(OffloadedOptimizer):
+    """`torch.optim.AdamW` with its states on the devices."""
+
+    _kind = "adamw"
+    _state_names = ("exp_avg", "exp_avg_sq")
+    _fixed = ("betas", "eps")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None, **offload):
+        _refuse("amsgrad", amsgrad, False)
+        _refuse("maximize", maximize, False)
+        _refuse("capturable", capturable, False)
+        _refuse("differentiable", differentiable, False)
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameters: {betas}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=False, maximize=False)
+        super().__init__(params, defaults, **offload)
+
+    def _hyperparameters(self, d):
+        return dict(lr=d["lr"], betas=list(d["betas"]), eps=d["eps"], weight_decay=d["weight_decay"])
+
+
+class SGD(OffloadedOptimizer):
+    """`torch.optim.SGD` (momentum, dampening, nesterov) with its momentum buffer on the devices."""
+
+    _kind = "sgd"
+    _state_names = ("momentum_buffer",)
+    _fixed = ("momentum", "dampening", "nesterov")
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False,
+                 foreach=None, differentiable=False, fused=None, **offload):
+        _refuse("maximize", maximize, False)
+        _refuse("differentiable", differentiable, False)
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+                        maximize=False)
+        super().__init__(params, defaults, **offload)
+
+    def _hyperparameters(self, d):
+        return dict(lr=d["lr"], momentum=d["momentum"], dampening=d["dampening"], weight_decay=d["weight_decay"],
+                    nesterov=bool(d["nesterov"]))
+
+
+class Adagrad(OffloadedOptimizer):
+    """`torch.optim.Adagrad` with its sum of squares on the devices."""
+
+    _kind = "adagrad"
+    _state_names = ("sum",)
+    _fixed = ("lr_decay", "eps", "initial_accumulator_value")
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
+                 foreach=None, *, maximize=False, differentiable=False, fused=None, **offload):
+        _refuse("maximize", maximize, False)
+        _refuse("differentiable", differentiable, False)
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if lr_decay < 0.0:
+            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if initial_accumulator_value < 0.0:
+            raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        self._initial_state = float(initial_accumulator_value)
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, maximize=False)
+        super().__init__(params, defaults, **offload)
+
+    def _hyperparameters(self, d):
+        return dict(lr=d["lr"], lr_decay=d["lr_decay"], eps=d["eps"], weight_decay=d["weight_decay"],
+                    initial_accumulator_value=d["initial_accumulator_value"])
