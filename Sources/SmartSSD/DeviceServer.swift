@@ -123,9 +123,15 @@ extension DeviceEngine {
             case .shutdown:
                 try shutdown()
                 return (.done, true)
+            case .snapshot(let step, let keep, let note):
+                return (.snapshots([try snapshot(step: step, keep: keep, note: note)]), false)
+            case .listSnapshots: return (.snapshots(listSnapshots()), false)
+            case .restoreSnapshot(let path):
+                try restoreSnapshot(path: path)
+                return (.done, false)
             }
         } catch {
-            log("\(request.name) \(error is DeviceError ? "refused" : "failed"): \(error)")
+            log("\(request.name) \(error is DeviceError || error is SnapshotError ? "refused" : "failed"): \(error)")
             return (.error(code: DeviceError.code(of: error), message: "\(error)"), false)
         }
     }
