@@ -3,6 +3,7 @@ import GPT
 import Offload
 import Optim
 import SeededRandom
+import SmartSSD
 
 /// The host's training loop: forward and backward on the CPU, the gradient checked, unscaled and
 /// clipped into one factor, then the update on the device fleet (or the host, in base mode), and
@@ -107,6 +108,7 @@ public final class TrainingRun {
             for i in 0..<options.devices {
                 for name in ["device-\(i).ssd", "base-\(i).ssd"] {
                     try? FileManager.default.removeItem(atPath: "\(options.ssdDirectory)/\(name)")
+                    try? FileManager.default.removeItem(atPath: SnapshotStore(ssdPath: "\(options.ssdDirectory)/\(name)").directory)
                 }
             }
         }
@@ -141,7 +143,8 @@ public final class TrainingRun {
             copyOutPrecision: options.precision,
             subgroupElements: options.subgroupElements, compression: options.compression,
             queueDepth: options.queueDepth, blockSize: options.blockSize),
-            start: saved.map { .resume(committedStep: $0.stepsDone) } ?? .load(checkpoint.parameters), directory: options.ssdDirectory)
+            start: saved.map { .resume(committedStep: $0.stepsDone, snapshots: $0.snapshots) } ?? .load(checkpoint.parameters),
+            directory: options.ssdDirectory)
         if let resume = options.resume, options.compression.errorFeedback && options.mode.compresses {
             let path = "\(resume)/\(Self.errorFeedbackFile)"
             try fleet.restore(try ErrorFeedbackFile(reading: path), from: path)
@@ -352,18 +355,24 @@ public final class TrainingRun {
         return total / Double(count)
     }
 
-    /// Writes the model (llm.c format) and the run's state into `directory`.
+    /// Saves a checkpoint: first every device snapshots its committed states inside itself
+    /// (keeping its newest `keepCheckpoints`), then the host writes the model (llm.c format),
+    /// the run's state naming those snapshots, and the error-feedback residuals into
+    /// `directory`. In that order, a trainer state on disk never names a snapshot that is not.
     public func saveCheckpoint(to directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        // The fp32 masters from the devices (in fp32 runs they equal the compute copy).
-        let masters = options.precision == .fp32 ? model.parameters : AlignedBuffer(try fleet.readState(.parameters))
-        try GPTCheckpoint(config: model.config, parameters: masters).write(to: "\(directory)/model.bin")
-        let state = TrainerState(
+        var state = TrainerState(
             stepsDone: records.last?.step ?? stepsDone, appliedSteps: appliedSteps, mode: options.mode.rawValue,
             optimizer: options.optimizer.name, devices: options.devices, ssdDirectory: options.ssdDirectory,
             subgroupElements: fleet.subgroupElements, shuffleSeed: options.shuffleSeed,
             lossScaler: lossScaler.map { .init(scale: $0.scale, remainingHysteresis: $0.remainingHysteresis,
-                                               iteration: $0.iteration, lastOverflowIteration: $0.lastOverflowIteration) })
+                                               iteration: $0.iteration, lastOverflowIteration: $0.lastOverflowIteration) },
+            model: .init(model.config))
+        state.snapshots = try fleet.snapshot(step: state.stepsDone, keep: options.keepCheckpoints,
+                                             note: String(decoding: try state.encoded(), as: UTF8.self)).map(\.path)
+        // The fp32 masters from the devices (in fp32 runs they equal the compute copy).
+        let masters = options.precision == .fp32 ? model.parameters : AlignedBuffer(try fleet.readState(.parameters))
+        try GPTCheckpoint(config: model.config, parameters: masters).write(to: "\(directory)/model.bin")
         try state.write(to: "\(directory)/trainer-state.json")
         lastCheckpoint = directory
         if options.compression.errorFeedback && options.mode.compresses {
