@@ -49,6 +49,8 @@ let package = Package(
         // fsync. No dependencies, so that every writer (model files, traces, checkpoints,
         // reports, bench saves) can reach it.
         .target(name: "DurableWrite"),
+        // Hugging Face's safetensors format, fp32 only: exported checkpoints (`smartinf checkpoint export`).
+        .target(name: "Safetensors", dependencies: ["DurableWrite"]),
         // Sizes and counts as people write them on command lines and in config files (64M, 1GiB).
         .target(name: "SizeNotation"),
         .target(name: "Optim", dependencies: ["CKernels"], swiftSettings: kernelSettings),
@@ -74,7 +76,7 @@ let package = Package(
         .target(name: "LiveClock", dependencies: ["Plan", "HardwareModel", "DeviceProtocol", "CPosix", "OffloadVocabulary"]),
         .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "Threading", "OffloadVocabulary", "DurableWrite"]),
         .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "DurableWrite", "Threading", "OffloadVocabulary"]),
-        .target(name: "Trainer", dependencies: ["GPT", "Offload", "SmartSSD", "DeviceProtocol", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation"]),
+        .target(name: "Trainer", dependencies: ["GPT", "Offload", "SmartSSD", "DeviceProtocol", "Safetensors", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation"]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload", "OffloadVocabulary",
         ]),

@@ -71,6 +71,10 @@ public final class DeviceFleet {
         /// A device at any other step restores its snapshot `snapshots[i]` of `step`, when the
         /// checkpoint names one (the run went on past its last checkpoint before it stopped).
         case resume(committedStep: Int, snapshots: [String]? = nil)
+        /// Lay out states saved elsewhere (an exported checkpoint, from any number of devices):
+        /// p and each optimizer state over all `partition.parameterCount` parameters, committed
+        /// as step `committedStep`.
+        case restore(vectors: [AlignedBuffer<Float>], committedStep: Int)
     }
 
     /// Builds the fleet over `links` (one per device), configures every device, and loads the
@@ -100,6 +104,11 @@ public final class DeviceFleet {
                     try parameters.withUnsafeBufferPointer { p in
                         try member.load(UnsafeBufferPointer(rebasing: p[partition.parameters(ofDevice: i)]))
                     }
+                case .restore(let vectors, let step):
+                    precondition(vectors.count == 1 + configuration.optimizer.stateCount && vectors.allSatisfy { $0.count == partition.parameterCount })
+                    let own = partition.parameters(ofDevice: i)
+                    try member.restore(vectors.map { vector in vector.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[own]) } },
+                                       step: step, optimizer: configuration.optimizer)
                 case .resume(let step, let snapshots):
                     let held = try link.status()
                     if held.allSatisfy({ $0 == step + 1 }) {

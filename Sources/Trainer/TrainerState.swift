@@ -93,14 +93,17 @@ public struct TrainerState: Codable, Sendable, Equatable {
 
     public func write(to path: String) throws { try DurableFile.write(encoded(), to: path) }
 
-    /// Refuses to resume on a different setup, naming the field.
-    func check(against options: TrainingOptions) throws {
+    /// Refuses to resume on a different setup, naming the field. An exported checkpoint
+    /// (`portable`) resumes on any devices, in any mode, in any SSD directory.
+    func check(against options: TrainingOptions, portable: Bool = false) throws {
         func seed(_ value: UInt64?) -> String { value.map { "\($0)" } ?? "none (file order)" }
         var fields: [(String, String, String)] = []
-        fields.append(("mode", mode, options.mode.rawValue))
+        if !portable { fields.append(("mode", mode, options.mode.rawValue)) }
         fields.append(("optimizer", optimizer, options.optimizer.name))
-        fields.append(("devices", "\(devices)", "\(options.devices)"))
-        fields.append(("ssd_dir", ssdDirectory, options.ssdDirectory))
+        if !portable {
+            fields.append(("devices", "\(devices)", "\(options.devices)"))
+            fields.append(("ssd_dir", ssdDirectory, options.ssdDirectory))
+        }
         fields.append(("shuffle_seed", seed(shuffleSeed), seed(options.shuffleSeed)))
         let mismatches = fields.filter { $0.1 != $0.2 }
         if let (field, saved, given) = mismatches.first {

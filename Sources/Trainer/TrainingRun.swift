@@ -65,9 +65,20 @@ public final class TrainingRun {
         }
         OpenBLAS.setThreadCount(options.blasThreads)
         let saved = try options.resume.map { try TrainerState.read(from: "\($0)/trainer-state.json") }
-        try saved?.check(against: options)
+        // An exported checkpoint (`smartinf checkpoint export`) brings its own states, laid out
+        // over this run's devices whatever the saving run's devices and mode.
+        var portable: PortableCheckpoint.Contents?
+        if let resume = options.resume, PortableCheckpoint.isExported(resume) {
+            if options.compression.errorFeedback && options.mode.compresses {
+                throw TrainingError.badOption("--resume \(resume): an exported checkpoint holds no error-feedback residuals; resume from the run's own checkpoint, or without --error-feedback")
+            }
+            portable = try PortableCheckpoint.read(from: resume, optimizer: options.optimizer)
+        }
+        try saved?.check(against: options, portable: portable != nil)
         let checkpoint: GPTCheckpoint
-        if let resume = options.resume {
+        if let portable {
+            checkpoint = GPTCheckpoint(config: portable.config, parameters: portable.vectors[0])
+        } else if let resume = options.resume {
             checkpoint = try GPTCheckpoint.read(from: "\(resume)/model.bin")
         } else {
             switch options.model {
@@ -103,8 +114,9 @@ public final class TrainingRun {
         }
         clipping = GradientClipping(maxNorm: options.gradientClip)
 
-        // A new run starts its devices on fresh SSD files: the ones it names, and only those.
-        if options.attach.isEmpty && saved == nil {
+        // A new run starts its devices on fresh SSD files: the ones it names, and only those;
+        // so does one that lays out an exported checkpoint.
+        if options.attach.isEmpty && (saved == nil || portable != nil) {
             for i in 0..<options.devices {
                 for name in ["device-\(i).ssd", "base-\(i).ssd"] {
                     try? FileManager.default.removeItem(atPath: "\(options.ssdDirectory)/\(name)")
@@ -143,9 +155,10 @@ public final class TrainingRun {
             copyOutPrecision: options.precision,
             subgroupElements: options.subgroupElements, compression: options.compression,
             queueDepth: options.queueDepth, blockSize: options.blockSize),
-            start: saved.map { .resume(committedStep: $0.stepsDone, snapshots: $0.snapshots) } ?? .load(checkpoint.parameters),
+            start: portable.map { DeviceFleet.Start.restore(vectors: $0.vectors, committedStep: $0.state.stepsDone) }
+                ?? saved.map { .resume(committedStep: $0.stepsDone, snapshots: $0.snapshots) } ?? .load(checkpoint.parameters),
             directory: options.ssdDirectory)
-        if let resume = options.resume, options.compression.errorFeedback && options.mode.compresses {
+        if let resume = options.resume, portable == nil, options.compression.errorFeedback && options.mode.compresses {
             let path = "\(resume)/\(Self.errorFeedbackFile)"
             try fleet.restore(try ErrorFeedbackFile(reading: path), from: path)
         }
