@@ -79,6 +79,7 @@ let package = Package(
         .target(name: "Trainer", dependencies: ["GPT", "Offload", "SmartSSD", "DeviceProtocol", "Safetensors", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation"]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload", "OffloadVocabulary",
+            "Threading", "DurableWrite",
         ]),
         // Fuzz harnesses: every decoder of untrusted bytes with its seeds and checks, and a
         // mutation engine; run by `smartinf-fuzz` (below) and by the FuzzRegressionTests.

@@ -225,7 +225,7 @@ public final class SnapshotReader {
             let sequence = try r.count("sequence", in: 0...Int(Int64.max))
             let step = try r.count("step", in: 0...Int(UInt32.max))
             let slice = try r.count("slice elements", in: 1...DeviceConfiguration.maximumElements)
-            let subgroup = try r.count("subgroup elements", in: 1...slice)
+            let subgroup = try r.count("subgroup elements", in: 1...DeviceConfiguration.maximumElements)
             let optimizer = try OptimizerConfig.decode(from: &r)
             let noteBytes = Int(try r.u32("note length"))
             guard noteBytes <= SnapshotHeader.maximumNoteBytes, 75 + noteBytes <= size else {

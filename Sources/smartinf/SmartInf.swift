@@ -11,5 +11,5 @@ struct SmartInf: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a component against the hardware limit it runs into.",
-        subcommands: [BenchOptim.self, BenchTopK.self, BenchIO.self, BenchDevice.self, BenchTrain.self, BenchSim.self, BenchClock.self])
+        subcommands: [BenchOptim.self, BenchTopK.self, BenchIO.self, BenchDevice.self, BenchTrain.self, BenchSim.self, BenchClock.self, BenchCheckpoint.self])
 }
