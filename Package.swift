@@ -63,7 +63,7 @@ let package = Package(
         // the other: the four offload modes, the operations a device records in a step, and the
         // hook the paced clock slows those operations with. Pure Swift, no dependencies.
         .target(name: "OffloadVocabulary"),
-        .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim", "CPosix", "OffloadVocabulary"]),
+        .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim", "CPosix", "OffloadVocabulary", "DurableWrite"]),
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
         .target(name: "GPT", dependencies: ["COpenBLAS", "Optim", "DurableWrite"], swiftSettings: kernelSettings),
         .target(name: "HardwareModel"),
@@ -76,7 +76,7 @@ let package = Package(
         .target(name: "LiveClock", dependencies: ["Plan", "HardwareModel", "DeviceProtocol", "CPosix", "OffloadVocabulary"]),
         .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "Threading", "OffloadVocabulary", "DurableWrite"]),
         .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "DurableWrite", "Threading", "OffloadVocabulary"]),
-        .target(name: "Trainer", dependencies: ["GPT", "Offload", "SmartSSD", "DeviceProtocol", "Safetensors", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation"]),
+        .target(name: "Trainer", dependencies: ["GPT", "Offload", "DeviceProtocol", "Safetensors", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation"]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload", "OffloadVocabulary",
             "Threading", "DurableWrite",

@@ -3,7 +3,6 @@ import Compression
 import DeviceProtocol
 import Foundation
 import OffloadVocabulary
-import SmartSSD
 import Optim
 
 /// The host's side of one device: its link, its gradient region (written through the device's

@@ -94,12 +94,3 @@ public enum DeviceError: Error, CustomStringConvertible {
         }
     }
 }
-
-extension SnapshotError {
-    /// A snapshot that cannot be read is an I/O failure; one that reads but fails its checks
-    /// is an integrity failure (it was not used).
-    public var code: Reply.ErrorCode {
-        if case .unreadable = self { return .io }
-        return .integrity
-    }
-}

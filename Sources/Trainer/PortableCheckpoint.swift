@@ -4,7 +4,7 @@ import GPT
 import Offload
 import Optim
 import Safetensors
-import SmartSSD
+import DeviceProtocol
 
 /// A checkpoint that any fleet resumes from, whatever its device count or mode: the model and
 /// every optimizer state gathered from the devices' snapshots into safetensors files, under the
@@ -191,9 +191,9 @@ struct DeviceSnapshots {
         var remaining = config.parameterCount
         var buffer = [Float](repeating: 0, count: readers.map(\.header.subgroupElements).max() ?? 0)
         for reader in readers {
-            let geometry = reader.header.geometry
-            for s in 0..<geometry.subgroupCount where remaining > 0 {
-                let n = geometry.elements(ofSubgroup: s)
+            let header = reader.header
+            for s in 0..<header.subgroupCount where remaining > 0 {
+                let n = header.elements(ofSubgroup: s)
                 try buffer.withUnsafeMutableBytes { bytes in
                     try reader.read(subgroup: s, vector: v, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<(n * 4)]))
                     let kept = min(n, remaining)

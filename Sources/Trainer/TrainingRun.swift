@@ -3,7 +3,7 @@ import GPT
 import Offload
 import Optim
 import SeededRandom
-import SmartSSD
+import DeviceProtocol
 
 /// The host's training loop: forward and backward on the CPU, the gradient checked, unscaled and
 /// clipped into one factor, then the update on the device fleet (or the host, in base mode), and

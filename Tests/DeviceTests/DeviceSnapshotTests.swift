@@ -1,7 +1,6 @@
 import DeviceProtocol
 import Foundation
 import Optim
-import SmartSSD
 import Testing
 
 /// Near-storage snapshots on a real device process: the committed states copied inside the

@@ -2,7 +2,6 @@ import DeviceProtocol
 import Foundation
 import Offload
 import OffloadVocabulary
-import SmartSSD
 import Testing
 import Trainer
 

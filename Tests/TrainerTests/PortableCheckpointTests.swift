@@ -3,7 +3,6 @@ import Foundation
 import Offload
 import OffloadVocabulary
 import Optim
-import SmartSSD
 import Testing
 import Trainer
 

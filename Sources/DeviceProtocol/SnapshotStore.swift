@@ -1,4 +1,3 @@
-import DeviceProtocol
 import Foundation
 
 /// Where a device keeps its snapshots: the directory `<ssd file>.snapshots` beside its SSD file,
@@ -41,7 +40,7 @@ public struct SnapshotStore: Sendable {
     }
 
     /// The path of a new snapshot at `step`: one sequence past every file there.
-    func newPath(step: Int) throws -> (path: String, sequence: Int) {
+    public func newPath(step: Int) throws -> (path: String, sequence: Int) {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let sequence = (entries().last?.sequence ?? 0) + 1
         return ("\(directory)/snapshot-\(String(repeating: "0", count: max(0, 8 - "\(sequence)".count)))\(sequence)-step-\(step).snap",
@@ -50,7 +49,7 @@ public struct SnapshotStore: Sendable {
 
     /// Deletes all but the newest `keep` snapshots, and the temporaries of writes a crash cut
     /// short (their writer, this store's device, is gone: one device per SSD file).
-    func prune(keep: Int) {
+    public func prune(keep: Int) {
         for old in entries().dropLast(keep) { try? FileManager.default.removeItem(atPath: old.path) }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         for name in names where name.hasPrefix(".snapshot-") && name.contains(".tmp-") {
@@ -59,7 +58,7 @@ public struct SnapshotStore: Sendable {
     }
 
     /// What the device reports of a snapshot file whose header reads.
-    static func stored(_ reader: SnapshotReader) -> StoredSnapshot {
+    public static func stored(_ reader: SnapshotReader) -> StoredSnapshot {
         StoredSnapshot(path: reader.path, sequence: reader.header.sequence, step: reader.header.step, bytes: reader.header.fileBytes)
     }
 }

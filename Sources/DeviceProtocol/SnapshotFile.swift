@@ -1,5 +1,4 @@
 import Checksum
-import DeviceProtocol
 import DurableWrite
 import Glibc
 import Optim
@@ -50,14 +49,15 @@ public struct SnapshotHeader: Sendable, Equatable {
         self.note = note
     }
 
-    /// The subgroup geometry (slots do not matter to a snapshot).
-    public var geometry: DeviceLayout {
-        DeviceLayout(sliceElements: sliceElements, subgroupElements: subgroupElements, stateCount: optimizer.stateCount, slots: 1)
-    }
+    /// The slice's subgroups, as the device that took the snapshot cut it.
+    public var subgroupCount: Int { (sliceElements + subgroupElements - 1) / subgroupElements }
+
+    /// Elements of subgroup `s` (the last one may be short).
+    public func elements(ofSubgroup s: Int) -> Int { min(subgroupElements, sliceElements - s * subgroupElements) }
 
     /// Vectors per subgroup: p and the optimizer's states.
     public var vectorsPerSubgroup: Int { 1 + optimizer.stateCount }
-    public var vectorCount: Int { geometry.subgroupCount * vectorsPerSubgroup }
+    public var vectorCount: Int { subgroupCount * vectorsPerSubgroup }
 
     var encoded: [UInt8] {
         var w = WireWriter()
@@ -78,7 +78,7 @@ public struct SnapshotHeader: Sendable, Equatable {
 
     /// Byte offset of vector `v` of subgroup `s` (every subgroup before `s` is full).
     func offset(subgroup s: Int, vector v: Int) -> Int {
-        byteCount + (s * subgroupElements * vectorsPerSubgroup + v * geometry.elements(ofSubgroup: s)) * 4
+        byteCount + (s * subgroupElements * vectorsPerSubgroup + v * elements(ofSubgroup: s)) * 4
     }
 
     /// Where the checksum table starts, and the whole file's length.
@@ -141,7 +141,7 @@ public struct SnapshotWriter: ~Copyable {
     /// `vectorsWritten % vectorsPerSubgroup`, exactly its elements.
     public mutating func append(_ vector: UnsafeRawBufferPointer) throws(DurableFileError) {
         let s = checksums.count / header.vectorsPerSubgroup
-        precondition(s < header.geometry.subgroupCount && vector.count == header.geometry.elements(ofSubgroup: s) * 4,
+        precondition(s < header.subgroupCount && vector.count == header.elements(ofSubgroup: s) * 4,
                      "snapshot vectors go in order, each exactly its subgroup's elements")
         checksums.append(CRC32C.checksum(vector))
         try file.append(vector)
@@ -198,7 +198,7 @@ public final class SnapshotReader {
 
     /// Reads vector `v` of subgroup `s` into `destination` (exactly its bytes) and checks it.
     public func read(subgroup s: Int, vector v: Int, into destination: UnsafeMutableRawBufferPointer) throws(SnapshotError) {
-        let count = header.geometry.elements(ofSubgroup: s) * 4
+        let count = header.elements(ofSubgroup: s) * 4
         precondition(destination.count == count && v < header.vectorsPerSubgroup)
         var done = 0
         while done < count {
@@ -257,5 +257,14 @@ public final class SnapshotReader {
             }
             done += n
         }
+    }
+}
+
+extension SnapshotError {
+    /// A snapshot that cannot be read is an I/O failure; one that reads but fails its checks
+    /// is an integrity failure (it was not used).
+    public var code: Reply.ErrorCode {
+        if case .unreadable = self { return .io }
+        return .integrity
     }
 }
