@@ -99,6 +99,7 @@ let package = Package(
 
         .testTarget(name: "ChecksumTests", dependencies: ["Checksum", "SeededRandom"]),
         .testTarget(name: "DurableWriteTests", dependencies: ["DurableWrite"]),
+        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "SeededRandom"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom", "FuzzTargets"]),
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "OffloadVocabulary", "smartssd", "Optim", "SeededRandom", "DeviceProtocol", "Threading", "CPosix", "SmartSSD"]),

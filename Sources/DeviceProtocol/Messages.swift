@@ -370,7 +370,9 @@ public enum Reply: Sendable, Equatable {
     ///                         lock                                             ssdInUse
     /// ```
     /// A journal whose two copies of a block are both unreadable is an integrity failure too
-    /// (`corruptJournal`, code 8): committed state can no longer be trusted.
+    /// (`corruptJournal`, code 8): committed state can no longer be trusted. So is a snapshot
+    /// that fails its checks (`SnapshotError`, code 8; one that cannot be read at all is `io`),
+    /// and a snapshot of another geometry or optimizer is a format mismatch (`snapshotMismatch`).
     public enum ErrorCode: UInt16, Sendable, CaseIterable {
         case malformedRequest = 1
         case notConfigured = 2
