@@ -85,7 +85,7 @@ let package = Package(
         // mutation engine; run by `smartinf-fuzz` (below) and by the FuzzRegressionTests.
         .target(name: "FuzzTargets", dependencies: [
             "Compression", "Checksum", "DeviceProtocol", "Trace", "Plan", "HardwareModel", "Trainer", "GPT", "Optim",
-            "SeededRandom",
+            "SeededRandom", "Safetensors",
         ]),
         .executableTarget(name: "smartssd", dependencies: [
             "SmartSSD", "SizeNotation", "CPosix", "LiveClock",

@@ -83,7 +83,7 @@ public struct SnapshotHeader: Sendable, Equatable {
 
     /// Where the checksum table starts, and the whole file's length.
     var tableOffset: Int { byteCount + sliceElements * vectorsPerSubgroup * 4 }
-    var fileBytes: Int { tableOffset + 4 * vectorCount + 4 }
+    public var fileBytes: Int { tableOffset + 4 * vectorCount + 4 }
 }
 
 /// Why a snapshot file cannot be used. Each names the file.

@@ -154,13 +154,26 @@ public final class SafetensorsFile {
                 metadata = map
                 continue
             }
-            guard let fields = value as? [String: Any], let dtype = fields["dtype"] as? String,
-                  let shape = (fields["shape"] as? [NSNumber])?.map(\.intValue),
-                  let offsets = (fields["data_offsets"] as? [NSNumber])?.map(\.intValue), offsets.count == 2 else {
+            // Numbers as JSON gives them (any magnitude), kept only when they are exact integers.
+            func integers(_ field: String) -> [Int]? {
+                guard let numbers = fields(field) as? [NSNumber] else { return nil }
+                let values = numbers.compactMap { Int(exactly: $0.doubleValue) }
+                return values.count == numbers.count ? values : nil
+            }
+            func fields(_ field: String) -> Any? { (value as? [String: Any])?[field] }
+            guard let dtype = fields("dtype") as? String, let shape = integers("shape"), let offsets = integers("data_offsets"),
+                  offsets.count == 2 else {
                 throw malformed("tensor '\(name)' lacks a dtype, a shape or two data_offsets")
             }
             guard shape.allSatisfy({ $0 >= 0 }), 0 <= offsets[0], offsets[0] <= offsets[1], offsets[1] <= dataBytes else {
                 throw malformed("tensor '\(name)' has shape \(shape) and data_offsets \(offsets) (the data holds \(dataBytes) bytes)")
+            }
+            let width = dtype == "F32" ? 4 : 1
+            let bytes = shape.reduce(Optional(width)) { product, n in
+                product.flatMap { p in let (r, overflow) = p.multipliedReportingOverflow(by: n); return overflow ? nil : r }
+            }
+            guard dtype != "F32" || bytes == offsets[1] - offsets[0] else {
+                throw malformed("tensor '\(name)' of shape \(shape) needs \(bytes.map { "\($0)" } ?? "more than 2^63") bytes, its data_offsets give \(offsets[1] - offsets[0])")
             }
             tensors[name] = Entry(dtype: dtype, shape: shape, byteRange: offsets[0]..<offsets[1])
         }
