@@ -347,10 +347,10 @@ public final class DeviceEngine: @unchecked Sendable {
         return SnapshotStore.stored(try SnapshotReader(path: path))
     }
 
-    /// The snapshots beside the SSD, oldest first; a file whose header or checksum table is
-    /// damaged is left out (and named in the log).
+    /// The snapshots beside the SSD, oldest first (the newest that one reply holds); a file
+    /// whose header or checksum table is damaged is left out (and named in the log).
     public func listSnapshots() -> [StoredSnapshot] {
-        SnapshotStore(ssdPath: options.ssdPath).entries().compactMap { entry in
+        SnapshotStore(ssdPath: options.ssdPath).entries().suffix(Reply.maximumSnapshotCount).compactMap { entry in
             do {
                 return SnapshotStore.stored(try SnapshotReader(path: entry.path))
             } catch {
