@@ -59,6 +59,8 @@ let package = Package(
         // fsync. No dependencies, so that every writer (model files, traces, checkpoints,
         // reports, bench saves) can reach it.
         .target(name: "DurableWrite"),
+        // Hugging Face's safetensors format, fp32 only: exported checkpoints (`smartinf checkpoint export`).
+        .target(name: "Safetensors", dependencies: ["DurableWrite"]),
         // Sizes and counts as people write them on command lines and in config files (64M, 1GiB).
         .target(name: "SizeNotation"),
         .target(name: "Optim", dependencies: ["CKernels"], swiftSettings: kernelSettings),
@@ -71,7 +73,7 @@ let package = Package(
         // the other: the four offload modes, the operations a device records in a step, and the
         // hook the paced clock slows those operations with. Pure Swift, no dependencies.
         .target(name: "OffloadVocabulary"),
-        .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim", "CPosix", "OffloadVocabulary"]),
+        .target(name: "DeviceProtocol", dependencies: ["Checksum", "Optim", "CPosix", "OffloadVocabulary", "DurableWrite"]),
         .target(name: "BlockIO", dependencies: ["CLiburing", "CPosix", "Checksum", "Optim"]),
         .target(name: "GPT", dependencies: ["COpenBLAS", "Optim", "DurableWrite"], swiftSettings: kernelSettings),
         .target(name: "HardwareModel"),
@@ -82,7 +84,7 @@ let package = Package(
         .target(name: "Trace", dependencies: ["Plan", "HardwareModel", "OffloadVocabulary", "DurableWrite"]),
         // The live run's clocks: the paced clock's shared table and the hooks host and devices pace with.
         .target(name: "LiveClock", dependencies: ["Plan", "HardwareModel", "DeviceProtocol", "CPosix", "OffloadVocabulary"]),
-        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "Threading", "OffloadVocabulary", logging]),
+        .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "Threading", "OffloadVocabulary", "DurableWrite", logging]),
         .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "DurableWrite", "Threading", "OffloadVocabulary", logging]),
         // The optimizer step around a model (gradient check, loss scale, clipping, the fleet's
         // step, recovery): shared by the trainer and the C ABI.
@@ -90,15 +92,16 @@ let package = Package(
         // The C entry points of libsmartinfinity: the caller's tensors as one flat parameter space,
         // stepped by OffloadStep.
         .target(name: "SmartInfABI", dependencies: ["OffloadStep", "Offload", "DeviceProtocol", "Optim", "OffloadVocabulary", "SizeNotation", logging]),
-        .target(name: "Trainer", dependencies: ["GPT", "Offload", "OffloadStep", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation", logging]),
+        .target(name: "Trainer", dependencies: ["GPT", "Offload", "OffloadStep", "DeviceProtocol", "Safetensors", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation", logging]),
         .target(name: "Benchmarking", dependencies: [
-            "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload", "OffloadVocabulary", logging,
+            "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload", "OffloadVocabulary",
+            "Threading", "DurableWrite", logging,
         ]),
         // Fuzz harnesses: every decoder of untrusted bytes with its seeds and checks, and a
         // mutation engine; run by `smartinf-fuzz` (below) and by the FuzzRegressionTests.
         .target(name: "FuzzTargets", dependencies: [
             "Compression", "Checksum", "DeviceProtocol", "Trace", "Plan", "HardwareModel", "Trainer", "GPT", "Optim",
-            "SeededRandom",
+            "SeededRandom", "Safetensors",
         ]),
         // The log output of both executables: `--log-level` and the handler that prints the
         // project's log lines.
@@ -117,6 +120,7 @@ let package = Package(
 
         .testTarget(name: "ChecksumTests", dependencies: ["Checksum", "SeededRandom"]),
         .testTarget(name: "DurableWriteTests", dependencies: ["DurableWrite"]),
+        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "SeededRandom"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom", "FuzzTargets"]),
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "OffloadVocabulary", "smartssd", "Optim", "SeededRandom", "DeviceProtocol", "Threading", "CPosix", "SmartSSD"]),

@@ -89,6 +89,21 @@ extension DeviceLink {
         return report
     }
 
+    /// Asks the device to snapshot its committed states at `step` inside itself, keeping the
+    /// newest `keep`; returns the snapshot taken.
+    public func snapshot(step: Int, keep: Int, note: String) throws -> StoredSnapshot {
+        guard case .snapshots(let taken) = try call(.snapshot(step: step, keep: keep, note: note)), taken.count == 1 else {
+            throw unexpected("snapshot")
+        }
+        return taken[0]
+    }
+
+    /// The snapshots the device keeps, oldest first.
+    public func listSnapshots() throws -> [StoredSnapshot] {
+        guard case .snapshots(let list) = try call(.listSnapshots) else { throw unexpected("list-snapshots") }
+        return list
+    }
+
     /// Sends a request whose reply carries nothing.
     public func perform(_ request: Request) throws {
         guard case .done = try call(request) else { throw unexpected(request.name) }

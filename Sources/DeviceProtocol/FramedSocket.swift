@@ -1,5 +1,6 @@
 import CPosix
 import Glibc
+import Synchronization
 
 /// A failure of the connection itself (as opposed to a bad message on it).
 public enum ConnectionError: Error, Equatable, CustomStringConvertible {
@@ -26,6 +27,13 @@ public enum ConnectionError: Error, Equatable, CustomStringConvertible {
 /// One end of a Unix stream socket carrying `Frame`s.
 public final class FramedSocket: Sendable {
     public let descriptor: Int32
+    private let sent = Atomic<Int>(0)
+    private let received = Atomic<Int>(0)
+
+    /// Bytes of whole frames this end has sent and received: what the connection moved over
+    /// the host link (the shared-link traffic benchmarks report).
+    public var bytesSent: Int { sent.load(ordering: .relaxed) }
+    public var bytesReceived: Int { received.load(ordering: .relaxed) }
 
     public init(descriptor: Int32) { self.descriptor = descriptor }
 
@@ -62,6 +70,7 @@ public final class FramedSocket: Sendable {
             }
             sent += n
         }
+        self.sent.add(bytes.count, ordering: .relaxed)
     }
 
     /// Receives one frame. Connection failures throw `ConnectionError`; a frame that arrives
@@ -72,6 +81,7 @@ public final class FramedSocket: Sendable {
         let header = try Frame.decodeHeader(head)
         let body = try read(header.bodyBytes, allowCleanClose: false, alreadyReceived: Frame.headerBytes)
         let trailer = try read(Frame.trailerBytes, allowCleanClose: false, alreadyReceived: Frame.headerBytes + header.bodyBytes)
+        received.add(head.count + body.count + trailer.count, ordering: .relaxed)
         return try Frame.decode(header: header, headerBytes: head, body: body, trailer: trailer)
     }
 

@@ -97,6 +97,26 @@ public enum StateVector: UInt8, Sendable, CaseIterable {
     case state2 = 3
 }
 
+/// One snapshot a device keeps (`snapshot`, `list-snapshots`): a file of its committed states
+/// at one step, beside its SSD.
+public struct StoredSnapshot: Sendable, Equatable {
+    /// The snapshot file, as the device names it (absolute; inside the device's directory).
+    public var path: String
+    /// Taken order on the device: higher is newer.
+    public var sequence: Int
+    /// The committed step the snapshot holds.
+    public var step: Int
+    /// The file's length: the bytes the device copied inside itself.
+    public var bytes: Int
+
+    public init(path: String, sequence: Int, step: Int, bytes: Int) {
+        self.path = path
+        self.sequence = sequence
+        self.step = step
+        self.bytes = bytes
+    }
+}
+
 /// A request from host to device.
 public enum Request: Sendable, Equatable {
     case hello(clientName: String)
@@ -118,6 +138,17 @@ public enum Request: Sendable, Equatable {
     /// Map the host's shared buffer (a file in shared memory) that receives the compute copy of
     /// the whole slice, element i of the slice at byte i × copy-out width.
     case attachHostBuffer(path: String)
+    /// Copy every subgroup's committed state (all at committed step `step`) into a new snapshot
+    /// beside the SSD, inside the device: no state byte crosses the host link. `note` (at most
+    /// `maximumNoteBytes`, the host's trainer state) is kept with it. Then keep the newest `keep`
+    /// snapshots and delete the older ones (only once the new one is durable).
+    case snapshot(step: Int, keep: Int, note: String)
+    /// The snapshots the device keeps, oldest first.
+    case listSnapshots
+    /// Put a snapshot (a file in the device's directory, of this device's geometry and
+    /// optimizer) back as every subgroup's committed state, at the snapshot's step: the
+    /// device goes back (or forward) to that step whatever step it had reached.
+    case restoreSnapshot(path: String)
 
     public var kind: UInt16 {
         switch self {
@@ -132,6 +163,9 @@ public enum Request: Sendable, Equatable {
         case .shutdown: 9
         case .attachHostBuffer: 10
         case .loadStates: 11
+        case .snapshot: 12
+        case .listSnapshots: 13
+        case .restoreSnapshot: 14
         }
     }
 
@@ -148,8 +182,16 @@ public enum Request: Sendable, Equatable {
         case .shutdown: "shutdown"
         case .attachHostBuffer: "attach-host-buffer"
         case .loadStates: "load-states"
+        case .snapshot: "snapshot"
+        case .listSnapshots: "list-snapshots"
+        case .restoreSnapshot: "restore-snapshot"
         }
     }
+
+    /// Largest note a snapshot request carries (a trainer state is well under 1 KiB).
+    public static var maximumNoteBytes: Int { 16_384 }
+    /// Most snapshots a device is asked to keep.
+    public static var maximumKeptSnapshots: Int { 1000 }
 
     /// Largest count of fp32 values one read-state reply can carry.
     public static var maximumReadCount: Int { (Frame.maximumBodyBytes - 64) / 4 }
@@ -176,7 +218,9 @@ public enum Request: Sendable, Equatable {
             w.u8(vector.rawValue); w.u64(UInt64(offset)); w.u64(UInt64(count))
         case .rollback(let step): w.u64(UInt64(step))
         case .attachHostBuffer(let path): w.string(path)
-        case .status, .flush, .shutdown: break
+        case .snapshot(let step, let keep, let note): w.u64(UInt64(step)); w.u32(UInt32(keep)); w.string(note)
+        case .restoreSnapshot(let path): w.string(path)
+        case .status, .flush, .shutdown, .listSnapshots: break
         }
         return Frame(kind: kind, requestID: requestID, body: w.bytes)
     }
@@ -186,9 +230,9 @@ public enum Request: Sendable, Equatable {
     public static func decode(_ frame: Frame) throws(ProtocolError) -> Request {
         let names: [UInt16: String] = [1: "hello", 2: "configure", 3: "load-parameters", 4: "step", 5: "status",
                                         6: "read-state", 7: "flush", 8: "rollback", 9: "shutdown", 10: "attach-host-buffer",
-                                        11: "load-states"]
+                                        11: "load-states", 12: "snapshot", 13: "list-snapshots", 14: "restore-snapshot"]
         guard let name = names[frame.kind] else {
-            throw .invalidField(message: "request", field: "kind", found: "\(frame.kind)", expected: "a request kind 1...10")
+            throw .invalidField(message: "request", field: "kind", found: "\(frame.kind)", expected: "a request kind 1...14")
         }
         var r = WireReader(frame.body, message: name)
         let request: Request
@@ -246,6 +290,15 @@ public enum Request: Sendable, Equatable {
             request = .readState(vector: vector, offset: offset, count: count)
         case 8: request = .rollback(step: try r.count("step", in: 0...Int(UInt32.max)))
         case 10: request = .attachHostBuffer(path: try r.string("path"))
+        case 12:
+            let step = try r.count("step", in: 0...Int(UInt32.max))
+            let keep = Int(try r.u32("keep"))
+            guard (1...maximumKeptSnapshots).contains(keep) else {
+                throw .invalidField(message: name, field: "keep", found: "\(keep)", expected: "1...\(maximumKeptSnapshots)")
+            }
+            request = .snapshot(step: step, keep: keep, note: try r.string("note", maxLength: maximumNoteBytes))
+        case 13: request = .listSnapshots
+        case 14: request = .restoreSnapshot(path: try r.string("path"))
         case 5: request = .status
         case 7: request = .flush
         default: request = .shutdown
@@ -311,7 +364,12 @@ public enum Reply: Sendable, Equatable {
     /// The committed step of every subgroup, in subgroup order; -1 for a subgroup never loaded.
     case status(committedSteps: [Int])
     case state(values: [Float])
+    /// Snapshots the device keeps (`list-snapshots`, oldest first) or has just taken (`snapshot`).
+    case snapshots([StoredSnapshot])
     case error(code: ErrorCode, message: String)
+
+    /// Most snapshots one reply lists.
+    public static var maximumSnapshotCount: Int { 4096 }
 
     /// What kind of failure an error reply reports. The host decides on this code alone (which
     /// device to restart, when a run must resume from a checkpoint); the message is for people
@@ -346,7 +404,9 @@ public enum Reply: Sendable, Equatable {
     ///                         lock                                             ssdInUse
     /// ```
     /// A journal whose two copies of a block are both unreadable is an integrity failure too
-    /// (`corruptJournal`, code 8): committed state can no longer be trusted.
+    /// (`corruptJournal`, code 8): committed state can no longer be trusted. So is a snapshot
+    /// that fails its checks (`SnapshotError`, code 8; one that cannot be read at all is `io`),
+    /// and a snapshot of another geometry or optimizer is a format mismatch (`snapshotMismatch`).
     public enum ErrorCode: UInt16, Sendable, CaseIterable {
         case malformedRequest = 1
         case notConfigured = 2
@@ -369,6 +429,7 @@ public enum Reply: Sendable, Equatable {
         case .stepped: 106
         case .status: 104
         case .state: 105
+        case .snapshots: 107
         case .error: 199
         }
     }
@@ -387,7 +448,10 @@ public enum Reply: Sendable, Equatable {
         case .status(let steps):
             w.u32(UInt32(steps.count)); steps.forEach { w.u64(UInt64(bitPattern: Int64($0))) }
         case .state(let values):
-            w.u32(UInt32(values.count)); values.forEach { w.f32($0) }
+            w.u32(UInt32(values.count)); w.f32s(values)
+        case .snapshots(let list):
+            w.u32(UInt32(list.count))
+            for s in list { w.string(s.path); w.u64(UInt64(s.sequence)); w.u64(UInt64(s.step)); w.u64(UInt64(s.bytes)) }
         case .error(let code, let message):
             w.u16(code.rawValue); w.string(String(message.utf8.prefix(4000)) ?? "error")
         }
@@ -428,10 +492,19 @@ public enum Reply: Sendable, Equatable {
         case 105:
             let count = Int(try r.u32("count"))
             guard count <= r.remaining / 4 else { throw .truncated(message: r.message, field: "values", needed: count * 4, available: r.remaining) }
-            var values: [Float] = []
-            values.reserveCapacity(count)
-            for i in 0..<count { values.append(try r.f32("value \(i)")) }
-            reply = .state(values: values)
+            reply = .state(values: try r.f32s(count, "values"))
+        case 107:
+            let count = Int(try r.u32("count"))
+            guard count <= maximumSnapshotCount else {
+                throw .invalidField(message: r.message, field: "count", found: "\(count)", expected: "at most \(maximumSnapshotCount)")
+            }
+            var list: [StoredSnapshot] = []
+            for i in 0..<count {
+                list.append(StoredSnapshot(path: try r.string("snapshot \(i) path"), sequence: try r.count("snapshot \(i) sequence", in: 0...Int(Int64.max)),
+                                           step: try r.count("snapshot \(i) step", in: 0...Int(UInt32.max)),
+                                           bytes: try r.count("snapshot \(i) bytes", in: 0...Int(Int64.max))))
+            }
+            reply = .snapshots(list)
         case 199:
             let raw = try r.u16("error code")
             guard let code = ErrorCode(rawValue: raw) else {

@@ -25,6 +25,9 @@ public struct WireWriter: Sendable {
 
     public mutating func raw(_ data: [UInt8]) { bytes += data }
 
+    /// Many fp32 at once (a state reply's values), in one copy: this host is little-endian.
+    public mutating func f32s(_ values: [Float]) { values.withUnsafeBytes { bytes += $0 } }
+
     private mutating func append<T: FixedWidthInteger>(_ v: T) {
         withUnsafeBytes(of: v.littleEndian) { bytes += $0 }
     }
@@ -87,6 +90,15 @@ public struct WireReader: Sendable {
     }
 
     public mutating func raw(_ count: Int, _ field: String) throws(ProtocolError) -> [UInt8] { Array(try take(count, field)) }
+
+    /// `count` fp32 at once, in one copy (this host is little-endian, as the wire is).
+    public mutating func f32s(_ count: Int, _ field: String) throws(ProtocolError) -> [Float] {
+        let slice = try take(count * 4, field)
+        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            slice.withUnsafeBytes { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: $0) }
+            initialized = count
+        }
+    }
 
     /// Decoding is done: extra bytes mean sender and receiver disagree about the layout.
     public func finish() throws(ProtocolError) {

@@ -44,7 +44,7 @@ public struct FuzzViolation: Error, CustomStringConvertible {
 /// The registry of targets, by name.
 public enum FuzzTargets {
     /// Every target, in the order `make fuzz` runs them.
-    public static let names = ["payload", "protocol", "trace", "profile", "config", "checkpoint", "tokens"]
+    public static let names = ["payload", "protocol", "trace", "profile", "config", "checkpoint", "tokens", "snapshot", "safetensors"]
 
     /// A fresh instance of the target called `name`, or nil if there is none.
     public static func make(_ name: String) throws -> (any FuzzTarget)? {
@@ -56,6 +56,8 @@ public enum FuzzTargets {
         case "config": try ConfigTarget()
         case "checkpoint": try CheckpointTarget()
         case "tokens": try TokenFileTarget()
+        case "snapshot": try SnapshotTarget()
+        case "safetensors": try SafetensorsTarget()
         default: nil
         }
     }

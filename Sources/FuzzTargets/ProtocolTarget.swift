@@ -54,6 +54,9 @@ public final class ProtocolTarget: FuzzTarget {
                                          UpdateSegment(elements: 4096..<5000, update: torchAdamW.withWeightDecay(0)
                                              .prepare(step: 2, learningRate: 3e-4, combinedUnscale: 1))],
                               skip: false, subgroups: [0, 1], payloadBytes: [64, 64])),
+            .snapshot(step: 40, keep: 2, note: "{\"steps_done\":40}"),
+            .listSnapshots,
+            .restoreSnapshot(path: "/var/tmp/smartinf/device-0.ssd.snapshots/snapshot-00000003-step-40.snap"),
         ]
         var frames = requests.enumerated().map { i, request in request.frame(requestID: UInt32(i + 1)) }
         let replies: [Reply] = [
@@ -65,6 +68,9 @@ public final class ProtocolTarget: FuzzTarget {
             .status(committedSteps: [3, 3, -1, 2]),
             .state(values: [0, 1.5, -2, .infinity, .nan, Float(bitPattern: 0x0000_5555)]),
             .error(code: .badPayload, message: "payload index 3: found 7 after 9, expected strictly increasing indices"),
+            .snapshots([]),
+            .snapshots([StoredSnapshot(path: "/var/tmp/dev0.ssd.snapshots/snapshot-00000002-step-20.snap", sequence: 2, step: 20, bytes: 1 << 20),
+                        StoredSnapshot(path: "/var/tmp/dev0.ssd.snapshots/snapshot-00000003-step-40.snap", sequence: 3, step: 40, bytes: 1 << 20)]),
         ]
         frames += replies.enumerated().map { i, reply in reply.frame(requestID: UInt32(100 + i)) }
         // Step replies, written field by field so that these seeds do not depend on the reply's

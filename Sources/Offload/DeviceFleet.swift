@@ -74,7 +74,13 @@ public final class DeviceFleet {
         case loadStates(AlignedBuffer<Float>, states: [AlignedBuffer<Float>])
         /// Resume: the devices already hold the run's states; each must have committed `step`
         /// (a device one step ahead — it finished a step the others did not — is rolled back).
-        case resume(committedStep: Int)
+        /// A device at any other step restores its snapshot `snapshots[i]` of `step`, when the
+        /// checkpoint names one (the run went on past its last checkpoint before it stopped).
+        case resume(committedStep: Int, snapshots: [String]? = nil)
+        /// Lay out states saved elsewhere (an exported checkpoint, from any number of devices):
+        /// p and each optimizer state over all `partition.parameterCount` parameters, committed
+        /// as step `committedStep`.
+        case restore(vectors: [AlignedBuffer<Float>], committedStep: Int)
     }
 
     /// Builds the fleet over `links` (one per device), configures every device, and loads the
@@ -115,9 +121,18 @@ public final class DeviceFleet {
                             try member.load(UnsafeBufferPointer(rebasing: p[own]), states: s)
                         }
                     }
-                case .resume(let step):
+                case .restore(let vectors, let step):
+                    precondition(vectors.count == 1 + configuration.optimizer.stateCount && vectors.allSatisfy { $0.count == partition.parameterCount })
+                    let own = partition.parameters(ofDevice: i)
+                    try member.restore(vectors.map { vector in vector.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[own]) } },
+                                       step: step, optimizer: configuration.optimizer)
+                case .resume(let step, let snapshots):
                     let held = try link.status()
-                    if held.allSatisfy({ $0 == step + 1 }) { try link.perform(.rollback(step: step)) } else if !held.allSatisfy({ $0 == step }) {
+                    if held.allSatisfy({ $0 == step + 1 }) {
+                        try link.perform(.rollback(step: step))
+                    } else if !held.allSatisfy({ $0 == step }), let snapshots {
+                        try link.perform(.restoreSnapshot(path: snapshots[i]))
+                    } else if !held.allSatisfy({ $0 == step }) {
                         let steps = Set(held).sorted()
                         throw FleetError.deviceFailed(device: i, socket: names[i], failure: .unexpectedSteps(steps), detail:
                             "cannot resume at step \(step): its subgroups have committed steps \(steps) (a different run, or states lost)")
@@ -288,6 +303,29 @@ public final class DeviceFleet {
             values += try Self.attributing(i, names[i], processes) { try m.link.readState(vector, offset: 0, count: own.count) }
         }
         return values
+    }
+
+    /// A checkpoint's device part: every device, all at once, copies its committed states at
+    /// `step` into a snapshot inside itself (no state byte crosses the shared host link) and
+    /// keeps its newest `keep`. `note` (the trainer state) is kept with each snapshot. Returns
+    /// each device's snapshot.
+    public func snapshot(step: Int, keep: Int, note: String) throws -> [StoredSnapshot] {
+        try onEveryDevice { member in try member.link.snapshot(step: step, keep: keep, note: note) }
+    }
+
+    /// Runs `body` for every device at once, each on its device's worker (behind anything
+    /// already handed to it), and returns the results in device order, or the first device's
+    /// failure.
+    private func onEveryDevice<T: Sendable>(_ body: @escaping @Sendable (FleetMember) throws -> T) throws -> [T] {
+        let results = Monitor<[Result<T, Error>?]>(Array(repeating: nil, count: members.count))
+        for (i, member) in members.enumerated() {
+            workers[i].submit {
+                let result = Result { try body(member) }
+                results.change { $0[i] = result }
+            }
+        }
+        let all = results.wait { done in done.allSatisfy { $0 != nil } ? done.compactMap { $0 } : nil }
+        return try all.enumerated().map { i, result in try Self.attributing(i, names[i], processes) { try result.get() } }
     }
 
     /// The committed step of every device (the minimum over its subgroups).

@@ -87,6 +87,33 @@ final class FleetMember: @unchecked Sendable {
                                         : .loadStates(offset: 0, count: sliceElements, path: scratchPath))
     }
 
+    /// Lays out states saved elsewhere on this device: p and each optimizer state of the
+    /// slice's real parameters (`vectors`, one per vector), committed as step `step`. They go
+    /// as a snapshot of this device's geometry, written into its directory, that the device
+    /// restores (each vector checked on the way); the slice's padding gets zero parameters and
+    /// the optimizer's initial states.
+    func restore(_ vectors: [UnsafeBufferPointer<Float>], step: Int, optimizer: OptimizerConfig) throws {
+        let path = URL(fileURLWithPath: hello.ssdPath).deletingLastPathComponent().appendingPathComponent("import-\(index)-\(getpid()).snap").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var writer = try SnapshotWriter(path: path, header: SnapshotHeader(
+            sequence: 0, step: step, sliceElements: sliceElements, subgroupElements: configured.subgroupElements, optimizer: optimizer, note: []))
+        for s in 0..<configured.subgroupCount {
+            let range = subgroupRange(s)
+            for (v, vector) in vectors.enumerated() {
+                let real = range.clamped(to: 0..<vector.count)
+                if real == range {
+                    try writer.append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: vector[range])))
+                } else {
+                    var padded = [Float](repeating: v == 0 ? 0 : optimizer.initialStateValue, count: range.count)
+                    for e in real { padded[e - range.lowerBound] = vector[e] }
+                    try padded.withUnsafeBytes { bytes in try writer.append(bytes) }
+                }
+            }
+        }
+        try writer.commit()
+        try link.perform(.restoreSnapshot(path: path))
+    }
+
     /// The error-feedback residuals, per subgroup (empty without error feedback).
     var feedbackState: [ErrorFeedbackFile.Subgroup] {
         feedback.map { .init(completedSteps: $0.completedSteps, residual: $0.residual.array) }

@@ -1,3 +1,4 @@
+import DeviceProtocol
 import Foundation
 import Logging
 import Offload
@@ -68,12 +69,14 @@ public struct FleetPlacement: Sendable {
     }
 
     /// A new run starts its devices on fresh SSD files: removes the ones it would use, and only
-    /// those (attached devices keep theirs).
+    /// those, with their snapshots (attached devices keep theirs).
     public func removeStaleDeviceFiles() {
         guard attach.isEmpty else { return }
         for i in 0..<devices {
             for name in ["device-\(i).ssd", "base-\(i).ssd"] {
-                try? FileManager.default.removeItem(atPath: "\(ssdDirectory)/\(name)")
+                let path = "\(ssdDirectory)/\(name)"
+                try? FileManager.default.removeItem(atPath: path)
+                try? FileManager.default.removeItem(atPath: SnapshotStore(ssdPath: path).directory)
             }
         }
     }

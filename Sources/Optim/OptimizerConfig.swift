@@ -62,6 +62,16 @@ public enum OptimizerKind: String, Sendable, CaseIterable, Codable {
     /// SGD's momentum buffer, AdaGrad's sum of squares.
     public var stateCount: Int { self == .adamw ? 2 : 1 }
 
+    /// The state vectors' names in `torch.optim`'s state dicts, in state order: AdamW's m and
+    /// v, SGD's momentum buffer, AdaGrad's sum of squares.
+    public var stateNames: [String] {
+        switch self {
+        case .adamw: ["exp_avg", "exp_avg_sq"]
+        case .sgd: ["momentum_buffer"]
+        case .adagrad: ["sum"]
+        }
+    }
+
     /// Decodes the name, refusing an unknown one with the names it could have been.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()

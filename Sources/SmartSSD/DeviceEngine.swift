@@ -306,17 +306,117 @@ public final class DeviceEngine: @unchecked Sendable {
             let s = layout.subgroup(containing: e)
             guard let committed = journal.committed(s) else { throw DeviceError.notLoaded(subgroups: [s]) }
             let first = layout.firstElement(ofSubgroup: s)
-            let n = layout.elements(ofSubgroup: s)
-            let bytes = (n * 4).roundedUp(to: DeviceLayout.alignment)
+            let upto = min(first + layout.elements(ofSubgroup: s), offset + count)
+            // Only the 4 KiB blocks holding the wanted elements: a reply carries at most 1 MiB,
+            // and reading the whole subgroup for each would move the subgroup many times over.
+            let start = ((e - first) * 4).roundedDown(to: DeviceLayout.alignment)
+            let end = ((upto - first) * 4).roundedUp(to: DeviceLayout.alignment)
             try ring.run([BlockTransfer(.read, file: file,
-                                        fileOffset: layout.vectorOffset(subgroup: s, slot: committed.slot, vector: index),
-                                        memory: UnsafeMutableRawBufferPointer(start: scratch.baseAddress!, count: bytes))],
+                                        fileOffset: layout.vectorOffset(subgroup: s, slot: committed.slot, vector: index) + start,
+                                        memory: UnsafeMutableRawBufferPointer(start: scratch.baseAddress!, count: end - start))],
                          blockSize: options.blockSize)
-            let upto = min(first + n, offset + count)
-            values += scratch[(e - first)..<(upto - first)]
+            let skipped = start / 4
+            values += scratch[(e - first - skipped)..<(upto - first - skipped)]
             e = upto
         }
         return values
+    }
+
+    /// Copies every subgroup's committed state (p and the states, all at committed step `step`)
+    /// into a new snapshot file beside the SSD, through the device's DRAM: no byte leaves the
+    /// device. Each slot is checked against the checksum its commit recorded before it is
+    /// copied, so a snapshot never preserves a damaged state. Once the snapshot is durable, only
+    /// the newest `keep` are kept.
+    public func snapshot(step: Int, keep: Int, note: String) throws -> StoredSnapshot {
+        let (layout, superblock) = try configured("snapshot")
+        guard let journal, let handler else { throw DeviceError.notConfigured("snapshot") }
+        let committed = try (0..<layout.subgroupCount).map { s throws(DeviceError) -> StepJournal.Entry in
+            guard let entry = journal.committed(s) else { throw .notLoaded(subgroups: [s]) }
+            guard entry.step == step else {
+                throw .outOfRange("snapshot at step \(step): subgroup \(s) has committed step \(entry.step); every subgroup must hold step \(step)")
+            }
+            return entry
+        }
+        let store = SnapshotStore(ssdPath: options.ssdPath)
+        let (path, sequence) = try store.newPath(step: step)
+        var writer = try SnapshotWriter(path: path, header: SnapshotHeader(
+            sequence: sequence, step: step, sliceElements: layout.sliceElements, subgroupElements: layout.subgroupElements,
+            optimizer: superblock.optimizer, note: Array(note.utf8)))
+        let set = handler.sets[0]
+        for (s, entry) in committed.enumerated() {
+            try ring.run([BlockTransfer(.read, file: file, fileOffset: layout.slotOffset(subgroup: s, slot: entry.slot), memory: set.slot)],
+                         blockSize: options.blockSize)
+            if let expected = entry.checksum {
+                let found = CRC32C.checksum(UnsafeRawBufferPointer(set.slot))
+                guard found == expected else {
+                    throw DeviceError.integrity(subgroup: s, slot: entry.slot, offset: layout.slotOffset(subgroup: s, slot: entry.slot),
+                                                expected: expected, found: found)
+                }
+            }
+            let bytes = layout.elements(ofSubgroup: s) * 4
+            for v in 0..<layout.vectorsPerSlot {
+                try writer.append(UnsafeRawBufferPointer(rebasing: set.slot[(v * layout.vectorBytes)..<(v * layout.vectorBytes + bytes)]))
+            }
+        }
+        try writer.commit()
+        store.prune(keep: keep)
+        return SnapshotStore.stored(try SnapshotReader(path: path))
+    }
+
+    /// The snapshots beside the SSD, oldest first (the newest that one reply holds); a file
+    /// whose header or checksum table is damaged is left out (and named in the log).
+    public func listSnapshots() -> [StoredSnapshot] {
+        SnapshotStore(ssdPath: options.ssdPath).entries().suffix(Reply.maximumSnapshotCount).compactMap { entry in
+            do {
+                return SnapshotStore.stored(try SnapshotReader(path: entry.path))
+            } catch {
+                log("list-snapshots: leaving out \(error)")
+                return nil
+            }
+        }
+    }
+
+    /// Makes snapshot `path` every subgroup's committed state, at the snapshot's step, whatever
+    /// step the device had reached (the host resumes from an older checkpoint, or lays out
+    /// exported states over a new fleet). Every vector is checked before anything is committed.
+    /// Crash-safe like a step: each subgroup is written into the slot that does not hold its
+    /// committed state, synced, and committed in one journal write.
+    public func restoreSnapshot(path: String) throws {
+        let (layout, superblock) = try configured("restore-snapshot")
+        guard let journal, let handler else { throw DeviceError.notConfigured("restore-snapshot") }
+        let snapshot = try SnapshotReader(path: try confinement.check(path, for: "restore-snapshot"))
+        let header = snapshot.header
+        guard header.sliceElements == layout.sliceElements, header.subgroupElements == layout.subgroupElements,
+              header.optimizer.name == superblock.optimizer.name else {
+            throw DeviceError.snapshotMismatch(path: path, detail: "it holds \(header.sliceElements) elements in subgroups of \(header.subgroupElements) "
+                + "for \(header.optimizer.name); this device holds \(layout.sliceElements) in subgroups of \(layout.subgroupElements) for \(superblock.optimizer.name)")
+        }
+        let set = handler.sets[0]
+        var targets: [(slot: Int, checksum: UInt32)] = []
+        if layout.slots == 2 {
+            for s in 0..<layout.subgroupCount {
+                if let current = journal.committed(s) { journal.stageRelease(slot: 1 - current.slot, subgroup: s) }
+            }
+            try journal.write(ring: ring)
+        }
+        for s in 0..<layout.subgroupCount {
+            let slot = journal.committed(s).map { layout.slots == 2 ? 1 - $0.slot : $0.slot } ?? 0
+            set.slot.initializeMemory(as: UInt8.self, repeating: 0)
+            let bytes = layout.elements(ofSubgroup: s) * 4
+            for v in 0..<layout.vectorsPerSlot {
+                try snapshot.read(subgroup: s, vector: v,
+                                  into: UnsafeMutableRawBufferPointer(rebasing: set.slot[(v * layout.vectorBytes)..<(v * layout.vectorBytes + bytes)]))
+            }
+            try ring.run([BlockTransfer(.write, file: file, fileOffset: layout.slotOffset(subgroup: s, slot: slot), memory: set.slot)],
+                         blockSize: options.blockSize)
+            targets.append((slot, CRC32C.checksum(UnsafeRawBufferPointer(set.slot))))
+        }
+        try file.sync()
+        for (s, target) in targets.enumerated() {
+            journal.stageReset(subgroup: s)
+            journal.stage(.init(step: header.step, slot: target.slot, checksum: target.checksum), subgroup: s)
+        }
+        try journal.write(ring: ring)
     }
 
     public func flush() throws { try file.sync() }

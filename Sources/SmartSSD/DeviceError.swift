@@ -1,5 +1,6 @@
 import BlockIO
 import Compression
+import DurableWrite
 import DeviceProtocol
 import Glibc
 
@@ -27,6 +28,8 @@ public enum DeviceError: Error, CustomStringConvertible {
     case badPayload(subgroup: Int, offset: Int, PayloadError)
     case storage(BlockIOError)
     case hostBuffer(SharedMemoryMapping.MappingError)
+    /// A snapshot of another geometry or optimizer than the device holds.
+    case snapshotMismatch(path: String, detail: String)
 
     public var description: String {
         switch self {
@@ -57,6 +60,7 @@ public enum DeviceError: Error, CustomStringConvertible {
             "gradient payload of subgroup \(s) (SSD offset \(offset)) rejected, states untouched: \(error)"
         case .storage(let error): "\(error)"
         case .hostBuffer(let detail): "host buffer: \(detail)"
+        case .snapshotMismatch(let path, let detail): "snapshot \(path) does not fit this device: \(detail)"
         }
     }
 
@@ -74,15 +78,18 @@ public enum DeviceError: Error, CustomStringConvertible {
         case .storage: .io
         case .hostBuffer(.failed): .io
         case .hostBuffer(.tooSmall): .outOfRange
+        case .snapshotMismatch: .formatMismatch
         }
     }
 
-    /// The code of anything a command throws: a `DeviceError`'s own, a storage failure not yet
-    /// wrapped in one (`BlockIOError`) as `io`, and anything else as `internalFailure`.
+    /// The code of anything a command throws: a `DeviceError`'s or `SnapshotError`'s own, a
+    /// storage failure not wrapped in one (`BlockIOError`, a snapshot write's
+    /// `DurableFileError`) as `io`, and anything else as `internalFailure`.
     public static func code(of error: Error) -> Reply.ErrorCode {
         switch error {
         case let error as DeviceError: error.code
-        case is BlockIOError: .io
+        case let error as SnapshotError: error.code
+        case is BlockIOError, is DurableFileError: .io
         default: .internalFailure
         }
     }

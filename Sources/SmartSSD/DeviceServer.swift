@@ -125,12 +125,18 @@ extension DeviceEngine {
             case .shutdown:
                 try shutdown()
                 return (.done, true)
+            case .snapshot(let step, let keep, let note):
+                return (.snapshots([try snapshot(step: step, keep: keep, note: note)]), false)
+            case .listSnapshots: return (.snapshots(listSnapshots()), false)
+            case .restoreSnapshot(let path):
+                try restoreSnapshot(path: path)
+                return (.done, false)
             }
         } catch {
             // The host hears of it in the error reply and decides; the device keeps serving.
             var at: Logger.Metadata = [:]
             if case .step(let command) = request { at["step"] = "\(command.step)" }
-            logger.warning("\(request.name) \(error is DeviceError ? "refused" : "failed"): \(error)", metadata: at)
+            logger.warning("\(request.name) \(error is DeviceError || error is SnapshotError ? "refused" : "failed"): \(error)", metadata: at)
             return (.error(code: DeviceError.code(of: error), message: "\(error)"), false)
         }
     }

@@ -1,5 +1,6 @@
 import DurableWrite
 import Foundation
+import GPT
 import Optim
 
 /// What a checkpoint records beside the model: where the run stands and what it ran on, so that
@@ -15,6 +16,12 @@ public struct TrainerState: Codable, Sendable, Equatable {
     public var subgroupElements: Int
     public var shuffleSeed: UInt64?
     public var lossScaler: SavedLossScaler?
+    /// The model's shape, so that a checkpoint's snapshots can be exported without its
+    /// model file (nil in checkpoints saved before snapshots existed).
+    public var model: SavedModel?
+    /// Each device's snapshot of this checkpoint's step (`DeviceFleet.snapshot`), which a
+    /// resumed run restores when its devices have gone past the checkpoint.
+    public var snapshots: [String]?
 
     public struct SavedLossScaler: Codable, Sendable, Equatable {
         public var scale: Double
@@ -23,36 +30,80 @@ public struct TrainerState: Codable, Sendable, Equatable {
         public var lastOverflowIteration: Int
     }
 
+    /// llm.c's dimensions of the model (`GPTConfig`).
+    public struct SavedModel: Codable, Sendable, Equatable {
+        public var maxSeqLen: Int
+        public var vocabSize: Int
+        public var paddedVocabSize: Int
+        public var layers: Int
+        public var heads: Int
+        public var channels: Int
+
+        public init(_ config: GPTConfig) {
+            maxSeqLen = config.maxSeqLen
+            vocabSize = config.vocabSize
+            paddedVocabSize = config.paddedVocabSize
+            layers = config.layers
+            heads = config.heads
+            channels = config.channels
+        }
+
+        /// The shape, checked as a model file's header is (`GPTConfig.check()`).
+        public func config(in path: String) throws -> GPTConfig {
+            let config = GPTConfig(maxSeqLen: maxSeqLen, vocabSize: vocabSize, paddedVocabSize: paddedVocabSize, layers: layers,
+                                   heads: heads, channels: channels)
+            do throws(GPTConfig.DimensionError) { try config.check() } catch {
+                throw TrainingError.badOption("\(path): the model's \(error.dimension) is \(error.value), expected \(error.expected)")
+            }
+            return config
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case maxSeqLen = "max_seq_len", vocabSize = "vocab_size", paddedVocabSize = "padded_vocab_size", layers, heads, channels
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
         case stepsDone = "steps_done", appliedSteps = "applied_steps", mode, optimizer, devices
         case ssdDirectory = "ssd_dir", subgroupElements = "subgroup_elements", shuffleSeed = "shuffle_seed"
-        case lossScaler = "loss_scaler"
+        case lossScaler = "loss_scaler", model, snapshots
     }
 
-    static func read(from path: String) throws -> TrainerState {
+    public static func read(from path: String) throws -> TrainerState {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw TrainingError.badOption("--resume: cannot read \(path) (\(error.localizedDescription))")
         }
+        return try decode(data, from: path)
+    }
+
+    /// A trainer state from its JSON (`path` names where it came from in errors).
+    public static func decode(_ data: Data, from path: String) throws -> TrainerState {
         do { return try JSONDecoder().decode(TrainerState.self, from: data) } catch {
             throw TrainingError.badOption("--resume: \(path) is not a trainer state: \(error)")
         }
     }
 
-    func write(to path: String) throws {
+    /// The JSON a checkpoint holds (pretty-printed, sorted keys).
+    public func encoded() throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try DurableFile.write(encoder.encode(self), to: path)
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
     }
 
-    /// Refuses to resume on a different setup, naming the field.
-    func check(against options: TrainingOptions) throws {
+    public func write(to path: String) throws { try DurableFile.write(encoded(), to: path) }
+
+    /// Refuses to resume on a different setup, naming the field. An exported checkpoint
+    /// (`portable`) resumes on any devices, in any mode, in any SSD directory.
+    func check(against options: TrainingOptions, portable: Bool = false) throws {
         func seed(_ value: UInt64?) -> String { value.map { "\($0)" } ?? "none (file order)" }
         var fields: [(String, String, String)] = []
-        fields.append(("mode", mode, options.mode.rawValue))
+        if !portable { fields.append(("mode", mode, options.mode.rawValue)) }
         fields.append(("optimizer", optimizer, options.optimizer.name))
-        fields.append(("devices", "\(devices)", "\(options.devices)"))
-        fields.append(("ssd_dir", ssdDirectory, options.ssdDirectory))
+        if !portable {
+            fields.append(("devices", "\(devices)", "\(options.devices)"))
+            fields.append(("ssd_dir", ssdDirectory, options.ssdDirectory))
+        }
         fields.append(("shuffle_seed", seed(shuffleSeed), seed(options.shuffleSeed)))
         let mismatches = fields.filter { $0.1 != $0.2 }
         if let (field, saved, given) = mismatches.first {

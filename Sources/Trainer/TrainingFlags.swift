@@ -1,3 +1,4 @@
+import DeviceProtocol
 import LiveClock
 import Offload
 import OffloadStep
@@ -50,6 +51,7 @@ public struct TrainingFlags: Sendable {
     public var saveCheckpoint: String?
     public var deviceTimeout = 600.0
     public var checkpointEvery = 0
+    public var keepCheckpoints = 2
     /// `--device-fault I:SPEC`, each as written.
     public var deviceFaults: [String] = []
     public var resume: String?
@@ -137,6 +139,10 @@ extension TrainingOptions {
         guard f.checkpointEvery >= 0 else {
             throw .badValue(option: "--checkpoint-every", found: "\(f.checkpointEvery)", expected: "a number of steps ≥ 0")
         }
+        guard (1...Request.maximumKeptSnapshots).contains(f.keepCheckpoints) else {
+            throw .badValue(option: "--keep-checkpoints", found: "\(f.keepCheckpoints)",
+                            expected: "a number of snapshots each device keeps, 1...\(Request.maximumKeptSnapshots)")
+        }
         if f.checkpointEvery > 0 && f.saveCheckpoint == nil {
             throw .needs(option: "--checkpoint-every", requirement: "--save-checkpoint DIR")
         }
@@ -168,6 +174,7 @@ extension TrainingOptions {
             metricsPath: f.metricsPath, saveCheckpoint: f.saveCheckpoint, resume: f.resume)
         deviceTimeout = f.deviceTimeout
         checkpointEvery = f.checkpointEvery
+        keepCheckpoints = f.keepCheckpoints
         deviceFaults = try Self.deviceFaults(f.deviceFaults, devices: devices)
         clock.kind = f.clock
         clock.dilation = f.dilation

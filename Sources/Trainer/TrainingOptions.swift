@@ -53,6 +53,10 @@ public struct TrainingOptions: Sendable {
     public var deviceTimeout: Double = 600
     /// Save a checkpoint into `saveCheckpoint` every this many steps (0: only at the end).
     public var checkpointEvery: Int = 0
+    /// Snapshots of the latest checkpoints each device keeps (`--keep-checkpoints`): at least
+    /// 2, so that a host that dies between its devices' snapshot and its own trainer state
+    /// still finds the snapshot its last trainer state names.
+    public var keepCheckpoints: Int = 2
     /// `smartssd --fault` specs per device index (fault injection for recovery tests).
     public var deviceFaults: [Int: String] = [:]
     /// Continue the run saved in this directory (its model, trainer state and the devices' SSDs);

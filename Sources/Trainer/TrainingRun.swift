@@ -5,6 +5,7 @@ import Offload
 import OffloadStep
 import Optim
 import SeededRandom
+import DeviceProtocol
 
 /// The host's training loop: forward and backward on the CPU, then the optimizer step around
 /// the model (`OffloadedOptimizer`: the gradient checked, unscaled and clipped into one factor,
@@ -65,9 +66,20 @@ public final class TrainingRun {
         do { try placement.validate() } catch { throw TrainingError.badOption(error.description) }
         OpenBLAS.setThreadCount(options.blasThreads)
         let saved = try options.resume.map { try TrainerState.read(from: "\($0)/trainer-state.json") }
-        try saved?.check(against: options)
+        // An exported checkpoint (`smartinf checkpoint export`) brings its own states, laid out
+        // over this run's devices whatever the saving run's devices and mode.
+        var portable: PortableCheckpoint.Contents?
+        if let resume = options.resume, PortableCheckpoint.isExported(resume) {
+            if options.compression.errorFeedback && options.mode.compresses {
+                throw TrainingError.badOption("--resume \(resume): an exported checkpoint holds no error-feedback residuals; resume from the run's own checkpoint, or without --error-feedback")
+            }
+            portable = try PortableCheckpoint.read(from: resume, optimizer: options.optimizer)
+        }
+        try saved?.check(against: options, portable: portable != nil)
         let checkpoint: GPTCheckpoint
-        if let resume = options.resume {
+        if let portable {
+            checkpoint = GPTCheckpoint(config: portable.config, parameters: portable.vectors[0])
+        } else if let resume = options.resume {
             checkpoint = try GPTCheckpoint.read(from: "\(resume)/model.bin")
         } else {
             switch options.model {
@@ -101,7 +113,9 @@ public final class TrainingRun {
             for _ in 0..<saved.stepsDone { _ = trainLoader.next() }
         }
 
-        if saved == nil { placement.removeStaleDeviceFiles() }
+        // A new run starts its devices on fresh SSD files (and no snapshots): the ones it names,
+        // and only those; so does one that lays out an exported checkpoint.
+        if saved == nil || portable != nil { placement.removeStaleDeviceFiles() }
         if options.clock.kind == .paced && !options.attach.isEmpty {
             throw TrainingError.badOption("--clock paced starts its own devices with the shared pacer table; it cannot --attach")
         }
@@ -123,12 +137,13 @@ public final class TrainingRun {
             copyOutPrecision: options.precision,
             subgroupElements: options.subgroupElements, compression: options.compression,
             queueDepth: options.queueDepth, blockSize: options.blockSize),
-            start: saved.map { .resume(committedStep: $0.stepsDone) } ?? .load(checkpoint.parameters), directory: options.ssdDirectory,
-            logger: logger)
+            start: portable.map { DeviceFleet.Start.restore(vectors: $0.vectors, committedStep: $0.state.stepsDone) }
+                ?? saved.map { .resume(committedStep: $0.stepsDone, snapshots: $0.snapshots) } ?? .load(checkpoint.parameters),
+            directory: options.ssdDirectory, logger: logger)
         optimizer = OffloadedOptimizer(fleet: fleet, optimizer: options.optimizer, clipping: GradientClipping(maxNorm: options.gradientClip),
                                        lossScaler: lossScaler, appliedSteps: saved?.appliedSteps ?? 0,
                                        onDeviceFailure: options.onDeviceFailure, logger: logger)
-        if let resume = options.resume, fleet.usesErrorFeedback {
+        if let resume = options.resume, portable == nil, fleet.usesErrorFeedback {
             let path = "\(resume)/\(Self.errorFeedbackFile)"
             try fleet.restore(try ErrorFeedbackFile(reading: path), from: path)
         }
@@ -278,18 +293,24 @@ public final class TrainingRun {
         return total / Double(count)
     }
 
-    /// Writes the model (llm.c format) and the run's state into `directory`.
+    /// Saves a checkpoint: first every device snapshots its committed states inside itself
+    /// (keeping its newest `keepCheckpoints`), then the host writes the model (llm.c format),
+    /// the run's state naming those snapshots, and the error-feedback residuals into
+    /// `directory`. In that order, a trainer state on disk never names a snapshot that is not.
     public func saveCheckpoint(to directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        // The fp32 masters from the devices (in fp32 runs they equal the compute copy).
-        let masters = options.precision == .fp32 ? model.parameters : AlignedBuffer(try fleet.readState(.parameters))
-        try GPTCheckpoint(config: model.config, parameters: masters).write(to: "\(directory)/model.bin")
-        let state = TrainerState(
+        var state = TrainerState(
             stepsDone: records.last?.step ?? stepsDone, appliedSteps: optimizer.appliedSteps, mode: options.mode.rawValue,
             optimizer: options.optimizer.name, devices: options.devices, ssdDirectory: options.ssdDirectory,
             subgroupElements: fleet.subgroupElements, shuffleSeed: options.shuffleSeed,
             lossScaler: optimizer.lossScaler.map { .init(scale: $0.scale, remainingHysteresis: $0.remainingHysteresis,
-                                               iteration: $0.iteration, lastOverflowIteration: $0.lastOverflowIteration) })
+                                                         iteration: $0.iteration, lastOverflowIteration: $0.lastOverflowIteration) },
+            model: .init(model.config))
+        state.snapshots = try fleet.snapshot(step: state.stepsDone, keep: options.keepCheckpoints,
+                                             note: String(decoding: try state.encoded(), as: UTF8.self)).map(\.path)
+        // The fp32 masters from the devices (in fp32 runs they equal the compute copy).
+        let masters = options.precision == .fp32 ? model.parameters : AlignedBuffer(try fleet.readState(.parameters))
+        try GPTCheckpoint(config: model.config, parameters: masters).write(to: "\(directory)/model.bin")
         try state.write(to: "\(directory)/trainer-state.json")
         lastCheckpoint = directory
         if fleet.usesErrorFeedback {

@@ -67,6 +67,8 @@ struct Train: ParsableCommand {
     var deviceTimeout: Double = TrainingFlags.defaults.deviceTimeout
     @Option(name: .customLong("checkpoint-every"), help: "Also save the checkpoint every N steps (0: only at the end).")
     var checkpointEvery: Int = TrainingFlags.defaults.checkpointEvery
+    @Option(name: .customLong("keep-checkpoints"), help: "Snapshots of the latest checkpoints each device keeps beside its SSD.")
+    var keepCheckpoints: Int = TrainingFlags.defaults.keepCheckpoints
     @Option(name: .customLong("device-fault"), help: "Inject a fault into device I: I:SPEC (smartssd --fault SPEC); repeatable.")
     var deviceFault: [String] = []
     @Option(help: "Continue the run saved in this directory (with --save-checkpoint); --steps is the total.")
@@ -216,6 +218,7 @@ struct Train: ParsableCommand {
         f.saveCheckpoint = saveCheckpoint
         f.deviceTimeout = deviceTimeout
         f.checkpointEvery = checkpointEvery
+        f.keepCheckpoints = keepCheckpoints
         f.deviceFaults = deviceFault
         f.resume = resume
         f.clock = clock

@@ -24,3 +24,17 @@ import Testing
         }
     }
 }
+
+/// Short, seeded runs of the checkpoint-file targets (FuzzTargets' `snapshot` and
+/// `safetensors`): the seeds read, and 2000 mutations of each are read in full (every vector or
+/// tensor, within the file) or refused with the reader's own error naming the file.
+@Suite struct CheckpointFileFuzzRegressionTests {
+    @Test(arguments: ["snapshot", "safetensors"])
+    func mutatedFilesAreRefusedCleanly(target: String) throws {
+        let run = try RegressionRun.run(target)
+        #expect(run.seedOutcomes.allSatisfy { $0 == "ok" }, "\(run.seedOutcomes)")
+        #expect(run.violations.isEmpty, "\(run.violations.prefix(3))")
+        #expect(run.executions == 2000)
+        #expect(run.accepted > 0)
+    }
+}

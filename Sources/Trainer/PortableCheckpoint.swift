@@ -1,0 +1,206 @@
+import DurableWrite
+import Foundation
+import GPT
+import Offload
+import Optim
+import Safetensors
+import DeviceProtocol
+
+/// A checkpoint that any fleet resumes from, whatever its device count or mode: the model and
+/// every optimizer state gathered from the devices' snapshots into safetensors files, under the
+/// model's own tensor names, plus the trainer state as JSON.
+///
+/// ```
+/// model.safetensors       every parameter, fp32: wte.weight, wpe.weight, h.L.ln_1.weight, …
+/// optimizer.safetensors   every state, fp32: NAME/exp_avg and NAME/exp_avg_sq (AdamW),
+///                         NAME/momentum_buffer (SGD), NAME/sum (AdaGrad)
+/// trainer-state.json      where the run stands (TrainerState, with the model's shape)
+/// ```
+/// The update is per element, so states laid out again over M devices continue the run exactly
+/// as N devices would have: resharding is an export and a resume (`--resume DIR`).
+public enum PortableCheckpoint {
+    public static let modelFile = "model.safetensors"
+    public static let optimizerFile = "optimizer.safetensors"
+    public static let stateFile = "trainer-state.json"
+
+    /// Whether `directory` holds an exported checkpoint rather than a run's own.
+    public static func isExported(_ directory: String) -> Bool {
+        FileManager.default.fileExists(atPath: "\(directory)/\(modelFile)")
+    }
+
+    /// What an export wrote.
+    public struct Summary: Sendable {
+        public var step: Int
+        public var devices: Int
+        public var tensors: Int
+        public var files: [String]
+        public var bytes: Int
+    }
+
+    /// Gathers the snapshots of a checkpoint (`source` is a checkpoint directory, whose trainer
+    /// state names its snapshots, or the devices' SSD directory, whose newest snapshot that
+    /// every device holds is taken, with the trainer state the host kept in it) into `out`.
+    ///
+    /// Snapshot files are never written after they are put in place, so this reads them
+    /// whether or not devices run, without their SSD files' locks.
+    public static func export(from source: String, to out: String) throws -> Summary {
+        let snapshots = try DeviceSnapshots(source)
+        let config = snapshots.config
+        let named = config.parameterLayout.namedTensors(config)
+        let stateNames = snapshots.optimizer.kind.stateNames
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let step = snapshots.state.stepsDone
+        let common = ["format": "pt", "producer": "smartinf checkpoint export", "step": "\(step)"]
+
+        var model = try SafetensorsWriter(path: "\(out)/\(modelFile)", tensors: named.map { SafetensorsTensor(name: $0.name, shape: $0.shape) },
+                                          metadata: common.merging(["model": config.initSpec, "padded_vocab_size": "\(config.paddedVocabSize)",
+                                                                    "layout": "llm.c: matrices [out, in]; wte has padded_vocab_size rows"]) { $1 })
+        try snapshots.appendVector(0, to: &model)
+        try model.commit()
+
+        var optimizer = try SafetensorsWriter(
+            path: "\(out)/\(optimizerFile)",
+            tensors: stateNames.flatMap { state in named.map { SafetensorsTensor(name: "\($0.name)/\(state)", shape: $0.shape) } },
+            metadata: common.merging(["optimizer": snapshots.state.optimizer, "applied_steps": "\(snapshots.state.appliedSteps)"]) { $1 })
+        for v in stateNames.indices { try snapshots.appendVector(1 + v, to: &optimizer) }
+        try optimizer.commit()
+
+        var state = snapshots.state
+        state.snapshots = nil
+        try state.write(to: "\(out)/\(stateFile)")
+        let files = [modelFile, optimizerFile, stateFile].map { "\(out)/\($0)" }
+        let bytes = files.compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int }.reduce(0, +)
+        return Summary(step: step, devices: snapshots.readers.count, tensors: named.count * (1 + stateNames.count), files: files, bytes: bytes)
+    }
+
+    /// An exported checkpoint, read back: the trainer state, the model's shape, and the flat
+    /// vectors p and each optimizer state (`parameterCount` elements each).
+    public struct Contents {
+        public var state: TrainerState
+        public var config: GPTConfig
+        public var vectors: [AlignedBuffer<Float>]
+    }
+
+    /// Reads an exported checkpoint for a run of `optimizer`: every tensor the model and the
+    /// optimizer have must be there, fp32, in its shape, and nothing else.
+    public static func read(from directory: String, optimizer: OptimizerConfig) throws -> Contents {
+        let statePath = "\(directory)/\(stateFile)"
+        let state = try TrainerState.read(from: statePath)
+        guard let saved = state.model else { throw TrainingError.badOption("--resume: \(statePath) does not give the model's shape") }
+        let config = try saved.config(in: statePath)
+        let named = config.parameterLayout.namedTensors(config)
+        let parameters = try readVectors("\(directory)/\(modelFile)", named, suffixes: [""])
+        let states = try readVectors("\(directory)/\(optimizerFile)", named, suffixes: optimizer.kind.stateNames.map { "/\($0)" })
+        return Contents(state: state, config: config, vectors: parameters + states)
+    }
+
+    /// One flat vector per suffix, from the tensors `NAME + suffix` of the file at `path`.
+    private static func readVectors(_ path: String, _ named: [NamedTensor], suffixes: [String]) throws -> [AlignedBuffer<Float>] {
+        let file = try SafetensorsFile(path: path)
+        let expected = Set(suffixes.flatMap { suffix in named.map { $0.name + suffix } })
+        let unexpected = file.tensors.keys.filter { !expected.contains($0) }.sorted()
+        guard unexpected.isEmpty else { throw SafetensorsError.unexpectedTensor(path: path, names: unexpected) }
+        let count = named.last?.range.upperBound ?? 0
+        return try suffixes.map { suffix in
+            let vector = AlignedBuffer<Float>(count: count)
+            try vector.withUnsafeMutableBufferPointer { flat in
+                for tensor in named {
+                    try file.read(tensor.name + suffix, shape: tensor.shape,
+                                  into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: flat[tensor.range])))
+                }
+            }
+            return vector
+        }
+    }
+}
+
+/// Every device's snapshot of one checkpoint, and what the host kept with them.
+struct DeviceSnapshots {
+    let state: TrainerState
+    let config: GPTConfig
+    let optimizer: OptimizerConfig
+    /// One per device, in device order.
+    let readers: [SnapshotReader]
+
+    init(_ source: String) throws {
+        let statePath = "\(source)/\(PortableCheckpoint.stateFile)"
+        let state: TrainerState
+        let readers: [SnapshotReader]
+        if FileManager.default.fileExists(atPath: statePath) {
+            state = try TrainerState.read(from: statePath)
+            guard let paths = state.snapshots else {
+                throw TrainingError.badOption("\(statePath) names no device snapshots: the checkpoint was saved before devices kept them")
+            }
+            readers = try paths.map { try SnapshotReader(path: $0) }
+        } else {
+            (state, readers) = try Self.newestCommon(in: source)
+        }
+        guard let saved = state.model else {
+            throw TrainingError.badOption("\(source): the trainer state does not give the model's shape (saved before snapshots existed)")
+        }
+        config = try saved.config(in: source)
+        let partition = Partition(parameterCount: config.parameterCount, deviceCount: readers.count)
+        for reader in readers {
+            let header = reader.header
+            guard header.step == state.stepsDone, header.sliceElements == partition.sliceElements,
+                  header.optimizer.name == state.optimizer else {
+                throw TrainingError.badOption("snapshot \(reader.path) holds step \(header.step) of \(header.sliceElements) elements for "
+                    + "\(header.optimizer.name); the checkpoint is at step \(state.stepsDone) of \(state.optimizer) with slices of "
+                    + "\(partition.sliceElements) (\(config.parameterCount) parameters over \(readers.count) devices)")
+            }
+        }
+        self.state = state
+        self.readers = readers
+        optimizer = readers[0].header.optimizer
+    }
+
+    /// In a directory of SSD files (`--ssd-dir`): the newest snapshot of device 0 whose step
+    /// every device has a snapshot of, with the trainer state kept in it.
+    private static func newestCommon(in directory: String) throws -> (TrainerState, [SnapshotReader]) {
+        let prefixes = ["device", "base"].filter { !SnapshotStore(ssdPath: "\(directory)/\($0)-0.ssd").entries().isEmpty }
+        guard prefixes.count == 1, let prefix = prefixes.first else {
+            throw TrainingError.badOption(prefixes.isEmpty
+                ? "\(directory) is neither a checkpoint directory (no \(PortableCheckpoint.stateFile)) nor an SSD directory with device snapshots"
+                : "\(directory) holds snapshots of both device-* and base-* SSD files; export from the checkpoint directory instead")
+        }
+        let store = { (i: Int) in SnapshotStore(ssdPath: "\(directory)/\(prefix)-\(i).ssd") }
+        var refusals: [String] = []
+        for candidate in store(0).entries().reversed() {
+            do {
+                let first = try SnapshotReader(path: candidate.path)
+                let state = try TrainerState.decode(Data(first.header.note), from: candidate.path)
+                var readers = [first]
+                for i in 1..<max(state.devices, 1) {
+                    guard let entry = store(i).entries().last(where: { $0.step == state.stepsDone }) else {
+                        throw TrainingError.badOption("device \(i) has no snapshot of step \(state.stepsDone) in \(store(i).directory)")
+                    }
+                    readers.append(try SnapshotReader(path: entry.path))
+                }
+                return (state, readers)
+            } catch {
+                refusals.append("\(error)")
+            }
+        }
+        throw TrainingError.badOption("\(directory): no checkpoint whose snapshots every device holds: " + refusals.joined(separator: "; "))
+    }
+
+    /// Appends vector `v` (0 = p, 1… = the states) over all parameters, device after device,
+    /// subgroup after subgroup, each checked against its checksum; the last slice's padding is
+    /// left out.
+    func appendVector(_ v: Int, to writer: inout SafetensorsWriter) throws {
+        var remaining = config.parameterCount
+        var buffer = [Float](repeating: 0, count: readers.map(\.header.subgroupElements).max() ?? 0)
+        for reader in readers {
+            let header = reader.header
+            for s in 0..<header.subgroupCount where remaining > 0 {
+                let n = header.elements(ofSubgroup: s)
+                try buffer.withUnsafeMutableBytes { bytes in
+                    try reader.read(subgroup: s, vector: v, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<(n * 4)]))
+                    let kept = min(n, remaining)
+                    try writer.append(UnsafeRawBufferPointer(rebasing: bytes[0..<(kept * 4)]))
+                    remaining -= kept
+                }
+            }
+        }
+    }
+}

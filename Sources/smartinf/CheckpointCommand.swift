@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import Trainer
+
+struct CheckpointCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoint",
+        abstract: "Work with saved checkpoints.",
+        subcommands: [CheckpointExport.self])
+}
+
+struct CheckpointExport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Gather a checkpoint's model and optimizer states from the devices' snapshots into safetensors files, with its trainer state: a directory that `train --resume` continues on any number of devices, in any mode.")
+
+    @Argument(help: "A checkpoint directory (train --save-checkpoint), or the devices' SSD directory (train --ssd-dir: its newest checkpoint every device holds).")
+    var source: String
+
+    @Option(help: "Directory to write model.safetensors, optimizer.safetensors and trainer-state.json into.")
+    var out: String
+
+    func run() throws {
+        let summary: PortableCheckpoint.Summary
+        do { summary = try PortableCheckpoint.export(from: source, to: out) } catch {
+            FileHandle.standardError.write(Data("smartinf checkpoint export: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        print("exported step \(summary.step) from \(summary.devices) device(s): \(summary.tensors) tensors, \(summary.bytes) bytes")
+        summary.files.forEach { print("  \($0)") }
+    }
+}
