@@ -27,7 +27,11 @@ struct ComputePlanner {
         let launch = gpu.launchLatency
         // Layer 0 is the embedding (with the tied head), 1...L the blocks.
         let layerParameters = [model.embeddingParameters] + Array(repeating: model.blockParameters, count: model.layers)
-        let layerFLOPs = [model.headForwardFLOPs] + Array(repeating: model.blockForwardFLOPs, count: model.layers)
+        // What has a gradient to offload: every parameter, or under LoRA the blocks' adapters.
+        let trainable = workload.trainableLayerParameters
+        let layerGradients = [trainable.embedding] + Array(repeating: trainable.block, count: model.layers)
+        let layerFLOPs = [model.headForwardFLOPs] + Array(repeating: workload.blockForwardFLOPs, count: model.layers)
+        let layerBackwardFLOPs = [workload.headBackwardFLOPs] + Array(repeating: workload.blockBackwardFLOPs, count: model.layers)
         // Counts times the profile's bytes per element in Double: a profile (or `--set`) may give any
         // size below 2^63 bytes, and the product of two Ints could overflow.
         let checkpointBytes = Double(model.checkpointElements) * Double(gpu.activationBytes)
@@ -88,19 +92,19 @@ struct ComputePlanner {
             }
             let backward = plan.operation(tag(.backward, .compute, layer == 0 ? "backward head" : "backward layer \(layer)",
                                               layer: layer, unit: "FLOP"),
-                                          amount: 2 * layerFLOPs[layer], path: [machine.gpu], latency: launch, after: inputs,
+                                          amount: layerBackwardFLOPs[layer], path: [machine.gpu], latency: launch, after: inputs,
                                           costs: [machine.gpu: backwardCost])
             previousBackward = backward
             // The embedding's gradient (tied with the head) is complete only after the last layer.
             let gradientLayer = layer == 0 ? nil : layer
             if let gradientLayer {
-                previousOffload = offload(layer: gradientLayer, parameters: layerParameters[gradientLayer], after: backward, into: &plan)
+                previousOffload = offload(layer: gradientLayer, parameters: layerGradients[gradientLayer], after: backward, into: &plan)
                 offloads += previousOffload
             }
             if position == backwardOrder.count - 1 {
                 let embedding = plan.operation(tag(.backward, .compute, "backward embedding", layer: 0, unit: "FLOP"),
                                                amount: 0, path: [], after: [backward] + previousOffload)
-                offloads += offload(layer: 0, parameters: layerParameters[0], after: embedding, into: &plan)
+                offloads += offload(layer: 0, parameters: layerGradients[0], after: embedding, into: &plan)
             }
         }
         return offloads

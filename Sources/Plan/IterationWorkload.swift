@@ -13,32 +13,67 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
     /// Compressed gradient bytes ÷ dense fp32 gradient bytes. The paper's accounting is value +
     /// index, 4 bytes each, so 2r; a live run records what its payloads achieved.
     public var compressedFraction: Double
+    /// LoRA fine-tuning: only these adapters are trained (nil: every parameter is).
+    public var adapters: LowRankAdapters?
 
     public init(model: ModelShape, optimizer: OptimizerKind = .adamw, subgroupElements: Int = 1_000_000_000,
-                topkRatio: Double = 0.01, compressedFraction: Double? = nil) throws(WorkloadError) {
+                topkRatio: Double = 0.01, compressedFraction: Double? = nil, adapters: LowRankAdapters? = nil) throws(WorkloadError) {
         guard subgroupElements > 0 else { throw .notPositive(field: "subgroup elements", value: Double(subgroupElements)) }
         guard topkRatio > 0, topkRatio <= 1 else { throw .ratioOutOfRange(topkRatio) }
         let fraction = compressedFraction ?? min(1, 2 * topkRatio)
         guard fraction > 0, fraction.isFinite else { throw .notPositive(field: "compressed fraction", value: fraction) }
+        try adapters?.check(against: model)
         self.model = model
         self.optimizer = optimizer
         self.subgroupElements = subgroupElements
         self.topkRatio = topkRatio
         self.compressedFraction = fraction
+        self.adapters = adapters
     }
 
     /// fp32 optimizer states per parameter.
     public var stateCount: Int { optimizer.stateCount }
 
     public var parameters: Int { model.parameters }
+
+    /// Parameters with gradients and optimizer states: all of them, or the adapters' under LoRA.
+    public var trainableParameters: Int {
+        adapters.map { model.layers * $0.parametersPerBlock(of: model) } ?? parameters
+    }
+
+    /// Trainable parameters of each layer the planners walk: layer 0 (embeddings and head,
+    /// frozen under LoRA), then each block.
+    public var trainableLayerParameters: (embedding: Int, block: Int) {
+        adapters.map { (0, $0.parametersPerBlock(of: model)) } ?? (model.embeddingParameters, model.blockParameters)
+    }
+
+    /// Forward FLOPs of one block: the model's, plus the routed adapters' (2 per multiply-add,
+    /// r·(in + out) per adapter and token).
+    public var blockForwardFLOPs: Double {
+        model.blockForwardFLOPs + Double(model.tokens) * 2 * Double(adapters?.activeParametersPerBlock(of: model) ?? 0)
+    }
+
+    /// Backward FLOPs of one block. Full training: twice the forward (the gradients of the
+    /// activations and of the weights). LoRA: the frozen weights need only the activations'
+    /// gradients (one forward's worth), the adapters also their weights' (2 per multiply-add).
+    public var blockBackwardFLOPs: Double {
+        guard let adapters else { return 2 * blockForwardFLOPs }
+        return blockForwardFLOPs + Double(model.tokens) * 2 * Double(adapters.activeParametersPerBlock(of: model))
+    }
+
+    /// Backward FLOPs of the head: twice its forward, or once for a frozen head (LoRA).
+    public var headBackwardFLOPs: Double { (adapters == nil ? 2 : 1) * model.headForwardFLOPs }
 }
 
 public enum WorkloadError: Error, Equatable, CustomStringConvertible {
     case notPositive(field: String, value: Double)
     case ratioOutOfRange(Double)
+    /// LoRA settings the model cannot take: `field` is the flag's name (`lora-rank`, `lora-targets`).
+    case badAdapters(field: String, problem: String, expected: String)
 
     public var description: String {
         switch self {
+        case .badAdapters(let field, let problem, let expected): "--\(field) \(problem): expected \(expected)"
         case .notPositive(let field, let value): "\(field) \(value): expected a positive number"
         case .ratioOutOfRange(let r): "top-k ratio \(r): expected a fraction in (0, 1]"
         }

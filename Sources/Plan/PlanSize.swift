@@ -36,6 +36,7 @@ public struct PlanSize: Sendable, Equatable {
     public let mode: OffloadMode
     public let devices: Int
     public let layers: Int
+    /// Parameters the optimizer step updates (the adapters' only, under LoRA).
     public let parameters: Int
     public let subgroupElements: Int
     /// Optimizer subgroups: ⌈parameters ÷ subgroupElements⌉.
@@ -64,7 +65,7 @@ public struct PlanSize: Sendable, Equatable {
         self.mode = mode
         self.devices = devices
         layers = workload.model.layers
-        parameters = workload.parameters
+        parameters = workload.trainableParameters
         subgroupElements = workload.subgroupElements
         let (fullSubgroups, lastElements) = parameters.quotientAndRemainder(dividingBy: subgroupElements)
         subgroups = Self.sum(fullSubgroups, lastElements > 0 ? 1 : 0)

@@ -74,7 +74,7 @@ struct UpdatePlanner {
         let setup = machine.setup
         let latency = setup.host.commandLatency + setup.device.ssdAccessLatency
         var previous = start
-        for (k, elements) in subgroups(of: workload.parameters).enumerated() {
+        for (k, elements) in subgroups(of: workload.trainableParameters).enumerated() {
             let perDrive = Double(elements) / Double(machine.devices.count)
             let reads = machine.devices.map { d in
                 plan.operation(tag(.stateLoad, .transfer, "read subgroup \(k) from drive \(d.index)", subgroup: k, device: d.index),
@@ -103,7 +103,7 @@ struct UpdatePlanner {
         let chunkLimit = Self.chunk(mode, workload, fpga).elements
         let devices = machine.devices.count
         var previous = start
-        for (k, elements) in subgroups(of: workload.parameters).enumerated() {
+        for (k, elements) in subgroups(of: workload.trainableParameters).enumerated() {
             let share = (elements + devices - 1) / devices
             var finished: [OperationID] = []
             for d in machine.devices {

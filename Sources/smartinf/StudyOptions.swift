@@ -68,9 +68,12 @@ enum StudyOutput {
         [
             "model": [
                 "family": w.model.family.rawValue, "layers": w.model.layers, "hidden": w.model.hidden,
-                "heads": w.model.heads, "seq": w.model.sequence, "batch": w.model.batch,
-                "vocabulary": w.model.vocabulary, "parameters": w.parameters,
+                "heads": w.model.heads, "kv_heads": w.model.kvHeads, "ffn": w.model.ffn, "experts": w.model.experts,
+                "active_experts": w.model.activeExperts, "seq": w.model.sequence, "batch": w.model.batch,
+                "vocabulary": w.model.vocabulary, "parameters": w.parameters, "active_parameters": w.model.activeParameters,
             ] as [String: Any],
+            "trainable_parameters": w.trainableParameters,
+            "lora": w.adapters.map { ["rank": $0.rank, "targets": $0.targets.map(\.rawValue)] as [String: Any] } as Any,
             "optimizer": w.optimizer.rawValue, "subgroup_elements": w.subgroupElements,
             "topk_ratio": w.topkRatio, "compressed_fraction": w.compressedFraction,
         ]
