@@ -9,7 +9,7 @@ import Report
 struct MachineOptions: ParsableArguments {
     @Option(help: "Host topology profile (name in Emulator/ or a path).") var host: String = "hpca24-host"
     @Option(help: "Storage device profile.") var device: String = "smartssd"
-    @Option(help: "GPU profile: a5000 or a100 (or a path).") var gpu: String = "a5000"
+    @Option(help: "GPU profile: a5000, a100, h100, h200, b200, gh200 (or a path).") var gpu: String = "a5000"
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a profile value, e.g. link.shared=12GB/s (repeatable).",
                                                         valueName: "key=value"))
     var overrides: [String] = []
