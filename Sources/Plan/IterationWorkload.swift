@@ -15,9 +15,12 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
     public var compressedFraction: Double
     /// LoRA fine-tuning: only these adapters are trained (nil: every parameter is).
     public var adapters: LowRankAdapters?
+    /// Optimizer states stored quantized (8-bit), or nil for fp32 states.
+    public var quantizedStates: StateQuantization?
 
     public init(model: ModelShape, optimizer: OptimizerKind = .adamw, subgroupElements: Int = 1_000_000_000,
-                topkRatio: Double = 0.01, compressedFraction: Double? = nil, adapters: LowRankAdapters? = nil) throws(WorkloadError) {
+                topkRatio: Double = 0.01, compressedFraction: Double? = nil, adapters: LowRankAdapters? = nil,
+                quantizedStates: StateQuantization? = nil) throws(WorkloadError) {
         guard subgroupElements > 0 else { throw .notPositive(field: "subgroup elements", value: Double(subgroupElements)) }
         guard topkRatio > 0, topkRatio <= 1 else { throw .ratioOutOfRange(topkRatio) }
         let fraction = compressedFraction ?? min(1, 2 * topkRatio)
@@ -29,10 +32,14 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
         self.topkRatio = topkRatio
         self.compressedFraction = fraction
         self.adapters = adapters
+        self.quantizedStates = quantizedStates
     }
 
-    /// fp32 optimizer states per parameter.
+    /// Optimizer states per parameter.
     public var stateCount: Int { optimizer.stateCount }
+
+    /// Bytes per element of one optimizer state as stored: 4 (fp32) or the quantized size.
+    public var bytesPerState: Double { quantizedStates?.bytesPerState ?? 4 }
 
     public var parameters: Int { model.parameters }
 

@@ -37,10 +37,10 @@ struct UpdatePlanner {
     }
 
     /// What one element's load moves from flash into FPGA DRAM: the gradient (compressed in
-    /// su+o+c), p and the states, in fp32.
+    /// su+o+c) and p in fp32, and the states as stored (fp32, or 8-bit).
     static func loadBytesPerElement(_ mode: OffloadMode, _ workload: IterationWorkload) -> Double {
         let gradientBytes = mode == .suOC ? workload.compressedFraction * 4 : 4
-        return gradientBytes + 4 + Double(workload.stateCount) * 4
+        return gradientBytes + 4 + Double(workload.stateCount) * workload.bytesPerState
     }
 
     /// The most elements one load of a SmartUpdate plan moves (its chunk), and which profile value
@@ -57,8 +57,10 @@ struct UpdatePlanner {
     }
 
     private var fp32: Double { 4 }
-    private var stateBytes: Double { Double(workload.stateCount) * fp32 }
-    /// What the update engines count: the optimizer input read, gradient + p + states in fp32.
+    private var stateBytes: Double { Double(workload.stateCount) * workload.bytesPerState }
+    /// What the update engines count: the optimizer input read, gradient + p in fp32 and the
+    /// states as stored. Their rates are rates of streaming that input (memory-bound), so
+    /// 8-bit states also update faster per parameter.
     private var updateBytesPerElement: Double { fp32 + fp32 + stateBytes }
 
     private func tag(_ phase: OperationTag.Phase, _ kind: OperationTag.Kind, _ name: String, subgroup: Int? = nil,

@@ -140,7 +140,8 @@ public struct TraceHeader: Sendable, Equatable, Codable {
                                   sequence: m.sequence, batch: m.batch, vocabulary: m.vocabulary, positions: m.positions,
                                   kvHeads: m.kvHeads, ffn: m.ffn, experts: m.experts, activeExperts: m.activeExperts),
                 optimizer: workload.optimizer, subgroupElements: workload.subgroupElements,
-                topkRatio: workload.topkRatio, compressedFraction: workload.compressedFraction, adapters: workload.adapters)
+                topkRatio: workload.topkRatio, compressedFraction: workload.compressedFraction, adapters: workload.adapters,
+                quantizedStates: workload.quantizedStates)
         } catch let error as ShapeError {
             throw Self.modelFieldError(error)
         } catch {

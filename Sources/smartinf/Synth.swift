@@ -71,9 +71,10 @@ enum StudyText {
             String(format: ", LoRA r=%d on %@: %.1f M trained", a.rank, a.targets.map(\.rawValue).joined(separator: ","),
                    Double(w.trainableParameters) / 1e6)
         } ?? ""
-        return String(format: "%@: %@ L=%d h=%d heads=%@ ffn=%d%@ seq=%d batch=%d, %.2f B parameters%@, %@, top-k r=%g; %d × %@ behind %@, GPU %@",
+        let states = w.quantizedStates.map { String(format: " with %.3f-byte states", $0.bytesPerState) } ?? ""
+        return String(format: "%@: %@ L=%d h=%d heads=%@ ffn=%d%@ seq=%d batch=%d, %.2f B parameters%@, %@%@, top-k r=%g; %d × %@ behind %@, GPU %@",
                       label, m.family.rawValue, m.layers, m.hidden, heads, m.ffn, experts, m.sequence, m.batch,
-                      Double(w.parameters) / 1e9, trained, w.optimizer.rawValue, w.topkRatio, devices, setup.device.profile.name,
+                      Double(w.parameters) / 1e9, trained, w.optimizer.rawValue, states, w.topkRatio, devices, setup.device.profile.name,
                       setup.host.profile.name, setup.gpu.profile.name)
     }
 

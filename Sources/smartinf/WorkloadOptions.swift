@@ -26,6 +26,9 @@ struct WorkloadOptions: ParsableArguments {
     @Option(name: .customLong("topk-ratio"), help: "Top-k ratio r for su+o+c (the payload is 2r of the fp32 gradient).")
     var topkRatio: Double = 0.01
     @Option(help: "Elements per optimizer subgroup (DeepSpeed sub_group_size).") var subgroup: Int = 1_000_000_000
+    @Option(name: .customLong("state-bits"),
+            help: "Optimizer state precision on storage: 32 (fp32) or 8 (block-wise 8-bit, as bitsandbytes' 8-bit Adam).")
+    var stateBits: Int = 32
     @Option(name: .customLong("lora-rank"), help: "LoRA fine-tuning at this rank: only the adapters are trained and offloaded.")
     var loraRank: Int?
     @Option(name: .customLong("lora-targets"),
@@ -56,14 +59,24 @@ struct WorkloadOptions: ParsableArguments {
         return try LowRankAdapters(rank: loraRank, targets: targets)
     }
 
+    /// The state quantization `--state-bits` asks for: none at 32, bitsandbytes' at 8.
+    func quantizedStates() throws -> StateQuantization? {
+        switch stateBits {
+        case 32: return nil
+        case 8: return .blockwise8Bit
+        default: throw ValidationError("--state-bits \(stateBits): expected 32 (fp32 states) or 8 (block-wise 8-bit states)")
+        }
+    }
+
     func workload(ratio: Double? = nil) throws -> IterationWorkload {
         try IterationWorkload(model: try shape(), optimizer: optimizer, subgroupElements: subgroup, topkRatio: ratio ?? topkRatio,
-                              adapters: try adapters())
+                              adapters: try adapters(), quantizedStates: try quantizedStates())
     }
 
     /// A short name for tables and CSV rows.
     var label: String {
         let name = preset ?? "\(model.rawValue) L\(layers ?? 0) h\(hidden ?? 0)"
-        return loraRank.map { "\(name) LoRA r\($0)" } ?? name
+        let states = stateBits == 32 ? "" : " \(stateBits)-bit states"
+        return (loraRank.map { "\(name) LoRA r\($0)" } ?? name) + states
     }
 }

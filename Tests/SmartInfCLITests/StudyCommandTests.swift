@@ -166,6 +166,7 @@ import Testing
              "The value 'gemma' is invalid for '--model <model>'. Please provide one of 'gpt2', 'bert', 'llama' or 'mixtral'."),
             (["synth", "--layers", "2", "--hidden", "64", "--heads", "4", "--model", "llama", "--kv-heads", "3"],
              "--kv-heads 3: expected a divisor of heads (4)"),
+            (["synth", "--preset", "llama3-8b", "--state-bits", "4"], "--state-bits 4: expected 32 (fp32 states) or 8"),
             (["synth", "--preset", "llama3-8b", "--lora-rank", "8", "--lora-targets", "q,qk"],
              "--lora-targets: 'qk' is not one of q, k, v, o, gate, up, down"),
             (["sweep", "--optimizer", "lion", "--out", "\(dir)/x.csv"],
