@@ -18,8 +18,9 @@ struct ComputePlanner {
     let compressed: Bool
     let machine: ModeledMachine
 
-    /// Adds forward and backward; returns the operations the optimizer step must wait for.
-    func plan(into plan: inout PlannedIteration) -> [OperationID] {
+    /// Adds forward and backward; returns the gradient writes the optimizer step waits for, one
+    /// list per layer in the order they are offloaded (the last block first, the embedding last).
+    func plan(into plan: inout PlannedIteration) -> [[OperationID]] {
         let gpu = machine.setup.gpu
         let model = workload.model
         let forwardCost = 1 / gpu.forwardFLOPRate
@@ -70,7 +71,7 @@ struct ComputePlanner {
         // Backward: the head first (no recompute), then the blocks in reverse, the embedding last.
         var previousBackward = head
         var previousOffload: [OperationID] = []
-        var offloads: [OperationID] = []
+        var offloads: [[OperationID]] = []
         let backwardOrder = [0] + forwardOrder.reversed()
         previousFetch = nil
         for (position, layer) in backwardOrder.enumerated() {
@@ -99,12 +100,12 @@ struct ComputePlanner {
             let gradientLayer = layer == 0 ? nil : layer
             if let gradientLayer {
                 previousOffload = offload(layer: gradientLayer, parameters: layerGradients[gradientLayer], after: backward, into: &plan)
-                offloads += previousOffload
+                offloads.append(previousOffload)
             }
             if position == backwardOrder.count - 1 {
                 let embedding = plan.operation(tag(.backward, .compute, "backward embedding", layer: 0, unit: "FLOP"),
                                                amount: 0, path: [], after: [backward] + previousOffload)
-                offloads += offload(layer: 0, parameters: layerGradients[0], after: embedding, into: &plan)
+                offloads.append(offload(layer: 0, parameters: layerGradients[0], after: embedding, into: &plan))
             }
         }
         return offloads

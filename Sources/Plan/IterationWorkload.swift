@@ -17,10 +17,16 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
     public var adapters: LowRankAdapters?
     /// Optimizer states stored quantized (8-bit), or nil for fp32 states.
     public var quantizedStates: StateQuantization?
+    /// Whether the optimizer step overlaps the backward pass, as Fuyou (Liao et al., 2024) and
+    /// Ratel (Liao et al., 2023) schedule it: a subgroup is updated as soon as the gradients
+    /// of all its parameters are on storage, rather than after the last layer's. The subgroups
+    /// then follow the backward order (the last block's parameters first, the embedding's
+    /// last). False: DeepSpeed's step after the whole backward, as the paper runs it.
+    public var overlapsBackward: Bool
 
     public init(model: ModelShape, optimizer: OptimizerKind = .adamw, subgroupElements: Int = 1_000_000_000,
                 topkRatio: Double = 0.01, compressedFraction: Double? = nil, adapters: LowRankAdapters? = nil,
-                quantizedStates: StateQuantization? = nil) throws(WorkloadError) {
+                quantizedStates: StateQuantization? = nil, overlapsBackward: Bool = false) throws(WorkloadError) {
         guard subgroupElements > 0 else { throw .notPositive(field: "subgroup elements", value: Double(subgroupElements)) }
         guard topkRatio > 0, topkRatio <= 1 else { throw .ratioOutOfRange(topkRatio) }
         let fraction = compressedFraction ?? min(1, 2 * topkRatio)
@@ -33,6 +39,39 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
         self.compressedFraction = fraction
         self.adapters = adapters
         self.quantizedStates = quantizedStates
+        self.overlapsBackward = overlapsBackward
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, optimizer, subgroupElements, topkRatio, compressedFraction, adapters, quantizedStates, overlapsBackward
+    }
+
+    /// Decodes the fields as they are stored; the ones added for today's studies (`adapters`,
+    /// `quantizedStates`, `overlapsBackward`) may be absent, as in traces written before them.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decode(ModelShape.self, forKey: .model)
+        optimizer = try c.decode(OptimizerKind.self, forKey: .optimizer)
+        subgroupElements = try c.decode(Int.self, forKey: .subgroupElements)
+        topkRatio = try c.decode(Double.self, forKey: .topkRatio)
+        compressedFraction = try c.decode(Double.self, forKey: .compressedFraction)
+        adapters = try c.decodeIfPresent(LowRankAdapters.self, forKey: .adapters)
+        quantizedStates = try c.decodeIfPresent(StateQuantization.self, forKey: .quantizedStates)
+        overlapsBackward = try c.decodeIfPresent(Bool.self, forKey: .overlapsBackward) ?? false
+    }
+
+    /// Encodes every field, leaving out the new ones at their defaults, so a workload without
+    /// them is written exactly as before they existed.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model, forKey: .model)
+        try c.encode(optimizer, forKey: .optimizer)
+        try c.encode(subgroupElements, forKey: .subgroupElements)
+        try c.encode(topkRatio, forKey: .topkRatio)
+        try c.encode(compressedFraction, forKey: .compressedFraction)
+        try c.encodeIfPresent(adapters, forKey: .adapters)
+        try c.encodeIfPresent(quantizedStates, forKey: .quantizedStates)
+        if overlapsBackward { try c.encode(overlapsBackward, forKey: .overlapsBackward) }
     }
 
     /// Optimizer states per parameter.

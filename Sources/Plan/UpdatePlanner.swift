@@ -28,11 +28,44 @@ struct UpdatePlanner {
     /// Buffer sets the su+o transfer handler cycles through.
     static let bufferSets = 3
 
-    func plan(after ready: [OperationID], into plan: inout PlannedIteration) {
-        let start = plan.barrier(tag(.stateLoad, .compute, "optimizer step", unit: "B"), after: ready)
+    /// `offloads`: each layer's gradient writes, in the order the backward offloads them.
+    func plan(after offloads: [[OperationID]], into plan: inout PlannedIteration) {
+        let sizes = subgroups(of: workload.trainableParameters)
+        let ready: [[OperationID]]
+        let start: OperationID
+        if workload.overlapsBackward {
+            // The step may begin with the first layer's gradients; each subgroup also waits for
+            // the layer holding its last element (the layers before it are offloaded earlier).
+            start = plan.barrier(tag(.stateLoad, .compute, "optimizer step", unit: "B"), after: offloads.first ?? [])
+            ready = Self.lastLayers(of: sizes, layerElements: layerElementsInBackwardOrder).map { offloads[$0] }
+        } else {
+            start = plan.barrier(tag(.stateLoad, .compute, "optimizer step", unit: "B"), after: offloads.flatMap { $0 })
+            ready = Array(repeating: [], count: sizes.count)
+        }
         switch mode {
-        case .base: planBase(after: start, into: &plan)
-        case .su, .suO, .suOC: planSmartUpdate(after: start, into: &plan)
+        case .base: planBase(sizes, ready: ready, after: start, into: &plan)
+        case .su, .suO, .suOC: planSmartUpdate(sizes, ready: ready, after: start, into: &plan)
+        }
+    }
+
+    /// Trainable elements of each layer in the order the backward offloads them: the blocks
+    /// from the last, then the embedding.
+    private var layerElementsInBackwardOrder: [Int] {
+        let trainable = workload.trainableLayerParameters
+        return Array(repeating: trainable.block, count: workload.model.layers) + [trainable.embedding]
+    }
+
+    /// For each subgroup (of `sizes` elements, in order), the index of the layer that holds its
+    /// last element, with elements laid out layer after layer.
+    static func lastLayers(of sizes: [Int], layerElements: [Int]) -> [Int] {
+        var layer = 0, layerEnd = layerElements.first ?? 0, end = 0
+        return sizes.map { size in
+            end += size
+            while layerEnd < end, layer + 1 < layerElements.count {
+                layer += 1
+                layerEnd += layerElements[layer]
+            }
+            return layer
         }
     }
 
@@ -72,16 +105,16 @@ struct UpdatePlanner {
         stride(from: 0, to: count, by: workload.subgroupElements).map { min(workload.subgroupElements, count - $0) }
     }
 
-    private func planBase(after start: OperationID, into plan: inout PlannedIteration) {
+    private func planBase(_ sizes: [Int], ready: [[OperationID]], after start: OperationID, into plan: inout PlannedIteration) {
         let setup = machine.setup
         let latency = setup.host.commandLatency + setup.device.ssdAccessLatency
         var previous = start
-        for (k, elements) in subgroups(of: workload.trainableParameters).enumerated() {
+        for (k, elements) in sizes.enumerated() {
             let perDrive = Double(elements) / Double(machine.devices.count)
             let reads = machine.devices.map { d in
                 plan.operation(tag(.stateLoad, .transfer, "read subgroup \(k) from drive \(d.index)", subgroup: k, device: d.index),
                                amount: perDrive * updateBytesPerElement, path: [d.flash, d.portUp, machine.sharedUp],
-                               latency: latency, after: [previous], costs: [d.flash: machine.readCost])
+                               latency: latency, after: [previous] + ready[k], costs: [d.flash: machine.readCost])
             }
             let update = plan.operation(tag(.update, .compute, "update subgroup \(k)", subgroup: k, actor: "host cpu"),
                                         amount: Double(elements) * updateBytesPerElement, path: [machine.hostCPU], after: reads)
@@ -94,7 +127,8 @@ struct UpdatePlanner {
         }
     }
 
-    private func planSmartUpdate(after start: OperationID, into plan: inout PlannedIteration) {
+    private func planSmartUpdate(_ sizes: [Int], ready: [[OperationID]], after start: OperationID,
+                                 into plan: inout PlannedIteration) {
         guard let fpga = machine.setup.device.fpga else {
             preconditionFailure("SmartUpdate needs a device with an FPGA; IterationPlanner checks this")
         }
@@ -105,7 +139,8 @@ struct UpdatePlanner {
         let chunkLimit = Self.chunk(mode, workload, fpga).elements
         let devices = machine.devices.count
         var previous = start
-        for (k, elements) in subgroups(of: workload.trainableParameters).enumerated() {
+        for (k, elements) in sizes.enumerated() {
+            let begin = [previous] + ready[k]
             let share = (elements + devices - 1) / devices
             var finished: [OperationID] = []
             for d in machine.devices {
@@ -114,12 +149,12 @@ struct UpdatePlanner {
                 guard mine > 0 else { continue }
                 let chunks = stride(from: 0, to: mine, by: chunkLimit).map { Double(min(chunkLimit, mine - $0)) }
                 var loads: [OperationID] = [], updates: [OperationID] = [], writeBacks: [OperationID] = []
-                var serial = previous
+                var serial = begin
                 for (c, n) in chunks.enumerated() {
                     let name = "subgroup \(k) chunk \(c)"
                     let loadAfter: [OperationID] = mode == .su
-                        ? [serial]
-                        : [loads.last ?? previous] + (c >= sets ? [writeBacks[c - sets]] : [])
+                        ? serial
+                        : (loads.last.map { [$0] } ?? begin) + (c >= sets ? [writeBacks[c - sets]] : [])
                     let load = plan.operation(tag(.stateLoad, .transfer, "load \(name)", subgroup: k, device: d.index, actor: "device \(d.index)"),
                                               amount: n * loadBytesPerElement, path: [d.flash, fpgaIn], latency: loadLatency,
                                               after: loadAfter, costs: [d.flash: machine.readCost])
@@ -140,10 +175,10 @@ struct UpdatePlanner {
                     loads.append(load)
                     updates.append(update)
                     writeBacks.append(writeBack)
-                    serial = writeBack
+                    serial = [writeBack]
                 }
                 if mode == .su {
-                    finished.append(serial)
+                    finished += serial
                 } else {
                     // Durable, then the parameters go up.
                     finished.append(plan.operation(tag(.parameterUpload, .transfer, "upload subgroup \(k)", subgroup: k, device: d.index, actor: "device \(d.index)"),

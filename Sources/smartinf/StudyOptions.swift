@@ -73,7 +73,7 @@ enum StudyOutput {
                 "vocabulary": w.model.vocabulary, "parameters": w.parameters, "active_parameters": w.model.activeParameters,
             ] as [String: Any],
             "trainable_parameters": w.trainableParameters,
-            "bytes_per_state": w.bytesPerState,
+            "bytes_per_state": w.bytesPerState, "overlaps_backward": w.overlapsBackward,
             "lora": w.adapters.map { ["rank": $0.rank, "targets": $0.targets.map(\.rawValue)] as [String: Any] } as Any,
             "optimizer": w.optimizer.rawValue, "subgroup_elements": w.subgroupElements,
             "topk_ratio": w.topkRatio, "compressed_fraction": w.compressedFraction,

@@ -29,6 +29,9 @@ struct WorkloadOptions: ParsableArguments {
     @Option(name: .customLong("state-bits"),
             help: "Optimizer state precision on storage: 32 (fp32) or 8 (block-wise 8-bit, as bitsandbytes' 8-bit Adam).")
     var stateBits: Int = 32
+    @Flag(name: .customLong("overlap-backward"),
+          help: "Update each subgroup as soon as its gradients are on storage, overlapping the backward pass (Fuyou, Ratel).")
+    var overlapBackward = false
     @Option(name: .customLong("lora-rank"), help: "LoRA fine-tuning at this rank: only the adapters are trained and offloaded.")
     var loraRank: Int?
     @Option(name: .customLong("lora-targets"),
@@ -70,13 +73,14 @@ struct WorkloadOptions: ParsableArguments {
 
     func workload(ratio: Double? = nil) throws -> IterationWorkload {
         try IterationWorkload(model: try shape(), optimizer: optimizer, subgroupElements: subgroup, topkRatio: ratio ?? topkRatio,
-                              adapters: try adapters(), quantizedStates: try quantizedStates())
+                              adapters: try adapters(), quantizedStates: try quantizedStates(),
+                              overlapsBackward: overlapBackward)
     }
 
     /// A short name for tables and CSV rows.
     var label: String {
         let name = preset ?? "\(model.rawValue) L\(layers ?? 0) h\(hidden ?? 0)"
-        let states = stateBits == 32 ? "" : " \(stateBits)-bit states"
+        let states = (stateBits == 32 ? "" : " \(stateBits)-bit states") + (overlapBackward ? " overlapped" : "")
         return (loraRank.map { "\(name) LoRA r\($0)" } ?? name) + states
     }
 }
