@@ -23,15 +23,21 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
     /// then follow the backward order (the last block's parameters first, the embedding's
     /// last). False: DeepSpeed's step after the whole backward, as the paper runs it.
     public var overlapsBackward: Bool
+    /// Twin-Flow (ZeRO-Offload++, DeepSpeed 2023), applied to computational storage: in the
+    /// SmartUpdate modes, this fraction of every subgroup is updated on the host CPU, ZeRO-
+    /// Infinity's way, at the same time as the devices update the rest. 0: all on the devices.
+    public var hostUpdateShare: Double
 
     public init(model: ModelShape, optimizer: OptimizerKind = .adamw, subgroupElements: Int = 1_000_000_000,
                 topkRatio: Double = 0.01, compressedFraction: Double? = nil, adapters: LowRankAdapters? = nil,
-                quantizedStates: StateQuantization? = nil, overlapsBackward: Bool = false) throws(WorkloadError) {
+                quantizedStates: StateQuantization? = nil, overlapsBackward: Bool = false,
+                hostUpdateShare: Double = 0) throws(WorkloadError) {
         guard subgroupElements > 0 else { throw .notPositive(field: "subgroup elements", value: Double(subgroupElements)) }
         guard topkRatio > 0, topkRatio <= 1 else { throw .ratioOutOfRange(topkRatio) }
         let fraction = compressedFraction ?? min(1, 2 * topkRatio)
         guard fraction > 0, fraction.isFinite else { throw .notPositive(field: "compressed fraction", value: fraction) }
         try adapters?.check(against: model)
+        guard hostUpdateShare >= 0, hostUpdateShare < 1 else { throw .hostShareOutOfRange(hostUpdateShare) }
         self.model = model
         self.optimizer = optimizer
         self.subgroupElements = subgroupElements
@@ -40,10 +46,11 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
         self.adapters = adapters
         self.quantizedStates = quantizedStates
         self.overlapsBackward = overlapsBackward
+        self.hostUpdateShare = hostUpdateShare
     }
 
     enum CodingKeys: String, CodingKey {
-        case model, optimizer, subgroupElements, topkRatio, compressedFraction, adapters, quantizedStates, overlapsBackward
+        case model, optimizer, subgroupElements, topkRatio, compressedFraction, adapters, quantizedStates, overlapsBackward, hostUpdateShare
     }
 
     /// Decodes the fields as they are stored; the ones added for today's studies (`adapters`,
@@ -58,6 +65,7 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
         adapters = try c.decodeIfPresent(LowRankAdapters.self, forKey: .adapters)
         quantizedStates = try c.decodeIfPresent(StateQuantization.self, forKey: .quantizedStates)
         overlapsBackward = try c.decodeIfPresent(Bool.self, forKey: .overlapsBackward) ?? false
+        hostUpdateShare = try c.decodeIfPresent(Double.self, forKey: .hostUpdateShare) ?? 0
     }
 
     /// Encodes every field, leaving out the new ones at their defaults, so a workload without
@@ -72,6 +80,7 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
         try c.encodeIfPresent(adapters, forKey: .adapters)
         try c.encodeIfPresent(quantizedStates, forKey: .quantizedStates)
         if overlapsBackward { try c.encode(overlapsBackward, forKey: .overlapsBackward) }
+        if hostUpdateShare > 0 { try c.encode(hostUpdateShare, forKey: .hostUpdateShare) }
     }
 
     /// Optimizer states per parameter.
@@ -114,6 +123,8 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
 public enum WorkloadError: Error, Equatable, CustomStringConvertible {
     case notPositive(field: String, value: Double)
     case ratioOutOfRange(Double)
+    /// A Twin-Flow host share outside [0, 1).
+    case hostShareOutOfRange(Double)
     /// LoRA settings the model cannot take: `field` is the flag's name (`lora-rank`, `lora-targets`).
     case badAdapters(field: String, problem: String, expected: String)
 
@@ -122,6 +133,8 @@ public enum WorkloadError: Error, Equatable, CustomStringConvertible {
         case .badAdapters(let field, let problem, let expected): "--\(field) \(problem): expected \(expected)"
         case .notPositive(let field, let value): "\(field) \(value): expected a positive number"
         case .ratioOutOfRange(let r): "top-k ratio \(r): expected a fraction in (0, 1]"
+        case .hostShareOutOfRange(let share):
+            "--host-share \(share): expected the fraction of each subgroup the host CPU updates, at least 0 and below 1"
         }
     }
 }

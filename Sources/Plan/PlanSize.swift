@@ -99,7 +99,12 @@ public struct PlanSize: Sendable, Equatable {
             // upload once it is durable (su+o, su+o+c).
             let perChunk = mode == .su ? 4 : 3
             let perShare = mode == .su ? 0 : 1
-            perSubgroup = { elements in
+            let hostShare = workload.hostUpdateShare
+            perSubgroup = { subgroupElements in
+                // Twin-Flow: the host's part is read, updated and written as in base.
+                let onHost = UpdatePlanner.hostElements(of: subgroupElements, share: hostShare)
+                let hostOperations = onHost > 0 ? Self.sum(Self.product(2, devices), 1) : 0
+                let elements = subgroupElements - onHost
                 // Devices 0, 1, … take ⌈elements ÷ devices⌉ each until the elements run out.
                 let share = (elements - 1) / devices + 1
                 let (fullShares, rest) = elements.quotientAndRemainder(dividingBy: share)
@@ -107,7 +112,7 @@ public struct PlanSize: Sendable, Equatable {
                 let chunksOfRest = rest > 0 ? (rest - 1) / limit + 1 : 0
                 let chunks = Self.sum(Self.product(fullShares, chunksOfShare), chunksOfRest)
                 let shares = Self.sum(fullShares, rest > 0 ? 1 : 0)
-                return (Self.sum(Self.product(chunks, perChunk), Self.product(shares, perShare), 1), shares, chunks)
+                return (Self.sum(Self.product(chunks, perChunk), Self.product(shares, perShare), 1, hostOperations), shares, chunks)
             }
         }
         let full = perSubgroup(subgroupElements)

@@ -106,25 +106,38 @@ struct UpdatePlanner {
     }
 
     private func planBase(_ sizes: [Int], ready: [[OperationID]], after start: OperationID, into plan: inout PlannedIteration) {
-        let setup = machine.setup
-        let latency = setup.host.commandLatency + setup.device.ssdAccessLatency
         var previous = start
         for (k, elements) in sizes.enumerated() {
-            let perDrive = Double(elements) / Double(machine.devices.count)
-            let reads = machine.devices.map { d in
-                plan.operation(tag(.stateLoad, .transfer, "read subgroup \(k) from drive \(d.index)", subgroup: k, device: d.index),
-                               amount: perDrive * updateBytesPerElement, path: [d.flash, d.portUp, machine.sharedUp],
-                               latency: latency, after: [previous] + ready[k], costs: [d.flash: machine.readCost])
-            }
-            let update = plan.operation(tag(.update, .compute, "update subgroup \(k)", subgroup: k, actor: "host cpu"),
-                                        amount: Double(elements) * updateBytesPerElement, path: [machine.hostCPU], after: reads)
-            let writes = machine.devices.map { d in
-                plan.operation(tag(.stateWriteBack, .transfer, "write subgroup \(k) to drive \(d.index)", subgroup: k, device: d.index),
-                               amount: perDrive * (fp32 + stateBytes), path: [machine.sharedDown, d.portDown, d.flash],
-                               latency: latency, after: [update], costs: [d.flash: machine.writeCost])
-            }
+            let writes = hostUpdate(subgroup: k, elements: elements, after: [previous] + ready[k], into: &plan)
             previous = plan.barrier(tag(.stateWriteBack, .compute, "subgroup \(k) done", subgroup: k), after: writes)
         }
+    }
+
+    /// `elements` of subgroup `k` updated on the host CPU, ZeRO-Infinity's way: read gradient, p
+    /// and states from every drive over the shared link, update, write p and states back;
+    /// returns the writes.
+    private func hostUpdate(subgroup k: Int, elements: Int, after: [OperationID], into plan: inout PlannedIteration) -> [OperationID] {
+        let setup = machine.setup
+        let latency = setup.host.commandLatency + setup.device.ssdAccessLatency
+        let perDrive = Double(elements) / Double(machine.devices.count)
+        let reads = machine.devices.map { d in
+            plan.operation(tag(.stateLoad, .transfer, "read subgroup \(k) from drive \(d.index)", subgroup: k, device: d.index),
+                           amount: perDrive * updateBytesPerElement, path: [d.flash, d.portUp, machine.sharedUp],
+                           latency: latency, after: after, costs: [d.flash: machine.readCost])
+        }
+        let update = plan.operation(tag(.update, .compute, "update subgroup \(k)", subgroup: k, actor: "host cpu"),
+                                    amount: Double(elements) * updateBytesPerElement, path: [machine.hostCPU], after: reads)
+        return machine.devices.map { d in
+            plan.operation(tag(.stateWriteBack, .transfer, "write subgroup \(k) to drive \(d.index)", subgroup: k, device: d.index),
+                           amount: perDrive * (fp32 + stateBytes), path: [machine.sharedDown, d.portDown, d.flash],
+                           latency: latency, after: [update], costs: [d.flash: machine.writeCost])
+        }
+    }
+
+    /// Of a subgroup's `elements`, how many the host CPU updates under a Twin-Flow split
+    /// (`IterationWorkload.hostUpdateShare`), rounded to the nearest element.
+    static func hostElements(of elements: Int, share: Double) -> Int {
+        min(elements, Int((Double(elements) * share).rounded()))
     }
 
     private func planSmartUpdate(_ sizes: [Int], ready: [[OperationID]], after start: OperationID,
@@ -139,10 +152,13 @@ struct UpdatePlanner {
         let chunkLimit = Self.chunk(mode, workload, fpga).elements
         let devices = machine.devices.count
         var previous = start
-        for (k, elements) in sizes.enumerated() {
+        for (k, subgroupElements) in sizes.enumerated() {
             let begin = [previous] + ready[k]
+            // Twin-Flow: the host's part runs beside the devices' (none unless asked for).
+            let onHost = Self.hostElements(of: subgroupElements, share: workload.hostUpdateShare)
+            var finished = onHost > 0 ? hostUpdate(subgroup: k, elements: onHost, after: begin, into: &plan) : []
+            let elements = subgroupElements - onHost
             let share = (elements + devices - 1) / devices
-            var finished: [OperationID] = []
             for d in machine.devices {
                 guard let engine = d.fpga, let fpgaIn = d.fpgaIn, let fpgaOut = d.fpgaOut else { continue }
                 let mine = min(share, max(0, elements - d.index * share))

@@ -141,7 +141,8 @@ public struct TraceHeader: Sendable, Equatable, Codable {
                                   kvHeads: m.kvHeads, ffn: m.ffn, experts: m.experts, activeExperts: m.activeExperts),
                 optimizer: workload.optimizer, subgroupElements: workload.subgroupElements,
                 topkRatio: workload.topkRatio, compressedFraction: workload.compressedFraction, adapters: workload.adapters,
-                quantizedStates: workload.quantizedStates, overlapsBackward: workload.overlapsBackward)
+                quantizedStates: workload.quantizedStates, overlapsBackward: workload.overlapsBackward,
+                hostUpdateShare: workload.hostUpdateShare)
         } catch let error as ShapeError {
             throw Self.modelFieldError(error)
         } catch {

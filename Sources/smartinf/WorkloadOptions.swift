@@ -32,6 +32,9 @@ struct WorkloadOptions: ParsableArguments {
     @Flag(name: .customLong("overlap-backward"),
           help: "Update each subgroup as soon as its gradients are on storage, overlapping the backward pass (Fuyou, Ratel).")
     var overlapBackward = false
+    @Option(name: .customLong("host-share"),
+            help: "In su modes, the fraction of each subgroup the host CPU updates beside the devices (Twin-Flow; default 0).")
+    var hostShare: Double = 0
     @Option(name: .customLong("lora-rank"), help: "LoRA fine-tuning at this rank: only the adapters are trained and offloaded.")
     var loraRank: Int?
     @Option(name: .customLong("lora-targets"),
@@ -74,13 +77,14 @@ struct WorkloadOptions: ParsableArguments {
     func workload(ratio: Double? = nil) throws -> IterationWorkload {
         try IterationWorkload(model: try shape(), optimizer: optimizer, subgroupElements: subgroup, topkRatio: ratio ?? topkRatio,
                               adapters: try adapters(), quantizedStates: try quantizedStates(),
-                              overlapsBackward: overlapBackward)
+                              overlapsBackward: overlapBackward, hostUpdateShare: hostShare)
     }
 
     /// A short name for tables and CSV rows.
     var label: String {
         let name = preset ?? "\(model.rawValue) L\(layers ?? 0) h\(hidden ?? 0)"
         let states = (stateBits == 32 ? "" : " \(stateBits)-bit states") + (overlapBackward ? " overlapped" : "")
+            + (hostShare > 0 ? " host \(hostShare)" : "")
         return (loraRank.map { "\(name) LoRA r\($0)" } ?? name) + states
     }
 }
