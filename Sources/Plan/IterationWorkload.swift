@@ -27,11 +27,14 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
     /// SmartUpdate modes, this fraction of every subgroup is updated on the host CPU, ZeRO-
     /// Infinity's way, at the same time as the devices update the rest. 0: all on the devices.
     public var hostUpdateShare: Double
+    /// SSDTrain (Wu et al., 2024): activation checkpoints are offloaded past host memory to the
+    /// storage devices, and read back for the recompute.
+    public var activationsOnStorage: Bool
 
     public init(model: ModelShape, optimizer: OptimizerKind = .adamw, subgroupElements: Int = 1_000_000_000,
                 topkRatio: Double = 0.01, compressedFraction: Double? = nil, adapters: LowRankAdapters? = nil,
                 quantizedStates: StateQuantization? = nil, overlapsBackward: Bool = false,
-                hostUpdateShare: Double = 0) throws(WorkloadError) {
+                hostUpdateShare: Double = 0, activationsOnStorage: Bool = false) throws(WorkloadError) {
         guard subgroupElements > 0 else { throw .notPositive(field: "subgroup elements", value: Double(subgroupElements)) }
         guard topkRatio > 0, topkRatio <= 1 else { throw .ratioOutOfRange(topkRatio) }
         let fraction = compressedFraction ?? min(1, 2 * topkRatio)
@@ -47,14 +50,16 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
         self.quantizedStates = quantizedStates
         self.overlapsBackward = overlapsBackward
         self.hostUpdateShare = hostUpdateShare
+        self.activationsOnStorage = activationsOnStorage
     }
 
     enum CodingKeys: String, CodingKey {
-        case model, optimizer, subgroupElements, topkRatio, compressedFraction, adapters, quantizedStates, overlapsBackward, hostUpdateShare
+        case model, optimizer, subgroupElements, topkRatio, compressedFraction, adapters, quantizedStates, overlapsBackward, hostUpdateShare, activationsOnStorage
     }
 
     /// Decodes the fields as they are stored; the ones added for today's studies (`adapters`,
-    /// `quantizedStates`, `overlapsBackward`) may be absent, as in traces written before them.
+    /// `quantizedStates`, `overlapsBackward`, `hostUpdateShare`, `activationsOnStorage`) may be
+    /// absent, as in traces written before them.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         model = try c.decode(ModelShape.self, forKey: .model)
@@ -66,6 +71,7 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
         quantizedStates = try c.decodeIfPresent(StateQuantization.self, forKey: .quantizedStates)
         overlapsBackward = try c.decodeIfPresent(Bool.self, forKey: .overlapsBackward) ?? false
         hostUpdateShare = try c.decodeIfPresent(Double.self, forKey: .hostUpdateShare) ?? 0
+        activationsOnStorage = try c.decodeIfPresent(Bool.self, forKey: .activationsOnStorage) ?? false
     }
 
     /// Encodes every field, leaving out the new ones at their defaults, so a workload without
@@ -81,6 +87,7 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
         try c.encodeIfPresent(quantizedStates, forKey: .quantizedStates)
         if overlapsBackward { try c.encode(overlapsBackward, forKey: .overlapsBackward) }
         if hostUpdateShare > 0 { try c.encode(hostUpdateShare, forKey: .hostUpdateShare) }
+        if activationsOnStorage { try c.encode(activationsOnStorage, forKey: .activationsOnStorage) }
     }
 
     /// Optimizer states per parameter.

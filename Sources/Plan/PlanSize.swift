@@ -75,9 +75,12 @@ public struct PlanSize: Sendable, Equatable {
         // and compute, a backward fetch, recompute and backward (each with a checkpoint transfer
         // when activations are offloaded) and the same offload.
         let compressed = mode == .suOC ? 1 : 0
-        let checkpoints = setup.gpu.offloadsActivationCheckpoints ? 1 : 0
+        // Checkpoint transfers per block: out and in over the GPU link, and with SSDTrain a
+        // write to and a read from every device.
+        let checkpoints = workload.activationsOnStorage ? Self.sum(2, Self.product(2, devices))
+            : setup.gpu.offloadsActivationCheckpoints ? 2 : 0
         let offload = Self.sum(compressed, 1, devices)
-        computeOperations = Self.sum(4, offload, Self.product(layers, Self.sum(5, 2 * checkpoints, offload)))
+        computeOperations = Self.sum(4, offload, Self.product(layers, Self.sum(5, checkpoints, offload)))
 
         // UpdatePlanner: a start barrier, then per subgroup its operations and a closing barrier.
         let perSubgroup: (Int) -> (operations: Int, shares: Int, chunks: Int)

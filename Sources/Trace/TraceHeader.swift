@@ -142,7 +142,7 @@ public struct TraceHeader: Sendable, Equatable, Codable {
                 optimizer: workload.optimizer, subgroupElements: workload.subgroupElements,
                 topkRatio: workload.topkRatio, compressedFraction: workload.compressedFraction, adapters: workload.adapters,
                 quantizedStates: workload.quantizedStates, overlapsBackward: workload.overlapsBackward,
-                hostUpdateShare: workload.hostUpdateShare)
+                hostUpdateShare: workload.hostUpdateShare, activationsOnStorage: workload.activationsOnStorage)
         } catch let error as ShapeError {
             throw Self.modelFieldError(error)
         } catch {

@@ -74,7 +74,7 @@ enum StudyOutput {
             ] as [String: Any],
             "trainable_parameters": w.trainableParameters,
             "bytes_per_state": w.bytesPerState, "overlaps_backward": w.overlapsBackward,
-            "host_update_share": w.hostUpdateShare,
+            "host_update_share": w.hostUpdateShare, "activations_on_storage": w.activationsOnStorage,
             "lora": w.adapters.map { ["rank": $0.rank, "targets": $0.targets.map(\.rawValue)] as [String: Any] } as Any,
             "optimizer": w.optimizer.rawValue, "subgroup_elements": w.subgroupElements,
             "topk_ratio": w.topkRatio, "compressed_fraction": w.compressedFraction,

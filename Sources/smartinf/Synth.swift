@@ -74,6 +74,7 @@ enum StudyText {
         let states = (w.quantizedStates.map { String(format: " with %.3f-byte states", $0.bytesPerState) } ?? "")
             + (w.overlapsBackward ? ", update overlapping backward" : "")
             + (w.hostUpdateShare > 0 ? String(format: ", host CPU updates %g of each subgroup", w.hostUpdateShare) : "")
+            + (w.activationsOnStorage ? ", activation checkpoints on storage" : "")
         return String(format: "%@: %@ L=%d h=%d heads=%@ ffn=%d%@ seq=%d batch=%d, %.2f B parameters%@, %@%@, top-k r=%g; %d × %@ behind %@, GPU %@",
                       label, m.family.rawValue, m.layers, m.hidden, heads, m.ffn, experts, m.sequence, m.batch,
                       Double(w.parameters) / 1e9, trained, w.optimizer.rawValue, states, w.topkRatio, devices, setup.device.profile.name,

@@ -35,6 +35,9 @@ struct WorkloadOptions: ParsableArguments {
     @Option(name: .customLong("host-share"),
             help: "In su modes, the fraction of each subgroup the host CPU updates beside the devices (Twin-Flow; default 0).")
     var hostShare: Double = 0
+    @Flag(name: .customLong("activations-to-storage"),
+          help: "Offload activation checkpoints to the storage devices and read them back for the recompute (SSDTrain).")
+    var activationsToStorage = false
     @Option(name: .customLong("lora-rank"), help: "LoRA fine-tuning at this rank: only the adapters are trained and offloaded.")
     var loraRank: Int?
     @Option(name: .customLong("lora-targets"),
@@ -77,14 +80,15 @@ struct WorkloadOptions: ParsableArguments {
     func workload(ratio: Double? = nil) throws -> IterationWorkload {
         try IterationWorkload(model: try shape(), optimizer: optimizer, subgroupElements: subgroup, topkRatio: ratio ?? topkRatio,
                               adapters: try adapters(), quantizedStates: try quantizedStates(),
-                              overlapsBackward: overlapBackward, hostUpdateShare: hostShare)
+                              overlapsBackward: overlapBackward, hostUpdateShare: hostShare,
+                              activationsOnStorage: activationsToStorage)
     }
 
     /// A short name for tables and CSV rows.
     var label: String {
         let name = preset ?? "\(model.rawValue) L\(layers ?? 0) h\(hidden ?? 0)"
         let states = (stateBits == 32 ? "" : " \(stateBits)-bit states") + (overlapBackward ? " overlapped" : "")
-            + (hostShare > 0 ? " host \(hostShare)" : "")
+            + (hostShare > 0 ? " host \(hostShare)" : "") + (activationsToStorage ? " activations on storage" : "")
         return (loraRank.map { "\(name) LoRA r\($0)" } ?? name) + states
     }
 }
