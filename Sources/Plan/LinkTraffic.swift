@@ -33,7 +33,8 @@ public enum TrafficAccounting: Sendable, Equatable {
 
 extension LinkTraffic {
     /// Per-parameter traffic of one optimizer step in `mode` for an optimizer with `stateCount`
-    /// fp32 states (2 for Adam).
+    /// states (2 for Adam) of `bytesPerState` each (4 in fp32; 1 + 4/2048 for bitsandbytes'
+    /// 8-bit states, `StateQuantization`).
     ///
     /// - base (ZeRO-Infinity): everything crosses the shared link — the gradient is offloaded to
     ///   storage, then gradient, p and the states are read back and p and the states written:
@@ -41,9 +42,10 @@ extension LinkTraffic {
     /// - su / su+o: the gradient goes down, the updated compute copy comes up; p and the states
     ///   move only inside the device (read and written once each, plus the gradient read).
     /// - su+o+c: as su+o with the compressed gradient.
-    public static func perParameter(_ mode: OffloadMode, accounting: TrafficAccounting, stateCount: Int = 2) -> LinkTraffic {
+    public static func perParameter(_ mode: OffloadMode, accounting: TrafficAccounting, stateCount: Int = 2,
+                                    bytesPerState: Double = 4) -> LinkTraffic {
         let fp32 = 4.0
-        let states = Double(stateCount) * fp32
+        let states = Double(stateCount) * bytesPerState
         let (gradient, copy, fraction): (Double, Double, Double) = switch accounting {
         case .paper(let c): (fp32, fp32, c)
         case .dtypeAware(let g, let c, let f): (g, c, f)

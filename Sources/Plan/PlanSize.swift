@@ -36,6 +36,7 @@ public struct PlanSize: Sendable, Equatable {
     public let mode: OffloadMode
     public let devices: Int
     public let layers: Int
+    /// Parameters the optimizer step updates (the adapters' only, under LoRA).
     public let parameters: Int
     public let subgroupElements: Int
     /// Optimizer subgroups: ⌈parameters ÷ subgroupElements⌉.
@@ -64,7 +65,7 @@ public struct PlanSize: Sendable, Equatable {
         self.mode = mode
         self.devices = devices
         layers = workload.model.layers
-        parameters = workload.parameters
+        parameters = workload.trainableParameters
         subgroupElements = workload.subgroupElements
         let (fullSubgroups, lastElements) = parameters.quotientAndRemainder(dividingBy: subgroupElements)
         subgroups = Self.sum(fullSubgroups, lastElements > 0 ? 1 : 0)
@@ -74,9 +75,12 @@ public struct PlanSize: Sendable, Equatable {
         // and compute, a backward fetch, recompute and backward (each with a checkpoint transfer
         // when activations are offloaded) and the same offload.
         let compressed = mode == .suOC ? 1 : 0
-        let checkpoints = setup.gpu.offloadsActivationCheckpoints ? 1 : 0
+        // Checkpoint transfers per block: out and in over the GPU link, and with SSDTrain a
+        // write to and a read from every device.
+        let checkpoints = workload.activationsOnStorage ? Self.sum(2, Self.product(2, devices))
+            : setup.gpu.offloadsActivationCheckpoints ? 2 : 0
         let offload = Self.sum(compressed, 1, devices)
-        computeOperations = Self.sum(4, offload, Self.product(layers, Self.sum(5, 2 * checkpoints, offload)))
+        computeOperations = Self.sum(4, offload, Self.product(layers, Self.sum(5, checkpoints, offload)))
 
         // UpdatePlanner: a start barrier, then per subgroup its operations and a closing barrier.
         let perSubgroup: (Int) -> (operations: Int, shares: Int, chunks: Int)
@@ -98,7 +102,12 @@ public struct PlanSize: Sendable, Equatable {
             // upload once it is durable (su+o, su+o+c).
             let perChunk = mode == .su ? 4 : 3
             let perShare = mode == .su ? 0 : 1
-            perSubgroup = { elements in
+            let hostShare = workload.hostUpdateShare
+            perSubgroup = { subgroupElements in
+                // Twin-Flow: the host's part is read, updated and written as in base.
+                let onHost = UpdatePlanner.hostElements(of: subgroupElements, share: hostShare)
+                let hostOperations = onHost > 0 ? Self.sum(Self.product(2, devices), 1) : 0
+                let elements = subgroupElements - onHost
                 // Devices 0, 1, … take ⌈elements ÷ devices⌉ each until the elements run out.
                 let share = (elements - 1) / devices + 1
                 let (fullShares, rest) = elements.quotientAndRemainder(dividingBy: share)
@@ -106,7 +115,7 @@ public struct PlanSize: Sendable, Equatable {
                 let chunksOfRest = rest > 0 ? (rest - 1) / limit + 1 : 0
                 let chunks = Self.sum(Self.product(fullShares, chunksOfShare), chunksOfRest)
                 let shares = Self.sum(fullShares, rest > 0 ? 1 : 0)
-                return (Self.sum(Self.product(chunks, perChunk), Self.product(shares, perShare), 1), shares, chunks)
+                return (Self.sum(Self.product(chunks, perChunk), Self.product(shares, perShare), 1, hostOperations), shares, chunks)
             }
         }
         let full = perSubgroup(subgroupElements)

@@ -222,7 +222,7 @@ private struct ReferenceReader {
             try refuseUnknown(members, allowed: ["family", "layers", "hidden", "heads", "seq", "batch", "vocabulary"], at: field + ".")
             let familyName = members["family"] == nil ? "gpt2" : try string(members["family"], at: field + ".family")
             guard let family = ModelShape.Family(rawValue: familyName) else {
-                throw .badField(origin, field: field + ".family", expected: "gpt2 or bert", found: members["family"]?.found ?? "nothing")
+                throw .badField(origin, field: field + ".family", expected: "one of \(ModelShape.Family.allCases.map(\.rawValue).joined(separator: ", "))", found: members["family"]?.found ?? "nothing")
             }
             let layers = try wholeNumber(members["layers"], at: field + ".layers", minimum: 1)
             let hidden = try wholeNumber(members["hidden"], at: field + ".hidden", minimum: 1)

@@ -28,19 +28,52 @@ struct UpdatePlanner {
     /// Buffer sets the su+o transfer handler cycles through.
     static let bufferSets = 3
 
-    func plan(after ready: [OperationID], into plan: inout PlannedIteration) {
-        let start = plan.barrier(tag(.stateLoad, .compute, "optimizer step", unit: "B"), after: ready)
+    /// `offloads`: each layer's gradient writes, in the order the backward offloads them.
+    func plan(after offloads: [[OperationID]], into plan: inout PlannedIteration) {
+        let sizes = subgroups(of: workload.trainableParameters)
+        let ready: [[OperationID]]
+        let start: OperationID
+        if workload.overlapsBackward {
+            // The step may begin with the first layer's gradients; each subgroup also waits for
+            // the layer holding its last element (the layers before it are offloaded earlier).
+            start = plan.barrier(tag(.stateLoad, .compute, "optimizer step", unit: "B"), after: offloads.first ?? [])
+            ready = Self.lastLayers(of: sizes, layerElements: layerElementsInBackwardOrder).map { offloads[$0] }
+        } else {
+            start = plan.barrier(tag(.stateLoad, .compute, "optimizer step", unit: "B"), after: offloads.flatMap { $0 })
+            ready = Array(repeating: [], count: sizes.count)
+        }
         switch mode {
-        case .base: planBase(after: start, into: &plan)
-        case .su, .suO, .suOC: planSmartUpdate(after: start, into: &plan)
+        case .base: planBase(sizes, ready: ready, after: start, into: &plan)
+        case .su, .suO, .suOC: planSmartUpdate(sizes, ready: ready, after: start, into: &plan)
+        }
+    }
+
+    /// Trainable elements of each layer in the order the backward offloads them: the blocks
+    /// from the last, then the embedding.
+    private var layerElementsInBackwardOrder: [Int] {
+        let trainable = workload.trainableLayerParameters
+        return Array(repeating: trainable.block, count: workload.model.layers) + [trainable.embedding]
+    }
+
+    /// For each subgroup (of `sizes` elements, in order), the index of the layer that holds its
+    /// last element, with elements laid out layer after layer.
+    static func lastLayers(of sizes: [Int], layerElements: [Int]) -> [Int] {
+        var layer = 0, layerEnd = layerElements.first ?? 0, end = 0
+        return sizes.map { size in
+            end += size
+            while layerEnd < end, layer + 1 < layerElements.count {
+                layer += 1
+                layerEnd += layerElements[layer]
+            }
+            return layer
         }
     }
 
     /// What one element's load moves from flash into FPGA DRAM: the gradient (compressed in
-    /// su+o+c), p and the states, in fp32.
+    /// su+o+c) and p in fp32, and the states as stored (fp32, or 8-bit).
     static func loadBytesPerElement(_ mode: OffloadMode, _ workload: IterationWorkload) -> Double {
         let gradientBytes = mode == .suOC ? workload.compressedFraction * 4 : 4
-        return gradientBytes + 4 + Double(workload.stateCount) * 4
+        return gradientBytes + 4 + Double(workload.stateCount) * workload.bytesPerState
     }
 
     /// The most elements one load of a SmartUpdate plan moves (its chunk), and which profile value
@@ -57,8 +90,10 @@ struct UpdatePlanner {
     }
 
     private var fp32: Double { 4 }
-    private var stateBytes: Double { Double(workload.stateCount) * fp32 }
-    /// What the update engines count: the optimizer input read, gradient + p + states in fp32.
+    private var stateBytes: Double { Double(workload.stateCount) * workload.bytesPerState }
+    /// What the update engines count: the optimizer input read, gradient + p in fp32 and the
+    /// states as stored. Their rates are rates of streaming that input (memory-bound), so
+    /// 8-bit states also update faster per parameter.
     private var updateBytesPerElement: Double { fp32 + fp32 + stateBytes }
 
     private func tag(_ phase: OperationTag.Phase, _ kind: OperationTag.Kind, _ name: String, subgroup: Int? = nil,
@@ -70,29 +105,43 @@ struct UpdatePlanner {
         stride(from: 0, to: count, by: workload.subgroupElements).map { min(workload.subgroupElements, count - $0) }
     }
 
-    private func planBase(after start: OperationID, into plan: inout PlannedIteration) {
-        let setup = machine.setup
-        let latency = setup.host.commandLatency + setup.device.ssdAccessLatency
+    private func planBase(_ sizes: [Int], ready: [[OperationID]], after start: OperationID, into plan: inout PlannedIteration) {
         var previous = start
-        for (k, elements) in subgroups(of: workload.parameters).enumerated() {
-            let perDrive = Double(elements) / Double(machine.devices.count)
-            let reads = machine.devices.map { d in
-                plan.operation(tag(.stateLoad, .transfer, "read subgroup \(k) from drive \(d.index)", subgroup: k, device: d.index),
-                               amount: perDrive * updateBytesPerElement, path: [d.flash, d.portUp, machine.sharedUp],
-                               latency: latency, after: [previous], costs: [d.flash: machine.readCost])
-            }
-            let update = plan.operation(tag(.update, .compute, "update subgroup \(k)", subgroup: k, actor: "host cpu"),
-                                        amount: Double(elements) * updateBytesPerElement, path: [machine.hostCPU], after: reads)
-            let writes = machine.devices.map { d in
-                plan.operation(tag(.stateWriteBack, .transfer, "write subgroup \(k) to drive \(d.index)", subgroup: k, device: d.index),
-                               amount: perDrive * (fp32 + stateBytes), path: [machine.sharedDown, d.portDown, d.flash],
-                               latency: latency, after: [update], costs: [d.flash: machine.writeCost])
-            }
+        for (k, elements) in sizes.enumerated() {
+            let writes = hostUpdate(subgroup: k, elements: elements, after: [previous] + ready[k], into: &plan)
             previous = plan.barrier(tag(.stateWriteBack, .compute, "subgroup \(k) done", subgroup: k), after: writes)
         }
     }
 
-    private func planSmartUpdate(after start: OperationID, into plan: inout PlannedIteration) {
+    /// `elements` of subgroup `k` updated on the host CPU, ZeRO-Infinity's way: read gradient, p
+    /// and states from every drive over the shared link, update, write p and states back;
+    /// returns the writes.
+    private func hostUpdate(subgroup k: Int, elements: Int, after: [OperationID], into plan: inout PlannedIteration) -> [OperationID] {
+        let setup = machine.setup
+        let latency = setup.host.commandLatency + setup.device.ssdAccessLatency
+        let perDrive = Double(elements) / Double(machine.devices.count)
+        let reads = machine.devices.map { d in
+            plan.operation(tag(.stateLoad, .transfer, "read subgroup \(k) from drive \(d.index)", subgroup: k, device: d.index),
+                           amount: perDrive * updateBytesPerElement, path: [d.flash, d.portUp, machine.sharedUp],
+                           latency: latency, after: after, costs: [d.flash: machine.readCost])
+        }
+        let update = plan.operation(tag(.update, .compute, "update subgroup \(k)", subgroup: k, actor: "host cpu"),
+                                    amount: Double(elements) * updateBytesPerElement, path: [machine.hostCPU], after: reads)
+        return machine.devices.map { d in
+            plan.operation(tag(.stateWriteBack, .transfer, "write subgroup \(k) to drive \(d.index)", subgroup: k, device: d.index),
+                           amount: perDrive * (fp32 + stateBytes), path: [machine.sharedDown, d.portDown, d.flash],
+                           latency: latency, after: [update], costs: [d.flash: machine.writeCost])
+        }
+    }
+
+    /// Of a subgroup's `elements`, how many the host CPU updates under a Twin-Flow split
+    /// (`IterationWorkload.hostUpdateShare`), rounded to the nearest element.
+    static func hostElements(of elements: Int, share: Double) -> Int {
+        min(elements, Int((Double(elements) * share).rounded()))
+    }
+
+    private func planSmartUpdate(_ sizes: [Int], ready: [[OperationID]], after start: OperationID,
+                                 into plan: inout PlannedIteration) {
         guard let fpga = machine.setup.device.fpga else {
             preconditionFailure("SmartUpdate needs a device with an FPGA; IterationPlanner checks this")
         }
@@ -103,21 +152,25 @@ struct UpdatePlanner {
         let chunkLimit = Self.chunk(mode, workload, fpga).elements
         let devices = machine.devices.count
         var previous = start
-        for (k, elements) in subgroups(of: workload.parameters).enumerated() {
+        for (k, subgroupElements) in sizes.enumerated() {
+            let begin = [previous] + ready[k]
+            // Twin-Flow: the host's part runs beside the devices' (none unless asked for).
+            let onHost = Self.hostElements(of: subgroupElements, share: workload.hostUpdateShare)
+            var finished = onHost > 0 ? hostUpdate(subgroup: k, elements: onHost, after: begin, into: &plan) : []
+            let elements = subgroupElements - onHost
             let share = (elements + devices - 1) / devices
-            var finished: [OperationID] = []
             for d in machine.devices {
                 guard let engine = d.fpga, let fpgaIn = d.fpgaIn, let fpgaOut = d.fpgaOut else { continue }
                 let mine = min(share, max(0, elements - d.index * share))
                 guard mine > 0 else { continue }
                 let chunks = stride(from: 0, to: mine, by: chunkLimit).map { Double(min(chunkLimit, mine - $0)) }
                 var loads: [OperationID] = [], updates: [OperationID] = [], writeBacks: [OperationID] = []
-                var serial = previous
+                var serial = begin
                 for (c, n) in chunks.enumerated() {
                     let name = "subgroup \(k) chunk \(c)"
                     let loadAfter: [OperationID] = mode == .su
-                        ? [serial]
-                        : [loads.last ?? previous] + (c >= sets ? [writeBacks[c - sets]] : [])
+                        ? serial
+                        : (loads.last.map { [$0] } ?? begin) + (c >= sets ? [writeBacks[c - sets]] : [])
                     let load = plan.operation(tag(.stateLoad, .transfer, "load \(name)", subgroup: k, device: d.index, actor: "device \(d.index)"),
                                               amount: n * loadBytesPerElement, path: [d.flash, fpgaIn], latency: loadLatency,
                                               after: loadAfter, costs: [d.flash: machine.readCost])
@@ -138,10 +191,10 @@ struct UpdatePlanner {
                     loads.append(load)
                     updates.append(update)
                     writeBacks.append(writeBack)
-                    serial = writeBack
+                    serial = [writeBack]
                 }
                 if mode == .su {
-                    finished.append(serial)
+                    finished += serial
                 } else {
                     // Durable, then the parameters go up.
                     finished.append(plan.operation(tag(.parameterUpload, .transfer, "upload subgroup \(k)", subgroup: k, device: d.index, actor: "device \(d.index)"),

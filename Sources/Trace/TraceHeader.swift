@@ -137,9 +137,12 @@ public struct TraceHeader: Sendable, Equatable, Codable {
             let m = workload.model
             _ = try IterationWorkload(
                 model: ModelShape(family: m.family, layers: m.layers, hidden: m.hidden, heads: m.heads,
-                                  sequence: m.sequence, batch: m.batch, vocabulary: m.vocabulary, positions: m.positions),
+                                  sequence: m.sequence, batch: m.batch, vocabulary: m.vocabulary, positions: m.positions,
+                                  kvHeads: m.kvHeads, ffn: m.ffn, experts: m.experts, activeExperts: m.activeExperts),
                 optimizer: workload.optimizer, subgroupElements: workload.subgroupElements,
-                topkRatio: workload.topkRatio, compressedFraction: workload.compressedFraction)
+                topkRatio: workload.topkRatio, compressedFraction: workload.compressedFraction, adapters: workload.adapters,
+                quantizedStates: workload.quantizedStates, overlapsBackward: workload.overlapsBackward,
+                hostUpdateShare: workload.hostUpdateShare, activationsOnStorage: workload.activationsOnStorage)
         } catch let error as ShapeError {
             throw Self.modelFieldError(error)
         } catch {

@@ -22,6 +22,7 @@ extension LearningRateSchedule.Kind: ExpressibleByArgument {}
 extension DeviceFailurePolicy.Kind: ExpressibleByArgument {}
 extension UpdateKernel.Path: ExpressibleByArgument {}
 extension ModelShape.Family: ExpressibleByArgument {}
+extension LowRankAdapters.Projection: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 
 /// By name (`fp16`, also `half`, …), not by the wire code that is its raw value (nor described

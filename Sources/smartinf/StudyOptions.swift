@@ -9,7 +9,7 @@ import Report
 struct MachineOptions: ParsableArguments {
     @Option(help: "Host topology profile (name in Emulator/ or a path).") var host: String = "hpca24-host"
     @Option(help: "Storage device profile.") var device: String = "smartssd"
-    @Option(help: "GPU profile: a5000 or a100 (or a path).") var gpu: String = "a5000"
+    @Option(help: "GPU profile: a5000, a100, h100, h200, b200, gh200 (or a path).") var gpu: String = "a5000"
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a profile value, e.g. link.shared=12GB/s (repeatable).",
                                                         valueName: "key=value"))
     var overrides: [String] = []
@@ -68,9 +68,14 @@ enum StudyOutput {
         [
             "model": [
                 "family": w.model.family.rawValue, "layers": w.model.layers, "hidden": w.model.hidden,
-                "heads": w.model.heads, "seq": w.model.sequence, "batch": w.model.batch,
-                "vocabulary": w.model.vocabulary, "parameters": w.parameters,
+                "heads": w.model.heads, "kv_heads": w.model.kvHeads, "ffn": w.model.ffn, "experts": w.model.experts,
+                "active_experts": w.model.activeExperts, "seq": w.model.sequence, "batch": w.model.batch,
+                "vocabulary": w.model.vocabulary, "parameters": w.parameters, "active_parameters": w.model.activeParameters,
             ] as [String: Any],
+            "trainable_parameters": w.trainableParameters,
+            "bytes_per_state": w.bytesPerState, "overlaps_backward": w.overlapsBackward,
+            "host_update_share": w.hostUpdateShare, "activations_on_storage": w.activationsOnStorage,
+            "lora": w.adapters.map { ["rank": $0.rank, "targets": $0.targets.map(\.rawValue)] as [String: Any] } as Any,
             "optimizer": w.optimizer.rawValue, "subgroup_elements": w.subgroupElements,
             "topk_ratio": w.topkRatio, "compressed_fraction": w.compressedFraction,
         ]

@@ -10,7 +10,8 @@ struct Synth: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Model one iteration of a model too big to run here, in one or all modes.",
         discussion: """
-        Builds the workload of a GPT-2 or BERT shape (or a preset of the paper's sizes), plans it \
+        Builds the workload of a GPT-2, BERT, Llama or Mixtral shape (or a preset: the paper's \
+        sizes, Llama 3, Mixtral 8x7B, GPT-3), optionally LoRA fine-tuning of it, plans it \
         for the devices, mode and hardware profiles given, and prints the per-phase breakdown: FW, \
         BW + gradient offload, update + optimizer I/O. Without --mode, all four modes are shown \
         with speedups over base.
@@ -62,9 +63,22 @@ struct Synth: ParsableCommand {
 enum StudyText {
     static func header(_ w: IterationWorkload, label: String, devices: Int, setup: HardwareSetup) -> String {
         let m = w.model
-        return String(format: "%@: %@ L=%d h=%d heads=%d seq=%d batch=%d, %.2f B parameters, %@, top-k r=%g; %d × %@ behind %@, GPU %@",
-                      label, m.family.rawValue, m.layers, m.hidden, m.heads, m.sequence, m.batch, Double(w.parameters) / 1e9,
-                      w.optimizer.rawValue, w.topkRatio, devices, setup.device.profile.name, setup.host.profile.name, setup.gpu.profile.name)
+        // The shape's extras only where they differ from a plain GPT-2 block.
+        let heads = m.kvHeads == m.heads ? "\(m.heads)" : "\(m.heads)/\(m.kvHeads)kv"
+        let experts = m.experts > 1
+            ? String(format: " experts=%d top-%d (%.2f B active)", m.experts, m.activeExperts, Double(m.activeParameters) / 1e9) : ""
+        let trained = w.adapters.map { a in
+            String(format: ", LoRA r=%d on %@: %.1f M trained", a.rank, a.targets.map(\.rawValue).joined(separator: ","),
+                   Double(w.trainableParameters) / 1e6)
+        } ?? ""
+        let states = (w.quantizedStates.map { String(format: " with %.3f-byte states", $0.bytesPerState) } ?? "")
+            + (w.overlapsBackward ? ", update overlapping backward" : "")
+            + (w.hostUpdateShare > 0 ? String(format: ", host CPU updates %g of each subgroup", w.hostUpdateShare) : "")
+            + (w.activationsOnStorage ? ", activation checkpoints on storage" : "")
+        return String(format: "%@: %@ L=%d h=%d heads=%@ ffn=%d%@ seq=%d batch=%d, %.2f B parameters%@, %@%@, top-k r=%g; %d × %@ behind %@, GPU %@",
+                      label, m.family.rawValue, m.layers, m.hidden, heads, m.ffn, experts, m.sequence, m.batch,
+                      Double(w.parameters) / 1e9, trained, w.optimizer.rawValue, states, w.topkRatio, devices, setup.device.profile.name,
+                      setup.host.profile.name, setup.gpu.profile.name)
     }
 
     static func breakdown(_ results: [StudyResult], base: Double?) -> String {

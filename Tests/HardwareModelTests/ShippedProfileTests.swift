@@ -8,13 +8,16 @@ func shippedLibrary() throws -> ProfileLibrary { try ProfileLibrary.locate() }
 @Suite struct ShippedProfileTests {
     @Test func everyShippedProfileLoadsWithASourceForEveryValue() throws {
         let library = try shippedLibrary()
-        #expect(library.names == ["a100", "a5000", "hpca24-host", "nvme", "smartssd"])
+        #expect(library.names == ["a100", "a5000", "b200", "csd-gen4", "gh200", "h100", "h200", "hpca24-host", "nvme", "nvme-gen4",
+                                  "nvme-gen5", "pcie-gen4-host", "pcie-gen5-host", "smartssd", "smartssd-gen5"])
         for name in library.names {
             let profile = try library.load(name)
             #expect(profile.name == name)
             #expect(!profile.summary.isEmpty)
-            // Optional sections: fpga (computational storage only), storage (one drive for all devices).
-            let expectedKeys = profile.kind.keyPaths.filter { (name != "nvme" || !$0.hasPrefix("fpga.")) && !$0.hasPrefix("storage.") }
+            // Optional sections: fpga (computational storage only: not the plain nvme drives), storage
+            // (one drive for all devices).
+            let plainDrive = name.hasPrefix("nvme")
+            let expectedKeys = profile.kind.keyPaths.filter { (!plainDrive || !$0.hasPrefix("fpga.")) && !$0.hasPrefix("storage.") }
             #expect(profile.entries.map(\.keyPath) == expectedKeys, "\(name)")
             for entry in profile.entries {
                 #expect(entry.source.count >= 20, "\(name) \(entry.keyPath) needs a real source")
@@ -82,7 +85,8 @@ func shippedLibrary() throws -> ProfileLibrary { try ProfileLibrary.locate() }
         let library = try shippedLibrary()
         #expect(throws: ProfileError.unknownProfile(name: "smartsdd", directory: library.directory.path,
                                                     available: library.names)) { try library.load("smartsdd") }
-        let message = "no profile named 'smartsdd' in \(library.directory.path) (available: a100, a5000, hpca24-host, nvme, smartssd)"
+        let message = "no profile named 'smartsdd' in \(library.directory.path) (available: a100, a5000, b200, csd-gen4, gh200, h100, h200, "
+            + "hpca24-host, nvme, nvme-gen4, nvme-gen5, pcie-gen4-host, pcie-gen5-host, smartssd, smartssd-gen5)"
         #expect(ProfileError.unknownProfile(name: "smartsdd", directory: library.directory.path, available: library.names)
             .description == message)
     }
@@ -97,5 +101,47 @@ func shippedLibrary() throws -> ProfileLibrary { try ProfileLibrary.locate() }
         let smartSSD = try shippedLibrary().load("smartssd")
         let error = #expect(throws: ProfileError.self) { try HostProfile(smartSSD) }
         #expect(error?.description == "\(smartSSD.origin): this is a device profile where a host profile was expected")
+    }
+}
+
+/// The datasheet numbers of today's profiles (docs/STUDIES.md, "Today's hardware"): each value
+/// as its source states it.
+@Suite struct TodaysProfileTests {
+    @Test func gpusCarryTheirDatasheetPeaksAndLinks() throws {
+        let library = try shippedLibrary()
+        let h100 = try GPUProfile(library.load("h100")), h200 = try GPUProfile(library.load("h200"))
+        let b200 = try GPUProfile(library.load("b200")), gh200 = try GPUProfile(library.load("gh200"))
+        #expect(h100.peakFLOPRate == 989e12 && h200.peakFLOPRate == 989e12 && gh200.peakFLOPRate == 989e12)
+        #expect(b200.peakFLOPRate == 2250e12)
+        #expect(h100.memory == 80_000_000_000 && h200.memory == 141_000_000_000 && gh200.memory == 96_000_000_000)
+        // Llama 3's 38-43% MFU.
+        for gpu in [h100, h200, b200, gh200] {
+            #expect((0.38...0.43).contains(gpu.forwardEfficiency) && gpu.forwardEfficiency == gpu.backwardEfficiency)
+            #expect(gpu.profile["compute.forwardEfficiency"]?.range == 0.38...0.43)
+        }
+        // PCIe Gen5 x16 at 80% of 63 GB/s; GH200's C2C at 80% of 450 GB/s per direction.
+        #expect(h100.hostLink == 50e9 && b200.hostLink == 50e9 && gh200.hostLink == 360e9)
+    }
+
+    @Test func devicesAndHostsCarryTheirDatasheetRates() throws {
+        let library = try shippedLibrary()
+        let gen4 = try DeviceProfile(library.load("nvme-gen4")), gen5 = try DeviceProfile(library.load("nvme-gen5"))
+        #expect(gen4.fpga == nil && gen5.fpga == nil)
+        #expect(gen4.ssdRead == 6.9e9 && gen4.ssdWrite == 4.1e9)
+        #expect(gen5.ssdRead == 14.8e9 && gen5.ssdWrite == 11e9)
+        let csd = try DeviceProfile(library.load("csd-gen4"))
+        #expect(csd.ssdRead == 7.2e9 && csd.ssdWrite == 4.8e9 && csd.fpga?.peerToPeerWrite == csd.ssdWrite)
+        let smart5 = try DeviceProfile(library.load("smartssd-gen5"))
+        let fpga = try #require(smart5.fpga)
+        #expect(smart5.ssdRead == gen5.ssdRead && smart5.ssdWrite == gen5.ssdWrite)
+        // Four times the SmartSSD's FPGA; the peer-to-peer write at the SmartSSD's 1.5/2.58 of the host-pushed one.
+        #expect(fpga.update == 4 * 8.2e9 && fpga.decompressUpdate == 4 * 2.9e9)
+        #expect(abs(fpga.peerToPeerWrite / smart5.ssdWrite - 1.5 / 2.58) < 0.01)
+        // Every device's port carries its own sequential read.
+        for device in [gen4, gen5, csd, smart5] { #expect(device.port >= device.ssdRead) }
+
+        let host4 = try HostProfile(library.load("pcie-gen4-host")), host5 = try HostProfile(library.load("pcie-gen5-host"))
+        #expect(host4.sharedLinkNominal == 31.5e9 && host5.sharedLinkNominal == 63e9)
+        #expect(host4.sharedLink == 25.2e9 && host5.sharedLink == 50.4e9)  // 80% of nominal
     }
 }

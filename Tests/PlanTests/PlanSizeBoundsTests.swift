@@ -162,7 +162,7 @@ import Testing
     @Test func paperScalePlansAreWellInsideTheLimit() throws {
         let setup = try Self.setup()
         var largest = 0
-        for preset in ModelPreset.all {
+        for preset in ModelPreset.paper {
             for devices in [1, 2, 4, 6, 8, 10] {
                 for mode in OffloadMode.allCases {
                     largest = max(largest, try IterationPlanner.size(mode, try Self.preset(preset.name), devices: devices, on: setup).operations)

@@ -92,6 +92,25 @@ import Testing
         #expect(try String(contentsOfFile: "\(dir)/report/index.html", encoding: .utf8).contains("Model vs reference"))
     }
 
+    /// Today's models and hardware through the same round trip: a Mixtral LoRA trace on the Gen5
+    /// profiles keeps its shape and adapters, and replays to the same timeline.
+    @Test func todaysModelTraceRoundTrips() throws {
+        let trace = "\(dir)/mixtral.jsonl"
+        let saved = try SmartInfProcess.run(["synth", "--preset", "mixtral-8x7b", "--seq", "512", "--batch", "1", "--devices", "4",
+                                             "--gpu", "h100", "--host", "pcie-gen5-host", "--device", "smartssd-gen5",
+                                             "--lora-rank", "8", "--lora-targets", "q,gate", "--mode", "su+o", "--save", trace])
+        #expect(saved.status == 0, "\(saved.stderr)")
+        #expect(saved.stdout.contains("experts=8 top-2 (12.88 B active)") && saved.stdout.contains("LoRA r=8 on q,gate"), "\(saved.stdout)")
+        let same = try json(["replay", trace])
+        #expect(same["reproduces_recorded_timeline"] as? Bool == true)
+        let workload = try #require((same["configuration"] as? [String: Any])?["workload"] as? [String: Any])
+        let model = try #require(workload["model"] as? [String: Any])
+        #expect(model["family"] as? String == "mixtral" && model["experts"] as? Int == 8 && model["kv_heads"] as? Int == 8)
+        #expect((workload["lora"] as? [String: Any])?["targets"] as? [String] == ["q", "gate"])
+        // 32 blocks × rank 8 × (q: 4096 + 4096, gate: 8 experts × (4096 + 14336)).
+        #expect(workload["trainable_parameters"] as? Int == 32 * 8 * (8192 + 8 * (4096 + 14336)))
+    }
+
     /// calibrate on a small reference set of one's own: fits within the range, writes the
     /// profile with a source that says what it was fitted to, and the written profile loads.
     @Test func calibrateWritesAFittedProfile() throws {
@@ -138,10 +157,18 @@ import Testing
             (["synth", "--preset", "gpt2-2.5b", "--set", "link.shared=fast"], "link.shared"),
             (["sweep", "--ratios", "2", "--out", "\(dir)/x.csv"], "--ratios: '2'"),
             (["sweep", "--modes", "turbo", "--out", "\(dir)/x.csv"], "--modes: 'turbo' is not one of base, su, su+o, su+o+c"),
+            (["sweep", "--presets", "llama3-8b,llama3-7b", "--out", "\(dir)/x.csv"],
+             "unknown preset 'llama3-7b'; expected one of: gpt2-2.5b"),
+            (["sweep", "--presets", "llama3-8b", "--gpus", "h100,h300", "--out", "\(dir)/x.csv"], "no profile named 'h300'"),
             (["synth", "--preset", "gpt2-2.5b", "--mode", "turbo"],
              "The value 'turbo' is invalid for '--mode <mode>'. Please provide one of 'base', 'su', 'su+o' or 'su+o+c'."),
-            (["synth", "--layers", "2", "--hidden", "64", "--heads", "1", "--model", "llama"],
-             "The value 'llama' is invalid for '--model <model>'. Please provide one of 'gpt2' and 'bert'."),
+            (["synth", "--layers", "2", "--hidden", "64", "--heads", "1", "--model", "gemma"],
+             "The value 'gemma' is invalid for '--model <model>'. Please provide one of 'gpt2', 'bert', 'llama' or 'mixtral'."),
+            (["synth", "--layers", "2", "--hidden", "64", "--heads", "4", "--model", "llama", "--kv-heads", "3"],
+             "--kv-heads 3: expected a divisor of heads (4)"),
+            (["synth", "--preset", "llama3-8b", "--state-bits", "4"], "--state-bits 4: expected 32 (fp32 states) or 8"),
+            (["synth", "--preset", "llama3-8b", "--lora-rank", "8", "--lora-targets", "q,qk"],
+             "--lora-targets: 'qk' is not one of q, k, v, o, gate, up, down"),
             (["sweep", "--optimizer", "lion", "--out", "\(dir)/x.csv"],
              "The value 'lion' is invalid for '--optimizer <optimizer>'. Please provide one of 'adamw', 'sgd' or 'adagrad'."),
             (["replay", "\(dir)/missing.jsonl"], "missing.jsonl"),
