@@ -370,7 +370,7 @@ public final class DeviceEngine: @unchecked Sendable {
             do {
                 return SnapshotStore.stored(try SnapshotReader(path: entry.path))
             } catch {
-                log("list-snapshots: leaving out \(error)")
+                logger.warning("list-snapshots: leaving out \(error)")
                 return nil
             }
         }
