@@ -19,12 +19,8 @@ import Trainer
     func reference(_ dir: RunDirectory, _ data: (train: String, val: String), mode: OffloadMode,
                    compression: GradientCompressionSettings, subgroupElements: Int? = nil) throws -> [UInt32] {
         var o = options(dir, data: data, mode: mode, steps: 4, compression: compression)
-        o.ssdDirectory += "-reference"
         if let subgroupElements { o.subgroupElements = subgroupElements }
-        let run = try TrainingRun(o)
-        defer { run.finish() }
-        try run.run()
-        return run.model.parameters.array.map(\.bitPattern)
+        return try undisturbedRun(o).model.parameters.array.map(\.bitPattern)
     }
 
     @Test func everyFaultKindIsRecoveredBitIdentically() throws {

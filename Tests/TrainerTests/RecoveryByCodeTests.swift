@@ -103,11 +103,7 @@ final class RewordingRelay: @unchecked Sendable {
     func retryRecoversByCodeWhateverTheWords(fault: String, code: Reply.ErrorCode) throws {
         let dir = RunDirectory()
         let data = try corpus(in: dir)
-        var clean = options(dir, data: data, mode: .suO, steps: 4)
-        clean.ssdDirectory += "-reference"
-        let reference = try TrainingRun(clean)
-        try reference.run()
-        reference.finish()
+        let reference = try undisturbedRun(options(dir, data: data, mode: .suO, steps: 4))
 
         var o = options(dir, data: data, mode: .suO, steps: 4)
         o.onDeviceFailure = .retry(maxRetries: 2)

@@ -29,6 +29,18 @@ func options(_ dir: RunDirectory, data: (train: String, val: String), mode: Offl
                     compression: compression)
 }
 
+/// The run `options` describe, undisturbed (no faults, its own SSD directory), run to its end and
+/// finished: the reference a disturbed run must match bit for bit.
+func undisturbedRun(_ options: TrainingOptions) throws -> TrainingRun {
+    var clean = options
+    clean.ssdDirectory += "-reference"
+    clean.deviceFaults = [:]
+    let run = try TrainingRun(clean)
+    defer { run.finish() }
+    try run.run()
+    return run
+}
+
 @Suite(.serialized) struct TrainingRunTests {
     /// Base, su and su+o give bit-identical losses and parameters, equal to the in-process
     /// trainer's — whose losses the GPT tests check against an independent float64 reference.
@@ -131,11 +143,7 @@ func options(_ dir: RunDirectory, data: (train: String, val: String), mode: Offl
     @Test func aKilledDeviceLeavesARunThatResumesToTheSameResult() throws {
         let dir = RunDirectory()
         let data = try corpus(in: dir)
-        var clean = options(dir, data: data, mode: .suO, steps: 6)
-        clean.ssdDirectory += "-clean"
-        let reference = try TrainingRun(clean)
-        try reference.run()
-        reference.finish()
+        let reference = try undisturbedRun(options(dir, data: data, mode: .suO, steps: 6))
 
         var faulty = options(dir, data: data, mode: .suO, steps: 6)
         faulty.saveCheckpoint = "\(dir.path)/periodic"
