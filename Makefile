@@ -7,8 +7,9 @@ NATIVE     := -Xswiftc -target-cpu -Xswiftc native -Xcc -march=native
 RELEASE    := -c release $(NATIVE)
 BIN        := .build/release
 OUT        := out
+PYTHON     ?= python3
 
-.PHONY: report-png soak deps build run test test-python bench bench-suite fuzz big model-check clean
+.PHONY: report-png soak deps build run test test-python python-deps bench bench-suite fuzz big model-check clean
 
 deps:
 	@scripts/install-deps.sh
@@ -38,9 +39,15 @@ run: build
 	$(BIN)/smartinf sweep --out $(OUT)/sweep.csv
 	$(BIN)/smartinf report $(OUT)/sweep.csv --out $(OUT)/report
 	$(BIN)/smartinf validate | tee $(OUT)/validate.txt
+	@# The PyTorch face: a small GPT in plain PyTorch whose AdamW lives on 4 devices (su+o+c).
+	$(SWIFT) build $(RELEASE) --product smartinfinity
+	@$(MAKE) --no-print-directory python-deps
+	SMARTINF_LIBRARY=$(abspath $(BIN)/libsmartinfinity.so) PYTHONPATH=$(abspath python) \
+	    $(PYTHON) examples/torch_gpt.py --data $(OUT)/corpus --steps 60 | tee $(OUT)/torch-gpt.log
 	@echo "saved in $(OUT)/: train.log, metrics.jsonl, checkpoint/ (model.bin in llm.c format, trainer-state.json), bench-*.json,"
 	@echo "  train-trace.jsonl + train-trace.perfetto.json (the run, modeled and wall times; open in ui.perfetto.dev),"
-	@echo "  trace.jsonl + trace.perfetto.json (GPT-2 4.0B synthesized), sweep.csv, report/index.html, validate.txt"
+	@echo "  trace.jsonl + trace.perfetto.json (GPT-2 4.0B synthesized), sweep.csv, report/index.html, validate.txt,"
+	@echo "  torch-gpt.log (the PyTorch GPT with its AdamW on the devices)"
 
 # Render the study report in headless Chromium (Debian's chromium package) to check it in a real browser.
 report-png: build
@@ -55,11 +62,14 @@ test: deps
 	$(SWIFT) test $(NATIVE)
 	$(MAKE) test-python
 
-PYTHON     ?= python3
-test-python:
+# The Python package's dependencies, if missing: torch's CPU wheel (this kind of machine has it on
+# pip's local wheel path), pytest and numpy.
+python-deps:
+	@$(PYTHON) -c "import torch, pytest, numpy" 2>/dev/null || $(PYTHON) -m pip install "torch==2.13.*" pytest numpy
+
+test-python: python-deps
 	$(SWIFT) build $(NATIVE) --product smartinfinity
 	$(SWIFT) build $(NATIVE) --product smartssd
-	@$(PYTHON) -c "import torch, pytest, numpy" 2>/dev/null || $(PYTHON) -m pip install "torch==2.13.*" pytest numpy
 	SMARTINF_LIBRARY=$(abspath .build/debug/libsmartinfinity.so) PYTHONPATH=$(abspath python) $(PYTHON) -m pytest -q python/tests
 
 # Full-size benchmarks (the issue goals are stated at 64M elements).
