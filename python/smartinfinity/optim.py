@@ -264,6 +264,13 @@ def _refuse(name, value, default):
         raise ValueError(f"{name}={value!r} is not supported by smartinfinity (only {default!r})")
 
 
+def _require_non_negative(*labelled):
+    """Refuses a negative hyperparameter with torch's own message ("Invalid learning rate: -1")."""
+    for label, value in labelled:
+        if not 0.0 <= value:
+            raise ValueError(f"Invalid {label}: {value}")
+
+
 class AdamW(OffloadedOptimizer):
     """`torch.optim.AdamW` with its states on the devices."""
 
@@ -277,14 +284,10 @@ class AdamW(OffloadedOptimizer):
         _refuse("maximize", maximize, False)
         _refuse("capturable", capturable, False)
         _refuse("differentiable", differentiable, False)
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        _require_non_negative(("learning rate", lr), ("epsilon value", eps))
         if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
             raise ValueError(f"Invalid beta parameters: {betas}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _require_non_negative(("weight_decay value", weight_decay))
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=False, maximize=False)
         super().__init__(params, defaults, **offload)
 
@@ -303,12 +306,7 @@ class SGD(OffloadedOptimizer):
                  foreach=None, differentiable=False, fused=None, **offload):
         _refuse("maximize", maximize, False)
         _refuse("differentiable", differentiable, False)
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _require_non_negative(("learning rate", lr), ("momentum value", momentum), ("weight_decay value", weight_decay))
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
@@ -331,16 +329,8 @@ class Adagrad(OffloadedOptimizer):
                  foreach=None, *, maximize=False, differentiable=False, fused=None, **offload):
         _refuse("maximize", maximize, False)
         _refuse("differentiable", differentiable, False)
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if lr_decay < 0.0:
-            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if initial_accumulator_value < 0.0:
-            raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
-        if eps < 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        _require_non_negative(("learning rate", lr), ("lr_decay value", lr_decay), ("weight_decay value", weight_decay),
+                              ("initial_accumulator_value value", initial_accumulator_value), ("epsilon value", eps))
         self._initial_state = float(initial_accumulator_value)
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, maximize=False)
