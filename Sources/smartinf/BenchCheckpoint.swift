@@ -1,7 +1,6 @@
 import ArgumentParser
 import Benchmarking
 import Optim
-import SizeNotation
 
 struct BenchCheckpoint: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,13 +28,9 @@ struct BenchCheckpoint: ParsableCommand {
     @OptionGroup var output: BenchOutputOptions
 
     func run() throws {
-        guard let n = SizeArgument.parse(params), n >= 1024 else {
-            throw ValidationError("--params '\(params)' is not a count of at least 1024 (example: 124M)")
-        }
+        let n = try SizeFlags.parameters(params, example: "124M")
         guard (1...64).contains(devices) else { throw ValidationError("--devices \(devices) is outside 1...64") }
-        guard let dramBytes = SizeArgument.parse(dram), dramBytes >= 1 << 20 else {
-            throw ValidationError("--dram '\(dram)' is not a size of at least 1MiB (example: 1GiB)")
-        }
+        let dramBytes = try SizeFlags.dram(dram)
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
         let options = CheckpointBenchmark.Options(parameters: n, devices: devices, directory: dir, dramBytes: dramBytes,
                                                   optimizer: optimizer, repetitions: repetitions)

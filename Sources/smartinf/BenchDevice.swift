@@ -50,12 +50,8 @@ struct BenchDevice: ParsableCommand {
 
     func run() throws {
         logging.bootstrap()
-        guard let n = SizeArgument.parse(params), n >= 1024 else {
-            throw ValidationError("--params '\(params)' is not a count of at least 1024 (example: 256M)")
-        }
-        guard let dramBytes = SizeArgument.parse(dram), dramBytes >= 1 << 20 else {
-            throw ValidationError("--dram '\(dram)' is not a size of at least 1MiB (example: 1GiB)")
-        }
+        let n = try SizeFlags.parameters(params, example: "256M")
+        let dramBytes = try SizeFlags.dram(dram)
         let handlers = try CommaList.values(handler, flag: "--handler", as: HandlerMode.self)
         guard Set(handlers).count == handlers.count else { throw ValidationError("--handler '\(handler)' names a handler twice: expected naive, overlap or naive,overlap") }
         if let r = topkRatio, !(r > 0 && r <= 1) { throw ValidationError("--topk-ratio \(r) is outside (0, 1]") }

@@ -65,7 +65,7 @@ struct ModelCheck: ParsableCommand {
         }
         let deviceList = try CommaList.integers(devices, flag: "--devices", minimum: 1, maximum: 64)
         guard steps >= 2 else { throw ValidationError("--steps must be at least 2 (the first is a warm-up)") }
-        guard let dramBytes = SizeArgument.parse(dram) else { throw ValidationError("--dram '\(dram)' is not a size") }
+        let dramBytes = try SizeFlags.dram(dram)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
 
         let machine = try ThisMachine(io: read(io, as: IOBenchmark.Row.self, benchmark: "io"),
