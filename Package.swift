@@ -58,7 +58,7 @@ let package = Package(
         // The one way a file the project keeps is written: temporary, fsync, rename, directory
         // fsync. No dependencies, so that every writer (model files, traces, checkpoints,
         // reports, bench saves) can reach it.
-        .target(name: "DurableWrite"),
+        .target(name: "DurableWrite", dependencies: ["Checksum"]),
         // Hugging Face's safetensors format, fp32 only: exported checkpoints (`smartinf checkpoint export`).
         .target(name: "Safetensors", dependencies: ["DurableWrite"]),
         // Sizes and counts as people write them on command lines and in config files (64M, 1GiB).
@@ -119,7 +119,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "ChecksumTests", dependencies: ["Checksum", "SeededRandom"]),
-        .testTarget(name: "DurableWriteTests", dependencies: ["DurableWrite"]),
+        .testTarget(name: "DurableWriteTests", dependencies: ["DurableWrite", "Checksum"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "SeededRandom"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom", "FuzzTargets"]),

@@ -127,6 +127,9 @@ public struct DurableFileError: Error, Equatable, Sendable, CustomStringConverti
         case close = "close(2) of the temporary file"
         case rename = "renameat(2) of the temporary file over it"
         case fsyncDirectory = "fsync(2) of its directory"
+        case openRecord = "open(2) of the record file"
+        case writeRecord = "pwrite(2) of a record slot"
+        case syncRecord = "fdatasync(2) of the record file"
     }
 
     public var path: String
@@ -146,9 +149,11 @@ public struct DurableFileError: Error, Equatable, Sendable, CustomStringConverti
 
     /// What the failure left at the path.
     public var outcome: String {
-        call == .fsyncDirectory
-            ? "the new file is in place but may not survive a crash"
-            : "nothing was written and any previous file is unchanged"
+        switch call {
+        case .fsyncDirectory: "the new file is in place but may not survive a crash"
+        case .openRecord, .writeRecord, .syncRecord: "the newest intact record is still the previous one"
+        default: "nothing was written and any previous file is unchanged"
+        }
     }
 
     public var description: String { "cannot write '\(path)': \(reason); \(outcome)" }

@@ -73,7 +73,8 @@ public final class DeviceFleet {
         /// state of the optimizer, each `partition.parameterCount` values).
         case loadStates(AlignedBuffer<Float>, states: [AlignedBuffer<Float>])
         /// Resume: the devices already hold the run's states; each must have committed `step`
-        /// (a device one step ahead — it finished a step the others did not — is rolled back).
+        /// (a device one step ahead on some or all of its subgroups — it went on with a step the
+        /// host never recorded — is rolled back).
         /// A device at any other step restores its snapshot `snapshots[i]` of `step`, when the
         /// checkpoint names one (the run went on past its last checkpoint before it stopped).
         case resume(committedStep: Int, snapshots: [String]? = nil)
@@ -96,6 +97,7 @@ public final class DeviceFleet {
         self.processes = processes
         self.names = names
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        Self.removeOrphanedHostBuffers()
         let device = DeviceConfiguration(sliceElements: partition.sliceElements, subgroupElements: configuration.subgroupElements,
                                          optimizer: configuration.optimizer, gradientPrecision: configuration.gradientPrecision,
                                          copyOutPrecision: configuration.copyOutPrecision, handler: configuration.mode.handler)
@@ -128,7 +130,9 @@ public final class DeviceFleet {
                                        step: step, optimizer: configuration.optimizer)
                 case .resume(let step, let snapshots):
                     let held = try link.status()
-                    if held.allSatisfy({ $0 == step + 1 }) {
+                    // A device the host left in the middle of step + 1 may hold it on some
+                    // subgroups only (each commits its own); step + 1 rolls back either way.
+                    if held.contains(step + 1) && held.allSatisfy({ $0 == step || $0 == step + 1 }) {
                         try link.perform(.rollback(step: step))
                     } else if !held.allSatisfy({ $0 == step }), let snapshots {
                         try link.perform(.restoreSnapshot(path: snapshots[i]))
@@ -149,9 +153,26 @@ public final class DeviceFleet {
         for m in members { try? FileManager.default.removeItem(atPath: m.hostBuffer.path) }
     }
 
+    /// Where the host buffers live (shared memory), and how their names begin: the owner's pid
+    /// follows.
+    static let hostBufferDirectory = "/dev/shm"
+    static let hostBufferPrefix = "smartinf-"
+
+    /// Removes the host buffers of fleets whose process is gone: a host killed outright never
+    /// removes its own (`deinit` does not run), and each holds a device slice's worth of
+    /// shared memory. Buffers of live processes, whoever they are, stay.
+    static func removeOrphanedHostBuffers() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: hostBufferDirectory)) ?? []
+        for name in names where name.hasPrefix(hostBufferPrefix) && name.contains("-device-") {
+            guard let owner = name.dropFirst(hostBufferPrefix.count).split(separator: "-").first.flatMap({ pid_t($0) }),
+                  owner != getpid(), kill(owner, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: "\(hostBufferDirectory)/\(name)")
+        }
+    }
+
     private static func member(_ i: Int, link: DeviceLink, device: DeviceConfiguration, configuration: Configuration) throws -> FleetMember {
         try FleetMember(index: i, link: link, configuration: device, compression: configuration.mode.compresses ? configuration.compression : nil,
-                        hostBufferPath: "/dev/shm/smartinf-\(getpid())-\(UUID().uuidString.prefix(8))-device-\(i)",
+                        hostBufferPath: "\(hostBufferDirectory)/\(hostBufferPrefix)\(getpid())-\(UUID().uuidString.prefix(8))-device-\(i)",
                         queueDepth: configuration.queueDepth, blockSize: configuration.blockSize)
     }
 

@@ -31,20 +31,23 @@ public struct PhaseSeconds: Codable, Sendable, Equatable {
     public var backward: Double = 0
     public var gradientCheck: Double = 0
     public var update: Double = 0
+    /// Making the host's part of the step durable (`TrainerJournal`).
+    public var journal: Double = 0
 
     public init() {}
 
-    public var total: Double { forward + backward + gradientCheck + update }
+    public var total: Double { forward + backward + gradientCheck + update + journal }
 
     public mutating func add(_ other: PhaseSeconds) {
         forward += other.forward
         backward += other.backward
         gradientCheck += other.gradientCheck
         update += other.update
+        journal += other.journal
     }
 
     enum CodingKeys: String, CodingKey {
-        case forward = "fw", backward = "bw", gradientCheck = "grad_check", update
+        case forward = "fw", backward = "bw", gradientCheck = "grad_check", update, journal
     }
 }
 
@@ -53,11 +56,21 @@ final class MetricsWriter {
     private let handle: FileHandle
     private let encoder = JSONEncoder()
 
-    init(path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+    /// A new metrics file at `path`; for a resumed run (`keepingStepsThrough`), the existing
+    /// file's records of the steps the run keeps, and none of the steps it runs again.
+    init(path: String, keepingStepsThrough step: Int?) throws {
+        struct Numbered: Decodable { var step: Int }
+        let kept = step.flatMap { last in
+            (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").filter { line in
+                (try? JSONDecoder().decode(Numbered.self, from: Data(line.utf8))).map { $0.step <= last } ?? false
+            }
+        } ?? []
+        let contents = kept.isEmpty ? nil : Data(kept.map { $0 + "\n" }.joined().utf8)
+        guard FileManager.default.createFile(atPath: path, contents: contents) else {
             throw TrainingError.output(path: path, detail: "cannot create the metrics file")
         }
         handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
         encoder.outputFormatting = [.sortedKeys]
     }
 

@@ -22,6 +22,13 @@ public struct TrainerState: Codable, Sendable, Equatable {
     /// Each device's snapshot of this checkpoint's step (`DeviceFleet.snapshot`), which a
     /// resumed run restores when its devices have gone past the checkpoint.
     public var snapshots: [String]?
+    /// The last checkpoint the run saved (or resumed from): where a resume from the devices
+    /// goes back to when what it needs is only kept in checkpoints (error-feedback residuals).
+    public var checkpoint: String?
+    /// The checkpoint's error-feedback residuals file (in its directory): named after the step,
+    /// so that a crash while a checkpoint is written never leaves a trainer state beside the
+    /// residuals of another step (nil: `error-feedback.bin`, as checkpoints once named it).
+    public var errorFeedback: String?
 
     public struct SavedLossScaler: Codable, Sendable, Equatable {
         public var scale: Double
@@ -66,7 +73,7 @@ public struct TrainerState: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case stepsDone = "steps_done", appliedSteps = "applied_steps", mode, optimizer, devices
         case ssdDirectory = "ssd_dir", subgroupElements = "subgroup_elements", shuffleSeed = "shuffle_seed"
-        case lossScaler = "loss_scaler", model, snapshots
+        case lossScaler = "loss_scaler", model, snapshots, checkpoint, errorFeedback = "error_feedback"
     }
 
     public static func read(from path: String) throws -> TrainerState {
@@ -110,7 +117,7 @@ public struct TrainerState: Codable, Sendable, Equatable {
             throw TrainingError.badOption("--resume: the checkpoint's \(field) is '\(saved)', but this run asks for '\(given)'")
         }
         guard stepsDone < options.steps else {
-            throw TrainingError.badOption("--resume: the checkpoint is at step \(stepsDone); --steps \(options.steps) leaves nothing to run")
+            throw TrainingError.badOption("--resume: the run stands at step \(stepsDone); --steps \(options.steps) leaves nothing to run")
         }
     }
 }

@@ -54,6 +54,8 @@ public struct TrainingFlags: Sendable {
     public var keepCheckpoints = 2
     /// `--device-fault I:SPEC`, each as written.
     public var deviceFaults: [String] = []
+    /// `--host-fault crash@step=N,phase=P`.
+    public var hostFault: String?
     public var resume: String?
 
     public var clock: ClockKind = .wall
@@ -176,6 +178,7 @@ extension TrainingOptions {
         checkpointEvery = f.checkpointEvery
         keepCheckpoints = f.keepCheckpoints
         deviceFaults = try Self.deviceFaults(f.deviceFaults, devices: devices)
+        hostFault = try f.hostFault.map { spec throws(TrainingFlagError) in try HostFault(parsing: spec) }
         clock.kind = f.clock
         clock.dilation = f.dilation
         clock.hostProfile = f.hostProfile

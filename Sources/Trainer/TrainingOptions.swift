@@ -59,8 +59,12 @@ public struct TrainingOptions: Sendable {
     public var keepCheckpoints: Int = 2
     /// `smartssd --fault` specs per device index (fault injection for recovery tests).
     public var deviceFaults: [Int: String] = [:]
-    /// Continue the run saved in this directory (its model, trainer state and the devices' SSDs);
-    /// `steps` is then the total the run goes on to.
+    /// Where the trainer kills itself (`--host-fault`, for the host crash tests).
+    public var hostFault: HostFault?
+    /// Continue the run this directory holds: a checkpoint (its trainer state and the devices'
+    /// snapshots), an exported checkpoint, or the run's SSD directory after the host stopped
+    /// (its journal and the devices' committed states); `steps` is then the total the run goes
+    /// on to.
     public var resume: String?
     /// How the run keeps time (`--clock`): wall (no model), virtual (modeled seconds reported
     /// beside wall time), paced (the model enforced, `dilation` times slower).

@@ -38,6 +38,10 @@ public final class TrainingRun {
     public var recoveries: Int { optimizer.recoveries }
     /// The directory of the last checkpoint this run saved (or resumed from).
     private var lastCheckpoint: String?
+    /// The host's part of every settled step, made durable beside the devices' SSD files.
+    private let journal: TrainerJournal
+    /// Where the trainer kills itself, for the host crash tests (`--host-fault`).
+    private let hostFault: HostFault?
     /// The step still on the devices while the next forward pass runs (`overlapForward`).
     private var inFlight: InFlightStep?
     /// Told of each finished step (set by `run`).
@@ -52,56 +56,55 @@ public final class TrainingRun {
         var record: StepRecord
     }
 
-    /// Loads the model and data, starts the fleet and loads the initial parameters into it.
+    /// Loads the model and data, starts the fleet and loads the initial parameters into it, or
+    /// (`--resume`) brings back the run the resumed directory holds.
     /// Device processes it starts log at `logger`'s level.
     public init(_ options: TrainingOptions,
                 logger: Logger = Logger(label: "smartinf.trainer", factory: SwiftLogNoOpLogHandler.init)) throws {
         self.options = options
         self.logger = logger
-        lastCheckpoint = options.resume
+        hostFault = options.hostFault
         guard options.steps >= 1 else { throw TrainingError.badOption("--steps must be at least 1, got \(options.steps)") }
         var placement = FleetPlacement(mode: options.mode, devices: options.devices, ssdDirectory: options.ssdDirectory,
                                        dramBytes: options.dramBytes, deviceThreads: options.deviceThreads, attach: options.attach,
                                        deviceTimeout: options.deviceTimeout)
         do { try placement.validate() } catch { throw TrainingError.badOption(error.description) }
         OpenBLAS.setThreadCount(options.blasThreads)
-        let saved = try options.resume.map { try TrainerState.read(from: "\($0)/trainer-state.json") }
-        // An exported checkpoint (`smartinf checkpoint export`) brings its own states, laid out
-        // over this run's devices whatever the saving run's devices and mode.
-        var portable: PortableCheckpoint.Contents?
-        if let resume = options.resume, PortableCheckpoint.isExported(resume) {
-            if options.compression.errorFeedback && options.mode.compresses {
-                throw TrainingError.badOption("--resume \(resume): an exported checkpoint holds no error-feedback residuals; resume from the run's own checkpoint, or without --error-feedback")
+        let source = try options.resume.map { try ResumeSource(directory: $0, options: options, logger: logger) }
+        let saved = source?.state
+        lastCheckpoint = source?.checkpoint
+        // The model's shape, and for a new run its initial parameters. A resumed run takes its
+        // parameters from where its states are (the devices, or an exported checkpoint).
+        let config: GPTConfig
+        var initial: AlignedBuffer<Float>?
+        switch source {
+        case .exported(_, let portable)?: config = portable.config
+        case .checkpoint(let directory, let state)?, .devices(let directory, let state)?:
+            if let shape = state.model {
+                config = try shape.config(in: directory)
+            } else {
+                config = try GPTCheckpoint.read(from: "\(directory)/model.bin").config
             }
-            portable = try PortableCheckpoint.read(from: resume, optimizer: options.optimizer)
-        }
-        try saved?.check(against: options, portable: portable != nil)
-        let checkpoint: GPTCheckpoint
-        if let portable {
-            checkpoint = GPTCheckpoint(config: portable.config, parameters: portable.vectors[0])
-        } else if let resume = options.resume {
-            checkpoint = try GPTCheckpoint.read(from: "\(resume)/model.bin")
-        } else {
+        case nil:
+            let checkpoint: GPTCheckpoint
             switch options.model {
             case .checkpoint(let path): checkpoint = try GPTCheckpoint.read(from: path)
             case .initialize(let spec, let seed):
                 var rng = SplitMix64(seed: seed)
                 checkpoint = GPTCheckpoint(gpt2Initialization: try GPTConfig(initSpec: spec), using: &rng)
             }
+            config = checkpoint.config
+            initial = checkpoint.parameters
         }
-        let shape = try BatchShape(batchSize: options.batchSize, sequenceLength: options.sequenceLength, config: checkpoint.config)
-        let tokens = try TokenFile.read(from: options.trainData, vocabSize: checkpoint.config.vocabSize)
+        let shape = try BatchShape(batchSize: options.batchSize, sequenceLength: options.sequenceLength, config: config)
+        let tokens = try TokenFile.read(from: options.trainData, vocabSize: config.vocabSize)
         trainLoader = try TokenBatchLoader(tokens: tokens, shape: shape,
                                            shuffler: options.shuffleSeed.map { SplitMix64(seed: $0) })
         if let path = options.validationData {
-            validationLoader = try TokenBatchLoader(tokens: try TokenFile.read(from: path, vocabSize: checkpoint.config.vocabSize),
+            validationLoader = try TokenBatchLoader(tokens: try TokenFile.read(from: path, vocabSize: config.vocabSize),
                                                     shape: shape)
         }
-        // In mixed precision the model keeps only the compute copy (the rounding of the
-        // checkpoint's fp32 values, exactly what the devices write back after every step); the
-        // fp32 values go to the devices and are not kept on the host.
-        model = GPTModel(config: checkpoint.config, parameters: checkpoint.parameters, shape: shape, precision: options.precision)
-        let partition = Partition(parameterCount: checkpoint.config.parameterCount, deviceCount: options.devices)
+        let partition = Partition(parameterCount: config.parameterCount, deviceCount: options.devices)
         let scaling = options.lossScaling ?? (options.precision == .fp16 ? DynamicLossScaler.Configuration() : nil)
         let lossScaler = scaling.map { configuration in
             guard let s = saved?.lossScaler else { return DynamicLossScaler(configuration) }
@@ -113,14 +116,19 @@ public final class TrainingRun {
             for _ in 0..<saved.stepsDone { _ = trainLoader.next() }
         }
 
-        // A new run starts its devices on fresh SSD files (and no snapshots): the ones it names,
-        // and only those; so does one that lays out an exported checkpoint.
-        if saved == nil || portable != nil { placement.removeStaleDeviceFiles() }
+        // A new run starts its devices on fresh SSD files (and no snapshots, no journal): the
+        // ones it names, and only those; so does one that lays out an exported checkpoint.
+        let fresh: Bool
+        if case .checkpoint? = source { fresh = false } else if case .devices? = source { fresh = false } else { fresh = true }
+        if fresh {
+            placement.removeStaleDeviceFiles()
+            TrainerJournal.remove(in: options.ssdDirectory)
+        }
         if options.clock.kind == .paced && !options.attach.isEmpty {
             throw TrainingError.badOption("--clock paced starts its own devices with the shared pacer table; it cannot --attach")
         }
         let clocking = options.clock.modeled
-            ? try LiveClocking(options.clock, config: checkpoint.config, batch: options.batchSize, sequence: options.sequenceLength,
+            ? try LiveClocking(options.clock, config: config, batch: options.batchSize, sequence: options.sequenceLength,
                                mode: options.mode, devices: options.devices, stateCount: options.optimizer.stateCount,
                                directory: options.ssdDirectory)
             : nil
@@ -130,28 +138,44 @@ public final class TrainingRun {
         placement.deviceArguments = Dictionary(uniqueKeysWithValues: (0..<options.devices).map { i in
             (i, (options.deviceFaults[i].map { ["--fault", $0] } ?? []) + (clocking?.deviceArguments(i) ?? []))
         })
-        logger.info("model: \(checkpoint.config)")
+        logger.info("model: \(config)")
         logger.info("fleet: \(options.mode) on \(options.devices) device(s), starting")
+        let start: DeviceFleet.Start
+        switch source {
+        case .exported(_, let portable)?: start = .restore(vectors: portable.vectors, committedStep: portable.state.stepsDone)
+        case .checkpoint(_, let state)?, .devices(_, let state)?: start = .resume(committedStep: state.stepsDone, snapshots: state.snapshots)
+        case nil: start = .load(initial!)
+        }
         let fleet = try DeviceFleet.start(placement.backend, partition: partition, configuration: DeviceFleet.Configuration(
             mode: options.mode, optimizer: options.optimizer, gradientPrecision: options.precision,
             copyOutPrecision: options.precision,
             subgroupElements: options.subgroupElements, compression: options.compression,
             queueDepth: options.queueDepth, blockSize: options.blockSize),
-            start: portable.map { DeviceFleet.Start.restore(vectors: $0.vectors, committedStep: $0.state.stepsDone) }
-                ?? saved.map { .resume(committedStep: $0.stepsDone, snapshots: $0.snapshots) } ?? .load(checkpoint.parameters),
-            directory: options.ssdDirectory, logger: logger)
+            start: start, directory: options.ssdDirectory, logger: logger)
         optimizer = OffloadedOptimizer(fleet: fleet, optimizer: options.optimizer, clipping: GradientClipping(maxNorm: options.gradientClip),
                                        lossScaler: lossScaler, appliedSteps: saved?.appliedSteps ?? 0,
                                        onDeviceFailure: options.onDeviceFailure, logger: logger)
-        if let resume = options.resume, portable == nil, fleet.usesErrorFeedback {
-            let path = "\(resume)/\(Self.errorFeedbackFile)"
+        // A resumed run's parameters are the fp32 masters its devices hold (in mixed precision
+        // the model keeps only their rounding, as the devices write it back after every step).
+        let parameters: AlignedBuffer<Float>
+        switch source {
+        case .exported(_, let portable)?: parameters = portable.vectors[0]
+        case .checkpoint?, .devices?: parameters = AlignedBuffer(try fleet.readState(.parameters))
+        case nil: parameters = initial!
+        }
+        model = GPTModel(config: config, parameters: parameters, shape: shape, precision: options.precision)
+        if case .checkpoint(let directory, let state)? = source, fleet.usesErrorFeedback {
+            let path = "\(directory)/\(state.errorFeedback ?? Self.errorFeedbackFile)"
             try fleet.restore(try ErrorFeedbackFile(reading: path), from: path)
         }
         if let table = clocking?.table {
             fleet.paceOffload = { device, bytes, started in table.paceOffload(to: device, bytes: bytes, startedAt: started) }
         }
+        journal = try TrainerJournal(directory: options.ssdDirectory, state: Self.trainerState(
+            options, step: stepsDone, optimizer: optimizer, config: config, checkpoint: lastCheckpoint))
         // Created last, so that a run that cannot start leaves no output behind.
-        metrics = try options.metricsPath.map { try MetricsWriter(path: $0) }
+        let kept = saved == nil ? nil : stepsDone
+        metrics = try options.metricsPath.map { try MetricsWriter(path: $0, keepingStepsThrough: kept) }
     }
 
     /// The partition plan with tensor names (`--explain`).
@@ -176,12 +200,37 @@ public final class TrainingRun {
         try clocking?.writeTrace(subgroupElements: fleet.subgroupElements, topkRatio: options.compression.ratio)
     }
 
-    /// Records a settled step, and saves a periodic checkpoint when one is due.
+    /// Records a settled step: first durably in the journal (the host's part of the step; the
+    /// devices committed theirs), then in the records and metrics; then saves a periodic
+    /// checkpoint when one is due.
     private func complete(_ record: StepRecord) throws {
+        var record = record
+        let journalStart = ContinuousClock.now
+        try journal.append(trainerState(step: record.step),
+                           tearAfter: hostFault?.tearsJournal(atStep: record.step) == true ? 512 : nil)
+        hostFault.strike(.journal, step: record.step)
+        record.seconds.journal = (ContinuousClock.now - journalStart) / .seconds(1)
         records.append(record)
         try metrics?.append(record)
         progress(record)
         if let path = options.saveCheckpoint, checkpointDue(record.step) { try saveCheckpoint(to: path) }
+    }
+
+    /// The trainer state at the end of step `step` (settled), as the journal and checkpoints
+    /// record it.
+    private func trainerState(step: Int) -> TrainerState {
+        Self.trainerState(options, step: step, optimizer: optimizer, config: model.config, checkpoint: lastCheckpoint)
+    }
+
+    private static func trainerState(_ options: TrainingOptions, step: Int, optimizer: OffloadedOptimizer, config: GPTConfig,
+                                     checkpoint: String?) -> TrainerState {
+        TrainerState(
+            stepsDone: step, appliedSteps: optimizer.appliedSteps, mode: options.mode.rawValue,
+            optimizer: options.optimizer.name, devices: options.devices, ssdDirectory: options.ssdDirectory,
+            subgroupElements: optimizer.fleet.subgroupElements, shuffleSeed: options.shuffleSeed,
+            lossScaler: optimizer.lossScaler.map { .init(scale: $0.scale, remainingHysteresis: $0.remainingHysteresis,
+                                                         iteration: $0.iteration, lastOverflowIteration: $0.lastOverflowIteration) },
+            model: .init(config), checkpoint: checkpoint)
     }
 
     private func checkpointDue(_ step: Int) -> Bool {
@@ -210,6 +259,7 @@ public final class TrainingRun {
         earlyParameterSubgroups += flight.pending.earlySubgroups
         let settleStart = ContinuousClock.now
         let (traffic, retried) = try optimizer.settle(flight)
+        hostFault.strike(.committed, step: flight.pending.step)
         self.traffic.add(traffic)
         var record = inFlight.record
         record.seconds.update += (ContinuousClock.now - settleStart) / .seconds(1)
@@ -233,6 +283,7 @@ public final class TrainingRun {
         // Zeroed only now: a step in flight is run again on its gradient if a device fails.
         model.zeroGradients()
         clocking?.paceCompute(backward: false, startedAt: forwardStart)
+        hostFault.strike(.forward, step: step)
         let forwardEnd = ContinuousClock.now
         seconds.forward = (forwardEnd - forwardStart) / .seconds(1)
         // Payloads of subgroups whose gradients are final go out while backward goes on.
@@ -245,6 +296,7 @@ public final class TrainingRun {
         }
         try early?.finish()
         clocking?.paceCompute(backward: true, startedAt: forwardEnd)
+        hostFault.strike(.backward, step: step)
         let backwardEnd = ContinuousClock.now
         seconds.backward = (backwardEnd - forwardEnd) / .seconds(1)
 
@@ -259,6 +311,7 @@ public final class TrainingRun {
         seconds.gradientCheck = (ContinuousClock.now - checkStart) / .seconds(1)
 
         let updateStart = ContinuousClock.now
+        hostFault.strike(.update, step: step)
         let overlapped = mayOverlap(step, skip: check.skip)
         if overlapped {
             let flight = try optimizer.begin(step, update: update, check: check, gradient: gradient, early: early)
@@ -268,6 +321,7 @@ public final class TrainingRun {
         } else {
             traffic.add(try optimizer.step(step, update: update, check: check, gradient: gradient, early: early,
                                            computeCopy: model.computeParameters))
+            hostFault.strike(.committed, step: step)
         }
         seconds.update = (ContinuousClock.now - updateStart) / .seconds(1)
         if overlapped {
@@ -294,31 +348,39 @@ public final class TrainingRun {
     }
 
     /// Saves a checkpoint: first every device snapshots its committed states inside itself
-    /// (keeping its newest `keepCheckpoints`), then the host writes the model (llm.c format),
-    /// the run's state naming those snapshots, and the error-feedback residuals into
-    /// `directory`. In that order, a trainer state on disk never names a snapshot that is not.
+    /// (keeping its newest `keepCheckpoints`), then the host writes into `directory` the
+    /// error-feedback residuals (in a file named after the step), the model (llm.c format) and,
+    /// last, the run's state naming the snapshots and the residuals; then it forgets residuals
+    /// of older steps. In that order, a trainer state on disk never names a file that is not
+    /// there, whenever the host dies.
     public func saveCheckpoint(to directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var state = TrainerState(
-            stepsDone: records.last?.step ?? stepsDone, appliedSteps: optimizer.appliedSteps, mode: options.mode.rawValue,
-            optimizer: options.optimizer.name, devices: options.devices, ssdDirectory: options.ssdDirectory,
-            subgroupElements: fleet.subgroupElements, shuffleSeed: options.shuffleSeed,
-            lossScaler: optimizer.lossScaler.map { .init(scale: $0.scale, remainingHysteresis: $0.remainingHysteresis,
-                                                         iteration: $0.iteration, lastOverflowIteration: $0.lastOverflowIteration) },
-            model: .init(model.config))
-        state.snapshots = try fleet.snapshot(step: state.stepsDone, keep: options.keepCheckpoints,
+        let step = records.last?.step ?? stepsDone
+        var state = trainerState(step: step)
+        state.checkpoint = nil
+        state.snapshots = try fleet.snapshot(step: step, keep: options.keepCheckpoints,
                                              note: String(decoding: try state.encoded(), as: UTF8.self)).map(\.path)
+        hostFault.strike(.snapshot, step: step)
+        if fleet.usesErrorFeedback {
+            state.errorFeedback = "error-feedback-\(step).bin"
+            try fleet.errorFeedback.write(to: "\(directory)/\(state.errorFeedback!)")
+        }
         // The fp32 masters from the devices (in fp32 runs they equal the compute copy).
         let masters = options.precision == .fp32 ? model.parameters : AlignedBuffer(try fleet.readState(.parameters))
         try GPTCheckpoint(config: model.config, parameters: masters).write(to: "\(directory)/model.bin")
-        try state.write(to: "\(directory)/trainer-state.json")
-        lastCheckpoint = directory
-        if fleet.usesErrorFeedback {
-            try fleet.errorFeedback.write(to: "\(directory)/\(Self.errorFeedbackFile)")
+        hostFault.strike(.modelFile, step: step)
+        try state.write(to: "\(directory)/\(PortableCheckpoint.stateFile)")
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where name.hasPrefix("error-feedback") && name.hasSuffix(".bin") && name != state.errorFeedback {
+            try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
+        }
+        if lastCheckpoint != directory {
+            lastCheckpoint = directory
+            try journal.append(trainerState(step: step))
         }
     }
 
-    /// Where a checkpoint keeps the error-feedback residuals of su+o+c runs.
+    /// Where checkpoints saved before the residuals were named after their step kept them.
     static let errorFeedbackFile = "error-feedback.bin"
 
     /// Stops the devices (after the step still on them, if a run stopped with one in flight).

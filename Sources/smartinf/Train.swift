@@ -71,8 +71,9 @@ struct Train: ParsableCommand {
     var keepCheckpoints: Int = TrainingFlags.defaults.keepCheckpoints
     @Option(name: .customLong("device-fault"), help: "Inject a fault into device I: I:SPEC (smartssd --fault SPEC); repeatable.")
     var deviceFault: [String] = []
-    @Option(help: "Continue the run saved in this directory (with --save-checkpoint); --steps is the total.")
+    @Option(help: "Continue a run: from a checkpoint directory (--save-checkpoint), an exported checkpoint, or the run's --ssd-dir after the host stopped (from the last step every device committed); --steps is the total.")
     var resume: String?
+    @Option(name: .customLong("host-fault"), help: .hidden) var hostFault: String?
     @Flag(help: "Print the partition plan before training.") var explain = false
 
     @Option(help: "wall (this machine, no model), virtual (also report modeled seconds) or paced (hold every operation to the model, --dilation times slower).")
@@ -138,7 +139,8 @@ struct Train: ParsableCommand {
         let last = run.records.last?.loss ?? .nan
         var table = TextTable(["phase", "s/step", "share"])
         for (name, value) in [("forward", total.forward), ("backward", total.backward), ("grad check+clip", total.gradientCheck),
-                              ("update (offload, device update, upload)", total.update)] {
+                              ("update (offload, device update, upload)", total.update),
+                              ("trainer state (durable)", total.journal)] {
             table.append([name, String(format: "%.4f", value / steps), String(format: "%.1f%%", 100 * value / max(total.total, 1e-12))])
         }
         let t = run.traffic
@@ -220,6 +222,7 @@ struct Train: ParsableCommand {
         f.checkpointEvery = checkpointEvery
         f.keepCheckpoints = keepCheckpoints
         f.deviceFaults = deviceFault
+        f.hostFault = hostFault
         f.resume = resume
         f.clock = clock
         f.dilation = dilation

@@ -21,7 +21,10 @@ import Trainer
         let part1 = try TrainingRun(first)
         try part1.run()
         part1.finish()
-        let residuals = "\(dir.path)/checkpoint/error-feedback.bin"
+        // The residuals are named after their step, and the trainer state names them.
+        let state = try TrainerState.read(from: "\(dir.path)/checkpoint/trainer-state.json")
+        #expect(state.errorFeedback == "error-feedback-3.bin")
+        let residuals = "\(dir.path)/checkpoint/error-feedback-3.bin"
         let saved = try ErrorFeedbackFile(reading: residuals)
         #expect(saved.devices.count == 2)
         #expect(saved.devices.allSatisfy { $0.allSatisfy { $0.completedSteps == 3 } })
@@ -35,12 +38,12 @@ import Trainer
         // A damaged file is refused by its checksum; a missing one says why it might be missing.
         let bad = "\(dir.path)/checkpoint-bad"
         try FileManager.default.copyItem(atPath: "\(dir.path)/checkpoint", toPath: bad)
-        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(bad)/error-feedback.bin")))
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(bad)/error-feedback-3.bin")))
         bytes[40] ^= 0x10
-        try Data(bytes).write(to: URL(fileURLWithPath: "\(bad)/error-feedback.bin"))
+        try Data(bytes).write(to: URL(fileURLWithPath: "\(bad)/error-feedback-3.bin"))
         second.resume = bad
-        #expect { _ = try TrainingRun(second) } throws: { "\($0)".contains("error-feedback.bin: its checksum does not match") }
-        try FileManager.default.removeItem(atPath: "\(bad)/error-feedback.bin")
+        #expect { _ = try TrainingRun(second) } throws: { "\($0)".contains("error-feedback-3.bin: its checksum does not match") }
+        try FileManager.default.removeItem(atPath: "\(bad)/error-feedback-3.bin")
         #expect { _ = try TrainingRun(second) } throws: { "\($0)".contains("saved by a run without --error-feedback") }
 
         second.resume = first.saveCheckpoint

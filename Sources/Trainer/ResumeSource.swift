@@ -1,0 +1,67 @@
+import Foundation
+import Logging
+
+/// What `--resume DIR` names, checked against the run's options: the trainer state the run goes
+/// on from, and where its states come from.
+enum ResumeSource {
+    /// An exported checkpoint (`smartinf checkpoint export`): states of its own, laid out over
+    /// any number of devices in any mode.
+    case exported(directory: String, PortableCheckpoint.Contents)
+    /// A checkpoint the run saved: its trainer state names each device's snapshot of its step,
+    /// which devices that went past it restore.
+    case checkpoint(directory: String, TrainerState)
+    /// The run's own SSD directory after the host stopped (a crash, a kill): the journal's last
+    /// step, which every device committed (a device one step ahead is rolled back).
+    case devices(directory: String, TrainerState)
+
+    init(directory: String, options: TrainingOptions, logger: Logger) throws {
+        let errorFeedback = options.compression.errorFeedback && options.mode.compresses
+        let checkpointState = "\(directory)/\(PortableCheckpoint.stateFile)"
+        if PortableCheckpoint.isExported(directory) {
+            if errorFeedback {
+                throw TrainingError.badOption("--resume \(directory): an exported checkpoint holds no error-feedback residuals; resume from the run's own checkpoint, or without --error-feedback")
+            }
+            let portable = try PortableCheckpoint.read(from: directory, optimizer: options.optimizer)
+            try portable.state.check(against: options, portable: true)
+            self = .exported(directory: directory, portable)
+        } else if FileManager.default.fileExists(atPath: checkpointState) {
+            let state = try TrainerState.read(from: checkpointState)
+            try state.check(against: options)
+            self = .checkpoint(directory: directory, state)
+        } else if TrainerJournal.exists(in: directory) {
+            let state = try TrainerJournal.newest(in: directory)
+            try state.check(against: options)
+            guard errorFeedback else {
+                self = .devices(directory: directory, state)
+                return
+            }
+            // The residuals are as large as the model and change every step: writing them every
+            // step would cost a model-sized write per step, so only checkpoints keep them.
+            guard let checkpoint = state.checkpoint else {
+                throw TrainingError.badOption("--resume \(directory): the run carries error-feedback residuals, which only checkpoints keep (they are as large as the model), and it saved no checkpoint; start it again, with --save-checkpoint and --checkpoint-every to make it resumable")
+            }
+            let saved = try TrainerState.read(from: "\(checkpoint)/\(PortableCheckpoint.stateFile)")
+            try saved.check(against: options)
+            logger.notice("--resume \(directory): the devices are at step \(state.stepsDone), but the error-feedback residuals are kept only in checkpoints (they are as large as the model); going back to the last checkpoint, \(checkpoint), at step \(saved.stepsDone)")
+            self = .checkpoint(directory: checkpoint, saved)
+        } else {
+            throw TrainingError.badOption("--resume \(directory): expected a checkpoint (with \(PortableCheckpoint.stateFile)), an exported checkpoint (with \(PortableCheckpoint.modelFile)) or a run's SSD directory (with \(TrainerJournal.fileName)); found none of them")
+        }
+    }
+
+    /// The trainer state the run goes on from.
+    var state: TrainerState {
+        switch self {
+        case .exported(_, let portable): portable.state
+        case .checkpoint(_, let state), .devices(_, let state): state
+        }
+    }
+
+    /// The checkpoint the run could go back to if its devices' states were damaged.
+    var checkpoint: String? {
+        switch self {
+        case .exported(let directory, _), .checkpoint(let directory, _): directory
+        case .devices(_, let state): state.checkpoint
+        }
+    }
+}
