@@ -9,7 +9,7 @@ BIN        := .build/release
 OUT        := out
 PYTHON     ?= python3
 
-.PHONY: report-png soak deps build run test test-python python-deps bench bench-suite fuzz big model-check clean
+.PHONY: report-png soak soak-host deps build run test test-python python-deps bench bench-suite fuzz big model-check clean
 
 deps:
 	@scripts/install-deps.sh
@@ -143,6 +143,13 @@ fuzz: deps
 # nothing left behind). Not part of `make test`.
 soak: build
 	$(BIN)/smartinf soak --devices 8 --steps 3000 --kill-every 5
+
+# Host crashes under load: the trainer SIGKILLed 200 times (in every phase of a step, mid-update,
+# mid-journal, mid-checkpoint, at random instants, with a device), resumed each time with
+# --resume SSD_DIR, against an uninterrupted run (bit-identical parameters, states and metrics).
+# Not part of `make test` (which runs a short one).
+soak-host: build
+	$(BIN)/smartinf soak-host --kills 200 --steps 600 --devices 4
 
 clean:
 	rm -rf .build $(OUT)

@@ -14,7 +14,9 @@ enum ResumeSource {
     /// step, which every device committed (a device one step ahead is rolled back).
     case devices(directory: String, TrainerState)
 
-    init(directory: String, options: TrainingOptions, logger: Logger) throws {
+    /// What `directory` holds, checked against `options`; nil when the run must start again
+    /// from its first step (an error-feedback run whose host died before its first checkpoint).
+    static func resolve(_ directory: String, options: TrainingOptions, logger: Logger) throws -> ResumeSource? {
         let errorFeedback = options.compression.errorFeedback && options.mode.compresses
         let checkpointState = "\(directory)/\(PortableCheckpoint.stateFile)"
         if PortableCheckpoint.isExported(directory) {
@@ -23,27 +25,25 @@ enum ResumeSource {
             }
             let portable = try PortableCheckpoint.read(from: directory, optimizer: options.optimizer)
             try portable.state.check(against: options, portable: true)
-            self = .exported(directory: directory, portable)
+            return .exported(directory: directory, portable)
         } else if FileManager.default.fileExists(atPath: checkpointState) {
             let state = try TrainerState.read(from: checkpointState)
             try state.check(against: options)
-            self = .checkpoint(directory: directory, state)
+            return .checkpoint(directory: directory, state)
         } else if TrainerJournal.exists(in: directory) {
             let state = try TrainerJournal.newest(in: directory)
-            try state.check(against: options)
-            guard errorFeedback else {
-                self = .devices(directory: directory, state)
-                return
-            }
+            try state.check(against: options, mayBeFinished: true)
+            guard errorFeedback else { return .devices(directory: directory, state) }
             // The residuals are as large as the model and change every step: writing them every
             // step would cost a model-sized write per step, so only checkpoints keep them.
             guard let checkpoint = state.checkpoint else {
-                throw TrainingError.badOption("--resume \(directory): the run carries error-feedback residuals, which only checkpoints keep (they are as large as the model), and it saved no checkpoint; start it again, with --save-checkpoint and --checkpoint-every to make it resumable")
+                logger.warning("--resume \(directory): the devices are at step \(state.stepsDone), but the error-feedback residuals are kept only in checkpoints (they are as large as the model) and the run saved none: starting again from step 1")
+                return nil
             }
             let saved = try TrainerState.read(from: "\(checkpoint)/\(PortableCheckpoint.stateFile)")
-            try saved.check(against: options)
+            try saved.check(against: options, mayBeFinished: true)
             logger.notice("--resume \(directory): the devices are at step \(state.stepsDone), but the error-feedback residuals are kept only in checkpoints (they are as large as the model); going back to the last checkpoint, \(checkpoint), at step \(saved.stepsDone)")
-            self = .checkpoint(directory: checkpoint, saved)
+            return .checkpoint(directory: checkpoint, saved)
         } else {
             throw TrainingError.badOption("--resume \(directory): expected a checkpoint (with \(PortableCheckpoint.stateFile)), an exported checkpoint (with \(PortableCheckpoint.modelFile)) or a run's SSD directory (with \(TrainerJournal.fileName)); found none of them")
         }

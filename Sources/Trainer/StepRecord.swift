@@ -31,23 +31,20 @@ public struct PhaseSeconds: Codable, Sendable, Equatable {
     public var backward: Double = 0
     public var gradientCheck: Double = 0
     public var update: Double = 0
-    /// Making the host's part of the step durable (`TrainerJournal`).
-    public var journal: Double = 0
 
     public init() {}
 
-    public var total: Double { forward + backward + gradientCheck + update + journal }
+    public var total: Double { forward + backward + gradientCheck + update }
 
     public mutating func add(_ other: PhaseSeconds) {
         forward += other.forward
         backward += other.backward
         gradientCheck += other.gradientCheck
         update += other.update
-        journal += other.journal
     }
 
     enum CodingKeys: String, CodingKey {
-        case forward = "fw", backward = "bw", gradientCheck = "grad_check", update, journal
+        case forward = "fw", backward = "bw", gradientCheck = "grad_check", update
     }
 }
 

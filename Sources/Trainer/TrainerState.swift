@@ -101,8 +101,10 @@ public struct TrainerState: Codable, Sendable, Equatable {
     public func write(to path: String) throws { try DurableFile.write(encoded(), to: path) }
 
     /// Refuses to resume on a different setup, naming the field. An exported checkpoint
-    /// (`portable`) resumes on any devices, in any mode, in any SSD directory.
-    func check(against options: TrainingOptions, portable: Bool = false) throws {
+    /// (`portable`) resumes on any devices, in any mode, in any SSD directory. A run resumed
+    /// from its devices may stand at its last step (`mayBeFinished`): its host died after the
+    /// last step, before or while it wrote the final checkpoint, which the resumed run writes.
+    func check(against options: TrainingOptions, portable: Bool = false, mayBeFinished: Bool = false) throws {
         func seed(_ value: UInt64?) -> String { value.map { "\($0)" } ?? "none (file order)" }
         var fields: [(String, String, String)] = []
         if !portable { fields.append(("mode", mode, options.mode.rawValue)) }
@@ -116,7 +118,7 @@ public struct TrainerState: Codable, Sendable, Equatable {
         if let (field, saved, given) = mismatches.first {
             throw TrainingError.badOption("--resume: the checkpoint's \(field) is '\(saved)', but this run asks for '\(given)'")
         }
-        guard stepsDone < options.steps else {
+        guard stepsDone < options.steps || (mayBeFinished && stepsDone == options.steps) else {
             throw TrainingError.badOption("--resume: the run stands at step \(stepsDone); --steps \(options.steps) leaves nothing to run")
         }
     }

@@ -40,6 +40,8 @@ public final class TrainingRun {
     private var lastCheckpoint: String?
     /// The host's part of every settled step, made durable beside the devices' SSD files.
     private let journal: TrainerJournal
+    /// Wall seconds each step's journal write took (what making the host durable costs).
+    public private(set) var journalSeconds: [Double] = []
     /// Where the trainer kills itself, for the host crash tests (`--host-fault`).
     private let hostFault: HostFault?
     /// The step still on the devices while the next forward pass runs (`overlapForward`).
@@ -70,7 +72,7 @@ public final class TrainingRun {
                                        deviceTimeout: options.deviceTimeout)
         do { try placement.validate() } catch { throw TrainingError.badOption(error.description) }
         OpenBLAS.setThreadCount(options.blasThreads)
-        let source = try options.resume.map { try ResumeSource(directory: $0, options: options, logger: logger) }
+        let source = try options.resume.flatMap { try ResumeSource.resolve($0, options: options, logger: logger) }
         let saved = source?.state
         lastCheckpoint = source?.checkpoint
         // The model's shape, and for a new run its initial parameters. A resumed run takes its
@@ -188,7 +190,7 @@ public final class TrainingRun {
     public func run(progress: @escaping (StepRecord) -> Void = { _ in }) throws {
         self.progress = progress
         defer { self.progress = { _ in } }
-        for step in (stepsDone + 1)...options.steps {
+        for step in stride(from: stepsDone + 1, through: options.steps, by: 1) {
             do {
                 // nil: the step is still on the devices, and is finished by the next one.
                 if let record = try runStep(step) { try complete(record) }
@@ -200,18 +202,18 @@ public final class TrainingRun {
         try clocking?.writeTrace(subgroupElements: fleet.subgroupElements, topkRatio: options.compression.ratio)
     }
 
-    /// Records a settled step: first durably in the journal (the host's part of the step; the
-    /// devices committed theirs), then in the records and metrics; then saves a periodic
-    /// checkpoint when one is due.
+    /// Records a settled step: in the records and the metrics, then durably in the journal (the
+    /// host's part of the step; the devices committed theirs); then saves a periodic checkpoint
+    /// when one is due. A host that dies between the metrics and the journal leaves a metrics
+    /// line of a step it runs again, which the resumed run drops (`MetricsWriter`).
     private func complete(_ record: StepRecord) throws {
-        var record = record
+        records.append(record)
+        try metrics?.append(record)
         let journalStart = ContinuousClock.now
         try journal.append(trainerState(step: record.step),
                            tearAfter: hostFault?.tearsJournal(atStep: record.step) == true ? 512 : nil)
         hostFault.strike(.journal, step: record.step)
-        record.seconds.journal = (ContinuousClock.now - journalStart) / .seconds(1)
-        records.append(record)
-        try metrics?.append(record)
+        journalSeconds.append((ContinuousClock.now - journalStart) / .seconds(1))
         progress(record)
         if let path = options.saveCheckpoint, checkpointDue(record.step) { try saveCheckpoint(to: path) }
     }

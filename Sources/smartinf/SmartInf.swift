@@ -5,7 +5,7 @@ struct SmartInf: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "smartinf",
         abstract: "Near-storage optimizer offloading (Smart-Infinity) on ordinary machines.",
-        subcommands: [Train.self, Corpus.self, Bench.self, Synth.self, Replay.self, Sweep.self, Export.self, CheckpointCommand.self, ReportCommand.self, Validate.self, Calibrate.self, ModelCheck.self, SoakCommand.self])
+        subcommands: [Train.self, Corpus.self, Bench.self, Synth.self, Replay.self, Sweep.self, Export.self, CheckpointCommand.self, ReportCommand.self, Validate.self, Calibrate.self, ModelCheck.self, SoakCommand.self, SoakHostCommand.self])
 }
 
 struct Bench: ParsableCommand {

@@ -138,10 +138,12 @@ struct Train: ParsableCommand {
         let first = run.records.first?.loss ?? .nan
         let last = run.records.last?.loss ?? .nan
         var table = TextTable(["phase", "s/step", "share"])
+        let journal = run.journalSeconds.reduce(0, +)
+        let whole = max(total.total + journal, 1e-12)
         for (name, value) in [("forward", total.forward), ("backward", total.backward), ("grad check+clip", total.gradientCheck),
                               ("update (offload, device update, upload)", total.update),
-                              ("trainer state (durable)", total.journal)] {
-            table.append([name, String(format: "%.4f", value / steps), String(format: "%.1f%%", 100 * value / max(total.total, 1e-12))])
+                              ("trainer state made durable (journal)", journal)] {
+            table.append([name, String(format: "%.4f", value / steps), String(format: "%.1f%%", 100 * value / whole)])
         }
         let t = run.traffic
         var memory = "peak RSS: host \(Figures.count(Double(ProcessMemory.peakResidentBytes() ?? 0)))B"
