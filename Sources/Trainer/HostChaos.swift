@@ -61,16 +61,16 @@ public enum HostChaos {
         /// a phase after the last suitable step).
         public var landed: [String: Int]
         public var devicesKilled: Int
-        /// Steps a resumed run ran again: at most one per kill (the step in flight), except
-        /// where a run goes back to its last checkpoint (error feedback).
-        public var stepsRunAgain: Int
+        /// The most steps a kill in a known step cost (a phase kill in step k: k less the last
+        /// step the journal holds after it): at most 1, the step in flight.
+        public var mostStepsLost: Int
         public var parametersIdentical: Bool
         public var statesIdentical: Bool
         /// Every step in the metrics file once, with the reference's loss.
         public var metricsIdentical: Bool
         public var referenceSeconds: Double
         public var chaosSeconds: Double
-        public var passed: Bool { parametersIdentical && statesIdentical && metricsIdentical }
+        public var passed: Bool { parametersIdentical && statesIdentical && metricsIdentical && mostStepsLost <= 1 }
     }
 
     /// A trainer started by the test that did not end as planned.
@@ -99,7 +99,7 @@ public enum HostChaos {
         var landed: [String: Int] = [:]
         var devicesKilled = 0
         var launches = 0
-        var printedSteps = 0
+        var mostStepsLost = 0
         var pending = plan.kills[...]
         let chaosStart = ContinuousClock.now
         while true {
@@ -124,13 +124,16 @@ public enum HostChaos {
                 }
             }
             trainer.process.waitUntilExit()
-            printedSteps += trainer.printedSteps
             try waitForDevicesToGo(ssd: chaos.ssd)
             if trainer.process.terminationReason == .exit && trainer.process.terminationStatus == 0 { break }
             guard trainer.process.terminationReason == .uncaughtSignal, trainer.process.terminationStatus == SIGKILL, let planned else {
                 throw Failure(detail: "launch \(launches) (\(resume ? "resumed at step \(done)" : "fresh")) failed: \(trainer.errors)")
             }
             landed["\(planned)", default: 0] += 1
+            if let fault {
+                let journaled = TrainerJournal.exists(in: chaos.ssd) ? try TrainerJournal.newest(in: chaos.ssd).stepsDone : 0
+                mostStepsLost = max(mostStepsLost, fault.step - journaled)
+            }
             if deviceKilled { devicesKilled += 1 }
             logger.info("launch \(launches): killed \(planned)\(fault.map { " (step \($0.step))" } ?? "") after step \(done)")
         }
@@ -143,7 +146,7 @@ public enum HostChaos {
             }
         }
         let losses = try [reference, chaos].map { try stepLosses($0.metrics) }
-        return Report(launches: launches, landed: landed, devicesKilled: devicesKilled, stepsRunAgain: printedSteps - plan.steps,
+        return Report(launches: launches, landed: landed, devicesKilled: devicesKilled, mostStepsLost: mostStepsLost,
                       parametersIdentical: exports[0][0] == exports[1][0], statesIdentical: exports[0][1] == exports[1][1],
                       metricsIdentical: losses[0] == losses[1] && losses[0].map(\.step) == Array(1...plan.steps),
                       referenceSeconds: referenceSeconds, chaosSeconds: chaosSeconds)
@@ -185,11 +188,6 @@ public enum HostChaos {
             try process.run()
         }
 
-        /// Lines of steps it printed (once it has exited).
-        var printedSteps: Int {
-            ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.hasPrefix("step ") }.count
-        }
-
         /// The end of its standard error (once it has exited).
         var errors: String { String(((try? String(contentsOfFile: errorOutput, encoding: .utf8)) ?? "").suffix(4000)) }
     }
@@ -206,10 +204,12 @@ public enum HostChaos {
     /// A fault in `phase` at a random step after `done` (a checkpoint step for the checkpoint
     /// phases); nil if no step is left for it.
     private static func fault(_ phase: HostFault.Phase, after done: Int, plan: Plan, using rng: inout SplitMix64) -> HostFault? {
-        let steps = (done + 1)...plan.steps
+        // The final checkpoint comes after the last step: a run resumed there still writes it.
         let candidates = switch phase {
-        case .snapshot, .modelFile: steps.filter { $0 % plan.checkpointEvery == 0 || $0 == plan.steps }
-        default: Array(steps)
+        case .snapshot, .modelFile:
+            stride(from: done + 1, through: plan.steps, by: 1).filter { $0 % plan.checkpointEvery == 0 || $0 == plan.steps }
+                + (done == plan.steps ? [done] : [])
+        default: Array(stride(from: done + 1, through: plan.steps, by: 1))
         }
         // Early steps, so that the kills of a plan all find a step.
         return candidates.prefix(3).randomElement(using: &rng).map { HostFault(step: $0, phase: phase) }

@@ -55,7 +55,7 @@ struct SoakHostCommand: ParsableCommand {
         table.append(["trainer processes started", "\(report.launches)"])
         for (kind, count) in report.landed.sorted(by: { $0.key < $1.key }) { table.append(["killed \(kind)", "\(count)"]) }
         table.append(["devices killed with their host", "\(report.devicesKilled)"])
-        table.append(["steps run again (at most one per kill)", "\(report.stepsRunAgain)"])
+        table.append(["most steps a kill in a known step lost (limit 1)", "\(report.mostStepsLost)"])
         table.append(["parameters bit-identical to the uninterrupted run", report.parametersIdentical ? "yes" : "NO"])
         table.append(["optimizer states bit-identical", report.statesIdentical ? "yes" : "NO"])
         table.append(["metrics: every step once, same losses", report.metricsIdentical ? "yes" : "NO"])

@@ -33,6 +33,8 @@ import Trainer
         let report = try HostChaos.run(plan, logger: Logger(label: "host-chaos", factory: SwiftLogNoOpLogHandler.init))
         #expect(report.parametersIdentical && report.statesIdentical, "\(report)")
         #expect(report.metricsIdentical, "\(report)")
+        // A kill in step k loses at most step k (the step in flight).
+        #expect(report.mostStepsLost <= 1, "\(report)")
         // The phase kills all land (each picks a step the run still has ahead of it).
         let phases = kills.filter { if case .phase = $0 { true } else { false } }.count
         #expect(report.landed.filter { $0.key.hasPrefix("in ") }.values.reduce(0, +) == phases, "\(report.landed)")
