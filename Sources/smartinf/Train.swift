@@ -159,6 +159,12 @@ struct Train: ParsableCommand {
             memory += "\nmodeled on \(c.hostProfile) + \(run.options.devices) × \(c.deviceProfile) + \(c.gpuProfile) (\(c.kind.rawValue) clock), ms/step: "
                 + "fw \(mean(\.forward)), bw+grad offload \(mean(\.backwardAndOffload)), update+opt I/O \(mean(\.update)), iteration \(mean(\.iteration))"
         }
+        if !run.journalSeconds.isEmpty {
+            let journal = Timing.median(run.journalSeconds)
+            let step = Timing.median(run.records.map(\.seconds.total))
+            memory += String(format: "\ntrainer journal: median %.3f ms per step, %.2f%% of the median step (%.1f ms)",
+                             journal * 1e3, 100 * journal / max(step + journal, 1e-12), (step + journal) * 1e3)
+        }
         if run.options.overlapForward {
             memory += "\noverlapped forward passes took \(run.earlyParameterSubgroups) subgroups' parameters before their devices had finished "
                 + "(their wait is in forward; update shows the offload and what was left to wait for)"

@@ -105,5 +105,13 @@ import Trainer
         #expect { _ = try TrainingRun(run) } throws: { error in
             "\(error)".contains("expected a checkpoint (with trainer-state.json), an exported checkpoint (with model.safetensors) or a run's SSD directory (with trainer-state.journal)")
         }
+        // A journal whose two slots are both damaged is refused by name.
+        try FileManager.default.createDirectory(atPath: run.ssdDirectory, withIntermediateDirectories: true)
+        let journal = "\(run.ssdDirectory)/trainer-state.journal"
+        try Data(repeating: 0x5A, count: 128 << 10).write(to: URL(fileURLWithPath: journal))
+        run.resume = run.ssdDirectory
+        #expect { _ = try TrainingRun(run) } throws: { error in
+            "\(error)".contains("'\(journal)' holds no intact record: both of its slots are damaged")
+        }
     }
 }
