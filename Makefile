@@ -149,7 +149,7 @@ soak: build
 # --resume SSD_DIR, against an uninterrupted run (bit-identical parameters, states and metrics).
 # Not part of `make test` (which runs a short one).
 soak-host: build
-	$(BIN)/smartinf soak-host --kills 200 --steps 600 --devices 4
+	$(BIN)/smartinf soak-host --kills 200 --steps 2000 --devices 4
 
 clean:
 	rm -rf .build $(OUT)

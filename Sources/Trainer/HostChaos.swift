@@ -89,12 +89,21 @@ public enum HostChaos {
 
         let referenceStart = ContinuousClock.now
         let first = try launch(plan, reference, resume: false, fault: nil, number: 0)
+        // Its startup: until its first metrics line.
+        while first.process.isRunning && ((try? FileManager.default.attributesOfItem(atPath: reference.metrics)[.size] as? Int) ?? 0) == 0 {
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+        let startupSeconds = (ContinuousClock.now - referenceStart) / .seconds(1)
         first.process.waitUntilExit()
         guard first.process.terminationReason == .exit, first.process.terminationStatus == 0 else {
             throw Failure(detail: "the reference run failed: \(first.errors)")
         }
         let referenceSeconds = (ContinuousClock.now - referenceStart) / .seconds(1)
-        logger.info("\(String(format: "reference: %d steps in %.1f s", plan.steps, referenceSeconds))")
+        // A random kill falls within the startup and the next few steps (checkpoints
+        // included), so that every kill of a plan finds the run still going.
+        let stepSeconds = (referenceSeconds - startupSeconds) / Double(plan.steps)
+        let window = startupSeconds + 4 * stepSeconds
+        logger.info("\(String(format: "reference: %d steps in %.1f s (%.1f ms a step)", plan.steps, referenceSeconds, stepSeconds * 1e3))")
 
         var landed: [String: Int] = [:]
         var devicesKilled = 0
@@ -114,9 +123,7 @@ public enum HostChaos {
             if case .random(let withDevice)? = planned {
                 // A kill with a device waits for the devices to be up.
                 while withDevice && devicePIDs(ssd: chaos.ssd).isEmpty && trainer.process.isRunning { Thread.sleep(forTimeInterval: 0.005) }
-                // The expected time left, with the startup the reference paid once.
-                let left = referenceSeconds * Double(plan.steps - done) / Double(plan.steps)
-                Thread.sleep(forTimeInterval: Double.random(in: 0.02...max(0.03, left), using: &rng))
+                Thread.sleep(forTimeInterval: Double.random(in: 0...window, using: &rng))
                 let devices = devicePIDs(ssd: chaos.ssd)
                 kill(trainer.process.processIdentifier, SIGKILL)
                 if withDevice, let device = devices.randomElement(using: &rng) {
@@ -130,12 +137,10 @@ public enum HostChaos {
                 throw Failure(detail: "launch \(launches) (\(resume ? "resumed at step \(done)" : "fresh")) failed: \(trainer.errors)")
             }
             landed["\(planned)", default: 0] += 1
-            if let fault {
-                let journaled = TrainerJournal.exists(in: chaos.ssd) ? try TrainerJournal.newest(in: chaos.ssd).stepsDone : 0
-                mostStepsLost = max(mostStepsLost, fault.step - journaled)
-            }
+            let journaled = TrainerJournal.exists(in: chaos.ssd) ? try TrainerJournal.newest(in: chaos.ssd).stepsDone : 0
+            if let fault { mostStepsLost = max(mostStepsLost, fault.step - journaled) }
             if deviceKilled { devicesKilled += 1 }
-            logger.info("launch \(launches): killed \(planned)\(fault.map { " (step \($0.step))" } ?? "") after step \(done)")
+            logger.info("launch \(launches), from step \(done): killed \(planned)\(fault.map { " (step \($0.step))" } ?? ""); the journal holds step \(journaled)")
         }
         let chaosSeconds = (ContinuousClock.now - chaosStart) / .seconds(1)
 

@@ -21,7 +21,7 @@ struct SoakHostCommand: ParsableCommand {
         """)
 
     @Option(help: "Kills.") var kills: Int = 200
-    @Option(help: "Steps of the run.") var steps: Int = 600
+    @Option(help: "Steps of the run.") var steps: Int = 2000
     @Option(help: "Devices.") var devices: Int = 4
     @Option(help: "Offload mode of the run (base, su, su+o, su+o+c).") var mode: String = "su+o"
     @Option(name: .customLong("checkpoint-every"), help: "Checkpoint every N steps.") var checkpointEvery: Int = 5
