@@ -168,7 +168,7 @@ extension TrainingOptions {
                                            warmupSteps: f.warmupSteps, totalSteps: f.steps),
             optimizer: Self.optimizer(f, file, decay: decay), precision: precision, gradientClip: clip > 0 ? clip : nil,
             lossScaling: Self.lossScaling(file), mode: mode, devices: devices,
-            ssdDirectory: f.ssdDirectory ?? file.ssdDirectory ?? file.nvmePath ?? "/var/tmp/smartinf-ssd",
+            ssdDirectory: f.ssdDirectory ?? file.ssdDirectory ?? file.nvmePath ?? f.resume.flatMap(Self.runDirectory) ?? "/var/tmp/smartinf-ssd",
             dramBytes: dramBytes, deviceThreads: f.deviceThreads, attach: f.attach,
             subgroupElements: f.subgroupElements ?? file.subGroupSize ?? 0,
             compression: GradientCompressionSettings(ratio: ratio, errorFeedback: errorFeedback),
@@ -223,6 +223,10 @@ extension TrainingOptions {
     }
 
     /// `--device-fault I:SPEC` entries by device index (the spec is checked by the device).
+    /// `--resume DIR` of a run's SSD directory (it holds the trainer journal): where the run's
+    /// devices are, so that `--ssd-dir` need not be given again.
+    static func runDirectory(_ resume: String) -> String? { TrainerJournal.exists(in: resume) ? resume : nil }
+
     static func deviceFaults(_ entries: [String], devices: Int) throws(TrainingFlagError) -> [Int: String] {
         var faults: [Int: String] = [:]
         for entry in entries {

@@ -35,6 +35,20 @@ import Trainer
         #expect(o.onDeviceFailure == .abort && o.clock.kind == .wall && o.clock.dilation == 1)
     }
 
+    /// `--resume` of a run's SSD directory (it holds the trainer journal) is where the devices
+    /// are: `--ssd-dir` need not be given again; a checkpoint directory is not.
+    @Test func resumingARunsSSDDirectoryTakesItAsTheSSDDirectory() throws {
+        let dir = RunDirectory()
+        try FileManager.default.createDirectory(atPath: "\(dir.path)/ssd", withIntermediateDirectories: true)
+        _ = try TrainerJournal(directory: "\(dir.path)/ssd", state: TrainerState.decode(Data("""
+            {"steps_done": 3, "applied_steps": 3, "mode": "su+o", "optimizer": "adamw", "devices": 1, "ssd_dir": "\(dir.path)/ssd",
+             "subgroup_elements": 0}
+            """.utf8), from: "test"))
+        #expect(try TrainingOptions(flags: flags { $0.resume = "\(dir.path)/ssd" }).ssdDirectory == "\(dir.path)/ssd")
+        #expect(try TrainingOptions(flags: flags { $0.resume = dir.path }).ssdDirectory == "/var/tmp/smartinf-ssd")
+        #expect(try TrainingOptions(flags: flags { $0.resume = "\(dir.path)/ssd"; $0.ssdDirectory = "/elsewhere" }).ssdDirectory == "/elsewhere")
+    }
+
     @Test func flagsWinOverTheFileAndTheFileOverTheDefaults() throws {
         let config = try file("""
         {"train_micro_batch_size_per_gpu": 2, "gradient_clipping": 1.0,
