@@ -164,10 +164,7 @@ public struct TrainingConfigFile: Sendable, Equatable {
     /// defaults, or static; nil without fp16.
     public var lossScaling: DynamicLossScaler.Configuration? {
         guard fp16Enabled == true else { return nil }
-        if let fixed = lossScale, fixed > 0 {
-            // A static scale: never grows, and overflows only skip (hysteresis never runs out).
-            return DynamicLossScaler.Configuration(initialScale: fixed, window: Int.max / 2, hysteresis: Int.max / 2, minimumScale: fixed)
-        }
+        if let fixed = lossScale, fixed > 0 { return DynamicLossScaler.fixed(fixed) }
         return DynamicLossScaler.Configuration(
             initialScale: Double(1 << min(initialScalePower ?? 16, 62)), window: lossScaleWindow ?? 1000,
             hysteresis: hysteresis ?? 2, minimumScale: max(minimumLossScale ?? 1, 1e-30))

@@ -34,6 +34,14 @@ public struct DeepSpeedSchedule: Sendable, Equatable {
     public static let typeNames = ["WarmupLR", "WarmupDecayLR", "WarmupCosineLR"]
 
     public var shape: Shape
+    /// The shape's DeepSpeed type name.
+    public var typeName: String {
+        switch shape {
+        case .warmup: "WarmupLR"
+        case .warmupDecay: "WarmupDecayLR"
+        case .warmupCosine: "WarmupCosineLR"
+        }
+    }
     /// DeepSpeed's `max(2, warmup_num_steps)`.
     public let warmupSteps: Int
     public var warmupType: WarmupType
