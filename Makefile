@@ -9,7 +9,7 @@ BIN        := .build/release
 OUT        := out
 PYTHON     ?= python3
 
-.PHONY: report-png soak soak-host deps build run test test-python python-deps bench bench-suite fuzz big model-check clean
+.PHONY: report-png soak soak-host deps build run test test-python python-deps bench bench-torch bench-suite fuzz big model-check clean
 
 deps:
 	@scripts/install-deps.sh
@@ -79,6 +79,20 @@ bench: build
 	$(BIN)/smartinf bench topk --elements 64M --ratio 0.01
 	$(BIN)/smartinf bench io --file /var/tmp/smartinf-bench-io.bin --size 2GiB
 	$(BIN)/smartinf bench device --params 256M --dram 1GiB
+
+# The optimizer step from PyTorch (smartinfinity.AdamW.step through libsmartinfinity) against the
+# Swift trainer's check + update phases at the same size and devices, and against
+# torch.optim.AdamW in RAM (foreach, fused): medians and ratios (docs/BENCHMARKS.md). GPT-2 small
+# (124M) on 4 devices by default; BENCH_TORCH_MODEL=gpt2:8,4,256,64,8192 (8.4M) is a smoke test.
+BENCH_TORCH_MODEL   ?= gpt2:12,12,768,1024,50257
+BENCH_TORCH_DEVICES ?= 4
+BENCH_TORCH_STEPS   ?= 5
+bench-torch: build python-deps
+	$(SWIFT) build $(RELEASE) --product smartinfinity
+	@mkdir -p $(OUT)
+	SMARTINF_LIBRARY=$(abspath $(BIN)/libsmartinfinity.so) PYTHONPATH=$(abspath python) $(PYTHON) python/benchmarks/bench_torch.py \
+	    --smartinf $(BIN)/smartinf --model $(BENCH_TORCH_MODEL) --devices $(BENCH_TORCH_DEVICES) --steps $(BENCH_TORCH_STEPS) \
+	    --dir /var/tmp/smartinf-bench-torch --save $(OUT)/bench-torch.json
 
 # The model against this machine (not against itself): measure the disk (bench io at depths 1 and
 # 16), the AdamW kernel and memory copy (bench optim) and the CPU's forward/backward rates on the

@@ -86,13 +86,16 @@ let package = Package(
         .target(name: "LiveClock", dependencies: ["Plan", "HardwareModel", "DeviceProtocol", "CPosix", "OffloadVocabulary"]),
         .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "Threading", "OffloadVocabulary", "DurableWrite", logging]),
         .target(name: "Offload", dependencies: ["SmartSSD", "DeviceProtocol", "BlockIO", "Compression", "Optim", "CPosix", "Checksum", "DurableWrite", "Threading", "OffloadVocabulary", logging]),
+        // A DeepSpeed-style JSON config (`smartinf train --config`, `smartinfinity.initialize`):
+        // the keys read, their types, the scheduler and batch sizes it gives.
+        .target(name: "DeepSpeedConfig", dependencies: ["Optim", "OffloadVocabulary", "SizeNotation"]),
         // The optimizer step around a model (gradient check, loss scale, clipping, the fleet's
         // step, recovery): shared by the trainer and the C ABI.
         .target(name: "OffloadStep", dependencies: ["Offload", "DeviceProtocol", "Optim", "OffloadVocabulary", logging]),
         // The C entry points of libsmartinfinity: the caller's tensors as one flat parameter space,
         // stepped by OffloadStep.
-        .target(name: "SmartInfABI", dependencies: ["OffloadStep", "Offload", "DeviceProtocol", "Optim", "OffloadVocabulary", "SizeNotation", logging]),
-        .target(name: "Trainer", dependencies: ["GPT", "Offload", "OffloadStep", "DeviceProtocol", "Safetensors", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation", logging]),
+        .target(name: "SmartInfABI", dependencies: ["OffloadStep", "Offload", "DeviceProtocol", "Optim", "OffloadVocabulary", "SizeNotation", "DeepSpeedConfig", logging]),
+        .target(name: "Trainer", dependencies: ["DeepSpeedConfig", "GPT", "Offload", "OffloadStep", "DeviceProtocol", "Safetensors", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation", logging]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload", "OffloadVocabulary",
             "Threading", "DurableWrite", logging,
@@ -100,7 +103,7 @@ let package = Package(
         // Fuzz harnesses: every decoder of untrusted bytes with its seeds and checks, and a
         // mutation engine; run by `smartinf-fuzz` (below) and by the FuzzRegressionTests.
         .target(name: "FuzzTargets", dependencies: [
-            "Compression", "Checksum", "DeviceProtocol", "Trace", "Plan", "HardwareModel", "Trainer", "GPT", "Optim",
+            "Compression", "Checksum", "DeviceProtocol", "Trace", "Plan", "HardwareModel", "Trainer", "DeepSpeedConfig", "GPT", "Optim",
             "SeededRandom", "Safetensors",
         ]),
         // The log output of both executables: `--log-level` and the handler that prints the
@@ -113,7 +116,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "smartinf", dependencies: [
-            "Benchmarking", "Trainer", "Offload", "OffloadStep", "OffloadVocabulary", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "LiveClock",
+            "Benchmarking", "Trainer", "DeepSpeedConfig", "Offload", "OffloadStep", "OffloadVocabulary", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "LiveClock",
             "SeededRandom", "SizeNotation", "DurableWrite", "ConsoleLog", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -125,7 +128,7 @@ let package = Package(
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom", "FuzzTargets"]),
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "OffloadVocabulary", "smartssd", "Optim", "SeededRandom", "DeviceProtocol", "Threading", "CPosix", "SmartSSD"]),
         // Reference/ holds the float64 numpy reference the parity test runs with python3.
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "GPT", "Offload", "OffloadStep", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "OffloadVocabulary", "FuzzTargets", logging, inMemoryLogging]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "DeepSpeedConfig", "GPT", "Offload", "OffloadStep", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "OffloadVocabulary", "FuzzTargets", logging, inMemoryLogging]),
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Optim", "SeededRandom", "FuzzTargets", "DurableWrite"], exclude: ["Reference"]),
         .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel", "FuzzTargets"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "OffloadVocabulary", "Trainer", "Offload", "Optim", "smartssd"]),

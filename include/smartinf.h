@@ -93,6 +93,28 @@ int smartinf_load_state(smartinf_optimizer *opt, const float *parameters, const 
 /* The process id of device `device` (devices this optimizer started). */
 int smartinf_device_pid(smartinf_optimizer *opt, int32_t device, int32_t *pid);
 
+/* The loss scale the next step's gradients must carry (fp16: the dynamic loss scaler's; else 1). */
+int smartinf_loss_scale(smartinf_optimizer *opt, double *out);
+
+/*
+ * Reads a DeepSpeed-style config (the JSON `smartinf train --config` takes; `source` names it in
+ * errors) and writes it back resolved, as a NUL-terminated JSON object, into `out` if `capacity`
+ * bytes hold it; `*length` gets the bytes it needs (call again with that much when it is more).
+ * The object has smartinf_create's keys for what the config sets (optimizer, flavour, lr, betas,
+ * eps, weight_decay, momentum, max_grad_norm, precision, loss_scaling, devices, mode, topk_ratio,
+ * error_feedback, dram, ssd_dir, subgroup_elements, queue_depth, block_size), and
+ * train_micro_batch_size_per_gpu, gradient_accumulation_steps, scheduler (its type name) and
+ * ignored_keys (top-level keys not read). A wrong type or unknown key is refused, naming it.
+ */
+int smartinf_read_config(const char *config_json, const char *source, char *out, int64_t capacity, int64_t *length);
+
+/*
+ * The learning rate of the update that follows `applied_steps` applied updates under the
+ * `scheduler` section of `config_json` (DeepSpeed's WarmupLR, WarmupDecayLR, WarmupCosineLR with
+ * DeepSpeed's semantics); `lr` is the optimizer's, WarmupCosineLR's base.
+ */
+int smartinf_learning_rate(const char *config_json, double lr, int64_t applied_steps, double *out);
+
 /* Stops the devices and frees the handle (NULL is accepted). */
 int smartinf_close(smartinf_optimizer *opt);
 

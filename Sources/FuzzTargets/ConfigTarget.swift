@@ -1,3 +1,4 @@
+import DeepSpeedConfig
 import Foundation
 import GPT
 import SeededRandom
@@ -26,8 +27,12 @@ public final class ConfigTarget: FuzzTarget {
         """
         {
           "train_micro_batch_size_per_gpu": 8,
+          "gradient_accumulation_steps": 4,
+          "train_batch_size": 32,
           "gradient_clipping": 1.0,
           "optimizer": {"type": "AdamW", "params": {"lr": 0.0003, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01}},
+          "scheduler": {"type": "WarmupDecayLR", "params": {"warmup_min_lr": 0, "warmup_max_lr": 0.0003, "warmup_num_steps": 100,
+                                                            "warmup_type": "linear", "total_num_steps": 1000}},
           "fp16": {"enabled": true, "loss_scale": 0, "initial_scale_power": 16, "loss_scale_window": 1000, "hysteresis": 2,
                    "min_loss_scale": 1},
           "bf16": {"enabled": false},
@@ -43,6 +48,8 @@ public final class ConfigTarget: FuzzTarget {
         // SGD with momentum, static loss scale, DeepSpeed keys this reader ignores.
         """
         {"train_batch_size": 32, "optimizer": {"type": "SGD", "params": {"lr": 0.1, "momentum": 0.9}},
+         "scheduler": {"type": "WarmupCosineLR", "params": {"total_num_steps": 500, "warmup_num_steps": 50, "warmup_min_ratio": 0.1,
+                                                            "cos_min_ratio": 0.01}},
          "fp16": {"enabled": true, "loss_scale": 128}, "zero_optimization": {"stage": 2}}
         """,
         "{}",

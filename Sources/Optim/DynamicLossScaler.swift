@@ -28,6 +28,12 @@ public struct DynamicLossScaler: Sendable, Equatable {
         }
     }
 
+    /// A static scale (DeepSpeed's fp16 `loss_scale` > 0): it never grows, and overflows only
+    /// skip (the hysteresis never runs out).
+    public static func fixed(_ scale: Double) -> Configuration {
+        Configuration(initialScale: scale, window: Int.max / 2, hysteresis: Int.max / 2, minimumScale: scale)
+    }
+
     /// What the trainer must do with the step just checked.
     public enum Decision: Sendable, Equatable {
         case apply

@@ -6,6 +6,9 @@ public enum LearningRateSchedule: Sendable, Equatable {
     /// Linear warm-up from lr/warmup to `peak` over `warmupSteps`, then cosine decay to `minimum`
     /// at `totalSteps` (and `minimum` after it).
     case warmupCosine(peak: Double, minimum: Double, warmupSteps: Int, totalSteps: Int)
+    /// One of DeepSpeed's schedulers (a config's `scheduler` section), which follows applied
+    /// updates rather than steps.
+    case deepSpeed(DeepSpeedSchedule)
 
     /// A schedule's shape, by the name a command line chooses it with.
     public enum Kind: String, Sendable, CaseIterable {
@@ -23,11 +26,14 @@ public enum LearningRateSchedule: Sendable, Equatable {
         }
     }
 
-    /// The learning rate of `step` (1-based, the same count as the optimizer's `t`), rounded once
-    /// to fp32 for the kernels.
-    public func learningRate(step: Int) -> Float {
+    /// The learning rate of `step` (1-based, skipped steps counted), after `appliedSteps` applied
+    /// updates, rounded once to fp32 for the kernels. Our schedules follow the step; DeepSpeed's
+    /// follow the applied updates, as its engine advances them only after one.
+    public func learningRate(step: Int, appliedSteps: Int) -> Float {
         precondition(step >= 1, "steps count from 1, got \(step)")
         switch self {
+        case .deepSpeed(let schedule):
+            return Float(schedule.learningRate(appliedSteps: appliedSteps))
         case .constant(let lr):
             return Float(lr)
         case .warmupCosine(let peak, let minimum, let warmup, let total):

@@ -100,6 +100,13 @@ public enum OptimizerConfig: Sendable, Equatable {
         }
     }
 
+    /// The variant of its rule.
+    public var flavor: RuleFlavor {
+        switch self {
+        case .adamw(_, let f), .sgd(_, let f), .adagrad(_, let f): f
+        }
+    }
+
     /// The fp32 state vectors kept per parameter besides the master copy (m, v, or both).
     public var stateCount: Int { kind.stateCount }
 

@@ -131,6 +131,40 @@ public func smartinf_device_pid(_ handle: OpaquePointer?, _ device: Int32, _ out
     withSession(handle) { session throws(SessionError) in out?.pointee = try session.devicePID(Int(device)) }
 }
 
+@_cdecl("smartinf_loss_scale")
+public func smartinf_loss_scale(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Double>?) -> Int32 {
+    withSession(handle) { out?.pointee = $0.optimizer?.lossScale ?? $0.configuration.lossScaling?.initialScale ?? 1 }
+}
+
+@_cdecl("smartinf_read_config")
+public func smartinf_read_config(_ json: UnsafePointer<CChar>?, _ source: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<CChar>?,
+                                 _ capacity: Int64, _ length: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guard let json, let length else { return fail(.badArgument("smartinf_read_config needs a configuration string and a length pointer")) }
+    do {
+        let resolved = Array(try ConfigTranslation.resolved(json: String(cString: json), source: source.map { String(cString: $0) } ?? "")
+            .utf8CString)
+        length.pointee = Int64(resolved.count)
+        if let out, capacity >= Int64(resolved.count) {
+            resolved.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: resolved.count) }
+        }
+        return 0
+    } catch {
+        return fail(error)
+    }
+}
+
+@_cdecl("smartinf_learning_rate")
+public func smartinf_learning_rate(_ json: UnsafePointer<CChar>?, _ lr: Double, _ appliedSteps: Int64,
+                                   _ out: UnsafeMutablePointer<Double>?) -> Int32 {
+    guard let json, let out else { return fail(.badArgument("smartinf_learning_rate needs a configuration string and an output pointer")) }
+    do {
+        out.pointee = try ConfigTranslation.learningRate(json: String(cString: json), learningRate: lr, appliedSteps: Int(appliedSteps))
+        return 0
+    } catch {
+        return fail(error)
+    }
+}
+
 @_cdecl("smartinf_close")
 public func smartinf_close(_ handle: OpaquePointer?) -> Int32 {
     guard let handle else { return 0 }

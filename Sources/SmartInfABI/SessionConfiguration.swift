@@ -19,12 +19,14 @@ struct SessionConfiguration {
     var lossScaling: DynamicLossScaler.Configuration?
     var onDeviceFailure: DeviceFailurePolicy
     var subgroupElements: Int
+    var queueDepth: Int
+    var blockSize: Int
 
     static let keys: Set<String> = [
         "devices", "mode", "optimizer", "flavour", "lr", "betas", "eps", "weight_decay", "momentum", "dampening", "nesterov",
         "lr_decay", "initial_accumulator_value", "topk_ratio", "error_feedback", "ssd_dir", "dram", "max_grad_norm",
         "on_device_failure", "max_retries", "precision", "smartssd", "subgroup_elements", "device_timeout", "device_faults",
-        "initial_loss_scale",
+        "loss_scaling", "queue_depth", "block_size",
     ]
 
     init(json: String) throws(SessionError) {
@@ -81,8 +83,7 @@ struct SessionConfiguration {
         let maxNorm = try c.optionalDouble("max_grad_norm")
         if let maxNorm, !(maxNorm > 0) { throw .badArgument("max_grad_norm must be positive, got \(maxNorm)") }
         clipping = GradientClipping(maxNorm: maxNorm)
-        let initialScale = try c.double("initial_loss_scale", default: 65536, in: 1...Double(Float.greatestFiniteMagnitude))
-        lossScaling = precision == .fp16 ? DynamicLossScaler.Configuration(initialScale: initialScale) : nil
+        lossScaling = precision == .fp16 ? try Self.lossScaling(try c.object("loss_scaling") ?? Fields([:])) : nil
         let policy = try c.string("on_device_failure", default: "abort")
         switch DeviceFailurePolicy.Kind(rawValue: policy) {
         case .abort: onDeviceFailure = .abort
@@ -94,6 +95,8 @@ struct SessionConfiguration {
             throw .badArgument("dram '\(dramText)' is not a size (e.g. 64MiB, 1GiB)")
         }
         subgroupElements = try c.int("subgroup_elements", default: 0, in: 0...(1 << 40))
+        queueDepth = try c.int("queue_depth", default: 16, in: 1...4096)
+        blockSize = try c.int("block_size", default: 1 << 20, in: 4096...(1 << 30))
         let faults = try c.stringMap("device_faults")
         var arguments: [Int: [String]] = [:]
         for (key, spec) in faults {
@@ -108,10 +111,36 @@ struct SessionConfiguration {
     }
 }
 
+extension SessionConfiguration {
+    /// The fp16 loss scaler from `loss_scaling` (DeepSpeed's defaults for what it leaves out):
+    /// `initial_scale`, `dynamic` (false: a static scale), `window`, `hysteresis`, `min_scale`.
+    static let lossScalingKeys: Set<String> = ["initial_scale", "dynamic", "window", "hysteresis", "min_scale"]
+
+    static func lossScaling(_ c: Fields) throws(SessionError) -> DynamicLossScaler.Configuration {
+        if let unknown = c.values.keys.sorted().first(where: { !lossScalingKeys.contains($0) }) {
+            throw .badArgument("unknown loss_scaling key '\(unknown)'; expected one of \(lossScalingKeys.sorted().joined(separator: ", "))")
+        }
+        let largest = Double(Float.greatestFiniteMagnitude)
+        let initial = try c.double("initial_scale", default: 65536, in: 1...largest, prefix: "loss_scaling")
+        guard try c.bool("dynamic", default: true, prefix: "loss_scaling") else { return DynamicLossScaler.fixed(initial) }
+        return DynamicLossScaler.Configuration(
+            initialScale: initial, window: try c.int("window", default: 1000, in: 1...(1 << 40), prefix: "loss_scaling"),
+            hysteresis: try c.int("hysteresis", default: 2, in: 1...(1 << 40), prefix: "loss_scaling"),
+            minimumScale: try c.double("min_scale", default: 1, in: 1e-30...largest, prefix: "loss_scaling"))
+    }
+}
+
 /// Typed reads of a JSON object's fields, each error naming the key.
-private struct Fields {
+struct Fields {
     let values: [String: Any]
     init(_ values: [String: Any]) { self.values = values }
+
+    /// A nested object's fields, nil if the key is absent.
+    func object(_ key: String) throws(SessionError) -> Fields? {
+        guard let v = present(key) else { return nil }
+        guard let object = v as? [String: Any] else { throw .badArgument("\(key) must be an object, got \(v)") }
+        return Fields(object)
+    }
 
     /// A JSON number (Foundation decodes true and false as a subclass of NSNumber, which is not one).
     private static func numeric(_ v: Any) -> NSNumber? {
@@ -124,21 +153,25 @@ private struct Fields {
         return v
     }
 
-    private func number(_ key: String) throws(SessionError) -> Double? {
+    private func number(_ key: String, _ name: String) throws(SessionError) -> Double? {
         guard let v = present(key) else { return nil }
-        guard let n = Self.numeric(v) else { throw .badArgument("\(key) must be a number, got \(v)") }
+        guard let n = Self.numeric(v) else { throw .badArgument("\(name) must be a number, got \(v)") }
         let d = n.doubleValue
-        guard d.isFinite else { throw .badArgument("\(key) must be finite, got \(d)") }
+        guard d.isFinite else { throw .badArgument("\(name) must be finite, got \(d)") }
         return d
     }
 
-    func double(_ key: String, default value: Double, in range: ClosedRange<Double>) throws(SessionError) -> Double {
-        let d = try number(key) ?? value
-        guard range.contains(d) else { throw .badArgument("\(key) must be in \(range.lowerBound)...\(range.upperBound), got \(d)") }
+    /// `key` as errors name it: inside `prefix` if there is one.
+    private func name(_ key: String, _ prefix: String?) -> String { prefix.map { "\($0).\(key)" } ?? key }
+
+    func double(_ key: String, default value: Double, in range: ClosedRange<Double>, prefix: String? = nil) throws(SessionError) -> Double {
+        let label = name(key, prefix)
+        let d = try number(key, label) ?? value
+        guard range.contains(d) else { throw .badArgument("\(label) must be in \(range.lowerBound)...\(range.upperBound), got \(d)") }
         return d
     }
 
-    func optionalDouble(_ key: String) throws(SessionError) -> Double? { try number(key) }
+    func optionalDouble(_ key: String) throws(SessionError) -> Double? { try number(key, key) }
 
     func float(_ key: String, default value: Float, in range: ClosedRange<Float>) throws(SessionError) -> Float {
         Float(try double(key, default: Double(value), in: Double(range.lowerBound)...Double(range.upperBound)))
@@ -155,17 +188,18 @@ private struct Fields {
         }
     }
 
-    func int(_ key: String, default value: Int, in range: ClosedRange<Int>) throws(SessionError) -> Int {
-        guard let d = try number(key) else { return value }
+    func int(_ key: String, default value: Int, in range: ClosedRange<Int>, prefix: String? = nil) throws(SessionError) -> Int {
+        let label = name(key, prefix)
+        guard let d = try number(key, label) else { return value }
         guard d == d.rounded(), d >= Double(range.lowerBound), d <= Double(range.upperBound) else {
-            throw .badArgument("\(key) must be a whole number in \(range.lowerBound)...\(range.upperBound), got \(d)")
+            throw .badArgument("\(label) must be a whole number in \(range.lowerBound)...\(range.upperBound), got \(d)")
         }
         return Int(d)
     }
 
-    func bool(_ key: String, default value: Bool) throws(SessionError) -> Bool {
+    func bool(_ key: String, default value: Bool, prefix: String? = nil) throws(SessionError) -> Bool {
         guard let v = present(key) else { return value }
-        guard Self.numeric(v) == nil, let b = v as? Bool else { throw .badArgument("\(key) must be true or false, got \(v)") }
+        guard Self.numeric(v) == nil, let b = v as? Bool else { throw .badArgument("\(name(key, prefix)) must be true or false, got \(v)") }
         return b
     }
 

@@ -27,7 +27,7 @@ struct TensorBinding: @unchecked Sendable {
 
     /// Zeros the tensor's range of `flat` (a parameter without a gradient).
     func zero(in flat: StreamBuffer) {
-        flat.withUnsafeMutableRawPointer { ($0 + offset * precision.byteWidth).initializeMemory(as: UInt8.self, repeating: 0, count: byteCount) }
+        _ = flat.withUnsafeMutableRawPointer { ($0 + offset * precision.byteWidth).initializeMemory(as: UInt8.self, repeating: 0, count: byteCount) }
     }
 
     /// Writes the tensor's range of `flat` back into the caller's storage.

@@ -15,6 +15,9 @@ public struct TrainerState: Codable, Sendable, Equatable {
     public var ssdDirectory: String
     public var subgroupElements: Int
     public var shuffleSeed: UInt64?
+    /// Micro-batches per step (`--grad-accum`): with the step, where the data stands (nil in
+    /// files from before accumulation existed: 1).
+    public var gradientAccumulationSteps: Int?
     public var lossScaler: SavedLossScaler?
     /// The model's shape, so that a checkpoint's snapshots can be exported without its
     /// model file (nil in checkpoints saved before snapshots existed).
@@ -73,6 +76,7 @@ public struct TrainerState: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case stepsDone = "steps_done", appliedSteps = "applied_steps", mode, optimizer, devices
         case ssdDirectory = "ssd_dir", subgroupElements = "subgroup_elements", shuffleSeed = "shuffle_seed"
+        case gradientAccumulationSteps = "gradient_accumulation_steps"
         case lossScaler = "loss_scaler", model, snapshots, checkpoint, errorFeedback = "error_feedback"
     }
 
@@ -114,6 +118,7 @@ public struct TrainerState: Codable, Sendable, Equatable {
             fields.append(("ssd_dir", ssdDirectory, options.ssdDirectory))
         }
         fields.append(("shuffle_seed", seed(shuffleSeed), seed(options.shuffleSeed)))
+        fields.append(("gradient_accumulation_steps", "\(gradientAccumulationSteps ?? 1)", "\(options.gradientAccumulationSteps)"))
         let mismatches = fields.filter { $0.1 != $0.2 }
         if let (field, saved, given) = mismatches.first {
             throw TrainingError.badOption("--resume: the checkpoint's \(field) is '\(saved)', but this run asks for '\(given)'")

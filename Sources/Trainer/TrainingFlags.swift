@@ -1,3 +1,4 @@
+import DeepSpeedConfig
 import DeviceProtocol
 import LiveClock
 import Offload
@@ -18,13 +19,16 @@ public struct TrainingFlags: Sendable {
     public var validationData: String?
     public var validationEvery = 0
     public var batchSize: Int?
+    /// `--grad-accum N`: micro-batches per optimizer step.
+    public var gradientAccumulationSteps: Int?
     public var sequenceLength = 64
     public var steps = 10
     /// nil: batches in file order (`--no-shuffle`).
     public var shuffleSeed: UInt64? = 42
 
     public var learningRate: Double?
-    public var schedule: LearningRateSchedule.Kind = .constant
+    /// `--lr-schedule`; nil: the config's `scheduler`, else constant.
+    public var schedule: LearningRateSchedule.Kind?
     public var warmupSteps = 0
     public var minimumLearningRate = 0.0
     public var weightDecay: Double?
@@ -123,8 +127,10 @@ extension TrainingOptions {
             dramBytes = file.dramBytes ?? 1 << 30
         }
         let batchSize = f.batchSize ?? file.batchSize ?? 4
+        let accumulation = f.gradientAccumulationSteps ?? file.gradientAccumulationSteps ?? 1
         let devices = f.devices ?? file.devices ?? 1
-        for (option, value) in [("--batch", batchSize), ("--seq", f.sequenceLength), ("--steps", f.steps), ("--devices", devices)]
+        for (option, value) in [("--batch", batchSize), ("--grad-accum", accumulation), ("--seq", f.sequenceLength), ("--steps", f.steps),
+                                ("--devices", devices)]
         where value < 1 {
             throw .badValue(option: option, found: "\(value)", expected: "at least 1")
         }
@@ -164,10 +170,9 @@ extension TrainingOptions {
         self.init(
             model: model, trainData: f.trainData, validationData: f.validationData, batchSize: batchSize,
             sequenceLength: f.sequenceLength, steps: f.steps, shuffleSeed: f.shuffleSeed, validationEvery: f.validationEvery,
-            schedule: LearningRateSchedule(f.schedule, peak: learningRate, minimum: f.minimumLearningRate,
-                                           warmupSteps: f.warmupSteps, totalSteps: f.steps),
+            schedule: Self.schedule(f, file, learningRate: learningRate),
             optimizer: Self.optimizer(f, file, decay: decay), precision: precision, gradientClip: clip > 0 ? clip : nil,
-            lossScaling: Self.lossScaling(file), mode: mode, devices: devices,
+            lossScaling: file.lossScaling, mode: mode, devices: devices,
             ssdDirectory: f.ssdDirectory ?? file.ssdDirectory ?? file.nvmePath ?? f.resume.flatMap(Self.runDirectory) ?? "/var/tmp/smartinf-ssd",
             dramBytes: dramBytes, deviceThreads: f.deviceThreads, attach: f.attach,
             subgroupElements: f.subgroupElements ?? file.subGroupSize ?? 0,
@@ -187,7 +192,25 @@ extension TrainingOptions {
         clock.overrides = f.overrides
         clock.tracePath = f.tracePath
         overlapForward = f.overlapForward
+        gradientAccumulationSteps = accumulation
         self.onDeviceFailure = onDeviceFailure
+        if accumulation > 1 && clock.modeled {
+            throw .badValue(option: "--grad-accum", found: "\(accumulation)",
+                            expected: "1 under --clock virtual or paced or with --trace (the modeled step has one forward and one backward pass)")
+        }
+    }
+
+    /// `--lr-schedule` if given, else the config's DeepSpeed scheduler, else a constant rate.
+    /// `--lr` is the peak either way: it replaces the scheduler's `warmup_max_lr`, and is
+    /// WarmupCosineLR's base (the optimizer's lr, from the flag or the file).
+    static func schedule(_ f: TrainingFlags, _ file: TrainingConfigFile, learningRate: Double) -> LearningRateSchedule {
+        if let kind = f.schedule {
+            return LearningRateSchedule(kind, peak: learningRate, minimum: f.minimumLearningRate, warmupSteps: f.warmupSteps,
+                                        totalSteps: f.steps)
+        }
+        guard let scheduler = file.scheduler else { return .constant(learningRate) }
+        if scheduler.scalesTheOptimizersRate { return .deepSpeed(scheduler.peaking(at: learningRate)) }
+        return .deepSpeed(f.learningRate.map(scheduler.peaking(at:)) ?? scheduler)
     }
 
     /// The optimizer (flag, file, AdamW) with the hyperparameters the flags and the file give.
@@ -210,23 +233,11 @@ extension TrainingOptions {
         }
     }
 
-    /// The fp16 section's loss scaling: dynamic (loss_scale 0) with its knobs, or static.
-    static func lossScaling(_ file: TrainingConfigFile) -> DynamicLossScaler.Configuration? {
-        guard file.fp16Enabled == true else { return nil }
-        if let fixed = file.lossScale, fixed > 0 {
-            // A static scale: never grows, and overflows only skip (hysteresis never runs out).
-            return DynamicLossScaler.Configuration(initialScale: fixed, window: Int.max / 2, hysteresis: Int.max / 2, minimumScale: fixed)
-        }
-        return DynamicLossScaler.Configuration(
-            initialScale: Double(1 << min(file.initialScalePower ?? 16, 62)), window: file.lossScaleWindow ?? 1000,
-            hysteresis: file.hysteresis ?? 2, minimumScale: max(file.minimumLossScale ?? 1, 1e-30))
-    }
-
-    /// `--device-fault I:SPEC` entries by device index (the spec is checked by the device).
     /// `--resume DIR` of a run's SSD directory (it holds the trainer journal): where the run's
     /// devices are, so that `--ssd-dir` need not be given again.
     static func runDirectory(_ resume: String) -> String? { TrainerJournal.exists(in: resume) ? resume : nil }
 
+    /// `--device-fault I:SPEC` entries by device index (the spec is checked by the device).
     static func deviceFaults(_ entries: [String], devices: Int) throws(TrainingFlagError) -> [Int: String] {
         var faults: [Int: String] = [:]
         for entry in entries {

@@ -16,7 +16,11 @@ public struct TrainingOptions: Sendable {
     public var model: ModelSource
     public var trainData: String
     public var validationData: String?
+    /// The micro-batch size: each forward and backward pass takes this many sequences.
     public var batchSize: Int
+    /// Micro-batches whose gradients are averaged into one optimizer step (DeepSpeed's
+    /// `gradient_accumulation_steps`): a step trains on `batchSize` × this many sequences.
+    public var gradientAccumulationSteps = 1
     public var sequenceLength: Int
     public var steps: Int
     public var shuffleSeed: UInt64?

@@ -115,7 +115,7 @@ public final class TrainingRun {
         }
         if let saved {
             stepsDone = saved.stepsDone
-            for _ in 0..<saved.stepsDone { _ = trainLoader.next() }
+            for _ in 0..<saved.stepsDone * options.gradientAccumulationSteps { _ = trainLoader.next() }
         }
 
         // A new run starts its devices on fresh SSD files (and no snapshots, no journal): the
@@ -230,6 +230,7 @@ public final class TrainingRun {
             stepsDone: step, appliedSteps: optimizer.appliedSteps, mode: options.mode.rawValue,
             optimizer: options.optimizer.name, devices: options.devices, ssdDirectory: options.ssdDirectory,
             subgroupElements: optimizer.fleet.subgroupElements, shuffleSeed: options.shuffleSeed,
+            gradientAccumulationSteps: options.gradientAccumulationSteps,
             lossScaler: optimizer.lossScaler.map { .init(scale: $0.scale, remainingHysteresis: $0.remainingHysteresis,
                                                          iteration: $0.iteration, lastOverflowIteration: $0.lastOverflowIteration) },
             model: .init(config), checkpoint: checkpoint)
@@ -265,7 +266,7 @@ public final class TrainingRun {
         self.traffic.add(traffic)
         var record = inFlight.record
         record.seconds.update += (ContinuousClock.now - settleStart) / .seconds(1)
-        record.tokensPerSecond = Double(model.shape.tokenCount) / record.seconds.total
+        record.tokensPerSecond = Double(model.shape.tokenCount * options.gradientAccumulationSteps) / record.seconds.total
         if retried {
             fleet.readComputeCopy(into: parameters)
             loss = model.forward(batch)
@@ -278,20 +279,38 @@ public final class TrainingRun {
 
     private func runStep(_ step: Int) throws -> StepRecord? {
         var seconds = PhaseSeconds()
-        let batch = trainLoader.next()
         let scale = optimizer.lossScale
-        let forwardStart = ContinuousClock.now
-        let loss = try inFlight.map { try forwardOverlapping($0, batch) } ?? model.forward(batch)
+        // Each micro-batch's loss is scaled by 1/N (as DeepSpeed and llm.c do), so that the
+        // gradients its backward passes add up are the mean over the step's micro-batches.
+        let microBatches = options.gradientAccumulationSteps
+        let backwardScale = Float(scale) / Float(microBatches)
+        var batch = trainLoader.next()
+        var forwardStart = ContinuousClock.now
+        var microLoss = try inFlight.map { try forwardOverlapping($0, batch) } ?? model.forward(batch)
         // Zeroed only now: a step in flight is run again on its gradient if a device fails.
         model.zeroGradients()
+        var lossSum = 0.0
+        // Every micro-batch but the last: its backward pass, then the next one's forward pass.
+        for _ in 1..<microBatches {
+            let backwardStart = ContinuousClock.now
+            seconds.forward += (backwardStart - forwardStart) / .seconds(1)
+            model.backward(lossScale: backwardScale)
+            lossSum += Double(microLoss)
+            batch = trainLoader.next()
+            forwardStart = ContinuousClock.now
+            seconds.backward += (forwardStart - backwardStart) / .seconds(1)
+            microLoss = model.forward(batch)
+        }
+        let loss = (lossSum + Double(microLoss)) / Double(microBatches)
         clocking?.paceCompute(backward: false, startedAt: forwardStart)
         hostFault.strike(.forward, step: step)
         let forwardEnd = ContinuousClock.now
-        seconds.forward = (forwardEnd - forwardStart) / .seconds(1)
-        // Payloads of subgroups whose gradients are final go out while backward goes on.
+        seconds.forward += (forwardEnd - forwardStart) / .seconds(1)
+        // The last micro-batch's backward pass: payloads of subgroups whose gradients are final
+        // go out while it goes on (earlier passes' gradients are not final).
         let early = GradientOffloadSession(fleet: fleet, step: step, gradient: model.computeGradients)
         let layout = model.layout
-        model.backward(lossScale: Float(scale)) { ready in
+        model.backward(lossScale: backwardScale) { ready in
             // What is final only at the end (the embeddings) goes with the step.
             guard ready < .atEnd else { return }
             early?.offload { layout.readiness(of: $0) <= ready }
@@ -300,7 +319,7 @@ public final class TrainingRun {
         clocking?.paceCompute(backward: true, startedAt: forwardEnd)
         hostFault.strike(.backward, step: step)
         let backwardEnd = ContinuousClock.now
-        seconds.backward = (backwardEnd - forwardEnd) / .seconds(1)
+        seconds.backward += (backwardEnd - forwardEnd) / .seconds(1)
 
         let checkStart = ContinuousClock.now
         // The model filed its gradients in the run's precision, so a value that only overflows
@@ -308,7 +327,7 @@ public final class TrainingRun {
         let gradient = model.computeGradients
         gradientFault?(step, gradient)
         let check = optimizer.check(gradient)
-        let learningRate = options.schedule.learningRate(step: step)
+        let learningRate = options.schedule.learningRate(step: step, appliedSteps: optimizer.appliedSteps)
         let update = optimizer.prepare(check, learningRate: learningRate)
         seconds.gradientCheck = (ContinuousClock.now - checkStart) / .seconds(1)
 
@@ -318,7 +337,7 @@ public final class TrainingRun {
         if overlapped {
             let flight = try optimizer.begin(step, update: update, check: check, gradient: gradient, early: early)
             inFlight = InFlightStep(flight: flight, record: StepRecord(
-                step: step, loss: Double(loss), valLoss: nil, lr: Double(learningRate), lossScale: scale, skipped: check.skip,
+                step: step, loss: loss, valLoss: nil, lr: Double(learningRate), lossScale: scale, skipped: check.skip,
                 gradNorm: check.gradientNorm, tokensPerSecond: 0, seconds: seconds, modeled: nil))
         } else {
             traffic.add(try optimizer.step(step, update: update, check: check, gradient: gradient, early: early,
@@ -333,9 +352,10 @@ public final class TrainingRun {
         let modeled = clocking?.account(forward: forwardStart...forwardEnd, backward: forwardEnd...backwardEnd, fleet: fleet.lastStep)
 
         let validation = validationDue(step) ? validationLoss() : nil
-        return StepRecord(step: step, loss: Double(loss), valLoss: validation, lr: Double(learningRate), lossScale: scale,
+        return StepRecord(step: step, loss: loss, valLoss: validation, lr: Double(learningRate), lossScale: scale,
                           skipped: check.skip, gradNorm: check.gradientNorm,
-                          tokensPerSecond: Double(batch.shape.tokenCount) / seconds.total, seconds: seconds, modeled: modeled)
+                          tokensPerSecond: Double(batch.shape.tokenCount * microBatches) / seconds.total, seconds: seconds,
+                          modeled: modeled)
     }
 
     /// Mean loss over the first `validationBatches` validation batches (the same ones each time).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarking
 import ConsoleLog
+import DeepSpeedConfig
 import Foundation
 import LiveClock
 import Logging
@@ -26,15 +27,17 @@ struct Train: ParsableCommand {
     var valData: String?
     @Option(name: .customLong("val-every"), help: "Compute the validation loss every N steps (0: never).")
     var valEvery: Int = TrainingFlags.defaults.validationEvery
-    @Option(help: "Batch size B (default 4).") var batch: Int?
+    @Option(help: "Batch size B (default 4): sequences per micro-batch.") var batch: Int?
+    @Option(name: .customLong("grad-accum"), help: "Micro-batches per optimizer step, gradients averaged (default 1).")
+    var gradAccum: Int?
     @Option(help: "Sequence length T.") var seq: Int = TrainingFlags.defaults.sequenceLength
     @Option(help: "Training steps.") var steps: Int = TrainingFlags.defaults.steps
     @Flag(name: .customLong("no-shuffle"), help: "Take batches in file order.") var noShuffle = false
     @Option(name: .customLong("shuffle-seed"), help: "Seed of the batch order.") var shuffleSeed: UInt64 = 42
 
     @Option(help: "Peak learning rate (default 3e-4).") var lr: Double?
-    @Option(name: .customLong("lr-schedule"), help: "constant, or cosine: linear warm-up, cosine decay to --min-lr.")
-    var lrSchedule: LearningRateSchedule.Kind = TrainingFlags.defaults.schedule
+    @Option(name: .customLong("lr-schedule"), help: "constant, or cosine: linear warm-up, cosine decay to --min-lr (default: the config's scheduler, else constant).")
+    var lrSchedule: LearningRateSchedule.Kind?
     @Option(help: "Warm-up steps of the cosine schedule.") var warmup: Int = TrainingFlags.defaults.warmupSteps
     @Option(name: .customLong("min-lr"), help: "Final learning rate of the cosine schedule.")
     var minLr: Double = TrainingFlags.defaults.minimumLearningRate
@@ -200,6 +203,7 @@ struct Train: ParsableCommand {
         f.validationData = valData
         f.validationEvery = valEvery
         f.batchSize = batch
+        f.gradientAccumulationSteps = gradAccum
         f.sequenceLength = seq
         f.steps = steps
         f.shuffleSeed = noShuffle ? nil : shuffleSeed

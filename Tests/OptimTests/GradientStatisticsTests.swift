@@ -130,7 +130,7 @@ struct LearningRateScheduleTests {
     @Test("constant")
     func constant() {
         let s = LearningRateSchedule.constant(1e-3)
-        for step in [1, 2, 1000, 1_000_000] { #expect(s.learningRate(step: step) == Float(1e-3)) }
+        for step in [1, 2, 1000, 1_000_000] { #expect(s.learningRate(step: step, appliedSteps: step - 1) == Float(1e-3)) }
     }
 
     // peak 1e-3, minimum 1e-5, warm-up 10 steps, cosine over steps 11...110.
@@ -144,15 +144,15 @@ struct LearningRateScheduleTests {
         (110, 1e-5), (111, 1e-5), (200, 1e-5), (100_000, 1e-5),
     ])
     func warmupCosine(step: Int, expected: Double) {
-        let lr = Self.schedule.learningRate(step: step)
+        let lr = Self.schedule.learningRate(step: step, appliedSteps: step - 1)
         #expect(ulpDistance(lr, Float(expected)) <= 1, "step \(step): \(lr), want \(Float(expected))")
     }
 
     @Test("the cosine part decreases monotonically and never goes below the minimum")
     func monotone() {
-        var previous = Self.schedule.learningRate(step: 10)
+        var previous = Self.schedule.learningRate(step: 10, appliedSteps: 9)
         for step in 11...150 {
-            let lr = Self.schedule.learningRate(step: step)
+            let lr = Self.schedule.learningRate(step: step, appliedSteps: step - 1)
             #expect(lr <= previous, "step \(step)")
             #expect(lr >= Float(1e-5), "step \(step)")
             previous = lr
@@ -162,9 +162,9 @@ struct LearningRateScheduleTests {
     @Test("total ≤ warm-up: the minimum right after the warm-up")
     func degenerate() {
         let s = LearningRateSchedule.warmupCosine(peak: 1, minimum: 0.25, warmupSteps: 4, totalSteps: 4)
-        #expect(s.learningRate(step: 2) == 0.5)
-        #expect(s.learningRate(step: 4) == 1)
-        #expect(s.learningRate(step: 5) == 0.25)
-        #expect(s.learningRate(step: 50) == 0.25)
+        #expect(s.learningRate(step: 2, appliedSteps: 1) == 0.5)
+        #expect(s.learningRate(step: 4, appliedSteps: 3) == 1)
+        #expect(s.learningRate(step: 5, appliedSteps: 4) == 0.25)
+        #expect(s.learningRate(step: 50, appliedSteps: 49) == 0.25)
     }
 }

@@ -122,6 +122,24 @@ import Testing
         #expect(result.stderr.contains("ignoring steps_per_print"))
     }
 
+    /// A ZeRO-Infinity config's scheduler and gradient accumulation are honoured, not ignored:
+    /// WarmupCosineLR runs the first update at 0 and the second at warmup_min_ratio × lr.
+    @Test func aConfigsSchedulerAndAccumulationAreHonoured() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = "\(dir)/ds.json"
+        try Data("""
+        {"train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 2, "steps_per_print": 10,
+         "optimizer": {"type": "AdamW", "params": {"lr": 0.002}},
+         "scheduler": {"type": "WarmupCosineLR", "params": {"total_num_steps": 10, "warmup_num_steps": 4, "warmup_min_ratio": 0.5}}}
+        """.utf8).write(to: URL(fileURLWithPath: config))
+        let result = try train(["--init", "gpt2:1,2,32,16,256", "--config", config])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("step    1/2  loss") && result.stdout.contains("lr 0.00e+00"))
+        #expect(result.stdout.contains("lr 1.00e-03"))
+        #expect(result.stderr.contains("ignoring steps_per_print"))
+        #expect(!result.stderr.contains("scheduler") && !result.stderr.contains("gradient_accumulation_steps"))
+    }
+
     @Test func aConfigKeyOfTheWrongTypeOrUnknownIsNamed() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for (json, message) in [

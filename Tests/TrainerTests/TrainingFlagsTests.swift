@@ -1,3 +1,4 @@
+import DeepSpeedConfig
 import Foundation
 import OffloadVocabulary
 import Optim
@@ -103,6 +104,53 @@ import Trainer
         #expect(retry.onDeviceFailure == .retry(maxRetries: 2))
     }
 
+    /// The config's `scheduler` is DeepSpeed's; `--lr-schedule` replaces it, `--lr` is its peak
+    /// (WarmupLR's maximum, WarmupCosineLR's base, which is otherwise the optimizer's lr).
+    @Test func theConfigsSchedulerIsDeepSpeedsAndFlagsOverrideIt() throws {
+        let warmup = try file("""
+        {"scheduler": {"type": "WarmupLR", "params": {"warmup_min_lr": 1e-5, "warmup_max_lr": 2e-3, "warmup_num_steps": 30,
+                                                      "warmup_type": "linear"}}}
+        """)
+        let expected = DeepSpeedSchedule(.warmup(minimum: 1e-5, maximum: 2e-3), warmupSteps: 30, warmupType: .linear)
+        #expect(warmup.ignoredKeys.isEmpty)
+        #expect(try TrainingOptions(flags: flags(), file: warmup).schedule == .deepSpeed(expected))
+        #expect(try TrainingOptions(flags: flags { $0.learningRate = 5e-3 }, file: warmup).schedule
+                == .deepSpeed(expected.peaking(at: 5e-3)))
+        #expect(try TrainingOptions(flags: flags { $0.schedule = .constant; $0.learningRate = 1e-3 }, file: warmup).schedule
+                == .constant(1e-3))
+
+        let cosine = try file("""
+        {"optimizer": {"type": "AdamW", "params": {"lr": 6e-4}},
+         "scheduler": {"type": "WarmupCosineLR", "params": {"total_num_steps": 100, "warmup_num_steps": 10}}}
+        """)
+        let cosineSchedule = DeepSpeedSchedule(.warmupCosine(base: 6e-4, warmupMinimumRatio: 0, cosineMinimumRatio: 1e-4, totalSteps: 100),
+                                               warmupSteps: 10)
+        #expect(try TrainingOptions(flags: flags(), file: cosine).schedule == .deepSpeed(cosineSchedule))
+        #expect(try TrainingOptions(flags: flags { $0.learningRate = 1e-3 }, file: cosine).schedule
+                == .deepSpeed(cosineSchedule.peaking(at: 1e-3)))
+        let decay = try file(#"{"scheduler": {"type": "WarmupDecayLR", "params": {"total_num_steps": 50}}}"#)
+        #expect(decay.scheduler == DeepSpeedSchedule(.warmupDecay(minimum: 0, maximum: 0.001, totalSteps: 50), warmupSteps: 1000))
+    }
+
+    /// DeepSpeed's three batch keys resolve as DeepSpeed resolves them on one rank; `--batch`
+    /// and `--grad-accum` win.
+    @Test func batchKeysResolveAsDeepSpeedsAndFlagsWin() throws {
+        for (json, micro, steps) in [
+            (#"{"train_batch_size": 32, "train_micro_batch_size_per_gpu": 8}"#, 8, 4),
+            (#"{"train_batch_size": 32, "gradient_accumulation_steps": 2}"#, 16, 2),
+            (#"{"train_batch_size": 12}"#, 12, 1),
+            (#"{"train_micro_batch_size_per_gpu": 3, "gradient_accumulation_steps": 5}"#, 3, 5),
+            (#"{"train_batch_size": 15, "train_micro_batch_size_per_gpu": 3, "gradient_accumulation_steps": 5}"#, 3, 5),
+        ] {
+            let o = try TrainingOptions(flags: flags(), file: try file(json))
+            #expect(o.batchSize == micro && o.gradientAccumulationSteps == steps, "\(json)")
+        }
+        let o = try TrainingOptions(flags: flags { $0.batchSize = 2; $0.gradientAccumulationSteps = 3 },
+                                    file: try file(#"{"train_micro_batch_size_per_gpu": 8, "gradient_accumulation_steps": 4}"#))
+        #expect(o.batchSize == 2 && o.gradientAccumulationSteps == 3)
+        #expect(try TrainingOptions(flags: flags()).gradientAccumulationSteps == 1)
+    }
+
     @Test func unusableFlagsAreRefusedNamingThem() throws {
         let cases: [(TrainingFlags, TrainingFlagError)] = [
             (flags { $0.initSpec = nil }, .noModel),
@@ -117,6 +165,10 @@ import Trainer
             (flags { $0.deviceFaults = ["1:crash@step=2"] },
              .badValue(option: "--device-fault", found: "'1:crash@step=2'", expected: "I:SPEC with a device index 0..<1")),
             (flags { $0.dilation = 0 }, .badValue(option: "--dilation", found: "0.0", expected: "a positive number")),
+            (flags { $0.gradientAccumulationSteps = 0 }, .badValue(option: "--grad-accum", found: "0", expected: "at least 1")),
+            (flags { $0.gradientAccumulationSteps = 2; $0.clock = .virtual },
+             .badValue(option: "--grad-accum", found: "2",
+                       expected: "1 under --clock virtual or paced or with --trace (the modeled step has one forward and one backward pass)")),
         ]
         for (f, error) in cases {
             #expect(throws: error) { try TrainingOptions(flags: f) }
@@ -137,6 +189,26 @@ import Trainer
         (#"{"smartinf": {"dram": "512KiB"}}"#, "smartinf.dram", "must be a size of at least 1MiB such as \"1GiB\", found the string \"512KiB\""),
         (#"{"optimizer": {"type": "Lamb"}}"#, "optimizer.type",
          "must be one of Adam, AdamW, CPUAdam, DeepSpeedCPUAdam, SGD, Adagrad or adamw, adamw:torch, sgd, sgd:torch, adagrad, adagrad:torch, found the string \"Lamb\""),
+        (#"{"scheduler": {"type": "OneCycle"}}"#, "scheduler.type",
+         "must be one of WarmupLR, WarmupDecayLR, WarmupCosineLR, found the string \"OneCycle\""),
+        (#"{"scheduler": {"params": {}}}"#, "scheduler.type", "is missing; expected one of WarmupLR, WarmupDecayLR, WarmupCosineLR"),
+        (#"{"scheduler": {"type": "WarmupDecayLR"}}"#, "scheduler.params.total_num_steps",
+         "is missing; WarmupDecayLR needs the run's total steps"),
+        (#"{"scheduler": {"type": "WarmupCosineLR", "params": {"total_num_steps": 10, "warmup_num_steps": 10}}}"#,
+         "scheduler.params.total_num_steps", "must exceed warmup_num_steps (10), found 10"),
+        (#"{"scheduler": {"type": "WarmupLR", "params": {"warmup_type": "exp"}}}"#, "scheduler.params.warmup_type",
+         "must be log or linear, found the string \"exp\""),
+        (#"{"scheduler": {"type": "WarmupLR", "params": {"total_num_steps": 10}}}"#, "scheduler.params.total_num_steps",
+         "is not known; expected one of warmup_max_lr, warmup_min_lr, warmup_num_steps, warmup_type"),
+        (#"{"scheduler": {"type": "WarmupLR", "params": {"warmup_max_lr": "1e-3"}}}"#, "scheduler.params.warmup_max_lr",
+         "must be a number, found the string \"1e-3\""),
+        (#"{"train_batch_size": 10, "train_micro_batch_size_per_gpu": 4}"#, "train_batch_size",
+         "must equal train_micro_batch_size_per_gpu × gradient_accumulation_steps (one rank), found 10 ≠ 4 × 2"),
+        (#"{"train_batch_size": 8, "train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 3}"#, "train_batch_size",
+         "must equal train_micro_batch_size_per_gpu × gradient_accumulation_steps (one rank), found 8 ≠ 2 × 3"),
+        (#"{"train_batch_size": 4, "gradient_accumulation_steps": 8}"#, "train_batch_size",
+         "must equal train_micro_batch_size_per_gpu × gradient_accumulation_steps (one rank), found 4 ≠ 0 × 8"),
+        (#"{"gradient_accumulation_steps": 0}"#, "gradient_accumulation_steps", "must be a number ≥ 1.0, found 0.0"),
     ])
     func badConfigWordsAreRefusedNamingTheKeyAndTheValues(json: String, key: String, problem: String) throws {
         do {

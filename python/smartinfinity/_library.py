@@ -1,6 +1,7 @@
 """Finding and loading libsmartinfinity.so (the C ABI in include/smartinf.h) through ctypes."""
 
 import ctypes
+import json
 import os
 from pathlib import Path
 
@@ -75,6 +76,9 @@ def load_library():
         "smartinf_read_state": [handle, i32, ctypes.c_void_p, i64],
         "smartinf_load_state": [handle, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, i64, i64],
         "smartinf_device_pid": [handle, i32, ctypes.POINTER(i32)],
+        "smartinf_loss_scale": [handle, ctypes.POINTER(f64)],
+        "smartinf_read_config": [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, i64, ctypes.POINTER(i64)],
+        "smartinf_learning_rate": [ctypes.c_char_p, f64, i64, ctypes.POINTER(f64)],
         "smartinf_close": [handle],
     }
     for name, arguments in signatures.items():
@@ -92,3 +96,33 @@ def check(code):
     if code != 0:
         message = load_library().smartinf_last_error()
         raise SmartInfError(code, message.decode() if message else f"error {code}")
+
+
+def check_config(code):
+    """As `check`, but a value the library refuses is a ValueError (a config's wrong key or type)."""
+    try:
+        check(code)
+    except SmartInfError as error:
+        if error.code == SmartInfError.BAD_ARGUMENT:
+            raise ValueError(str(error)) from None
+        raise
+
+
+def read_config(text, source):
+    """The DeepSpeed-style config `text` as the library reads it (smartinf_read_config): a dict
+    in smartinf_create's keys, plus the batch keys, the scheduler's type and the ignored keys."""
+    lib = load_library()
+    length = ctypes.c_int64()
+    encoded, name = text.encode(), source.encode()
+    check_config(lib.smartinf_read_config(encoded, name, None, 0, ctypes.byref(length)))
+    out = ctypes.create_string_buffer(length.value)
+    check_config(lib.smartinf_read_config(encoded, name, out, length.value, ctypes.byref(length)))
+    return json.loads(out.value.decode())
+
+
+def learning_rate(scheduler_json, lr, applied_steps):
+    """The lr of the update after `applied_steps` applied ones under a config's scheduler section
+    (smartinf_learning_rate); `lr` is the optimizer's (WarmupCosineLR's base)."""
+    out = ctypes.c_double()
+    check_config(load_library().smartinf_learning_rate(scheduler_json, float(lr), int(applied_steps), ctypes.byref(out)))
+    return out.value

@@ -28,7 +28,15 @@ class OffloadedOptimizer(torch.optim.Optimizer):
     Offload settings (keyword-only): `devices`, `mode` ("base", "su", "su+o", "su+o+c"),
     `topk_ratio` and `error_feedback` (su+o+c), `ssd_dir`, `dram`, `max_grad_norm`,
     `on_device_failure` ("abort" or "retry"), `flavour` ("torch": torch's update rule, the
-    default; "reference": the paper's rules, as in the Swift trainer).
+    default; "reference": the paper's rules, as in the Swift trainer), `loss_scaling` (fp16
+    parameters: a dict of `initial_scale`, `dynamic`, `window`, `hysteresis`, `min_scale`;
+    DeepSpeed's defaults 2**16, True, 1000, 2, 1), `queue_depth` and `block_size` (base mode's
+    io_uring).
+
+    Parameters may be float32, or float16/bfloat16 with fp32 masters on the devices, which write
+    the new values back in the parameters' dtype. fp16 gradients must carry the loss scale:
+    `scale_loss(loss).backward()`; a step whose gradient overflows is skipped everywhere and the
+    scale lowered, as DeepSpeed's dynamic loss scaler does.
     """
 
     #: The optimizer's name in the library, its torch state names in rule order, and the
@@ -39,7 +47,8 @@ class OffloadedOptimizer(torch.optim.Optimizer):
 
     def __init__(self, params, defaults, *, devices=1, mode="su+o", topk_ratio=0.01, error_feedback=False,
                  ssd_dir=None, dram="1GiB", max_grad_norm=None, on_device_failure="abort", max_retries=3,
-                 flavour="torch", subgroup_elements=0, device_faults=None, smartssd=None):
+                 flavour="torch", subgroup_elements=0, device_faults=None, smartssd=None, loss_scaling=None,
+                 queue_depth=16, block_size=1 << 20):
         self._handle = None
         super().__init__(params, defaults)
         if mode not in _MODES:
@@ -67,8 +76,10 @@ class OffloadedOptimizer(torch.optim.Optimizer):
             devices=devices, mode=mode, optimizer=self._kind, flavour=flavour, topk_ratio=topk_ratio,
             error_feedback=error_feedback, ssd_dir=str(self._ssd_dir), dram=dram, max_grad_norm=max_grad_norm,
             on_device_failure=on_device_failure, max_retries=max_retries, precision=_DTYPES[self._dtype][1],
-            subgroup_elements=subgroup_elements, smartssd=smartssd or smartssd_path(),
-            **self._hyperparameters(defaults))
+            subgroup_elements=subgroup_elements, smartssd=smartssd or smartssd_path(), queue_depth=queue_depth,
+            block_size=block_size, **self._hyperparameters(defaults))
+        if loss_scaling is not None:
+            config["loss_scaling"] = dict(loss_scaling)
         if device_faults:
             config["device_faults"] = {str(k): v for k, v in device_faults.items()}
         lib = load_library()
@@ -107,13 +118,23 @@ class OffloadedOptimizer(torch.optim.Optimizer):
             if p.grad is not None:
                 self._check_tensor(p.grad, name, "gradient")
                 gradients[k] = p.grad.data_ptr()
-        skipped, norm, scale = ctypes.c_int32(), ctypes.c_double(), ctypes.c_double()
-        check(self._lib.smartinf_step(handle, gradients, len(self._tensors), ctypes.byref(skipped), ctypes.byref(norm),
-                                      ctypes.byref(scale)))
+        skipped, norm = ctypes.c_int32(), ctypes.c_double()
+        check(self._lib.smartinf_step(handle, gradients, len(self._tensors), ctypes.byref(skipped), ctypes.byref(norm), None))
         self.last_step_skipped = bool(skipped.value)
         self.last_grad_norm = norm.value
-        self.loss_scale = scale.value
         return loss
+
+    @property
+    def loss_scale(self):
+        """The scale the next step's gradients must carry: the dynamic loss scaler's for fp16
+        parameters (lowered after overflows, raised after a window of clean steps), else 1."""
+        out = ctypes.c_double()
+        check(self._lib.smartinf_loss_scale(self._live_handle(), ctypes.byref(out)))
+        return out.value
+
+    def scale_loss(self, loss):
+        """`loss` times the loss scale, to call `backward()` on (fp16; a no-op factor of 1 else)."""
+        return loss * self.loss_scale
 
     def state_dict(self):
         """torch's layout (`state` by parameter index with torch's state names and `step`, and

@@ -3,22 +3,32 @@ import OffloadVocabulary
 import Optim
 import SizeNotation
 
-/// A DeepSpeed-style JSON config (`--config FILE`): the keys DeepSpeed users already write, plus
-/// a `smartinf` section for what DeepSpeed has no word for. Every value is optional; flags given
-/// on the command line win.
+/// A DeepSpeed-style JSON config (`smartinf train --config FILE`, `smartinfinity.initialize`):
+/// the keys DeepSpeed users already write, plus a `smartinf` section for what DeepSpeed has no
+/// word for. Every value is optional; flags given on the command line win.
 ///
-/// Read: `train_micro_batch_size_per_gpu`, `gradient_clipping`, `optimizer.type` (Adam, AdamW,
-/// CPUAdam, DeepSpeedCPUAdam, SGD, Adagrad, or one of ours such as `sgd:torch`) and
-/// `optimizer.params` (lr, betas, eps, weight_decay, momentum), `fp16` (enabled,
-/// loss_scale — 0 for dynamic —, initial_scale_power, loss_scale_window, hysteresis,
-/// min_loss_scale), `bf16.enabled`, `zero_optimization.sub_group_size`,
+/// Read: `train_micro_batch_size_per_gpu`, `gradient_accumulation_steps` and `train_batch_size`
+/// (resolved and checked against each other as DeepSpeed does, on one data-parallel rank),
+/// `gradient_clipping`, `optimizer.type` (Adam, AdamW, CPUAdam, DeepSpeedCPUAdam, SGD, Adagrad,
+/// or one of ours such as `sgd:torch`) and `optimizer.params` (lr, betas, eps, weight_decay,
+/// momentum), `scheduler` (WarmupLR, WarmupDecayLR, WarmupCosineLR with DeepSpeed's params),
+/// `fp16` (enabled, loss_scale — 0 for dynamic —, initial_scale_power, loss_scale_window,
+/// hysteresis, min_loss_scale), `bf16.enabled`, `zero_optimization.sub_group_size`,
 /// `zero_optimization.offload_optimizer` (device, nvme_path), `aio` (block_size, queue_depth), and
 /// `smartinf` (devices, mode, topk_ratio, error_feedback, dram, ssd_dir). Other top-level
 /// DeepSpeed keys are reported as ignored; an unknown key inside a section read here, or a value
 /// of the wrong type, or a word that is none of the ones a key takes (an optimizer, a mode, a
 /// size), is an error naming the file, the key and what was expected.
 public struct TrainingConfigFile: Sendable, Equatable {
+    /// The micro-batch size (`train_micro_batch_size_per_gpu`, or what `train_batch_size` and
+    /// `gradient_accumulation_steps` leave for it).
     public var batchSize: Int?
+    /// Micro-batches per optimizer step (`gradient_accumulation_steps`, or `train_batch_size`
+    /// over the micro-batch size).
+    public var gradientAccumulationSteps: Int?
+    /// DeepSpeed's `scheduler` section. WarmupCosineLR's base is the optimizer's lr, which the
+    /// run resolves (`peaking(at:)`); it is 0 here.
+    public var scheduler: DeepSpeedSchedule?
     public var gradientClip: Double?
     /// `optimizer.type`, with default hyperparameters (the params section's come separately).
     public var optimizer: OptimizerConfig?
@@ -58,11 +68,21 @@ public struct TrainingConfigFile: Sendable, Equatable {
         public var description: String { "config \(path): \(key.isEmpty ? "" : "key '\(key)' ")\(problem)" }
     }
 
+    /// The top-level keys read (every other one is reported as ignored).
+    public static let keys = ["train_micro_batch_size_per_gpu", "gradient_accumulation_steps", "train_batch_size",
+                              "gradient_clipping", "optimizer", "scheduler", "fp16", "bf16", "zero_optimization", "aio", "smartinf"]
+
     public static func load(path: String) throws -> TrainingConfigFile {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw ConfigError(path: path, key: "", problem: "cannot be read (\(error.localizedDescription))")
         }
+        return try TrainingConfigFile(json: data, source: path)
+    }
+
+    /// A config from its JSON text; `source` names it in errors (a path, or what the caller
+    /// calls a config it was handed as text).
+    public init(json data: Data, source path: String) throws {
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data) } catch {
             throw ConfigError(path: path, key: "", problem: "is not valid JSON (\(error.localizedDescription))")
@@ -70,16 +90,14 @@ public struct TrainingConfigFile: Sendable, Equatable {
         guard let root = object as? [String: Any] else { throw ConfigError(path: path, key: "", problem: "must be a JSON object") }
         let reader = Reader(path: path)
         var c = TrainingConfigFile()
-        let read: Set = ["train_micro_batch_size_per_gpu", "gradient_clipping", "optimizer", "fp16", "bf16", "zero_optimization",
-                         "aio", "smartinf"]
-        c.ignoredKeys = root.keys.filter { !read.contains($0) }.sorted()
-        c.batchSize = try reader.integer(root, "train_micro_batch_size_per_gpu", minimum: 1)
+        c.ignoredKeys = root.keys.filter { !Self.keys.contains($0) }.sorted()
+        (c.batchSize, c.gradientAccumulationSteps) = try reader.batchSizes(root)
         c.gradientClip = try reader.number(root, "gradient_clipping", minimum: 0)
         if let optimizer = try reader.section(root, "optimizer", allowed: ["type", "params"]) {
             c.optimizer = try reader.string(optimizer, "type", prefix: "optimizer").map { type in
                 guard let config = Self.optimizer(deepSpeedType: type) else {
                     throw ConfigError(path: path, key: "optimizer.type",
-                                      problem: "must be one of \(deepSpeedAdamTypes.joined(separator: ", ")), SGD, Adagrad "
+                                      problem: "must be one of \(Self.deepSpeedAdamTypes.joined(separator: ", ")), SGD, Adagrad "
                                           + "or \(OptimizerConfig.names.joined(separator: ", ")), found the string \"\(type)\"")
                 }
                 return config
@@ -92,6 +110,9 @@ public struct TrainingConfigFile: Sendable, Equatable {
                 c.weightDecay = try reader.number(params, "weight_decay", prefix: "optimizer.params", minimum: 0)
                 c.momentum = try reader.number(params, "momentum", prefix: "optimizer.params", minimum: 0)
             }
+        }
+        if let scheduler = try reader.section(root, "scheduler", allowed: ["type", "params"]) {
+            c.scheduler = try reader.schedule(scheduler)
         }
         if let fp16 = try reader.section(root, "fp16", allowed: ["enabled", "loss_scale", "initial_scale_power", "loss_scale_window",
                                                                "hysteresis", "min_loss_scale"]) {
@@ -136,7 +157,17 @@ public struct TrainingConfigFile: Sendable, Equatable {
             }
             c.ssdDirectory = try reader.string(own, "ssd_dir", prefix: "smartinf")
         }
-        return c
+        self = c
+    }
+
+    /// The fp16 section's loss scaling: dynamic (loss_scale 0) with its knobs and DeepSpeed's
+    /// defaults, or static; nil without fp16.
+    public var lossScaling: DynamicLossScaler.Configuration? {
+        guard fp16Enabled == true else { return nil }
+        if let fixed = lossScale, fixed > 0 { return DynamicLossScaler.fixed(fixed) }
+        return DynamicLossScaler.Configuration(
+            initialScale: Double(1 << min(initialScalePower ?? 16, 62)), window: lossScaleWindow ?? 1000,
+            hysteresis: hysteresis ?? 2, minimumScale: max(minimumLossScale ?? 1, 1e-30))
     }
 
     /// DeepSpeed's names of its Adam optimizers, all AdamW here.
@@ -164,6 +195,81 @@ public struct TrainingConfigFile: Sendable, Equatable {
                                   problem: "is not known; expected one of \(allowed.sorted().joined(separator: ", "))")
             }
             return section
+        }
+
+        /// The micro-batch size and the accumulation steps from DeepSpeed's three batch keys,
+        /// resolved as DeepSpeed does on one rank: two of them give the third, `train_batch_size`
+        /// alone is one micro-batch, and all given must agree (train = micro × steps).
+        func batchSizes(_ root: [String: Any]) throws -> (micro: Int?, steps: Int?) {
+            let micro = try integer(root, "train_micro_batch_size_per_gpu", minimum: 1)
+            let steps = try integer(root, "gradient_accumulation_steps", minimum: 1)
+            guard let train = try integer(root, "train_batch_size", minimum: 1) else { return (micro, steps) }
+            let resolved: (micro: Int, steps: Int)
+            switch (micro, steps) {
+            case let (m?, s?): resolved = (m, s)
+            case let (m?, nil): resolved = (m, train / m)
+            case let (nil, s?): resolved = (train / s, s)
+            case (nil, nil): resolved = (train, 1)
+            }
+            let product = resolved.micro.multipliedReportingOverflow(by: resolved.steps)
+            guard resolved.micro >= 1, resolved.steps >= 1, !product.overflow, product.partialValue == train else {
+                throw ConfigError(path: path, key: "train_batch_size",
+                                  problem: "must equal train_micro_batch_size_per_gpu × gradient_accumulation_steps (one rank), found "
+                                      + "\(train) ≠ \(resolved.micro) × \(resolved.steps)")
+            }
+            return resolved
+        }
+
+        /// The `scheduler` section: one of DeepSpeed's schedulers with its params (DeepSpeed's
+        /// defaults for those not given; `total_num_steps` has none).
+        func schedule(_ section: [String: Any]) throws -> DeepSpeedSchedule {
+            let names = DeepSpeedSchedule.typeNames
+            guard let type = try string(section, "type", prefix: "scheduler") else {
+                throw ConfigError(path: path, key: "scheduler.type", problem: "is missing; expected one of \(names.joined(separator: ", "))")
+            }
+            let prefix = "scheduler.params"
+            let allowed: Set<String>
+            switch type {
+            case "WarmupLR": allowed = ["warmup_min_lr", "warmup_max_lr", "warmup_num_steps", "warmup_type"]
+            case "WarmupDecayLR": allowed = ["warmup_min_lr", "warmup_max_lr", "warmup_num_steps", "warmup_type", "total_num_steps"]
+            case "WarmupCosineLR": allowed = ["warmup_min_ratio", "cos_min_ratio", "warmup_num_steps", "warmup_type", "total_num_steps"]
+            default:
+                throw ConfigError(path: path, key: "scheduler.type",
+                                  problem: "must be one of \(names.joined(separator: ", ")), found the string \"\(type)\"")
+            }
+            let params = try self.section(section, "params", prefix: "scheduler", allowed: allowed) ?? [:]
+            let warmupSteps = try integer(params, "warmup_num_steps", prefix: prefix, minimum: 0) ?? 1000
+            let warmupType = try string(params, "warmup_type", prefix: prefix).map { name in
+                guard let type = DeepSpeedSchedule.WarmupType(rawValue: name) else {
+                    throw ConfigError(path: path, key: "\(prefix).warmup_type", problem: "must be log or linear, found the string \"\(name)\"")
+                }
+                return type
+            } ?? .log
+            func total() throws -> Int {
+                guard let steps = try integer(params, "total_num_steps", prefix: prefix, minimum: 1) else {
+                    throw ConfigError(path: path, key: "\(prefix).total_num_steps", problem: "is missing; \(type) needs the run's total steps")
+                }
+                return steps
+            }
+            let shape: DeepSpeedSchedule.Shape
+            switch type {
+            case "WarmupCosineLR":
+                let steps = try total()
+                // DeepSpeed divides by total − warm-up after the warm-up.
+                guard steps > max(2, warmupSteps) else {
+                    throw ConfigError(path: path, key: "\(prefix).total_num_steps",
+                                      problem: "must exceed warmup_num_steps (\(max(2, warmupSteps))), found \(steps)")
+                }
+                shape = .warmupCosine(base: 0, warmupMinimumRatio: try number(params, "warmup_min_ratio", prefix: prefix, minimum: 0) ?? 0,
+                                      cosineMinimumRatio: try number(params, "cos_min_ratio", prefix: prefix, minimum: 0) ?? 0.0001,
+                                      totalSteps: steps)
+            default:
+                let minimum = try number(params, "warmup_min_lr", prefix: prefix, minimum: 0) ?? 0
+                let maximum = try number(params, "warmup_max_lr", prefix: prefix, minimum: 0) ?? 0.001
+                shape = type == "WarmupLR" ? .warmup(minimum: minimum, maximum: maximum)
+                    : .warmupDecay(minimum: minimum, maximum: maximum, totalSteps: try total())
+            }
+            return DeepSpeedSchedule(shape, warmupSteps: warmupSteps, warmupType: warmupType)
         }
 
         func number(_ object: [String: Any], _ name: String, prefix: String? = nil, minimum: Double) throws -> Double? {
