@@ -57,7 +57,13 @@ int smartinf_register(smartinf_optimizer *opt, void *data, int64_t count, int32_
 /* Sets a group's learning rate and weight decay for the steps that follow. */
 int smartinf_set_group(smartinf_optimizer *opt, int32_t group, double lr, double weight_decay);
 
-/* Starts the devices, loading the registered tensors' current values as the parameters. */
+/*
+ * Starts the devices, loading the registered tensors' current values as the parameters. With
+ * "resume": true and a session journal in ssd_dir (a process that used it died or stopped), the
+ * devices go on from the last step every one of them committed instead, and their fp32 masters
+ * are written into the registered tensors (rounded to their dtype); every step is recorded in the
+ * journal before smartinf_step returns.
+ */
 int smartinf_start(smartinf_optimizer *opt);
 
 /*
@@ -72,6 +78,9 @@ int smartinf_step(smartinf_optimizer *opt, const void *const *gradients, int64_t
 int smartinf_parameter_count(smartinf_optimizer *opt, int64_t *out);
 /* Steps applied so far (the optimizer's t of the last applied step). */
 int smartinf_applied_steps(smartinf_optimizer *opt, int64_t *out);
+/* Steps taken so far, skipped ones included: after a start with "resume": true, where the
+ * resumed run stands (0 when there was nothing to resume). */
+int smartinf_steps_taken(smartinf_optimizer *opt, int64_t *out);
 /* Device failures recovered from (on_device_failure "retry"). */
 int smartinf_recoveries(smartinf_optimizer *opt, int64_t *out);
 

@@ -56,13 +56,26 @@ public struct DynamicLossScaler: Sendable, Equatable {
         self.lastOverflowIteration = -1
     }
 
-    /// A scaler continuing from a saved state (a resumed run).
-    public init(_ configuration: Configuration, scale: Double, remainingHysteresis: Int, iteration: Int, lastOverflowIteration: Int) {
+    /// Where a scaler stands, without its configuration (which a resumed run gives again): what
+    /// checkpoints and journals keep of it.
+    public struct Position: Codable, Sendable, Equatable {
+        public var scale: Double
+        public var remainingHysteresis: Int
+        public var iteration: Int
+        public var lastOverflowIteration: Int
+    }
+
+    public var position: Position {
+        Position(scale: scale, remainingHysteresis: remainingHysteresis, iteration: iteration, lastOverflowIteration: lastOverflowIteration)
+    }
+
+    /// A scaler continuing from a saved position (a resumed run).
+    public init(_ configuration: Configuration, continuing position: Position) {
         self.configuration = configuration
-        self.scale = scale
-        self.remainingHysteresis = remainingHysteresis
-        self.iteration = iteration
-        self.lastOverflowIteration = lastOverflowIteration
+        self.scale = position.scale
+        self.remainingHysteresis = position.remainingHysteresis
+        self.iteration = position.iteration
+        self.lastOverflowIteration = position.lastOverflowIteration
     }
 
     /// Records one step's overflow check and says whether its update may be applied.

@@ -96,6 +96,11 @@ public func smartinf_applied_steps(_ handle: OpaquePointer?, _ out: UnsafeMutabl
     withSession(handle) { out?.pointee = Int64($0.optimizer?.appliedSteps ?? 0) }
 }
 
+@_cdecl("smartinf_steps_taken")
+public func smartinf_steps_taken(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
+    withSession(handle) { out?.pointee = Int64($0.fleetSteps) }
+}
+
 @_cdecl("smartinf_recoveries")
 public func smartinf_recoveries(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
     withSession(handle) { out?.pointee = Int64($0.optimizer?.recoveries ?? 0) }

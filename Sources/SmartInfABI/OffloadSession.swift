@@ -1,4 +1,5 @@
 import DeviceProtocol
+import DurableWrite
 import Foundation
 import Offload
 import OffloadStep
@@ -18,7 +19,9 @@ final class OffloadSession {
     private var gradient: StreamBuffer?
     private var computeCopy: StreamBuffer?
     /// Fleet steps taken since the fleet was started (skipped ones included).
-    private var fleetSteps = 0
+    private(set) var fleetSteps = 0
+    /// The session's part of every step, made durable beside the devices (`SessionState`).
+    private var journal: AlternatingRecord?
     private var closed = false
 
     init(_ configuration: SessionConfiguration) {
@@ -63,14 +66,36 @@ final class OffloadSession {
         groups[group] = (Float(learningRate), Float(weightDecay))
     }
 
-    /// Starts the devices with the registered tensors' values as the initial parameters.
+    /// Starts the devices with the registered tensors' values as the initial parameters; or,
+    /// with `resume` and a journal in the SSD directory, on the states the devices already hold
+    /// (a process that died goes on from its last step): the masters come back into the
+    /// registered tensors, rounded to their precision.
     func start() throws(SessionError) {
         try requireOpen()
         guard optimizer == nil else { throw .badState("the optimizer is started already") }
         guard !tensors.isEmpty else { throw .badState("no tensors registered") }
+        let directory = configuration.placement.ssdDirectory
+        if configuration.resume, let saved = try SessionState.newest(in: directory) {
+            try saved.check(against: state, in: directory)
+            try startFleet(.resume(committedStep: saved.fleetSteps), appliedSteps: saved.appliedSteps, lossScaler: saved.lossScaler,
+                           fleetSteps: saved.fleetSteps)
+            let masters: [Float]
+            do { masters = try optimizer!.fleet.readState(.parameters) } catch { throw SessionError(error) }
+            let computeCopy = StreamBuffer(precision: configuration.precision, values: masters)
+            tensors.forEach { $0.copy(from: computeCopy) }
+            return
+        }
         let values = StreamBuffer(precision: configuration.precision, count: parameterCount)
         tensors.forEach { $0.copy(into: values) }
         try startFleet(.load(AlignedBuffer(values.floats)), appliedSteps: 0)
+    }
+
+    /// The session's state now, as the journal keeps it.
+    private var state: SessionState {
+        SessionState(fleetSteps: fleetSteps, appliedSteps: optimizer?.appliedSteps ?? 0, parameterCount: parameterCount,
+                     mode: configuration.placement.mode.rawValue, devices: configuration.placement.devices,
+                     optimizer: configuration.optimizer.name, precision: "\(configuration.precision)",
+                     lossScaler: optimizer?.lossScaler?.position)
     }
 
     /// One step: the gradients (one pointer per registered tensor, in its precision; NULL for a
@@ -94,6 +119,7 @@ final class OffloadSession {
             throw SessionError(error)
         }
         if !check.skip { tensors.forEach { $0.copy(from: computeCopy) } }
+        try record()
         return check
     }
 
@@ -161,20 +187,34 @@ final class OffloadSession {
         return ranges
     }
 
-    private func startFleet(_ start: DeviceFleet.Start, appliedSteps: Int) throws(SessionError) {
+    /// Makes the session's state durable (the journal's newest record).
+    private func record() throws(SessionError) {
+        do { try journal?.write(state.encoded()) } catch { throw .badState("cannot record the step: \(error)") }
+    }
+
+    /// Starts the fleet (a fresh one on fresh SSD files, unless `start` resumes the devices'
+    /// states) and the journal, whose first record is the state it starts at.
+    private func startFleet(_ start: DeviceFleet.Start, appliedSteps: Int, lossScaler: DynamicLossScaler.Position? = nil,
+                            fleetSteps: Int = 0) throws(SessionError) {
         let c = configuration
         do {
             try c.placement.validate(flag: { $0 })
-            c.placement.removeStaleDeviceFiles()
+            if case .resume = start {} else {
+                c.placement.removeStaleDeviceFiles()
+                try? FileManager.default.removeItem(atPath: SessionState.path(in: c.placement.ssdDirectory))
+            }
             let partition = Partition(parameterCount: parameterCount, deviceCount: c.placement.devices)
             let fleet = try DeviceFleet.start(c.placement.backend, partition: partition, configuration: DeviceFleet.Configuration(
                 mode: c.placement.mode, optimizer: c.optimizer, gradientPrecision: c.precision, copyOutPrecision: c.precision,
                 subgroupElements: c.subgroupElements, compression: c.compression, queueDepth: c.queueDepth, blockSize: c.blockSize),
                 start: start, directory: c.placement.ssdDirectory)
-            optimizer = OffloadedOptimizer(fleet: fleet, optimizer: c.optimizer, clipping: c.clipping,
-                                           lossScaler: c.lossScaling.map { DynamicLossScaler($0) }, appliedSteps: appliedSteps,
-                                           onDeviceFailure: c.onDeviceFailure)
-            fleetSteps = 0
+            let scaler = c.lossScaling.map { configuration in
+                lossScaler.map { DynamicLossScaler(configuration, continuing: $0) } ?? DynamicLossScaler(configuration)
+            }
+            optimizer = OffloadedOptimizer(fleet: fleet, optimizer: c.optimizer, clipping: c.clipping, lossScaler: scaler,
+                                           appliedSteps: appliedSteps, onDeviceFailure: c.onDeviceFailure)
+            self.fleetSteps = fleetSteps
+            journal = try AlternatingRecord(path: SessionState.path(in: c.placement.ssdDirectory), initial: state.encoded())
             gradient = StreamBuffer(precision: c.precision, count: partition.paddedElements)
             computeCopy = StreamBuffer(precision: c.precision, count: parameterCount)
         } catch {

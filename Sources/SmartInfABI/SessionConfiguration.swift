@@ -21,12 +21,14 @@ struct SessionConfiguration {
     var subgroupElements: Int
     var queueDepth: Int
     var blockSize: Int
+    /// Go on from the devices' states and the journal in the SSD directory, if there are any.
+    var resume: Bool
 
     static let keys: Set<String> = [
         "devices", "mode", "optimizer", "flavour", "lr", "betas", "eps", "weight_decay", "momentum", "dampening", "nesterov",
         "lr_decay", "initial_accumulator_value", "topk_ratio", "error_feedback", "ssd_dir", "dram", "max_grad_norm",
         "on_device_failure", "max_retries", "precision", "smartssd", "subgroup_elements", "device_timeout", "device_faults",
-        "loss_scaling", "queue_depth", "block_size",
+        "loss_scaling", "queue_depth", "block_size", "resume",
     ]
 
     init(json: String) throws(SessionError) {
@@ -75,6 +77,10 @@ struct SessionConfiguration {
         let ratio = try c.double("topk_ratio", default: 0.01, in: 0...1)
         guard ratio > 0 else { throw .badArgument("topk_ratio must be in (0, 1], got 0") }
         compression = GradientCompressionSettings(ratio: ratio, errorFeedback: try c.bool("error_feedback", default: false))
+        resume = try c.bool("resume", default: false)
+        if resume && compression.errorFeedback && mode == .suOC {
+            throw .badArgument("resume cannot go on with error_feedback: its residuals are as large as the model and are not kept per step (the trainer keeps them in checkpoints); resume without error_feedback, or load a state_dict")
+        }
         let precisionName = try c.string("precision", default: "fp32")
         guard let precision = Precision(name: precisionName) else {
             throw .badArgument("precision '\(precisionName)' is not one of fp32, fp16, bf16")

@@ -18,7 +18,7 @@ public struct TrainerState: Codable, Sendable, Equatable {
     /// Micro-batches per step (`--grad-accum`): with the step, where the data stands (nil in
     /// files from before accumulation existed: 1).
     public var gradientAccumulationSteps: Int?
-    public var lossScaler: SavedLossScaler?
+    public var lossScaler: DynamicLossScaler.Position?
     /// The model's shape, so that a checkpoint's snapshots can be exported without its
     /// model file (nil in checkpoints saved before snapshots existed).
     public var model: SavedModel?
@@ -32,13 +32,6 @@ public struct TrainerState: Codable, Sendable, Equatable {
     /// so that a crash while a checkpoint is written never leaves a trainer state beside the
     /// residuals of another step (nil: `error-feedback.bin`, as checkpoints once named it).
     public var errorFeedback: String?
-
-    public struct SavedLossScaler: Codable, Sendable, Equatable {
-        public var scale: Double
-        public var remainingHysteresis: Int
-        public var iteration: Int
-        public var lastOverflowIteration: Int
-    }
 
     /// llm.c's dimensions of the model (`GPTConfig`).
     public struct SavedModel: Codable, Sendable, Equatable {

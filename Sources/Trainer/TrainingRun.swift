@@ -109,9 +109,7 @@ public final class TrainingRun {
         let partition = Partition(parameterCount: config.parameterCount, deviceCount: options.devices)
         let scaling = options.lossScaling ?? (options.precision == .fp16 ? DynamicLossScaler.Configuration() : nil)
         let lossScaler = scaling.map { configuration in
-            guard let s = saved?.lossScaler else { return DynamicLossScaler(configuration) }
-            return DynamicLossScaler(configuration, scale: s.scale, remainingHysteresis: s.remainingHysteresis,
-                                     iteration: s.iteration, lastOverflowIteration: s.lastOverflowIteration)
+            saved?.lossScaler.map { DynamicLossScaler(configuration, continuing: $0) } ?? DynamicLossScaler(configuration)
         }
         if let saved {
             stepsDone = saved.stepsDone
@@ -231,8 +229,7 @@ public final class TrainingRun {
             optimizer: options.optimizer.name, devices: options.devices, ssdDirectory: options.ssdDirectory,
             subgroupElements: optimizer.fleet.subgroupElements, shuffleSeed: options.shuffleSeed,
             gradientAccumulationSteps: options.gradientAccumulationSteps,
-            lossScaler: optimizer.lossScaler.map { .init(scale: $0.scale, remainingHysteresis: $0.remainingHysteresis,
-                                                         iteration: $0.iteration, lastOverflowIteration: $0.lastOverflowIteration) },
+            lossScaler: optimizer.lossScaler?.position,
             model: .init(config), checkpoint: checkpoint)
     }
 

@@ -72,6 +72,7 @@ def load_library():
                           ctypes.POINTER(f64)],
         "smartinf_parameter_count": [handle, ctypes.POINTER(i64)],
         "smartinf_applied_steps": [handle, ctypes.POINTER(i64)],
+        "smartinf_steps_taken": [handle, ctypes.POINTER(i64)],
         "smartinf_recoveries": [handle, ctypes.POINTER(i64)],
         "smartinf_read_state": [handle, i32, ctypes.c_void_p, i64],
         "smartinf_load_state": [handle, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, i64, i64],

@@ -31,7 +31,9 @@ class OffloadedOptimizer(torch.optim.Optimizer):
     default; "reference": the paper's rules, as in the Swift trainer), `loss_scaling` (fp16
     parameters: a dict of `initial_scale`, `dynamic`, `window`, `hysteresis`, `min_scale`;
     DeepSpeed's defaults 2**16, True, 1000, 2, 1), `queue_depth` and `block_size` (base mode's
-    io_uring).
+    io_uring), `resume` (go on from the devices in `ssd_dir` after a process that used them died:
+    the parameters come back from the devices' fp32 masters, and `steps_taken` says where the
+    run stands; nothing to resume starts afresh).
 
     Parameters may be float32, or float16/bfloat16 with fp32 masters on the devices, which write
     the new values back in the parameters' dtype. fp16 gradients must carry the loss scale:
@@ -48,7 +50,7 @@ class OffloadedOptimizer(torch.optim.Optimizer):
     def __init__(self, params, defaults, *, devices=1, mode="su+o", topk_ratio=0.01, error_feedback=False,
                  ssd_dir=None, dram="1GiB", max_grad_norm=None, on_device_failure="abort", max_retries=3,
                  flavour="torch", subgroup_elements=0, device_faults=None, smartssd=None, loss_scaling=None,
-                 queue_depth=16, block_size=1 << 20):
+                 queue_depth=16, block_size=1 << 20, resume=False):
         self._handle = None
         super().__init__(params, defaults)
         if mode not in _MODES:
@@ -77,7 +79,7 @@ class OffloadedOptimizer(torch.optim.Optimizer):
             error_feedback=error_feedback, ssd_dir=str(self._ssd_dir), dram=dram, max_grad_norm=max_grad_norm,
             on_device_failure=on_device_failure, max_retries=max_retries, precision=_DTYPES[self._dtype][1],
             subgroup_elements=subgroup_elements, smartssd=smartssd or smartssd_path(), queue_depth=queue_depth,
-            block_size=block_size, **self._hyperparameters(defaults))
+            block_size=block_size, resume=resume, **self._hyperparameters(defaults))
         if loss_scaling is not None:
             config["loss_scaling"] = dict(loss_scaling)
         if device_faults:
@@ -224,6 +226,13 @@ class OffloadedOptimizer(torch.optim.Optimizer):
     def applied_steps(self):
         out = ctypes.c_int64()
         check(self._lib.smartinf_applied_steps(self._live_handle(), ctypes.byref(out)))
+        return out.value
+
+    @property
+    def steps_taken(self):
+        """Steps taken, skipped ones included (after `resume=True`: where the resumed run stands)."""
+        out = ctypes.c_int64()
+        check(self._lib.smartinf_steps_taken(self._live_handle(), ctypes.byref(out)))
         return out.value
 
     @property
