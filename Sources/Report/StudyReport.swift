@@ -94,7 +94,7 @@ public enum StudyReport {
                 (tableNumber(r.bwGradOffloadSeconds), true), (tableNumber(r.updateSeconds), true),
                 (tableNumber(r.iterationSeconds), true), (r.speedupVsBase.map(tableNumber) ?? "", true),
                 (tableNumber(r.sharedLinkBytes), true), (tableNumber(r.sharedLinkBytesPerParam), true),
-                (tableNumber(r.deviceBytesPerDevice), true),
+                (tableNumber(r.deviceBytesPerDevice), true), (String(r.hosts), true), (tableNumber(r.networkBytes), true),
             ]
             h += "<tr>" + cells.map { "<td\($0.1 ? " class=\"n\"" : "")>\(xmlEscape($0.0))</td>" }.joined() + "</tr>\n"
         }

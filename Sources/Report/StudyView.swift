@@ -28,8 +28,10 @@ struct StudyView {
     let primaryRatio: Double?
     private let cells: [CellKey: StudyRow]
 
+    /// The hardware of a row: its profiles, its host count when it has several, its overrides.
     static func config(_ r: StudyRow) -> String {
-        "\(r.host)/\(r.device)/\(r.gpu)" + (r.overrides.isEmpty ? "" : " [\(r.overrides.joined(separator: ";"))]")
+        "\(r.host)/\(r.device)/\(r.gpu)" + (r.hosts > 1 ? " × \(r.hosts) hosts" : "")
+            + (r.overrides.isEmpty ? "" : " [\(r.overrides.joined(separator: ";"))]")
     }
 
     static func key(_ r: StudyRow) -> ModelKey { ModelKey(model: r.model, config: config(r)) }
@@ -39,7 +41,7 @@ struct StudyView {
 
     static func drawable(_ r: StudyRow) -> Bool {
         let values = [r.topkRatio, r.fwSeconds, r.bwGradOffloadSeconds, r.updateSeconds, r.iterationSeconds,
-                      r.speedupVsBase ?? 1, r.sharedLinkBytes, r.sharedLinkBytesPerParam, r.deviceBytesPerDevice]
+                      r.speedupVsBase ?? 1, r.sharedLinkBytes, r.sharedLinkBytesPerParam, r.deviceBytesPerDevice, r.networkBytes]
         return values.allSatisfy { $0.isFinite && $0 >= 0 }
     }
 

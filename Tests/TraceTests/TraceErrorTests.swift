@@ -59,7 +59,7 @@ import Trace
     @Test func unknownPhaseOrKindNamesTheChoices() throws {
         let phase = try #require(decodeError(try editing(lines, line: 2, "phase", "FORWARD")))
         #expect(phase.line == 3 && phase.field == "phase")
-        #expect(phase.description == #"run.trace line 3, field 'phase': found "FORWARD"; expected one of FW, BW, COMPRESS, GRAD_OFFLOAD, STATE_LOAD, UPDATE, PARAM_UPLOAD, STATE_WRITEBACK"#)
+        #expect(phase.description == #"run.trace line 3, field 'phase': found "FORWARD"; expected one of FW, BW, COMPRESS, GRAD_OFFLOAD, STATE_LOAD, UPDATE, PARAM_UPLOAD, STATE_WRITEBACK, GRAD_REDUCE_SCATTER, PARAM_ALLGATHER"#)
 
         let kind = try #require(decodeError(try editing(lines, line: 4, "kind", "copy")))
         #expect(kind.line == 5 && kind.field == "kind" && kind.description.hasSuffix(#"found "copy"; expected one of compute, transfer"#))
