@@ -175,6 +175,32 @@ import Trace
         #expect(written.field == "config.devices")
     }
 
+    /// `config.hosts` is 1 to `IterationPlanner.maximumHosts`; absent (every trace before many
+    /// hosts, and every one-host trace since) it is one host.
+    @Test(arguments: [0, -2, 65_537])
+    func badHostsAreRefusedNamingTheField(hosts: Int) throws {
+        let error = try #require(decodeError(try editing(lines, line: 0, "config", ["mode": "su+o", "devices": 2, "hosts": hosts])))
+        #expect(error.line == 1 && error.field == "config.hosts")
+        #expect(error.description.contains("field 'config.hosts': found ") && error.description.contains(
+            "\(hosts); expected a whole number of hosts from 1 to 65536, or no hosts key for one"), "\(error)")
+        var trace = try sampleTrace()
+        trace.header.config.hosts = hosts
+        let written = try #require(throws: TraceError.self) { try trace.encodeLines() }
+        #expect(written.field == "config.hosts")
+    }
+
+    @Test func hostsReadAndAreWrittenOnlyWhenMoreThanOne() throws {
+        #expect(!lines[0].contains("\"hosts\""))
+        #expect(try TraceFile.decode(lines: lines, file: "run.trace").header.config.hosts == 1)
+        let many = try editing(lines, line: 0, "config", ["mode": "su+o", "devices": 2, "hosts": 16])
+        let trace = try TraceFile.decode(lines: many, file: "run.trace")
+        #expect(trace.header.config == TraceConfig(mode: .suO, devices: 2, hosts: 16))
+        #expect(try trace.encodeLines()[0].contains(#""config":{"devices":2,"hosts":16,"mode":"su+o"}"#))
+        let network = try editing(lines, line: 0, "resources", [["id": 0, "name": "network ↑", "capacity": 4.8e10, "place": "network",
+                                                                 "device": NSNull()]])
+        #expect(try TraceFile.decode(lines: Array(network.prefix(1)), file: "run.trace").header.resources.first?.place == .network)
+    }
+
     @Test func theMostDevicesRead() throws {
         let most = try editing(lines, line: 0, "config", ["mode": "su+o", "devices": 4096])
         #expect(try TraceFile.decode(lines: most, file: "run.trace").header.config.devices == 4096)
