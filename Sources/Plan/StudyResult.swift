@@ -19,6 +19,9 @@ public struct StudyResult: Sendable {
     /// Bytes the host sent to the other hosts (and, a ring being symmetric, received from them):
     /// the reduce-scatters and all-gathers; 0 for one host.
     public let networkBytes: Double
+    /// Seconds the network is busy with them at its bandwidth (each way), to set beside the
+    /// phases they fall in; 0 for one host.
+    public let networkSeconds: Double
 
     public init(mode: OffloadMode, devices: Int, hosts: Int = 1, workload: IterationWorkload, timeline: IterationTimeline) {
         self.mode = mode
@@ -29,7 +32,10 @@ public struct StudyResult: Sendable {
         iterationSeconds = timeline.iterationSeconds
         sharedLinkBytes = timeline.bytes(at: .sharedLink)
         deviceBytes = timeline.deviceBytes(devices: devices)
-        networkBytes = timeline.bytes(at: .network)
+        let bytes = timeline.bytes(at: .network)
+        networkBytes = bytes
+        let network = timeline.plan.places.firstIndex(of: .network).map { timeline.plan.graph.resources[$0].capacity }
+        networkSeconds = network.map { bytes / $0 } ?? 0
     }
 
     public static func run(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int, hosts: Int = 1,

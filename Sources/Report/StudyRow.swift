@@ -32,17 +32,18 @@ public struct StudyRow: Sendable, Equatable {
     public var sharedLinkBytes: Double
     public var sharedLinkBytesPerParam: Double
     public var deviceBytesPerDevice: Double
-    /// Hosts training together, data parallel (1: the paper's single host), and the bytes each
+    /// Hosts training together, data parallel (1: the paper's single host), the bytes each
     /// sends to the others (and receives) in the gradients' reduce-scatter and the parameters'
-    /// all-gather.
+    /// all-gather, and the seconds they keep its network busy.
     public var hosts: Int
     public var networkBytes: Double
+    public var networkSeconds: Double
 
     public init(model: String, parameters: Int, devices: Int, mode: OffloadMode, topkRatio: Double,
                 host: String, device: String, gpu: String, overrides: [String] = [],
                 fwSeconds: Double, bwGradOffloadSeconds: Double, updateSeconds: Double, iterationSeconds: Double,
                 speedupVsBase: Double?, sharedLinkBytes: Double, sharedLinkBytesPerParam: Double,
-                deviceBytesPerDevice: Double, hosts: Int = 1, networkBytes: Double = 0) {
+                deviceBytesPerDevice: Double, hosts: Int = 1, networkBytes: Double = 0, networkSeconds: Double = 0) {
         self.model = model
         self.parameters = parameters
         self.devices = devices
@@ -62,6 +63,7 @@ public struct StudyRow: Sendable, Equatable {
         self.deviceBytesPerDevice = deviceBytesPerDevice
         self.hosts = hosts
         self.networkBytes = networkBytes
+        self.networkSeconds = networkSeconds
     }
 }
 

@@ -10,10 +10,10 @@ import OffloadVocabulary
 ///   when the study has no base row to compare with.
 /// - Numbers are written in Swift's shortest round-tripping form, so `parseCSV(csv(rows:))`
 ///   returns `rows` exactly.
-/// - `hosts` and `network_bytes` came last, with many-host studies: a table written before them
-///   (without those two columns) still reads, as one host each.
+/// - `hosts`, `network_bytes` and `network_s` came last, with many-host studies: a table written
+///   before them (without those three columns) still reads, as one host each.
 public enum StudyTable {
-    public static let columns = oneHostColumns + ["hosts", "network_bytes"]
+    public static let columns = oneHostColumns + ["hosts", "network_bytes", "network_s"]
 
     /// The columns of a table written before many-host studies.
     static let oneHostColumns = [
@@ -58,7 +58,7 @@ public enum StudyTable {
                 r.gpu, r.overrides.joined(separator: ";"), number(r.fwSeconds), number(r.bwGradOffloadSeconds),
                 number(r.updateSeconds), number(r.iterationSeconds), r.speedupVsBase.map(number) ?? "",
                 number(r.sharedLinkBytes), number(r.sharedLinkBytesPerParam), number(r.deviceBytesPerDevice), String(r.hosts),
-                number(r.networkBytes),
+                number(r.networkBytes), number(r.networkSeconds),
             ]
             out += fields.map(quoted).joined(separator: ",") + "\n"
         }
@@ -125,7 +125,7 @@ public enum StudyTable {
             bwGradOffloadSeconds: try double(10), updateSeconds: try double(11), iterationSeconds: try double(12),
             speedupVsBase: speedup, sharedLinkBytes: try double(14), sharedLinkBytesPerParam: try double(15),
             deviceBytesPerDevice: try double(16), hosts: columns.count > 17 ? try hosts(17) : 1,
-            networkBytes: columns.count > 18 ? try double(18) : 0)
+            networkBytes: columns.count > 18 ? try double(18) : 0, networkSeconds: columns.count > 19 ? try double(19) : 0)
     }
 }
 

@@ -28,9 +28,10 @@ struct StudyView {
     let primaryRatio: Double?
     private let cells: [CellKey: StudyRow]
 
-    /// The hardware of a row: its profiles, its host count when it has several, its overrides.
+    /// The hardware of a row: its host count when it has several (first, so that a panel title
+    /// cut to its width keeps it), its profiles, its overrides.
     static func config(_ r: StudyRow) -> String {
-        "\(r.host)/\(r.device)/\(r.gpu)" + (r.hosts > 1 ? " × \(r.hosts) hosts" : "")
+        (r.hosts > 1 ? "\(r.hosts) hosts · " : "") + "\(r.host)/\(r.device)/\(r.gpu)"
             + (r.overrides.isEmpty ? "" : " [\(r.overrides.joined(separator: ";"))]")
     }
 
@@ -41,7 +42,8 @@ struct StudyView {
 
     static func drawable(_ r: StudyRow) -> Bool {
         let values = [r.topkRatio, r.fwSeconds, r.bwGradOffloadSeconds, r.updateSeconds, r.iterationSeconds,
-                      r.speedupVsBase ?? 1, r.sharedLinkBytes, r.sharedLinkBytesPerParam, r.deviceBytesPerDevice, r.networkBytes]
+                      r.speedupVsBase ?? 1, r.sharedLinkBytes, r.sharedLinkBytesPerParam, r.deviceBytesPerDevice, r.networkBytes,
+                      r.networkSeconds]
         return values.allSatisfy { $0.isFinite && $0 >= 0 }
     }
 

@@ -75,7 +75,7 @@ struct Replay: ParsableCommand {
             return
         }
         print(StudyText.header(workload, label: "replay of \(trace)", devices: targetDevices, hosts: targetHosts, setup: setup))
-        print(StudyText.breakdown([result], base: nil, setup: setup))
+        print(StudyText.breakdown([result], base: nil))
         if let s = recorded.summary {
             let hosts = header.config.hosts > 1 ? ", \(header.config.hosts) hosts" : ""
             print("recorded (\(header.config.mode.rawValue), \(header.config.devices) devices\(hosts)): \(StudyOutput.seconds(s.iteration)) s per iteration")

@@ -39,7 +39,8 @@ extension StudyRow {
                   bwGradOffloadSeconds: r.seconds(.backwardAndOffload), updateSeconds: r.seconds(.update),
                   iterationSeconds: r.iterationSeconds, speedupVsBase: speedupVsBase, sharedLinkBytes: r.sharedLinkBytes,
                   sharedLinkBytesPerParam: r.sharedLinkBytesPerParameter,
-                  deviceBytesPerDevice: r.deviceBytes.reduce(0, +) / Double(r.devices), hosts: r.hosts, networkBytes: r.networkBytes)
+                  deviceBytesPerDevice: r.deviceBytes.reduce(0, +) / Double(r.devices), hosts: r.hosts, networkBytes: r.networkBytes,
+                  networkSeconds: r.networkSeconds)
     }
 }
 
@@ -63,6 +64,7 @@ enum StudyOutput {
                 "per_device": r.deviceBytes,
                 "network": r.networkBytes,
             ] as [String: Any],
+            "network_busy_s": r.networkSeconds,
         ]
     }
 

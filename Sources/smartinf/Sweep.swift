@@ -100,6 +100,7 @@ struct Sweep: ParsableCommand {
                      "mode": row.mode.rawValue, "topk_ratio": row.topkRatio, "host": row.host, "device": row.device, "gpu": row.gpu,
                      "seconds": ["fw": row.fwSeconds, "bw_grad_offload": row.bwGradOffloadSeconds, "update": row.updateSeconds],
                      "iteration_s": row.iterationSeconds, "speedup_vs_base": row.speedupVsBase as Any,
+                     "network_busy_s": row.networkSeconds,
                      "bytes": ["shared_link": row.sharedLinkBytes, "shared_link_per_param": row.sharedLinkBytesPerParam,
                                "per_device": row.deviceBytesPerDevice, "network": row.networkBytes]] as [String: Any]
                 },

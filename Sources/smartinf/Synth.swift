@@ -57,7 +57,7 @@ struct Synth: ParsableCommand {
             return
         }
         print(StudyText.header(workload, label: workloadOptions.label, devices: devices, hosts: hosts, setup: setup))
-        print(StudyText.breakdown(results, base: base, setup: setup))
+        print(StudyText.breakdown(results, base: base))
         if let save { print("trace saved to \(save)") }
     }
 }
@@ -91,13 +91,13 @@ enum StudyText {
 
     /// The breakdown per mode; with many hosts also each host's network traffic (each way) and
     /// the seconds it keeps the network busy, to set beside the phases it falls in.
-    static func breakdown(_ results: [StudyResult], base: Double?, setup: HardwareSetup) -> String {
+    static func breakdown(_ results: [StudyResult], base: Double?) -> String {
         let manyHosts = results.contains { $0.hosts > 1 }
         var table = TextTable(["mode", "FW s", "BW+grad offload s", "update+opt I/O s", "iteration s", "speedup",
                                "shared link B/param", "device GB"] + (manyHosts ? ["network GB", "network busy s"] : []))
         for r in results {
             let network = manyHosts
-                ? [String(format: "%.1f", r.networkBytes / 1e9), StudyOutput.seconds(r.networkBytes / (setup.host.network ?? .infinity))] : []
+                ? [String(format: "%.1f", r.networkBytes / 1e9), StudyOutput.seconds(r.networkSeconds)] : []
             table.append([r.mode.rawValue, StudyOutput.seconds(r.seconds(.forward)), StudyOutput.seconds(r.seconds(.backwardAndOffload)),
                           StudyOutput.seconds(r.seconds(.update)), StudyOutput.seconds(r.iterationSeconds),
                           base.map { String(format: "%.2f×", $0 / r.iterationSeconds) } ?? "-",

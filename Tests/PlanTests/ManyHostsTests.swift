@@ -51,6 +51,7 @@ import Testing
         #expect(abs(collective / (Double(workload.parameters) * 2 * Double(hosts - 1) / Double(hosts)) - 1) < 1e-6)
         let result = StudyResult(mode: .suO, devices: 4, hosts: hosts, workload: workload, timeline: IterationTimeline(plan))
         #expect(result.networkBytes == 2 * collective)
+        #expect(result.networkSeconds == 2 * collective / 48e9)
         #expect(abs(result.sharedLinkBytes / (8 * Double(slice)) - 1) < 1e-12)
         if hosts == 8 {
             #expect(workload.parameters == 8_030_261_248)

@@ -152,6 +152,8 @@ import Testing
         #expect(abs(network / (4 * 8_030_261_248 * 7 / 8) - 1) < 1e-3, "\(network)")
         #expect((oneResult["bytes"] as? [String: Any])?["network"] as? Double == 0)
         #expect(try #require(result["iteration_s"] as? Double) < oneResult["iteration_s"] as! Double)
+        // 400 Gb/s is 50 GB/s.
+        #expect(abs(try #require(result["network_busy_s"] as? Double) - network / 50e9) < 1e-9)
 
         let text = try SmartInfProcess.run(["synth"] + common + ["--hosts", "4"])
         #expect(text.status == 0 && text.stdout.contains("4 such hosts (figures per host), network 48 GB/s each way"), "\(text.stdout)")
@@ -177,7 +179,7 @@ import Testing
         #expect(rows.map { $0["hosts"] as? Int } == [1, 1, 2, 2, 8, 8, 1, 2, 8])
         #expect(rows.map { $0["device"] as? String } == Array(repeating: "smartssd", count: 6) + Array(repeating: "nvme", count: 3))
         let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
-        #expect(lines[0].hasSuffix(",hosts,network_bytes") && lines.count == 1 + 9)
+        #expect(lines[0].hasSuffix(",hosts,network_bytes,network_s") && lines.count == 1 + 9)
     }
 
     @Test func sweepWritesOneRowPerPoint() throws {
