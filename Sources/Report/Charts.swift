@@ -31,6 +31,29 @@ private func yAxis(_ c: inout SVGCanvas, x: Double, y: Double, w: Double, h: Dou
     c.close("g")
 }
 
+/// The frame of a chart of line panels, up to three a row: the title, the legend under it, and
+/// the top-left corner of each of `count` panels, or `emptyMessage` where there are none.
+private func linePanels(title: String, legend items: [(SVGCanvas.Swatch, String)], heading: String, count: Int,
+                        emptyMessage: String) -> (canvas: SVGCanvas, panelWidth: Double, origins: [(Double, Double)]) {
+    var probe = SVGCanvas(width: chartWidth, height: 0, title: "")
+    let legendBottom = probe.legend(items, x: margin, y: 58, maxX: chartWidth - margin, heading: heading)
+    let columns = max(1, min(count, 3))
+    let panelWidth = (chartWidth - 2 * margin) / Double(columns)
+    let panelHeight = panelTitleHeight + 14 + 240 + 52.0
+    let rowsOfPanels = max(1, (count + columns - 1) / columns)
+    let height = legendBottom + 8 + Double(rowsOfPanels) * (panelHeight + 12) + 8
+    var c = SVGCanvas(width: chartWidth, height: height, title: title)
+    header(&c, title)
+    c.legend(items, x: margin, y: 58, maxX: chartWidth - margin, heading: heading)
+    if count == 0 {
+        c.message(emptyMessage, x: margin, y: legendBottom + 8, width: chartWidth - 2 * margin, height: panelHeight)
+    }
+    let origins = (0..<count).map { i in
+        (margin + Double(i % columns) * panelWidth, legendBottom + 8 + Double(i / columns) * (panelHeight + 12))
+    }
+    return (c, panelWidth, origins)
+}
+
 /// x ticks at `values` (placed by `x`) on an axis at height `y`, skipping labels that would
 /// collide, and the axis's `label` under them.
 private func xTicks(_ c: inout SVGCanvas, _ values: [Int], at x: (Int) -> Double, y: Double, centre: Double, label: String) {
@@ -202,24 +225,11 @@ enum SpeedupChart {
         let chartTitle = "Speedup over base vs number of devices"
         let keys = view.modelKeys.filter { k in view.rows.contains { StudyView.key($0) == k && $0.speedupVsBase != nil } }
         let modes = view.modes.filter { m in view.rows.contains { $0.mode == m && $0.speedupVsBase != nil } }
-        let items = modeLegendItems(modes, lines: true)
-        var probe = SVGCanvas(width: chartWidth, height: 0, title: "")
-        let legendBottom = probe.legend(items, x: margin, y: 58, maxX: chartWidth - margin, heading: "Mode:")
-        let columns = max(1, min(keys.count, 3))
-        let panelWidth = (chartWidth - 2 * margin) / Double(columns)
-        let panelHeight = panelTitleHeight + 14 + 240 + 52.0
-        let rowsOfPanels = max(1, (keys.count + columns - 1) / columns)
-        let height = legendBottom + 8 + Double(rowsOfPanels) * (panelHeight + 12) + 8
-        var c = SVGCanvas(width: chartWidth, height: height, title: chartTitle)
-        header(&c, chartTitle)
-        c.legend(items, x: margin, y: 58, maxX: chartWidth - margin, heading: "Mode:")
-        if keys.isEmpty {
-            c.message("no speedup_vs_base values in this study (no base rows to compare with)", x: margin,
-                      y: legendBottom + 8, width: chartWidth - 2 * margin, height: panelHeight)
-        }
-        for (index, k) in keys.enumerated() {
-            let px = margin + Double(index % columns) * panelWidth
-            let py = legendBottom + 8 + Double(index / columns) * (panelHeight + 12)
+        let frame = linePanels(title: chartTitle, legend: modeLegendItems(modes, lines: true), heading: "Mode:", count: keys.count,
+                               emptyMessage: "no speedup_vs_base values in this study (no base rows to compare with)")
+        var c = frame.canvas
+        let panelWidth = frame.panelWidth
+        for (k, (px, py)) in zip(keys, frame.origins) {
             let plotX = px + 60, plotY = py + panelTitleHeight + 14, plotW = panelWidth - 60 - 58, plotH = 240.0
             c.open("g", [("class", "panel"), ("data-model", view.label(k))])
             panelTitle(&c, view, k, x: plotX, y: py, width: panelWidth - 60 - 12)
@@ -529,24 +539,12 @@ enum HostsChart {
         let panels = order.filter { Set(byPanel[$0]!.map(\.hosts)).count > 1 }
         let modes = view.modes.filter { m in panels.contains { byPanel[$0]!.contains { $0.mode == m } } }
         let items = modeLegendItems(modes, lines: true) + [(.line(Palette.black, dash: "2 3", marker: .square), "network busy")]
-        var probe = SVGCanvas(width: chartWidth, height: 0, title: "")
-        let legendBottom = probe.legend(items, x: margin, y: 58, maxX: chartWidth - margin, heading: "Update phase of:")
-        let columns = max(1, min(panels.count, 3))
-        let panelWidth = (chartWidth - 2 * margin) / Double(columns)
-        let panelHeight = panelTitleHeight + 14 + 240 + 52.0
-        let rowsOfPanels = max(1, (panels.count + columns - 1) / columns)
-        let height = legendBottom + 8 + Double(rowsOfPanels) * (panelHeight + 12) + 8
-        var c = SVGCanvas(width: chartWidth, height: height, title: chartTitle)
-        header(&c, chartTitle)
-        c.legend(items, x: margin, y: 58, maxX: chartWidth - margin, heading: "Update phase of:")
-        if panels.isEmpty {
-            c.message("one host count per model and machine in this study: sweep --hosts 1,2,4,8 to draw this chart", x: margin,
-                      y: legendBottom + 8, width: chartWidth - 2 * margin, height: panelHeight)
-        }
-        for (index, panel) in panels.enumerated() {
+        let frame = linePanels(title: chartTitle, legend: items, heading: "Update phase of:", count: panels.count,
+                               emptyMessage: "one host count per model and machine in this study: sweep --hosts 1,2,4,8 to draw this chart")
+        var c = frame.canvas
+        let panelWidth = frame.panelWidth
+        for (panel, (px, py)) in zip(panels, frame.origins) {
             let panelRows = byPanel[panel]!
-            let px = margin + Double(index % columns) * panelWidth
-            let py = legendBottom + 8 + Double(index / columns) * (panelHeight + 12)
             let plotX = px + 60, plotY = py + panelTitleHeight + 14, plotW = panelWidth - 60 - 58, plotH = 240.0
             let label = "\(panel.model) · \(panel.devices) device\(panel.devices == 1 ? "" : "s") per host"
             c.open("g", [("class", "panel"), ("data-model", label)])

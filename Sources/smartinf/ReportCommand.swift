@@ -14,7 +14,8 @@ struct ReportCommand: ParsableCommand {
         From a CSV (smartinf sweep): the charts of that study. From a trace: the trace's workload \
         is re-planned in every mode at 1, 2, 4, 6, 8 and 10 devices and at top-k ratios 0.001 to \
         0.1 on the trace's profiles and hosts, and those rows are drawn. Charts: phase breakdown per mode, \
-        speedup vs devices, compression-ratio sensitivity, shared-link bytes per parameter, and the \
+        speedup vs devices, compression-ratio sensitivity, shared-link bytes per parameter, the update \
+        phase and the network's busy time per host vs hosts, and the \
         model against the reference sets (the paper's Fig. 9 and Fig. 3b unless --reference or \
         --no-reference) on the profiles given; each is also written as its own SVG.
         """)
