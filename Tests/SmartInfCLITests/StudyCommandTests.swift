@@ -167,6 +167,10 @@ import Testing
         #expect((same["configuration"] as? [String: Any])?["hosts"] as? Int == 4)
         let replanned = try json(["replay", trace, "--devices", "8"])
         #expect((replanned["result"] as? [String: Any])?["hosts"] as? Int == 4)
+        // Perfetto shows the collectives on the network's own track.
+        #expect(try SmartInfProcess.run(["export", trace, "--perfetto", "\(dir)/hosts.perfetto.json"]).status == 0)
+        let perfetto = try String(contentsOfFile: "\(dir)/hosts.perfetto.json", encoding: .utf8)
+        #expect(perfetto.contains(#""name":"network ↑""#) && perfetto.contains("all-gather subgroup 0"))
         let alone = try json(["replay", trace, "--hosts", "1"])
         #expect((alone["result"] as? [String: Any])?["iteration_s"] as? Double == oneResult["iteration_s"] as? Double)
 
