@@ -43,7 +43,7 @@ public struct LiveRoutes: Sendable {
         case .su, .suO: .update
         case .suOC: .decompressUpdate
         }
-        machine = ModeledMachine(setup, devices: devices, engine: engine, into: &plan)
+        machine = ModeledMachine(setup, devices: devices, hosts: 1, engine: engine, into: &plan)
         machinePlan = plan
         self.mode = mode
         self.devices = devices
