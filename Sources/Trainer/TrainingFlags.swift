@@ -45,6 +45,9 @@ public struct TrainingFlags: Sendable {
     public var subgroupElements: Int?
     public var topkRatio: Double?
     public var errorFeedback = false
+    /// `--state-precision fp32|8bit` and `--state-block N`, as written.
+    public var statePrecision: String?
+    public var stateBlock: Int?
     public var blasThreads = 1
 
     public var metricsPath: String?
@@ -159,6 +162,11 @@ extension TrainingOptions {
             guard f.maxRetries >= 1 else { throw .badValue(option: "--max-retries", found: "\(f.maxRetries)", expected: "at least 1") }
             onDeviceFailure = .retry(maxRetries: f.maxRetries)
         }
+        let statePrecision = try Self.statePrecision(f, file)
+        if let block = statePrecision.blockSize, let d = f.subgroupElements ?? file.subGroupSize, d > 0, d % block != 0 {
+            throw .badValue(option: "--sub-group-size", found: "\(d)",
+                            expected: "a multiple of the 8-bit states' block (--state-block \(block)), or 0 (the devices choose)")
+        }
         self.init(
             model: model, trainData: f.trainData, validationData: f.validationData, batchSize: batchSize,
             sequenceLength: f.sequenceLength, steps: f.steps, shuffleSeed: f.shuffleSeed, validationEvery: f.validationEvery,
@@ -185,6 +193,23 @@ extension TrainingOptions {
         clock.tracePath = f.tracePath
         overlapForward = f.overlapForward
         self.onDeviceFailure = onDeviceFailure
+        self.statePrecision = statePrecision
+    }
+
+    /// `--state-precision` and `--state-block` (flag, file, fp32 in blocks of 2048).
+    static func statePrecision(_ f: TrainingFlags, _ file: TrainingConfigFile) throws(TrainingFlagError) -> StatePrecision {
+        let name = f.statePrecision ?? file.statePrecision ?? "fp32"
+        let block = f.stateBlock ?? file.stateBlock
+        let precision: StatePrecision
+        do { precision = try StatePrecision(name: name, blockSize: block ?? StatePrecision.defaultBlockSize) } catch {
+            switch error {
+            case .badBlockSize(let b):
+                throw .badValue(option: "--state-block", found: "\(b)", expected: "a power of two from 64 to 65536 (default 2048)")
+            case .unknown: throw .badValue(option: "--state-precision", found: "'\(name)'", expected: "fp32 or 8bit")
+            }
+        }
+        if precision == .fp32, block != nil { throw .needs(option: "--state-block", requirement: "--state-precision 8bit") }
+        return precision
     }
 
     /// The optimizer (flag, file, AdamW) with the hyperparameters the flags and the file give.

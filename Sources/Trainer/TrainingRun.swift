@@ -136,7 +136,7 @@ public final class TrainingRun {
             mode: options.mode, optimizer: options.optimizer, gradientPrecision: options.precision,
             copyOutPrecision: options.precision,
             subgroupElements: options.subgroupElements, compression: options.compression,
-            queueDepth: options.queueDepth, blockSize: options.blockSize),
+            queueDepth: options.queueDepth, blockSize: options.blockSize, statePrecision: options.statePrecision),
             start: portable.map { DeviceFleet.Start.restore(vectors: $0.vectors, committedStep: $0.state.stepsDone) }
                 ?? saved.map { .resume(committedStep: $0.stepsDone, snapshots: $0.snapshots) } ?? .load(checkpoint.parameters),
             directory: options.ssdDirectory, logger: logger)
