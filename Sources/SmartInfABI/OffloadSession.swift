@@ -169,7 +169,7 @@ final class OffloadSession {
             let partition = Partition(parameterCount: parameterCount, deviceCount: c.placement.devices)
             let fleet = try DeviceFleet.start(c.placement.backend, partition: partition, configuration: DeviceFleet.Configuration(
                 mode: c.placement.mode, optimizer: c.optimizer, gradientPrecision: c.precision, copyOutPrecision: c.precision,
-                subgroupElements: c.subgroupElements, compression: c.compression),
+                subgroupElements: c.subgroupElements, compression: c.compression, statePrecision: c.statePrecision),
                 start: start, directory: c.placement.ssdDirectory)
             optimizer = OffloadedOptimizer(fleet: fleet, optimizer: c.optimizer, clipping: c.clipping,
                                            lossScaler: c.lossScaling.map { DynamicLossScaler($0) }, appliedSteps: appliedSteps,

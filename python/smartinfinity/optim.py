@@ -28,7 +28,9 @@ class OffloadedOptimizer(torch.optim.Optimizer):
     Offload settings (keyword-only): `devices`, `mode` ("base", "su", "su+o", "su+o+c"),
     `topk_ratio` and `error_feedback` (su+o+c), `ssd_dir`, `dram`, `max_grad_norm`,
     `on_device_failure` ("abort" or "retry"), `flavour` ("torch": torch's update rule, the
-    default; "reference": the paper's rules, as in the Swift trainer).
+    default; "reference": the paper's rules, as in the Swift trainer), `state_precision`
+    ("fp32", the default, or "8bit": the states stored as one byte an element with an fp32
+    scale per `state_block` elements, default 2048; the update itself stays fp32).
     """
 
     #: The optimizer's name in the library, its torch state names in rule order, and the
@@ -39,7 +41,8 @@ class OffloadedOptimizer(torch.optim.Optimizer):
 
     def __init__(self, params, defaults, *, devices=1, mode="su+o", topk_ratio=0.01, error_feedback=False,
                  ssd_dir=None, dram="1GiB", max_grad_norm=None, on_device_failure="abort", max_retries=3,
-                 flavour="torch", subgroup_elements=0, device_faults=None, smartssd=None):
+                 flavour="torch", subgroup_elements=0, device_faults=None, smartssd=None, state_precision="fp32",
+                 state_block=2048):
         self._handle = None
         super().__init__(params, defaults)
         if mode not in _MODES:
@@ -48,6 +51,8 @@ class OffloadedOptimizer(torch.optim.Optimizer):
             raise ValueError(f"flavour {flavour!r} is not 'torch' or 'reference'")
         if on_device_failure not in ("abort", "retry"):
             raise ValueError(f"on_device_failure {on_device_failure!r} is not 'abort' or 'retry'")
+        if state_precision not in ("fp32", "8bit"):
+            raise ValueError(f"state_precision {state_precision!r} is not 'fp32' or '8bit'")
         self._tensors = []
         self._dtype = None
         for g, group in enumerate(self.param_groups):
@@ -67,8 +72,10 @@ class OffloadedOptimizer(torch.optim.Optimizer):
             devices=devices, mode=mode, optimizer=self._kind, flavour=flavour, topk_ratio=topk_ratio,
             error_feedback=error_feedback, ssd_dir=str(self._ssd_dir), dram=dram, max_grad_norm=max_grad_norm,
             on_device_failure=on_device_failure, max_retries=max_retries, precision=_DTYPES[self._dtype][1],
-            subgroup_elements=subgroup_elements, smartssd=smartssd or smartssd_path(),
+            subgroup_elements=subgroup_elements, smartssd=smartssd or smartssd_path(), state_precision=state_precision,
             **self._hyperparameters(defaults))
+        if state_precision == "8bit":
+            config["state_block"] = state_block
         if device_faults:
             config["device_faults"] = {str(k): v for k, v in device_faults.items()}
         lib = load_library()
