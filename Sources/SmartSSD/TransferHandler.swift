@@ -162,10 +162,12 @@ final class TransferHandler: @unchecked Sendable {
     }
 
     /// Records the update of item `i` and the upload of its compute copy, which the kernel writes
-    /// as it goes.
+    /// as it goes. The update's bytes are what it streams: the dense fp32 gradient, p and each
+    /// state as stored (so a model charges 8-bit states what they cost).
     private func recordUpdate(item i: Int, subgroup: Int, started: UInt64, after: [Key], work: StepWork, in operations: OperationLog) {
         let n = layout.elements(ofSubgroup: subgroup)
-        operations.record(.update, item: i, subgroup: subgroup, bytes: 0, elements: n, started: started, after: after)
+        let streamed = 4 * n + (0...layout.stateCount).reduce(0) { $0 + layout.vectorRange(subgroup: subgroup, vector: $1).count }
+        operations.record(.update, item: i, subgroup: subgroup, bytes: streamed, elements: n, started: started, after: after)
         if work.copyOut != nil {
             operations.record(.upload, item: i, subgroup: subgroup, bytes: n * work.copyOutPrecision.byteWidth, elements: n,
                               started: started, after: [Key(kind: .update, item: i)])

@@ -121,7 +121,7 @@ public final class TrainingRun {
         }
         let clocking = options.clock.modeled
             ? try LiveClocking(options.clock, config: checkpoint.config, batch: options.batchSize, sequence: options.sequenceLength,
-                               mode: options.mode, devices: options.devices, stateCount: options.optimizer.stateCount,
+                               mode: options.mode, devices: options.devices, statePrecision: options.statePrecision,
                                directory: options.ssdDirectory)
             : nil
         self.clocking = clocking

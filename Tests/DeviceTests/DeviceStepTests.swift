@@ -43,8 +43,12 @@ import Testing
             let gradient = randomFloats(n, scale: 0.5, seed: UInt64(100 + step))
             let sizes = try host.stage(step: step, gradient: gradient, ratio: ratio, valueEncoding: .fp16)
             let update = optimizer.prepare(step: step, learningRate: 1e-2, combinedUnscale: 0.5)
-            try connection.step(StepCommand(step: step, update: update, skip: false, subgroups: [0, 1, 2], payloadBytes: sizes))
+            let report = try connection.step(StepCommand(step: step, update: update, skip: false, subgroups: [0, 1, 2], payloadBytes: sizes))
             try host.referenceStep(update: update, step: step, sizes: sizes)
+            // An update is charged what it streams: the dense fp32 gradient, p and the states as stored.
+            for op in report.operations where op.kind == .update {
+                #expect(op.bytes == 8 * op.elements + optimizer.stateCount * states.storedBytes(elements: op.elements))
+            }
         }
         #expect(try connection.status() == [4, 4, 4])
         #expect(bits(try connection.readState(.parameters, offset: 0, count: n)) == bits(host.referenceVector(0)))
