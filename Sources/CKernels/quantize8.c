@@ -1,8 +1,8 @@
 // Blockwise dynamic 8-bit quantization of optimizer states (docs/FORMATS.md, "8-bit optimizer
 // states"). The map, its thresholds and the bucket table are built by Optim's `DynamicMap`; these
-// loops only apply them, so they are plain C that the compiler vectorises (gathers on AVX2 and
-// AVX-512) without changing a bit: every operation is an IEEE division, multiplication,
-// comparison or integer operation, exact or correctly rounded on any path.
+// loops only apply them, in plain C with an AVX-512 path that gives the same bits: every operation
+// is an IEEE multiplication, division, comparison or integer operation, exact or correctly
+// rounded on any path.
 #include "ckernels.h"
 #include <string.h>
 #if defined(__AVX512F__) && defined(__AVX512BW__)
@@ -99,5 +99,24 @@ void si_q8_encode(const float *values, size_t count, float scale, const uint32_t
 }
 
 void si_q8_decode(const uint8_t *codes, size_t count, float scale, const float *values, float *out) {
-    for (size_t i = 0; i < count; i++) out[i] = values[codes[i]] * scale;
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+    // The 256 values in 16 registers; each lane's value is picked by permutes within pairs of
+    // registers (the code's low 5 bits) and blends on its bits 5, 6 and 7: no memory gather.
+    __m512 table[16];
+    for (int k = 0; k < 16; k++) table[k] = _mm512_loadu_ps(values + 16 * k);
+    const __m512 lanes_scale = _mm512_set1_ps(scale);
+    const __m512i bit5 = _mm512_set1_epi32(32), bit6 = _mm512_set1_epi32(64), bit7 = _mm512_set1_epi32(128);
+    for (; i + 16 <= count; i += 16) {
+        __m512i code = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + i)));
+        __m512 pair[8];
+        for (int k = 0; k < 8; k++) pair[k] = _mm512_permutex2var_ps(table[2 * k], code, table[2 * k + 1]);
+        __mmask16 b5 = _mm512_test_epi32_mask(code, bit5), b6 = _mm512_test_epi32_mask(code, bit6), b7 = _mm512_test_epi32_mask(code, bit7);
+        __m512 quad[4];
+        for (int k = 0; k < 4; k++) quad[k] = _mm512_mask_blend_ps(b5, pair[2 * k], pair[2 * k + 1]);
+        __m512 half0 = _mm512_mask_blend_ps(b6, quad[0], quad[1]), half1 = _mm512_mask_blend_ps(b6, quad[2], quad[3]);
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_mask_blend_ps(b7, half0, half1), lanes_scale));
+    }
+#endif
+    for (; i < count; i++) out[i] = values[codes[i]] * scale;
 }
