@@ -9,7 +9,8 @@ Not part of `make test`: it needs bitsandbytes and torch. In a scratch venv:
     /tmp/bnb/bin/python scripts/compare-bitsandbytes.py
 
 The scheme is re-derived here in numpy from its definition (the map's formula, the block's
-signed extreme, the fp32 ratio, the nearest value with ties to the lower); the Swift kernel is
+signed extreme, the fp32 ratio, the nearest value with ties to the lower, a positive v at least the
+smallest nonzero value); the Swift kernel is
 checked against the same definition by Tests/OptimTests/BlockwiseStateTests.swift.
 """
 import numpy as np
@@ -55,6 +56,8 @@ def main():
         scale = np.repeat(state.absmax.numpy(), BLOCK)[:len(x)]
         ratio = (x / scale).astype(np.float32).astype(np.float64)
         our_codes = np.searchsorted((ours[:-1] + ours[1:]) / 2, ratio, side="left")
+        if not signed:
+            our_codes = np.where(ratio > 0, np.maximum(our_codes, 1), our_codes)  # a positive v stays positive
         d = their_codes != our_codes
         ours_off, theirs_off = np.abs(ours[our_codes] - ratio), np.abs(theirs[their_codes] - ratio)
         print(f"  {len(x)} elements: codes differ for {d.sum()} ({100 * d.mean():.2f}%), by at most "

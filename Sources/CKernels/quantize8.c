@@ -41,7 +41,7 @@ float si_q8_scale(const float *values, size_t count, int is_signed) {
 }
 
 void si_q8_encode(const float *values, size_t count, float scale, const uint32_t *buckets, uint8_t zero_code,
-                  uint8_t *codes) {
+                  uint8_t positive_floor, uint8_t *codes) {
     if (scale == 0 || scale != scale) {
         memset(codes, zero_code, count);
         return;
@@ -59,6 +59,7 @@ void si_q8_encode(const float *values, size_t count, float scale, const uint32_t
     const __m512i negative_rows = _mm512_set1_epi32(SI_Q8_EXPONENT_ROWS);
     const __m512i low_bits = _mm512_set1_epi32(0xFFFF);
     const __m512i one = _mm512_set1_epi32(1);
+    const __m512i floor_code = _mm512_set1_epi32(positive_floor);
     for (; i + 16 <= count; i += 16) {
         __m512 ratio = _mm512_div_ps(_mm512_loadu_ps(values + i), lanes_scale);
         __m512i b = _mm512_castps_si512(ratio);
@@ -80,7 +81,10 @@ void si_q8_encode(const float *values, size_t count, float scale, const uint32_t
         __mmask16 above = (_mm512_cmpgt_epu32_mask(low, threshold_low) & ~negative)
                         | (_mm512_cmplt_epu32_mask(low, threshold_low) & negative);
         __m512i lowest = _mm512_srli_epi32(entry, 16);
-        _mm_storeu_si128((__m128i *)(codes + i), _mm512_cvtepi32_epi8(_mm512_mask_add_epi32(lowest, above, lowest, one)));
+        __m512i code = _mm512_mask_add_epi32(lowest, above, lowest, one);
+        __mmask16 positive = _mm512_cmp_ps_mask(ratio, _mm512_setzero_ps(), _CMP_GT_OQ);
+        code = _mm512_mask_max_epu32(code, positive, code, floor_code);
+        _mm_storeu_si128((__m128i *)(codes + i), _mm512_cvtepi32_epi8(code));
     }
 #endif
     for (; i < count; i++) {
@@ -94,7 +98,8 @@ void si_q8_encode(const float *values, size_t count, float scale, const uint32_t
         uint32_t entry = buckets[((b >> 31) * SI_Q8_EXPONENT_ROWS + row) << SI_Q8_MANTISSA_BITS | column];
         uint32_t low = b & 0xFFFFu, threshold_low = entry & 0xFFFFu;
         uint32_t above = (b >> 31) ? low < threshold_low : low > threshold_low;
-        codes[i] = (uint8_t)((entry >> 16) + above);
+        uint32_t code = (entry >> 16) + above;
+        codes[i] = (uint8_t)(ratio > 0 && code < positive_floor ? positive_floor : code);
     }
 }
 

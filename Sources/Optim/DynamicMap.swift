@@ -13,7 +13,10 @@ import CKernels
 ///
 /// A ratio r (an element divided by its block's scale, in fp32) is coded by the nearest value,
 /// the lower one on a tie: its code is the number of midpoints between neighbouring values that
-/// lie below r. docs/FORMATS.md, "8-bit optimizer states", has the whole scheme and a test vector.
+/// lie below r. Under the unsigned map a positive r codes to at least the smallest nonzero value:
+/// Adam and AdaGrad divide by √v + ε, and a v that once was positive must not become 0 while its
+/// m survives (m / ε sent an 8-bit run's loss from 2.9 to 64 in one step before this rule).
+/// docs/FORMATS.md, "8-bit optimizer states", has the whole scheme and a test vector.
 public final class DynamicMap: Sendable {
     /// AdamW's m and SGD's momentum: values of both signs.
     public static let signed = DynamicMap(signed: true)
@@ -25,6 +28,9 @@ public final class DynamicMap: Sendable {
     public let values: [Float]
     /// The code of 0.
     public let zeroCode: UInt8
+    /// The lowest code of a positive ratio: 1 (the smallest nonzero value) in the unsigned map,
+    /// 0 (no floor: the nearest value) in the signed one.
+    public let positiveFloor: UInt8
     /// The values (stable storage the C loops read), the 255 midpoints rounded toward −∞ to fp32
     /// (then +∞), and the encoder's bucket table, built from the midpoints.
     let valueTable: AlignedBuffer<Float>
@@ -49,16 +55,19 @@ public final class DynamicMap: Sendable {
         precondition(values.count == 256 && Set(values).count == 256, "a dynamic map has 256 distinct values")
         self.values = values
         zeroCode = UInt8(values.firstIndex(of: 0)!)
+        positiveFloor = signed ? 0 : 1
         valueTable = AlignedBuffer(values)
         let thresholds = (0..<255).map { k in Self.midpointRoundedDown(values[k], values[k + 1]) } + [.infinity]
         thresholdTable = AlignedBuffer(thresholds)
         bucketTable = AlignedBuffer(Self.buckets(thresholds))
     }
 
-    /// The code of ratio `r`: how many of the midpoints lie below it (ties to the lower value).
-    /// A midpoint m lies below an fp32 r exactly when r > m rounded toward −∞ to fp32.
+    /// The code of ratio `r`: how many of the midpoints lie below it (ties to the lower value),
+    /// at least `positiveFloor` for a positive r. A midpoint m lies below an fp32 r exactly when
+    /// r > m rounded toward −∞ to fp32.
     public func code(ofRatio r: Float) -> UInt8 {
-        Self.rank(r, in: thresholdTable)
+        let nearest = Self.rank(r, in: thresholdTable)
+        return r > 0 ? max(nearest, positiveFloor) : nearest
     }
 
     private static func rank(_ r: Float, in thresholds: AlignedBuffer<Float>) -> UInt8 {

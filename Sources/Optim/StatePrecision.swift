@@ -137,7 +137,7 @@ struct QuantizedVector: @unchecked Sendable {
         let range = elements(ofBlock: block)
         let scale = si_q8_scale(source, range.count, map.isSigned ? 1 : 0)
         scales[block] = scale
-        si_q8_encode(source, range.count, scale, map.bucketTable.base, map.zeroCode,
+        si_q8_encode(source, range.count, scale, map.bucketTable.base, map.zeroCode, map.positiveFloor,
                      codes + range.lowerBound)
     }
 }

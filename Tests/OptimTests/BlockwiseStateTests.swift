@@ -32,7 +32,9 @@ enum Reference8Bit {
         if scale == 0 || scale.isNaN { return UInt8(values.firstIndex(of: 0)!) }
         let ratio = Double(Float(Double(x) / Double(scale)))  // fp32 division, correctly rounded
         let midpoints = (0..<255).map { (values[$0] + values[$0 + 1]) / 2 }
-        return UInt8(midpoints.filter { $0 < ratio }.count)
+        let nearest = UInt8(midpoints.filter { $0 < ratio }.count)
+        // Unsigned: a positive ratio codes to at least the smallest nonzero value.
+        return !signed && ratio > 0 ? max(nearest, 1) : nearest
     }
 
     static func decode(_ code: UInt8, scale: Float, signed: Bool) -> Float {
@@ -187,6 +189,18 @@ struct StoredState {
         #expect(stored.codes.allSatisfy { $0 == DynamicMap.signed.zeroCode })
         #expect(stored.decoded[0..<4].allSatisfy { $0 == 0 } && stored.decoded[4...].allSatisfy(\.isNaN))
         #expect(StoredState([-0.0, 0], blockSize: 64, map: .unsigned).scales == [0])
+    }
+
+    /// A positive v never becomes 0, however small beside its block's largest (Adam would divide
+    /// its m by ε alone); m may, and 0 stays 0.
+    @Test func aPositiveUnsignedValueNeverCodesToZero() {
+        let values: [Float] = [1, 1e-12, .leastNonzeroMagnitude, 0, 1e-7, 2e-7, -1e-9] + Array(repeating: 1e-30, count: 25)
+        let v = StoredState(values, blockSize: 64, map: .unsigned)
+        #expect(Array(v.codes.prefix(7)) == [255, 1, 1, 0, 1, 1, 0])
+        #expect(v.codes.dropFirst(7).allSatisfy { $0 == 1 })
+        #expect(v.decoded[1] == DynamicMap.unsigned.values[1])
+        let m = StoredState(values, blockSize: 64, map: .signed)
+        #expect(m.codes[1] == DynamicMap.signed.zeroCode && m.codes[3] == DynamicMap.signed.zeroCode)
     }
 
     @Test func precisionsAreNamedAndSized() throws {

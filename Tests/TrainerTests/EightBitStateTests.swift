@@ -41,18 +41,8 @@ import Trainer
         // Within a few percent of fp32 after six steps: same learning, other rounding.
         #expect(abs(suO.records.last!.loss - fp32.records.last!.loss) < 0.05 * fp32.records.last!.loss)
 
-        var first = Self.eightBit(dir, data, mode: .suO, steps: 3)
-        first.saveCheckpoint = "\(dir.path)/checkpoint-8bit"
-        let part1 = try TrainingRun(first)
-        try part1.run()
-        part1.finish()
-        var second = first
-        second.steps = 6
-        second.saveCheckpoint = nil
-        second.resume = first.saveCheckpoint
-        let part2 = try TrainingRun(second)
-        try part2.run()
-        part2.finish()
+        let (part1, part2, second) = try runInTwoParts(Self.eightBit(dir, data, mode: .suO, steps: 6), split: 3,
+                                                       checkpoint: "\(dir.path)/checkpoint-8bit")
         #expect(Self.lossBits(part1.records + part2.records) == Self.lossBits(suO.records))
         #expect(Self.bits(part2) == Self.bits(suO))
 

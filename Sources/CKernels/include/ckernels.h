@@ -55,10 +55,10 @@ int si_crc32c_is_hardware(void);
 /// the largest magnitude (unsigned maps); 0 for a block of zeros; NaN when a value is not finite.
 float si_q8_scale(const float *values, size_t count, int is_signed);
 
-/// codes[i] = the code of values[i] / scale: the number of thresholds below the ratio. A scale of
-/// 0 or NaN gives every element `zero_code`.
+/// codes[i] = the code of values[i] / scale: the number of thresholds below the ratio, and at
+/// least `positive_floor` for a positive ratio. A scale of 0 or NaN gives every element `zero_code`.
 void si_q8_encode(const float *values, size_t count, float scale, const uint32_t *buckets, uint8_t zero_code,
-                  uint8_t *codes);
+                  uint8_t positive_floor, uint8_t *codes);
 
 /// out[i] = values[codes[i]] * scale.
 void si_q8_decode(const uint8_t *codes, size_t count, float scale, const float *values, float *out);
