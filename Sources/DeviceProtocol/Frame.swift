@@ -6,8 +6,8 @@ import Checksum
 /// offset  size  field
 ///      0     4  magic "SSDP" (0x50445353 little-endian)
 ///      4     2  protocol version (2: error replies carry a code per failure class; 3: steps carry
-///               update segments, load-states, the torch AdamW rule; 4: configure carries the
-///               state precision)
+///               update segments, the torch AdamW rule; 4: configure carries the state
+///               precision, load-states retired)
 ///      6     2  message kind
 ///      8     4  request id (echoed in the reply)
 ///     12     4  body length in bytes (at most `maximumBodyBytes`)

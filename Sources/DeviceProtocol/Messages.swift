@@ -138,7 +138,6 @@ public enum Request: Sendable, Equatable {
     case shutdown
     /// Like `loadParameters`, with the states too: the file holds `count` fp32 parameters, then
     /// `count` values of each state vector in rule order (a resumed optimizer's state).
-    case loadStates(offset: Int, count: Int, path: String)
     /// Map the host's shared buffer (a file in shared memory) that receives the compute copy of
     /// the whole slice, element i of the slice at byte i × copy-out width.
     case attachHostBuffer(path: String)
@@ -166,7 +165,6 @@ public enum Request: Sendable, Equatable {
         case .rollback: 8
         case .shutdown: 9
         case .attachHostBuffer: 10
-        case .loadStates: 11
         case .snapshot: 12
         case .listSnapshots: 13
         case .restoreSnapshot: 14
@@ -185,7 +183,6 @@ public enum Request: Sendable, Equatable {
         case .rollback: "rollback"
         case .shutdown: "shutdown"
         case .attachHostBuffer: "attach-host-buffer"
-        case .loadStates: "load-states"
         case .snapshot: "snapshot"
         case .listSnapshots: "list-snapshots"
         case .restoreSnapshot: "restore-snapshot"
@@ -209,7 +206,7 @@ public enum Request: Sendable, Equatable {
             c.optimizer.encode(into: &w)
             w.u8(c.gradientPrecision.rawValue); w.u8(c.copyOutPrecision.rawValue); w.u8(c.handler.rawValue)
             c.statePrecision.encode(into: &w)
-        case .loadParameters(let offset, let count, let path), .loadStates(let offset, let count, let path):
+        case .loadParameters(let offset, let count, let path):
             w.u64(UInt64(offset)); w.u64(UInt64(count)); w.string(path)
         case .step(let s):
             w.u64(UInt64(s.step)); s.update.encode(into: &w); w.bool(s.skip)
@@ -235,9 +232,10 @@ public enum Request: Sendable, Equatable {
     public static func decode(_ frame: Frame) throws(ProtocolError) -> Request {
         let names: [UInt16: String] = [1: "hello", 2: "configure", 3: "load-parameters", 4: "step", 5: "status",
                                         6: "read-state", 7: "flush", 8: "rollback", 9: "shutdown", 10: "attach-host-buffer",
-                                        11: "load-states", 12: "snapshot", 13: "list-snapshots", 14: "restore-snapshot"]
+                                        12: "snapshot", 13: "list-snapshots", 14: "restore-snapshot"]
         guard let name = names[frame.kind] else {
-            throw .invalidField(message: "request", field: "kind", found: "\(frame.kind)", expected: "a request kind 1...14")
+            // 11 was load-states (saved states now come back as a snapshot restore).
+            throw .invalidField(message: "request", field: "kind", found: "\(frame.kind)", expected: "a request kind 1...10 or 12...14")
         }
         var r = WireReader(frame.body, message: name)
         let request: Request
@@ -261,10 +259,6 @@ public enum Request: Sendable, Equatable {
             let offset = try r.count("offset", in: 0...DeviceConfiguration.maximumElements)
             let count = try r.count("count", in: 1...DeviceConfiguration.maximumElements)
             request = .loadParameters(offset: offset, count: count, path: try r.string("path"))
-        case 11:
-            let offset = try r.count("offset", in: 0...DeviceConfiguration.maximumElements)
-            let count = try r.count("count", in: 1...DeviceConfiguration.maximumElements)
-            request = .loadStates(offset: offset, count: count, path: try r.string("path"))
         case 4:
             let step = try r.count("step", in: 1...Int(UInt32.max))
             let update = try PreparedUpdate.decode(from: &r)

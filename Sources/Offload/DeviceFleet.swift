@@ -73,9 +73,6 @@ public final class DeviceFleet {
     public enum Start: Sendable {
         /// Fresh: load these initial parameters (`partition.parameterCount` values), zero states.
         case load(AlignedBuffer<Float>)
-        /// Fresh, from a saved optimizer: these parameters and these states (one vector per
-        /// state of the optimizer, each `partition.parameterCount` values).
-        case loadStates(AlignedBuffer<Float>, states: [AlignedBuffer<Float>])
         /// Resume: the devices already hold the run's states; each must have committed `step`
         /// (a device one step ahead on some or all of its subgroups — it went on with a step the
         /// host never recorded — is rolled back).
@@ -118,15 +115,6 @@ public final class DeviceFleet {
                     precondition(parameters.count == partition.parameterCount)
                     try parameters.withUnsafeBufferPointer { p in
                         try member.load(UnsafeBufferPointer(rebasing: p[partition.parameters(ofDevice: i)]))
-                    }
-                case .loadStates(let parameters, let states):
-                    precondition(parameters.count == partition.parameterCount && states.count == configuration.optimizer.stateCount
-                                 && states.allSatisfy { $0.count == partition.parameterCount })
-                    let own = partition.parameters(ofDevice: i)
-                    try parameters.withUnsafeBufferPointer { p in
-                        try Self.withSlices(states, own) { s in
-                            try member.load(UnsafeBufferPointer(rebasing: p[own]), states: s)
-                        }
                     }
                 case .restore(let vectors, let step):
                     precondition(vectors.count == 1 + configuration.optimizer.stateCount && vectors.allSatisfy { $0.count == partition.parameterCount })

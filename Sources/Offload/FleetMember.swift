@@ -65,11 +65,10 @@ final class FleetMember: @unchecked Sendable {
     /// slice's padding past `parameters` is loaded as zeros. The file is written straight from
     /// the caller's memory (no copy: slices of large models are gigabytes).
     /// The file goes into the device's own directory (beside its SSD file), the only place
-    /// besides the run's shared memory that a device reads paths from.
-    /// With `states` (one run per state vector, each as long as `parameters`), the optimizer's
-    /// states are loaded too (`load-states`) instead of starting from their initial value.
-    func load(_ parameters: UnsafeBufferPointer<Float>, states: [UnsafeBufferPointer<Float>] = []) throws {
-        precondition(parameters.count <= sliceElements && states.allSatisfy { $0.count == parameters.count })
+    /// besides the run's shared memory that a device reads paths from. (States saved elsewhere
+    /// come back through `restore`.)
+    func load(_ parameters: UnsafeBufferPointer<Float>) throws {
+        precondition(parameters.count <= sliceElements)
         let scratchPath = URL(fileURLWithPath: hello.ssdPath).deletingLastPathComponent()
             .appendingPathComponent("initial-\(index)-\(getpid()).f32").path
         guard FileManager.default.createFile(atPath: scratchPath, contents: nil),
@@ -77,16 +76,13 @@ final class FleetMember: @unchecked Sendable {
             throw FleetError.deviceFailed(device: index, socket: hello.ssdPath, failure: .host, detail: "cannot create \(scratchPath)")
         }
         defer { try? FileManager.default.removeItem(atPath: scratchPath) }
-        for vector in [parameters] + states {
-            if let base = vector.baseAddress {
-                try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: vector.count * 4,
-                                                  deallocator: .none))
-            }
-            try handle.write(contentsOf: Data(count: (sliceElements - vector.count) * 4))
+        if let base = parameters.baseAddress {
+            try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: parameters.count * 4,
+                                              deallocator: .none))
         }
+        try handle.write(contentsOf: Data(count: (sliceElements - parameters.count) * 4))
         try handle.close()
-        try link.perform(states.isEmpty ? .loadParameters(offset: 0, count: sliceElements, path: scratchPath)
-                                        : .loadStates(offset: 0, count: sliceElements, path: scratchPath))
+        try link.perform(.loadParameters(offset: 0, count: sliceElements, path: scratchPath))
     }
 
     /// Lays out states saved elsewhere on this device: p and each optimizer state of the

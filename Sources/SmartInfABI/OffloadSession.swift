@@ -151,7 +151,7 @@ final class OffloadSession {
         guard (parameters + states.joined()).allSatisfy(\.isFinite) else { throw .badArgument("a state value is not finite") }
         optimizer.fleet.shutdown()
         self.optimizer = nil
-        try startFleet(.loadStates(AlignedBuffer(parameters), states: states.map { AlignedBuffer($0) }), appliedSteps: appliedSteps)
+        try startFleet(.restore(vectors: ([parameters] + states).map { AlignedBuffer($0) }, committedStep: 0), appliedSteps: appliedSteps)
         // The devices write a compute copy only in a step: until then it is the masters, rounded.
         let computeCopy = StreamBuffer(precision: configuration.precision, values: parameters)
         tensors.forEach { $0.copy(from: computeCopy) }

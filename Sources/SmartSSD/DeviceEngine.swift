@@ -182,11 +182,10 @@ public final class DeviceEngine: @unchecked Sendable {
     }
 
     /// Loads initial fp32 parameters for whole subgroups from a file of raw little-endian fp32,
-    /// initialises their states, and commits them as step 0. `withStates`: the file holds the
-    /// states too (`count` parameters, then `count` values of each state vector), which are
-    /// loaded instead of initialised (an optimizer resumed from its saved state).
-    public func loadParameters(offset: Int, count: Int, path: String, withStates: Bool = false) throws {
-        let request = withStates ? "load-states" : "load-parameters"
+    /// initialises their states, and commits them as step 0. (Saved states come back as a
+    /// snapshot restore.)
+    public func loadParameters(offset: Int, count: Int, path: String) throws {
+        let request = "load-parameters"
         let (layout, superblock) = try configured(request)
         guard let journal, let handler else { throw DeviceError.notConfigured(request) }
         guard offset % layout.subgroupElements == 0, offset < layout.sliceElements,
@@ -196,9 +195,8 @@ public final class DeviceEngine: @unchecked Sendable {
         }
         let source = try BlockFile(path: try confinement.check(path, for: request), mode: .buffered)
         let available = try source.size()
-        let vectors = withStates ? 1 + layout.stateCount : 1
-        guard available >= vectors * count * 4 else {
-            throw DeviceError.outOfRange("\(request): \(path) holds \(available) bytes; \(vectors) × \(count) fp32 values need \(vectors * count * 4)")
+        guard available >= count * 4 else {
+            throw DeviceError.outOfRange("\(request): \(path) holds \(available) bytes; \(count) fp32 values need \(count * 4)")
         }
         let set = handler.sets[0]
         let initial = superblock.optimizer.initialStateValue
@@ -209,15 +207,10 @@ public final class DeviceEngine: @unchecked Sendable {
             let p = UnsafeMutableRawBufferPointer(rebasing: set.slot[layout.vectorRange(subgroup: s, vector: 0)])
             try ring.run([BlockTransfer(.read, file: source, fileOffset: (layout.firstElement(ofSubgroup: s) - offset) * 4, memory: p)],
                          blockSize: options.blockSize)
-            // Each state's fp32 values in the gradient buffer, then stored in the state precision.
+            // Each state's initial value in the gradient buffer, then stored in the state precision.
             let values = UnsafeMutableBufferPointer(rebasing: set.gradient[0..<n])
             for v in 1...layout.stateCount {
-                if withStates {
-                    try ring.run([BlockTransfer(.read, file: source, fileOffset: (v * count + layout.firstElement(ofSubgroup: s) - offset) * 4,
-                                                memory: UnsafeMutableRawBufferPointer(values))], blockSize: options.blockSize)
-                } else {
-                    values.update(repeating: initial)
-                }
+                values.update(repeating: initial)
                 layout.statePrecision.encode(UnsafeBufferPointer(values), map: maps[v - 1],
                                              into: UnsafeMutableRawBufferPointer(rebasing: set.slot[layout.vectorRange(subgroup: s, vector: v)]))
             }
