@@ -46,6 +46,9 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // MPI for data-parallel runs over several processes or hosts (Debian: libopenmpi-dev;
+        // `mpi` is the pkg-config name Debian gives whichever MPI is the default).
+        .systemLibrary(name: "CMPI", pkgConfig: "mpi", providers: [.apt(["libopenmpi-dev"])]),
 
         // Small C helpers: vector sqrt / fp16 conversion that Swift does not lower well, and
         // hardware CRC32C.
@@ -69,6 +72,13 @@ let package = Package(
         .target(name: "Optim", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         .target(name: "Compression", dependencies: ["Optim", "Checksum", "CZstd"],
                 swiftSettings: kernelSettings),
+        // The one order gradients are summed in (a pairwise tree over micro-batches, then ranks),
+        // which makes a run's sum independent of how many ranks computed it.
+        .target(name: "ReductionOrder", dependencies: ["Optim"], swiftSettings: kernelSettings),
+        // The ranks of a data-parallel job over MPI (or this process alone): reduce-scatter in
+        // the fixed order, all-gather, a few scalars, byte accounting, typed failures; and the
+        // workload of the multi-rank tests (`smartinf collective-check`).
+        .target(name: "Collective", dependencies: ["CMPI", "ReductionOrder", "Optim", "SeededRandom", "DurableWrite"]),
         // The threads that run for a whole run (device workers, transfer stages) and the waits
         // between threads.
         .target(name: "Threading", dependencies: ["CPosix"]),
@@ -107,7 +117,7 @@ let package = Package(
         .target(name: "Trainer", dependencies: ["DeepSpeedConfig", "GPT", "Offload", "OffloadStep", "DeviceProtocol", "Safetensors", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation", logging]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload", "OffloadVocabulary",
-            "Threading", "DurableWrite", logging,
+            "Threading", "DurableWrite", "Collective", logging,
         ]),
         // Fuzz harnesses: every decoder of untrusted bytes with its seeds and checks, and a
         // mutation engine; run by `smartinf-fuzz` (below) and by the FuzzRegressionTests.
@@ -125,7 +135,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "smartinf", dependencies: [
-            "Benchmarking", "Trainer", "DeepSpeedConfig", "Offload", "OffloadStep", "OffloadVocabulary", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "ChakraExport", "LiveClock",
+            "Benchmarking", "Collective", "Trainer", "DeepSpeedConfig", "Offload", "OffloadStep", "OffloadVocabulary", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "ChakraExport", "LiveClock",
             "SeededRandom", "SizeNotation", "DurableWrite", "ConsoleLog", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -146,6 +156,9 @@ let package = Package(
         .testTarget(name: "ReportTests", dependencies: ["Report", "OffloadVocabulary"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
         .testTarget(name: "SizeNotationTests", dependencies: ["SizeNotation"]),
+        // The sum order in process, and real ranks: `mpirun -np R smartinf collective-check`;
+        // depending on the executable makes `swift test` build it.
+        .testTarget(name: "CollectiveTests", dependencies: ["Collective", "ReductionOrder", "Optim", "SeededRandom", "CMPI", "smartinf"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),
         // Spawns real `smartssd` processes; depending on the executable makes `swift test` build it.
         .testTarget(name: "DeviceTests", dependencies: [

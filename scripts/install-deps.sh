@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, if anything is missing: the Debian packages the build
-# links against (running `apt-get update` once before the first install) and numpy for the float64
-# reference tests. Quiet and quick when everything is there.
+# links against (running `apt-get update` once before the first install), Open MPI's mpirun for the
+# multi-rank tests, and numpy for the float64 reference tests. Quiet and quick when everything is
+# there.
 set -euo pipefail
-packages=(liburing-dev libzstd-dev libopenblas-dev pkg-config)
+packages=(liburing-dev libzstd-dev libopenblas-dev libopenmpi-dev openmpi-bin pkg-config)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -47,20 +47,7 @@ public final class ErrorFeedback {
     /// residual += gradient, element by element (`gradient` has the residual's length).
     func accumulate(_ gradient: UnsafeBufferPointer<Float>) {
         guard let gradientBase = gradient.baseAddress else { return }
-        residual.withUnsafeMutableBufferPointer { accumulated in
-            let n = accumulated.count
-            let acc = UnsafeMutableRawPointer(accumulated.baseAddress!)
-            let source = UnsafeRawPointer(gradientBase)
-            var i = 0
-            while i &+ 16 <= n {
-                FP32Elements.store16(FP32Elements.load16(acc, i) + FP32Elements.load16(source, i), acc, i)
-                i &+= 16
-            }
-            while i < n {
-                accumulated[i] += gradient[i]
-                i &+= 1
-            }
-        }
+        residual.withUnsafeMutableBufferPointer { Precision.fp32.accumulate(UnsafeRawPointer(gradientBase), into: $0) }
     }
 
     /// After a dense step: residual −= the decoded value of every element.

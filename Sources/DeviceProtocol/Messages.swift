@@ -22,8 +22,8 @@ public enum HandlerMode: UInt8, Sendable, CaseIterable {
     }
 }
 
-/// What the host asks a device to hold: the geometry of its parameter slice, the optimizer and
-/// the stream formats.
+/// What the host asks a device to hold: the geometry of its parameter slice, the optimizer, the
+/// stream formats and how its states are stored.
 public struct DeviceConfiguration: Sendable, Equatable {
     /// Elements in this device's slice of the flattened parameters.
     public var sliceElements: Int
@@ -33,15 +33,19 @@ public struct DeviceConfiguration: Sendable, Equatable {
     public var gradientPrecision: Precision
     public var copyOutPrecision: Precision
     public var handler: HandlerMode
+    /// The optimizer states on the SSD: fp32, or 8-bit codes with a scale per block (the
+    /// subgroup size must then be a multiple of the block, or the whole slice).
+    public var statePrecision: StatePrecision
 
     public init(sliceElements: Int, subgroupElements: Int, optimizer: OptimizerConfig, gradientPrecision: Precision,
-                copyOutPrecision: Precision, handler: HandlerMode) {
+                copyOutPrecision: Precision, handler: HandlerMode, statePrecision: StatePrecision = .fp32) {
         self.sliceElements = sliceElements
         self.subgroupElements = subgroupElements
         self.optimizer = optimizer
         self.gradientPrecision = gradientPrecision
         self.copyOutPrecision = copyOutPrecision
         self.handler = handler
+        self.statePrecision = statePrecision
     }
 
     /// Slices beyond 2^40 elements (4 TiB of fp32) are refused outright.
@@ -204,6 +208,7 @@ public enum Request: Sendable, Equatable {
             w.u64(UInt64(c.sliceElements)); w.u64(UInt64(c.subgroupElements))
             c.optimizer.encode(into: &w)
             w.u8(c.gradientPrecision.rawValue); w.u8(c.copyOutPrecision.rawValue); w.u8(c.handler.rawValue)
+            c.statePrecision.encode(into: &w)
         case .loadParameters(let offset, let count, let path), .loadStates(let offset, let count, let path):
             w.u64(UInt64(offset)); w.u64(UInt64(count)); w.string(path)
         case .step(let s):
@@ -248,8 +253,10 @@ public enum Request: Sendable, Equatable {
             guard let handler = HandlerMode(rawValue: handlerCode) else {
                 throw .invalidField(message: name, field: "handler", found: "\(handlerCode)", expected: "1 (naive) or 2 (overlap)")
             }
+            let states = try StatePrecision.decode(from: &r)
             request = .configure(DeviceConfiguration(sliceElements: slice, subgroupElements: subgroup, optimizer: optimizer,
-                                                     gradientPrecision: gradient, copyOutPrecision: copyOut, handler: handler))
+                                                     gradientPrecision: gradient, copyOutPrecision: copyOut, handler: handler,
+                                                     statePrecision: states))
         case 3:
             let offset = try r.count("offset", in: 0...DeviceConfiguration.maximumElements)
             let count = try r.count("count", in: 1...DeviceConfiguration.maximumElements)

@@ -26,10 +26,13 @@ public final class DeviceFleet {
         public var compression: GradientCompressionSettings?
         public var queueDepth: Int
         public var blockSize: Int
+        /// How the devices store the optimizer states (fp32, or 8-bit codes with block scales).
+        public var statePrecision: StatePrecision
 
         public init(mode: OffloadMode, optimizer: OptimizerConfig, gradientPrecision: Precision = .fp32,
                     copyOutPrecision: Precision = .fp32, subgroupElements: Int = 0,
-                    compression: GradientCompressionSettings? = nil, queueDepth: Int = 16, blockSize: Int = 1 << 20) {
+                    compression: GradientCompressionSettings? = nil, queueDepth: Int = 16, blockSize: Int = 1 << 20,
+                    statePrecision: StatePrecision = .fp32) {
             self.mode = mode
             self.optimizer = optimizer
             self.gradientPrecision = gradientPrecision
@@ -38,6 +41,7 @@ public final class DeviceFleet {
             self.compression = compression
             self.queueDepth = queueDepth
             self.blockSize = blockSize
+            self.statePrecision = statePrecision
         }
     }
 
@@ -100,7 +104,8 @@ public final class DeviceFleet {
         Self.removeOrphanedHostBuffers()
         let device = DeviceConfiguration(sliceElements: partition.sliceElements, subgroupElements: configuration.subgroupElements,
                                          optimizer: configuration.optimizer, gradientPrecision: configuration.gradientPrecision,
-                                         copyOutPrecision: configuration.copyOutPrecision, handler: configuration.mode.handler)
+                                         copyOutPrecision: configuration.copyOutPrecision, handler: configuration.mode.handler,
+                                         statePrecision: configuration.statePrecision)
         deviceConfiguration = device
         var members: [FleetMember] = []
         for (i, link) in links.enumerated() {

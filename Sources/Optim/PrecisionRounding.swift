@@ -74,3 +74,32 @@ extension Precision {
         convert(FP32Elements.self, UnsafeRawPointer(base), W.self, destination, count: source.count)
     }
 }
+
+extension Precision {
+    /// Adds the `destination.count` values stored in this precision at `source` into the fp32
+    /// `destination`, each widened exactly and each addition rounded on its own, so 16 lanes at a
+    /// time give the bits of one at a time: error feedback's residual += gradient, and every
+    /// gradient sum of `ReductionOrder`.
+    public func accumulate(_ source: UnsafeRawPointer, into destination: UnsafeMutableBufferPointer<Float>) {
+        switch self {
+        case .fp32: Self.accumulate(FP32Elements.self, source, destination)
+        case .fp16: Self.accumulate(FP16Elements.self, source, destination)
+        case .bf16: Self.accumulate(BF16Elements.self, source, destination)
+        }
+    }
+
+    private static func accumulate<R: ElementReader>(_ reader: R.Type, _ source: UnsafeRawPointer,
+                                                     _ destination: UnsafeMutableBufferPointer<Float>) {
+        guard let base = destination.baseAddress else { return }
+        let sum = UnsafeMutableRawPointer(base)
+        var i = 0
+        while i &+ 16 <= destination.count {
+            FP32Elements.store16(FP32Elements.load16(sum, i) + R.load16(source, i), sum, i)
+            i &+= 16
+        }
+        while i < destination.count {
+            destination[i] += R.load(source, i)
+            i &+= 1
+        }
+    }
+}

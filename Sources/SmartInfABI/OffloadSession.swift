@@ -206,7 +206,8 @@ final class OffloadSession {
             let partition = Partition(parameterCount: parameterCount, deviceCount: c.placement.devices)
             let fleet = try DeviceFleet.start(c.placement.backend, partition: partition, configuration: DeviceFleet.Configuration(
                 mode: c.placement.mode, optimizer: c.optimizer, gradientPrecision: c.precision, copyOutPrecision: c.precision,
-                subgroupElements: c.subgroupElements, compression: c.compression, queueDepth: c.queueDepth, blockSize: c.blockSize),
+                subgroupElements: c.subgroupElements, compression: c.compression, queueDepth: c.queueDepth, blockSize: c.blockSize,
+                statePrecision: c.statePrecision),
                 start: start, directory: c.placement.ssdDirectory)
             let scaler = c.lossScaling.map { configuration in
                 lossScaler.map { DynamicLossScaler(configuration, continuing: $0) } ?? DynamicLossScaler(configuration)

@@ -1,0 +1,211 @@
+import CMPI
+import Collective
+import Foundation
+import Testing
+
+/// The real `smartinf` as R ranks under Open MPI's mpirun, or alone.
+struct MPIJob {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var seconds: Double
+
+    /// Everything the job and mpirun printed.
+    var output: String { stdout + stderr }
+
+    static var smartinf: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("smartinf").path
+    }
+
+    /// mpirun from PATH; CI has it once `make deps` has run.
+    static func mpirun() throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        guard let found = path.split(separator: ":").map({ "\($0)/mpirun" }).first(where: FileManager.default.isExecutableFile) else {
+            throw MPIMissing()
+        }
+        return found
+    }
+
+    struct MPIMissing: Error, CustomStringConvertible {
+        var description: String {
+            "mpirun is not on PATH: the multi-rank tests need Open MPI (Debian: apt-get install openmpi-bin libopenmpi-dev; `make deps` installs both)"
+        }
+    }
+
+    /// Runs `smartinf arguments…` on `ranks` ranks (nil: one process without mpirun), with Open
+    /// MPI's `mca` parameters, stopped after a minute whatever happens.
+    static func run(ranks: Int?, _ arguments: [String], mca: [String: String] = [:]) throws -> MPIJob {
+        var command = ["--kill-after=5", "60"]
+        if let ranks {
+            command += [try mpirun(), "--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)"]
+            for (key, value) in mca.sorted(by: { $0.key < $1.key }) { command += ["--mca", key, value] }
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        process.arguments = command + [smartinf] + arguments
+        // Standard error to a file, so that neither pipe can fill while the other is read.
+        let errorPath = FileManager.default.temporaryDirectory.appendingPathComponent("mpi-job-\(UUID().uuidString).err").path
+        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: errorPath) }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle(forWritingAtPath: errorPath)
+        let start = Date()
+        try process.run()
+        let stdout = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let stderr = String(decoding: FileManager.default.contents(atPath: errorPath) ?? Data(), as: UTF8.self)
+        return MPIJob(status: process.terminationStatus, stdout: stdout, stderr: stderr, seconds: Date().timeIntervalSince(start))
+    }
+}
+
+/// `smartinf collective-check` on R ranks, and the reports the ranks wrote.
+struct CheckRun {
+    var job: MPIJob
+    var reports: [CollectiveCheck.Report]
+
+    var status: Int32 { job.status }
+    var output: String { job.output }
+
+    static func run(ranks: Int?, _ arguments: [String], mca: [String: String] = [:]) throws -> CheckRun {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("collective-check-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let job = try MPIJob.run(ranks: ranks, ["collective-check", "--out", directory] + arguments, mca: mca)
+        let reports = try (0..<(ranks ?? 1)).compactMap { rank -> CollectiveCheck.Report? in
+            guard let data = FileManager.default.contents(atPath: "\(directory)/rank-\(rank).json") else { return nil }
+            return try JSONDecoder().decode(CollectiveCheck.Report.self, from: data)
+        }
+        return CheckRun(job: job, reports: reports)
+    }
+}
+
+@Suite(.serialized) struct MultiRankTests {
+    static let elements = 4099
+    static let microBatches = 8
+    static let seed: UInt64 = 17
+    static let gradients = (0..<microBatches).map { CollectiveCheck.microBatchGradient($0, elements: elements, seed: seed) }
+
+    /// What every rank of a run over `slices` must have seen, computed here from the micro-batch
+    /// gradients: their sum in the canonical order (one rank summing all of them), its fp16
+    /// copy, the scalars folded in rank order, and the bytes each collective must move.
+    func expectReports(_ run: CheckRun, slices: [Int], sum: [Float], label: String) {
+        let ranks = slices.count
+        #expect(run.status == 0, "\(label): exit status \(run.status)\n\(run.output)")
+        #expect(run.reports.count == ranks, "\(label): \(run.reports.count) of \(ranks) ranks wrote their report")
+        let offsets = slices.indices.map { slices[..<$0].reduce(0, +) }
+        for report in run.reports {
+            let r = report.rank
+            #expect(report.size == ranks)
+            #expect(report.firstMicroBatch == r * Self.microBatches / ranks && report.microBatchCount == Self.microBatches / ranks)
+            #expect(report.sum == sum.map(\.bitPattern), "\(label): rank \(r)'s gathered sum")
+            #expect(report.copy == sum.map { Float16($0).bitPattern }, "\(label): rank \(r)'s gathered fp16 copy")
+            let contributions = (0..<ranks).map { q in
+                CollectiveCheck.checkScalars(rank: q, seed: Self.seed)
+                    + [sum[offsets[q]..<(offsets[q] + slices[q])].reduce(0.0) { $0 + Double($1) * Double($1) }]
+            }
+            let folded = (0..<4).map { i in contributions.dropFirst().reduce(contributions[0][i]) { $0 + $1[i] } }
+            #expect(report.scalarSums == folded, "\(label): rank \(r)'s scalars")
+            #expect(report.anyRaised && !report.anyQuiet)
+            // Payload across ranks: the others' parts of my partial out, my slice from each other
+            // rank in; my new slice out to each other rank (fp32 then fp16), the others' in.
+            let own = slices[r]
+            let others = Self.elements - own
+            let reduceScatter = CollectiveTraffic(calls: 1, bytesSent: others * 4, bytesReceived: (ranks - 1) * own * 4)
+            let allGather = CollectiveTraffic(calls: 2, bytesSent: (ranks - 1) * own * 6, bytesReceived: others * 6)
+            let scalars = CollectiveTraffic(calls: 3, bytesSent: (ranks - 1) * 6 * 8, bytesReceived: (ranks - 1) * 6 * 8)
+            if ranks > 1 {
+                #expect(report.traffic["reduce-scatter"] == reduceScatter, "\(label): rank \(r)")
+                #expect(report.traffic["all-gather"] == allGather, "\(label): rank \(r)")
+                #expect(report.traffic["scalars"] == scalars, "\(label): rank \(r)")
+            } else {
+                #expect(report.traffic.values.allSatisfy { $0.bytesSent == 0 && $0.bytesReceived == 0 }, "\(label): one rank moves nothing")
+            }
+        }
+    }
+
+    static let oneRankSum = midpointSum(gradients, 0..<microBatches)
+
+    @Test func aProcessAloneIsAWorldOfOneWithTheCanonicalSum() throws {
+        let run = try CheckRun.run(ranks: nil, ["--elements", "\(Self.elements)", "--micro-batches", "\(Self.microBatches)",
+                                               "--seed", "\(Self.seed)"])
+        expectReports(run, slices: [Self.elements], sum: Self.oneRankSum, label: "alone")
+        #expect(run.reports.first?.launcher == nil)
+    }
+
+    /// R = 1, 2 and 4 real ranks, even and uneven slices (one empty): every rank ends with the
+    /// bits of one rank summing all eight micro-batches.
+    @Test(arguments: [[Self.elements], [2050, 2049], [1000, 0, 2099, 1000], [1025, 1025, 1025, 1024]])
+    func ranksGetTheBitsOfOneRank(slices: [Int]) throws {
+        let run = try CheckRun.run(ranks: slices.count, ["--elements", "\(Self.elements)", "--micro-batches", "\(Self.microBatches)",
+                                                        "--seed", "\(Self.seed)", "--slices", slices.map(String.init).joined(separator: ",")])
+        expectReports(run, slices: slices, sum: Self.oneRankSum, label: "R = \(slices.count), slices \(slices)")
+        #expect(run.reports.allSatisfy { $0.launcher != nil })
+    }
+
+    /// Three ranks of two micro-batches: not the one-rank bits (`ranksReproduceOneRank` is
+    /// false), but their own fixed order, the tree over the ranks' partial sums.
+    @Test func threeRanksSumInTheirOwnFixedOrder() throws {
+        let six = Array(Self.gradients.prefix(6))
+        let partials = (0..<3).map { midpointSum(six, (2 * $0)..<(2 * $0 + 2)) }
+        let threeRanks = midpointSum(partials, 0..<3)
+        #expect(threeRanks.map(\.bitPattern) != midpointSum(six, 0..<6).map(\.bitPattern))
+        let run = try CheckRun.run(ranks: 3, ["--elements", "\(Self.elements)", "--micro-batches", "6", "--seed", "\(Self.seed)"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.reports.count == 3)
+        for report in run.reports { #expect(report.sum == threeRanks.map(\.bitPattern), "rank \(report.rank)") }
+    }
+
+    /// The bytes counted against what Open MPI's point-to-point layer says it sent (its
+    /// monitoring component). At R = 2 no MPI algorithm can forward another rank's data, so the
+    /// two must agree exactly, uneven slices or not.
+    @Test func bytesCountedAreWhatMPISentAtTwoRanks() throws {
+        let run = try CheckRun.run(ranks: 2, ["--elements", "\(Self.elements)", "--micro-batches", "\(Self.microBatches)",
+                                             "--seed", "\(Self.seed)", "--slices", "3000,1099"],
+                                   mca: ["pml_monitoring_enable": "1", "pml_monitoring_enable_output": "1"])
+        expectReports(run, slices: [3000, 1099], sum: Self.oneRankSum, label: "R = 2 monitored")
+        // Lines "E<tab>from<tab>to<tab>N bytes<tab>M msgs sent…", one per pair of ranks.
+        var measured: [Int: Int] = [:]
+        for match in run.job.stdout.matches(of: /(?m)^[EI]\t(\d+)\t(\d+)\t(\d+) bytes/) {
+            measured[Int(match.output.1)!, default: 0] += Int(match.output.3)!
+        }
+        #expect(measured.count == 2, "no monitoring lines from Open MPI's pml monitoring in:\n\(run.output)")
+        for report in run.reports {
+            let counted = report.traffic.values.reduce(0) { $0 + $1.bytesSent }
+            #expect(measured[report.rank] == counted, "rank \(report.rank): MPI sent \(measured[report.rank] ?? -1) bytes, counted \(counted)")
+        }
+    }
+
+    @Test func aDeadRankStopsTheJobNamingIt() throws {
+        let run = try CheckRun.run(ranks: 4, ["--elements", "\(Self.elements)", "--micro-batches", "\(Self.microBatches)", "--kill-rank", "2"])
+        #expect(run.status != 0)
+        #expect(run.output.contains("process rank 2") && run.output.contains("signal 9"), "\(run.output)")
+        #expect(run.job.seconds < 30, "the job took \(run.job.seconds) s to stop")
+    }
+
+    @Test func ranksThatDisagreeOnTheSlicesGetAnErrorNamingTheirRank() throws {
+        let run = try CheckRun.run(ranks: 2, ["--elements", "\(Self.elements)", "--micro-batches", "\(Self.microBatches)", "--disagree-on-slices"])
+        #expect(run.status != 0)
+        #expect(run.reports.isEmpty)
+        // MPI returned MPI_ERR_TRUNCATE to a rank instead of aborting, and that rank said so.
+        let named = (0..<2).filter {
+            run.output.contains("rank \($0) of 2: reduce-scatter failed in MPI_Alltoallv (MPI error class \(MPI_ERR_TRUNCATE)")
+        }
+        #expect(!named.isEmpty, "\(run.output)")
+    }
+
+    /// The benchmark's rows, from rank 0 for both ranks: each rank's bytes per step are the
+    /// theory's (R − 1)/R × (4 + 2) bytes per element.
+    @Test func theBenchmarkCountsTheTheorysBytesPerRank() throws {
+        let job = try MPIJob.run(ranks: 2, ["bench", "collective", "--elements", "4096", "--repetitions", "2", "--json"])
+        #expect(job.status == 0, "\(job.output)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(job.stdout.utf8)) as? [String: Any], "\(job.output)")
+        let rows = try #require(document["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["rank"] as? Int } == [0, 1])
+        for row in rows {
+            #expect(row["bytesSent"] as? Int == 2048 * 6 && row["bytesReceived"] as? Int == 2048 * 6)
+            #expect(row["theoryBytes"] as? Double == Double(2048 * 6))
+            #expect((row["reduceScatterSeconds"] as? Double ?? 0) > 0 && (row["allGatherSeconds"] as? Double ?? 0) > 0)
+        }
+    }
+}
