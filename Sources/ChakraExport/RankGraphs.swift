@@ -7,8 +7,9 @@ import Trace
 /// Chakra has one graph per rank (an NPU in ASTRA-sim), with dependencies only inside a graph
 /// and ranks meeting only through messages. Our machine is a GPU on a host with N devices, so:
 ///
-/// - ranks: a resource placed at `device i` belongs to rank 1 + i, every other resource (the GPU
-///   and its link, the shared link, the host CPU, a shared drive) to rank 0, the trainer. Every
+/// - ranks (of one host; `ChakraExport` repeats them per host): a resource placed at `device i`
+///   belongs to rank 1 + i, every other resource (the GPU and its link, the shared link, the
+///   host CPU, a shared drive, the network) to rank 0, the trainer. Every
 ///   device gets its file, even one without operations, since ASTRA-sim wants one per NPU;
 /// - a compute operation is one COMP_NODE on the rank of its engine (its first resource; a join
 ///   point without resources sits with its actor: `device i` on rank 1 + i, the rest on rank 0),
@@ -21,6 +22,9 @@ import Trace
 ///   offloading targets. Its direction is the first arrow in its path's resource names (the
 ///   modeled machine names every link `↓` towards the GPU or device and `↑` away from it); a
 ///   path without one is a load;
+/// - a transfer on the network (many hosts) is a collective, a COMM_COLL_NODE on the trainer's
+///   rank: `comm_type` REDUCE_SCATTER for the gradients' reduce-scatter, ALL_GATHER for the
+///   parameters' all-gather, `comm_size` the buffer, `pg_name` the trainers' group;
 /// - a transfer between ranks (from its first resource's rank to its last's) is a
 ///   COMM_SEND_NODE on the source and a COMM_RECV_NODE on the destination, matched by
 ///   `comm_src`, `comm_dst` and `comm_tag`, with `comm_size` bytes;
@@ -103,6 +107,7 @@ struct RankGraphs {
 
     static func nodeType(of operation: TraceOperation, in resources: [TraceResource]) -> ChakraProtoMsg_NodeType {
         guard operation.kind == .transfer else { return .compNode }
+        if let first = operation.path.first, resources[first].place == .network { return .commCollNode }
         for resource in operation.path {
             let name = resources[resource].name
             if name.contains("↑") { return .memStoreNode }
@@ -158,6 +163,7 @@ struct RankGraphs {
     /// What ASTRA-sim reads of a compute or memory node, with the types Chakra's feeder reads
     /// them as.
     func attributes(of operation: TraceOperation, as type: ChakraProtoMsg_NodeType) throws(TraceError) -> [ChakraProtoMsg_AttributeProto] {
+        if type == .commCollNode { return try collective(operation) }
         var attributes: [ChakraProtoMsg_AttributeProto] = [.bool("is_cpu_op", type == .compNode && operation.actor.hasPrefix("host"))]
         switch operation.unit {
         case "FLOP" where type == .compNode: attributes.append(.int64("num_ops", Int64(try count(operation.amount, of: operation))))
@@ -165,6 +171,25 @@ struct RankGraphs {
         default: break
         }
         return attributes
+    }
+
+    /// A collective among the hosts' trainers. The trace's amount is the bytes one host sends
+    /// (and receives), (N − 1)/N of the buffer in a ring of N hosts; Chakra's `comm_size` is the
+    /// buffer, which ASTRA-sim's collective algorithms divide themselves.
+    func collective(_ operation: TraceOperation) throws(TraceError) -> [ChakraProtoMsg_AttributeProto] {
+        let type: ChakraProtoMsg_CollectiveCommType
+        switch operation.phase {
+        case .gradientReduceScatter: type = .reduceScatter
+        case .parameterAllGather: type = .allGather
+        default:
+            throw TraceError(file: file, line: operation.id + 2, field: "phase", .invalid(
+                found: operation.phase.rawValue,
+                expected: "GRAD_REDUCE_SCATTER or PARAM_ALLGATHER for a transfer on the network (the collectives the export knows)"))
+        }
+        let hosts = Double(trace.header.config.hosts)
+        let buffer = hosts > 1 ? operation.amount * hosts / (hosts - 1) : operation.amount
+        return [.bool("is_cpu_op", false), .int64("comm_type", Int64(type.rawValue)),
+                .int64("comm_size", Int64(try count(buffer, of: operation))), .string("pg_name", ChakraExport.trainersGroup)]
     }
 
     static func message(from source: Int, to destination: Int, tag: Int32, bytes: UInt64) -> [ChakraProtoMsg_AttributeProto] {

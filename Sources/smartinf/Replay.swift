@@ -95,8 +95,9 @@ struct Export: ParsableCommand {
         abstract: "Convert a trace for Perfetto (ui.perfetto.dev) or as Chakra execution traces (ASTRA-sim).",
         discussion: """
         --chakra PREFIX writes one Chakra ET file per rank, PREFIX.0.et (the trainer: GPU, host \
-        CPU, host memory) and PREFIX.<1+i>.et (device i), which ASTRA-sim reads with \
-        --workload-configuration=PREFIX. docs/FORMATS.md ("Chakra export") has the mapping.
+        CPU, host memory) and PREFIX.<1+i>.et (device i), then the next host's ranks for a \
+        many-host trace, with PREFIX.comm_group.json naming the trainers; ASTRA-sim reads them \
+        with --workload-configuration=PREFIX. docs/FORMATS.md ("Chakra export") has the mapping.
         """)
 
     @Argument(help: "A trace (JSON Lines).") var trace: String
@@ -118,9 +119,11 @@ struct Export: ParsableCommand {
         if let chakra {
             let export = try ChakraExport(file, file: trace)
             let paths = try export.write(prefix: chakra)
-            print("\(file.operations.count) operations → \(export.nodeCounts.reduce(0, +)) Chakra nodes in \(paths.count) files, "
-                  + (paths.count > 2 ? "\(paths[0]) … \(paths[paths.count - 1])" : paths.joined(separator: ", "))
-                  + " (\(export.dependencyMessages) zero-byte messages carry dependencies between ranks)")
+            let ranks = export.rankCount
+            let files = ranks > 2 ? "\(paths[0]) … \(paths[ranks - 1])" : paths[0..<ranks].joined(separator: ", ")
+            let groups = export.communicatorGroups == nil ? "" : ", the trainers' group in \(paths[ranks])"
+            print("\(file.operations.count) operations → \(export.hosts * export.nodeCounts.reduce(0, +)) Chakra nodes in \(ranks) files, "
+                  + files + groups + " (\(export.hosts * export.dependencyMessages) zero-byte messages carry dependencies between ranks)")
         }
     }
 }

@@ -42,8 +42,23 @@ import Trace
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let export = try ChakraExport(trace)
         let paths = try export.write(prefix: "\(directory)/run")
-        #expect(paths == (0..<export.files.count).map { "\(directory)/run.\($0).et" })
-        return (export, try paths.map(decode))
+        let groups = export.hosts > 1 ? ["\(directory)/run.comm_group.json"] : []
+        #expect(paths == (0..<export.rankCount).map { "\(directory)/run.\($0).et" } + groups)
+        if export.hosts > 1 {
+            // ASTRA-sim's communicator groups: the trainers, one per host.
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: groups[0]))) as? [String: [Int]]
+            #expect(json == ["1": (0..<export.hosts).map { $0 * export.ranksPerHost }])
+        }
+        return (export, try paths.dropLast(groups.count).map(decode))
+    }
+
+    static func plannedTrace(_ mode: OffloadMode, devices: Int, hosts: Int = 1) throws -> TraceFile {
+        let setup = try HardwareSetup(host: "hpca24-host", device: "smartssd", gpu: "a5000", from: ProfileLibrary.locate())
+        let model = try ModelShape(family: .gpt2, layers: 4, hidden: 256, heads: 4, sequence: 128, batch: 2, vocabulary: 1024)
+        let workload = try IterationWorkload(model: model, subgroupElements: 500_000, topkRatio: 0.01)
+        let timeline = try IterationPlanner.timeline(mode, workload, devices: devices, hosts: hosts, on: setup)
+        return TraceFile(timeline, workload: workload, mode: mode, devices: devices, hosts: hosts,
+                         profile: TraceProfile(host: "hpca24-host", device: "smartssd", gpu: "a5000"), source: .synth)
     }
 
     /// A small trace by hand, one operation of each kind the mapping distinguishes, with times
@@ -150,17 +165,36 @@ import Trace
     /// A planned and simulated iteration of every mode on two devices: the whole trace checked.
     @Test(arguments: OffloadMode.allCases)
     func aPlannedIterationSurvivesTheExport(mode: OffloadMode) throws {
-        let setup = try HardwareSetup(host: "hpca24-host", device: "smartssd", gpu: "a5000", from: ProfileLibrary.locate())
-        let model = try ModelShape(family: .gpt2, layers: 4, hidden: 256, heads: 4, sequence: 128, batch: 2, vocabulary: 1024)
-        let workload = try IterationWorkload(model: model, subgroupElements: 500_000, topkRatio: 0.01)
-        let timeline = try IterationPlanner.timeline(mode, workload, devices: 2, on: setup)
-        let trace = TraceFile(timeline, workload: workload, mode: mode, devices: 2,
-                              profile: TraceProfile(host: "hpca24-host", device: "smartssd", gpu: "a5000"), source: .synth)
+        let trace = try Self.plannedTrace(mode, devices: 2)
         let (export, ranks) = try Self.exportAndDecode(trace)
         #expect(ranks.count == 3)
         #expect(ranks.map(\.nodes.count) == export.nodeCounts)
         #expect(ranks[0].metadata.attr.first { $0.name == "smartinf_mode" }?.stringVal == mode.rawValue)
         try Self.checkGraphs(ranks, against: trace)
+    }
+
+    /// Three hosts of two devices: nine files, each host's the first host's with its own ranks
+    /// in its messages, the collectives among the trainers with the whole buffer as their size.
+    @Test func manyHostsRepeatTheHostWithCollectivesAmongTheTrainers() throws {
+        let trace = try Self.plannedTrace(.suO, devices: 2, hosts: 3)
+        let (export, ranks) = try Self.exportAndDecode(trace)
+        #expect(export.hosts == 3 && export.ranksPerHost == 3 && ranks.count == 9)
+        try Self.checkGraphs(Array(ranks[0..<3]), against: trace)
+        let collectives = ranks[0].nodes.filter { $0.type == .commCollNode }
+        #expect(collectives.count == trace.operations.filter { $0.actor == "network" }.count && !collectives.isEmpty)
+        #expect(ranks[1].nodes.allSatisfy { $0.type != .commCollNode } && ranks[2].nodes.allSatisfy { $0.type != .commCollNode })
+        for (r, rank) in ranks.enumerated() {
+            let host = r / 3
+            #expect(rank.metadata.attr.first { $0.name == "smartinf_rank" }?.int64Val == Int64(r))
+            #expect(rank.metadata.attr.first { $0.name == "smartinf_hosts" }?.int64Val == 3)
+            var expected = ranks[r % 3].nodes
+            for n in expected.indices {
+                for a in expected[n].attr.indices where ["comm_src", "comm_dst"].contains(expected[n].attr[a].name) {
+                    expected[n].attr[a].int32Val += Int32(host * 3)
+                }
+            }
+            #expect(rank.nodes == expected, "rank \(r) is not host 0's rank \(r % 3) moved to host \(host)")
+        }
     }
 
     /// The checks that hold for any trace:
@@ -236,6 +270,16 @@ import Trace
                 }
             case [.memLoadNode], [.memStoreNode]:
                 #expect(operation.kind == .transfer && nodes[0].1.attribute("tensor_size")?.uint64Val == whole)
+            case [.commCollNode]:
+                let node = nodes[0].1
+                let hosts = Double(trace.header.config.hosts)
+                #expect(operation.actor == "network" && nodes[0].0.rank == 0)
+                #expect(node.attribute("comm_type")?.int64Val == Int64(operation.phase == .gradientReduceScatter
+                    ? ChakraProtoMsg_CollectiveCommType.reduceScatter.rawValue : ChakraProtoMsg_CollectiveCommType.allGather.rawValue))
+                // The trace counts what one host sends, (N − 1)/N of the buffer.
+                let buffer = try #require(node.attribute("comm_size")?.int64Val)
+                #expect(abs(Double(buffer) * (hosts - 1) / hosts - operation.amount) <= 1, "op \(operation.id)")
+                #expect(node.attribute("pg_name")?.stringVal == "1" && node.attribute("is_cpu_op")?.boolVal == false)
             case [.compNode]:
                 #expect(operation.kind == .compute)
                 #expect(nodes[0].1.attribute("is_cpu_op")?.boolVal == operation.actor.hasPrefix("host"))
@@ -284,6 +328,7 @@ import Trace
 
     @Test func anUnwritablePrefixIsRefusedNamingIt() throws {
         let export = try ChakraExport(try Self.handTrace())
+        #expect(export.communicatorGroups == nil)
         let missing = "/nonexistent-\(UUID().uuidString)/run"
         let error = try #require(throws: TraceError.self) { try export.write(prefix: missing) }
         #expect(error.file == "\(missing).0.et")
@@ -293,6 +338,12 @@ import Trace
         let directory = FileManager.default.temporaryDirectory.path
         let refused = try #require(throws: TraceError.self) { try export.write(prefix: directory) }
         #expect(refused.file == directory && refused.description.contains("is a directory"))
+    }
+
+    @Test func moreRanksThanTheMaximumAreRefusedNamingTheHosts() throws {
+        let hosts = ChakraExport.maximumRanks / 3 + 1
+        let error = try #require(throws: TraceError.self) { try ChakraExport(try Self.plannedTrace(.suO, devices: 2, hosts: hosts)) }
+        #expect(error.line == 1 && error.field == "config.hosts" && error.description.contains("\(hosts) hosts of 3 ranks"))
     }
 
     @Test func anAmountBeyondChakrasIntegersIsRefusedNamingTheLine() throws {
