@@ -52,11 +52,12 @@ public struct ChakraExport: Sendable {
         guard rankCount <= Self.maximumRanks else {
             throw TraceError(file: file, line: 1, field: "config.hosts", .invalid(
                 found: "\(hosts) hosts of \(ranksPerHost) ranks each",
-                expected: "at most \(Self.maximumRanks) ranks in all, one Chakra file each (the hosts are alike: export fewer)"))
+                expected: "at most \(Self.maximumRanks) ranks in all, one Chakra file each (synthesize or replay the trace with fewer hosts: the hosts are alike)"))
         }
     }
 
-    /// Rank `rank`'s ET file: its host's graph, with the messages' ranks moved to that host's.
+    /// Rank `rank`'s ET file (`rank` in 0..<rankCount): its host's graph, with the messages'
+    /// ranks moved to that host's.
     public func file(rank: Int) -> Data {
         let offset = Int32(rank / ranksPerHost * ranksPerHost)
         let nodes = graphs[rank % ranksPerHost].map { offset == 0 ? $0 : Self.moved($0, by: offset) }
