@@ -16,6 +16,7 @@ let kernelSettings: [SwiftSetting] = [
 /// handler. `InMemoryLogging` collects the records in tests.
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let inMemoryLogging = Target.Dependency.product(name: "InMemoryLogging", package: "swift-log")
+let swiftProtobuf = Target.Dependency.product(name: "SwiftProtobuf", package: "swift-protobuf")
 
 let package = Package(
     name: "SmartInfinity",
@@ -34,6 +35,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        // Chakra's protobuf messages (the runtime only; the generated code is committed).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: liburing-dev, libzstd-dev,
@@ -92,6 +95,12 @@ let package = Package(
         .target(name: "Report", dependencies: ["OffloadVocabulary", "DurableWrite"]),
         // The trace file format (versioned JSON Lines) and the Perfetto export.
         .target(name: "Trace", dependencies: ["Plan", "HardwareModel", "OffloadVocabulary", "DurableWrite"]),
+        // MLCommons Chakra's execution-trace schema (et_def.proto), generated once by protoc-gen-swift
+        // and committed; the only target that needs SwiftProtobuf besides its user below.
+        .target(name: "ChakraSchema", dependencies: [swiftProtobuf]),
+        // A trace as Chakra execution traces, one file per rank, for the ASTRA-sim toolchain
+        // (`smartinf export --chakra`). Apart from Trace, so that Trace stays free of protobuf.
+        .target(name: "ChakraExport", dependencies: ["Trace", "ChakraSchema", "Plan", "DurableWrite", swiftProtobuf]),
         // The live run's clocks: the paced clock's shared table and the hooks host and devices pace with.
         .target(name: "LiveClock", dependencies: ["Plan", "HardwareModel", "DeviceProtocol", "CPosix", "OffloadVocabulary"]),
         .target(name: "SmartSSD", dependencies: ["BlockIO", "DeviceProtocol", "Compression", "Optim", "Checksum", "Threading", "OffloadVocabulary", "DurableWrite", logging]),
@@ -126,7 +135,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "smartinf", dependencies: [
-            "Benchmarking", "Collective", "Trainer", "DeepSpeedConfig", "Offload", "OffloadStep", "OffloadVocabulary", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "LiveClock",
+            "Benchmarking", "Collective", "Trainer", "DeepSpeedConfig", "Offload", "OffloadStep", "OffloadVocabulary", "Optim", "GPT", "HardwareModel", "Plan", "Report", "Trace", "ChakraExport", "LiveClock",
             "SeededRandom", "SizeNotation", "DurableWrite", "ConsoleLog", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -143,6 +152,7 @@ let package = Package(
         .testTarget(name: "HardwareModelTests", dependencies: ["HardwareModel", "FuzzTargets"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "HardwareModel", "OffloadVocabulary", "Trainer", "Offload", "Optim", "smartssd"]),
         .testTarget(name: "TraceTests", dependencies: ["Trace", "Plan", "HardwareModel", "FuzzTargets", "DurableWrite"]),
+        .testTarget(name: "ChakraExportTests", dependencies: ["ChakraExport", "ChakraSchema", "Trace", "Plan", "HardwareModel", swiftProtobuf]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "OffloadVocabulary"]),
         .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking"]),
         .testTarget(name: "SizeNotationTests", dependencies: ["SizeNotation"]),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChakraExport
 import Foundation
 import HardwareModel
 import OffloadVocabulary
@@ -91,14 +92,38 @@ struct Replay: ParsableCommand {
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert a trace to Chrome Trace Event JSON for Perfetto (ui.perfetto.dev).")
+        abstract: "Convert a trace for Perfetto (ui.perfetto.dev) or as Chakra execution traces (ASTRA-sim).",
+        discussion: """
+        --chakra PREFIX writes one Chakra ET file per rank, PREFIX.0.et (the trainer: GPU, host \
+        CPU, host memory) and PREFIX.<1+i>.et (device i), then the next host's ranks for a \
+        many-host trace, with PREFIX.comm_group.json naming the trainers; ASTRA-sim reads them \
+        with --workload-configuration=PREFIX. docs/FORMATS.md ("Chakra export") has the mapping.
+        """)
 
     @Argument(help: "A trace (JSON Lines).") var trace: String
-    @Option(help: "Write the Perfetto JSON here.") var perfetto: String
+    @Option(help: "Write the Perfetto JSON here.") var perfetto: String?
+    @Option(help: ArgumentHelp("Write Chakra execution traces as PREFIX.<rank>.et.", valueName: "prefix")) var chakra: String?
+
+    func validate() throws {
+        guard perfetto != nil || chakra != nil else {
+            throw ValidationError("nothing to write; expected --perfetto FILE, --chakra PREFIX or both")
+        }
+    }
 
     func run() throws {
         let file = try TraceFile.read(from: trace)
-        try PerfettoExport(file).write(to: perfetto)
-        print("\(file.operations.count) operations → \(perfetto) (open it in https://ui.perfetto.dev)")
+        if let perfetto {
+            try PerfettoExport(file).write(to: perfetto)
+            print("\(file.operations.count) operations → \(perfetto) (open it in https://ui.perfetto.dev)")
+        }
+        if let chakra {
+            let export = try ChakraExport(file, file: trace)
+            let paths = try export.write(prefix: chakra)
+            let ranks = export.rankCount
+            let files = ranks > 2 ? "\(paths[0]) … \(paths[ranks - 1])" : paths[0..<ranks].joined(separator: ", ")
+            let groups = export.communicatorGroups == nil ? "" : ", the trainers' group in \(paths[ranks])"
+            print("\(file.operations.count) operations → \(export.hosts * export.nodeCounts.reduce(0, +)) Chakra nodes in \(ranks) files, "
+                  + files + groups + " (\(export.hosts * export.dependencyMessages) zero-byte messages carry dependencies between ranks)")
+        }
     }
 }
