@@ -7,6 +7,7 @@ extension TrainingOptions {
     func forRank(of world: World) throws -> TrainingOptions {
         var options = self
         options.ranks = world.size
+        if let rank = hostFault?.rank, rank != world.rank { options.hostFault = nil }
         guard world.size > 1 else { return options }
         let ranks = "a run of \(world.size) ranks"
         if let resume, resume != ssdDirectory {

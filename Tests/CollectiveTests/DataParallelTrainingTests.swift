@@ -86,6 +86,29 @@ import Testing
         #expect(try Outcome(scratch, "parts") == Outcome(scratch, "whole"))
     }
 
+    /// A device that crashes on every rank in step 2 (device 0 of each, `--device-fault`) is
+    /// recovered inside its rank under `--on-device-failure retry`; the others wait in the
+    /// all-gather, and the run ends with the undisturbed one-rank run's bits.
+    @Test func aDeviceFailureOnTheRanksIsRecoveredWithoutDiverging() throws {
+        let scratch = try Scratch()
+        let reference = try Self.train(scratch, name: "reference", ranks: nil)
+        let disturbed = try Self.train(scratch, name: "disturbed", ranks: 2,
+                                       extra: ["--device-fault", "0:crash@step=2,phase=write_m", "--on-device-failure", "retry"])
+        #expect(reference.status == 0 && disturbed.status == 0, "\(reference.output)\n\(disturbed.output)")
+        #expect(disturbed.output.contains("recovering device 0"), "\(disturbed.output)")
+        #expect(try Outcome(scratch, "disturbed") == Outcome(scratch, "reference"))
+    }
+
+    /// A rank that dies (SIGKILL in step 2's backward pass, rank 1 only) stops the job: mpirun
+    /// names the rank, and the others do not wait for it in a collective.
+    @Test func aDeadRankStopsTheJobNamingIt() throws {
+        let scratch = try Scratch()
+        let job = try Self.train(scratch, name: "dead", ranks: 2, extra: ["--host-fault", "crash@step=2,phase=backward,rank=1"])
+        #expect(job.status != 0)
+        #expect(job.output.contains("process rank 1") && job.output.contains("signal 9"), "\(job.output)")
+        #expect(job.seconds < 30, "the job took \(job.seconds) s to stop")
+    }
+
     /// Micro-batches that do not split evenly over the ranks are refused by every rank, naming
     /// the flag, and the job stops.
     @Test func microBatchesMustBeAMultipleOfTheRanks() throws {
