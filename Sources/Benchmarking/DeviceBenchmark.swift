@@ -35,11 +35,13 @@ public struct DeviceBenchmark: Sendable {
         public var queueDepth: Int
         public var blockSize: Int
         public var repetitions: Int
+        /// How the device stores the optimizer states (fp32, or 8-bit codes with block scales).
+        public var statePrecision: StatePrecision
 
         public init(parameters: Int = 256 << 20, directory: String, dramBytes: Int = 1 << 30,
                     handlers: [HandlerMode] = [.naive, .overlap], optimizer: OptimizerConfig = .adamw(AdamWHyperparameters()),
                     gradientPrecision: Precision = .fp16, topkRatio: Double? = nil, threads: Int = 1, queueDepth: Int = 16, blockSize: Int = 1 << 20,
-                    repetitions: Int = 3) {
+                    repetitions: Int = 3, statePrecision: StatePrecision = .fp32) {
             self.parameters = parameters
             self.directory = directory
             self.dramBytes = dramBytes
@@ -51,6 +53,7 @@ public struct DeviceBenchmark: Sendable {
             self.queueDepth = queueDepth
             self.blockSize = blockSize
             self.repetitions = repetitions
+            self.statePrecision = statePrecision
         }
     }
 
@@ -58,6 +61,11 @@ public struct DeviceBenchmark: Sendable {
         public var handler: String
         /// The gradient precision the device was configured with, as its superblock records it.
         public var gradient: String
+        /// The state precision, as the superblock records it ("fp32", "8bit (blocks of 2048)").
+        public var states: String
+        /// Bytes the step moved ÷ what the same step moves with fp32 states (the same payloads and
+        /// p, the states at 4 bytes an element): 1 in fp32.
+        public var bytesVersusFP32: Double
         /// Payload bytes the host staged per parameter in the last timed step: about the
         /// precision's width for dense payloads (plus the headers), less for top-k.
         public var payloadBytesPerParameter: Double
@@ -122,7 +130,8 @@ public struct DeviceBenchmark: Sendable {
         // One layout for every handler: the subgroup size the overlapping handler can afford.
         func configuration(_ handler: HandlerMode, subgroup: Int) -> DeviceConfiguration {
             DeviceConfiguration(sliceElements: o.parameters, subgroupElements: subgroup, optimizer: o.optimizer,
-                                gradientPrecision: o.gradientPrecision, copyOutPrecision: .fp16, handler: handler)
+                                gradientPrecision: o.gradientPrecision, copyOutPrecision: .fp16, handler: handler,
+                                statePrecision: o.statePrecision)
         }
         func stager(_ ssdPath: String, _ configured: Reply.Configured) throws -> PayloadStager {
             try PayloadStager(ssdPath: ssdPath, configured: configured, parameters: o.parameters, ratio: o.topkRatio,
@@ -189,7 +198,14 @@ public struct DeviceBenchmark: Sendable {
             let c = counters[handler] ?? StepReport()
             let floor = Double(c.bytesRead) / readRate + Double(c.bytesWritten) / writeRate
             let bench = benches.first { $0.handler == handler }
+            // Every subgroup reads and writes one whole slot: fp32 states would move the fp32
+            // layout's slot twice instead.
+            var fp32Layout = layout
+            fp32Layout.statePrecision = .fp32
+            let moved = Double(c.bytesRead + c.bytesWritten)
+            let fp32Moved = moved + Double(2 * layout.subgroupCount * (fp32Layout.slotBytes - layout.slotBytes))
             return Row(handler: "\(handler)", gradient: bench?.engine.superblock.map { "\($0.gradientPrecision)" } ?? "-",
+                       states: "\(layout.statePrecision)", bytesVersusFP32: moved / fp32Moved,
                        payloadBytesPerParameter: Double(payloadBytes[handler] ?? 0) / Double(o.parameters), parameters: o.parameters, subgroupElements: configured.subgroupElements,
                        subgroups: configured.subgroupCount, seconds: SampledFigure(s),
                        parametersPerSecond: Double(o.parameters) / median, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten,
@@ -205,7 +221,7 @@ public struct DeviceBenchmark: Sendable {
     /// device lays it out (the subgroup size, chosen later, only moves the 4 KiB padding).
     private var diskBytesNeeded: Int {
         let layout = DeviceLayout(sliceElements: options.parameters, subgroupElements: options.parameters,
-                                  stateCount: options.optimizer.stateCount, slots: 2)
+                                  stateCount: options.optimizer.stateCount, slots: 2, statePrecision: options.statePrecision)
         return (options.handlers.count + 1) * layout.totalBytes
     }
 
@@ -228,12 +244,13 @@ public struct DeviceBenchmark: Sendable {
     }
 
     public static func table(_ rows: [Row]) -> String {
-        var table = TextTable(["handler", "grad", "params", "D", "subgroups", "s/step (median)", "params/s", "read", "written",
-                               "raw R/W GB/s", "I/O floor s", "÷ floor", "speedup vs naive", "busy s: load/update/write p/write states"])
+        var table = TextTable(["handler", "grad", "states", "params", "D", "subgroups", "s/step (median)", "params/s", "read", "written",
+                               "÷ fp32 bytes", "raw R/W GB/s", "I/O floor s", "÷ floor", "speedup vs naive",
+                               "busy s: load/update/write p/write states"])
         for r in rows {
-            table.append([r.handler, r.gradient, Figures.count(Double(r.parameters)), Figures.count(Double(r.subgroupElements)), "\(r.subgroups)",
+            table.append([r.handler, r.gradient, r.states, Figures.count(Double(r.parameters)), Figures.count(Double(r.subgroupElements)), "\(r.subgroups)",
                           Figures.fixed(r.seconds.median, 3), Figures.count(r.parametersPerSecond),
-                          Figures.count(Double(r.bytesRead)) + "B", Figures.count(Double(r.bytesWritten)) + "B",
+                          Figures.count(Double(r.bytesRead)) + "B", Figures.count(Double(r.bytesWritten)) + "B", Figures.fixed(r.bytesVersusFP32),
                           Figures.fixed(r.rawReadGigabytesPerSecond) + "/" + Figures.fixed(r.rawWriteGigabytesPerSecond),
                           Figures.fixed(r.ioFloorSeconds, 3), Figures.fixed(r.ratioToFloor), r.speedupOverNaive.map { Figures.fixed($0) } ?? "-",
                           ["load", "update", "writeParameters", "writeStates"].map { Figures.fixed(r.stageSeconds[$0] ?? 0) }.joined(separator: "/")])

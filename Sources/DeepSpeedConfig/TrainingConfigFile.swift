@@ -15,7 +15,8 @@ import SizeNotation
 /// `fp16` (enabled, loss_scale — 0 for dynamic —, initial_scale_power, loss_scale_window,
 /// hysteresis, min_loss_scale), `bf16.enabled`, `zero_optimization.sub_group_size`,
 /// `zero_optimization.offload_optimizer` (device, nvme_path), `aio` (block_size, queue_depth), and
-/// `smartinf` (devices, mode, topk_ratio, error_feedback, dram, ssd_dir). Other top-level
+/// `smartinf` (devices, mode, topk_ratio, error_feedback, dram, ssd_dir, state_precision,
+/// state_block). Other top-level
 /// DeepSpeed keys are reported as ignored; an unknown key inside a section read here, or a value
 /// of the wrong type, or a word that is none of the ones a key takes (an optimizer, a mode, a
 /// size), is an error naming the file, the key and what was expected.
@@ -56,6 +57,9 @@ public struct TrainingConfigFile: Sendable, Equatable {
     /// `smartinf.dram` in bytes.
     public var dramBytes: Int?
     public var ssdDirectory: String?
+    /// `smartinf.state_precision` (fp32 or 8bit) and `smartinf.state_block`, checked with the flags.
+    public var statePrecision: String?
+    public var stateBlock: Int?
     /// Top-level keys that were not read (DeepSpeed keys with no meaning here).
     public var ignoredKeys: [String] = []
 
@@ -137,7 +141,8 @@ public struct TrainingConfigFile: Sendable, Equatable {
             c.blockSize = try reader.integer(aio, "block_size", prefix: "aio", minimum: 4096)
             c.queueDepth = try reader.integer(aio, "queue_depth", prefix: "aio", minimum: 1)
         }
-        if let own = try reader.section(root, "smartinf", allowed: ["devices", "mode", "topk_ratio", "error_feedback", "dram", "ssd_dir"]) {
+        if let own = try reader.section(root, "smartinf", allowed: ["devices", "mode", "topk_ratio", "error_feedback", "dram", "ssd_dir",
+                                                                   "state_precision", "state_block"]) {
             c.devices = try reader.integer(own, "devices", prefix: "smartinf", minimum: 1)
             c.mode = try reader.string(own, "mode", prefix: "smartinf").map { name in
                 guard let mode = OffloadMode(rawValue: name) else {
@@ -156,6 +161,8 @@ public struct TrainingConfigFile: Sendable, Equatable {
                 return bytes
             }
             c.ssdDirectory = try reader.string(own, "ssd_dir", prefix: "smartinf")
+            c.statePrecision = try reader.string(own, "state_precision", prefix: "smartinf")
+            c.stateBlock = try reader.integer(own, "state_block", prefix: "smartinf", minimum: 1)
         }
         self = c
     }

@@ -6,7 +6,8 @@ import Checksum
 /// offset  size  field
 ///      0     4  magic "SSDP" (0x50445353 little-endian)
 ///      4     2  protocol version (2: error replies carry a code per failure class; 3: steps carry
-///               update segments, load-states, the torch AdamW rule)
+///               update segments, the torch AdamW rule; 4: configure carries the state
+///               precision, load-states retired)
 ///      6     2  message kind
 ///      8     4  request id (echoed in the reply)
 ///     12     4  body length in bytes (at most `maximumBodyBytes`)
@@ -17,7 +18,7 @@ import Checksum
 /// device allocate without bound; the checksum catches a torn or garbled message.
 public struct Frame: Sendable, Equatable {
     public static var magic: UInt32 { 0x5044_5353 }
-    public static var version: UInt16 { 3 }
+    public static var version: UInt16 { 4 }
     public static var headerBytes: Int { 16 }
     public static var trailerBytes: Int { 4 }
     public static var maximumBodyBytes: Int { 1 << 20 }
@@ -63,7 +64,8 @@ public struct Frame: Sendable, Equatable {
         }
         let version = try r.u16("version")
         guard version == Self.version else {
-            throw .badFrame(field: "protocol version", found: "\(version)", expected: "\(Self.version)")
+            throw .badFrame(field: "protocol version", found: "\(version)",
+                            expected: "\(Self.version), this build's (host and devices must speak one version: run them from the same build)")
         }
         let kind = try r.u16("kind")
         let requestID = try r.u32("request id")

@@ -22,8 +22,8 @@ public enum HandlerMode: UInt8, Sendable, CaseIterable {
     }
 }
 
-/// What the host asks a device to hold: the geometry of its parameter slice, the optimizer and
-/// the stream formats.
+/// What the host asks a device to hold: the geometry of its parameter slice, the optimizer, the
+/// stream formats and how its states are stored.
 public struct DeviceConfiguration: Sendable, Equatable {
     /// Elements in this device's slice of the flattened parameters.
     public var sliceElements: Int
@@ -33,15 +33,19 @@ public struct DeviceConfiguration: Sendable, Equatable {
     public var gradientPrecision: Precision
     public var copyOutPrecision: Precision
     public var handler: HandlerMode
+    /// The optimizer states on the SSD: fp32, or 8-bit codes with a scale per block (the
+    /// subgroup size must then be a multiple of the block, or the whole slice).
+    public var statePrecision: StatePrecision
 
     public init(sliceElements: Int, subgroupElements: Int, optimizer: OptimizerConfig, gradientPrecision: Precision,
-                copyOutPrecision: Precision, handler: HandlerMode) {
+                copyOutPrecision: Precision, handler: HandlerMode, statePrecision: StatePrecision = .fp32) {
         self.sliceElements = sliceElements
         self.subgroupElements = subgroupElements
         self.optimizer = optimizer
         self.gradientPrecision = gradientPrecision
         self.copyOutPrecision = copyOutPrecision
         self.handler = handler
+        self.statePrecision = statePrecision
     }
 
     /// Slices beyond 2^40 elements (4 TiB of fp32) are refused outright.
@@ -134,7 +138,6 @@ public enum Request: Sendable, Equatable {
     case shutdown
     /// Like `loadParameters`, with the states too: the file holds `count` fp32 parameters, then
     /// `count` values of each state vector in rule order (a resumed optimizer's state).
-    case loadStates(offset: Int, count: Int, path: String)
     /// Map the host's shared buffer (a file in shared memory) that receives the compute copy of
     /// the whole slice, element i of the slice at byte i × copy-out width.
     case attachHostBuffer(path: String)
@@ -162,7 +165,6 @@ public enum Request: Sendable, Equatable {
         case .rollback: 8
         case .shutdown: 9
         case .attachHostBuffer: 10
-        case .loadStates: 11
         case .snapshot: 12
         case .listSnapshots: 13
         case .restoreSnapshot: 14
@@ -181,7 +183,6 @@ public enum Request: Sendable, Equatable {
         case .rollback: "rollback"
         case .shutdown: "shutdown"
         case .attachHostBuffer: "attach-host-buffer"
-        case .loadStates: "load-states"
         case .snapshot: "snapshot"
         case .listSnapshots: "list-snapshots"
         case .restoreSnapshot: "restore-snapshot"
@@ -204,7 +205,8 @@ public enum Request: Sendable, Equatable {
             w.u64(UInt64(c.sliceElements)); w.u64(UInt64(c.subgroupElements))
             c.optimizer.encode(into: &w)
             w.u8(c.gradientPrecision.rawValue); w.u8(c.copyOutPrecision.rawValue); w.u8(c.handler.rawValue)
-        case .loadParameters(let offset, let count, let path), .loadStates(let offset, let count, let path):
+            c.statePrecision.encode(into: &w)
+        case .loadParameters(let offset, let count, let path):
             w.u64(UInt64(offset)); w.u64(UInt64(count)); w.string(path)
         case .step(let s):
             w.u64(UInt64(s.step)); s.update.encode(into: &w); w.bool(s.skip)
@@ -230,9 +232,10 @@ public enum Request: Sendable, Equatable {
     public static func decode(_ frame: Frame) throws(ProtocolError) -> Request {
         let names: [UInt16: String] = [1: "hello", 2: "configure", 3: "load-parameters", 4: "step", 5: "status",
                                         6: "read-state", 7: "flush", 8: "rollback", 9: "shutdown", 10: "attach-host-buffer",
-                                        11: "load-states", 12: "snapshot", 13: "list-snapshots", 14: "restore-snapshot"]
+                                        12: "snapshot", 13: "list-snapshots", 14: "restore-snapshot"]
         guard let name = names[frame.kind] else {
-            throw .invalidField(message: "request", field: "kind", found: "\(frame.kind)", expected: "a request kind 1...14")
+            // 11 was load-states (saved states now come back as a snapshot restore).
+            throw .invalidField(message: "request", field: "kind", found: "\(frame.kind)", expected: "a request kind 1...10 or 12...14")
         }
         var r = WireReader(frame.body, message: name)
         let request: Request
@@ -248,16 +251,14 @@ public enum Request: Sendable, Equatable {
             guard let handler = HandlerMode(rawValue: handlerCode) else {
                 throw .invalidField(message: name, field: "handler", found: "\(handlerCode)", expected: "1 (naive) or 2 (overlap)")
             }
+            let states = try StatePrecision.decode(from: &r)
             request = .configure(DeviceConfiguration(sliceElements: slice, subgroupElements: subgroup, optimizer: optimizer,
-                                                     gradientPrecision: gradient, copyOutPrecision: copyOut, handler: handler))
+                                                     gradientPrecision: gradient, copyOutPrecision: copyOut, handler: handler,
+                                                     statePrecision: states))
         case 3:
             let offset = try r.count("offset", in: 0...DeviceConfiguration.maximumElements)
             let count = try r.count("count", in: 1...DeviceConfiguration.maximumElements)
             request = .loadParameters(offset: offset, count: count, path: try r.string("path"))
-        case 11:
-            let offset = try r.count("offset", in: 0...DeviceConfiguration.maximumElements)
-            let count = try r.count("count", in: 1...DeviceConfiguration.maximumElements)
-            request = .loadStates(offset: offset, count: count, path: try r.string("path"))
         case 4:
             let step = try r.count("step", in: 1...Int(UInt32.max))
             let update = try PreparedUpdate.decode(from: &r)

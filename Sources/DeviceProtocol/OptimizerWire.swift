@@ -111,3 +111,31 @@ extension Precision {
         return p
     }
 }
+
+extension StatePrecision {
+    /// Code u8 (1 fp32, 2 blockwise 8-bit) and block size u32 (0 for fp32): in `configure`, the
+    /// superblock and snapshot headers.
+    public func encode(into w: inout WireWriter) {
+        w.u8(self == .fp32 ? 1 : 2)
+        w.u32(UInt32(blockSize ?? 0))
+    }
+
+    public static func decode(from r: inout WireReader) throws(ProtocolError) -> StatePrecision {
+        let code = try r.u8("state precision")
+        let block = Int(try r.u32("state block size"))
+        switch code {
+        case 1:
+            guard block == 0 else {
+                throw .invalidField(message: r.message, field: "state block size", found: "\(block)", expected: "0 for fp32 states")
+            }
+            return .fp32
+        case 2:
+            do { return try StatePrecision(name: "8bit", blockSize: block) } catch {
+                throw .invalidField(message: r.message, field: "state block size", found: "\(block)",
+                                    expected: "a power of two from \(blockSizes.lowerBound) to \(blockSizes.upperBound)")
+            }
+        default:
+            throw .invalidField(message: r.message, field: "state precision", found: "\(code)", expected: "1 (fp32) or 2 (8-bit)")
+        }
+    }
+}

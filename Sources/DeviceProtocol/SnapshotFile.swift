@@ -14,18 +14,22 @@ import Optim
 ///
 /// File layout (little-endian), docs/FORMATS.md "Device snapshots":
 /// ```
-/// 0      magic "SISNAPSH" (u64), version u32 (1)
+/// 0      magic "SISNAPSH" (u64), version u32 (2)
 /// 12     sequence u64, step u64, slice elements u64, subgroup elements u64
 /// 44     optimizer (23 bytes, as on the wire)
-/// 67     note: u32 length (≤ 65536), then that many bytes (the trainer state, UTF-8 JSON)
-/// 71+n   CRC32C of every header byte before it
-/// 75+n   the vectors: per subgroup s, per vector v (p, then the states), elements(s) fp32
+/// 67     state precision u8, state block size u32 (as on the wire)
+/// 72     note: u32 length (≤ 65536), then that many bytes (the trainer state, UTF-8 JSON)
+/// 76+n   CRC32C of every header byte before it
+/// 80+n   the vectors: per subgroup s, p (elements(s) fp32), then each state as stored
+///        (`StatePrecision.storedBytes`: elements(s) fp32, or its 8-bit scales and codes)
 /// …      per vector, subgroup-major, its CRC32C (u32); then the CRC32C of that table
 /// ```
+/// Version 1 (before 8-bit states) had no state precision (fp32 states) and the note at 67; it
+/// is still read.
 public struct SnapshotHeader: Sendable, Equatable {
     static var magic: UInt64 { 0x4853_5041_4E53_4953 }  // "SISNAPSH"
-    /// The snapshot format: 1.
-    public static var version: UInt32 { 1 }
+    /// The snapshot format this build writes: 2 (1, still read, had fp32 states only).
+    public static var version: UInt32 { 2 }
     /// A note is the host's small record of the run (its trainer state), not bulk data.
     public static var maximumNoteBytes: Int { 1 << 16 }
 
@@ -36,16 +40,22 @@ public struct SnapshotHeader: Sendable, Equatable {
     public var sliceElements: Int
     public var subgroupElements: Int
     public var optimizer: OptimizerConfig
+    /// How the states are stored, as on the device.
+    public var statePrecision: StatePrecision
     /// Opaque to the device: what the host sent with the snapshot request.
     public var note: [UInt8]
+    /// The format the file is in (a header built here is in this build's `version`).
+    public internal(set) var formatVersion: UInt32 = Self.version
 
-    public init(sequence: Int, step: Int, sliceElements: Int, subgroupElements: Int, optimizer: OptimizerConfig, note: [UInt8]) {
+    public init(sequence: Int, step: Int, sliceElements: Int, subgroupElements: Int, optimizer: OptimizerConfig,
+                statePrecision: StatePrecision = .fp32, note: [UInt8]) {
         precondition(note.count <= Self.maximumNoteBytes)
         self.sequence = sequence
         self.step = step
         self.sliceElements = sliceElements
         self.subgroupElements = subgroupElements
         self.optimizer = optimizer
+        self.statePrecision = statePrecision
         self.note = note
     }
 
@@ -60,6 +70,7 @@ public struct SnapshotHeader: Sendable, Equatable {
     public var vectorCount: Int { subgroupCount * vectorsPerSubgroup }
 
     var encoded: [UInt8] {
+        precondition(formatVersion == Self.version, "snapshots are written in this build's format")
         var w = WireWriter()
         w.u64(Self.magic)
         w.u32(Self.version)
@@ -68,21 +79,33 @@ public struct SnapshotHeader: Sendable, Equatable {
         w.u64(UInt64(sliceElements))
         w.u64(UInt64(subgroupElements))
         optimizer.encode(into: &w)
+        statePrecision.encode(into: &w)
         w.u32(UInt32(note.count))
         w.raw(note)
         w.u32(CRC32C.checksum(of: w.bytes))
         return w.bytes
     }
 
-    var byteCount: Int { 75 + note.count }
+    /// The header's fixed part, before the note: version 1 had no state precision.
+    static func fixedBytes(version: UInt32) -> Int { version == 1 ? 71 : 76 }
+    var byteCount: Int { Self.fixedBytes(version: formatVersion) + note.count + 4 }
+
+    /// Bytes of vector `v` (0 = p, 1… = the states) of subgroup `s`.
+    public func vectorBytes(subgroup s: Int, vector v: Int) -> Int {
+        let n = elements(ofSubgroup: s)
+        return v == 0 ? n * 4 : statePrecision.storedBytes(elements: n)
+    }
+
+    /// Bytes of all of subgroup `s`'s vectors.
+    func subgroupBytes(_ s: Int) -> Int { (0..<vectorsPerSubgroup).reduce(0) { $0 + vectorBytes(subgroup: s, vector: $1) } }
 
     /// Byte offset of vector `v` of subgroup `s` (every subgroup before `s` is full).
     func offset(subgroup s: Int, vector v: Int) -> Int {
-        byteCount + (s * subgroupElements * vectorsPerSubgroup + v * elements(ofSubgroup: s)) * 4
+        byteCount + s * subgroupBytes(0) + (0..<v).reduce(0) { $0 + vectorBytes(subgroup: s, vector: $1) }
     }
 
     /// Where the checksum table starts, and the whole file's length.
-    var tableOffset: Int { byteCount + sliceElements * vectorsPerSubgroup * 4 }
+    var tableOffset: Int { byteCount + (subgroupCount - 1) * subgroupBytes(0) + subgroupBytes(subgroupCount - 1) }
     public var fileBytes: Int { tableOffset + 4 * vectorCount + 4 }
 }
 
@@ -101,7 +124,7 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
         case .unreadable(let path, let call, let code): "snapshot \(path): \(call) failed: \(String(cString: strerror(code))) (errno \(code))"
         case .notASnapshot(let path): "\(path) is not a device snapshot (bad magic)"
         case .unsupportedVersion(let path, let found):
-            "snapshot \(path) is in snapshot format version \(found); this build reads version \(SnapshotHeader.version)"
+            "snapshot \(path) is in snapshot format version \(found); this build reads versions 1 and \(SnapshotHeader.version)"
         case .damaged(let path, let detail): "snapshot \(path) is damaged: \(detail); it was not used"
         case .damagedVector(let path, let s, let v, let expected, let found):
             "snapshot \(path) is damaged: subgroup \(s)'s \(v == 0 ? "parameters" : "state \(v)") have checksum "
@@ -138,13 +161,26 @@ public struct SnapshotWriter: ~Copyable {
     }
 
     /// The next vector: subgroup `vectorsWritten / vectorsPerSubgroup`'s vector
-    /// `vectorsWritten % vectorsPerSubgroup`, exactly its elements.
+    /// `vectorsWritten % vectorsPerSubgroup`, exactly its bytes as stored (`vectorBytes`).
     public mutating func append(_ vector: UnsafeRawBufferPointer) throws(DurableFileError) {
-        let s = checksums.count / header.vectorsPerSubgroup
-        precondition(s < header.subgroupCount && vector.count == header.elements(ofSubgroup: s) * 4,
-                     "snapshot vectors go in order, each exactly its subgroup's elements")
+        let (s, v) = checksums.count.quotientAndRemainder(dividingBy: header.vectorsPerSubgroup)
+        precondition(s < header.subgroupCount && vector.count == header.vectorBytes(subgroup: s, vector: v),
+                     "snapshot vectors go in order, each exactly its stored bytes")
         checksums.append(CRC32C.checksum(vector))
         try file.append(vector)
+    }
+
+    /// The next vector from its fp32 values (the subgroup's elements), stored in the header's
+    /// state precision: a host laying out states saved elsewhere.
+    public mutating func appendValues(_ values: UnsafeBufferPointer<Float>) throws(DurableFileError) {
+        let (s, v) = checksums.count.quotientAndRemainder(dividingBy: header.vectorsPerSubgroup)
+        guard v > 0, header.statePrecision != .fp32 else { return try append(UnsafeRawBufferPointer(values)) }
+        precondition(s < header.subgroupCount && values.count == header.elements(ofSubgroup: s))
+        let stored = AlignedBuffer<UInt8>(count: header.vectorBytes(subgroup: s, vector: v))
+        let bytes = stored.withUnsafeMutableBufferPointer { UnsafeMutableRawBufferPointer($0) }
+        header.statePrecision.encode(values, map: header.optimizer.kind.stateMaps[v - 1], into: bytes)
+        try append(UnsafeRawBufferPointer(bytes))
+        withExtendedLifetime(stored) {}
     }
 
     /// Writes the checksum table and puts the file in place.
@@ -196,9 +232,10 @@ public final class SnapshotReader {
 
     deinit { close(descriptor) }
 
-    /// Reads vector `v` of subgroup `s` into `destination` (exactly its bytes) and checks it.
+    /// Reads vector `v` of subgroup `s` into `destination` (exactly its bytes as stored) and
+    /// checks it.
     public func read(subgroup s: Int, vector v: Int, into destination: UnsafeMutableRawBufferPointer) throws(SnapshotError) {
-        let count = header.elements(ofSubgroup: s) * 4
+        let count = header.vectorBytes(subgroup: s, vector: v)
         precondition(destination.count == count && v < header.vectorsPerSubgroup)
         var done = 0
         while done < count {
@@ -214,32 +251,49 @@ public final class SnapshotReader {
         guard found == expected else { throw .damagedVector(path: path, subgroup: s, vector: v, expected: expected, found: found) }
     }
 
+    /// Vector `v` of subgroup `s` as fp32 values (`destination` holds the subgroup's elements):
+    /// read, checked, and decoded from the snapshot's state precision.
+    public func readValues(subgroup s: Int, vector v: Int, into destination: UnsafeMutableBufferPointer<Float>) throws(SnapshotError) {
+        precondition(destination.count == header.elements(ofSubgroup: s))
+        guard v > 0, header.statePrecision != .fp32 else { return try read(subgroup: s, vector: v, into: UnsafeMutableRawBufferPointer(destination)) }
+        let stored = AlignedBuffer<UInt8>(count: header.vectorBytes(subgroup: s, vector: v))
+        let bytes = stored.withUnsafeMutableBufferPointer { UnsafeMutableRawBufferPointer($0) }
+        try read(subgroup: s, vector: v, into: bytes)
+        header.statePrecision.decode(UnsafeRawBufferPointer(bytes), map: header.optimizer.kind.stateMaps[v - 1], into: destination)
+        withExtendedLifetime(stored) {}
+    }
+
     private static func readHeader(_ descriptor: Int32, path: String, size: Int) throws(SnapshotError) -> SnapshotHeader {
-        var fixed = [UInt8](repeating: 0, count: min(71, size))
+        var fixed = [UInt8](repeating: 0, count: min(SnapshotHeader.fixedBytes(version: SnapshotHeader.version), size))
         try read(descriptor, path: path, into: &fixed, at: 0)
         var r = WireReader(fixed, message: "snapshot header")
         do {
             guard try r.u64("magic") == SnapshotHeader.magic else { throw SnapshotError.notASnapshot(path: path) }
             let version = try r.u32("version")
-            guard version == SnapshotHeader.version else { throw SnapshotError.unsupportedVersion(path: path, found: version) }
+            guard version == 1 || version == SnapshotHeader.version else { throw SnapshotError.unsupportedVersion(path: path, found: version) }
+            let fixedBytes = SnapshotHeader.fixedBytes(version: version)
+            fixed = Array(fixed.prefix(fixedBytes))
             let sequence = try r.count("sequence", in: 0...Int(Int64.max))
             let step = try r.count("step", in: 0...Int(UInt32.max))
             let slice = try r.count("slice elements", in: 1...DeviceConfiguration.maximumElements)
             let subgroup = try r.count("subgroup elements", in: 1...DeviceConfiguration.maximumElements)
             let optimizer = try OptimizerConfig.decode(from: &r)
+            let states = version == 1 ? .fp32 : try StatePrecision.decode(from: &r)
             let noteBytes = Int(try r.u32("note length"))
-            guard noteBytes <= SnapshotHeader.maximumNoteBytes, 75 + noteBytes <= size else {
+            guard noteBytes <= SnapshotHeader.maximumNoteBytes, fixedBytes + noteBytes + 4 <= size else {
                 throw SnapshotError.damaged(path: path, detail: "its note claims \(noteBytes) bytes")
             }
             var rest = [UInt8](repeating: 0, count: noteBytes + 4)
-            try read(descriptor, path: path, into: &rest, at: 71)
+            try read(descriptor, path: path, into: &rest, at: fixedBytes)
             let note = Array(rest[0..<noteBytes])
             let stored = rest[noteBytes...].withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
             guard CRC32C.checksum(of: fixed + note) == stored else {
                 throw SnapshotError.damaged(path: path, detail: "its header fails its checksum")
             }
-            return SnapshotHeader(sequence: sequence, step: step, sliceElements: slice, subgroupElements: subgroup,
-                                  optimizer: optimizer, note: note)
+            var header = SnapshotHeader(sequence: sequence, step: step, sliceElements: slice, subgroupElements: subgroup,
+                                        optimizer: optimizer, statePrecision: states, note: note)
+            header.formatVersion = version
+            return header
         } catch let error as SnapshotError {
             throw error
         } catch {

@@ -47,7 +47,6 @@ public final class ProtocolTarget: FuzzTarget {
             .rollback(step: 4),
             .shutdown,
             .attachHostBuffer(path: "/dev/shm/smartinf-copy-out"),
-            .loadStates(offset: 0, count: 8192, path: "/var/tmp/smartinf/states.bin"),
             // Parameter groups: two ranges with their own scalars (torch's AdamW rule).
             .step(StepCommand(step: 2, update: torchAdamW.prepare(step: 2, learningRate: 1e-3, combinedUnscale: 1),
                               segments: [UpdateSegment(elements: 0..<100, update: torchAdamW.prepare(step: 2, learningRate: 1e-2, combinedUnscale: 1)),

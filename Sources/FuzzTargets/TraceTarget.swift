@@ -156,13 +156,16 @@ public final class TraceTarget: FuzzTarget {
     /// What `replay` does next: sizes the plan, and builds it when it is small.
     private func sizePlan(_ header: TraceHeader) throws(FuzzViolation) -> String {
         guard let setup else { return "ok" }
-        let (mode, workload, devices) = (header.config.mode, header.workload, header.config.devices)
+        let (mode, workload, devices, hosts) = (header.config.mode, header.workload, header.config.devices, header.config.hosts)
         guard devices <= IterationPlanner.maximumDevices else {
             throw FuzzViolation(name, "accepted \(devices) devices, more than the \(IterationPlanner.maximumDevices) a plan may have")
         }
+        guard (1...IterationPlanner.maximumHosts).contains(hosts) else {
+            throw FuzzViolation(name, "accepted \(hosts) hosts, outside the 1 to \(IterationPlanner.maximumHosts) a plan may have")
+        }
         let size: PlanSize
         do {
-            size = try IterationPlanner.size(mode, workload, devices: devices, on: setup)
+            size = try IterationPlanner.size(mode, workload, devices: devices, hosts: hosts, on: setup)
         } catch {
             return "ok; replay refuses: " + (try rejection(name, error))
         }
@@ -172,7 +175,7 @@ public final class TraceTarget: FuzzTarget {
         guard size.operations <= Self.builtPlanLimit else { return "ok; plan sized" }
         let plan: PlannedIteration
         do {
-            plan = try IterationPlanner.plan(mode, workload, devices: devices, on: setup)
+            plan = try IterationPlanner.plan(mode, workload, devices: devices, hosts: hosts, on: setup)
         } catch {
             throw FuzzViolation(name, "a plan the sizing accepts is refused: \(error)")
         }

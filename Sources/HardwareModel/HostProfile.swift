@@ -1,5 +1,6 @@
 /// The host side of a topology: the one PCIe link that all devices' host traffic shares, the
-/// host CPU that runs the baseline's optimizer update, and the fixed cost of a command.
+/// host CPU that runs the baseline's optimizer update, the fixed cost of a command, and the
+/// network that joins one host to the others in a many-host study.
 ///
 /// The shared link is the reason Smart-Infinity exists: its ceiling does not grow with the
 /// number of devices. The model times traffic with the measured ceiling; the nominal rate is
@@ -19,6 +20,10 @@ public struct HostProfile: Sendable, Equatable {
     /// this machine's disk): the model gives them one flash resource instead of one each. From
     /// the optional `storage.sharedDrive`; false when absent (the paper's one drive per device).
     public let sharedDrive: Bool
+    /// Usable bandwidth of the host's network interface in each direction (bytes/s), what a
+    /// ring collective between hosts moves at; nil when the profile has no optional `net`
+    /// section, which only a study of one host can do without.
+    public let network: Double?
 
     public init(_ profile: Profile) throws(ProfileError) {
         try profile.require(.host)
@@ -28,6 +33,7 @@ public struct HostProfile: Sendable, Equatable {
         cpuUpdate = profile.quantity("cpu.update")
         commandLatency = profile.quantity("latency.command")
         sharedDrive = profile.has(section: "storage") && profile.flag("storage.sharedDrive")
+        network = profile.has(section: "net") ? profile.quantity("net.bandwidth") : nil
     }
 
     static let schema = ProfileSchema(sections: [
@@ -35,5 +41,6 @@ public struct HostProfile: Sendable, Equatable {
         .init("cpu", [("update", .quantity(.bandwidth))]),
         .init("latency", [("command", .quantity(.duration))]),
         .init("storage", optional: true, [("sharedDrive", .flag)]),
+        .init("net", optional: true, [("bandwidth", .quantity(.bandwidth))]),
     ])
 }

@@ -1,7 +1,7 @@
 /// A physical quantity written the way datasheets write it, with its unit: bandwidths (`16GB/s`,
-/// `3.2 GB/s`, `1.5GiB/s`, `8e9B/s`), sizes (`4GiB`, `3.84TB`, `2B`), compute rates
-/// (`27.8TFLOP/s`) and durations (`10us`, `80µs`, `1.5ms`). Decimal prefixes are powers of 1000,
-/// `i` prefixes powers of 1024.
+/// `3.2 GB/s`, `1.5GiB/s`, `8e9B/s`, and in bits, as networks are rated: `200Gb/s`), sizes
+/// (`4GiB`, `3.84TB`, `2B`), compute rates (`27.8TFLOP/s`) and durations (`10us`, `80µs`,
+/// `1.5ms`). Decimal prefixes are powers of 1000, `i` prefixes powers of 1024.
 ///
 /// Profiles insist on units so that a bare `3.2` can never be read as GB/s by one reader and
 /// GiB/s or MB/s by another; every value comes back in base units (bytes/s, bytes, FLOP/s,
@@ -14,7 +14,9 @@ public enum Quantity {
         /// Accepted unit spellings (matched exactly) and their scale to the base unit.
         var units: [Unit] {
             switch self {
-            case .bandwidth: Self.byteUnits.map { Unit(symbol: $0.symbol + "/s", scale: $0.scale) }
+            case .bandwidth:
+                Self.byteUnits.map { Unit(symbol: $0.symbol + "/s", scale: $0.scale) }
+                    + Self.decimalPrefixes.map { Unit(symbol: $0.prefix + "b/s", scale: .decimal($0.exponent), bits: true) }
             case .size: Self.byteUnits
             case .flopRate: Self.decimalPrefixes.map { Unit(symbol: $0.prefix + "FLOP/s", scale: .decimal($0.exponent)) }
             case .duration:
@@ -47,23 +49,28 @@ public enum Quantity {
     /// A unit symbol and its scale. Decimal scales are applied to the written digits (`8.2GB/s`
     /// is read as `8.2e9`), so the result is the double nearest the decimal value, exactly what
     /// a literal `8.2e9` gives; multiplying 8.2 by 1e9 would be one unit in the last place off.
+    /// A bit rate (`b/s`, lower-case b, as network links are rated) is divided by 8 after
+    /// scaling, which is exact in binary floating point: `200Gb/s` is 25e9 bytes/s.
     struct Unit {
         enum Scale { case decimal(Int), binary(Int) }
         let symbol: String
         let scale: Scale
+        var bits = false
 
         func apply(to number: Substring) -> Double? {
+            let value: Double?
             switch scale {
             case .binary(let exponent):
-                return Double(number).map { $0 * Double(sign: .plus, exponent: exponent, significand: 1) }
+                value = Double(number).map { $0 * Double(sign: .plus, exponent: exponent, significand: 1) }
             case .decimal(let exponent):
                 let parts = number.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: { $0 == "e" || $0 == "E" })
                 guard let written = parts.count == 2 ? Int(parts[1]) : 0 else { return nil }
                 // An exponent at Int's limit is infinite or zero whatever the unit: keep the
                 // limit rather than overflow, and let the caller refuse the value.
                 let (sum, overflow) = written.addingReportingOverflow(exponent)
-                return Double("\(parts[0])e\(overflow ? written : sum)")
+                value = Double("\(parts[0])e\(overflow ? written : sum)")
             }
+            return bits ? value.map { $0 / 8 } : value
         }
     }
 

@@ -29,10 +29,10 @@ public struct DeviceClockModel: Sendable {
             let table = try PacerTable(opening: pacerTable)
             pacer = try table.pacer(forDevice: fleetIndex)
             index = fleetIndex
-            routes = try LiveRoutes(setup: setup, devices: table.deviceCount, mode: .suO, stateCount: 2)
+            routes = try LiveRoutes(setup: setup, devices: table.deviceCount, mode: .suO)
         } else {
             index = 0
-            routes = try LiveRoutes(setup: setup, devices: 1, mode: .suO, stateCount: 2)
+            routes = try LiveRoutes(setup: setup, devices: 1, mode: .suO)
             if clock == .paced {
                 let path = FileManager.default.temporaryDirectory.appendingPathComponent("smartssd-pacer-\(getpid())").path
                 let table = try PacerTable(creating: path, routes: routes, dilation: dilation)

@@ -26,10 +26,13 @@ public final class DeviceFleet {
         public var compression: GradientCompressionSettings?
         public var queueDepth: Int
         public var blockSize: Int
+        /// How the devices store the optimizer states (fp32, or 8-bit codes with block scales).
+        public var statePrecision: StatePrecision
 
         public init(mode: OffloadMode, optimizer: OptimizerConfig, gradientPrecision: Precision = .fp32,
                     copyOutPrecision: Precision = .fp32, subgroupElements: Int = 0,
-                    compression: GradientCompressionSettings? = nil, queueDepth: Int = 16, blockSize: Int = 1 << 20) {
+                    compression: GradientCompressionSettings? = nil, queueDepth: Int = 16, blockSize: Int = 1 << 20,
+                    statePrecision: StatePrecision = .fp32) {
             self.mode = mode
             self.optimizer = optimizer
             self.gradientPrecision = gradientPrecision
@@ -38,6 +41,7 @@ public final class DeviceFleet {
             self.compression = compression
             self.queueDepth = queueDepth
             self.blockSize = blockSize
+            self.statePrecision = statePrecision
         }
     }
 
@@ -69,9 +73,6 @@ public final class DeviceFleet {
     public enum Start: Sendable {
         /// Fresh: load these initial parameters (`partition.parameterCount` values), zero states.
         case load(AlignedBuffer<Float>)
-        /// Fresh, from a saved optimizer: these parameters and these states (one vector per
-        /// state of the optimizer, each `partition.parameterCount` values).
-        case loadStates(AlignedBuffer<Float>, states: [AlignedBuffer<Float>])
         /// Resume: the devices already hold the run's states; each must have committed `step`
         /// (a device one step ahead on some or all of its subgroups — it went on with a step the
         /// host never recorded — is rolled back).
@@ -100,7 +101,8 @@ public final class DeviceFleet {
         Self.removeOrphanedHostBuffers()
         let device = DeviceConfiguration(sliceElements: partition.sliceElements, subgroupElements: configuration.subgroupElements,
                                          optimizer: configuration.optimizer, gradientPrecision: configuration.gradientPrecision,
-                                         copyOutPrecision: configuration.copyOutPrecision, handler: configuration.mode.handler)
+                                         copyOutPrecision: configuration.copyOutPrecision, handler: configuration.mode.handler,
+                                         statePrecision: configuration.statePrecision)
         deviceConfiguration = device
         var members: [FleetMember] = []
         for (i, link) in links.enumerated() {
@@ -113,15 +115,6 @@ public final class DeviceFleet {
                     precondition(parameters.count == partition.parameterCount)
                     try parameters.withUnsafeBufferPointer { p in
                         try member.load(UnsafeBufferPointer(rebasing: p[partition.parameters(ofDevice: i)]))
-                    }
-                case .loadStates(let parameters, let states):
-                    precondition(parameters.count == partition.parameterCount && states.count == configuration.optimizer.stateCount
-                                 && states.allSatisfy { $0.count == partition.parameterCount })
-                    let own = partition.parameters(ofDevice: i)
-                    try parameters.withUnsafeBufferPointer { p in
-                        try Self.withSlices(states, own) { s in
-                            try member.load(UnsafeBufferPointer(rebasing: p[own]), states: s)
-                        }
                     }
                 case .restore(let vectors, let step):
                     precondition(vectors.count == 1 + configuration.optimizer.stateCount && vectors.allSatisfy { $0.count == partition.parameterCount })

@@ -18,6 +18,7 @@ final class FleetMember: @unchecked Sendable {
     let configured: Reply.Configured
     let sliceElements: Int
     let copyOutPrecision: Precision
+    let statePrecision: StatePrecision
     private let region: GradientRegionWriter
     private let compressor: GradientCompressor
     private var feedback: [ErrorFeedback]
@@ -39,6 +40,7 @@ final class FleetMember: @unchecked Sendable {
         configured = try link.configure(configuration)
         sliceElements = configuration.sliceElements
         copyOutPrecision = configuration.copyOutPrecision
+        statePrecision = configuration.statePrecision
         region = try GradientRegionWriter(ssdPath: hello.ssdPath, directIO: hello.directIO, configured: configured,
                                           queueDepth: queueDepth, blockSize: blockSize)
         compressor = try GradientCompressor(ratio: compression?.ratio ?? 1,
@@ -63,11 +65,10 @@ final class FleetMember: @unchecked Sendable {
     /// slice's padding past `parameters` is loaded as zeros. The file is written straight from
     /// the caller's memory (no copy: slices of large models are gigabytes).
     /// The file goes into the device's own directory (beside its SSD file), the only place
-    /// besides the run's shared memory that a device reads paths from.
-    /// With `states` (one run per state vector, each as long as `parameters`), the optimizer's
-    /// states are loaded too (`load-states`) instead of starting from their initial value.
-    func load(_ parameters: UnsafeBufferPointer<Float>, states: [UnsafeBufferPointer<Float>] = []) throws {
-        precondition(parameters.count <= sliceElements && states.allSatisfy { $0.count == parameters.count })
+    /// besides the run's shared memory that a device reads paths from. (States saved elsewhere
+    /// come back through `restore`.)
+    func load(_ parameters: UnsafeBufferPointer<Float>) throws {
+        precondition(parameters.count <= sliceElements)
         let scratchPath = URL(fileURLWithPath: hello.ssdPath).deletingLastPathComponent()
             .appendingPathComponent("initial-\(index)-\(getpid()).f32").path
         guard FileManager.default.createFile(atPath: scratchPath, contents: nil),
@@ -75,38 +76,37 @@ final class FleetMember: @unchecked Sendable {
             throw FleetError.deviceFailed(device: index, socket: hello.ssdPath, failure: .host, detail: "cannot create \(scratchPath)")
         }
         defer { try? FileManager.default.removeItem(atPath: scratchPath) }
-        for vector in [parameters] + states {
-            if let base = vector.baseAddress {
-                try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: vector.count * 4,
-                                                  deallocator: .none))
-            }
-            try handle.write(contentsOf: Data(count: (sliceElements - vector.count) * 4))
+        if let base = parameters.baseAddress {
+            try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: parameters.count * 4,
+                                              deallocator: .none))
         }
+        try handle.write(contentsOf: Data(count: (sliceElements - parameters.count) * 4))
         try handle.close()
-        try link.perform(states.isEmpty ? .loadParameters(offset: 0, count: sliceElements, path: scratchPath)
-                                        : .loadStates(offset: 0, count: sliceElements, path: scratchPath))
+        try link.perform(.loadParameters(offset: 0, count: sliceElements, path: scratchPath))
     }
 
     /// Lays out states saved elsewhere on this device: p and each optimizer state of the
     /// slice's real parameters (`vectors`, one per vector), committed as step `step`. They go
     /// as a snapshot of this device's geometry, written into its directory, that the device
-    /// restores (each vector checked on the way); the slice's padding gets zero parameters and
-    /// the optimizer's initial states.
+    /// restores (each vector checked on the way), its states stored in the device's precision
+    /// (8-bit states are encoded here); the slice's padding gets zero parameters and the
+    /// optimizer's initial states.
     func restore(_ vectors: [UnsafeBufferPointer<Float>], step: Int, optimizer: OptimizerConfig) throws {
         let path = URL(fileURLWithPath: hello.ssdPath).deletingLastPathComponent().appendingPathComponent("import-\(index)-\(getpid()).snap").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         var writer = try SnapshotWriter(path: path, header: SnapshotHeader(
-            sequence: 0, step: step, sliceElements: sliceElements, subgroupElements: configured.subgroupElements, optimizer: optimizer, note: []))
+            sequence: 0, step: step, sliceElements: sliceElements, subgroupElements: configured.subgroupElements, optimizer: optimizer,
+            statePrecision: statePrecision, note: []))
         for s in 0..<configured.subgroupCount {
             let range = subgroupRange(s)
             for (v, vector) in vectors.enumerated() {
                 let real = range.clamped(to: 0..<vector.count)
                 if real == range {
-                    try writer.append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: vector[range])))
+                    try writer.appendValues(UnsafeBufferPointer(rebasing: vector[range]))
                 } else {
                     var padded = [Float](repeating: v == 0 ? 0 : optimizer.initialStateValue, count: range.count)
                     for e in real { padded[e - range.lowerBound] = vector[e] }
-                    try padded.withUnsafeBytes { bytes in try writer.append(bytes) }
+                    try padded.withUnsafeBufferPointer { values in try writer.appendValues(values) }
                 }
             }
         }

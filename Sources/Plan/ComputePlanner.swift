@@ -17,6 +17,13 @@ import HardwareModel
 /// - The offload is synchronous: the next layer's backward waits for this layer's gradient to
 ///   be on storage, as DeepSpeed 0.9.3 does with its default `pipeline_write: false`. This is
 ///   why the offload shows in the paper's BW+grad-offload bars (1.5 s of 6.2 s at 4.0B).
+/// - With many hosts, each layer's gradient is first reduce-scattered over the network (a ring
+///   of the GPU's gradient bytes, GPU to GPU), and each host offloads only its slice of the sum
+///   (in su+o+c the top-k is taken from that slice: the collective stays dense). The
+///   reduce-scatter sits on the offload's path and so inherits its per-layer wait. DeepSpeed's
+///   reduce stream lets a bucket's reduce-scatter run beside the next bucket's backward; the
+///   model does not, so per layer it may overstate the step by the lesser of the reduce-scatter
+///   and the next layer's backward.
 struct ComputePlanner {
     let workload: IterationWorkload
     let compressed: Bool
@@ -139,18 +146,24 @@ struct ComputePlanner {
         }
     }
 
-    /// One layer's gradient from the GPU to the devices' flash; returns the writes.
+    /// One layer's gradient from the GPU to the devices' flash; returns the writes. With many
+    /// hosts it is first reduce-scattered, and only this host's slice of the sum goes on.
     private func offload(layer: Int, parameters: Int, after backward: OperationID, into plan: inout PlannedIteration) -> [OperationID] {
         let gpu = machine.setup.gpu
-        let elements = Double(parameters)
-        var ready = backward
+        let slice = machine.slice(parameters)
+        let elements = Double(slice)
+        let reduced = machine.ringCollective(
+            OperationTag(actor: "network", phase: .gradientReduceScatter, kind: .transfer, name: "reduce-scatter layer \(layer)",
+                         layer: layer, subgroup: nil, device: nil, unit: "B"),
+            sliceElements: slice, bytesPerElement: gpu.gradientBytes, after: [backward], into: &plan)
+        var ready = reduced ?? backward
         var gpuBytes = elements * Double(gpu.gradientBytes)
         // The paper's accounting: a dense fp32 gradient is 4 B per element, a payload 2r of that.
         var storageBytes = elements * 4
         if compressed {
             ready = plan.operation(OperationTag(actor: "gpu", phase: .compress, kind: .compute, name: "top-k layer \(layer)",
                                                 layer: layer, subgroup: nil, device: nil, unit: "B"),
-                                   amount: gpuBytes, path: [machine.gpu], latency: gpu.launchLatency, after: [backward],
+                                   amount: gpuBytes, path: [machine.gpu], latency: gpu.launchLatency, after: [ready],
                                    costs: [machine.gpu: 1 / gpu.topkScan])
             storageBytes *= workload.compressedFraction
             gpuBytes = storageBytes

@@ -41,42 +41,54 @@ public enum IterationPlanner {
     /// 1.6 × 10^11 (su+o), and a 64-byte `fpga.chunk` 2.5 × 10^10.
     public static let maximumOperations = 20_000_000
 
+    /// The most hosts a plan may model: 65,536.
+    ///
+    /// A plan models one host and its share of the collectives (the hosts are alike), so its
+    /// size does not grow with the hosts: the bound only keeps studies physical. Llama 3 405B
+    /// was trained on up to 16,384 H100s (Llama Team, "The Llama 3 Herd of Models", 2024); a
+    /// host here has one GPU, and 65,536 is four times that run.
+    public static let maximumHosts = 65_536
+
     /// The size of the plan `plan` would build, counted without building it; refuses what `plan`
-    /// refuses: no devices or more than `maximumDevices`, SmartUpdate without an FPGA, and more
-    /// operations than `limit`.
-    public static func size(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int, on setup: HardwareSetup,
-                            limit: Int = maximumOperations) throws(PlanError) -> PlanSize {
+    /// refuses: no devices or more than `maximumDevices`, no hosts or more than `maximumHosts`,
+    /// many hosts without a network, SmartUpdate without an FPGA, and more operations than
+    /// `limit`. `devices` are each host's.
+    public static func size(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int, hosts: Int = 1,
+                            on setup: HardwareSetup, limit: Int = maximumOperations) throws(PlanError) -> PlanSize {
         guard devices > 0 else { throw .noDevices }
         guard devices <= maximumDevices else { throw .tooManyDevices(devices, maximum: maximumDevices) }
+        guard hosts > 0 else { throw .noHosts(hosts) }
+        guard hosts <= maximumHosts else { throw .tooManyHosts(hosts, maximum: maximumHosts) }
+        if hosts > 1, setup.host.network == nil { throw .noNetwork(hosts: hosts, host: setup.host.profile.name) }
         if mode != .base, setup.device.fpga == nil {
             throw .noFPGA(mode: mode.rawValue, device: setup.device.profile.name)
         }
-        let size = PlanSize(mode, workload, devices: devices, on: setup)
+        let size = PlanSize(mode, workload, devices: devices, hosts: hosts, on: setup)
         guard size.operations <= limit else { throw .tooManyOperations(size, limit: limit) }
         return size
     }
 
     /// Plans the iteration, once `size` has accepted it (`limit` is for tests: a small limit
     /// shows that a plan above it is refused before it is built).
-    public static func plan(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int, on setup: HardwareSetup,
-                            limit: Int = maximumOperations) throws(PlanError) -> PlannedIteration {
-        _ = try size(mode, workload, devices: devices, on: setup, limit: limit)
+    public static func plan(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int, hosts: Int = 1,
+                            on setup: HardwareSetup, limit: Int = maximumOperations) throws(PlanError) -> PlannedIteration {
+        _ = try size(mode, workload, devices: devices, hosts: hosts, on: setup, limit: limit)
         var plan = PlannedIteration()
         let engine: ModeledMachine.EngineChoice = switch mode {
         case .base: .none
         case .su, .suO: .update
         case .suOC: .decompressUpdate
         }
-        let machine = ModeledMachine(setup, devices: devices, engine: engine, into: &plan)
+        let machine = ModeledMachine(setup, devices: devices, hosts: hosts, engine: engine, into: &plan)
         let offloaded = ComputePlanner(workload: workload, compressed: mode == .suOC, machine: machine).plan(into: &plan)
         UpdatePlanner(mode: mode, workload: workload, machine: machine).plan(after: offloaded, into: &plan)
         return plan
     }
 
     /// Plans and simulates.
-    public static func timeline(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int,
+    public static func timeline(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int, hosts: Int = 1,
                                 on setup: HardwareSetup) throws(PlanError) -> IterationTimeline {
-        IterationTimeline(try plan(mode, workload, devices: devices, on: setup))
+        IterationTimeline(try plan(mode, workload, devices: devices, hosts: hosts, on: setup))
     }
 }
 
@@ -85,6 +97,12 @@ public enum PlanError: Error, Equatable, CustomStringConvertible {
     /// More devices than `IterationPlanner.maximumDevices`.
     case tooManyDevices(Int, maximum: Int)
     case noFPGA(mode: String, device: String)
+    /// A host count below 1.
+    case noHosts(Int)
+    /// More hosts than `IterationPlanner.maximumHosts`.
+    case tooManyHosts(Int, maximum: Int)
+    /// Many hosts on a host profile without the network that joins them.
+    case noNetwork(hosts: Int, host: String)
     /// A plan of more operations than `limit` (`IterationPlanner.maximumOperations`).
     case tooManyOperations(PlanSize, limit: Int)
 
@@ -93,6 +111,12 @@ public enum PlanError: Error, Equatable, CustomStringConvertible {
         case .noDevices: "--devices must be at least 1"
         case .tooManyDevices(let devices, let maximum):
             "--devices \(devices): expected at most \(maximum) storage devices (the paper models up to 10)"
+        case .noHosts(let hosts): "--hosts \(hosts): expected at least 1 host"
+        case .tooManyHosts(let hosts, let maximum):
+            "--hosts \(hosts): expected at most \(maximum) hosts (four times the 16,384 GPUs Llama 3 405B was trained on)"
+        case .noNetwork(let hosts, let host):
+            "--hosts \(hosts): the hosts reduce gradients and gather parameters over their network, but host profile '\(host)' "
+                + "has no net section; add one with net.bandwidth (usable per direction, e.g. 200Gb/s), or use --hosts 1"
         case .noFPGA(let mode, let device):
             "mode \(mode) updates on the device's FPGA, but device profile '\(device)' has no fpga section; use --device smartssd or --mode base"
         case .tooManyOperations(let size, let limit):

@@ -109,6 +109,24 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
         adapters.map { (0, $0.parametersPerBlock(of: model)) } ?? (model.embeddingParameters, model.blockParameters)
     }
 
+    /// One host's slice of a tensor of `elements` that ZeRO partitions over `hosts`:
+    /// ⌈elements ÷ hosts⌉, the tensor padded to a multiple of the hosts as DeepSpeed pads its
+    /// partitions (the largest slice, and by symmetry every host's).
+    public static func slice(_ elements: Int, over hosts: Int) -> Int { (elements + hosts - 1) / hosts }
+
+    /// `trainableLayerParameters` of one host when every layer is partitioned over `hosts`.
+    public func trainableLayerParameters(slicedOver hosts: Int) -> (embedding: Int, block: Int) {
+        let all = trainableLayerParameters
+        return (Self.slice(all.embedding, over: hosts), Self.slice(all.block, over: hosts))
+    }
+
+    /// The trainable parameters one of `hosts` hosts updates: its slice of every layer
+    /// (`trainableParameters` for one host).
+    public func trainableParameters(slicedOver hosts: Int) -> Int {
+        let slices = trainableLayerParameters(slicedOver: hosts)
+        return model.layers * slices.block + slices.embedding
+    }
+
     /// Forward FLOPs of one block: the model's, plus the routed adapters' (2 per multiply-add,
     /// r·(in + out) per adapter and token).
     public var blockForwardFLOPs: Double {

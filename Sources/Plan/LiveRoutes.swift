@@ -29,9 +29,8 @@ public struct LiveRoutes: Sendable {
     /// A plan holding only the modeled machine's resources; live steps are planned on copies.
     public let machinePlan: PlannedIteration
     let machine: ModeledMachine
-    let stateCount: Int
 
-    public init(setup: HardwareSetup, devices: Int, mode: OffloadMode, stateCount: Int) throws(PlanError) {
+    public init(setup: HardwareSetup, devices: Int, mode: OffloadMode) throws(PlanError) {
         guard devices > 0 else { throw .noDevices }
         guard devices <= IterationPlanner.maximumDevices else {
             throw .tooManyDevices(devices, maximum: IterationPlanner.maximumDevices)
@@ -43,11 +42,10 @@ public struct LiveRoutes: Sendable {
         case .su, .suO: .update
         case .suOC: .decompressUpdate
         }
-        machine = ModeledMachine(setup, devices: devices, engine: engine, into: &plan)
+        machine = ModeledMachine(setup, devices: devices, hosts: 1, engine: engine, into: &plan)
         machinePlan = plan
         self.mode = mode
         self.devices = devices
-        self.stateCount = stateCount
     }
 
     /// The whole forward pass (FLOPs as elements) on the GPU.
@@ -71,10 +69,12 @@ public struct LiveRoutes: Sendable {
 
     /// A device operation of device `d`. SmartUpdate keeps state traffic inside the device and
     /// sends only the compute copy up; base (the host's in-process engines) moves every byte over
-    /// the shared link and updates on the host CPU.
+    /// the shared link and updates on the host CPU. An update is charged the bytes the device
+    /// says it streamed (the dense gradient, p and the states as stored: 8 + 4 × states bytes an
+    /// element in fp32, 8 + (1 + 4/B) × states with 8-bit states), so the model follows the
+    /// live states' precision.
     public func device(_ d: Int, _ kind: OperationRecord.Kind) -> LiveRoute {
         let device = machine.devices[d]
-        let updateBytesPerElement = 8 + 4 * Double(stateCount)
         func transfer(_ phase: OperationTag.Phase, _ path: [ResourceID], _ costs: [ResourceID: Double]) -> LiveRoute {
             LiveRoute(amountPerByte: 1, amountPerElement: 0, path: path, costs: costs, phase: phase, kind: .transfer, unit: "B")
         }
@@ -82,7 +82,7 @@ public struct LiveRoutes: Sendable {
         case (.base, .load):
             return transfer(.stateLoad, [device.flash, device.portUp, machine.sharedUp], [device.flash: machine.readCost])
         case (.base, .update):
-            return LiveRoute(amountPerByte: 0, amountPerElement: updateBytesPerElement, path: [machine.hostCPU], costs: [:],
+            return LiveRoute(amountPerByte: 1, amountPerElement: 0, path: [machine.hostCPU], costs: [:],
                              phase: .update, kind: .compute, unit: "B")
         case (.base, .upload):
             // The host's own memory: nothing modeled.
@@ -92,7 +92,7 @@ public struct LiveRoutes: Sendable {
         case (_, .load):
             return transfer(.stateLoad, [device.flash, device.fpgaIn!], [device.flash: machine.readCost])
         case (_, .update):
-            return LiveRoute(amountPerByte: 0, amountPerElement: updateBytesPerElement, path: [device.fpga!], costs: [:],
+            return LiveRoute(amountPerByte: 1, amountPerElement: 0, path: [device.fpga!], costs: [:],
                              phase: .update, kind: .compute, unit: "B")
         case (_, .upload):
             return transfer(.parameterUpload, [device.fpgaOut!, device.portUp, machine.sharedUp], [:])

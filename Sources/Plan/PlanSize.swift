@@ -35,8 +35,10 @@ public struct PlanSize: Sendable, Equatable {
 
     public let mode: OffloadMode
     public let devices: Int
+    public let hosts: Int
     public let layers: Int
-    /// Parameters the optimizer step updates (the adapters' only, under LoRA).
+    /// Parameters the optimizer step updates (the adapters' only, under LoRA; one host's slice
+    /// of them, with many hosts).
     public let parameters: Int
     public let subgroupElements: Int
     /// Optimizer subgroups: ⌈parameters ÷ subgroupElements⌉.
@@ -60,33 +62,39 @@ public struct PlanSize: Sendable, Equatable {
     public var operations: Int { Self.sum(computeOperations, updateOperations) }
 
     /// Counts the plan `IterationPlanner.plan` would build. The caller has checked the device
-    /// count (1 ... `maximumDevices`) and, for SmartUpdate modes, that the device has an FPGA.
-    init(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int, on setup: HardwareSetup) {
+    /// and host counts (1 ... `maximumDevices`, 1 ... `maximumHosts`) and, for SmartUpdate modes,
+    /// that the device has an FPGA.
+    init(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int, hosts: Int, on setup: HardwareSetup) {
         self.mode = mode
         self.devices = devices
+        self.hosts = hosts
         layers = workload.model.layers
-        parameters = workload.trainableParameters
+        parameters = workload.trainableParameters(slicedOver: hosts)
         subgroupElements = workload.subgroupElements
         let (fullSubgroups, lastElements) = parameters.quotientAndRemainder(dividingBy: subgroupElements)
         subgroups = Self.sum(fullSubgroups, lastElements > 0 ? 1 : 0)
 
         // ComputePlanner: the first fetch, the head, its backward, the embedding's backward and
-        // its offload (top-k in su+o+c, to host, one write per device); per block a forward fetch
-        // and compute, a backward fetch, recompute and backward (each with a checkpoint transfer
-        // when activations are offloaded) and the same offload.
+        // its offload (a reduce-scatter with many hosts, top-k in su+o+c, to host, one write per
+        // device); per block a forward fetch and compute, a backward fetch, recompute and
+        // backward (each with a checkpoint transfer when activations are offloaded) and the same
+        // offload.
         let compressed = mode == .suOC ? 1 : 0
+        // With many hosts: a reduce-scatter per layer, an all-gather per subgroup.
+        let collective = hosts > 1 ? 1 : 0
         // Checkpoint transfers per block: out and in over the GPU link, and with SSDTrain a
         // write to and a read from every device.
         let checkpoints = workload.activationsOnStorage ? Self.sum(2, Self.product(2, devices))
             : setup.gpu.offloadsActivationCheckpoints ? 2 : 0
-        let offload = Self.sum(compressed, 1, devices)
+        let offload = Self.sum(collective, compressed, 1, devices)
         computeOperations = Self.sum(4, offload, Self.product(layers, Self.sum(5, checkpoints, offload)))
 
-        // UpdatePlanner: a start barrier, then per subgroup its operations and a closing barrier.
+        // UpdatePlanner: a start barrier, then per subgroup its operations, a closing barrier and
+        // (many hosts) the all-gather.
         let perSubgroup: (Int) -> (operations: Int, shares: Int, chunks: Int)
         if mode == .base {
             // Per subgroup a read from and a write to every drive and the host's update.
-            perSubgroup = { _ in (Self.sum(Self.product(2, devices), 2), devices, 0) }
+            perSubgroup = { _ in (Self.sum(Self.product(2, devices), 2, collective), devices, 0) }
             chunkElements = nil
             chunkBound = nil
             chunkSettingBytes = nil
@@ -115,7 +123,8 @@ public struct PlanSize: Sendable, Equatable {
                 let chunksOfRest = rest > 0 ? (rest - 1) / limit + 1 : 0
                 let chunks = Self.sum(Self.product(fullShares, chunksOfShare), chunksOfRest)
                 let shares = Self.sum(fullShares, rest > 0 ? 1 : 0)
-                return (Self.sum(Self.product(chunks, perChunk), Self.product(shares, perShare), 1, hostOperations), shares, chunks)
+                return (Self.sum(Self.product(chunks, perChunk), Self.product(shares, perShare), 1, collective, hostOperations),
+                        shares, chunks)
             }
         }
         let full = perSubgroup(subgroupElements)

@@ -11,13 +11,17 @@ public struct OperationTag: Sendable, Equatable, Codable {
         case update = "UPDATE"
         case parameterUpload = "PARAM_UPLOAD"
         case stateWriteBack = "STATE_WRITEBACK"
+        /// Many hosts: a layer's gradient summed over the hosts, each left with its slice.
+        case gradientReduceScatter = "GRAD_REDUCE_SCATTER"
+        /// Many hosts: a subgroup's new compute copy sent from its host to all the others.
+        case parameterAllGather = "PARAM_ALLGATHER"
 
         /// The three phases of the paper's breakdown (Fig. 9): `fw`, `bw_grad_offload`, `update`.
         public var breakdownPhase: BreakdownPhase {
             switch self {
             case .forward: .forward
-            case .backward, .compress, .gradientOffload: .backwardAndOffload
-            case .stateLoad, .update, .parameterUpload, .stateWriteBack: .update
+            case .backward, .compress, .gradientOffload, .gradientReduceScatter: .backwardAndOffload
+            case .stateLoad, .update, .parameterUpload, .stateWriteBack, .parameterAllGather: .update
             }
         }
     }
@@ -61,6 +65,8 @@ public enum BreakdownPhase: String, Sendable, CaseIterable, Codable {
 public enum ResourcePlace: Sendable, Equatable, Codable {
     case sharedLink, gpu, host
     case device(Int)
+    /// The host's network interface to the other hosts (many-host plans only).
+    case network
 }
 
 /// An iteration turned into an operation graph, with a tag per operation and a place per

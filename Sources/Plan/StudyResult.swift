@@ -5,7 +5,10 @@ import OffloadVocabulary
 /// text, JSON or a CSV row.
 public struct StudyResult: Sendable {
     public let mode: OffloadMode
+    /// Storage devices of each host.
     public let devices: Int
+    /// Hosts training together, data parallel; every figure below is one host's.
+    public let hosts: Int
     public let workload: IterationWorkload
     public let phaseSeconds: [BreakdownPhase: Double]
     public let iterationSeconds: Double
@@ -13,41 +16,53 @@ public struct StudyResult: Sendable {
     public let sharedLinkBytes: Double
     /// Bytes each device's flash, port or FPGA link carried, by device.
     public let deviceBytes: [Double]
+    /// Bytes the host sent to the other hosts (and, a ring being symmetric, received from them):
+    /// the reduce-scatters and all-gathers; 0 for one host.
+    public let networkBytes: Double
+    /// Seconds the network is busy with them at its bandwidth (each way), to set beside the
+    /// phases they fall in; 0 for one host.
+    public let networkSeconds: Double
 
-    public init(mode: OffloadMode, devices: Int, workload: IterationWorkload, timeline: IterationTimeline) {
+    public init(mode: OffloadMode, devices: Int, hosts: Int = 1, workload: IterationWorkload, timeline: IterationTimeline) {
         self.mode = mode
         self.devices = devices
+        self.hosts = hosts
         self.workload = workload
         phaseSeconds = timeline.phaseSeconds
         iterationSeconds = timeline.iterationSeconds
         sharedLinkBytes = timeline.bytes(at: .sharedLink)
         deviceBytes = timeline.deviceBytes(devices: devices)
+        let bytes = timeline.bytes(at: .network)
+        networkBytes = bytes
+        let network = timeline.plan.places.firstIndex(of: .network).map { timeline.plan.graph.resources[$0].capacity }
+        networkSeconds = network.map { bytes / $0 } ?? 0
     }
 
-    public static func run(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int,
+    public static func run(_ mode: OffloadMode, _ workload: IterationWorkload, devices: Int, hosts: Int = 1,
                            on setup: HardwareSetup) throws(PlanError) -> StudyResult {
-        StudyResult(mode: mode, devices: devices, workload: workload,
-                    timeline: try IterationPlanner.timeline(mode, workload, devices: devices, on: setup))
+        StudyResult(mode: mode, devices: devices, hosts: hosts, workload: workload,
+                    timeline: try IterationPlanner.timeline(mode, workload, devices: devices, hosts: hosts, on: setup))
     }
 
     public var sharedLinkBytesPerParameter: Double { sharedLinkBytes / Double(workload.parameters) }
 
-    /// A study's points at one device count on one machine (`smartinf sweep`, and `smartinf
-    /// report` around a trace): each of `modes`, su+o+c once per top-k ratio in `ratios` and the
-    /// others at the workload's own, with the speedup over base at the same devices and machine
-    /// (base is modeled for it even when `modes` leaves it out). Base comes first, then the
-    /// other modes in the order given; `progress` is told of each point as it is done.
-    public static func grid(_ workload: IterationWorkload, modes: [OffloadMode], ratios: [Double], devices: Int,
+    /// A study's points at one device and host count on one machine (`smartinf sweep`, and
+    /// `smartinf report` around a trace): each of `modes`, su+o+c once per top-k ratio in
+    /// `ratios` and the others at the workload's own, with the speedup over base at the same
+    /// devices, hosts and machine (base is modeled for it even when `modes` leaves it out). Base
+    /// comes first, then the other modes in the order given; `progress` is told of each point as
+    /// it is done.
+    public static func grid(_ workload: IterationWorkload, modes: [OffloadMode], ratios: [Double], devices: Int, hosts: Int = 1,
                             on setup: HardwareSetup,
                             progress: (StudyResult) -> Void = { _ in }) throws -> [(result: StudyResult, speedupVsBase: Double)] {
-        let base = try run(.base, workload, devices: devices, on: setup)
+        let base = try run(.base, workload, devices: devices, hosts: hosts, on: setup)
         var points: [(result: StudyResult, speedupVsBase: Double)] = []
         for mode in modes.filter({ $0 == .base }) + modes.filter({ $0 != .base }) {
             for ratio in mode == .suOC ? ratios : [workload.topkRatio] {
                 let result = mode == .base ? base
                     : try run(mode, IterationWorkload(model: workload.model, optimizer: workload.optimizer,
                                                       subgroupElements: workload.subgroupElements, topkRatio: ratio),
-                              devices: devices, on: setup)
+                              devices: devices, hosts: hosts, on: setup)
                 points.append((result, base.iterationSeconds / result.iterationSeconds))
                 progress(result)
             }

@@ -20,6 +20,11 @@ import OffloadVocabulary
 ///   durable on the device, so the host's compute copy is never ahead of the device's states.
 /// - su+o+c: su+o with a compressed gradient (`compressedFraction` of the fp32 bytes),
 ///   decompressed by the FPGA's slower decompress-and-update kernel.
+///
+/// With many hosts each host steps only its slice of every layer (ZeRO's partitioned optimizer
+/// states), cut into subgroups the same way, and once a subgroup is done its new compute copy
+/// is all-gathered over the network beside the next subgroup's update; the step ends when the
+/// last all-gather does.
 struct UpdatePlanner {
     let mode: OffloadMode
     let workload: IterationWorkload
@@ -30,7 +35,7 @@ struct UpdatePlanner {
 
     /// `offloads`: each layer's gradient writes, in the order the backward offloads them.
     func plan(after offloads: [[OperationID]], into plan: inout PlannedIteration) {
-        let sizes = subgroups(of: workload.trainableParameters)
+        let sizes = subgroups(of: workload.trainableParameters(slicedOver: machine.hosts))
         let ready: [[OperationID]]
         let start: OperationID
         if workload.overlapsBackward {
@@ -48,10 +53,10 @@ struct UpdatePlanner {
         }
     }
 
-    /// Trainable elements of each layer in the order the backward offloads them: the blocks
-    /// from the last, then the embedding.
+    /// Trainable elements of each layer in this host's slice, in the order the backward offloads
+    /// them: the blocks from the last, then the embedding.
     private var layerElementsInBackwardOrder: [Int] {
-        let trainable = workload.trainableLayerParameters
+        let trainable = workload.trainableLayerParameters(slicedOver: machine.hosts)
         return Array(repeating: trainable.block, count: workload.model.layers) + [trainable.embedding]
     }
 
@@ -110,7 +115,16 @@ struct UpdatePlanner {
         for (k, elements) in sizes.enumerated() {
             let writes = hostUpdate(subgroup: k, elements: elements, after: [previous] + ready[k], into: &plan)
             previous = plan.barrier(tag(.stateWriteBack, .compute, "subgroup \(k) done", subgroup: k), after: writes)
+            allGather(subgroup: k, elements: elements, after: previous, into: &plan)
         }
+    }
+
+    /// Many hosts: subgroup `k`'s new compute copy (its `elements`, at the GPU's parameter bytes)
+    /// all-gathered once the subgroup is done; nothing waits for it but the end of the step.
+    private func allGather(subgroup k: Int, elements: Int, after done: OperationID, into plan: inout PlannedIteration) {
+        _ = machine.ringCollective(tag(.parameterAllGather, .transfer, "all-gather subgroup \(k)", subgroup: k, actor: "network"),
+                                   sliceElements: elements, bytesPerElement: machine.setup.gpu.parameterBytes, after: [done],
+                                   into: &plan)
     }
 
     /// `elements` of subgroup `k` updated on the host CPU, ZeRO-Infinity's way: read gradient, p
@@ -203,6 +217,7 @@ struct UpdatePlanner {
                 }
             }
             previous = plan.barrier(tag(.parameterUpload, .compute, "subgroup \(k) done", subgroup: k), after: finished)
+            allGather(subgroup: k, elements: subgroupElements, after: previous, into: &plan)
         }
     }
 }

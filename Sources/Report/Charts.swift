@@ -31,6 +31,46 @@ private func yAxis(_ c: inout SVGCanvas, x: Double, y: Double, w: Double, h: Dou
     c.close("g")
 }
 
+/// The frame of a chart of line panels, up to three a row: the title, the legend under it, and
+/// the top-left corner of each of `count` panels, or `emptyMessage` where there are none.
+private func linePanels(title: String, legend items: [(SVGCanvas.Swatch, String)], heading: String, count: Int,
+                        emptyMessage: String) -> (canvas: SVGCanvas, panelWidth: Double, origins: [(Double, Double)]) {
+    var probe = SVGCanvas(width: chartWidth, height: 0, title: "")
+    let legendBottom = probe.legend(items, x: margin, y: 58, maxX: chartWidth - margin, heading: heading)
+    let columns = max(1, min(count, 3))
+    let panelWidth = (chartWidth - 2 * margin) / Double(columns)
+    let panelHeight = panelTitleHeight + 14 + 240 + 52.0
+    let rowsOfPanels = max(1, (count + columns - 1) / columns)
+    let height = legendBottom + 8 + Double(rowsOfPanels) * (panelHeight + 12) + 8
+    var c = SVGCanvas(width: chartWidth, height: height, title: title)
+    header(&c, title)
+    c.legend(items, x: margin, y: 58, maxX: chartWidth - margin, heading: heading)
+    if count == 0 {
+        c.message(emptyMessage, x: margin, y: legendBottom + 8, width: chartWidth - 2 * margin, height: panelHeight)
+    }
+    let origins = (0..<count).map { i in
+        (margin + Double(i % columns) * panelWidth, legendBottom + 8 + Double(i / columns) * (panelHeight + 12))
+    }
+    return (c, panelWidth, origins)
+}
+
+/// x ticks at `values` (placed by `x`) on an axis at height `y`, skipping labels that would
+/// collide, and the axis's `label` under them.
+private func xTicks(_ c: inout SVGCanvas, _ values: [Int], at x: (Int) -> Double, y: Double, centre: Double, label: String) {
+    c.open("g", [("class", "x-axis")])
+    var lastRight = -Double.infinity
+    for v in values {
+        c.line(x1: x(v), y1: y, x2: x(v), y2: y + 4, stroke: Palette.axis)
+        let w = textWidth(String(v), size: 11)
+        if x(v) - w / 2 > lastRight + 4 {
+            c.text(String(v), x: x(v), y: y + 17, size: 11, anchor: .middle, fill: Palette.axis)
+            lastRight = x(v) + w / 2
+        }
+    }
+    c.text(label, x: centre, y: y + 36, size: 12, anchor: .middle, fill: Palette.axis)
+    c.close("g")
+}
+
 /// Positions for labels at `ys` pushed apart to at least `gap` (kept in [lo, hi] where possible).
 func spread(_ ys: [Double], gap: Double, lo: Double, hi: Double) -> [Double] {
     let order = ys.indices.sorted { ys[$0] < ys[$1] }
@@ -185,24 +225,11 @@ enum SpeedupChart {
         let chartTitle = "Speedup over base vs number of devices"
         let keys = view.modelKeys.filter { k in view.rows.contains { StudyView.key($0) == k && $0.speedupVsBase != nil } }
         let modes = view.modes.filter { m in view.rows.contains { $0.mode == m && $0.speedupVsBase != nil } }
-        let items = modeLegendItems(modes, lines: true)
-        var probe = SVGCanvas(width: chartWidth, height: 0, title: "")
-        let legendBottom = probe.legend(items, x: margin, y: 58, maxX: chartWidth - margin, heading: "Mode:")
-        let columns = max(1, min(keys.count, 3))
-        let panelWidth = (chartWidth - 2 * margin) / Double(columns)
-        let panelHeight = panelTitleHeight + 14 + 240 + 52.0
-        let rowsOfPanels = max(1, (keys.count + columns - 1) / columns)
-        let height = legendBottom + 8 + Double(rowsOfPanels) * (panelHeight + 12) + 8
-        var c = SVGCanvas(width: chartWidth, height: height, title: chartTitle)
-        header(&c, chartTitle)
-        c.legend(items, x: margin, y: 58, maxX: chartWidth - margin, heading: "Mode:")
-        if keys.isEmpty {
-            c.message("no speedup_vs_base values in this study (no base rows to compare with)", x: margin,
-                      y: legendBottom + 8, width: chartWidth - 2 * margin, height: panelHeight)
-        }
-        for (index, k) in keys.enumerated() {
-            let px = margin + Double(index % columns) * panelWidth
-            let py = legendBottom + 8 + Double(index / columns) * (panelHeight + 12)
+        let frame = linePanels(title: chartTitle, legend: modeLegendItems(modes, lines: true), heading: "Mode:", count: keys.count,
+                               emptyMessage: "no speedup_vs_base values in this study (no base rows to compare with)")
+        var c = frame.canvas
+        let panelWidth = frame.panelWidth
+        for (k, (px, py)) in zip(keys, frame.origins) {
             let plotX = px + 60, plotY = py + panelTitleHeight + 14, plotW = panelWidth - 60 - 58, plotH = 240.0
             c.open("g", [("class", "panel"), ("data-model", view.label(k))])
             panelTitle(&c, view, k, x: plotX, y: py, width: panelWidth - 60 - 12)
@@ -222,20 +249,7 @@ enum SpeedupChart {
             lo -= pad; hi += pad
             func sx(_ d: Int) -> Double { plotX + (Double(d) - lo) / (hi - lo) * plotW }
             func sy(_ v: Double) -> Double { plotY + plotH - v / yMax * plotH }
-            // x ticks at the device counts present, skipping labels that would collide.
-            c.open("g", [("class", "x-axis")])
-            var lastRight = -Double.infinity
-            for d in used {
-                let x = sx(d)
-                c.line(x1: x, y1: plotY + plotH, x2: x, y2: plotY + plotH + 4, stroke: Palette.axis)
-                let w = textWidth(String(d), size: 11)
-                if x - w / 2 > lastRight + 4 {
-                    c.text(String(d), x: x, y: plotY + plotH + 17, size: 11, anchor: .middle, fill: Palette.axis)
-                    lastRight = x + w / 2
-                }
-            }
-            c.text("devices", x: plotX + plotW / 2, y: plotY + plotH + 36, size: 12, anchor: .middle, fill: Palette.axis)
-            c.close("g")
+            xTicks(&c, used, at: sx, y: plotY + plotH, centre: plotX + plotW / 2, label: "devices")
             for (m, points) in series {
                 c.polyline(points.map { (sx($0.0), sy($0.1)) }, stroke: Palette.mode(m), width: 2.5, dash: ModeStyle.dash(m),
                            extra: [("class", "series"), ("data-mode", m.rawValue), ("data-model", view.label(k))])
@@ -496,5 +510,85 @@ enum SharedLinkChart {
             + ratioNote(view)
         return Chart(id: "shared-link-bytes", file: "shared-link-bytes.svg", title: chartTitle,
                      svg: c.document(id: "shared-link-bytes"), caption: caption)
+    }
+}
+
+// MARK: - 5. Scaling with hosts
+
+enum HostsChart {
+    /// One model on one machine (its profiles and overrides) at one device count per host: the
+    /// rows a panel draws across the host counts.
+    struct Panel: Hashable {
+        var model: String
+        var machine: String
+        var devices: Int
+    }
+
+    static func make(_ view: StudyView) -> Chart {
+        let chartTitle = "Update phase and network time per host vs number of hosts"
+        // su+o+c at the study's primary ratio, as the other charts show it.
+        let rows = view.rows.filter { $0.mode != .suOC || view.primaryRatio == nil || $0.topkRatio == view.primaryRatio }
+        var byPanel: [Panel: [StudyRow]] = [:]
+        var order: [Panel] = []
+        for r in rows {
+            let machine = "\(r.host)/\(r.device)/\(r.gpu)" + (r.overrides.isEmpty ? "" : " [\(r.overrides.joined(separator: ";"))]")
+            let panel = Panel(model: r.model, machine: machine, devices: r.devices)
+            if byPanel[panel] == nil { order.append(panel) }
+            byPanel[panel, default: []].append(r)
+        }
+        let panels = order.filter { Set(byPanel[$0]!.map(\.hosts)).count > 1 }
+        let modes = view.modes.filter { m in panels.contains { byPanel[$0]!.contains { $0.mode == m } } }
+        let items = modeLegendItems(modes, lines: true) + [(.line(Palette.black, dash: "2 3", marker: .square), "network busy")]
+        let frame = linePanels(title: chartTitle, legend: items, heading: "Update phase of:", count: panels.count,
+                               emptyMessage: "one host count per model and machine in this study: sweep --hosts 1,2,4,8 to draw this chart")
+        var c = frame.canvas
+        let panelWidth = frame.panelWidth
+        for (panel, (px, py)) in zip(panels, frame.origins) {
+            let panelRows = byPanel[panel]!
+            let plotX = px + 60, plotY = py + panelTitleHeight + 14, plotW = panelWidth - 60 - 58, plotH = 240.0
+            let label = "\(panel.model) · \(panel.devices) device\(panel.devices == 1 ? "" : "s") per host"
+            c.open("g", [("class", "panel"), ("data-model", label)])
+            c.text(fit(label, width: panelWidth - 72, size: 14), x: plotX, y: py + 14, size: 14, weight: "bold",
+                   extra: [("class", "panel-title")])
+            c.text(fit(panel.machine, width: panelWidth - 72, size: 11.5), x: plotX, y: py + 30, size: 11.5, fill: Palette.muted)
+            let hosts = Array(Set(panelRows.map(\.hosts))).sorted()
+            // Host counts grow by factors, so they sit at even steps.
+            func sx(_ h: Int) -> Double {
+                hosts.count == 1 ? plotX + plotW / 2
+                    : plotX + plotW * (0.04 + 0.92 * Double(hosts.firstIndex(of: h)!) / Double(hosts.count - 1))
+            }
+            let series: [(OffloadMode, [(Int, Double)])] = modes.compactMap { m in
+                let points = hosts.compactMap { h in panelRows.first { $0.mode == m && $0.hosts == h }.map { (h, $0.updateSeconds) } }
+                return points.isEmpty ? nil : (m, points)
+            }
+            let network = hosts.compactMap { h in panelRows.first { $0.hosts == h }.map { (h, $0.networkSeconds) } }
+            let top = max(series.flatMap { $0.1.map(\.1) }.max() ?? 0, network.map(\.1).max() ?? 0, 1e-9)
+            let (ticks, step) = niceTicks(maximum: top * 1.08)
+            yAxis(&c, x: plotX, y: plotY, w: plotW, h: plotH, ticks: ticks, step: step, label: "seconds per iteration, per host")
+            func sy(_ v: Double) -> Double { plotY + plotH - v / ticks.last! * plotH }
+            xTicks(&c, hosts, at: sx, y: plotY + plotH, centre: plotX + plotW / 2, label: "hosts")
+            for (m, points) in series {
+                c.polyline(points.map { (sx($0.0), sy($0.1)) }, stroke: Palette.mode(m), width: 2.5, dash: ModeStyle.dash(m),
+                           extra: [("class", "series"), ("data-mode", m.rawValue), ("data-model", label)])
+                for (h, v) in points {
+                    c.marker(ModeStyle.marker(m), x: sx(h), y: sy(v), fill: Palette.mode(m),
+                             tooltip: "\(label), \(h) host\(h == 1 ? "" : "s"), \(m.rawValue): update \(String(format: "%.2f", v)) s")
+                }
+            }
+            c.polyline(network.map { (sx($0.0), sy($0.1)) }, stroke: Palette.black, width: 2, dash: "2 3",
+                       extra: [("class", "network"), ("data-model", label)])
+            for (h, v) in network {
+                c.marker(.square, x: sx(h), y: sy(v), size: 3.5, fill: Palette.black,
+                         tooltip: "\(label), \(h) host\(h == 1 ? "" : "s"): network busy \(String(format: "%.2f", v)) s")
+            }
+            c.close("g")
+        }
+        let caption = "Per host, at a fixed batch per host: each mode's update + optimizer I/O phase (the optimizer states "
+            + "are partitioned over the hosts, so each host's devices step 1/N of them), and the seconds the host's network "
+            + "is busy with the gradients' reduce-scatter and the new parameters' all-gather (black, the same in every "
+            + "mode). The update falls as 1/N while the network's bytes grow towards 4 per parameter; where the lines "
+            + "meet, the network, not the drives, bounds the update. One panel per model, machine and device count swept "
+            + "over two or more host counts." + ratioNote(view)
+        return Chart(id: "hosts", file: "hosts.svg", title: chartTitle, svg: c.document(id: "hosts"), caption: caption)
     }
 }

@@ -7,7 +7,7 @@ public enum StudyReport {
     /// The files `write` produces, in the order it returns them (the last only with reference
     /// comparisons).
     public static let files = ["index.html", "breakdown.svg", "speedup.svg", "compression.svg", "shared-link-bytes.svg",
-                               "model-vs-reference.svg"]
+                               "hosts.svg", "model-vs-reference.svg"]
 
     /// Writes the report for `rows` into `directory` (created if missing), each file durably
     /// (`DurableFile`). Returns the paths written, `index.html` first. The output depends only on
@@ -43,7 +43,7 @@ public enum StudyReport {
     static func charts(_ rows: [StudyRow]) -> [Chart] {
         let view = StudyView(rows)
         return [BreakdownChart.make(view), SpeedupChart.make(view), CompressionChart.make(view),
-                SharedLinkChart.make(view)]
+                SharedLinkChart.make(view), HostsChart.make(view)]
     }
 
     static func html(rows: [StudyRow], title: String, charts: [Chart]) -> String {
@@ -94,7 +94,8 @@ public enum StudyReport {
                 (tableNumber(r.bwGradOffloadSeconds), true), (tableNumber(r.updateSeconds), true),
                 (tableNumber(r.iterationSeconds), true), (r.speedupVsBase.map(tableNumber) ?? "", true),
                 (tableNumber(r.sharedLinkBytes), true), (tableNumber(r.sharedLinkBytesPerParam), true),
-                (tableNumber(r.deviceBytesPerDevice), true),
+                (tableNumber(r.deviceBytesPerDevice), true), (String(r.hosts), true), (tableNumber(r.networkBytes), true),
+                (tableNumber(r.networkSeconds), true),
             ]
             h += "<tr>" + cells.map { "<td\($0.1 ? " class=\"n\"" : "")>\(xmlEscape($0.0))</td>" }.joined() + "</tr>\n"
         }

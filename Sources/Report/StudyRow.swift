@@ -1,8 +1,9 @@
 import DurableWrite
 import OffloadVocabulary
 
-/// One row of a study: one (model, devices, mode, ratio, profiles, overrides) configuration and
-/// its modeled iteration, as `smartinf sweep` writes it (see `StudyTable`).
+/// One row of a study: one (model, devices, hosts, mode, ratio, profiles, overrides)
+/// configuration and its modeled iteration, as `smartinf sweep` writes it (see `StudyTable`).
+/// With many hosts every time and byte count is one host's (the hosts are alike).
 public struct StudyRow: Sendable, Equatable {
     /// A preset name (`gpt2-4b`) or a description (`gpt2 L49 h2560`).
     public var model: String
@@ -31,12 +32,18 @@ public struct StudyRow: Sendable, Equatable {
     public var sharedLinkBytes: Double
     public var sharedLinkBytesPerParam: Double
     public var deviceBytesPerDevice: Double
+    /// Hosts training together, data parallel (1: the paper's single host), the bytes each
+    /// sends to the others (and receives) in the gradients' reduce-scatter and the parameters'
+    /// all-gather, and the seconds they keep its network busy.
+    public var hosts: Int
+    public var networkBytes: Double
+    public var networkSeconds: Double
 
     public init(model: String, parameters: Int, devices: Int, mode: OffloadMode, topkRatio: Double,
                 host: String, device: String, gpu: String, overrides: [String] = [],
                 fwSeconds: Double, bwGradOffloadSeconds: Double, updateSeconds: Double, iterationSeconds: Double,
                 speedupVsBase: Double?, sharedLinkBytes: Double, sharedLinkBytesPerParam: Double,
-                deviceBytesPerDevice: Double) {
+                deviceBytesPerDevice: Double, hosts: Int = 1, networkBytes: Double = 0, networkSeconds: Double = 0) {
         self.model = model
         self.parameters = parameters
         self.devices = devices
@@ -54,6 +61,9 @@ public struct StudyRow: Sendable, Equatable {
         self.sharedLinkBytes = sharedLinkBytes
         self.sharedLinkBytesPerParam = sharedLinkBytesPerParam
         self.deviceBytesPerDevice = deviceBytesPerDevice
+        self.hosts = hosts
+        self.networkBytes = networkBytes
+        self.networkSeconds = networkSeconds
     }
 }
 

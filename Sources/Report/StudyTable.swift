@@ -10,8 +10,13 @@ import OffloadVocabulary
 ///   when the study has no base row to compare with.
 /// - Numbers are written in Swift's shortest round-tripping form, so `parseCSV(csv(rows:))`
 ///   returns `rows` exactly.
+/// - `hosts`, `network_bytes` and `network_s` came last, with many-host studies: a table written
+///   before them (without those three columns) still reads, as one host each.
 public enum StudyTable {
-    public static let columns = [
+    public static let columns = oneHostColumns + ["hosts", "network_bytes", "network_s"]
+
+    /// The columns of a table written before many-host studies.
+    static let oneHostColumns = [
         "model", "parameters", "devices", "mode", "topk_ratio", "host", "device", "gpu", "overrides", "fw_s",
         "bw_grad_offload_s", "update_s", "iteration_s", "speedup_vs_base", "shared_link_bytes",
         "shared_link_bytes_per_param", "device_bytes_per_device",
@@ -31,14 +36,15 @@ public enum StudyTable {
         let records = try CSVReader.records(text, source: source)
         guard let header = records.first else { throw .empty(source: source) }
         let names = header.fields
-        if names != columns {
+        let expected = names == oneHostColumns ? oneHostColumns : columns
+        if names != expected {
             let differing = zip(names, columns).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(names.count, columns.count)
             throw .badHeader(source: source, line: header.line, column: differing + 1, expected: columns, found: names)
         }
         var rows: [StudyRow] = []
         rows.reserveCapacity(records.count - 1)
         for record in records.dropFirst() {
-            rows.append(try row(record, source: source))
+            rows.append(try row(record, columns: expected, source: source))
         }
         return rows
     }
@@ -51,7 +57,8 @@ public enum StudyTable {
                 r.model, String(r.parameters), String(r.devices), r.mode.rawValue, number(r.topkRatio), r.host, r.device,
                 r.gpu, r.overrides.joined(separator: ";"), number(r.fwSeconds), number(r.bwGradOffloadSeconds),
                 number(r.updateSeconds), number(r.iterationSeconds), r.speedupVsBase.map(number) ?? "",
-                number(r.sharedLinkBytes), number(r.sharedLinkBytesPerParam), number(r.deviceBytesPerDevice),
+                number(r.sharedLinkBytes), number(r.sharedLinkBytesPerParam), number(r.deviceBytesPerDevice), String(r.hosts),
+                number(r.networkBytes), number(r.networkSeconds),
             ]
             out += fields.map(quoted).joined(separator: ",") + "\n"
         }
@@ -67,7 +74,8 @@ public enum StudyTable {
         return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    private static func row(_ record: CSVReader.Record, source: String) throws(ReportError) -> StudyRow {
+    /// One record of a table whose header is `columns` (`columns` or `oneHostColumns`).
+    private static func row(_ record: CSVReader.Record, columns: [String], source: String) throws(ReportError) -> StudyRow {
         let f = record.fields
         guard f.count == columns.count else {
             throw .wrongColumnCount(source: source, line: record.line, column: min(f.count, columns.count) + 1,
@@ -82,6 +90,10 @@ public enum StudyTable {
         }
         func double(_ i: Int) throws(ReportError) -> Double {
             guard let v = Double(f[i].trimmingCharacters(in: .whitespaces)), v.isFinite else { throw bad(i, "a finite number") }
+            return v
+        }
+        func hosts(_ i: Int) throws(ReportError) -> Int {
+            guard let v = Int(f[i].trimmingCharacters(in: .whitespaces)), v >= 1 else { throw bad(i, "a whole number of hosts ≥ 1") }
             return v
         }
         func text(_ i: Int, _ what: String) throws(ReportError) -> String {
@@ -112,7 +124,8 @@ public enum StudyTable {
             gpu: try text(7, "a GPU profile name"), overrides: overrides, fwSeconds: try double(9),
             bwGradOffloadSeconds: try double(10), updateSeconds: try double(11), iterationSeconds: try double(12),
             speedupVsBase: speedup, sharedLinkBytes: try double(14), sharedLinkBytesPerParam: try double(15),
-            deviceBytesPerDevice: try double(16))
+            deviceBytesPerDevice: try double(16), hosts: columns.count > 17 ? try hosts(17) : 1,
+            networkBytes: columns.count > 18 ? try double(18) : 0, networkSeconds: columns.count > 19 ? try double(19) : 0)
     }
 }
 

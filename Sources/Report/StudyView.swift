@@ -28,8 +28,11 @@ struct StudyView {
     let primaryRatio: Double?
     private let cells: [CellKey: StudyRow]
 
+    /// The hardware of a row: its host count when it has several (first, so that a panel title
+    /// cut to its width keeps it), its profiles, its overrides.
     static func config(_ r: StudyRow) -> String {
-        "\(r.host)/\(r.device)/\(r.gpu)" + (r.overrides.isEmpty ? "" : " [\(r.overrides.joined(separator: ";"))]")
+        (r.hosts > 1 ? "\(r.hosts) hosts · " : "") + "\(r.host)/\(r.device)/\(r.gpu)"
+            + (r.overrides.isEmpty ? "" : " [\(r.overrides.joined(separator: ";"))]")
     }
 
     static func key(_ r: StudyRow) -> ModelKey { ModelKey(model: r.model, config: config(r)) }
@@ -39,7 +42,8 @@ struct StudyView {
 
     static func drawable(_ r: StudyRow) -> Bool {
         let values = [r.topkRatio, r.fwSeconds, r.bwGradOffloadSeconds, r.updateSeconds, r.iterationSeconds,
-                      r.speedupVsBase ?? 1, r.sharedLinkBytes, r.sharedLinkBytesPerParam, r.deviceBytesPerDevice]
+                      r.speedupVsBase ?? 1, r.sharedLinkBytes, r.sharedLinkBytesPerParam, r.deviceBytesPerDevice, r.networkBytes,
+                      r.networkSeconds]
         return values.allSatisfy { $0.isFinite && $0 >= 0 }
     }
 

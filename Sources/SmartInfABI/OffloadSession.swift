@@ -151,7 +151,7 @@ final class OffloadSession {
         guard (parameters + states.joined()).allSatisfy(\.isFinite) else { throw .badArgument("a state value is not finite") }
         optimizer.fleet.shutdown()
         self.optimizer = nil
-        try startFleet(.loadStates(AlignedBuffer(parameters), states: states.map { AlignedBuffer($0) }), appliedSteps: appliedSteps)
+        try startFleet(.restore(vectors: ([parameters] + states).map { AlignedBuffer($0) }, committedStep: 0), appliedSteps: appliedSteps)
         // The devices write a compute copy only in a step: until then it is the masters, rounded.
         let computeCopy = StreamBuffer(precision: configuration.precision, values: parameters)
         tensors.forEach { $0.copy(from: computeCopy) }
@@ -206,7 +206,8 @@ final class OffloadSession {
             let partition = Partition(parameterCount: parameterCount, deviceCount: c.placement.devices)
             let fleet = try DeviceFleet.start(c.placement.backend, partition: partition, configuration: DeviceFleet.Configuration(
                 mode: c.placement.mode, optimizer: c.optimizer, gradientPrecision: c.precision, copyOutPrecision: c.precision,
-                subgroupElements: c.subgroupElements, compression: c.compression, queueDepth: c.queueDepth, blockSize: c.blockSize),
+                subgroupElements: c.subgroupElements, compression: c.compression, queueDepth: c.queueDepth, blockSize: c.blockSize,
+                statePrecision: c.statePrecision),
                 start: start, directory: c.placement.ssdDirectory)
             let scaler = c.lossScaling.map { configuration in
                 lossScaler.map { DynamicLossScaler(configuration, continuing: $0) } ?? DynamicLossScaler(configuration)

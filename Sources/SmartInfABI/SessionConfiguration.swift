@@ -23,12 +23,14 @@ struct SessionConfiguration {
     var blockSize: Int
     /// Go on from the devices' states and the journal in the SSD directory, if there are any.
     var resume: Bool
+    /// `state_precision` ("fp32" or "8bit") and `state_block`: how the devices store the states.
+    var statePrecision: StatePrecision
 
     static let keys: Set<String> = [
         "devices", "mode", "optimizer", "flavour", "lr", "betas", "eps", "weight_decay", "momentum", "dampening", "nesterov",
         "lr_decay", "initial_accumulator_value", "topk_ratio", "error_feedback", "ssd_dir", "dram", "max_grad_norm",
         "on_device_failure", "max_retries", "precision", "smartssd", "subgroup_elements", "device_timeout", "device_faults",
-        "loss_scaling", "queue_depth", "block_size", "resume",
+        "loss_scaling", "queue_depth", "block_size", "resume", "state_precision", "state_block",
     ]
 
     init(json: String) throws(SessionError) {
@@ -103,6 +105,17 @@ struct SessionConfiguration {
         subgroupElements = try c.int("subgroup_elements", default: 0, in: 0...(1 << 40))
         queueDepth = try c.int("queue_depth", default: 16, in: 1...4096)
         blockSize = try c.int("block_size", default: 1 << 20, in: 4096...(1 << 30))
+        let stateName = try c.string("state_precision", default: "fp32")
+        let stateBlock = try c.int("state_block", default: StatePrecision.defaultBlockSize, in: 1...(1 << 20))
+        do { statePrecision = try StatePrecision(name: stateName, blockSize: stateBlock) } catch {
+            switch error {
+            case .unknown: throw .badArgument("state_precision '\(stateName)' is not one of fp32, 8bit")
+            case .badBlockSize: throw .badArgument("state_block must be a power of two in 64...65536, got \(stateBlock)")
+            }
+        }
+        if let block = statePrecision.blockSize, subgroupElements % block != 0 {
+            throw .badArgument("subgroup_elements \(subgroupElements) is not a multiple of state_block \(block) (or 0: the devices choose)")
+        }
         let faults = try c.stringMap("device_faults")
         var arguments: [Int: [String]] = [:]
         for (key, spec) in faults {

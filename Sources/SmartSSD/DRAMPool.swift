@@ -19,6 +19,12 @@ public final class DRAMPool: Sendable {
         var slot: UnsafeMutableRawBufferPointer
         var gradient: UnsafeMutableBufferPointer<Float>
         var payload: UnsafeMutableRawBufferPointer
+
+        /// All of the set's memory (slot, gradient and payload lie back to back), as scratch for
+        /// commands that run between steps.
+        var whole: UnsafeMutableRawBufferPointer {
+            UnsafeMutableRawBufferPointer(start: slot.baseAddress!, count: payload.baseAddress! + payload.count - slot.baseAddress!)
+        }
     }
 
     /// Bytes one buffer set takes for `layout`.
@@ -26,24 +32,32 @@ public final class DRAMPool: Sendable {
         layout.slotBytes + layout.vectorBytes + layout.gradientSlotBytes
     }
 
-    /// The subgroup size (a multiple of 1024 elements, at most the slice) for which `sets` buffer
-    /// sets fit in `dramBytes`, or nil if not even 1024 elements fit. The slice is split into as
-    /// few subgroups as fit and they are balanced: every subgroup moves a whole slot image to and
-    /// from the SSD, so a short last subgroup would cost a full subgroup's I/O for a sliver of
-    /// the parameters (256M parameters at 1 GiB split 15 × 17.9M + 1 × 0.06M moved 7% more bytes).
-    static func subgroupSize(sliceElements: Int, stateCount: Int, slots: Int, sets: Int, dramBytes: Int) -> Int? {
-        let perElement = 4 * (1 + stateCount) + 4 + 4
-        var d = min(sliceElements.roundedUp(to: 1024), max(dramBytes / sets / perElement, 1024)).roundedDown(to: 1024)
-        while d >= 1024 {
-            let layout = DeviceLayout(sliceElements: sliceElements, subgroupElements: d, stateCount: stateCount, slots: slots)
+    /// The subgroup size (a multiple of 1024 elements, and of the 8-bit states' block, at most
+    /// the slice) for which `sets` buffer sets fit in `dramBytes`, or nil if not even one such
+    /// step fits. The slice is split into as few subgroups as fit and they are balanced: every
+    /// subgroup moves a whole slot image to and from the SSD, so a short last subgroup would cost
+    /// a full subgroup's I/O for a sliver of the parameters (256M parameters at 1 GiB split
+    /// 15 × 17.9M + 1 × 0.06M moved 7% more bytes).
+    static func subgroupSize(sliceElements: Int, stateCount: Int, slots: Int, statePrecision: StatePrecision, sets: Int,
+                             dramBytes: Int) -> Int? {
+        let step = subgroupStep(statePrecision)
+        let perElement = 4 + Int(Double(stateCount) * statePrecision.bytesPerState) + 4 + 4
+        var d = min(sliceElements.roundedUp(to: step), max(dramBytes / sets / perElement, step)).roundedDown(to: step)
+        while d >= step {
+            let layout = DeviceLayout(sliceElements: sliceElements, subgroupElements: d, stateCount: stateCount, slots: slots,
+                                      statePrecision: statePrecision)
             if bufferSetBytes(layout) * sets <= dramBytes {
-                // The fewest subgroups that fit, each as near the same size as 1024-element steps allow.
-                return ((sliceElements + layout.subgroupCount - 1) / layout.subgroupCount).roundedUp(to: 1024)
+                // The fewest subgroups that fit, each as near the same size as the steps allow.
+                return ((sliceElements + layout.subgroupCount - 1) / layout.subgroupCount).roundedUp(to: step)
             }
-            d -= 1024
+            d -= step
         }
         return nil
     }
+
+    /// Subgroup sizes a device chooses are multiples of this: 1024 elements, or the 8-bit
+    /// states' block when it is larger (blocks never straddle two subgroups).
+    static func subgroupStep(_ statePrecision: StatePrecision) -> Int { max(1024, statePrecision.blockSize ?? 1) }
 
     /// Carves `count` buffer sets for `layout`; the caller has checked they fit.
     func carve(_ count: Int, for layout: DeviceLayout) -> [BufferSet] {

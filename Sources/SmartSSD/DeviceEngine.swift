@@ -107,18 +107,26 @@ public final class DeviceEngine: @unchecked Sendable {
         let subgroup: Int
         if c.subgroupElements > 0 {
             subgroup = min(c.subgroupElements, c.sliceElements)
-        } else if let formatted = superblock?.layout, formatted.sliceElements == c.sliceElements {
+            if let block = c.statePrecision.blockSize, subgroup % block != 0, subgroup < c.sliceElements {
+                throw DeviceError.outOfRange("configure: subgroups of \(subgroup) elements do not hold whole 8-bit state blocks of \(block); "
+                    + "choose a multiple of \(block) (or 0: the device chooses)")
+            }
+        } else if let formatted = superblock?.layout, formatted.sliceElements == c.sliceElements,
+                  formatted.statePrecision == c.statePrecision {
             subgroup = formatted.subgroupElements
         } else {
             guard let d = DRAMPool.subgroupSize(sliceElements: c.sliceElements, stateCount: stateCount, slots: options.slots,
-                                                sets: sets, dramBytes: options.dramBytes) else {
-                let minimal = DeviceLayout(sliceElements: c.sliceElements, subgroupElements: 1024, stateCount: stateCount, slots: options.slots)
+                                                statePrecision: c.statePrecision, sets: sets, dramBytes: options.dramBytes) else {
+                let step = DRAMPool.subgroupStep(c.statePrecision)
+                let minimal = DeviceLayout(sliceElements: c.sliceElements, subgroupElements: step, stateCount: stateCount,
+                                           slots: options.slots, statePrecision: c.statePrecision)
                 throw DeviceError.insufficientDRAM(neededBytes: DRAMPool.bufferSetBytes(minimal) * sets, dramBytes: options.dramBytes,
-                                                   detail: "\(sets) buffer set(s) of at least 1024 elements")
+                                                   detail: "\(sets) buffer set(s) of at least \(step) elements")
             }
             subgroup = d
         }
-        let layout = DeviceLayout(sliceElements: c.sliceElements, subgroupElements: subgroup, stateCount: stateCount, slots: options.slots)
+        let layout = DeviceLayout(sliceElements: c.sliceElements, subgroupElements: subgroup, stateCount: stateCount, slots: options.slots,
+                                  statePrecision: c.statePrecision)
         let needed = DRAMPool.bufferSetBytes(layout) * sets
         guard needed <= options.dramBytes else {
             throw DeviceError.insufficientDRAM(neededBytes: needed, dramBytes: options.dramBytes,
@@ -144,7 +152,7 @@ public final class DeviceEngine: @unchecked Sendable {
                                       registration: pool.registrationChunks, logger: logger)
         handler?.fault = fault
         handler?.pacer = options.pacer
-        logger.debug("configured: \(c.handler) handler, \(layout.subgroupCount) subgroups of \(subgroup) elements, \(sets) buffer set(s)")
+        logger.debug("configured: \(c.handler) handler, \(layout.subgroupCount) subgroups of \(subgroup) elements, \(sets) buffer set(s), states \(c.statePrecision)")
         return Reply.Configured(subgroupElements: subgroup, subgroupCount: layout.subgroupCount, bufferSets: sets,
                                 dramNeededBytes: needed, gradientOffset: layout.gradientOffset,
                                 gradientSlotBytes: layout.gradientSlotBytes)
@@ -174,11 +182,10 @@ public final class DeviceEngine: @unchecked Sendable {
     }
 
     /// Loads initial fp32 parameters for whole subgroups from a file of raw little-endian fp32,
-    /// initialises their states, and commits them as step 0. `withStates`: the file holds the
-    /// states too (`count` parameters, then `count` values of each state vector), which are
-    /// loaded instead of initialised (an optimizer resumed from its saved state).
-    public func loadParameters(offset: Int, count: Int, path: String, withStates: Bool = false) throws {
-        let request = withStates ? "load-states" : "load-parameters"
+    /// initialises their states, and commits them as step 0. (Saved states come back as a
+    /// snapshot restore.)
+    public func loadParameters(offset: Int, count: Int, path: String) throws {
+        let request = "load-parameters"
         let (layout, superblock) = try configured(request)
         guard let journal, let handler else { throw DeviceError.notConfigured(request) }
         guard offset % layout.subgroupElements == 0, offset < layout.sliceElements,
@@ -188,27 +195,24 @@ public final class DeviceEngine: @unchecked Sendable {
         }
         let source = try BlockFile(path: try confinement.check(path, for: request), mode: .buffered)
         let available = try source.size()
-        let vectors = withStates ? 1 + layout.stateCount : 1
-        guard available >= vectors * count * 4 else {
-            throw DeviceError.outOfRange("\(request): \(path) holds \(available) bytes; \(vectors) × \(count) fp32 values need \(vectors * count * 4)")
+        guard available >= count * 4 else {
+            throw DeviceError.outOfRange("\(request): \(path) holds \(available) bytes; \(count) fp32 values need \(count * 4)")
         }
         let set = handler.sets[0]
-        let vector = layout.vectorBytes
         let initial = superblock.optimizer.initialStateValue
+        let maps = superblock.optimizer.kind.stateMaps
         for s in layout.subgroup(containing: offset)...layout.subgroup(containing: offset + count - 1) {
             let n = layout.elements(ofSubgroup: s)
             set.slot.initializeMemory(as: UInt8.self, repeating: 0)
-            let p = UnsafeMutableRawBufferPointer(rebasing: set.slot[0..<(n * 4)])
+            let p = UnsafeMutableRawBufferPointer(rebasing: set.slot[layout.vectorRange(subgroup: s, vector: 0)])
             try ring.run([BlockTransfer(.read, file: source, fileOffset: (layout.firstElement(ofSubgroup: s) - offset) * 4, memory: p)],
                          blockSize: options.blockSize)
+            // Each state's initial value in the gradient buffer, then stored in the state precision.
+            let values = UnsafeMutableBufferPointer(rebasing: set.gradient[0..<n])
             for v in 1...layout.stateCount {
-                if withStates {
-                    let state = UnsafeMutableRawBufferPointer(rebasing: set.slot[(v * vector)..<(v * vector + n * 4)])
-                    try ring.run([BlockTransfer(.read, file: source, fileOffset: (v * count + layout.firstElement(ofSubgroup: s) - offset) * 4,
-                                                memory: state)], blockSize: options.blockSize)
-                } else {
-                    (set.slot.baseAddress! + v * vector).assumingMemoryBound(to: Float.self).update(repeating: initial, count: n)
-                }
+                values.update(repeating: initial)
+                layout.statePrecision.encode(UnsafeBufferPointer(values), map: maps[v - 1],
+                                             into: UnsafeMutableRawBufferPointer(rebasing: set.slot[layout.vectorRange(subgroup: s, vector: v)]))
             }
             try ring.run([BlockTransfer(.write, file: file, fileOffset: layout.slotOffset(subgroup: s, slot: 0), memory: set.slot)],
                          blockSize: options.blockSize)
@@ -289,7 +293,7 @@ public final class DeviceEngine: @unchecked Sendable {
 
     /// Committed values of one vector, for checkpoints and tests.
     public func readState(vector: StateVector, offset: Int, count: Int) throws -> [Float] {
-        let (layout, _) = try configured("read-state")
+        let (layout, superblock) = try configured("read-state")
         guard let journal, let handler else { throw DeviceError.notConfigured("read-state") }
         let index = Int(vector.rawValue) - 1
         guard index <= layout.stateCount else {
@@ -298,7 +302,6 @@ public final class DeviceEngine: @unchecked Sendable {
         guard offset >= 0, count >= 1, offset + count <= layout.sliceElements else {
             throw DeviceError.outOfRange("read-state: elements \(offset)..<\(offset + count) are outside the slice of \(layout.sliceElements)")
         }
-        let scratch = handler.sets[0].gradient
         var values: [Float] = []
         values.reserveCapacity(count)
         var e = offset
@@ -307,19 +310,46 @@ public final class DeviceEngine: @unchecked Sendable {
             guard let committed = journal.committed(s) else { throw DeviceError.notLoaded(subgroups: [s]) }
             let first = layout.firstElement(ofSubgroup: s)
             let upto = min(first + layout.elements(ofSubgroup: s), offset + count)
-            // Only the 4 KiB blocks holding the wanted elements: a reply carries at most 1 MiB,
-            // and reading the whole subgroup for each would move the subgroup many times over.
-            let start = ((e - first) * 4).roundedDown(to: DeviceLayout.alignment)
-            let end = ((upto - first) * 4).roundedUp(to: DeviceLayout.alignment)
-            try ring.run([BlockTransfer(.read, file: file,
-                                        fileOffset: layout.vectorOffset(subgroup: s, slot: committed.slot, vector: index) + start,
-                                        memory: UnsafeMutableRawBufferPointer(start: scratch.baseAddress!, count: end - start))],
-                         blockSize: options.blockSize)
-            let skipped = start / 4
-            values += scratch[(e - first - skipped)..<(upto - first - skipped)]
+            values += try read((e - first)..<(upto - first), ofVector: index, subgroup: s,
+                               at: layout.vectorOffset(subgroup: s, slot: committed.slot, vector: index), layout: layout,
+                               optimizer: superblock.optimizer, scratch: handler.sets[0].whole)
             e = upto
         }
         return values
+    }
+
+    /// The fp32 values of elements `local` of vector `v` of subgroup `s`, whose stored form
+    /// starts at SSD offset `base`. Only the 4 KiB blocks holding them are read (and, for an 8-bit
+    /// state, those holding their blocks' scales): a reply carries at most 1 MiB, and reading the
+    /// whole subgroup for each would move the subgroup many times over.
+    private func read(_ local: Range<Int>, ofVector v: Int, subgroup s: Int, at base: Int, layout: DeviceLayout,
+                      optimizer: OptimizerConfig, scratch: UnsafeMutableRawBufferPointer) throws -> [Float] {
+        func pages(_ bytes: Range<Int>) -> Range<Int> {
+            bytes.lowerBound.roundedDown(to: DeviceLayout.alignment)..<bytes.upperBound.roundedUp(to: DeviceLayout.alignment)
+        }
+        func read(_ span: Range<Int>, into start: Int) throws {
+            try ring.run([BlockTransfer(.read, file: file, fileOffset: base + span.lowerBound,
+                                        memory: UnsafeMutableRawBufferPointer(rebasing: scratch[start..<(start + span.count)]))],
+                         blockSize: options.blockSize)
+        }
+        guard v > 0, case .blockwise8(let b) = layout.statePrecision else {
+            let span = pages((local.lowerBound * 4)..<(local.upperBound * 4))
+            try read(span, into: 0)
+            return (local.lowerBound..<local.upperBound).map { scratch.load(fromByteOffset: $0 * 4 - span.lowerBound, as: Float.self) }
+        }
+        // Stored: the subgroup's block scales, then its codes.
+        let scalesBytes = 4 * ((layout.elements(ofSubgroup: s) + b - 1) / b)
+        let blocks = (local.lowerBound / b)..<((local.upperBound - 1) / b + 1)
+        let scaleSpan = pages((4 * blocks.lowerBound)..<(4 * blocks.upperBound))
+        let codeSpan = pages((scalesBytes + local.lowerBound)..<(scalesBytes + local.upperBound))
+        try read(scaleSpan, into: 0)
+        try read(codeSpan, into: scaleSpan.count)
+        let map = optimizer.kind.stateMaps[v - 1]
+        return local.map { i in
+            let scale = scratch.load(fromByteOffset: 4 * (i / b) - scaleSpan.lowerBound, as: Float.self)
+            let code = scratch[scaleSpan.count + scalesBytes + i - codeSpan.lowerBound]
+            return map.values[Int(code)] * scale
+        }
     }
 
     /// Copies every subgroup's committed state (p and the states, all at committed step `step`)
@@ -341,7 +371,7 @@ public final class DeviceEngine: @unchecked Sendable {
         let (path, sequence) = try store.newPath(step: step)
         var writer = try SnapshotWriter(path: path, header: SnapshotHeader(
             sequence: sequence, step: step, sliceElements: layout.sliceElements, subgroupElements: layout.subgroupElements,
-            optimizer: superblock.optimizer, note: Array(note.utf8)))
+            optimizer: superblock.optimizer, statePrecision: layout.statePrecision, note: Array(note.utf8)))
         let set = handler.sets[0]
         for (s, entry) in committed.enumerated() {
             try ring.run([BlockTransfer(.read, file: file, fileOffset: layout.slotOffset(subgroup: s, slot: entry.slot), memory: set.slot)],
@@ -353,9 +383,8 @@ public final class DeviceEngine: @unchecked Sendable {
                                                 expected: expected, found: found)
                 }
             }
-            let bytes = layout.elements(ofSubgroup: s) * 4
             for v in 0..<layout.vectorsPerSlot {
-                try writer.append(UnsafeRawBufferPointer(rebasing: set.slot[(v * layout.vectorBytes)..<(v * layout.vectorBytes + bytes)]))
+                try writer.append(UnsafeRawBufferPointer(rebasing: set.slot[layout.vectorRange(subgroup: s, vector: v)]))
             }
         }
         try writer.commit()
@@ -387,9 +416,10 @@ public final class DeviceEngine: @unchecked Sendable {
         let snapshot = try SnapshotReader(path: try confinement.check(path, for: "restore-snapshot"))
         let header = snapshot.header
         guard header.sliceElements == layout.sliceElements, header.subgroupElements == layout.subgroupElements,
-              header.optimizer.name == superblock.optimizer.name else {
+              header.optimizer.name == superblock.optimizer.name, header.statePrecision == layout.statePrecision else {
             throw DeviceError.snapshotMismatch(path: path, detail: "it holds \(header.sliceElements) elements in subgroups of \(header.subgroupElements) "
-                + "for \(header.optimizer.name); this device holds \(layout.sliceElements) in subgroups of \(layout.subgroupElements) for \(superblock.optimizer.name)")
+                + "for \(header.optimizer.name), states \(header.statePrecision); this device holds \(layout.sliceElements) in subgroups of "
+                + "\(layout.subgroupElements) for \(superblock.optimizer.name), states \(layout.statePrecision)")
         }
         let set = handler.sets[0]
         var targets: [(slot: Int, checksum: UInt32)] = []
@@ -402,10 +432,8 @@ public final class DeviceEngine: @unchecked Sendable {
         for s in 0..<layout.subgroupCount {
             let slot = journal.committed(s).map { layout.slots == 2 ? 1 - $0.slot : $0.slot } ?? 0
             set.slot.initializeMemory(as: UInt8.self, repeating: 0)
-            let bytes = layout.elements(ofSubgroup: s) * 4
             for v in 0..<layout.vectorsPerSlot {
-                try snapshot.read(subgroup: s, vector: v,
-                                  into: UnsafeMutableRawBufferPointer(rebasing: set.slot[(v * layout.vectorBytes)..<(v * layout.vectorBytes + bytes)]))
+                try snapshot.read(subgroup: s, vector: v, into: UnsafeMutableRawBufferPointer(rebasing: set.slot[layout.vectorRange(subgroup: s, vector: v)]))
             }
             try ring.run([BlockTransfer(.write, file: file, fileOffset: layout.slotOffset(subgroup: s, slot: slot), memory: set.slot)],
                          blockSize: options.blockSize)

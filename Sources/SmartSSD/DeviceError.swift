@@ -38,7 +38,7 @@ public enum DeviceError: Error, CustomStringConvertible {
             "\(path) is formatted for \(found), but the configuration asks for \(requested); use a fresh SSD file or the same configuration"
         case .corruptSuperblock(let path, let detail): "\(path): the superblock is damaged (\(detail))"
         case .unsupportedFormat(let path, let found, let supported):
-            "\(path) is in SmartSSD on-disk format version \(found); this smartssd reads version \(supported) only; start from a fresh SSD file (a run resumes from its checkpoint)"
+            "\(path) is in SmartSSD on-disk format version \(found); this smartssd reads versions 2 and \(supported); start from a fresh SSD file (a run resumes from its checkpoint)"
         case .ssdInUse(let path, let holder):
             "\(path) is in use: " + (holder == getpid() ? "another device in this process (pid \(getpid())) has it open"
                 : holder.map { "process \($0) holds its lock (another smartssd?)" } ?? "another process holds its lock")

@@ -14,8 +14,9 @@ import Optim
 ///   × 4 KiB                      writes a block's copy that does not hold its newest image)
 /// gradientOffset                 gradient region: one slot of `gradientSlotBytes` per subgroup,
 ///                                big enough for that subgroup's largest payload (dense fp32)
-/// statesOffset                   per subgroup, per slot: p, then each optimizer state, each
-///                                vector padded to 4 KiB (`vectorBytes`)
+/// statesOffset                   per subgroup, per slot: p (fp32, `vectorBytes`), then each
+///                                optimizer state as stored (`stateVectorBytes`: fp32, or 8-bit
+///                                scales and codes), each padded to 4 KiB
 /// ```
 /// With two slots (the default) the state after committed step s lives in slot s % 2: step t
 /// reads slot (t-1) % 2 and writes slot t % 2, so a crash mid-step never touches the committed
@@ -29,13 +30,15 @@ public struct DeviceLayout: Sendable, Equatable {
     public var subgroupElements: Int
     public var stateCount: Int
     public var slots: Int
+    public var statePrecision: StatePrecision
 
-    public init(sliceElements: Int, subgroupElements: Int, stateCount: Int, slots: Int) {
+    public init(sliceElements: Int, subgroupElements: Int, stateCount: Int, slots: Int, statePrecision: StatePrecision = .fp32) {
         precondition(sliceElements > 0 && subgroupElements > 0 && (1...2).contains(stateCount) && (1...2).contains(slots))
         self.sliceElements = sliceElements
         self.subgroupElements = subgroupElements
         self.stateCount = stateCount
         self.slots = slots
+        self.statePrecision = statePrecision
     }
 
     public var subgroupCount: Int { (sliceElements + subgroupElements - 1) / subgroupElements }
@@ -53,11 +56,23 @@ public struct DeviceLayout: Sendable, Equatable {
 
     static func roundUp(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
 
-    /// Bytes of one fp32 vector of a full subgroup, padded for direct I/O.
+    /// Bytes of one fp32 vector of a full subgroup (p, or the gradient in DRAM), padded for
+    /// direct I/O.
     public var vectorBytes: Int { Self.roundUp(subgroupElements * 4) }
+    /// Bytes of one optimizer state of a full subgroup as stored, padded for direct I/O.
+    public var stateVectorBytes: Int { Self.roundUp(statePrecision.storedBytes(elements: subgroupElements)) }
     /// Vectors stored per subgroup and slot: p and the states.
     public var vectorsPerSlot: Int { 1 + stateCount }
-    public var slotBytes: Int { vectorBytes * vectorsPerSlot }
+    public var slotBytes: Int { vectorBytes + stateCount * stateVectorBytes }
+
+    /// Where vector `v` (0 = p, 1… = the states) of subgroup `s` lies within its slot image:
+    /// its bytes as stored, without the padding.
+    public func vectorRange(subgroup s: Int, vector v: Int) -> Range<Int> {
+        let n = elements(ofSubgroup: s)
+        if v == 0 { return 0..<(n * 4) }
+        let start = vectorBytes + (v - 1) * stateVectorBytes
+        return start..<(start + statePrecision.storedBytes(elements: n))
+    }
 
     public static var superblockBytes: Int { alignment }
     /// One journal record: flags, slot, step, state checksum (`StepJournal`).
@@ -87,7 +102,7 @@ public struct DeviceLayout: Sendable, Equatable {
 
     /// File offset of vector `v` (0 = p, 1... = states) of subgroup `s` in `slot`.
     public func vectorOffset(subgroup s: Int, slot: Int, vector v: Int) -> Int {
-        statesOffset + ((s * slots + slot) * vectorsPerSlot + v) * vectorBytes
+        statesOffset + (s * slots + slot) * slotBytes + (v == 0 ? 0 : vectorBytes + (v - 1) * stateVectorBytes)
     }
 
     /// File offset of the first vector of subgroup `s` in `slot` (p, then the states, back to back).

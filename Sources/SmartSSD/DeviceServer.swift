@@ -107,9 +107,6 @@ extension DeviceEngine {
             case .loadParameters(let offset, let count, let path):
                 try loadParameters(offset: offset, count: count, path: path)
                 return (.done, false)
-            case .loadStates(let offset, let count, let path):
-                try loadParameters(offset: offset, count: count, path: path, withStates: true)
-                return (.done, false)
             case .step(let command):
                 try step(command)
                 return (.stepped(lastReport), false)

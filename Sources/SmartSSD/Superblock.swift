@@ -8,11 +8,12 @@ import Optim
 /// geometry or optimizer are garbage under another.
 public struct Superblock: Sendable, Equatable {
     public static var magic: UInt64 { 0x4453_5354_5241_4D53 }  // "SMARTSSD"
-    /// The on-disk format: 2 since the step journal keeps each group of subgroups' records in
-    /// two whole-block copies in separate regions (version 1 packed both records of a subgroup
-    /// into one block that every commit rewrote). A file of another version is refused, never
-    /// read under the wrong layout.
-    public static var version: UInt32 { 2 }
+    /// The on-disk format: 3 since the superblock records the state precision (8-bit states);
+    /// 2 (still read, as fp32 states) since the step journal keeps each group of subgroups'
+    /// records in two whole-block copies in separate regions (version 1 packed both records of a
+    /// subgroup into one block that every commit rewrote). A file of another version is
+    /// refused, never read under the wrong layout.
+    public static var version: UInt32 { 3 }
 
     public var layout: DeviceLayout
     public var optimizer: OptimizerConfig
@@ -29,7 +30,8 @@ public struct Superblock: Sendable, Equatable {
     /// A one-line account of what the SSD holds, for error messages.
     public var summary: String {
         "\(layout.sliceElements) elements in subgroups of \(layout.subgroupElements), \(optimizer.name), "
-            + "\(layout.slots == 2 ? "two slots" : "in place"), gradients \(gradientPrecision), copy-out \(copyOutPrecision)"
+            + "\(layout.slots == 2 ? "two slots" : "in place"), gradients \(gradientPrecision), copy-out \(copyOutPrecision), "
+            + "states \(layout.statePrecision)"
     }
 
     /// The 4 KiB block to write at offset 0.
@@ -44,6 +46,7 @@ public struct Superblock: Sendable, Equatable {
         optimizer.encode(into: &w)
         w.u8(gradientPrecision.rawValue)
         w.u8(copyOutPrecision.rawValue)
+        layout.statePrecision.encode(into: &w)
         w.u64(UInt64(layout.journalOffset))
         w.u64(UInt64(layout.gradientOffset))
         w.u64(UInt64(layout.statesOffset))
@@ -62,7 +65,7 @@ public struct Superblock: Sendable, Equatable {
                 throw DeviceError.corruptSuperblock(path: path, detail: "magic is \(String(magic, radix: 16)), not a SmartInfinity device")
             }
             let version = try r.u32("version")
-            guard version == Self.version else {
+            guard version == 2 || version == Self.version else {
                 throw DeviceError.unsupportedFormat(path: path, found: version, supported: Self.version)
             }
             let slice = try r.count("slice elements", in: 1...DeviceConfiguration.maximumElements)
@@ -72,6 +75,7 @@ public struct Superblock: Sendable, Equatable {
             let optimizer = try OptimizerConfig.decode(from: &r)
             let gradient = try Precision.decode(from: &r, "gradient precision")
             let copyOut = try Precision.decode(from: &r, "copy-out precision")
+            let statePrecision = version == 2 ? .fp32 : try StatePrecision.decode(from: &r)
             _ = try r.u64("journal offset")
             _ = try r.u64("gradient offset")
             _ = try r.u64("states offset")
@@ -85,7 +89,8 @@ public struct Superblock: Sendable, Equatable {
             guard (1...2).contains(states), (1...2).contains(slots), states == optimizer.stateCount else {
                 throw DeviceError.corruptSuperblock(path: path, detail: "state count \(states) / slots \(slots) are impossible")
             }
-            return Superblock(layout: DeviceLayout(sliceElements: slice, subgroupElements: subgroup, stateCount: states, slots: slots),
+            return Superblock(layout: DeviceLayout(sliceElements: slice, subgroupElements: subgroup, stateCount: states, slots: slots,
+                                                   statePrecision: statePrecision),
                               optimizer: optimizer, gradientPrecision: gradient, copyOutPrecision: copyOut)
         } catch let error as DeviceError {
             throw error

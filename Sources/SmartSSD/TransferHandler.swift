@@ -162,10 +162,12 @@ final class TransferHandler: @unchecked Sendable {
     }
 
     /// Records the update of item `i` and the upload of its compute copy, which the kernel writes
-    /// as it goes.
+    /// as it goes. The update's bytes are what it streams: the dense fp32 gradient, p and each
+    /// state as stored (so a model charges 8-bit states what they cost).
     private func recordUpdate(item i: Int, subgroup: Int, started: UInt64, after: [Key], work: StepWork, in operations: OperationLog) {
         let n = layout.elements(ofSubgroup: subgroup)
-        operations.record(.update, item: i, subgroup: subgroup, bytes: 0, elements: n, started: started, after: after)
+        let streamed = 4 * n + (0...layout.stateCount).reduce(0) { $0 + layout.vectorRange(subgroup: subgroup, vector: $1).count }
+        operations.record(.update, item: i, subgroup: subgroup, bytes: streamed, elements: n, started: started, after: after)
         if work.copyOut != nil {
             operations.record(.upload, item: i, subgroup: subgroup, bytes: n * work.copyOutPrecision.byteWidth, elements: n,
                               started: started, after: [Key(kind: .update, item: i)])
@@ -219,17 +221,27 @@ final class TransferHandler: @unchecked Sendable {
         } catch let error as PayloadError {
             throw DeviceError.badPayload(subgroup: s, offset: layout.gradientSlotOffset(subgroup: s), error)
         }
-        let vector = layout.vectorBytes
         let slot = set.slot.baseAddress!
         let first = layout.firstElement(ofSubgroup: s)
-        for (range, update) in work.pieces(of: first..<(first + n)) {
+        let pieces = work.pieces(of: first..<(first + n))
+        let parameters = (slot + layout.vectorRange(subgroup: s, vector: 0).lowerBound).assumingMemoryBound(to: Float.self)
+        let states = (1...layout.stateCount).map { slot + layout.vectorRange(subgroup: s, vector: $0).lowerBound }
+        if case .blockwise8(let blockSize) = layout.statePrecision {
+            // 8-bit states: the kernel decodes a block, updates it in fp32 and encodes it again.
+            kernel.run(pieces.map { (range: ($0.0.lowerBound - first)..<($0.0.upperBound - first), update: $0.1) }, on: QuantizedUpdateOperands(
+                count: n, blockSize: blockSize, parameters: parameters, states: states,
+                gradient: UnsafeRawPointer(gradient.baseAddress!), gradientPrecision: .fp32,
+                copyOut: work.copyOut.map { $0 + first * work.copyOutPrecision.byteWidth }, copyOutPrecision: work.copyOutPrecision))
+            return
+        }
+        for (range, update) in pieces {
             let local = range.lowerBound - first
             let copyOut = work.copyOut.map { $0 + range.lowerBound * work.copyOutPrecision.byteWidth }
             let operands = UpdateOperands(
                 count: range.count,
-                parameters: (slot + local * 4).assumingMemoryBound(to: Float.self),
-                state1: (slot + vector + local * 4).assumingMemoryBound(to: Float.self),
-                state2: layout.stateCount > 1 ? (slot + 2 * vector + local * 4).assumingMemoryBound(to: Float.self) : nil,
+                parameters: parameters + local,
+                state1: states[0].assumingMemoryBound(to: Float.self) + local,
+                state2: layout.stateCount > 1 ? states[1].assumingMemoryBound(to: Float.self) + local : nil,
                 gradient: UnsafeRawPointer(gradient.baseAddress! + local), gradientPrecision: .fp32,
                 copyOut: copyOut, copyOutPrecision: work.copyOutPrecision)
             kernel.run(update, on: operands)

@@ -78,10 +78,10 @@ struct FieldReader<Key: CodingKey> {
         return n
     }
 
-    /// Null, absent, or a whole number ≥ 0.
-    func optionalIndex(_ key: Key, expected: String) throws -> Int? {
+    /// Null, absent, or a whole number, at least `minimum` (an index: 0).
+    func optionalInteger(_ key: Key, atLeast minimum: Int = 0, expected: String) throws -> Int? {
         guard let found = try optional(key, JSONValue.self, expected: expected) else { return nil }
-        guard let n = found.wholeNumber, n >= 0 else { throw fail(key, .invalid(found: found.found, expected: expected)) }
+        guard let n = found.wholeNumber, n >= minimum else { throw fail(key, .invalid(found: found.found, expected: expected)) }
         return n
     }
 

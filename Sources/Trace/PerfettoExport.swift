@@ -66,7 +66,7 @@ public struct PerfettoExport: Sendable {
 
 /// Process ids, one per place.
 private enum Pid {
-    static let host = 1, gpu = 2, sharedLink = 3
+    static let host = 1, gpu = 2, sharedLink = 3, network = 4
     static func device(_ i: Int) -> Int { 10 + i }
 
     static func of(_ place: ResourcePlace) -> Int {
@@ -74,6 +74,7 @@ private enum Pid {
         case .host: host
         case .gpu: gpu
         case .sharedLink: sharedLink
+        case .network: network
         case .device(let i): device(i)
         }
     }
@@ -83,6 +84,7 @@ private enum Pid {
         case host: "host"
         case gpu: "GPU"
         case sharedLink: "shared link"
+        case network: "network"
         default: "device \(pid - 10)"
         }
     }

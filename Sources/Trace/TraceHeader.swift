@@ -103,7 +103,7 @@ public struct TraceHeader: Sendable, Equatable, Codable {
             }
             throw error.fieldError
         }
-        config = try r.value(.config, expected: "an object {\"mode\", \"devices\"}")
+        config = try r.value(.config, expected: "an object {\"mode\", \"devices\", \"hosts\"?}")
         profile = try r.value(.profile, expected: "an object {\"host\", \"device\", \"gpu\", \"overrides\"}")
         resources = try r.value(.resources, expected: "an array of resources")
         try check()
@@ -173,18 +173,24 @@ public struct TraceHeader: Sendable, Equatable, Codable {
     }
 }
 
-/// The configuration that was run: the offload mode and the number of devices, at most
-/// `IterationPlanner.maximumDevices` (a replay builds a modeled device for each).
+/// The configuration that was run: the offload mode, the number of devices (each host's), at
+/// most `IterationPlanner.maximumDevices` (a replay builds a modeled device for each), and the
+/// hosts training together, at most `IterationPlanner.maximumHosts`.
+///
+/// `hosts` is written only when it is more than one, so a one-host trace is the same bytes as
+/// before many hosts existed, and a trace without it (every older one) is of one host.
 public struct TraceConfig: Sendable, Equatable, Codable {
     public var mode: OffloadMode
     public var devices: Int
+    public var hosts: Int
 
-    public init(mode: OffloadMode, devices: Int) {
+    public init(mode: OffloadMode, devices: Int, hosts: Int = 1) {
         self.mode = mode
         self.devices = devices
+        self.hosts = hosts
     }
 
-    enum Keys: String, CodingKey { case mode, devices }
+    enum Keys: String, CodingKey { case mode, devices, hosts }
 
     public init(from decoder: any Decoder) throws {
         let r = try FieldReader(decoder, Keys.self)
@@ -193,19 +199,28 @@ public struct TraceConfig: Sendable, Equatable, Codable {
         guard devices <= IterationPlanner.maximumDevices else {
             throw r.fail(.devices, .invalid(found: "\(devices)", expected: Self.expectedDevices))
         }
+        hosts = try r.optionalInteger(.hosts, atLeast: 1, expected: Self.expectedHosts) ?? 1
+        guard hosts <= IterationPlanner.maximumHosts else {
+            throw r.fail(.hosts, .invalid(found: "\(hosts)", expected: Self.expectedHosts))
+        }
     }
 
     static let expectedDevices = "a whole number of devices from 1 to \(IterationPlanner.maximumDevices)"
+    static let expectedHosts = "a whole number of hosts from 1 to \(IterationPlanner.maximumHosts), or no hosts key for one"
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: Keys.self)
         try c.encode(mode.rawValue, forKey: .mode)
         try c.encode(devices, forKey: .devices)
+        if hosts != 1 { try c.encode(hosts, forKey: .hosts) }
     }
 
     func check() throws(FieldError) {
         guard (1...IterationPlanner.maximumDevices).contains(devices) else {
             throw FieldError("devices", .invalid(found: "\(devices)", expected: Self.expectedDevices))
+        }
+        guard (1...IterationPlanner.maximumHosts).contains(hosts) else {
+            throw FieldError("hosts", .invalid(found: "\(hosts)", expected: Self.expectedHosts))
         }
     }
 }
@@ -265,14 +280,14 @@ public struct TraceResource: Sendable, Equatable, Codable {
 
     enum Keys: String, CodingKey { case id, name, capacity, place, device }
 
-    enum PlaceName: String, CaseIterable { case shared, gpu, host, device }
+    enum PlaceName: String, CaseIterable { case shared, gpu, host, device, network }
 
     public init(from decoder: any Decoder) throws {
         let r = try FieldReader(decoder, Keys.self)
         id = try r.integer(.id, atLeast: 0, expected: "a resource id (0, 1, 2… in order)")
         name = try r.value(.name, expected: "a resource name")
         capacity = try r.value(.capacity, expected: "a positive capacity (units per second)")
-        let device = try r.optionalIndex(.device, expected: "null or a device index")
+        let device = try r.optionalInteger(.device, expected: "null or a device index")
         let placeName = try r.choice(.place, PlaceName.self)
         if placeName != .device, let device {
             throw r.fail(.device, .invalid(found: "\(device)", expected: "null: only place \"device\" names a device"))
@@ -281,6 +296,7 @@ public struct TraceResource: Sendable, Equatable, Codable {
         case .shared: place = .sharedLink
         case .gpu: place = .gpu
         case .host: place = .host
+        case .network: place = .network
         case .device:
             guard let device else { throw r.fail(.device, .missing(expected: "the device index (place is \"device\")")) }
             place = .device(device)
@@ -297,6 +313,7 @@ public struct TraceResource: Sendable, Equatable, Codable {
         case .sharedLink: try c.encode("shared", forKey: .place); try c.encodeNil(forKey: .device)
         case .gpu: try c.encode("gpu", forKey: .place); try c.encodeNil(forKey: .device)
         case .host: try c.encode("host", forKey: .place); try c.encodeNil(forKey: .device)
+        case .network: try c.encode("network", forKey: .place); try c.encodeNil(forKey: .device)
         case .device(let i): try c.encode("device", forKey: .place); try c.encode(i, forKey: .device)
         }
     }

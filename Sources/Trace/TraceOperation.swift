@@ -128,14 +128,14 @@ public struct TraceOperation: Sendable, Equatable, Codable {
         amount = try r.value(.amount, expected: "a non-negative amount")
         path = try r.integers(.path, expected: "an array of header resource ids")
         after = try r.integers(.after, expected: "an array of earlier operation ids")
-        layer = try r.optionalIndex(.layer, expected: "null or a layer index")
-        subgroup = try r.optionalIndex(.subgroup, expected: "null or a subgroup index")
-        device = try r.optionalIndex(.device, expected: "null or a device index")
+        layer = try r.optionalInteger(.layer, expected: "null or a layer index")
+        subgroup = try r.optionalInteger(.subgroup, expected: "null or a subgroup index")
+        device = try r.optionalInteger(.device, expected: "null or a device index")
         modeled = try r.value(.modeled, expected: TraceInterval.expected)
         wall = try r.optional(.wall, expected: "null or " + TraceInterval.expected)
         costs = try r.optional(.costs, expected: "null or one positive cost per path resource")
         latency = try r.optional(.latency, expected: "null or seconds ≥ 0")
-        step = try r.optionalIndex(.step, expected: "null or a step index")
+        step = try r.optionalInteger(.step, expected: "null or a step index")
         try check()
     }
 

@@ -5,7 +5,7 @@ import Plan
 extension TraceFile {
     /// The trace of a planned and simulated iteration: every operation with its tag, path,
     /// dependencies and modeled interval, and the summary the study commands print.
-    public init(_ timeline: IterationTimeline, workload: IterationWorkload, mode: OffloadMode, devices: Int,
+    public init(_ timeline: IterationTimeline, workload: IterationWorkload, mode: OffloadMode, devices: Int, hosts: Int = 1,
                 profile: TraceProfile, source: TraceHeader.Source, clock: TraceHeader.Clock = .virtual, dilation: Double = 1) {
         let plan = timeline.plan
         let resources = plan.graph.resources.enumerated().map { i, r in
@@ -21,7 +21,7 @@ extension TraceFile {
                                   latency: plan.graph.latency(of: id) > 0 ? plan.graph.latency(of: id) : nil)
         }
         let header = TraceHeader(source: source, clock: clock, dilation: dilation, workload: workload,
-                                 config: TraceConfig(mode: mode, devices: devices), profile: profile, resources: resources)
+                                 config: TraceConfig(mode: mode, devices: devices, hosts: hosts), profile: profile, resources: resources)
         let summary = TraceSummary(phases: timeline.phaseSeconds, iteration: timeline.iterationSeconds,
                                    sharedLinkBytes: timeline.bytes(at: .sharedLink),
                                    deviceBytes: timeline.deviceBytes(devices: devices))

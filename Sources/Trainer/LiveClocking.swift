@@ -4,6 +4,7 @@ import GPT
 import HardwareModel
 import LiveClock
 import Offload
+import Optim
 import OffloadVocabulary
 import Plan
 import Trace
@@ -21,6 +22,8 @@ final class LiveClocking {
     let shape: ModelShape
     let mode: OffloadMode
     let devices: Int
+    /// How the devices store the states: the trace's workload says so (its 8-bit what-if).
+    let statePrecision: StatePrecision
     /// FLOPs of one forward pass of the live model; backward is twice that (no recompute here).
     var forwardFLOPs: Double { shape.forwardFLOPs }
     private var traceOperations: [TraceOperation] = []
@@ -31,7 +34,7 @@ final class LiveClocking {
     private var stepsRecorded = 0
 
     init(_ options: LiveClockOptions, config: GPTConfig, batch: Int, sequence: Int, mode: OffloadMode, devices: Int,
-         stateCount: Int, directory: String) throws {
+         statePrecision: StatePrecision, directory: String) throws {
         self.options = options
         let library = try ProfileLibrary.locate()
         setup = try HardwareSetup(host: options.hostProfile, device: options.deviceProfile, gpu: options.gpuProfile, from: library,
@@ -40,7 +43,8 @@ final class LiveClocking {
                                sequence: sequence, batch: batch, vocabulary: config.paddedVocabSize, positions: config.maxSeqLen)
         self.mode = mode
         self.devices = devices
-        routes = try LiveRoutes(setup: setup, devices: devices, mode: self.mode, stateCount: stateCount)
+        self.statePrecision = statePrecision
+        routes = try LiveRoutes(setup: setup, devices: devices, mode: self.mode)
         if options.kind == .paced {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             table = try PacerTable(creating: "\(directory)/pacer.table", routes: routes, dilation: options.dilation)
@@ -121,7 +125,8 @@ final class LiveClocking {
         let dense = Double(shape.parameters) * 4
         let fraction = mode == .suOC && lastPayloadBytes > 0 ? min(1, Double(lastPayloadBytes) / dense) : nil
         let workload = try IterationWorkload(model: shape, subgroupElements: max(1, subgroupElements), topkRatio: topkRatio,
-                                             compressedFraction: fraction)
+                                             compressedFraction: fraction,
+                                             quantizedStates: try statePrecision.blockSize.map { try StateQuantization(blockSize: $0) })
         var file = TraceFile(timeline, workload: workload, mode: mode, devices: devices,
                              profile: TraceProfile(host: options.hostProfile, device: options.deviceProfile, gpu: options.gpuProfile,
                                                    overrides: options.overrides),

@@ -12,7 +12,7 @@ import DeviceProtocol
 ///
 /// ```
 /// model.safetensors       every parameter, fp32: wte.weight, wpe.weight, h.L.ln_1.weight, …
-/// optimizer.safetensors   every state, fp32: NAME/exp_avg and NAME/exp_avg_sq (AdamW),
+/// optimizer.safetensors   every state, fp32 (8-bit states decoded): NAME/exp_avg and NAME/exp_avg_sq (AdamW),
 ///                         NAME/momentum_buffer (SGD), NAME/sum (AdaGrad)
 /// trainer-state.json      where the run stands (TrainerState, with the model's shape)
 /// ```
@@ -185,8 +185,8 @@ struct DeviceSnapshots {
     }
 
     /// Appends vector `v` (0 = p, 1… = the states) over all parameters, device after device,
-    /// subgroup after subgroup, each checked against its checksum; the last slice's padding is
-    /// left out.
+    /// subgroup after subgroup, each checked against its checksum and decoded to fp32 (8-bit
+    /// states); the last slice's padding is left out.
     func appendVector(_ v: Int, to writer: inout SafetensorsWriter) throws {
         var remaining = config.parameterCount
         var buffer = [Float](repeating: 0, count: readers.map(\.header.subgroupElements).max() ?? 0)
@@ -194,10 +194,10 @@ struct DeviceSnapshots {
             let header = reader.header
             for s in 0..<header.subgroupCount where remaining > 0 {
                 let n = header.elements(ofSubgroup: s)
-                try buffer.withUnsafeMutableBytes { bytes in
-                    try reader.read(subgroup: s, vector: v, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<(n * 4)]))
+                try buffer.withUnsafeMutableBufferPointer { values in
+                    try reader.readValues(subgroup: s, vector: v, into: UnsafeMutableBufferPointer(rebasing: values[0..<n]))
                     let kept = min(n, remaining)
-                    try writer.append(UnsafeRawBufferPointer(rebasing: bytes[0..<(kept * 4)]))
+                    try writer.append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: values[0..<kept])))
                     remaining -= kept
                 }
             }

@@ -49,6 +49,9 @@ public struct TrainingFlags: Sendable {
     public var subgroupElements: Int?
     public var topkRatio: Double?
     public var errorFeedback = false
+    /// `--state-precision fp32|8bit` and `--state-block N`, as written.
+    public var statePrecision: String?
+    public var stateBlock: Int?
     public var blasThreads = 1
 
     public var metricsPath: String?
@@ -167,6 +170,11 @@ extension TrainingOptions {
             guard f.maxRetries >= 1 else { throw .badValue(option: "--max-retries", found: "\(f.maxRetries)", expected: "at least 1") }
             onDeviceFailure = .retry(maxRetries: f.maxRetries)
         }
+        let statePrecision = try Self.statePrecision(f, file)
+        if let block = statePrecision.blockSize, let d = f.subgroupElements ?? file.subGroupSize, d > 0, d % block != 0 {
+            throw .badValue(option: "--sub-group-size", found: "\(d)",
+                            expected: "a multiple of the 8-bit states' block (--state-block \(block)), or 0 (the devices choose)")
+        }
         self.init(
             model: model, trainData: f.trainData, validationData: f.validationData, batchSize: batchSize,
             sequenceLength: f.sequenceLength, steps: f.steps, shuffleSeed: f.shuffleSeed, validationEvery: f.validationEvery,
@@ -194,6 +202,7 @@ extension TrainingOptions {
         overlapForward = f.overlapForward
         gradientAccumulationSteps = accumulation
         self.onDeviceFailure = onDeviceFailure
+        self.statePrecision = statePrecision
         if accumulation > 1 && clock.modeled {
             throw .badValue(option: "--grad-accum", found: "\(accumulation)",
                             expected: "1 under --clock virtual or paced or with --trace (the modeled step has one forward and one backward pass)")
@@ -211,6 +220,22 @@ extension TrainingOptions {
         guard let scheduler = file.scheduler else { return .constant(learningRate) }
         if scheduler.scalesTheOptimizersRate { return .deepSpeed(scheduler.peaking(at: learningRate)) }
         return .deepSpeed(f.learningRate.map(scheduler.peaking(at:)) ?? scheduler)
+    }
+
+    /// `--state-precision` and `--state-block` (flag, file, fp32 in blocks of 2048).
+    static func statePrecision(_ f: TrainingFlags, _ file: TrainingConfigFile) throws(TrainingFlagError) -> StatePrecision {
+        let name = f.statePrecision ?? file.statePrecision ?? "fp32"
+        let block = f.stateBlock ?? file.stateBlock
+        let precision: StatePrecision
+        do { precision = try StatePrecision(name: name, blockSize: block ?? StatePrecision.defaultBlockSize) } catch {
+            switch error {
+            case .badBlockSize(let b):
+                throw .badValue(option: "--state-block", found: "\(b)", expected: "a power of two from 64 to 65536 (default 2048)")
+            case .unknown: throw .badValue(option: "--state-precision", found: "'\(name)'", expected: "fp32 or 8bit")
+            }
+        }
+        if precision == .fp32, block != nil { throw .needs(option: "--state-block", requirement: "--state-precision 8bit") }
+        return precision
     }
 
     /// The optimizer (flag, file, AdamW) with the hyperparameters the flags and the file give.

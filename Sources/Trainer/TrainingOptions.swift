@@ -50,6 +50,9 @@ public struct TrainingOptions: Sendable {
     public var queueDepth: Int
     public var blockSize: Int
     public var blasThreads: Int
+    /// How the devices store the optimizer states (`--state-precision`, `--state-block`):
+    /// fp32, or 8-bit codes with a scale per block; the masters are fp32 either way.
+    public var statePrecision: StatePrecision = .fp32
 
     public var metricsPath: String?
     public var saveCheckpoint: String?

@@ -149,7 +149,7 @@ public final class TrainingRun {
         }
         let clocking = options.clock.modeled
             ? try LiveClocking(options.clock, config: config, batch: options.batchSize, sequence: options.sequenceLength,
-                               mode: options.mode, devices: options.devices, stateCount: options.optimizer.stateCount,
+                               mode: options.mode, devices: options.devices, statePrecision: options.statePrecision,
                                directory: options.ssdDirectory)
             : nil
         self.clocking = clocking
@@ -170,7 +170,7 @@ public final class TrainingRun {
             mode: options.mode, optimizer: options.optimizer, gradientPrecision: options.precision,
             copyOutPrecision: options.precision,
             subgroupElements: options.subgroupElements, compression: options.compression,
-            queueDepth: options.queueDepth, blockSize: options.blockSize),
+            queueDepth: options.queueDepth, blockSize: options.blockSize, statePrecision: options.statePrecision),
             start: start, directory: options.ssdDirectory, logger: logger)
         optimizer = OffloadedOptimizer(fleet: fleet, optimizer: options.optimizer, clipping: GradientClipping(maxNorm: options.gradientClip),
                                        lossScaler: lossScaler, appliedSteps: saved?.appliedSteps ?? 0,

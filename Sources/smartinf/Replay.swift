@@ -16,7 +16,8 @@ struct Replay: ParsableCommand {
         """)
 
     @Argument(help: "A trace written by train --trace or synth --save.") var trace: String
-    @Option(help: "Storage devices (default: the trace's).") var devices: Int?
+    @Option(help: "Storage devices of each host (default: the trace's).") var devices: Int?
+    @Option(help: "Hosts training together (default: the trace's; 1 for a trace that names none).") var hosts: Int?
     @Option(help: "base, su, su+o or su+o+c (default: the trace's).") var mode: OffloadMode?
     @Option(name: .customLong("topk-ratio"), help: "Top-k ratio (default: the trace's; the payload becomes 2r).")
     var topkRatio: Double?
@@ -45,21 +46,23 @@ struct Replay: ParsableCommand {
                                       overrides: try allOverrides.map { (t) throws(ProfileError) in try ProfileOverride(parsing: t) })
         let targetMode = mode ?? header.config.mode
         let targetDevices = devices ?? header.config.devices
-        let unchanged = devices == nil && mode == nil && topkRatio == nil && host == nil && device == nil && gpu == nil
+        let targetHosts = hosts ?? header.config.hosts
+        let unchanged = devices == nil && hosts == nil && mode == nil && topkRatio == nil && host == nil && device == nil && gpu == nil
             && overrides.isEmpty
         // Unchanged, the recorded operations are timed again as they are (every step of a
         // training trace); otherwise the logical workload is planned for the new target.
         let retimed = unchanged ? recorded.retimed() : []
-        let timeline = try retimed.last ?? IterationPlanner.timeline(targetMode, workload, devices: targetDevices, on: setup)
-        let result = StudyResult(mode: targetMode, devices: targetDevices, workload: workload, timeline: timeline)
+        let timeline = try retimed.last
+            ?? IterationPlanner.timeline(targetMode, workload, devices: targetDevices, hosts: targetHosts, on: setup)
+        let result = StudyResult(mode: targetMode, devices: targetDevices, hosts: targetHosts, workload: workload, timeline: timeline)
         let reproduces = unchanged && recorded.reproducesItsTimeline
         if let save {
-            try TraceFile(timeline, workload: workload, mode: targetMode, devices: targetDevices, profile: profile, source: .replay)
-                .write(to: save)
+            try TraceFile(timeline, workload: workload, mode: targetMode, devices: targetDevices, hosts: targetHosts, profile: profile,
+                          source: .replay).write(to: save)
         }
         if output.json {
             try StudyOutput.printJSON([
-                "configuration": ["trace": trace, "mode": targetMode.rawValue, "devices": targetDevices,
+                "configuration": ["trace": trace, "mode": targetMode.rawValue, "devices": targetDevices, "hosts": targetHosts,
                                   "host": profile.host, "device": profile.device, "gpu": profile.gpu,
                                   "overrides": allOverrides, "workload": StudyOutput.workloadDocument(workload)] as [String: Any],
                 "result": StudyOutput.document(result),
@@ -71,10 +74,11 @@ struct Replay: ParsableCommand {
             ] as [String: Any])
             return
         }
-        print(StudyText.header(workload, label: "replay of \(trace)", devices: targetDevices, setup: setup))
+        print(StudyText.header(workload, label: "replay of \(trace)", devices: targetDevices, hosts: targetHosts, setup: setup))
         print(StudyText.breakdown([result], base: nil))
         if let s = recorded.summary {
-            print("recorded (\(header.config.mode.rawValue), \(header.config.devices) devices): \(StudyOutput.seconds(s.iteration)) s per iteration")
+            let hosts = header.config.hosts > 1 ? ", \(header.config.hosts) hosts" : ""
+            print("recorded (\(header.config.mode.rawValue), \(header.config.devices) devices\(hosts)): \(StudyOutput.seconds(s.iteration)) s per iteration")
         }
         if unchanged {
             print(reproduces ? "the replay reproduces the recorded timeline exactly (\(retimed.count) step(s), \(recorded.operations.count) operations)"

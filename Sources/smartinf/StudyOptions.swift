@@ -39,7 +39,8 @@ extension StudyRow {
                   bwGradOffloadSeconds: r.seconds(.backwardAndOffload), updateSeconds: r.seconds(.update),
                   iterationSeconds: r.iterationSeconds, speedupVsBase: speedupVsBase, sharedLinkBytes: r.sharedLinkBytes,
                   sharedLinkBytesPerParam: r.sharedLinkBytesPerParameter,
-                  deviceBytesPerDevice: r.deviceBytes.reduce(0, +) / Double(r.devices))
+                  deviceBytesPerDevice: r.deviceBytes.reduce(0, +) / Double(r.devices), hosts: r.hosts, networkBytes: r.networkBytes,
+                  networkSeconds: r.networkSeconds)
     }
 }
 
@@ -49,6 +50,7 @@ enum StudyOutput {
         [
             "mode": r.mode.rawValue,
             "devices": r.devices,
+            "hosts": r.hosts,
             "parameters": r.workload.parameters,
             "seconds": [
                 "fw": r.seconds(.forward),
@@ -60,7 +62,9 @@ enum StudyOutput {
                 "shared_link": r.sharedLinkBytes,
                 "shared_link_per_param": r.sharedLinkBytesPerParameter,
                 "per_device": r.deviceBytes,
+                "network": r.networkBytes,
             ] as [String: Any],
+            "network_busy_s": r.networkSeconds,
         ]
     }
 

@@ -14,11 +14,14 @@ struct Synth: ParsableCommand {
         sizes, Llama 3, Mixtral 8x7B, GPT-3), optionally LoRA fine-tuning of it, plans it \
         for the devices, mode and hardware profiles given, and prints the per-phase breakdown: FW, \
         BW + gradient offload, update + optimizer I/O. Without --mode, all four modes are shown \
-        with speedups over base.
+        with speedups over base. With --hosts N, N such hosts train data parallel with the \
+        optimizer states partitioned over them (ZeRO), and every figure is one host's.
         """)
 
     @OptionGroup var workloadOptions: WorkloadOptions
-    @Option(help: "Storage devices.") var devices: Int = 10
+    @Option(help: "Storage devices (each host's).") var devices: Int = 10
+    @Option(help: "Hosts training together, data parallel, each with a GPU and --devices devices; the optimizer states are partitioned over them.")
+    var hosts: Int = 1
     @Option(help: "base, su, su+o or su+o+c (default: all four).") var mode: OffloadMode?
     @OptionGroup var machine: MachineOptions
     @Option(help: "Keep the synthesized trace (JSON Lines) in this file; needs --mode.") var save: String?
@@ -31,10 +34,10 @@ struct Synth: ParsableCommand {
         let modes = mode.map { [$0] } ?? OffloadMode.allCases
         var results: [StudyResult] = []
         for m in modes {
-            let timeline = try IterationPlanner.timeline(m, workload, devices: devices, on: setup)
-            results.append(StudyResult(mode: m, devices: devices, workload: workload, timeline: timeline))
+            let timeline = try IterationPlanner.timeline(m, workload, devices: devices, hosts: hosts, on: setup)
+            results.append(StudyResult(mode: m, devices: devices, hosts: hosts, workload: workload, timeline: timeline))
             if let save {
-                try TraceFile(timeline, workload: workload, mode: m, devices: devices,
+                try TraceFile(timeline, workload: workload, mode: m, devices: devices, hosts: hosts,
                               profile: TraceProfile(host: machine.host, device: machine.device, gpu: machine.gpu,
                                                     overrides: machine.overrides),
                               source: .synth).write(to: save)
@@ -44,7 +47,7 @@ struct Synth: ParsableCommand {
         if output.json {
             try StudyOutput.printJSON([
                 "configuration": machine.resolved.merging([
-                    "workload": StudyOutput.workloadDocument(workload), "devices": devices,
+                    "workload": StudyOutput.workloadDocument(workload), "devices": devices, "hosts": hosts,
                     "modes": modes.map(\.rawValue), "preset": workloadOptions.preset as Any,
                 ]) { a, _ in a },
                 "results": results.map { r in
@@ -53,7 +56,7 @@ struct Synth: ParsableCommand {
             ] as [String: Any])
             return
         }
-        print(StudyText.header(workload, label: workloadOptions.label, devices: devices, setup: setup))
+        print(StudyText.header(workload, label: workloadOptions.label, devices: devices, hosts: hosts, setup: setup))
         print(StudyText.breakdown(results, base: base))
         if let save { print("trace saved to \(save)") }
     }
@@ -61,7 +64,7 @@ struct Synth: ParsableCommand {
 
 /// Text renderings shared by synth and replay.
 enum StudyText {
-    static func header(_ w: IterationWorkload, label: String, devices: Int, setup: HardwareSetup) -> String {
+    static func header(_ w: IterationWorkload, label: String, devices: Int, hosts: Int, setup: HardwareSetup) -> String {
         let m = w.model
         // The shape's extras only where they differ from a plain GPT-2 block.
         let heads = m.kvHeads == m.heads ? "\(m.heads)" : "\(m.heads)/\(m.kvHeads)kv"
@@ -75,21 +78,31 @@ enum StudyText {
             + (w.overlapsBackward ? ", update overlapping backward" : "")
             + (w.hostUpdateShare > 0 ? String(format: ", host CPU updates %g of each subgroup", w.hostUpdateShare) : "")
             + (w.activationsOnStorage ? ", activation checkpoints on storage" : "")
-        return String(format: "%@: %@ L=%d h=%d heads=%@ ffn=%d%@ seq=%d batch=%d, %.2f B parameters%@, %@%@, top-k r=%g; %d × %@ behind %@, GPU %@",
+        let network = hosts > 1
+            ? String(format: "; %d such hosts (figures per host), network %@ each way", hosts, bandwidth(setup.host.network ?? 0)) : ""
+        return String(format: "%@: %@ L=%d h=%d heads=%@ ffn=%d%@ seq=%d batch=%d, %.2f B parameters%@, %@%@, top-k r=%g; %d × %@ behind %@, GPU %@%@",
                       label, m.family.rawValue, m.layers, m.hidden, heads, m.ffn, experts, m.sequence, m.batch,
                       Double(w.parameters) / 1e9, trained, w.optimizer.rawValue, states, w.topkRatio, devices, setup.device.profile.name,
-                      setup.host.profile.name, setup.gpu.profile.name)
+                      setup.host.profile.name, setup.gpu.profile.name, network)
     }
 
+    /// `48 GB/s`.
+    static func bandwidth(_ bytesPerSecond: Double) -> String { String(format: "%g GB/s", bytesPerSecond / 1e9) }
+
+    /// The breakdown per mode; with many hosts also each host's network traffic (each way) and
+    /// the seconds it keeps the network busy, to set beside the phases it falls in.
     static func breakdown(_ results: [StudyResult], base: Double?) -> String {
+        let manyHosts = results.contains { $0.hosts > 1 }
         var table = TextTable(["mode", "FW s", "BW+grad offload s", "update+opt I/O s", "iteration s", "speedup",
-                               "shared link B/param", "device GB"])
+                               "shared link B/param", "device GB"] + (manyHosts ? ["network GB", "network busy s"] : []))
         for r in results {
+            let network = manyHosts
+                ? [String(format: "%.1f", r.networkBytes / 1e9), StudyOutput.seconds(r.networkSeconds)] : []
             table.append([r.mode.rawValue, StudyOutput.seconds(r.seconds(.forward)), StudyOutput.seconds(r.seconds(.backwardAndOffload)),
                           StudyOutput.seconds(r.seconds(.update)), StudyOutput.seconds(r.iterationSeconds),
                           base.map { String(format: "%.2f×", $0 / r.iterationSeconds) } ?? "-",
                           String(format: "%.2f", r.sharedLinkBytesPerParameter),
-                          String(format: "%.1f", (r.deviceBytes.first ?? 0) / 1e9)])
+                          String(format: "%.1f", (r.deviceBytes.first ?? 0) / 1e9)] + network)
         }
         return table.rendered
     }

@@ -62,6 +62,10 @@ struct Train: ParsableCommand {
     var subGroupSize: Int?
     @Option(name: .customLong("topk-ratio"), help: "Fraction of gradient elements sent in su+o+c (default 0.01).") var topkRatio: Double?
     @Flag(name: .customLong("error-feedback"), help: "Carry what top-k drops to the next step.") var errorFeedback = false
+    @Option(name: .customLong("state-precision"), help: "How the devices store the optimizer states: fp32 (default) or 8bit (one byte an element and an fp32 scale per block).")
+    var statePrecision: String?
+    @Option(name: .customLong("state-block"), help: "Elements per scale of 8-bit states (a power of two, 64...65536; default 2048).")
+    var stateBlock: Int?
     @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads.") var blasThreads: Int = TrainingFlags.defaults.blasThreads
 
     @Option(help: "DeepSpeed-style JSON config (docs/TRAINING.md lists the keys); flags override it.") var config: String?
@@ -263,6 +267,8 @@ struct Train: ParsableCommand {
         f.subgroupElements = subGroupSize
         f.topkRatio = topkRatio
         f.errorFeedback = errorFeedback
+        f.statePrecision = statePrecision
+        f.stateBlock = stateBlock
         f.blasThreads = blasThreads
         f.metricsPath = metrics
         f.saveCheckpoint = saveCheckpoint

@@ -26,6 +26,23 @@ import Testing
         #expect(rows[0].speedupOverNaive == nil && rows[1].speedupOverNaive != nil)
         // The default: fp16 gradients, 2 bytes a parameter and a header per subgroup.
         #expect(rows.allSatisfy { $0.gradient == "fp16" && $0.payloadBytesPerParameter > 2 && $0.payloadBytesPerParameter < 2.01 })
+        #expect(rows.allSatisfy { $0.states == "fp32" && $0.bytesVersusFP32 == 1 })
+    }
+
+    /// With 8-bit states the device moves the payload (2 bytes), p (4 + 4) and the states
+    /// (2 × 2.002 each way) per parameter: 14.01 of fp32's 26, within the 4 KiB padding of each
+    /// vector; the superblock says so.
+    @Test func eightBitStatesMoveAboutHalfTheBytes() throws {
+        let directory = "/var/tmp/smartinf-devbench-\(getpid())-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let rows = try DeviceBenchmark(DeviceBenchmark.Options(parameters: 1 << 20, directory: directory, dramBytes: 8 << 20,
+                                                               handlers: [.overlap], queueDepth: 4, blockSize: 256 << 10, repetitions: 1,
+                                                               statePrecision: .eightBit)).run()
+        let row = try #require(rows.first)
+        #expect(row.states == "8bit (blocks of 2048)")
+        let perParameter = Double(row.bytesRead + row.bytesWritten) / Double(row.parameters)
+        #expect(perParameter > 14.0 && perParameter < 14.0 * 1.02, "\(perParameter)")
+        #expect(abs(row.bytesVersusFP32 - 14.01 / 26) < 0.01, "\(row.bytesVersusFP32)")
     }
 
     /// `gradientPrecision` reaches the device: its superblock records it, and the dense payloads

@@ -116,6 +116,7 @@ final class HostSide {
                 + (0..<states).map { _ in AlignedBuffer(repeating: configuration.optimizer.initialStateValue, count: count) }
         }
         referenceCopy = StreamBuffer(precision: configuration.copyOutPrecision, count: n)
+        for vectors in reference { roundTrip(Array(vectors[1...])) }
     }
 
     deinit { try? FileManager.default.removeItem(atPath: hostBufferPath) }
@@ -157,7 +158,24 @@ final class HostSide {
             }
             let copy = StreamBuffer(precision: configuration.copyOutPrecision, count: count)
             UpdateKernel().run(update, parameters: vectors[0], states: Array(vectors[1...]), gradient: .fp32(dense), copyOut: copy)
+            roundTrip(Array(vectors[1...]))
             for i in 0..<count { referenceCopy[s * subgroupElements + i] = copy[i] }
+        }
+    }
+
+    /// Reference states as the device keeps them: 8-bit states are the decoding of their
+    /// encoding (a subgroup's blocks start at its first element).
+    func roundTrip(_ states: [AlignedBuffer<Float>]) {
+        let precision = configuration.statePrecision
+        guard precision != .fp32 else { return }
+        for (state, map) in zip(states, configuration.optimizer.kind.stateMaps) {
+            let stored = AlignedBuffer<UInt8>(count: precision.storedBytes(elements: state.count))
+            state.withUnsafeMutableBufferPointer { values in
+                stored.withUnsafeMutableBufferPointer { bytes in
+                    precision.encode(UnsafeBufferPointer(values), map: map, into: UnsafeMutableRawBufferPointer(bytes))
+                    precision.decode(UnsafeRawBufferPointer(bytes), map: map, into: values)
+                }
+            }
         }
     }
 

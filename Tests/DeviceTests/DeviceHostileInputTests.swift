@@ -44,6 +44,10 @@ import Testing
         guard case .error(let versionCode, let versionMessage) = try Self.sendRaw(versioned, to: device) else { Issue.record("no reply"); return }
         #expect(versionCode == .malformedRequest)
         #expect(versionMessage.contains("protocol version is 9"))
+        // The version before 8-bit states: refused, saying what to do.
+        versioned[4] = 3
+        guard case .error(_, let oldMessage) = try Self.sendRaw(versioned, to: device) else { Issue.record("no reply"); return }
+        #expect(oldMessage.contains("protocol version is 3; expected 4, this build's (host and devices must speak one version: run them from the same build)"))
 
         // Oversized: the header announces more than the cap.
         var oversized = good
@@ -85,7 +89,7 @@ import Testing
         #expect(early?.code == .notConfigured)
 
         // Still serving, on this and on a new connection.
-        #expect(try connection.hello(clientName: "after").protocolVersion == 3)
+        #expect(try connection.hello(clientName: "after").protocolVersion == 4)
         #expect(try device.connect().hello(clientName: "new").deviceName == "smartssd")
     }
 

@@ -17,13 +17,13 @@ import Testing
         let host: HostSide
         private(set) var step = 0
 
-        init() throws {
+        init(states: StatePrecision = .fp32) throws {
             device = try DeviceProcess()
             connection = try device.connect()
             host = try HostSide(device: device, connection: connection,
                                 configuration: DeviceConfiguration(sliceElements: DeviceSnapshotTests.n, subgroupElements: 4096,
                                                                    optimizer: DeviceSnapshotTests.optimizer, gradientPrecision: .fp32,
-                                                                   copyOutPrecision: .fp32, handler: .overlap),
+                                                                   copyOutPrecision: .fp32, handler: .overlap, statePrecision: states),
                                 initial: randomFloats(DeviceSnapshotTests.n, scale: 1, seed: 1))
         }
 
@@ -123,8 +123,8 @@ import Testing
         let handle = try #require(FileHandle(forUpdatingAtPath: taken.path))
         switch damage {
         case "vector":
-            // Subgroup 1's v: 75 header bytes, subgroup 0's three vectors, subgroup 1's p and m.
-            let offset: UInt64 = 75 + 5 * 4096 * 4 + 100
+            // Subgroup 1's v: 80 header bytes, subgroup 0's three vectors, subgroup 1's p and m.
+            let offset: UInt64 = 80 + 5 * 4096 * 4 + 100
             try handle.seek(toOffset: offset)
             let byte = try #require(try handle.read(upToCount: 1))
             try handle.seek(toOffset: offset)
@@ -144,6 +144,43 @@ import Testing
         #expect(try d.states() == before)
         // A snapshot whose header or length is wrong is not even listed.
         #expect(try d.connection.listSnapshots().isEmpty == (damage != "vector"))
+    }
+
+    /// With 8-bit states a snapshot holds them as stored (scales and codes: about half the fp32
+    /// file's bytes for AdamW), reads back offline as the fp32 values the device decodes, and
+    /// restores bit for bit; a snapshot of fp32 states does not fit an 8-bit device.
+    @Test func anEightBitSnapshotHoldsTheStatesAsStored() throws {
+        let d = try SteppedDevice(states: .blockwise8(blockSize: 1024))
+        try d.run(2)
+        let atTwo = try d.states()
+        let taken = try d.connection.snapshot(step: 2, keep: 2, note: "")
+        let reader = try SnapshotReader(path: taken.path)
+        #expect(reader.header.statePrecision == .blockwise8(blockSize: 1024))
+        // p in fp32, then m and v: per subgroup 4n + 2 × (4⌈n/1024⌉ + n) bytes.
+        let vectors = [4096, 4096, 1808].map { n in 4 * n + 2 * (4 * ((n + 1023) / 1024) + n) }.reduce(0, +)
+        #expect(taken.bytes == 80 + vectors + 4 * 9 + 4)
+        var offline: [[UInt32]] = [[], [], []]
+        for s in 0..<3 {
+            for v in 0..<3 {
+                var values = [Float](repeating: 0, count: min(4096, Self.n - s * 4096))
+                try values.withUnsafeMutableBufferPointer { try reader.readValues(subgroup: s, vector: v, into: $0) }
+                offline[v] += bits(values)
+            }
+        }
+        #expect(offline == atTwo)
+        try d.run(2)
+        try d.connection.perform(.restoreSnapshot(path: taken.path))
+        #expect(try d.connection.status() == [2, 2, 2])
+        #expect(try d.states() == atTwo)
+
+        let fp32 = try SteppedDevice()
+        let foreign = try fp32.connection.snapshot(step: 0, keep: 1, note: "")
+        let copy = d.device.directory + "/fp32.snap"
+        try FileManager.default.copyItem(atPath: foreign.path, toPath: copy)
+        #expect { try d.connection.perform(.restoreSnapshot(path: copy)) } throws: {
+            ($0 as? DeviceReplyError)?.code == .formatMismatch && "\($0)".contains("states fp32; this device holds")
+                && "\($0)".contains("states 8bit (blocks of 1024)")
+        }
     }
 
     /// A snapshot of another geometry is refused, and so is a path outside the device's directory.

@@ -59,7 +59,7 @@ import Testing
         let answer = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let problem = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(answer.trimmingCharacters(in: .whitespacesAndNewlines) == "closed", "stderr: \(problem)")
-        #expect(try device.connect().hello(clientName: "owner").protocolVersion == 3)
+        #expect(try device.connect().hello(clientName: "owner").protocolVersion == 4)
     }
 }
 

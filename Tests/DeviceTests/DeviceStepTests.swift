@@ -14,14 +14,25 @@ import Testing
     /// same kernel run in process on the same payloads.
     @Test(arguments: [HandlerMode.naive, .overlap], [0, 1, 2])
     func deviceStepsAreBitIdenticalToInProcessSteps(handler: HandlerMode, optimizerIndex: Int) throws {
-        let optimizer = Self.optimizers[optimizerIndex]
+        try Self.checkSteps(handler: handler, optimizer: Self.optimizers[optimizerIndex], states: .fp32)
+    }
+
+    /// The same with 8-bit states in blocks of 1024 (the last subgroup's last block short):
+    /// the device's quantized kernel gives what the fp32 kernel gives in process on states
+    /// decoded and encoded again after every step.
+    @Test(arguments: [HandlerMode.naive, .overlap], [0, 1, 2])
+    func eightBitDeviceStepsAreBitIdenticalToInProcessSteps(handler: HandlerMode, optimizerIndex: Int) throws {
+        try Self.checkSteps(handler: handler, optimizer: Self.optimizers[optimizerIndex], states: .blockwise8(blockSize: 1024))
+    }
+
+    static func checkSteps(handler: HandlerMode, optimizer: OptimizerConfig, states: StatePrecision) throws {
         let device = try DeviceProcess()
         let connection = try device.connect()
         let hello = try connection.hello(clientName: "test")
-        #expect(hello.protocolVersion == 3)
+        #expect(hello.protocolVersion == 4)
         let n = 10_000  // three subgroups of 4096, the last one short
         let configuration = DeviceConfiguration(sliceElements: n, subgroupElements: 4096, optimizer: optimizer,
-                                                gradientPrecision: .fp16, copyOutPrecision: .fp16, handler: handler)
+                                                gradientPrecision: .fp16, copyOutPrecision: .fp16, handler: handler, statePrecision: states)
         let host = try HostSide(device: device, connection: connection, configuration: configuration,
                                 initial: randomFloats(n, scale: 1, seed: 1))
         #expect(host.configured.subgroupCount == 3)
@@ -32,12 +43,18 @@ import Testing
             let gradient = randomFloats(n, scale: 0.5, seed: UInt64(100 + step))
             let sizes = try host.stage(step: step, gradient: gradient, ratio: ratio, valueEncoding: .fp16)
             let update = optimizer.prepare(step: step, learningRate: 1e-2, combinedUnscale: 0.5)
-            try connection.step(StepCommand(step: step, update: update, skip: false, subgroups: [0, 1, 2], payloadBytes: sizes))
+            let report = try connection.step(StepCommand(step: step, update: update, skip: false, subgroups: [0, 1, 2], payloadBytes: sizes))
             try host.referenceStep(update: update, step: step, sizes: sizes)
+            // An update is charged what it streams: the dense fp32 gradient, p and the states as stored.
+            for op in report.operations where op.kind == .update {
+                #expect(op.bytes == 8 * op.elements + optimizer.stateCount * states.storedBytes(elements: op.elements))
+            }
         }
         #expect(try connection.status() == [4, 4, 4])
         #expect(bits(try connection.readState(.parameters, offset: 0, count: n)) == bits(host.referenceVector(0)))
         #expect(bits(try connection.readState(.state1, offset: 0, count: n)) == bits(host.referenceVector(1)))
+        // A range that starts and ends inside blocks and crosses a subgroup: only its pages read.
+        #expect(bits(try connection.readState(.state1, offset: 3000, count: 2100)) == bits(Array(host.referenceVector(1)[3000..<5100])))
         if optimizer.stateCount == 2 {
             #expect(bits(try connection.readState(.state2, offset: 0, count: n)) == bits(host.referenceVector(2)))
         }

@@ -61,7 +61,7 @@ import Testing
     @Test func unknownKeysAreRefused() throws {
         #expect(try problem(applying: "link.shraed=12GB/s", to: "hpca24-host")
             == "--set link.shraed=12GB/s: unknown key 'link.shraed' for host profile 'hpca24-host' "
-            + "(known keys: link.shared, link.sharedNominal, cpu.update, latency.command)")
+            + "(known keys: link.shared, link.sharedNominal, cpu.update, latency.command, net.bandwidth)")
         #expect(try problem(applying: "fpga.update=9GB/s", to: "nvme")
             == "--set fpga.update=9GB/s: unknown key 'fpga.update' for device profile 'nvme' "
             + "(known keys: ssd.read, ssd.write, ssd.capacity, ssd.accessLatency, pcie.port)")

@@ -32,7 +32,7 @@ import Testing
         #expect(try message(editing: "hpca24-host") { set(&$0, "link", "shraed", ["value": "8GB/s", "source": "typo"]) }
             == "bad.json: unknown key 'link.shraed' (expected one of: shared, sharedNominal)")
         #expect(try message(editing: "hpca24-host") { $0["ssd"] = [:] }
-            == "bad.json: unknown key 'ssd' (expected one of: schema, kind, description, link, cpu, latency, storage)")
+            == "bad.json: unknown key 'ssd' (expected one of: schema, kind, description, link, cpu, latency, storage, net)")
         #expect(try message(editing: "hpca24-host") { set(&$0, "cpu", "update", ["value": "32GB/s", "source": "x", "unit": "GB/s"]) }
             == "bad.json: unknown key 'cpu.update.unit' (expected one of: value, source, range)")
     }

@@ -8,7 +8,14 @@ import Testing
         #expect(Quantity.bandwidth(text) == bytesPerSecond)
     }
 
-    @Test(arguments: ["16GB", "fast/s", "-1GB/s", "0GB/s", "GB/s", "1XB/s"])
+    /// Network links are rated in bits per second (a lower-case b): eight of them to a byte.
+    @Test(arguments: [("200Gb/s", 25e9), ("400 Gb/s", 50e9), ("100Mb/s", 12.5e6), ("1.6Tb/s", 200e9), ("8b/s", 1)]
+          as [(String, Double)])
+    func parsesBitRates(text: String, bytesPerSecond: Double) {
+        #expect(Quantity.bandwidth(text) == bytesPerSecond)
+    }
+
+    @Test(arguments: ["16GB", "fast/s", "-1GB/s", "0GB/s", "GB/s", "1XB/s", "0Gb/s", "1Gib/s"])
     func refusesWhatIsNotABandwidth(text: String) {
         #expect(Quantity.bandwidth(text) == nil)
     }
@@ -47,6 +54,7 @@ import Testing
         #expect(problem("1e999GB/s", .bandwidth) == #""1e999GB/s" is not finite"#)
         #expect(problem("infGB/s", .bandwidth) == #""infGB/s" does not start with a number"#)
         #expect(problem("10us", .size) == #""10us" has an unknown unit "us" (size units: KiB, MiB, GiB, TiB, B, kB, KB, MB, GB, TB, PB)"#)
-        #expect(problem("1Gb/s", .bandwidth).hasPrefix(#""1Gb/s" has an unknown unit "Gb/s" (bandwidth units: KiB/s, MiB/s"#))
+        #expect(problem("1Gbps", .bandwidth).hasPrefix(#""1Gbps" has an unknown unit "Gbps" (bandwidth units: KiB/s, MiB/s"#))
+        #expect(problem("1Gbps", .bandwidth).hasSuffix(#"Tb/s, Pb/s)"#))
     }
 }

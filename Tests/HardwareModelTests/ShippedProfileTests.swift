@@ -143,5 +143,15 @@ func shippedLibrary() throws -> ProfileLibrary { try ProfileLibrary.locate() }
         let host4 = try HostProfile(library.load("pcie-gen4-host")), host5 = try HostProfile(library.load("pcie-gen5-host"))
         #expect(host4.sharedLinkNominal == 31.5e9 && host5.sharedLinkNominal == 63e9)
         #expect(host4.sharedLink == 25.2e9 && host5.sharedLink == 50.4e9)  // 80% of nominal
+        // The network: 96% of InfiniBand HDR's 200 Gb/s and NDR's 400 Gb/s line rates; the
+        // paper's host is given an HDR NIC of its generation.
+        let paper = try HostProfile(library.load("hpca24-host"))
+        #expect(host4.network == 24e9 && host5.network == 48e9 && paper.network == 24e9)
+        #expect(host5.profile["net.bandwidth"]?.range == 32e9...50e9)
+        for host in [paper, host4, host5] {
+            let network = try #require(host.network)
+            let lineRate = try #require(host.profile["net.bandwidth"]?.range?.upperBound)
+            #expect(network == 0.96 * lineRate && lineRate == Quantity.bandwidth(network == 24e9 ? "200Gb/s" : "400Gb/s"))
+        }
     }
 }

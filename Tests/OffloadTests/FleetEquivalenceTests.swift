@@ -23,11 +23,13 @@ func seededValues(_ n: Int, scale: Float, seed: UInt64) -> [Float] {
 /// (bf16, the gradient precision, or fp32; `bf16Values` rounds fp32 ones to bf16 first) and the
 /// compute copy (fp16) read back as `storage` says too: as fp16 itself, or widened to fp32.
 func runFleet(mode: OffloadMode, optimizer: OptimizerConfig, parameterCount: Int, devices: Int, steps: Int,
-              compression: GradientCompressionSettings? = nil, storage: Precision = .fp32, bf16Values: Bool = false) throws -> (p: [Float], state: [Float], copy: [Float]) {
+              compression: GradientCompressionSettings? = nil, storage: Precision = .fp32, bf16Values: Bool = false,
+              states: StatePrecision = .fp32) throws -> (p: [Float], state: [Float], copy: [Float]) {
     let dir = FleetDirectory()
     let partition = Partition(parameterCount: parameterCount, deviceCount: devices)
     let configuration = DeviceFleet.Configuration(mode: mode, optimizer: optimizer, gradientPrecision: .bf16,
-                                                  copyOutPrecision: .fp16, subgroupElements: 1024, compression: compression)
+                                                  copyOutPrecision: .fp16, subgroupElements: 1024, compression: compression,
+                                                  statePrecision: states)
     let backend: FleetBackend = mode == .base
         ? .inProcess(count: devices, directory: dir.path, dramBytes: 16 << 20, threads: 1, buffered: false)
         : .launch(DeviceProcesses.Options(count: devices, directory: dir.path, dram: "16MiB"))
@@ -69,6 +71,35 @@ func runFleet(mode: OffloadMode, optimizer: OptimizerConfig, parameterCount: Int
         #expect(suO.copy == suO.p.map { Float(Float16($0)) })
         // And the parameters moved.
         #expect(base.p != seededValues(n, scale: 1, seed: 5))
+    }
+
+    /// With 8-bit states too: the in-process engines of base run the same quantized kernel as the
+    /// device processes, so every mode gives the same bits; and the states are not fp32's.
+    @Test(arguments: [
+        OptimizerConfig.adamw(AdamWHyperparameters()),
+        .sgd(SGDHyperparameters(momentum: 0.9, nesterov: true, weightDecay: 0.01), .torch),
+        .adagrad(AdagradHyperparameters(weightDecay: 0.01), .reference),
+    ])
+    func baseSuAndSuOAreBitIdenticalWithEightBitStates(optimizer: OptimizerConfig) throws {
+        let n = 5003
+        let states = StatePrecision.blockwise8(blockSize: 512)
+        let base = try runFleet(mode: .base, optimizer: optimizer, parameterCount: n, devices: 2, steps: 3, states: states)
+        let su = try runFleet(mode: .su, optimizer: optimizer, parameterCount: n, devices: 2, steps: 3, states: states)
+        let suO = try runFleet(mode: .suO, optimizer: optimizer, parameterCount: n, devices: 2, steps: 3, states: states)
+        #expect(base.p.map(\.bitPattern) == su.p.map(\.bitPattern))
+        #expect(base.p.map(\.bitPattern) == suO.p.map(\.bitPattern))
+        #expect(base.state.map(\.bitPattern) == su.state.map(\.bitPattern))
+        #expect(base.state.map(\.bitPattern) == suO.state.map(\.bitPattern))
+        #expect(base.copy.map(\.bitPattern) == suO.copy.map(\.bitPattern))
+        let fp32 = try runFleet(mode: .suO, optimizer: optimizer, parameterCount: n, devices: 2, steps: 3)
+        #expect(suO.state != fp32.state)
+        // Every state a decoded 8-bit value: a map value times its block's scale.
+        let map = optimizer.kind.stateMaps[0]
+        for block in stride(from: 0, to: 2048, by: 512) {
+            let values = Array(suO.state[block..<(block + 512)])
+            let scale = values.max { abs($0) < abs($1) }!
+            #expect(values.allSatisfy { v in map.values.contains { $0 * scale == v || $0 * -scale == v } })
+        }
     }
 
     /// A mixed-precision host hands over its bf16 gradients and reads back the fp16 compute copy

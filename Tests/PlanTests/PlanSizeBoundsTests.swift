@@ -143,7 +143,7 @@ import Testing
             try IterationPlanner.plan(.suO, workload, devices: devices, on: setup)
         }
         #expect(throws: PlanError.tooManyDevices(devices, maximum: 4096)) {
-            try LiveRoutes(setup: setup, devices: devices, mode: .suO, stateCount: 2)
+            try LiveRoutes(setup: setup, devices: devices, mode: .suO)
         }
     }
 
@@ -152,7 +152,7 @@ import Testing
         let plan = try IterationPlanner.plan(.suO, try Self.small(subgroup: 1_000_000_000), devices: IterationPlanner.maximumDevices,
                                              on: setup)
         #expect(plan.places.contains(.device(4095)))
-        _ = try LiveRoutes(setup: setup, devices: 4096, mode: .suO, stateCount: 2)
+        _ = try LiveRoutes(setup: setup, devices: 4096, mode: .suO)
     }
 
     /// The paper's cases are far inside the limit: every preset on up to 10 devices (the sweep's

@@ -145,6 +145,38 @@ extension XMLElement {
         #expect(try none.texts().contains { $0.hasPrefix("no speedup_vs_base values") })
     }
 
+    /// Hand-computed: the update falls as 1/N from 8 s at one host, the network is busy 0, 3,
+    /// 4.5, 5.25 s at 1, 2, 4, 8 hosts. The axis tops at 10 s (the first nice tick above 8 s +
+    /// 8%), the plot is 240 px high: 24 px per second.
+    @Test func hostsChartDrawsTheUpdateOfEachModeAndTheNetworkAgainstTheHosts() throws {
+        let hosts = [1, 2, 4, 8]
+        let rows = hosts.flatMap { n in
+            [OffloadMode.base, .suO].map { mode in
+                StudyRow(model: "llama", parameters: 70_000_000_000, devices: 8, mode: mode, topkRatio: 0.01, host: "h", device: "d",
+                         gpu: "g", fwSeconds: 1, bwGradOffloadSeconds: 2, updateSeconds: (mode == .base ? 8 : 6) / Double(n),
+                         iterationSeconds: 3 + 8 / Double(n), speedupVsBase: nil, sharedLinkBytes: 0, sharedLinkBytesPerParam: 0,
+                         deviceBytesPerDevice: 0, hosts: n, networkBytes: 1, networkSeconds: 6 * Double(n - 1) / Double(n))
+            }
+        }
+        let svg = try Self.chart("hosts", rows)
+        let lines = try svg.elements("polyline") { $0.value("class") == "series" }
+        #expect(lines.compactMap { $0.value("data-mode") } == ["base", "su+o"])
+        let network = try #require(try svg.elements("polyline") { $0.value("class") == "network" }.first)
+        func ys(_ line: XMLElement) -> [Double] {
+            (line.value("points") ?? "").split(separator: " ").compactMap { Double($0.split(separator: ",").last ?? "") }
+        }
+        let base = ys(lines[0]), net = ys(network)
+        #expect(base.count == 4 && net.count == 4)
+        // 24 px per second: base falls 8 → 4 → 2 → 1 s, the network rises 0 → 3 → 4.5 → 5.25 s.
+        for (a, b) in zip(base, base.dropFirst()) { #expect(b > a) }
+        #expect(abs((base[1] - base[0]) - 4 * 24) < 0.01 && abs((net[0] - net[1]) - 3 * 24) < 0.01)
+        #expect(try svg.texts().contains("hosts") && svg.texts().contains("8"))
+        // One host count (the Fig. 9 study): a message, no lines.
+        let none = try Self.chart("hosts", Fixtures.study())
+        #expect(try none.elements("polyline").isEmpty)
+        #expect(try none.texts().contains { $0.hasPrefix("one host count per model and machine") })
+    }
+
     @Test func compressionChartDrawsOneLinePerModelAndDevicesOrSaysOneRatio() throws {
         let svg = try Self.chart("compression", Fixtures.study())
         let lines = try svg.elements("polyline") { $0.value("class") == "series" }
@@ -181,11 +213,11 @@ extension XMLElement {
         for i in rows.indices where rows[i].model == "gpt2-4b" { rows[i].model = "<script>alert('x')</script> & co" }
         let html = StudyReport.html(rows: rows, title: "Study <b>1</b>")
         #expect(html.hasPrefix("<!DOCTYPE html>"))
-        for id in ["breakdown", "speedup", "compression", "shared-link-bytes"] {
+        for id in ["breakdown", "speedup", "compression", "shared-link-bytes", "hosts"] {
             #expect(html.contains("<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"\(id)\""))
         }
-        #expect(html.components(separatedBy: "<svg ").count == 5)
-        #expect(html.components(separatedBy: "<figcaption>").count == 5)
+        #expect(html.components(separatedBy: "<svg ").count == 6)
+        #expect(html.components(separatedBy: "<figcaption>").count == 6)
         #expect(!html.contains("<script"))
         #expect(!html.contains("<b>1</b>"))
         #expect(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co"))
@@ -219,7 +251,7 @@ extension XMLElement {
         // An empty study still gives a report.
         let empty = Fixtures.temporaryDirectory("empty")
         defer { try? FileManager.default.removeItem(atPath: empty) }
-        #expect(try StudyReport.write(rows: [], title: "nothing", to: empty).count == 5)
+        #expect(try StudyReport.write(rows: [], title: "nothing", to: empty).count == 6)
         // A path that cannot be a directory is an error naming it.
         #expect(throws: ReportError.self) { try StudyReport.write(rows: [], title: "x", to: "/dev/null/report") }
     }

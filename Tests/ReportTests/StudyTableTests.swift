@@ -8,7 +8,7 @@ import Testing
     /// A valid record to corrupt, with one field replaced.
     static func record(_ replace: [Int: String] = [:]) -> String {
         var fields = ["gpt2-4b", "4000000000", "6", "su+o", "0.01", "hpca24-host", "smartssd", "a5000", "", "1.5", "3",
-                      "10.5", "15", "1.3", "3.2e10", "8", "1.8e10"]
+                      "10.5", "15", "1.3", "3.2e10", "8", "1.8e10", "4", "2.1e11", "4.4"]
         for (i, v) in replace { fields[i] = v }
         return fields.joined(separator: ",")
     }
@@ -22,6 +22,9 @@ import Testing
         rows[4].fwSeconds = 0.1 + 0.2
         rows[4].sharedLinkBytes = 3.3e16
         rows[5].topkRatio = 1e-7
+        rows[6].hosts = 16
+        rows[6].networkBytes = 0.1 + 1.2e11
+        rows[6].networkSeconds = 2.5
         let text = StudyTable.csv(rows: rows)
         #expect(text.hasPrefix(Self.header + "\n"))
         let parsed = try StudyTable.parseCSV(text, source: "rows.csv")
@@ -39,7 +42,23 @@ import Testing
         let r = try #require(rows.first)
         #expect(r.model == "gpt2 L49 h2560" && r.parameters == 4_000_000_000 && r.devices == 6 && r.mode == .suO)
         #expect(r.overrides == ["a=1", "b=2"] && r.speedupVsBase == nil && r.sharedLinkBytes == 3.2e10)
+        #expect(r.hosts == 4 && r.networkBytes == 2.1e11 && r.networkSeconds == 4.4)
         #expect(try StudyTable.parseCSV(Self.header + "\n", source: "x").isEmpty)
+    }
+
+    /// A table written before many-host studies (no hosts, network_bytes, network_s) reads as
+    /// one host each; a host count below one is refused naming its column.
+    @Test func readsATableWithoutHosts() throws {
+        let oneHost = Array(StudyTable.columns.dropLast(3))
+        let record = Self.record().split(separator: ",", omittingEmptySubsequences: false).dropLast(3).joined(separator: ",")
+        let rows = try StudyTable.parseCSV(oneHost.joined(separator: ",") + "\n" + record + "\n", source: "old.csv")
+        #expect(rows.count == 1 && rows[0].hosts == 1 && rows[0].networkBytes == 0 && rows[0].networkSeconds == 0)
+        #expect(rows[0].devices == 6 && rows[0].deviceBytesPerDevice == 1.8e10)
+        // Its rows carry the old number of columns, not the new.
+        #expect(error(oneHost.joined(separator: ",") + "\n" + Self.record())
+            == .wrongColumnCount(source: "study.csv", line: 2, column: 18, expected: 17, found: 20))
+        #expect(error(Self.header + "\n" + Self.record([17: "0"]))
+            == .badValue(source: "study.csv", line: 2, column: 18, name: "hosts", expected: "a whole number of hosts ≥ 1", found: "0"))
     }
 
     func error(_ text: String) -> ReportError? {
@@ -85,10 +104,10 @@ import Testing
     @Test func wrongColumnCountNamesTheFirstMissingOrExtraColumn() throws {
         let short = Self.record().split(separator: ",", omittingEmptySubsequences: false).dropLast().joined(separator: ",")
         let e = try #require(error(Self.header + "\n" + short))
-        #expect(e == .wrongColumnCount(source: "study.csv", line: 2, column: 17, expected: 17, found: 16))
-        #expect(e.description == "study.csv:2: column 17: expected 17 columns, got 16")
+        #expect(e == .wrongColumnCount(source: "study.csv", line: 2, column: 20, expected: 20, found: 19))
+        #expect(e.description == "study.csv:2: column 20: expected 20 columns, got 19")
         #expect(error(Self.header + "\n" + Self.record() + ",extra") ==
-            .wrongColumnCount(source: "study.csv", line: 2, column: 18, expected: 17, found: 18))
+            .wrongColumnCount(source: "study.csv", line: 2, column: 21, expected: 20, found: 21))
     }
 
     @Test func lineNumbersCountPhysicalLines() throws {

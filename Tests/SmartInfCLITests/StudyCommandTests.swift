@@ -137,6 +137,55 @@ import Testing
         #expect(refused.status != 0 && refused.stderr.contains("ssd.capacity") && refused.stderr.contains("range"))
     }
 
+    /// Many hosts through synth, its trace, replay and sweep: the configuration, the network's
+    /// bytes, and a replay of the trace at its own hosts.
+    @Test func manyHostsRoundTripThroughSynthReplayAndSweep() throws {
+        let common = ["--preset", "llama3-8b", "--seq", "1024", "--batch", "1", "--devices", "4", "--gpu", "h100",
+                      "--host", "pcie-gen5-host", "--device", "smartssd-gen5"]
+        let one = try json(["synth"] + common + ["--mode", "su+o"])
+        let doc = try json(["synth"] + common + ["--mode", "su+o", "--hosts", "8", "--set", "net.bandwidth=400Gb/s"])
+        #expect((doc["configuration"] as? [String: Any])?["hosts"] as? Int == 8)
+        let result = try #require((doc["results"] as? [[String: Any]])?.first)
+        let oneResult = try #require((one["results"] as? [[String: Any]])?.first)
+        #expect(result["hosts"] as? Int == 8 && oneResult["hosts"] as? Int == 1)
+        let network = try #require((result["bytes"] as? [String: Any])?["network"] as? Double)
+        #expect(abs(network / (4 * 8_030_261_248 * 7 / 8) - 1) < 1e-3, "\(network)")
+        #expect((oneResult["bytes"] as? [String: Any])?["network"] as? Double == 0)
+        #expect(try #require(result["iteration_s"] as? Double) < oneResult["iteration_s"] as! Double)
+        // 400 Gb/s is 50 GB/s.
+        #expect(abs(try #require(result["network_busy_s"] as? Double) - network / 50e9) < 1e-9)
+
+        let text = try SmartInfProcess.run(["synth"] + common + ["--hosts", "4"])
+        #expect(text.status == 0 && text.stdout.contains("4 such hosts (figures per host), network 48 GB/s each way"), "\(text.stdout)")
+        #expect(text.stdout.contains("network GB  network busy s"), "\(text.stdout)")
+
+        let trace = "\(dir)/hosts.jsonl"
+        #expect(try SmartInfProcess.run(["synth"] + common + ["--mode", "su+o", "--hosts", "4", "--save", trace]).status == 0)
+        #expect(try String(contentsOfFile: trace, encoding: .utf8).contains(#""config":{"devices":4,"hosts":4,"mode":"su+o"}"#))
+        let same = try json(["replay", trace])
+        #expect(same["reproduces_recorded_timeline"] as? Bool == true)
+        #expect((same["configuration"] as? [String: Any])?["hosts"] as? Int == 4)
+        let replanned = try json(["replay", trace, "--devices", "8"])
+        #expect((replanned["result"] as? [String: Any])?["hosts"] as? Int == 4)
+        // Perfetto shows the collectives on the network's own track.
+        #expect(try SmartInfProcess.run(["export", trace, "--perfetto", "\(dir)/hosts.perfetto.json"]).status == 0)
+        let perfetto = try String(contentsOfFile: "\(dir)/hosts.perfetto.json", encoding: .utf8)
+        #expect(perfetto.contains(#""name":"network ↑""#) && perfetto.contains("all-gather subgroup 0"))
+        let alone = try json(["replay", trace, "--hosts", "1"])
+        #expect((alone["result"] as? [String: Any])?["iteration_s"] as? Double == oneResult["iteration_s"] as? Double)
+
+        let csv = "\(dir)/hosts.csv"
+        let sweep = try json(["sweep", "--presets", "gpt2-2.5b", "--devices", "4", "--hosts", "1,2,8", "--modes", "base,su+o",
+                              "--device", "smartssd,nvme", "--out", csv])
+        // smartssd: 3 host counts × 2 modes; nvme (no FPGA): base only.
+        #expect(sweep["points"] as? Int == 3 * 2 + 3)
+        let rows = try #require(sweep["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["hosts"] as? Int } == [1, 1, 2, 2, 8, 8, 1, 2, 8])
+        #expect(rows.map { $0["device"] as? String } == Array(repeating: "smartssd", count: 6) + Array(repeating: "nvme", count: 3))
+        let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+        #expect(lines[0].hasSuffix(",hosts,network_bytes,network_s") && lines.count == 1 + 9)
+    }
+
     @Test func sweepWritesOneRowPerPoint() throws {
         let csv = "\(dir)/s.csv"
         let doc = try json(["sweep", "--presets", "gpt2-2.5b", "--devices", "2,6", "--ratios", "0.01,0.1", "--out", csv])
@@ -171,6 +220,12 @@ import Testing
              "--lora-targets: 'qk' is not one of q, k, v, o, gate, up, down"),
             (["sweep", "--optimizer", "lion", "--out", "\(dir)/x.csv"],
              "The value 'lion' is invalid for '--optimizer <optimizer>'. Please provide one of 'adamw', 'sgd' or 'adagrad'."),
+            (["synth", "--preset", "gpt2-2.5b", "--hosts", "0"], "--hosts 0: expected at least 1 host"),
+            (["synth", "--preset", "gpt2-2.5b", "--hosts", "70000"], "--hosts 70000: expected at most 65536 hosts"),
+            (["synth", "--preset", "gpt2-2.5b", "--hosts", "2", "--set", "net.bandwidth=fast"],
+             "--set net.bandwidth=fast: key 'net.bandwidth': \"fast\" does not start with a number"),
+            (["sweep", "--hosts", "1,0", "--out", "\(dir)/x.csv"], "--hosts: '0' is not an integer from 1 to 65536"),
+            (["sweep", "--device", "nvme", "--modes", "su+o", "--out", "\(dir)/x.csv"], "a plain drive (no fpga section) runs base only"),
             (["replay", "\(dir)/missing.jsonl"], "missing.jsonl"),
             (["report", "\(dir)/missing.csv", "--out", "\(dir)/r"], "cannot read"),
         ]

@@ -59,7 +59,7 @@ import Trace
     @Test func unknownPhaseOrKindNamesTheChoices() throws {
         let phase = try #require(decodeError(try editing(lines, line: 2, "phase", "FORWARD")))
         #expect(phase.line == 3 && phase.field == "phase")
-        #expect(phase.description == #"run.trace line 3, field 'phase': found "FORWARD"; expected one of FW, BW, COMPRESS, GRAD_OFFLOAD, STATE_LOAD, UPDATE, PARAM_UPLOAD, STATE_WRITEBACK"#)
+        #expect(phase.description == #"run.trace line 3, field 'phase': found "FORWARD"; expected one of FW, BW, COMPRESS, GRAD_OFFLOAD, STATE_LOAD, UPDATE, PARAM_UPLOAD, STATE_WRITEBACK, GRAD_REDUCE_SCATTER, PARAM_ALLGATHER"#)
 
         let kind = try #require(decodeError(try editing(lines, line: 4, "kind", "copy")))
         #expect(kind.line == 5 && kind.field == "kind" && kind.description.hasSuffix(#"found "copy"; expected one of compute, transfer"#))
@@ -173,6 +173,32 @@ import Trace
         trace.header.config.devices = devices
         let written = try #require(throws: TraceError.self) { try trace.encodeLines() }
         #expect(written.field == "config.devices")
+    }
+
+    /// `config.hosts` is 1 to `IterationPlanner.maximumHosts`; absent (every trace before many
+    /// hosts, and every one-host trace since) it is one host.
+    @Test(arguments: [0, -2, 65_537])
+    func badHostsAreRefusedNamingTheField(hosts: Int) throws {
+        let error = try #require(decodeError(try editing(lines, line: 0, "config", ["mode": "su+o", "devices": 2, "hosts": hosts])))
+        #expect(error.line == 1 && error.field == "config.hosts")
+        #expect(error.description.contains("field 'config.hosts': found ") && error.description.contains(
+            "\(hosts); expected a whole number of hosts from 1 to 65536, or no hosts key for one"), "\(error)")
+        var trace = try sampleTrace()
+        trace.header.config.hosts = hosts
+        let written = try #require(throws: TraceError.self) { try trace.encodeLines() }
+        #expect(written.field == "config.hosts")
+    }
+
+    @Test func hostsReadAndAreWrittenOnlyWhenMoreThanOne() throws {
+        #expect(!lines[0].contains("\"hosts\""))
+        #expect(try TraceFile.decode(lines: lines, file: "run.trace").header.config.hosts == 1)
+        let many = try editing(lines, line: 0, "config", ["mode": "su+o", "devices": 2, "hosts": 16])
+        let trace = try TraceFile.decode(lines: many, file: "run.trace")
+        #expect(trace.header.config == TraceConfig(mode: .suO, devices: 2, hosts: 16))
+        #expect(try trace.encodeLines()[0].contains(#""config":{"devices":2,"hosts":16,"mode":"su+o"}"#))
+        let network = try editing(lines, line: 0, "resources", [["id": 0, "name": "network ↑", "capacity": 4.8e10, "place": "network",
+                                                                 "device": NSNull()]])
+        #expect(try TraceFile.decode(lines: Array(network.prefix(1)), file: "run.trace").header.resources.first?.place == .network)
     }
 
     @Test func theMostDevicesRead() throws {

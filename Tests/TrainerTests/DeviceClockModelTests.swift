@@ -52,7 +52,7 @@ import Testing
         let path = "/var/tmp/smartinf-device-pacer-\(getpid())-\(UUID().uuidString.prefix(6))"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let setup = try HardwareSetup(host: "hpca24-host", device: "smartssd", gpu: "a5000", from: try ProfileLibrary.locate())
-        _ = try PacerTable(creating: path, routes: try LiveRoutes(setup: setup, devices: 3, mode: .suO, stateCount: 2), dilation: 1)
+        _ = try PacerTable(creating: path, routes: try LiveRoutes(setup: setup, devices: 3, mode: .suO), dilation: 1)
         let model = try DeviceClockModel(clock: .paced, dilation: 1, profile: "smartssd", hostProfile: "hpca24-host",
                                          pacerTable: path, fleetIndex: 2)
         #expect(model.index == 2 && model.routes.devices == 3 && model.pacer != nil)

@@ -69,7 +69,7 @@ import Trainer
 @Suite struct PacerTableTests {
     static func routes() throws -> LiveRoutes {
         let setup = try HardwareSetup(host: "hpca24-host", device: "smartssd", gpu: "a5000", from: try ProfileLibrary.locate())
-        return try LiveRoutes(setup: setup, devices: 2, mode: .suO, stateCount: 2)
+        return try LiveRoutes(setup: setup, devices: 2, mode: .suO)
     }
 
     /// Two operations on one route queue: the second starts where the first's reservation ends.

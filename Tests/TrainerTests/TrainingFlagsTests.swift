@@ -34,6 +34,30 @@ import Trainer
         #expect(o.schedule == .constant(3e-4))
         #expect(o.compression.ratio == 0.01 && !o.compression.errorFeedback)
         #expect(o.onDeviceFailure == .abort && o.clock.kind == .wall && o.clock.dilation == 1)
+        #expect(o.statePrecision == .fp32)
+    }
+
+    /// `--state-precision` and `--state-block`, or `smartinf.state_precision` and
+    /// `smartinf.state_block` in the file: the flag wins; a bad word, a block that is no power of
+    /// two in 64...65536, a block without 8-bit states, a subgroup that holds no whole blocks are
+    /// refused naming the flag.
+    @Test func statePrecisionComesFromTheFlagsOrTheFile() throws {
+        #expect(try TrainingOptions(flags: flags { $0.statePrecision = "8bit" }).statePrecision == .blockwise8(blockSize: 2048))
+        #expect(try TrainingOptions(flags: flags { $0.statePrecision = "8bit"; $0.stateBlock = 256 }).statePrecision == .blockwise8(blockSize: 256))
+        let config = try file(#"{"smartinf": {"state_precision": "8bit", "state_block": 4096}}"#)
+        #expect(try TrainingOptions(flags: flags(), file: config).statePrecision == .blockwise8(blockSize: 4096))
+        #expect(try TrainingOptions(flags: flags { $0.statePrecision = "fp32"; $0.stateBlock = nil }, file: try file(#"{"smartinf": {"state_precision": "8bit"}}"#)).statePrecision == .fp32)
+        let cases: [(TrainingFlags, TrainingFlagError)] = [
+            (flags { $0.statePrecision = "int8" }, .badValue(option: "--state-precision", found: "'int8'", expected: "fp32 or 8bit")),
+            (flags { $0.statePrecision = "8bit"; $0.stateBlock = 1000 },
+             .badValue(option: "--state-block", found: "1000", expected: "a power of two from 64 to 65536 (default 2048)")),
+            (flags { $0.stateBlock = 1024 }, .needs(option: "--state-block", requirement: "--state-precision 8bit")),
+            (flags { $0.statePrecision = "8bit"; $0.subgroupElements = 3000 },
+             .badValue(option: "--sub-group-size", found: "3000", expected: "a multiple of the 8-bit states' block (--state-block 2048), or 0 (the devices choose)")),
+        ]
+        for (f, error) in cases {
+            #expect(throws: error) { try TrainingOptions(flags: f) }
+        }
     }
 
     /// `--resume` of a run's SSD directory (it holds the trainer journal) is where the devices

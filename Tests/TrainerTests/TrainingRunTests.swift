@@ -41,6 +41,25 @@ func undisturbedRun(_ options: TrainingOptions) throws -> TrainingRun {
     return run
 }
 
+/// `options` run to step `split` with a checkpoint saved into `checkpoint`, then resumed from it
+/// in a new run up to `options.steps`: both parts (finished), and the second part's options.
+func runInTwoParts(_ options: TrainingOptions, split: Int, checkpoint: String) throws
+    -> (first: TrainingRun, second: TrainingRun, resumed: TrainingOptions) {
+    var first = options
+    first.steps = split
+    first.saveCheckpoint = checkpoint
+    let part1 = try TrainingRun(first)
+    try part1.run()
+    part1.finish()
+    var second = options
+    second.saveCheckpoint = nil
+    second.resume = checkpoint
+    let part2 = try TrainingRun(second)
+    try part2.run()
+    part2.finish()
+    return (part1, part2, second)
+}
+
 @Suite(.serialized) struct TrainingRunTests {
     /// Base, su and su+o give bit-identical losses and parameters, equal to the in-process
     /// trainer's — whose losses the GPT tests check against an independent float64 reference.
@@ -84,19 +103,9 @@ func undisturbedRun(_ options: TrainingOptions) throws -> TrainingRun {
         try whole.run()
         whole.finish()
 
-        var first = options(dir, data: data, mode: mode, steps: 3)
-        first.shuffleSeed = 3
-        first.saveCheckpoint = "\(dir.path)/checkpoint-\(mode.rawValue)"
-        let part1 = try TrainingRun(first)
-        try part1.run()
-        part1.finish()
-        var second = first
-        second.steps = 6
-        second.saveCheckpoint = nil
-        second.resume = first.saveCheckpoint
-        let part2 = try TrainingRun(second)
-        try part2.run()
-        defer { part2.finish() }
+        var resumable = options(dir, data: data, mode: mode, steps: 6)
+        resumable.shuffleSeed = 3
+        let (part1, part2, second) = try runInTwoParts(resumable, split: 3, checkpoint: "\(dir.path)/checkpoint-\(mode.rawValue)")
         #expect(part2.records.map(\.step) == [4, 5, 6])
         #expect((part1.records + part2.records).map { Float($0.loss).bitPattern } == whole.records.map { Float($0.loss).bitPattern })
         #expect(part2.model.parameters.array.map(\.bitPattern) == whole.model.parameters.array.map(\.bitPattern))

@@ -33,7 +33,9 @@ class OffloadedOptimizer(torch.optim.Optimizer):
     DeepSpeed's defaults 2**16, True, 1000, 2, 1), `queue_depth` and `block_size` (base mode's
     io_uring), `resume` (go on from the devices in `ssd_dir` after a process that used them died:
     the parameters come back from the devices' fp32 masters, and `steps_taken` says where the
-    run stands; nothing to resume starts afresh).
+    run stands; nothing to resume starts afresh), `state_precision` ("fp32", the default, or
+    "8bit": the states stored as one byte an element with an fp32 scale per `state_block`
+    elements, default 2048; the update itself stays fp32).
 
     Parameters may be float32, or float16/bfloat16 with fp32 masters on the devices, which write
     the new values back in the parameters' dtype. fp16 gradients must carry the loss scale:
@@ -50,7 +52,7 @@ class OffloadedOptimizer(torch.optim.Optimizer):
     def __init__(self, params, defaults, *, devices=1, mode="su+o", topk_ratio=0.01, error_feedback=False,
                  ssd_dir=None, dram="1GiB", max_grad_norm=None, on_device_failure="abort", max_retries=3,
                  flavour="torch", subgroup_elements=0, device_faults=None, smartssd=None, loss_scaling=None,
-                 queue_depth=16, block_size=1 << 20, resume=False):
+                 queue_depth=16, block_size=1 << 20, resume=False, state_precision="fp32", state_block=2048):
         self._handle = None
         super().__init__(params, defaults)
         if mode not in _MODES:
@@ -59,6 +61,8 @@ class OffloadedOptimizer(torch.optim.Optimizer):
             raise ValueError(f"flavour {flavour!r} is not 'torch' or 'reference'")
         if on_device_failure not in ("abort", "retry"):
             raise ValueError(f"on_device_failure {on_device_failure!r} is not 'abort' or 'retry'")
+        if state_precision not in ("fp32", "8bit"):
+            raise ValueError(f"state_precision {state_precision!r} is not 'fp32' or '8bit'")
         self._tensors = []
         self._dtype = None
         for g, group in enumerate(self.param_groups):
@@ -79,9 +83,11 @@ class OffloadedOptimizer(torch.optim.Optimizer):
             error_feedback=error_feedback, ssd_dir=str(self._ssd_dir), dram=dram, max_grad_norm=max_grad_norm,
             on_device_failure=on_device_failure, max_retries=max_retries, precision=_DTYPES[self._dtype][1],
             subgroup_elements=subgroup_elements, smartssd=smartssd or smartssd_path(), queue_depth=queue_depth,
-            block_size=block_size, resume=resume, **self._hyperparameters(defaults))
+            block_size=block_size, resume=resume, state_precision=state_precision, **self._hyperparameters(defaults))
         if loss_scaling is not None:
             config["loss_scaling"] = dict(loss_scaling)
+        if state_precision == "8bit":
+            config["state_block"] = state_block
         if device_faults:
             config["device_faults"] = {str(k): v for k, v in device_faults.items()}
         lib = load_library()
