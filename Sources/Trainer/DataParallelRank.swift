@@ -25,8 +25,6 @@ final class DataParallelRank {
     let fleetPartition: Partition
     /// Where this rank's parameters start in the flat vector.
     let offset: Int
-    /// Micro-batches per step, over all ranks.
-    let microBatchCount: Int
     /// The step's micro-batches this rank runs.
     let microBatches: Range<Int>
     private let sum: PairwiseSum
@@ -51,7 +49,6 @@ final class DataParallelRank {
         let own = (world.rank * devices)..<((world.rank + 1) * devices)
         fleetPartition = partition.devices(own)
         offset = partition.parameters(ofDevices: own).lowerBound
-        microBatchCount = microBatches
         let share = microBatches / ranks
         self.microBatches = (world.rank * share)..<((world.rank + 1) * share)
         sum = PairwiseSum(leaves: share, count: parameterCount)
@@ -106,10 +103,5 @@ final class DataParallelRank {
     /// This rank's part of a whole vector.
     func part(of whole: AlignedBuffer<Float>) -> AlignedBuffer<Float> {
         AlignedBuffer(whole.array[offset..<(offset + fleetPartition.parameterCount)])
-    }
-
-    /// Bytes this rank has moved in the step's collectives so far.
-    var traffic: (reduceScatter: CollectiveTraffic, allGather: CollectiveTraffic, scalars: CollectiveTraffic) {
-        (world.traffic(of: .reduceScatter), world.traffic(of: .allGather), world.traffic(of: .scalars))
     }
 }
