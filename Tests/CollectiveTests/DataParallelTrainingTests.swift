@@ -63,9 +63,10 @@ import Testing
         #expect(try Outcome(scratch, "r2").model != Data(), "no parameters written")
     }
 
-    /// su+o+c in bf16 (top-k on each rank's reduced slice, the sum rounded once into bf16) and
-    /// base: two ranks give the one-rank run's bits.
-    @Test(arguments: [["--mode", "su+o+c", "--topk-ratio", "0.1", "--precision", "bf16"], ["--mode", "base"]])
+    /// su+o+c in bf16 (top-k on each rank's reduced slice, the sum rounded once into bf16), base,
+    /// and 8-bit optimizer states (blocks per device slice): two ranks give the one-rank run's bits.
+    @Test(arguments: [["--mode", "su+o+c", "--topk-ratio", "0.1", "--precision", "bf16"], ["--mode", "base"],
+                      ["--state-precision", "8bit"]])
     func otherModesGiveTheOneRankRunsBits(mode: [String]) throws {
         let scratch = try Scratch()
         let one = try Self.train(scratch, name: "one", ranks: nil, extra: mode)
