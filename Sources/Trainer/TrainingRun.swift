@@ -158,6 +158,9 @@ public final class TrainingRun {
         placement.deviceArguments = Dictionary(uniqueKeysWithValues: (0..<options.devices).map { i in
             (i, (options.deviceFaults[i].map { ["--fault", $0] } ?? []) + (clocking?.deviceArguments(i) ?? []))
         })
+        if world.size > 1 && options.overlapForward {
+            logger.notice("--overlap-forward: not over ranks (the new compute copy is all-gathered after each step); every step settles before the next forward pass")
+        }
         logger.info("model: \(config)")
         logger.info("fleet: \(options.mode) on \(options.devices) device(s), starting")
         let start: DeviceFleet.Start
