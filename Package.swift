@@ -114,7 +114,7 @@ let package = Package(
         // The C entry points of libsmartinfinity: the caller's tensors as one flat parameter space,
         // stepped by OffloadStep.
         .target(name: "SmartInfABI", dependencies: ["OffloadStep", "Offload", "DeviceProtocol", "Optim", "OffloadVocabulary", "SizeNotation", "DeepSpeedConfig", "DurableWrite", logging]),
-        .target(name: "Trainer", dependencies: ["DeepSpeedConfig", "GPT", "Offload", "OffloadStep", "DeviceProtocol", "Safetensors", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation", logging]),
+        .target(name: "Trainer", dependencies: ["DeepSpeedConfig", "GPT", "Offload", "OffloadStep", "DeviceProtocol", "Safetensors", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation", "Collective", "ReductionOrder", logging]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload", "OffloadVocabulary",
             "Threading", "DurableWrite", "Collective", logging,

@@ -294,15 +294,16 @@ public final class DeviceFleet {
     }
 
     /// The parameters' compute copy, as the devices wrote it, into `destination`
-    /// (`partition.parameterCount` elements): copied as it is into a buffer of the copy-out
-    /// precision, widened into an fp32 one.
-    public func readComputeCopy(into destination: StreamBuffer) {
-        precondition(destination.count >= partition.parameterCount)
+    /// (`partition.parameterCount` elements from element `start`: a data-parallel rank's part of
+    /// the whole model's copy): copied as it is into a buffer of the copy-out precision, widened
+    /// into an fp32 one.
+    public func readComputeCopy(into destination: StreamBuffer, at start: Int = 0) {
+        precondition(start >= 0 && destination.count >= start + partition.parameterCount)
         let width = destination.precision.byteWidth
         destination.withUnsafeMutableRawPointer { base in
             for (i, m) in members.enumerated() {
                 let own = partition.parameters(ofDevice: i)
-                m.readComputeCopy(0..<own.count, into: base + own.lowerBound * width, precision: destination.precision)
+                m.readComputeCopy(0..<own.count, into: base + (start + own.lowerBound) * width, precision: destination.precision)
             }
         }
     }

@@ -16,6 +16,29 @@ public struct Partition: Sendable, Equatable {
         sliceElements = (perDevice + Self.sliceAlignment - 1) / Self.sliceAlignment * Self.sliceAlignment
     }
 
+    private init(parameterCount: Int, deviceCount: Int, sliceElements: Int) {
+        self.parameterCount = parameterCount
+        self.deviceCount = deviceCount
+        self.sliceElements = sliceElements
+    }
+
+    /// Devices `devices` of this partition as a fleet of their own sees them: the same slices,
+    /// over the real parameters among their elements, counted from the first one's start. A
+    /// data-parallel rank's fleet is its devices of the partition over every rank's devices, so
+    /// each device holds the slice it would hold in a one-rank run with all of them.
+    public func devices(_ devices: Range<Int>) -> Partition {
+        precondition(devices.lowerBound >= 0 && devices.upperBound <= deviceCount && !devices.isEmpty,
+                     "devices \(devices) of a partition over \(deviceCount)")
+        return Partition(parameterCount: parameters(ofDevices: devices).count, deviceCount: devices.count,
+                         sliceElements: sliceElements)
+    }
+
+    /// The real parameters (not padding) among devices `devices`' elements.
+    public func parameters(ofDevices devices: Range<Int>) -> Range<Int> {
+        let start = devices.lowerBound * sliceElements
+        return min(start, parameterCount)..<min(devices.upperBound * sliceElements, parameterCount)
+    }
+
     /// The padded length of the flat vector: every slice full.
     public var paddedElements: Int { sliceElements * deviceCount }
 

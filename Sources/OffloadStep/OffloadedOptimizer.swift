@@ -77,8 +77,15 @@ public final class OffloadedOptimizer {
     /// Scans `gradient` (the flat, still loss-scaled gradient) and records the outcome with the
     /// loss scaler: call exactly once per step, before `prepare`.
     public func check(_ gradient: StreamBuffer) -> GradientCheck {
+        check(GradientStatistics.scan(gradient))
+    }
+
+    /// Records the outcome of a gradient whose `statistics` were taken elsewhere: per device
+    /// slice and across data-parallel ranks, folded in device order so that every rank, and a
+    /// one-rank run with as many devices, decides on the same bits. Call exactly once per step,
+    /// before `prepare`.
+    public func check(_ statistics: GradientStatistics) -> GradientCheck {
         let scale = lossScale
-        let statistics = GradientStatistics.scan(gradient)
         let overflow = !statistics.allFinite
         var skip = overflow
         if var scaler = lossScaler {

@@ -26,6 +26,17 @@ public struct GradientStatistics: Sendable, Equatable {
         gradient.withUnsafeMutableRawPointer { scan(UnsafeRawPointer($0), count: gradient.count, precision: gradient.precision) }
     }
 
+    /// Scans `range` of a gradient stream: one device's slice, whose statistics a data-parallel
+    /// run folds in device order (the fp64 lanes make the scan of a whole differ in its last bits
+    /// from the sum of its parts' scans).
+    public static func scan(_ gradient: StreamBuffer, range: Range<Int>) -> GradientStatistics {
+        precondition(range.lowerBound >= 0 && range.upperBound <= gradient.count, "\(range) is outside 0..<\(gradient.count)")
+        let precision = gradient.precision
+        return gradient.withUnsafeMutableRawPointer {
+            scan(UnsafeRawPointer($0 + range.lowerBound * precision.byteWidth), count: range.count, precision: precision)
+        }
+    }
+
     /// Scans `count` elements at `base` stored in `precision`.
     public static func scan(_ base: UnsafeRawPointer, count: Int, precision: Precision) -> GradientStatistics {
         switch precision {

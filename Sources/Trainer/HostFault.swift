@@ -2,7 +2,8 @@ import Dispatch
 import Glibc
 
 /// The trainer killing itself at a chosen point of a chosen step (`smartinf train --host-fault
-/// crash@step=N,phase=P`, a hidden flag): how the host chaos test (`HostChaos`) reaches every
+/// crash@step=N,phase=P[,rank=R]`, a hidden flag; with `rank`, only that rank of a
+/// data-parallel job dies): how the host chaos test (`HostChaos`) reaches every
 /// phase of a step, including the middle of a checkpoint, which random kills from outside hit
 /// only by luck. SIGKILL, as a crashing machine or the OOM killer would: no handler runs, no
 /// buffer is flushed, the devices are left as they are.
@@ -28,17 +29,20 @@ public struct HostFault: Sendable, Equatable {
 
     public var step: Int
     public var phase: Phase
+    /// The one rank of a data-parallel job that dies (nil: every rank, or the process alone).
+    public var rank: Int?
 
-    public init(step: Int, phase: Phase) {
+    public init(step: Int, phase: Phase, rank: Int? = nil) {
         self.step = step
         self.phase = phase
+        self.rank = rank
     }
 
-    /// Parses `crash@step=N,phase=P`.
+    /// Parses `crash@step=N,phase=P[,rank=R]`.
     public init(parsing spec: String) throws(TrainingFlagError) {
         let phases = Phase.allCases.map(\.rawValue).joined(separator: ", ")
         let bad = TrainingFlagError.badValue(option: "--host-fault", found: "'\(spec)'",
-                                             expected: "crash@step=N,phase=P with N ≥ 1 and P one of \(phases)")
+                                             expected: "crash@step=N,phase=P[,rank=R] with N ≥ 1, P one of \(phases) and R ≥ 0")
         guard spec.hasPrefix("crash@") else { throw bad }
         var fields: [String: String] = [:]
         for pair in spec.dropFirst("crash@".count).split(separator: ",") {
@@ -46,9 +50,10 @@ public struct HostFault: Sendable, Equatable {
             guard parts.count == 2, fields[parts[0]] == nil else { throw bad }
             fields[parts[0]] = parts[1]
         }
-        guard fields.count == 2, let step = fields["step"].flatMap({ Int($0) }), step >= 1,
-              let phase = fields["phase"].flatMap(Phase.init(rawValue:)) else { throw bad }
-        self.init(step: step, phase: phase)
+        let rank = fields["rank"].map { Int($0) ?? -1 }
+        guard fields.count == (rank == nil ? 2 : 3), let step = fields["step"].flatMap({ Int($0) }), step >= 1,
+              let phase = fields["phase"].flatMap(Phase.init(rawValue:)), (rank ?? 0) >= 0 else { throw bad }
+        self.init(step: step, phase: phase, rank: rank)
     }
 
     /// Dies here if this is the fault's step and phase.

@@ -7,6 +7,9 @@ import Optim
 /// a resumed run continues exactly (same batches, same bias corrections, same loss scale) and
 /// refuses to continue on anything else.
 public struct TrainerState: Codable, Sendable, Equatable {
+    /// Data-parallel ranks of the run, each with `devices` devices (nil in files from before
+    /// ranks existed: 1).
+    public var ranks: Int?
     public var stepsDone: Int
     public var appliedSteps: Int
     public var mode: String
@@ -67,7 +70,7 @@ public struct TrainerState: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case stepsDone = "steps_done", appliedSteps = "applied_steps", mode, optimizer, devices
+        case ranks, stepsDone = "steps_done", appliedSteps = "applied_steps", mode, optimizer, devices
         case ssdDirectory = "ssd_dir", subgroupElements = "subgroup_elements", shuffleSeed = "shuffle_seed"
         case gradientAccumulationSteps = "gradient_accumulation_steps"
         case lossScaler = "loss_scaler", model, snapshots, checkpoint, errorFeedback = "error_feedback"
@@ -107,6 +110,7 @@ public struct TrainerState: Codable, Sendable, Equatable {
         if !portable { fields.append(("mode", mode, options.mode.rawValue)) }
         fields.append(("optimizer", optimizer, options.optimizer.name))
         if !portable {
+            fields.append(("ranks", "\(ranks ?? 1)", "\(options.ranks)"))
             fields.append(("devices", "\(devices)", "\(options.devices)"))
             fields.append(("ssd_dir", ssdDirectory, options.ssdDirectory))
         }

@@ -86,6 +86,8 @@ public struct TrainingOptions: Sendable {
     /// validates or ends the run, and runs under a modeled clock (which times the paper's
     /// schedule), do not overlap.
     public var overlapForward = false
+    /// Data-parallel ranks of the run (`mpirun -np R`), set from the job by `forRank(of:)`.
+    public internal(set) var ranks = 1
 
     public init(model: ModelSource, trainData: String, validationData: String? = nil, batchSize: Int = 4,
                 sequenceLength: Int = 64, steps: Int = 10, shuffleSeed: UInt64? = nil, validationEvery: Int = 0,

@@ -1,3 +1,4 @@
+import Collective
 import Foundation
 import GPT
 import Logging
@@ -50,6 +51,11 @@ public final class TrainingRun {
     private var progress: (StepRecord) -> Void = { _ in }
     /// Subgroups whose parameters forward passes took before their devices had finished.
     public private(set) var earlyParameterSubgroups = 0
+    /// The data-parallel job this process is a rank of (a world of one without `mpirun`).
+    public let world: World
+    /// This process's share of a step that sums several micro-batches (over ranks, or
+    /// `--grad-accum` alone); nil for a one-rank run with one micro-batch per step.
+    private let dataParallel: DataParallelRank?
 
     /// A step begun on the devices and not yet settled: what it needs to be settled, or run
     /// again after a device failure, and its record so far.
@@ -59,10 +65,15 @@ public final class TrainingRun {
     }
 
     /// Loads the model and data, starts the fleet and loads the initial parameters into it, or
-    /// (`--resume`) brings back the run the resumed directory holds.
+    /// (`--resume`) brings back the run the resumed directory holds. In a job of several ranks
+    /// (`world`, by default this process's) each rank does so with its own devices, in its own
+    /// directory `rank-r` of the SSD directory.
     /// Device processes it starts log at `logger`'s level.
-    public init(_ options: TrainingOptions,
+    public init(_ options: TrainingOptions, world: World? = nil,
                 logger: Logger = Logger(label: "smartinf.trainer", factory: SwiftLogNoOpLogHandler.init)) throws {
+        let world = try world ?? World.join()
+        self.world = world
+        let options = try options.forRank(of: world)
         self.options = options
         self.logger = logger
         hostFault = options.hostFault
@@ -106,13 +117,22 @@ public final class TrainingRun {
             validationLoader = try TokenBatchLoader(tokens: try TokenFile.read(from: path, vocabSize: config.vocabSize),
                                                     shape: shape)
         }
-        let partition = Partition(parameterCount: config.parameterCount, deviceCount: options.devices)
+        let dataParallel = world.size > 1 || options.gradientAccumulationSteps > 1
+            ? try DataParallelRank(world: world, parameterCount: config.parameterCount, devicesPerRank: options.devices,
+                                   microBatches: options.gradientAccumulationSteps, precision: options.precision)
+            : nil
+        self.dataParallel = dataParallel
+        let partition = dataParallel?.fleetPartition ?? Partition(parameterCount: config.parameterCount, deviceCount: options.devices)
         let scaling = options.lossScaling ?? (options.precision == .fp16 ? DynamicLossScaler.Configuration() : nil)
         let lossScaler = scaling.map { configuration in
             saved?.lossScaler.map { DynamicLossScaler(configuration, continuing: $0) } ?? DynamicLossScaler(configuration)
         }
         if let saved {
             stepsDone = saved.stepsDone
+            let steps = try world.allGather([Double(saved.stepsDone)])
+            guard steps.allSatisfy({ $0 == steps[0] }) else {
+                throw TrainingError.badOption("--resume: the ranks' journals stand at steps \(steps.map { Int($0) }) (rank by rank); a job resumes only when they agree")
+            }
             for _ in 0..<saved.stepsDone * options.gradientAccumulationSteps { _ = trainLoader.next() }
         }
 
@@ -138,13 +158,16 @@ public final class TrainingRun {
         placement.deviceArguments = Dictionary(uniqueKeysWithValues: (0..<options.devices).map { i in
             (i, (options.deviceFaults[i].map { ["--fault", $0] } ?? []) + (clocking?.deviceArguments(i) ?? []))
         })
+        if world.size > 1 && options.overlapForward {
+            logger.notice("--overlap-forward: not over ranks (the new compute copy is all-gathered after each step); every step settles before the next forward pass")
+        }
         logger.info("model: \(config)")
         logger.info("fleet: \(options.mode) on \(options.devices) device(s), starting")
         let start: DeviceFleet.Start
         switch source {
         case .exported(_, let portable)?: start = .restore(vectors: portable.vectors, committedStep: portable.state.stepsDone)
         case .checkpoint(_, let state)?, .devices(_, let state)?: start = .resume(committedStep: state.stepsDone, snapshots: state.snapshots)
-        case nil: start = .load(initial!)
+        case nil: start = .load(world.size > 1 ? dataParallel!.part(of: initial!) : initial!)
         }
         let fleet = try DeviceFleet.start(placement.backend, partition: partition, configuration: DeviceFleet.Configuration(
             mode: options.mode, optimizer: options.optimizer, gradientPrecision: options.precision,
@@ -160,7 +183,7 @@ public final class TrainingRun {
         let parameters: AlignedBuffer<Float>
         switch source {
         case .exported(_, let portable)?: parameters = portable.vectors[0]
-        case .checkpoint?, .devices?: parameters = AlignedBuffer(try fleet.readState(.parameters))
+        case .checkpoint?, .devices?: parameters = try Self.whole(AlignedBuffer(try fleet.readState(.parameters)), dataParallel)
         case nil: parameters = initial!
         }
         model = GPTModel(config: config, parameters: parameters, shape: shape, precision: options.precision)
@@ -177,6 +200,15 @@ public final class TrainingRun {
         let kept = saved == nil ? nil : stepsDone
         metrics = try options.metricsPath.map { try MetricsWriter(path: $0, keepingStepsThrough: kept) }
     }
+
+    /// The whole vector of which this rank's fleet holds `local`.
+    private static func whole(_ local: AlignedBuffer<Float>, _ dataParallel: DataParallelRank?) throws -> AlignedBuffer<Float> {
+        guard let dataParallel, dataParallel.world.size > 1 else { return local }
+        return try dataParallel.gather(local)
+    }
+
+    /// What this rank moved in each kind of collective so far (nothing in a world of one).
+    public func collectiveTraffic(of operation: CollectiveOperation) -> CollectiveTraffic { world.traffic(of: operation) }
 
     /// The partition plan with tensor names (`--explain`).
     public var plan: String {
@@ -225,7 +257,7 @@ public final class TrainingRun {
     private static func trainerState(_ options: TrainingOptions, step: Int, optimizer: OffloadedOptimizer, config: GPTConfig,
                                      checkpoint: String?) -> TrainerState {
         TrainerState(
-            stepsDone: step, appliedSteps: optimizer.appliedSteps, mode: options.mode.rawValue,
+            ranks: options.ranks, stepsDone: step, appliedSteps: optimizer.appliedSteps, mode: options.mode.rawValue,
             optimizer: options.optimizer.name, devices: options.devices, ssdDirectory: options.ssdDirectory,
             subgroupElements: optimizer.fleet.subgroupElements, shuffleSeed: options.shuffleSeed,
             gradientAccumulationSteps: options.gradientAccumulationSteps,
@@ -245,7 +277,7 @@ public final class TrainingRun {
     /// something right after it needs the run settled (a checkpoint, a validation pass, the end),
     /// nor under a modeled clock, which times the paper's schedule.
     private func mayOverlap(_ step: Int, skip: Bool) -> Bool {
-        options.overlapForward && !skip && clocking == nil && step < options.steps && !checkpointDue(step) && !validationDue(step)
+        options.overlapForward && world.size == 1 && !skip && clocking == nil && step < options.steps && !checkpointDue(step) && !validationDue(step)
     }
 
     /// The forward pass of the next step, overlapped with the step in flight: it waits for each
@@ -279,33 +311,43 @@ public final class TrainingRun {
         let scale = optimizer.lossScale
         // Each micro-batch's loss is scaled by 1/N (as DeepSpeed and llm.c do), so that the
         // gradients its backward passes add up are the mean over the step's micro-batches.
-        let microBatches = options.gradientAccumulationSteps
-        let backwardScale = Float(scale) / Float(microBatches)
+        let microBatchCount = options.gradientAccumulationSteps
+        let backwardScale = Float(scale) / Float(microBatchCount)
+        // The step's micro-batches this process runs; a rank passes over the others' batches.
+        let own = dataParallel?.microBatches ?? 0..<microBatchCount
+        for _ in 0..<own.lowerBound { _ = trainLoader.next() }
         var batch = trainLoader.next()
         var forwardStart = ContinuousClock.now
         var microLoss = try inFlight.map { try forwardOverlapping($0, batch) } ?? model.forward(batch)
         // Zeroed only now: a step in flight is run again on its gradient if a device fails.
         model.zeroGradients()
-        var lossSum = 0.0
-        // Every micro-batch but the last: its backward pass, then the next one's forward pass.
-        for _ in 1..<microBatches {
+        var losses: [Double] = []
+        // Every micro-batch but the last: its backward pass (alone, when the micro-batches'
+        // gradients are summed in the canonical order), then the next one's forward pass.
+        for _ in own.dropLast() {
             let backwardStart = ContinuousClock.now
             seconds.forward += (backwardStart - forwardStart) / .seconds(1)
             model.backward(lossScale: backwardScale)
-            lossSum += Double(microLoss)
+            losses.append(Double(microLoss))
+            if let dataParallel {
+                dataParallel.add(model.computeGradients)
+                model.zeroGradients()
+            }
             batch = trainLoader.next()
             forwardStart = ContinuousClock.now
             seconds.backward += (forwardStart - backwardStart) / .seconds(1)
             microLoss = model.forward(batch)
         }
-        let loss = (lossSum + Double(microLoss)) / Double(microBatches)
+        losses.append(Double(microLoss))
+        for _ in own.upperBound..<microBatchCount { _ = trainLoader.next() }
         clocking?.paceCompute(backward: false, startedAt: forwardStart)
         hostFault.strike(.forward, step: step)
         let forwardEnd = ContinuousClock.now
         seconds.forward += (forwardEnd - forwardStart) / .seconds(1)
         // The last micro-batch's backward pass: payloads of subgroups whose gradients are final
-        // go out while it goes on (earlier passes' gradients are not final).
-        let early = GradientOffloadSession(fleet: fleet, step: step, gradient: model.computeGradients)
+        // go out while it goes on. Not when the micro-batches are summed apart: the gradient is
+        // final only after the sum (and, over ranks, the reduce-scatter).
+        let early = dataParallel == nil ? GradientOffloadSession(fleet: fleet, step: step, gradient: model.computeGradients) : nil
         let layout = model.layout
         model.backward(lossScale: backwardScale) { ready in
             // What is final only at the end (the embeddings) goes with the step.
@@ -313,6 +355,7 @@ public final class TrainingRun {
             early?.offload { layout.readiness(of: $0) <= ready }
         }
         try early?.finish()
+        dataParallel?.add(model.computeGradients)
         clocking?.paceCompute(backward: true, startedAt: forwardEnd)
         hostFault.strike(.backward, step: step)
         let backwardEnd = ContinuousClock.now
@@ -320,10 +363,19 @@ public final class TrainingRun {
 
         let checkStart = ContinuousClock.now
         // The model filed its gradients in the run's precision, so a value that only overflows
-        // once stored in fp16 is already ±inf here.
-        let gradient = model.computeGradients
+        // once stored in fp16 is already ±inf here; so is a sum rounded into it.
+        let gradient = try dataParallel?.reduce() ?? model.computeGradients
         gradientFault?(step, gradient)
-        let check = optimizer.check(gradient)
+        let check: GradientCheck
+        let loss: Double
+        if let dataParallel {
+            let gathered = try dataParallel.gather(losses: losses)
+            check = optimizer.check(gathered.statistics)
+            loss = gathered.losses.reduce(0, +) / Double(microBatchCount)
+        } else {
+            check = optimizer.check(gradient)
+            loss = losses.reduce(0, +) / Double(microBatchCount)
+        }
         let learningRate = options.schedule.learningRate(step: step, appliedSteps: optimizer.appliedSteps)
         let update = optimizer.prepare(check, learningRate: learningRate)
         seconds.gradientCheck = (ContinuousClock.now - checkStart) / .seconds(1)
@@ -337,8 +389,15 @@ public final class TrainingRun {
                 step: step, loss: loss, valLoss: nil, lr: Double(learningRate), lossScale: scale, skipped: check.skip,
                 gradNorm: check.gradientNorm, tokensPerSecond: 0, seconds: seconds, modeled: nil))
         } else {
+            // Over ranks, this rank's fleet writes its part of the compute copy, and every
+            // rank's part is gathered into every rank.
+            let gathers = world.size > 1
             traffic.add(try optimizer.step(step, update: update, check: check, gradient: gradient, early: early,
-                                           computeCopy: model.computeParameters))
+                                           computeCopy: gathers ? nil : model.computeParameters))
+            if gathers && !check.skip, let dataParallel {
+                fleet.readComputeCopy(into: model.computeParameters, at: dataParallel.offset)
+                try dataParallel.allGather(model.computeParameters)
+            }
             hostFault.strike(.committed, step: step)
         }
         seconds.update = (ContinuousClock.now - updateStart) / .seconds(1)
@@ -351,7 +410,7 @@ public final class TrainingRun {
         let validation = validationDue(step) ? validationLoss() : nil
         return StepRecord(step: step, loss: loss, valLoss: validation, lr: Double(learningRate), lossScale: scale,
                           skipped: check.skip, gradNorm: check.gradientNorm,
-                          tokensPerSecond: Double(batch.shape.tokenCount * microBatches) / seconds.total, seconds: seconds,
+                          tokensPerSecond: Double(batch.shape.tokenCount * microBatchCount) / seconds.total, seconds: seconds,
                           modeled: modeled)
     }
 
@@ -380,22 +439,31 @@ public final class TrainingRun {
         state.snapshots = try fleet.snapshot(step: step, keep: options.keepCheckpoints,
                                              note: String(decoding: try state.encoded(), as: UTF8.self)).map(\.path)
         hostFault.strike(.snapshot, step: step)
+        // The fp32 masters from the devices (in fp32 runs they equal the compute copy), from
+        // every rank's devices.
+        let masters = options.precision == .fp32 ? model.parameters
+            : try Self.whole(AlignedBuffer(try fleet.readState(.parameters)), dataParallel)
+        // Every rank snapshots its devices and journals the checkpoint; rank 0 writes its files.
+        if world.rank == 0 { try writeCheckpointFiles(state, masters: masters, step: step, to: directory) }
+        if lastCheckpoint != directory {
+            lastCheckpoint = directory
+            try journal.append(trainerState(step: step))
+        }
+    }
+
+    /// The host's files of a checkpoint: the residuals, the model, and last the state naming them.
+    private func writeCheckpointFiles(_ state: TrainerState, masters: AlignedBuffer<Float>, step: Int, to directory: String) throws {
+        var state = state
         if fleet.usesErrorFeedback {
             state.errorFeedback = "error-feedback-\(step).bin"
             try fleet.errorFeedback.write(to: "\(directory)/\(state.errorFeedback!)")
         }
-        // The fp32 masters from the devices (in fp32 runs they equal the compute copy).
-        let masters = options.precision == .fp32 ? model.parameters : AlignedBuffer(try fleet.readState(.parameters))
         try GPTCheckpoint(config: model.config, parameters: masters).write(to: "\(directory)/model.bin")
         hostFault.strike(.modelFile, step: step)
         try state.write(to: "\(directory)/\(PortableCheckpoint.stateFile)")
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         where name.hasPrefix("error-feedback") && name.hasSuffix(".bin") && name != state.errorFeedback {
             try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
-        }
-        if lastCheckpoint != directory {
-            lastCheckpoint = directory
-            try journal.append(trainerState(step: step))
         }
     }
 

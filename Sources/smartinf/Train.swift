@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarking
+import Collective
 import ConsoleLog
 import DeepSpeedConfig
 import Foundation
@@ -107,14 +108,22 @@ struct Train: ParsableCommand {
     /// ignored keys) go to standard error through the logger, and the devices it starts log at
     /// the same level; what the command reports — the plan, a line per step, the summary — is
     /// its output, on standard output whatever the level.
+    ///
+    /// Under `mpirun -np R` every rank runs this, each with its own devices; rank 0 alone
+    /// prints, and a rank that fails ends the whole job naming itself (docs/SCALE-OUT.md).
     func run() throws {
         logging.bootstrap()
-        let logger = Logger(label: "smartinf.trainer")
-        let options = try resolved(logger: logger)
+        let options = try resolved(logger: Logger(label: "smartinf.trainer"))
+        try World.run { world in try train(options, world: world) }
+    }
+
+    private func train(_ options: TrainingOptions, world: World) throws {
+        var logger = Logger(label: "smartinf.trainer")
+        if world.size > 1 { logger[metadataKey: "rank"] = "\(world.rank)" }
         let run: TrainingRun
-        do { run = try TrainingRun(options, logger: logger) } catch { throw failure(error) }
+        do { run = try TrainingRun(options, world: world, logger: logger) } catch { throw failure(error, world: world) }
         defer { run.finish() }
-        let out: (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
+        let out: (String) -> Void = world.rank == 0 ? { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) } : { _ in }
         if explain { out(run.plan) }
         do {
             try run.run { record in
@@ -129,13 +138,40 @@ struct Train: ParsableCommand {
                 }
                 out(line)
             }
-        } catch { throw failure(error) }
+        } catch { throw failure(error, world: world, finishing: run) }
         out(Self.summary(run))
     }
 
-    private func failure(_ error: Error) -> Error {
+    /// Says what failed; in a job of several ranks ends every rank, naming this one (the others
+    /// would wait for it in a collective).
+    private func failure(_ error: Error, world: World, finishing run: TrainingRun? = nil) -> Error {
+        guard world.launcher == nil else {
+            run?.finish()
+            world.abort("smartinf train: \(error)")
+        }
         FileHandle.standardError.write(Data("smartinf train: \(error)\n".utf8))
         return ExitCode.failure
+    }
+
+    /// "R ranks × " before the devices of a data-parallel run.
+    private static func ranks(_ run: TrainingRun) -> String {
+        run.world.size > 1 ? "\(run.world.size) ranks × " : ""
+    }
+
+    /// What each rank moved between ranks per step, against the 2(R − 1)/R of the gradient and
+    /// compute-copy bytes a reduce-scatter and an all-gather move (docs/SCALE-OUT.md).
+    private static func collectives(_ run: TrainingRun) -> String {
+        let ranks = run.world.size
+        guard ranks > 1, !run.records.isEmpty else { return "" }
+        let steps = Double(run.records.count)
+        let elements = Double(run.model.config.parameterCount)
+        let theory = Double(ranks - 1) / Double(ranks) * elements * Double(4 + run.options.precision.byteWidth)
+        let parts = [CollectiveOperation.reduceScatter, .allGather, .scalars].map { operation in
+            let t = run.collectiveTraffic(of: operation)
+            return "\(operation) \(Figures.count(Double(t.bytesSent) / steps))B sent, \(Figures.count(Double(t.bytesReceived) / steps))B received"
+        }
+        return "\nbetween ranks, rank 0 per step: " + parts.joined(separator: "; ")
+            + " (theory for reduce-scatter + all-gather: (R − 1)/R × (4 + \(run.options.precision.byteWidth)) B × \(Int(elements)) parameters = \(Figures.count(theory))B each way)"
     }
 
     static func summary(_ run: TrainingRun) -> String {
@@ -178,11 +214,11 @@ struct Train: ParsableCommand {
         }
         return """
 
-        \(run.options.mode) on \(run.options.devices) device(s): loss \(String(format: "%.4f", first)) → \(String(format: "%.4f", last)) in \(run.records.count) steps
+        \(ranks(run))\(run.options.mode) on \(run.options.devices) device(s): loss \(String(format: "%.4f", first)) → \(String(format: "%.4f", last)) in \(run.records.count) steps
         \(table.rendered)
         shared host link: \(Figures.count(Double(t.gradientBytes)))B of gradients down, \(Figures.count(Double(t.parameterBytes)))B of parameters up
         inside the devices: \(Figures.count(Double(t.deviceBytesRead)))B read, \(Figures.count(Double(t.deviceBytesWritten)))B written
-        \(memory)
+        \(memory)\(collectives(run))
         """
     }
 

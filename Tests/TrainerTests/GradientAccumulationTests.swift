@@ -71,10 +71,10 @@ import Trainer
     }
 
     /// A run with 2 micro-batches per step equals, bit for bit, the loop written here: the
-    /// in-process model and AdamW kernel, two backward passes at ½ into one gradient, one update;
-    /// the loss is the micro-batches' mean. The early gradient offload happens only during the
-    /// last micro-batch's backward pass (an earlier one would send a partial gradient and change
-    /// the result), with and without the overlapped forward pass; base has no early offload.
+    /// in-process model and AdamW kernel, two backward passes at ½ each into a zeroed gradient,
+    /// the two added (the canonical order's sum of two leaves, docs/SCALE-OUT.md), one update;
+    /// the loss is the micro-batches' mean. No gradient goes out early (it is final only once
+    /// summed), with and without the overlapped forward pass.
     @Test(arguments: [(OffloadMode.suO, false), (.suO, true), (.base, false)])
     func aRunWithAccumulationIsTheLoopWrittenHere(mode: OffloadMode, overlap: Bool) throws {
         let dir = RunDirectory()
@@ -91,12 +91,16 @@ import Trainer
         var batches = try loader(data, reference)
         var losses: [Double] = []
         for _ in 0..<4 {
-            reference.zeroGradients()
             var sum = 0.0
+            var microBatchGradients: [[Float]] = []
             for _ in 0..<2 {
+                reference.zeroGradients()
                 sum += Double(reference.forward(batches.next()))
                 reference.backward(lossScale: 0.5)
+                microBatchGradients.append(reference.gradients.array)
             }
+            let gradients = reference.gradients
+            for i in 0..<gradients.count { gradients[i] = microBatchGradients[0][i] + microBatchGradients[1][i] }
             trainer.applyUpdate(learningRate: 1e-3)
             losses.append(sum / 2)
         }

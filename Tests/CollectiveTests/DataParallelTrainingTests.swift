@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+
+/// `mpirun -np R smartinf train`: R real ranks, each with its own devices, against one process
+/// alone with all the devices and the same micro-batches (docs/SCALE-OUT.md, "The canonical
+/// order of a gradient sum"). Tiny models and few steps: the ranks share this machine's cores.
+@Suite(.serialized) struct DataParallelTrainingTests {
+    /// A directory for one test's runs, removed after it.
+    final class Scratch {
+        let path = "/var/tmp/smartinf-dp-\(getpid())-\(UUID().uuidString.prefix(8))"
+        init() throws {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            let corpus = try MPIJob.run(ranks: nil, ["corpus", "--out", path, "--train-bytes", "40000", "--val-bytes", "4000"])
+            #expect(corpus.status == 0, "\(corpus.output)")
+        }
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    /// Four micro-batches of 2 sequences per step over 4 devices in all, whatever the ranks.
+    static func train(_ scratch: Scratch, name: String, ranks: Int?, steps: Int = 3, extra: [String] = []) throws -> MPIJob {
+        let devices = 4 / (ranks ?? 1)
+        return try MPIJob.run(ranks: ranks, [
+            "train", "--init", "gpt2:1,2,32,16,256", "--train-data", "\(scratch.path)/train.bin", "--batch", "2", "--seq", "16",
+            "--grad-accum", "4", "--steps", "\(steps)", "--devices", "\(devices)", "--dram", "16MiB", "--lr", "1e-3",
+            "--weight-decay", "0.01", "--grad-clip", "1", "--ssd-dir", "\(scratch.path)/\(name)-ssd",
+            "--save-checkpoint", "\(scratch.path)/\(name)", "--metrics", "\(scratch.path)/\(name).jsonl",
+        ] + extra)
+    }
+
+    /// What a run leaves to compare: its final fp32 parameters (llm.c file) and every step's
+    /// metrics line (loss, norm, …) without its timings.
+    struct Outcome: Equatable {
+        var model: Data
+        var steps: [[String: String]]
+
+        init(_ scratch: Scratch, _ name: String) throws {
+            model = try #require(FileManager.default.contents(atPath: "\(scratch.path)/\(name)/model.bin"), "\(name): no model.bin")
+            let lines = try String(contentsOfFile: "\(scratch.path)/\(name).jsonl", encoding: .utf8).split(separator: "\n")
+            steps = try lines.map { line in
+                let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                return record.filter { ["step", "loss", "grad_norm", "lr", "skipped"].contains($0.key) }.mapValues { "\($0)" }
+            }
+        }
+    }
+
+    /// R = 1, 2 and 4 in su+o: the same final parameters to the bit, the same loss and gradient
+    /// norm at every step; and rank 0 alone prints the step lines.
+    @Test func ranksGiveTheOneRankRunsBits() throws {
+        let scratch = try Scratch()
+        var outcomes: [Int: Outcome] = [:]
+        for ranks in [1, 2, 4] {
+            let job = try Self.train(scratch, name: "r\(ranks)", ranks: ranks == 1 ? nil : ranks)
+            #expect(job.status == 0, "R = \(ranks): \(job.output)")
+            #expect(job.stdout.components(separatedBy: "step    1/3").count == 2, "R = \(ranks): \(job.stdout)")
+            outcomes[ranks] = try Outcome(scratch, "r\(ranks)")
+        }
+        let reference = try #require(outcomes[1])
+        #expect(reference.steps.count == 3 && reference.steps.allSatisfy { $0.keys.contains("grad_norm") })
+        for ranks in [2, 4] {
+            #expect(outcomes[ranks]?.steps == reference.steps, "R = \(ranks)")
+            #expect(outcomes[ranks]?.model == reference.model, "R = \(ranks): the final parameters differ")
+        }
+        #expect(try Outcome(scratch, "r2").model != Data(), "no parameters written")
+    }
+
+    /// su+o+c in bf16 (top-k on each rank's reduced slice, the sum rounded once into bf16), base,
+    /// and 8-bit optimizer states (blocks per device slice): two ranks give the one-rank run's bits.
+    @Test(arguments: [["--mode", "su+o+c", "--topk-ratio", "0.1", "--precision", "bf16"], ["--mode", "base"],
+                      ["--state-precision", "8bit"]])
+    func otherModesGiveTheOneRankRunsBits(mode: [String]) throws {
+        let scratch = try Scratch()
+        let one = try Self.train(scratch, name: "one", ranks: nil, extra: mode)
+        let two = try Self.train(scratch, name: "two", ranks: 2, extra: mode)
+        #expect(one.status == 0 && two.status == 0, "\(one.output)\n\(two.output)")
+        #expect(try Outcome(scratch, "two") == Outcome(scratch, "one"), "\(mode)")
+    }
+
+    /// Two ranks stopped after 2 steps and resumed from their SSD directory (each rank from its
+    /// own journal in rank-r) end where an uninterrupted run ends.
+    @Test func twoRanksResumeFromTheirDevices() throws {
+        let scratch = try Scratch()
+        let whole = try Self.train(scratch, name: "whole", ranks: 2)
+        let first = try Self.train(scratch, name: "parts", ranks: 2, steps: 2)
+        let rest = try Self.train(scratch, name: "parts", ranks: 2, extra: ["--resume", "\(scratch.path)/parts-ssd"])
+        for job in [whole, first, rest] { #expect(job.status == 0, "\(job.output)") }
+        #expect(FileManager.default.fileExists(atPath: "\(scratch.path)/parts-ssd/rank-1/trainer-state.journal"))
+        #expect(try Outcome(scratch, "parts") == Outcome(scratch, "whole"))
+    }
+
+    /// A device that crashes on every rank in step 2 (device 0 of each, `--device-fault`) is
+    /// recovered inside its rank under `--on-device-failure retry`; the others wait in the
+    /// all-gather, and the run ends with the undisturbed one-rank run's bits.
+    @Test func aDeviceFailureOnTheRanksIsRecoveredWithoutDiverging() throws {
+        let scratch = try Scratch()
+        let reference = try Self.train(scratch, name: "reference", ranks: nil)
+        let disturbed = try Self.train(scratch, name: "disturbed", ranks: 2,
+                                       extra: ["--device-fault", "0:crash@step=2,phase=write_m", "--on-device-failure", "retry"])
+        #expect(reference.status == 0 && disturbed.status == 0, "\(reference.output)\n\(disturbed.output)")
+        #expect(disturbed.output.contains("recovering device 0"), "\(disturbed.output)")
+        #expect(try Outcome(scratch, "disturbed") == Outcome(scratch, "reference"))
+    }
+
+    /// A rank that dies (SIGKILL in step 2's backward pass, rank 1 only) stops the job: mpirun
+    /// names the rank, and the others do not wait for it in a collective.
+    @Test func aDeadRankStopsTheJobNamingIt() throws {
+        let scratch = try Scratch()
+        let job = try Self.train(scratch, name: "dead", ranks: 2, extra: ["--host-fault", "crash@step=2,phase=backward,rank=1"])
+        #expect(job.status != 0)
+        #expect(job.output.contains("process rank 1") && job.output.contains("signal 9"), "\(job.output)")
+        #expect(job.seconds < 30, "the job took \(job.seconds) s to stop")
+    }
+
+    /// Micro-batches that do not split evenly over the ranks are refused by every rank, naming
+    /// the flag, and the job stops.
+    @Test func microBatchesMustBeAMultipleOfTheRanks() throws {
+        let scratch = try Scratch()
+        let job = try Self.train(scratch, name: "uneven", ranks: 3)
+        #expect(job.status != 0)
+        #expect(job.output.contains("--grad-accum 4 must be a multiple of the 3 ranks"), "\(job.output)")
+        #expect(job.output.contains("rank 0 of 3: smartinf train:"), "\(job.output)")
+    }
+}
