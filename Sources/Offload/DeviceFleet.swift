@@ -73,11 +73,11 @@ public final class DeviceFleet {
     public enum Start: Sendable {
         /// Fresh: load these initial parameters (`partition.parameterCount` values), zero states.
         case load(AlignedBuffer<Float>)
-        /// Resume: the devices already hold the run's states; each must have committed `step`
-        /// (a device one step ahead on some or all of its subgroups — it went on with a step the
-        /// host never recorded — is rolled back).
-        /// A device at any other step restores its snapshot `snapshots[i]` of `step`, when the
-        /// checkpoint names one (the run went on past its last checkpoint before it stopped).
+        /// Resume: the devices already hold the run's states at `step`, or past it. With a
+        /// checkpoint's `snapshots`, a device not at `step` restores its snapshot `snapshots[i]`
+        /// (the run went on past its last checkpoint before it stopped). Without, a device one
+        /// step ahead on some or all of its subgroups (it went on with a step the host never
+        /// recorded) is rolled back, and one at any other step is refused.
         case resume(committedStep: Int, snapshots: [String]? = nil)
         /// Lay out states saved elsewhere (an exported checkpoint, from any number of devices):
         /// p and each optimizer state over all `partition.parameterCount` parameters, committed
@@ -123,13 +123,18 @@ public final class DeviceFleet {
                                        step: step, optimizer: configuration.optimizer)
                 case .resume(let step, let snapshots):
                     let held = try link.status()
-                    // A device the host left in the middle of step + 1 may hold it on some
-                    // subgroups only (each commits its own); step + 1 rolls back either way.
-                    if held.contains(step + 1) && held.allSatisfy({ $0 == step || $0 == step + 1 }) {
-                        try link.perform(.rollback(step: step))
-                    } else if !held.allSatisfy({ $0 == step }), let snapshots {
+                    if held.allSatisfy({ $0 == step }) {
+                        // At the step: nothing to do.
+                    } else if let snapshots {
+                        // A checkpoint's snapshot brings back its step whatever the device went
+                        // on to, where a rollback may not: a step begun after the next one
+                        // releases the older of the two slots it is about to overwrite.
                         try link.perform(.restoreSnapshot(path: snapshots[i]))
-                    } else if !held.allSatisfy({ $0 == step }) {
+                    } else if held.contains(step + 1) && held.allSatisfy({ $0 == step || $0 == step + 1 }) {
+                        // A device the host left in the middle of step + 1 may hold it on some
+                        // subgroups only (each commits its own); step + 1 rolls back either way.
+                        try link.perform(.rollback(step: step))
+                    } else {
                         let steps = Set(held).sorted()
                         throw FleetError.deviceFailed(device: i, socket: names[i], failure: .unexpectedSteps(steps), detail:
                             "cannot resume at step \(step): its subgroups have committed steps \(steps) (a different run, or states lost)")
