@@ -49,6 +49,9 @@ public struct PhaseSeconds: Codable, Sendable, Equatable {
 }
 
 /// Appends one JSON object per line, flushed per step, so a killed run keeps what it logged.
+/// A diverged run's non-finite numbers (a NaN loss, an infinite gradient norm) are written as
+/// the strings "nan", "inf" and "-inf", as the benchmarks' JSON does: JSON has no such numbers,
+/// and the line of the step where a run diverges is the one its user most needs.
 final class MetricsWriter {
     private let handle: FileHandle
     private let encoder = JSONEncoder()
@@ -69,6 +72,7 @@ final class MetricsWriter {
         handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try handle.seekToEnd()
         encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     }
 
     func append(_ record: StepRecord) throws {

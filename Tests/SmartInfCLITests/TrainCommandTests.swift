@@ -103,6 +103,21 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: "\(dir)/checkpoint/trainer-state.json"))
     }
 
+    /// A run that diverges (a learning rate of 1e30 overflows the parameters, the loss becomes
+    /// NaN) still writes a metrics line per step, its non-finite numbers as strings.
+    @Test func aDivergedRunKeepsLoggingItsMetrics() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let result = try train(["--init", "gpt2:1,2,32,16,256", "--mode", "base", "--devices", "1", "--lr", "1e30", "--steps", "3"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = try String(contentsOfFile: "\(dir)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 3)
+        let losses = try lines.map { line in
+            (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["loss"]
+        }
+        #expect(losses.first is NSNumber, "\(losses)")
+        #expect(losses.contains { ($0 as? String) == "nan" }, "\(losses)")
+    }
+
     /// `--state-precision 8bit`: the devices' SSD files shrink (per subgroup of 8192: a gradient
     /// slot of 36 KiB and two slots of p, m, v of 32 + 12 + 12 KiB instead of 3 × 32: 65%), the
     /// run trains; a word it does not know is refused naming the flag.
