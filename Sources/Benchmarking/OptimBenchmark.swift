@@ -10,18 +10,22 @@ public struct OptimBenchmark: Sendable {
         /// nil: masters only, no compute copy written.
         public var copyOutPrecision: Precision?
         public var path: UpdateKernel.Path
+        /// How the states are stored: each precision is measured in turn, so that the 8-bit
+        /// kernel's cost (decode, update, encode) is read against fp32's in the same run.
+        public var statePrecisions: [StatePrecision]
         public var repetitions: Int
 
         public init(parameters: Int = 64 << 20, threadCounts: [Int] = [1, 2],
                     optimizers: [OptimizerConfig] = [.adamw(AdamWHyperparameters())],
                     gradientPrecision: Precision = .fp16, copyOutPrecision: Precision? = .fp16,
-                    path: UpdateKernel.Path = .simd, repetitions: Int = 5) {
+                    path: UpdateKernel.Path = .simd, statePrecisions: [StatePrecision] = [.fp32], repetitions: Int = 5) {
             self.parameters = parameters
             self.threadCounts = threadCounts
             self.optimizers = optimizers
             self.gradientPrecision = gradientPrecision
             self.copyOutPrecision = copyOutPrecision
             self.path = path
+            self.statePrecisions = statePrecisions
             self.repetitions = repetitions
         }
     }
@@ -51,17 +55,19 @@ public struct OptimBenchmark: Sendable {
         public static var all: [CopyOut] { Precision.allCases.map(CopyOut.init) + [CopyOut(nil)] }
     }
 
-    /// One row: an optimizer at a thread count.
+    /// One row: an optimizer, its states' precision, at a thread count.
     public struct Row: Codable, Sendable {
         public var optimizer: String
+        /// "fp32" or "8bit/B" (blocks of B).
+        public var states: String
         public var gradient: String
         public var copyOut: String
         public var path: String
         public var threads: Int
         public var parameters: Int
         /// Bytes read plus bytes written per parameter: p, the states and the gradient in; p, the
-        /// states and the compute copy out.
-        public var bytesPerParameter: Int
+        /// states and the compute copy out (an 8-bit state: its code and its share of a scale).
+        public var bytesPerParameter: Double
         public var seconds: SampledFigure
         public var parametersPerSecond: Double
         public var gigabytesPerSecond: Double
@@ -90,46 +96,55 @@ public struct OptimBenchmark: Sendable {
         var rows: [Row] = []
         for optimizer in options.optimizers {
             let used = Array(states.prefix(optimizer.stateCount))
-            used.forEach { $0.fill(with: optimizer.initialStateValue) }
-            let bytes = 2 * 4 * (1 + optimizer.stateCount) + options.gradientPrecision.byteWidth
-                + (options.copyOutPrecision?.byteWidth ?? 0)
-            for threads in options.threadCounts {
-                let kernel = UpdateKernel(threads: threads, path: options.path)
-                let copy = MemoryTrafficLimit(.copy, bytesMoved: bytes * n, threads: threads)
-                let inPlace = MemoryTrafficLimit(.inPlace, bytesMoved: bytes * n, threads: threads)
-                var step = 0
-                let samples = Timing.interleaved(repetitions: options.repetitions, [
-                    { copy.run() },
-                    { inPlace.run() },
-                    {
-                        step += 1
-                        let update = optimizer.prepare(step: step, learningRate: 1e-3, combinedUnscale: 1.0 / 1024)
-                        kernel.run(update, parameters: parameters, states: used, gradient: gradient, copyOut: copyOut)
-                    },
-                ])
-                let kernelSeconds = Timing.median(samples[2])
-                let gbps = Double(bytes * n) / kernelSeconds / 1e9
-                let copyGbps = Double(copy.bytesMoved) / Timing.median(samples[0]) / 1e9
-                let inPlaceGbps = Double(inPlace.bytesMoved) / Timing.median(samples[1]) / 1e9
-                rows.append(Row(
-                    optimizer: optimizer.name, gradient: options.gradientPrecision.description,
-                    copyOut: options.copyOutPrecision?.description ?? "none", path: options.path.rawValue,
-                    threads: threads, parameters: n, bytesPerParameter: bytes,
-                    seconds: SampledFigure(samples[2]), parametersPerSecond: Double(n) / kernelSeconds,
-                    gigabytesPerSecond: gbps, memoryCopyGigabytesPerSecond: copyGbps,
-                    ratioToMemoryCopy: gbps / copyGbps, inPlaceGigabytesPerSecond: inPlaceGbps,
-                    ratioToInPlace: gbps / inPlaceGbps))
+            for precision in options.statePrecisions {
+                used.forEach { $0.fill(with: optimizer.initialStateValue) }
+                let stored = precision.blockSize.map { _ in zip(used, optimizer.kind.stateMaps).map { precision.stored($0, map: $1) } }
+                let bytes = 2 * 4 * n + 2 * optimizer.stateCount * precision.storedBytes(elements: n)
+                    + (options.gradientPrecision.byteWidth + (options.copyOutPrecision?.byteWidth ?? 0)) * n
+                for threads in options.threadCounts {
+                    let kernel = UpdateKernel(threads: threads, path: options.path)
+                    let copy = MemoryTrafficLimit(.copy, bytesMoved: bytes, threads: threads)
+                    let inPlace = MemoryTrafficLimit(.inPlace, bytesMoved: bytes, threads: threads)
+                    var step = 0
+                    let samples = Timing.interleaved(repetitions: options.repetitions, [
+                        { copy.run() },
+                        { inPlace.run() },
+                        {
+                            step += 1
+                            let update = optimizer.prepare(step: step, learningRate: 1e-3, combinedUnscale: 1.0 / 1024)
+                            if let stored, let blockSize = precision.blockSize {
+                                kernel.run(update, parameters: parameters, states: stored, blockSize: blockSize, gradient: gradient,
+                                           copyOut: copyOut)
+                            } else {
+                                kernel.run(update, parameters: parameters, states: used, gradient: gradient, copyOut: copyOut)
+                            }
+                        },
+                    ])
+                    let kernelSeconds = Timing.median(samples[2])
+                    let gbps = Double(bytes) / kernelSeconds / 1e9
+                    let copyGbps = Double(copy.bytesMoved) / Timing.median(samples[0]) / 1e9
+                    let inPlaceGbps = Double(inPlace.bytesMoved) / Timing.median(samples[1]) / 1e9
+                    rows.append(Row(
+                        optimizer: optimizer.name, states: precision.blockSize.map { "8bit/\($0)" } ?? "fp32",
+                        gradient: options.gradientPrecision.description,
+                        copyOut: options.copyOutPrecision?.description ?? "none", path: options.path.rawValue,
+                        threads: threads, parameters: n, bytesPerParameter: Double(bytes) / Double(n),
+                        seconds: SampledFigure(samples[2]), parametersPerSecond: Double(n) / kernelSeconds,
+                        gigabytesPerSecond: gbps, memoryCopyGigabytesPerSecond: copyGbps,
+                        ratioToMemoryCopy: gbps / copyGbps, inPlaceGigabytesPerSecond: inPlaceGbps,
+                        ratioToInPlace: gbps / inPlaceGbps))
+                }
             }
         }
         return rows
     }
 
     public static func table(_ rows: [Row]) -> String {
-        var table = TextTable(["optimizer", "grad", "copy", "path", "threads", "params", "B/param", "ms (median)",
+        var table = TextTable(["optimizer", "states", "grad", "copy", "path", "threads", "params", "B/param", "ms (median)",
                                "params/s", "GB/s", "memcpy GB/s", "ratio", "in-place GB/s", "ratio"])
         for r in rows {
-            table.append([r.optimizer, r.gradient, r.copyOut, r.path, "\(r.threads)", Figures.count(Double(r.parameters)),
-                          "\(r.bytesPerParameter)", Figures.fixed(r.seconds.median * 1e3, 1),
+            table.append([r.optimizer, r.states, r.gradient, r.copyOut, r.path, "\(r.threads)", Figures.count(Double(r.parameters)),
+                          Figures.fixed(r.bytesPerParameter, 1), Figures.fixed(r.seconds.median * 1e3, 1),
                           Figures.count(r.parametersPerSecond), Figures.fixed(r.gigabytesPerSecond),
                           Figures.fixed(r.memoryCopyGigabytesPerSecond), Figures.fixed(r.ratioToMemoryCopy),
                           Figures.fixed(r.inPlaceGigabytesPerSecond), Figures.fixed(r.ratioToInPlace)])

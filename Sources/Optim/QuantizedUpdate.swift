@@ -103,4 +103,24 @@ extension UpdateKernel {
             updateBlocks(min(w * chunk, blocks)..<min((w + 1) * chunk, blocks))
         }
     }
+
+    /// Applies `update` to owned buffers whose states are stored in 8 bits (`states`: one per
+    /// state of the rule, each `StatePrecision.blockwise8(blockSize:)`'s stored bytes for the
+    /// parameters' count), as a device applies it to a subgroup of one parameter group.
+    public func run(_ update: PreparedUpdate, parameters: AlignedBuffer<Float>, states: [AlignedBuffer<UInt8>], blockSize: Int,
+                    gradient: StreamBuffer, copyOut: StreamBuffer? = nil) {
+        let n = parameters.count
+        let stored = StatePrecision.blockwise8(blockSize: blockSize).storedBytes(elements: n)
+        precondition(states.count == update.stateCount && states.allSatisfy { $0.count == stored },
+                     "this optimizer needs \(update.stateCount) 8-bit state vectors of \(stored) bytes")
+        precondition(gradient.count == n && (copyOut?.count ?? n) == n, "parameters, gradient and copy-out must have the same length")
+        withExtendedLifetime((parameters, states, gradient, copyOut)) {
+            gradient.withUnsafeMutableRawPointer { g in
+                run([(range: 0..<n, update: update)], on: QuantizedUpdateOperands(
+                    count: n, blockSize: blockSize, parameters: parameters.base, states: states.map { UnsafeMutableRawPointer($0.base) },
+                    gradient: UnsafeRawPointer(g), gradientPrecision: gradient.precision,
+                    copyOut: copyOut?.withUnsafeMutableRawPointer { $0 }, copyOutPrecision: copyOut?.precision ?? .fp32))
+            }
+        }
+    }
 }

@@ -87,6 +87,16 @@ public enum StatePrecision: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// A new buffer holding `values` as stored in this precision (4-byte aligned).
+    public func stored(_ values: AlignedBuffer<Float>, map: DynamicMap) -> AlignedBuffer<UInt8> {
+        let stored = AlignedBuffer<UInt8>(count: storedBytes(elements: values.count))
+        withExtendedLifetime((values, stored)) {
+            encode(UnsafeBufferPointer(start: values.base, count: values.count), map: map,
+                   into: UnsafeMutableRawBufferPointer(start: stored.base, count: stored.count))
+        }
+        return stored
+    }
+
     /// The fp32 values of a stored state of `values.count` elements whose codes follow `map`.
     public func decode(_ stored: UnsafeRawBufferPointer, map: DynamicMap, into values: UnsafeMutableBufferPointer<Float>) {
         precondition(stored.count == storedBytes(elements: values.count), "a stored state has exactly its bytes")

@@ -45,12 +45,7 @@ struct BenchDevice: ParsableCommand {
     @Option(help: "Timed steps per handler (the median is reported).")
     var repetitions: Int = 3
 
-    @Option(name: .customLong("state-precision"), help: "How the device stores the optimizer states: fp32 or 8bit.")
-    var statePrecision: String = "fp32"
-
-    @Option(name: .customLong("state-block"), help: "Elements per scale of 8-bit states (a power of two, 64...65536).")
-    var stateBlock: Int = StatePrecision.defaultBlockSize
-
+    @OptionGroup var states: StatePrecisionOptions
     @OptionGroup var output: BenchOutputOptions
     @OptionGroup var logging: LogLevelOption
 
@@ -66,13 +61,10 @@ struct BenchDevice: ParsableCommand {
         guard let block = SizeArgument.parse(blockSize), block >= 4096, block % 4096 == 0, block <= 64 << 20 else {
             throw ValidationError("--block-size '\(blockSize)' is not a multiple of 4KiB between 4KiB and 64MiB (example: 1MiB)")
         }
-        let states: StatePrecision
-        do { states = try StatePrecision(name: statePrecision, blockSize: stateBlock) } catch {
-            throw ValidationError("--state-precision \(statePrecision) --state-block \(stateBlock): \(error)")
-        }
+        let statePrecision = try states.precision()
         let options = DeviceBenchmark.Options(parameters: n, directory: dir, dramBytes: dramBytes, handlers: handlers,
                                               optimizer: optimizer, gradientPrecision: grad, topkRatio: topkRatio, threads: threads, queueDepth: queueDepth,
-                                              blockSize: block, repetitions: repetitions, statePrecision: states)
+                                              blockSize: block, repetitions: repetitions, statePrecision: statePrecision)
         let rows = try output.reportingFailure("bench device") { try DeviceBenchmark(options, logger: Logger(label: "smartinf.bench")).run(progress: output.progress) }
         try output.emit(benchmark: "device", rows: rows, table: DeviceBenchmark.table(rows))
     }

@@ -27,6 +27,8 @@ struct BenchOptim: ParsableCommand {
     @Option(help: "Kernel path.")
     var path: UpdateKernel.Path = .simd
 
+    @OptionGroup var states: StatePrecisionOptions
+
     @Option(help: "Timed repetitions (the median is reported).")
     var repetitions: Int = 5
 
@@ -47,6 +49,6 @@ struct BenchOptim: ParsableCommand {
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
         return OptimBenchmark.Options(parameters: n, threadCounts: threadCounts, optimizers: optimizers,
                                       gradientPrecision: grad ?? .fp16, copyOutPrecision: copyOut.precision, path: path,
-                                      repetitions: repetitions)
+                                      statePrecisions: try states.precisions(), repetitions: repetitions)
     }
 }

@@ -34,7 +34,7 @@ struct ThisMachine {
         // One command at depth 1 pays its fixed cost and its transfer; depth 16 hides the cost.
         let block = Double(read1.blockSize)
         commandCost = max(0, block / (read1.gigabytesPerSecond.median * 1e9) - block / readRate)
-        guard let adam = optim.filter({ $0.optimizer == "adamw" && $0.threads == 1 }).first else {
+        guard let adam = optim.filter({ $0.optimizer == "adamw" && $0.states == "fp32" && $0.threads == 1 }).first else {
             throw ValidationError("--optim: no adamw row at 1 thread (run bench optim --optimizer adamw --threads 1)")
         }
         // Our accounting: 16 B of fp32 optimizer input (gradient, p, m, v) per parameter.

@@ -60,6 +60,23 @@ struct SmartInfProcess {
         }
     }
 
+    /// `--state-precision fp32,8bit`: a row per precision; an 8-bit state moves its code and its
+    /// share of a scale each way (AdamW, 4099 parameters in blocks of 2048: 3 scales and 4099
+    /// codes per state), and the kernel leaves its states as valid codes (a second step runs).
+    @Test func eightBitStatesAreMeasuredBesideFP32() throws {
+        let result = try SmartInfProcess.run(["bench", "optim", "--params", "4099", "--threads", "1",
+                                              "--state-precision", "fp32,8bit", "--repetitions", "2", "--json"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let rows = try #require(document["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["states"] as? String } == ["fp32", "8bit/2048"])
+        let bytes = rows.compactMap { $0["bytesPerParameter"] as? Double }
+        #expect(bytes.count == 2 && bytes[0] == 28)
+        #expect(abs(bytes[1] - Double(8 * 4099 + 2 * 2 * (4 * 3 + 4099) + 4 * 4099) / 4099) < 1e-12, "\(bytes)")
+        let bad = try SmartInfProcess.run(["bench", "optim", "--params", "4099", "--state-precision", "fp32,int4"])
+        #expect(bad.status != 0 && bad.stderr.contains("--state-precision int4"), "\(bad.stderr)")
+    }
+
     @Test func saveWritesTheSameDocumentWhileTheTableIsPrinted() throws {
         let path = "/tmp/smartinf-save-test-\(getpid()).json"
         defer { try? FileManager.default.removeItem(atPath: path) }

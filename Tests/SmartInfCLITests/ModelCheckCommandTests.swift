@@ -21,7 +21,7 @@ import Testing
             .joined(separator: ", ") + "]}").utf8).write(to: URL(fileURLWithPath: "\(dir)/io.json"))
         try Data((#"{"benchmark": "optim", "rows": [{"bytesPerParameter": 30, "copyOut": "fp16", "gigabytesPerSecond": 3, "gradient": "fp16", "#
             + #""inPlaceGigabytesPerSecond": 6, "memoryCopyGigabytesPerSecond": 5, "optimizer": "adamw", "parameters": 1000000, "#
-            + #""parametersPerSecond": 100000000, "path": "simd", "ratioToInPlace": 0.5, "ratioToMemoryCopy": 0.6, "#
+            + #""parametersPerSecond": 100000000, "path": "simd", "ratioToInPlace": 0.5, "ratioToMemoryCopy": 0.6, "states": "fp32", "#
             + #""seconds": {"maximum": 0.01, "median": 0.01, "minimum": 0.01}, "threads": 1}]}"#).utf8)
             .write(to: URL(fileURLWithPath: "\(dir)/optim.json"))
         try Data((#"{"benchmark": "train", "rows": [{"backwardSeconds": 0.2, "batchSize": 2, "blasThreads": 1, "conversionShare": 0, "#
