@@ -75,6 +75,21 @@ int smartinf_start(smartinf_optimizer *opt);
 int smartinf_step(smartinf_optimizer *opt, const void *const *gradients, int64_t count, int32_t *skipped,
                   double *grad_norm, double *loss_scale);
 
+/*
+ * The optimizer's own flat buffers (after smartinf_start, valid until smartinf_close): the
+ * compute copy the devices write the new parameters into, and the gradient a step hands them,
+ * both in the parameters' dtype, the registered tensors one after another in registration order
+ * (tensor k at the sum of the earlier tensors' counts). A caller that moves its tensors into
+ * `parameters` (smartinf_move_tensor) and keeps its gradients at their places in `gradients`
+ * saves a copy of the whole model each way per step: smartinf_step copies nothing that already
+ * lies at its place. Either out-parameter may be NULL.
+ */
+int smartinf_flat_buffers(smartinf_optimizer *opt, void **parameters, void **gradients);
+
+/* Registered tensor `index` now lives at `data`, holding the values it held (e.g. the caller
+ * moved it into smartinf_flat_buffers' parameters); the same rules as smartinf_register's. */
+int smartinf_move_tensor(smartinf_optimizer *opt, int64_t index, void *data);
+
 int smartinf_parameter_count(smartinf_optimizer *opt, int64_t *out);
 /* Steps applied so far (the optimizer's t of the last applied step). */
 int smartinf_applied_steps(smartinf_optimizer *opt, int64_t *out);

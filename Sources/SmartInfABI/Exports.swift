@@ -72,6 +72,21 @@ public func smartinf_start(_ handle: OpaquePointer?) -> Int32 {
     withSession(handle) { session throws(SessionError) in try session.start() }
 }
 
+@_cdecl("smartinf_flat_buffers")
+public func smartinf_flat_buffers(_ handle: OpaquePointer?, _ parameters: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+                                  _ gradients: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32 {
+    withSession(handle) { session throws(SessionError) in
+        let buffers = try session.flatBuffers()
+        parameters?.pointee = buffers.parameters
+        gradients?.pointee = buffers.gradients
+    }
+}
+
+@_cdecl("smartinf_move_tensor")
+public func smartinf_move_tensor(_ handle: OpaquePointer?, _ index: Int64, _ data: UnsafeMutableRawPointer?) -> Int32 {
+    withSession(handle) { session throws(SessionError) in try session.move(Int(index), to: data) }
+}
+
 @_cdecl("smartinf_step")
 public func smartinf_step(_ handle: OpaquePointer?, _ gradients: UnsafePointer<UnsafeRawPointer?>?, _ count: Int64,
                           _ skipped: UnsafeMutablePointer<Int32>?, _ gradNorm: UnsafeMutablePointer<Double>?,

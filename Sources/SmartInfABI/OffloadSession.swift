@@ -123,6 +123,28 @@ final class OffloadSession {
         return check
     }
 
+    /// The session's flat buffers (`smartinf_flat_buffers`): the compute copy the devices write
+    /// the new parameters into and the gradient a step hands them, both in the registered
+    /// tensors' precision and order. A caller whose tensors are views of them at their offsets
+    /// (`move`) saves a copy of the whole model each way per step. They live until `close`: a
+    /// restart of the fleet (`loadState`) keeps them.
+    func flatBuffers() throws(SessionError) -> (parameters: UnsafeMutableRawPointer, gradients: UnsafeMutableRawPointer) {
+        _ = try started()
+        guard let gradient, let computeCopy else { throw .badState("the optimizer is not started") }
+        return (computeCopy.withUnsafeMutableRawPointer { $0 }, gradient.withUnsafeMutableRawPointer { $0 })
+    }
+
+    /// Tensor `index` now lives at `storage`, holding the values it held (the caller moved it,
+    /// e.g. into `flatBuffers().parameters` at its offset).
+    func move(_ index: Int, to storage: UnsafeMutableRawPointer?) throws(SessionError) {
+        try requireOpen()
+        guard tensors.indices.contains(index) else {
+            throw .badArgument("tensor \(index) does not exist (\(tensors.count) tensor(s) registered)")
+        }
+        guard let storage else { throw .badArgument("tensor \(index): the data pointer is NULL") }
+        tensors[index] = tensors[index].moved(to: storage)
+    }
+
     /// The committed fp32 values of one vector (0: master parameters, 1 and 2: the optimizer's
     /// states in rule order) over all parameters.
     func readState(_ vector: Int) throws(SessionError) -> [Float] {
@@ -216,8 +238,9 @@ final class OffloadSession {
                                            appliedSteps: appliedSteps, onDeviceFailure: c.onDeviceFailure)
             self.fleetSteps = fleetSteps
             journal = try AlternatingRecord(path: SessionState.path(in: c.placement.ssdDirectory), initial: state.encoded())
-            gradient = StreamBuffer(precision: c.precision, count: partition.paddedElements)
-            computeCopy = StreamBuffer(precision: c.precision, count: parameterCount)
+            // Allocated once: a caller's tensors may be views of them (`flatBuffers`).
+            if gradient == nil { gradient = StreamBuffer(precision: c.precision, count: partition.paddedElements) }
+            if computeCopy == nil { computeCopy = StreamBuffer(precision: c.precision, count: parameterCount) }
         } catch {
             throw SessionError(error)
         }

@@ -20,9 +20,13 @@ struct TensorBinding: @unchecked Sendable {
         flat.withUnsafeMutableRawPointer { ($0 + offset * precision.byteWidth).copyMemory(from: storage, byteCount: byteCount) }
     }
 
-    /// Copies `count` elements of a caller gradient at `gradient` into `flat` at the offset.
+    /// Copies `count` elements of a caller gradient at `gradient` into `flat` at the offset,
+    /// unless the gradient is already there (a view of the session's flat gradient).
     func copy(gradient: UnsafeRawPointer, into flat: StreamBuffer) {
-        flat.withUnsafeMutableRawPointer { ($0 + offset * precision.byteWidth).copyMemory(from: gradient, byteCount: byteCount) }
+        flat.withUnsafeMutableRawPointer { base in
+            let place = base + offset * precision.byteWidth
+            if UnsafeRawPointer(place) != gradient { place.copyMemory(from: gradient, byteCount: byteCount) }
+        }
     }
 
     /// Zeros the tensor's range of `flat` (a parameter without a gradient).
@@ -30,8 +34,17 @@ struct TensorBinding: @unchecked Sendable {
         _ = flat.withUnsafeMutableRawPointer { ($0 + offset * precision.byteWidth).initializeMemory(as: UInt8.self, repeating: 0, count: byteCount) }
     }
 
-    /// Writes the tensor's range of `flat` back into the caller's storage.
+    /// Writes the tensor's range of `flat` back into the caller's storage, unless the storage is
+    /// that range (a view of the session's compute copy).
     func copy(from flat: StreamBuffer) {
-        flat.withUnsafeMutableRawPointer { storage.copyMemory(from: $0 + offset * precision.byteWidth, byteCount: byteCount) }
+        flat.withUnsafeMutableRawPointer { base in
+            let place = base + offset * precision.byteWidth
+            if place != storage { storage.copyMemory(from: place, byteCount: byteCount) }
+        }
+    }
+
+    /// The same tensor at another address.
+    func moved(to storage: UnsafeMutableRawPointer) -> TensorBinding {
+        TensorBinding(storage: storage, count: count, precision: precision, group: group, offset: offset)
     }
 }

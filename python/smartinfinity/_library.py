@@ -68,6 +68,8 @@ def load_library():
         "smartinf_register": [handle, ctypes.c_void_p, i64, i32, i32],
         "smartinf_set_group": [handle, i32, f64, f64],
         "smartinf_start": [handle],
+        "smartinf_flat_buffers": [handle, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p)],
+        "smartinf_move_tensor": [handle, i64, ctypes.c_void_p],
         "smartinf_step": [handle, ctypes.POINTER(ctypes.c_void_p), i64, ctypes.POINTER(i32), ctypes.POINTER(f64),
                           ctypes.POINTER(f64)],
         "smartinf_parameter_count": [handle, ctypes.POINTER(i64)],

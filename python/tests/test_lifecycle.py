@@ -136,3 +136,49 @@ def test_closed_optimizer_refuses_steps(ssd_dir):
     weight.grad = torch.ones(8)
     with pytest.raises(smartinfinity.SmartInfError, match="closed"):
         optimizer.step()
+
+
+def test_parameters_and_gradients_live_in_the_flat_buffers_and_outlive_the_optimizer(ssd_dir):
+    # The parameters (and, from zero_grad on, their gradients) are views of the library's two flat
+    # buffers, one after another in registration order: a step copies neither.
+    model = make_model()
+    optimizer = adamw(model.parameters(), ssd_dir)
+    train(model, optimizer, steps=3)
+    parameters = list(model.parameters())
+    width = parameters[0].element_size()
+    for a, b in zip(parameters, parameters[1:]):
+        assert b.data_ptr() == a.data_ptr() + a.numel() * width
+        assert b.grad.data_ptr() == a.grad.data_ptr() + a.numel() * width
+    # Closing (or dropping) the optimizer frees the buffers: the model keeps its values, in
+    # memory of its own, and goes on training with another optimizer.
+    before = parameters_of(model)
+    optimizer.close()
+    assert all(torch.equal(a, b) for a, b in zip(parameters_of(model), before))
+    assert all(p.data_ptr() != q.data_ptr() for p, q in zip(parameters, before))
+    second = adamw(model.parameters(), ssd_dir + "-second")
+    del second
+    import gc
+    gc.collect()
+    assert all(torch.equal(a, b) for a, b in zip(parameters_of(model), before))
+    train(model, torch.optim.SGD(model.parameters(), lr=0.1), steps=2)
+
+
+def test_gradients_replaced_outside_the_flat_buffer_give_the_same_step(ssd_dir):
+    # A user who sets .grad to tensors of their own (or to None, as torch's zero_grad does)
+    # gets the same bits: the step copies those gradients instead.
+    data = batches(6)
+    results = []
+    for replace in (False, True):
+        model = make_model()
+        with adamw(model.parameters(), ssd_dir + f"-{replace}") as optimizer:
+            for batch in data:
+                if replace:
+                    for p in model.parameters():
+                        p.grad = None
+                else:
+                    optimizer.zero_grad()
+                logits = model(batch[:, :-1])
+                nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1)).backward()
+                optimizer.step()
+        results.append(parameters_of(model))
+    assert all(torch.equal(a, b) for a, b in zip(*results))
