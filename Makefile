@@ -126,18 +126,24 @@ model-check: build
 
 # Bigger than RAM, for real: GPT-2 XL dimensions (1.56B parameters; fp32 master + m + v + grad
 # ≈ 25 GB) trained for 3 steps in bf16 with its optimizer on 2 devices whose states live only on
-# their SSD files (≈ 22 GB each, in BIG_SSD). The disk's raw rates are measured first, in the same
-# run, for the I/O floor. Needs ≈ 50 GB free disk and ≈ 16 GB of memory; takes a few minutes.
+# their SSD files (≈ 22 GB each with fp32 states, ≈ 14 GB with 8-bit ones, in BIG_SSD): once per
+# state precision in BIG_STATES, then the phases side by side (the update is what 8-bit states
+# change). The disk's raw rates are measured first, in the same run, for the I/O floor. Needs
+# ≈ 50 GB free disk and ≈ 16 GB of memory; takes a few minutes per precision.
 BIG_SSD    := /var/tmp/smartinf-big-ssd
+BIG_STATES ?= fp32 8bit
 big: build
 	@mkdir -p $(OUT)
 	@[ -f $(OUT)/corpus/train.bin ] || $(BIN)/smartinf corpus --out $(OUT)/corpus
 	$(BIN)/smartinf bench io --file $(BIG_SSD)-io.bin --size 4GiB --queue-depths 16 --no-fio --save $(OUT)/big-io.json
 	rm -f $(BIG_SSD)-io.bin
-	$(BIN)/smartinf train --init gpt2:48,25,1600,64,50257 --train-data $(OUT)/corpus/train.bin --steps 3 \
-	    --batch 1 --seq 64 --mode su+o --precision bf16 --devices 2 --dram 1GiB --ssd-dir $(BIG_SSD) \
-	    --blas-threads 2 --metrics $(OUT)/big-metrics.jsonl | tee $(OUT)/big.log
-	rm -rf $(BIG_SSD)
+	for states in $(BIG_STATES); do \
+	    $(BIN)/smartinf train --init gpt2:48,25,1600,64,50257 --train-data $(OUT)/corpus/train.bin --steps 3 \
+	        --batch 1 --seq 64 --mode su+o --precision bf16 --devices 2 --dram 1GiB --ssd-dir $(BIG_SSD) \
+	        --blas-threads 2 --state-precision $$states --metrics $(OUT)/big-metrics-$$states.jsonl | tee $(OUT)/big-$$states.log \
+	        && rm -rf $(BIG_SSD) || exit 1; \
+	done
+	$(PYTHON) scripts/compare-phases.py $(foreach s,$(BIG_STATES),$(s)=$(OUT)/big-metrics-$(s).jsonl)
 
 # Regression-tracking suites (ordo-one/benchmark), built in their own folder so that the
 # benchmark package never slows down `make test`.
