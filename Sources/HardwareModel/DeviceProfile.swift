@@ -42,6 +42,10 @@ public struct DeviceProfile: Sendable, Equatable {
     public let port: Double
     /// Present for computational storage, nil for a plain SSD.
     public let fpga: FPGA?
+    /// What one device costs (US dollars), from the optional `device.price`: a price its source
+    /// publishes (a list or street price), so that a study can weigh time against money; nil
+    /// where none is published (most enterprise drives are sold on quotes) and none was set.
+    public let price: Double?
 
     public init(_ profile: Profile) throws(ProfileError) {
         try profile.require(.device)
@@ -58,6 +62,7 @@ public struct DeviceProfile: Sendable, Equatable {
                    chunk: profile.bytes("fpga.chunk"),
                    launchLatency: profile.quantity("fpga.launchLatency"))
             : nil
+        price = profile.has(section: "device") ? profile.quantity("device.price") : nil
     }
 
     static let schema = ProfileSchema(sections: [
@@ -68,5 +73,6 @@ public struct DeviceProfile: Sendable, Equatable {
               [("peerToPeer", .quantity(.bandwidth)), ("peerToPeerWrite", .quantity(.bandwidth)), ("update", .quantity(.bandwidth)),
                ("decompressUpdate", .quantity(.bandwidth)), ("dram", .quantity(.size)), ("chunk", .quantity(.size)),
                ("launchLatency", .quantity(.duration))]),
+        .init("device", optional: true, [("price", .quantity(.price))]),
     ])
 }

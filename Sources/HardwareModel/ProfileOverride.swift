@@ -34,22 +34,32 @@ public struct ProfileOverride: Sendable, Equatable, CustomStringConvertible {
 
 extension Profile {
     /// This profile with `overrides` applied in order (a later override of the same key wins).
+    /// A key the profile has is replaced; the value of a single-value optional section the
+    /// profile leaves out (a price) is added, in schema order.
     public func applying(_ overrides: [ProfileOverride]) throws(ProfileError) -> Profile {
         var entries = self.entries
         for override in overrides {
-            guard let index = entries.firstIndex(where: { $0.keyPath == override.keyPath }),
-                  let field = kind.schema.field(at: override.keyPath) else {
+            let index = entries.firstIndex { $0.keyPath == override.keyPath }
+            let order = kind.schema.keyPaths
+            let settable = order.filter { key in entries.contains { $0.keyPath == key } || kind.schema.addableKeyPaths.contains(key) }
+            guard settable.contains(override.keyPath), let field = kind.schema.field(at: override.keyPath) else {
                 throw .unknownOverrideKey(argument: override.description, key: override.keyPath,
-                                          target: "\(kind.rawValue) profile '\(name)'", known: entries.map(\.keyPath))
+                                          target: "\(kind.rawValue) profile '\(name)'", known: settable)
             }
+            let entry: ProfileEntry
             do {
                 let (value, text) = try field.kind.read(text: override.value)
                 // The range stays: it is what the sources allow for the quantity, whoever sets it.
-                entries[index] = ProfileEntry(keyPath: override.keyPath, value: value, text: text,
-                                              source: "command line: \(override)", range: entries[index].range,
-                                              rangeText: entries[index].rangeText)
+                entry = ProfileEntry(keyPath: override.keyPath, value: value, text: text, source: "command line: \(override)",
+                                     range: index.flatMap { entries[$0].range }, rangeText: index.flatMap { entries[$0].rangeText })
             } catch {
                 throw error.profileError(file: override.description, key: override.keyPath, kind: field.kind)
+            }
+            if let index {
+                entries[index] = entry
+            } else {
+                entries.append(entry)
+                entries.sort { order.firstIndex(of: $0.keyPath)! < order.firstIndex(of: $1.keyPath)! }
             }
         }
         return Profile(name: name, kind: kind, origin: origin, summary: summary, entries: entries)

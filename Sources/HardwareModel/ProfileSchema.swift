@@ -71,6 +71,14 @@ struct ProfileSchema: Sendable {
         sections.flatMap { section in section.fields.map { "\(section.name).\($0.name)" } }
     }
 
+    /// The keys of the optional sections that hold a single value (`device.price`,
+    /// `net.bandwidth`): a profile that leaves such a section out can still be given the value
+    /// with `--set`, which adds the section. A larger optional section (`fpga`) must come whole
+    /// from a file, since one value of it alone is not a profile.
+    var addableKeyPaths: [String] {
+        sections.filter { $0.isOptional && $0.fields.count == 1 }.map { "\($0.name).\($0.fields[0].name)" }
+    }
+
     /// The field at `section.name`, if the schema has one.
     func field(at keyPath: String) -> Field? {
         let parts = keyPath.split(separator: ".", omittingEmptySubsequences: false)

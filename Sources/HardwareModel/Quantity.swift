@@ -1,7 +1,8 @@
 /// A physical quantity written the way datasheets write it, with its unit: bandwidths (`16GB/s`,
 /// `3.2 GB/s`, `1.5GiB/s`, `8e9B/s`, and in bits, as networks are rated: `200Gb/s`), sizes
 /// (`4GiB`, `3.84TB`, `2B`), compute rates (`27.8TFLOP/s`) and durations (`10us`, `80µs`,
-/// `1.5ms`). Decimal prefixes are powers of 1000, `i` prefixes powers of 1024.
+/// `1.5ms`); and prices, in US dollars as price lists write them (`517USD`, `1.2kUSD`).
+/// Decimal prefixes are powers of 1000, `i` prefixes powers of 1024.
 ///
 /// Profiles insist on units so that a bare `3.2` can never be read as GB/s by one reader and
 /// GiB/s or MB/s by another; every value comes back in base units (bytes/s, bytes, FLOP/s,
@@ -9,7 +10,7 @@
 public enum Quantity {
     /// What a quantity measures, and hence which units it accepts.
     public enum Dimension: String, Sendable, CaseIterable {
-        case bandwidth, size, flopRate, duration
+        case bandwidth, size, flopRate, duration, price
 
         /// Accepted unit spellings (matched exactly) and their scale to the base unit.
         var units: [Unit] {
@@ -23,6 +24,7 @@ public enum Quantity {
                 [Unit(symbol: "ms", scale: .decimal(-3)), Unit(symbol: "us", scale: .decimal(-6)),
                  Unit(symbol: "µs", scale: .decimal(-6)), Unit(symbol: "ns", scale: .decimal(-9)),
                  Unit(symbol: "s", scale: .decimal(0))]
+            case .price: [Unit(symbol: "USD", scale: .decimal(0)), Unit(symbol: "kUSD", scale: .decimal(3))]
             }
         }
 
@@ -33,10 +35,11 @@ public enum Quantity {
             case .size: #"a size such as "4GiB""#
             case .flopRate: #"a FLOP rate such as "27.8TFLOP/s""#
             case .duration: #"a duration such as "10us""#
+            case .price: #"a price in US dollars such as "517USD""#
             }
         }
 
-        /// Zero is a meaningful duration (no latency) but never a meaningful bandwidth, size or rate.
+        /// Zero is a meaningful duration (no latency) but never a meaningful bandwidth, size, rate or price.
         var allowsZero: Bool { self == .duration }
 
         private static let decimalPrefixes: [(prefix: String, exponent: Int)] =

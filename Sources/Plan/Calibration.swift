@@ -98,11 +98,13 @@ public struct Calibration: Sendable {
             let unit: String
             switch entry.value {
             case .quantity(_, let dimension):
-                unit = switch dimension {
-                case .bandwidth: "B/s"
-                case .size: "B"
-                case .flopRate: "FLOP/s"
-                case .duration: "s"
+                switch dimension {
+                case .bandwidth: unit = "B/s"
+                case .size: unit = "B"
+                case .flopRate: unit = "FLOP/s"
+                case .duration: unit = "s"
+                // No modeled time depends on a price, so no reference time can fit one.
+                case .price: throw .notTiming(keyPath)
                 }
             case .fraction: unit = ""
             case .count, .flag: throw .notContinuous(keyPath)
@@ -276,6 +278,8 @@ public enum CalibrationError: Error, Equatable, CustomStringConvertible {
     case duplicate(String)
     case unknownKey(String, known: [String])
     case notContinuous(String)
+    /// A value no modeled time depends on (a price).
+    case notTiming(String)
     case noRange(String, profile: String)
     case emptyRange(String, profile: String)
     case noErrorsToFit
@@ -286,6 +290,7 @@ public enum CalibrationError: Error, Equatable, CustomStringConvertible {
         case .duplicate(let key): "--fit names \(key) twice"
         case .unknownKey(let key, let known): "--fit \(key): no such key in the profiles (known: \(known.joined(separator: ", ")))"
         case .notContinuous(let key): "--fit \(key): only quantities and fractions can be fitted, not counts or flags"
+        case .notTiming(let key): "--fit \(key): no modeled time depends on it, so no reference time can fit it"
         case .noRange(let key, let profile):
             "--fit \(key): profile '\(profile)' gives no range for it; add \"range\": [low, high] from its sources to the entry"
         case .emptyRange(let key, let profile): "--fit \(key): the range in profile '\(profile)' is empty or not positive"

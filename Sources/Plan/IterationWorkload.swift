@@ -90,6 +90,15 @@ public struct IterationWorkload: Sendable, Equatable, Codable {
         if activationsOnStorage { try c.encode(activationsOnStorage, forKey: .activationsOnStorage) }
     }
 
+    /// This workload at top-k ratio `ratio`, compressed to the paper's 2r, with everything else
+    /// (LoRA, the state precision, the schedule's what-ifs) kept: a study or a replay that moves
+    /// the ratio moves nothing else.
+    public func withTopkRatio(_ ratio: Double) throws(WorkloadError) -> IterationWorkload {
+        try IterationWorkload(model: model, optimizer: optimizer, subgroupElements: subgroupElements, topkRatio: ratio,
+                              adapters: adapters, quantizedStates: quantizedStates, overlapsBackward: overlapsBackward,
+                              hostUpdateShare: hostUpdateShare, activationsOnStorage: activationsOnStorage)
+    }
+
     /// Optimizer states per parameter.
     public var stateCount: Int { optimizer.stateCount }
 

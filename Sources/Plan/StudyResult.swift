@@ -48,7 +48,8 @@ public struct StudyResult: Sendable {
 
     /// A study's points at one device and host count on one machine (`smartinf sweep`, and
     /// `smartinf report` around a trace): each of `modes`, su+o+c once per top-k ratio in
-    /// `ratios` and the others at the workload's own, with the speedup over base at the same
+    /// `ratios` and the others at the workload's own (every mode keeps the workload's LoRA, state
+    /// precision and schedule what-ifs), with the speedup over base at the same
     /// devices, hosts and machine (base is modeled for it even when `modes` leaves it out). Base
     /// comes first, then the other modes in the order given; `progress` is told of each point as
     /// it is done.
@@ -60,9 +61,7 @@ public struct StudyResult: Sendable {
         for mode in modes.filter({ $0 == .base }) + modes.filter({ $0 != .base }) {
             for ratio in mode == .suOC ? ratios : [workload.topkRatio] {
                 let result = mode == .base ? base
-                    : try run(mode, IterationWorkload(model: workload.model, optimizer: workload.optimizer,
-                                                      subgroupElements: workload.subgroupElements, topkRatio: ratio),
-                              devices: devices, hosts: hosts, on: setup)
+                    : try run(mode, workload.withTopkRatio(ratio), devices: devices, hosts: hosts, on: setup)
                 points.append((result, base.iterationSeconds / result.iterationSeconds))
                 progress(result)
             }

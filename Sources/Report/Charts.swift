@@ -526,13 +526,11 @@ enum HostsChart {
 
     static func make(_ view: StudyView) -> Chart {
         let chartTitle = "Update phase and network time per host vs number of hosts"
-        // su+o+c at the study's primary ratio, as the other charts show it.
-        let rows = view.rows.filter { $0.mode != .suOC || view.primaryRatio == nil || $0.topkRatio == view.primaryRatio }
+        let rows = view.primaryRows
         var byPanel: [Panel: [StudyRow]] = [:]
         var order: [Panel] = []
         for r in rows {
-            let machine = "\(r.host)/\(r.device)/\(r.gpu)" + (r.overrides.isEmpty ? "" : " [\(r.overrides.joined(separator: ";"))]")
-            let panel = Panel(model: r.model, machine: machine, devices: r.devices)
+            let panel = Panel(model: r.model, machine: StudyView.setting(r), devices: r.devices)
             if byPanel[panel] == nil { order.append(panel) }
             byPanel[panel, default: []].append(r)
         }
@@ -591,4 +589,100 @@ enum HostsChart {
             + "over two or more host counts." + ratioNote(view)
         return Chart(id: "hosts", file: "hosts.svg", title: chartTitle, svg: c.document(id: "hosts"), caption: caption)
     }
+}
+
+// MARK: - 6. Time against the devices' cost
+
+enum CostChart {
+    /// One model on one machine short of its storage (the GPU, the host and its count, the
+    /// overrides, the what-ifs): what a panel compares drives and their counts on.
+    struct Panel: Hashable {
+        var model: String
+        var machine: String
+    }
+
+    /// One line: a device profile at one price, in one mode, across the device counts.
+    struct Series: Hashable {
+        var device: String
+        var price: Double
+        var mode: OffloadMode
+    }
+
+    static func make(_ view: StudyView) -> Chart {
+        let chartTitle = "Seconds per iteration vs what the storage devices cost"
+        let shown = view.primaryRows
+        let priced = shown.filter { $0.devicePrice != nil }
+        var byPanel: [Panel: [Series: [StudyRow]]] = [:]
+        var panels: [Panel] = []
+        var kinds: [Series] = []
+        for r in priced {
+            let panel = Panel(model: r.model, machine: StudyView.config(r, device: false))
+            let series = Series(device: r.device, price: r.devicePrice!, mode: r.mode)
+            if byPanel[panel] == nil { panels.append(panel) }
+            if !kinds.contains(series) { kinds.append(series) }
+            if !(byPanel[panel]?[series]?.contains { $0.devices == r.devices } ?? false) {
+                byPanel[panel, default: [:]][series, default: []].append(r)
+            }
+        }
+        // A colour per device at a price; the mode by dash and marker, as in the other charts.
+        var drives: [String] = []
+        for s in kinds where !drives.contains(drive(s)) { drives.append(drive(s)) }
+        func colour(_ s: Series) -> String { Palette.series[drives.firstIndex(of: drive(s))! % Palette.series.count] }
+        let modes = OffloadMode.allCases.filter { m in kinds.contains { $0.mode == m } }
+        let items: [(SVGCanvas.Swatch, String)] = drives.enumerated().map { (.box(Palette.series[$0.offset % Palette.series.count]), $0.element) }
+            + modes.map { (.line(Palette.black, dash: ModeStyle.dash($0), marker: ModeStyle.marker($0)), $0.rawValue) }
+        let frame = linePanels(title: chartTitle, legend: items, heading: "Device at its price, and mode:", count: panels.count,
+                               emptyMessage: "no row has a device price: give one with --set device.price=…USD or sweep --prices PROFILE=…USD")
+        var c = frame.canvas
+        let panelWidth = frame.panelWidth
+        for (panel, (px, py)) in zip(panels, frame.origins) {
+            let lines = byPanel[panel]!.map { ($0.key, $0.value.sorted { $0.deviceCost! < $1.deviceCost! }) }
+                .sorted { kinds.firstIndex(of: $0.0)! < kinds.firstIndex(of: $1.0)! }
+            let plotX = px + 60, plotY = py + panelTitleHeight + 14, plotW = panelWidth - 60 - 40, plotH = 240.0
+            c.open("g", [("class", "panel"), ("data-model", panel.model)])
+            c.text(fit(panel.model, width: panelWidth - 72, size: 14), x: plotX, y: py + 14, size: 14, weight: "bold",
+                   extra: [("class", "panel-title")])
+            c.text(fit(panel.machine, width: panelWidth - 72, size: 11.5), x: plotX, y: py + 30, size: 11.5, fill: Palette.muted)
+            let rows = lines.flatMap(\.1)
+            let (yTicks, yStep) = niceTicks(maximum: max(rows.map(\.iterationSeconds).max() ?? 0, 1e-9) * 1.08)
+            yAxis(&c, x: plotX, y: plotY, w: plotW, h: plotH, ticks: yTicks, step: yStep, label: "seconds per iteration")
+            let (xTicks, xStep) = niceTicks(maximum: max(rows.compactMap(\.deviceCost).max() ?? 0, 1e-9) * 1.05)
+            func sx(_ cost: Double) -> Double { plotX + cost / xTicks.last! * plotW }
+            func sy(_ v: Double) -> Double { plotY + plotH - v / yTicks.last! * plotH }
+            c.open("g", [("class", "x-axis")])
+            for t in xTicks {
+                c.line(x1: sx(t), y1: plotY + plotH, x2: sx(t), y2: plotY + plotH + 4, stroke: Palette.axis)
+                c.text(tickLabel(t, step: xStep), x: sx(t), y: plotY + plotH + 17, size: 11, anchor: .middle, fill: Palette.axis)
+            }
+            c.text("US dollars of storage devices (every host's)", x: plotX + plotW / 2, y: plotY + plotH + 36, size: 12,
+                   anchor: .middle, fill: Palette.axis)
+            c.close("g")
+            for (series, points) in lines {
+                let name = "\(drive(series)), \(series.mode.rawValue)"
+                c.polyline(points.map { (sx($0.deviceCost!), sy($0.iterationSeconds)) }, stroke: colour(series), width: 2.5,
+                           dash: ModeStyle.dash(series.mode),
+                           extra: [("class", "series"), ("data-device", series.device), ("data-mode", series.mode.rawValue),
+                                   ("data-price", num(series.price))])
+                for r in points {
+                    c.marker(ModeStyle.marker(series.mode), x: sx(r.deviceCost!), y: sy(r.iterationSeconds), fill: colour(series),
+                             tooltip: "\(panel.model), \(r.devices) × \(name): \(num(r.deviceCost!)) USD, "
+                                 + "\(String(format: "%.2f", r.iterationSeconds)) s, "
+                                 + "\(String(format: "%.3g", r.stepsPerHourPerThousandUSD!)) iterations per hour per 1000 USD")
+                }
+            }
+            c.close("g")
+        }
+        let unpriced = Array(Set(shown.filter { $0.devicePrice == nil }.map(\.device))).sorted()
+        let caption = "Modeled seconds per iteration against what the storage devices cost (hosts × devices × the price per "
+            + "device; lower and further left is better): one line per device profile at its price and mode, through its "
+            + "device counts, so a budget reads off as the fastest line above it. The table's steps_per_hour_per_kusd "
+            + "(3600 / seconds / (cost / 1000)) puts both on one number. Only the storage is priced: the GPU and the host "
+            + "are the same in every line of a panel."
+            + (unpriced.isEmpty ? "" : " Left out, without a price (n/a in the table): " + unpriced.joined(separator: ", ")
+                + "; give one with --set device.price=…USD or sweep --prices.") + ratioNote(view)
+        return Chart(id: "cost", file: "cost.svg", title: chartTitle, svg: c.document(id: "cost"), caption: caption)
+    }
+
+    /// `smartssd at 517 USD`.
+    static func drive(_ s: Series) -> String { "\(s.device) at \(num(s.price)) USD" }
 }

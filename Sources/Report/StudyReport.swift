@@ -7,7 +7,7 @@ public enum StudyReport {
     /// The files `write` produces, in the order it returns them (the last only with reference
     /// comparisons).
     public static let files = ["index.html", "breakdown.svg", "speedup.svg", "compression.svg", "shared-link-bytes.svg",
-                               "hosts.svg", "model-vs-reference.svg"]
+                               "hosts.svg", "cost.svg", "model-vs-reference.svg"]
 
     /// Writes the report for `rows` into `directory` (created if missing), each file durably
     /// (`DurableFile`). Returns the paths written, `index.html` first. The output depends only on
@@ -43,7 +43,7 @@ public enum StudyReport {
     static func charts(_ rows: [StudyRow]) -> [Chart] {
         let view = StudyView(rows)
         return [BreakdownChart.make(view), SpeedupChart.make(view), CompressionChart.make(view),
-                SharedLinkChart.make(view), HostsChart.make(view)]
+                SharedLinkChart.make(view), HostsChart.make(view), CostChart.make(view)]
     }
 
     static func html(rows: [StudyRow], title: String, charts: [Chart]) -> String {
@@ -95,7 +95,10 @@ public enum StudyReport {
                 (tableNumber(r.iterationSeconds), true), (r.speedupVsBase.map(tableNumber) ?? "", true),
                 (tableNumber(r.sharedLinkBytes), true), (tableNumber(r.sharedLinkBytesPerParam), true),
                 (tableNumber(r.deviceBytesPerDevice), true), (String(r.hosts), true), (tableNumber(r.networkBytes), true),
-                (tableNumber(r.networkSeconds), true),
+                (tableNumber(r.networkSeconds), true), (r.whatIfs.joined(separator: ";"), false),
+                (r.devicePrice.map(tableNumber) ?? StudyTable.notAvailable, true),
+                (r.deviceCost.map(tableNumber) ?? StudyTable.notAvailable, true),
+                (r.stepsPerHourPerThousandUSD.map(tableNumber) ?? StudyTable.notAvailable, true),
             ]
             h += "<tr>" + cells.map { "<td\($0.1 ? " class=\"n\"" : "")>\(xmlEscape($0.0))</td>" }.joined() + "</tr>\n"
         }
@@ -117,6 +120,12 @@ public enum StudyReport {
         if !view.modes.isEmpty { parts.append("modes: " + view.modes.map(\.rawValue).joined(separator: ", ")) }
         if !view.ratios.isEmpty { parts.append("top-k ratios: " + view.ratios.map(CompressionChart.ratioLabel).joined(separator: ", ")) }
         if !view.configs.isEmpty { parts.append("hardware: " + view.configs.joined(separator: "; ")) }
+        var prices: [String] = []
+        for r in rows {
+            let price = "\(r.device) " + (r.devicePrice.map { tableNumber($0) + " USD" } ?? StudyTable.notAvailable)
+            if !prices.contains(price) { prices.append(price) }
+        }
+        if !prices.isEmpty { parts.append("device prices: " + prices.joined(separator: ", ")) }
         return parts.joined(separator: " · ")
     }
 

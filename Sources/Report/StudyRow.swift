@@ -1,9 +1,10 @@
 import DurableWrite
 import OffloadVocabulary
 
-/// One row of a study: one (model, devices, hosts, mode, ratio, profiles, overrides)
-/// configuration and its modeled iteration, as `smartinf sweep` writes it (see `StudyTable`).
-/// With many hosts every time and byte count is one host's (the hosts are alike).
+/// One row of a study: one (model, what-ifs, devices, hosts, mode, ratio, profiles, overrides,
+/// device price) configuration and its modeled iteration, as `smartinf sweep` writes it (see
+/// `StudyTable`). With many hosts every time and byte count is one host's (the hosts are alike);
+/// the devices' cost is every host's.
 public struct StudyRow: Sendable, Equatable {
     /// A preset name (`gpt2-4b`) or a description (`gpt2 L49 h2560`).
     public var model: String
@@ -38,12 +39,28 @@ public struct StudyRow: Sendable, Equatable {
     public var hosts: Int
     public var networkBytes: Double
     public var networkSeconds: Double
+    /// What the workload changes from the paper's, as the flags that ask for it
+    /// (`state-bits=8`, `overlap-backward`, `host-share=0.2`, `activations-to-storage`,
+    /// `lora-rank=16`); empty for the paper's workload.
+    public var whatIfs: [String]
+    /// US dollars per storage device, from the device profile (or `--set device.price`, or
+    /// sweep's `--prices`); nil where the profile has none: the price columns then say n/a.
+    public var devicePrice: Double?
+
+    /// What every host's devices cost together: hosts × devices × price (US dollars).
+    public var deviceCost: Double? { devicePrice.map { Double(hosts) * Double(devices) * $0 } }
+
+    /// Iterations per hour per 1,000 US dollars of storage devices: 3600 / iteration_s /
+    /// (device cost / 1000). Higher is better; it weighs a faster step against dearer drives, so
+    /// two set-ups of different speed and cost compare on one number.
+    public var stepsPerHourPerThousandUSD: Double? { deviceCost.map { 3600 / iterationSeconds / ($0 / 1000) } }
 
     public init(model: String, parameters: Int, devices: Int, mode: OffloadMode, topkRatio: Double,
                 host: String, device: String, gpu: String, overrides: [String] = [],
                 fwSeconds: Double, bwGradOffloadSeconds: Double, updateSeconds: Double, iterationSeconds: Double,
                 speedupVsBase: Double?, sharedLinkBytes: Double, sharedLinkBytesPerParam: Double,
-                deviceBytesPerDevice: Double, hosts: Int = 1, networkBytes: Double = 0, networkSeconds: Double = 0) {
+                deviceBytesPerDevice: Double, hosts: Int = 1, networkBytes: Double = 0, networkSeconds: Double = 0,
+                whatIfs: [String] = [], devicePrice: Double? = nil) {
         self.model = model
         self.parameters = parameters
         self.devices = devices
@@ -64,6 +81,8 @@ public struct StudyRow: Sendable, Equatable {
         self.hosts = hosts
         self.networkBytes = networkBytes
         self.networkSeconds = networkSeconds
+        self.whatIfs = whatIfs
+        self.devicePrice = devicePrice
     }
 }
 

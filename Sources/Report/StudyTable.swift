@@ -10,10 +10,20 @@ import OffloadVocabulary
 ///   when the study has no base row to compare with.
 /// - Numbers are written in Swift's shortest round-tripping form, so `parseCSV(csv(rows:))`
 ///   returns `rows` exactly.
-/// - `hosts`, `network_bytes` and `network_s` came last, with many-host studies: a table written
-///   before them (without those three columns) still reads, as one host each.
+/// - `hosts`, `network_bytes` and `network_s` came with many-host studies, then `what_ifs`
+///   (a `;`-separated list like `overrides`), `device_price_usd`, `device_cost_usd` (hosts ×
+///   devices × price) and `steps_per_hour_per_kusd` (3600 / iteration_s / (cost / 1000)); the
+///   three price columns say `n/a` where the device profile has no price, and the two derived
+///   ones must be what their formulas give. A table written before them still reads: one host,
+///   the paper's workload, no price.
 public enum StudyTable {
-    public static let columns = oneHostColumns + ["hosts", "network_bytes", "network_s"]
+    public static let columns = manyHostColumns + ["what_ifs", "device_price_usd", "device_cost_usd", "steps_per_hour_per_kusd"]
+
+    /// What a price column holds where there is no price.
+    public static let notAvailable = "n/a"
+
+    /// The columns of a table written before workload what-ifs and prices.
+    static let manyHostColumns = oneHostColumns + ["hosts", "network_bytes", "network_s"]
 
     /// The columns of a table written before many-host studies.
     static let oneHostColumns = [
@@ -36,7 +46,7 @@ public enum StudyTable {
         let records = try CSVReader.records(text, source: source)
         guard let header = records.first else { throw .empty(source: source) }
         let names = header.fields
-        let expected = names == oneHostColumns ? oneHostColumns : columns
+        let expected = [oneHostColumns, manyHostColumns].first { $0 == names } ?? columns
         if names != expected {
             let differing = zip(names, columns).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(names.count, columns.count)
             throw .badHeader(source: source, line: header.line, column: differing + 1, expected: columns, found: names)
@@ -58,7 +68,8 @@ public enum StudyTable {
                 r.gpu, r.overrides.joined(separator: ";"), number(r.fwSeconds), number(r.bwGradOffloadSeconds),
                 number(r.updateSeconds), number(r.iterationSeconds), r.speedupVsBase.map(number) ?? "",
                 number(r.sharedLinkBytes), number(r.sharedLinkBytesPerParam), number(r.deviceBytesPerDevice), String(r.hosts),
-                number(r.networkBytes), number(r.networkSeconds),
+                number(r.networkBytes), number(r.networkSeconds), r.whatIfs.joined(separator: ";"), priced(r.devicePrice),
+                priced(r.deviceCost), priced(r.stepsPerHourPerThousandUSD),
             ]
             out += fields.map(quoted).joined(separator: ",") + "\n"
         }
@@ -67,6 +78,9 @@ public enum StudyTable {
 
     static func number(_ x: Double) -> String { "\(x)" }
 
+    /// A price or a figure derived from one, or n/a.
+    static func priced(_ x: Double?) -> String { x.map(number) ?? notAvailable }
+
     static func quoted(_ field: String) -> String {
         guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else {
             return field
@@ -74,7 +88,7 @@ public enum StudyTable {
         return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    /// One record of a table whose header is `columns` (`columns` or `oneHostColumns`).
+    /// One record of a table whose header is `columns` (`columns`, `manyHostColumns` or `oneHostColumns`).
     private static func row(_ record: CSVReader.Record, columns: [String], source: String) throws(ReportError) -> StudyRow {
         let f = record.fields
         guard f.count == columns.count else {
@@ -111,6 +125,18 @@ public enum StudyTable {
             }
             overrides.append(s)
         }
+        func price(_ i: Int) throws(ReportError) -> Double? {
+            let text = f[i].trimmingCharacters(in: .whitespaces)
+            if text == notAvailable { return nil }
+            guard let v = Double(text), v.isFinite, v > 0 else { throw bad(i, "a positive number of US dollars or \(notAvailable)") }
+            return v
+        }
+        /// A column derived from the price: what `derived` gives for this row, to the last digit.
+        func check(_ i: Int, is derived: Double?, formula: String) throws(ReportError) {
+            guard f[i].trimmingCharacters(in: .whitespaces) == priced(derived) else {
+                throw bad(i, "\(formula) = \(priced(derived))")
+            }
+        }
         let speedup: Double?
         if f[13].trimmingCharacters(in: .whitespaces).isEmpty { speedup = nil } else {
             guard let v = Double(f[13].trimmingCharacters(in: .whitespaces)), v.isFinite else {
@@ -118,14 +144,21 @@ public enum StudyTable {
             }
             speedup = v
         }
-        return StudyRow(
+        let row = StudyRow(
             model: try text(0, "a model name"), parameters: try integer(1), devices: try integer(2), mode: mode,
             topkRatio: try double(4), host: try text(5, "a host profile name"), device: try text(6, "a device profile name"),
             gpu: try text(7, "a GPU profile name"), overrides: overrides, fwSeconds: try double(9),
             bwGradOffloadSeconds: try double(10), updateSeconds: try double(11), iterationSeconds: try double(12),
             speedupVsBase: speedup, sharedLinkBytes: try double(14), sharedLinkBytesPerParam: try double(15),
             deviceBytesPerDevice: try double(16), hosts: columns.count > 17 ? try hosts(17) : 1,
-            networkBytes: columns.count > 18 ? try double(18) : 0, networkSeconds: columns.count > 19 ? try double(19) : 0)
+            networkBytes: columns.count > 18 ? try double(18) : 0, networkSeconds: columns.count > 19 ? try double(19) : 0,
+            whatIfs: columns.count > 20 ? f[20].split(separator: ";").map(String.init) : [],
+            devicePrice: columns.count > 21 ? try price(21) : nil)
+        if columns.count > 22 {
+            try check(22, is: row.deviceCost, formula: "hosts × devices × device_price_usd")
+            try check(23, is: row.stepsPerHourPerThousandUSD, formula: "3600 / iteration_s / (device_cost_usd / 1000)")
+        }
+        return row
     }
 }
 

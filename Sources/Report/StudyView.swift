@@ -28,11 +28,20 @@ struct StudyView {
     let primaryRatio: Double?
     private let cells: [CellKey: StudyRow]
 
-    /// The hardware of a row: its host count when it has several (first, so that a panel title
-    /// cut to its width keeps it), its profiles, its overrides.
-    static func config(_ r: StudyRow) -> String {
-        (r.hosts > 1 ? "\(r.hosts) hosts · " : "") + "\(r.host)/\(r.device)/\(r.gpu)"
+    /// The configuration of a row: its host count when it has several (first, so that a panel
+    /// title cut to its width keeps it), then its `setting`.
+    /// Without its device profile (`device: false`): what the cost chart compares drives on.
+    static func config(_ r: StudyRow, device: Bool = true) -> String {
+        (r.hosts > 1 ? "\(r.hosts) hosts · " : "") + setting(r, device: device)
+    }
+
+    /// A row's profiles, overrides and workload what-ifs. Not its device price: a price changes
+    /// no time, so rows that differ only in it share their configuration (and the cost chart
+    /// tells them apart).
+    static func setting(_ r: StudyRow, device: Bool = true) -> String {
+        (device ? "\(r.host)/\(r.device)/\(r.gpu)" : "\(r.host)/\(r.gpu)")
             + (r.overrides.isEmpty ? "" : " [\(r.overrides.joined(separator: ";"))]")
+            + (r.whatIfs.isEmpty ? "" : " {\(r.whatIfs.joined(separator: ";"))}")
     }
 
     static func key(_ r: StudyRow) -> ModelKey { ModelKey(model: r.model, config: config(r)) }
@@ -114,4 +123,8 @@ struct StudyView {
     var modes: [OffloadMode] { OffloadMode.allCases.filter { m in rows.contains { $0.mode == m } } }
 
     var ratios: [Double] { Array(Set(rows.filter { $0.mode == .suOC }.map(\.topkRatio))).sorted() }
+
+    /// The rows a line chart across devices, hosts or cost draws: su+o+c at `primaryRatio` only,
+    /// as the other charts show it (the compression chart draws the other ratios).
+    var primaryRows: [StudyRow] { rows.filter { $0.mode != .suOC || primaryRatio == nil || $0.topkRatio == primaryRatio } }
 }

@@ -35,10 +35,7 @@ struct Replay: ParsableCommand {
         let recorded = try TraceFile.read(from: trace)
         let header = recorded.header
         var workload = header.workload
-        if let topkRatio {
-            workload = try IterationWorkload(model: workload.model, optimizer: workload.optimizer,
-                                             subgroupElements: workload.subgroupElements, topkRatio: topkRatio)
-        }
+        if let topkRatio { workload = try workload.withTopkRatio(topkRatio) }
         let allOverrides = header.profile.overrides + overrides
         let profile = TraceProfile(host: host ?? header.profile.host, device: device ?? header.profile.device,
                                    gpu: gpu ?? header.profile.gpu, overrides: allOverrides)

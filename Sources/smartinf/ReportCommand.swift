@@ -15,9 +15,10 @@ struct ReportCommand: ParsableCommand {
         is re-planned in every mode at 1, 2, 4, 6, 8 and 10 devices and at top-k ratios 0.001 to \
         0.1 on the trace's profiles and hosts, and those rows are drawn. Charts: phase breakdown per mode, \
         speedup vs devices, compression-ratio sensitivity, shared-link bytes per parameter, the update \
-        phase and the network's busy time per host vs hosts, and the \
-        model against the reference sets (the paper's Fig. 9 and Fig. 3b unless --reference or \
-        --no-reference) on the profiles given; each is also written as its own SVG.
+        phase and the network's busy time per host vs hosts, seconds per iteration vs the \
+        storage devices' cost (rows whose device has a price), and the model against the \
+        reference sets (the paper's Fig. 9 and Fig. 3b unless --reference or --no-reference) on \
+        the profiles given; each is also written as its own SVG.
         """)
 
     @Argument(help: "A sweep CSV or a trace (JSON Lines).") var input: String
@@ -60,7 +61,7 @@ struct ReportCommand: ParsableCommand {
             try StudyResult.grid(h.workload, modes: OffloadMode.allCases, ratios: [0.001, 0.003, 0.01, 0.03, 0.1], devices: devices,
                                  hosts: h.config.hosts, on: setup).map { point in
                 StudyRow(point.result, model: label, speedupVsBase: point.speedupVsBase, host: h.profile.host, device: h.profile.device,
-                         gpu: h.profile.gpu, overrides: h.profile.overrides)
+                         gpu: h.profile.gpu, overrides: h.profile.overrides, devicePrice: setup.device.price)
             }
         }
     }

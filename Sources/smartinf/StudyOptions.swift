@@ -31,16 +31,28 @@ struct JSONFlag: ParsableArguments {
     @Flag(help: "Print one JSON document on stdout instead of text.") var json = false
 }
 
+extension IterationWorkload {
+    /// What this workload changes from the paper's, as the flags of synth and sweep that ask for
+    /// it, for the study table's `what_ifs` column; empty for the paper's workload.
+    var whatIfs: [String] {
+        (quantizedStates == nil ? [] : ["state-bits=8"]) + (overlapsBackward ? ["overlap-backward"] : [])
+            + (hostUpdateShare > 0 ? ["host-share=\(hostUpdateShare)"] : []) + (activationsOnStorage ? ["activations-to-storage"] : [])
+            + (adapters.map { ["lora-rank=\($0.rank)", "lora-targets=" + $0.targets.map(\.rawValue).joined(separator: ",")] } ?? [])
+    }
+}
+
 extension StudyRow {
-    /// A modeled point as a row of the study table, under the names the study gives it.
-    init(_ r: StudyResult, model: String, speedupVsBase: Double?, host: String, device: String, gpu: String, overrides: [String]) {
+    /// A modeled point as a row of the study table, under the names the study gives it; the
+    /// price is one device's (the profile's, or the one a sweep gave it), nil where it has none.
+    init(_ r: StudyResult, model: String, speedupVsBase: Double?, host: String, device: String, gpu: String, overrides: [String],
+         devicePrice: Double?) {
         self.init(model: model, parameters: r.workload.parameters, devices: r.devices, mode: r.mode, topkRatio: r.workload.topkRatio,
                   host: host, device: device, gpu: gpu, overrides: overrides, fwSeconds: r.seconds(.forward),
                   bwGradOffloadSeconds: r.seconds(.backwardAndOffload), updateSeconds: r.seconds(.update),
                   iterationSeconds: r.iterationSeconds, speedupVsBase: speedupVsBase, sharedLinkBytes: r.sharedLinkBytes,
                   sharedLinkBytesPerParam: r.sharedLinkBytesPerParameter,
                   deviceBytesPerDevice: r.deviceBytes.reduce(0, +) / Double(r.devices), hosts: r.hosts, networkBytes: r.networkBytes,
-                  networkSeconds: r.networkSeconds)
+                  networkSeconds: r.networkSeconds, whatIfs: r.workload.whatIfs, devicePrice: devicePrice)
     }
 }
 
@@ -84,6 +96,9 @@ enum StudyOutput {
             "topk_ratio": w.topkRatio, "compressed_fraction": w.compressedFraction,
         ]
     }
+
+    /// A number, or JSON's null where there is none (a price a profile does not have).
+    static func orNull(_ value: Double?) -> Any { value.map { $0 as Any } ?? NSNull() }
 
     static func printJSON(_ object: Any) throws {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])

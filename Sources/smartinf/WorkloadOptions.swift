@@ -69,11 +69,14 @@ struct WorkloadOptions: ParsableArguments {
     }
 
     /// The state quantization `--state-bits` asks for: none at 32, bitsandbytes' at 8.
-    func quantizedStates() throws -> StateQuantization? {
-        switch stateBits {
+    func quantizedStates() throws -> StateQuantization? { try Self.quantizedStates(bits: stateBits) }
+
+    /// The state quantization of `bits` per state (synth's `--state-bits`, each of sweep's).
+    static func quantizedStates(bits: Int) throws -> StateQuantization? {
+        switch bits {
         case 32: return nil
         case 8: return .blockwise8Bit
-        default: throw ValidationError("--state-bits \(stateBits): expected 32 (fp32 states) or 8 (block-wise 8-bit states)")
+        default: throw ValidationError("--state-bits \(bits): expected 32 (fp32 states) or 8 (block-wise 8-bit states)")
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import HardwareModel
 import Testing
 
@@ -32,6 +33,32 @@ import Testing
         #expect(setup.gpu.offloadsActivationCheckpoints && setup.gpu.parameterFetches == 3)
     }
 
+    /// A device without a published price can be given one: the single-value optional section is
+    /// added, in schema order, with the override as its source; a price it has is replaced; a bad
+    /// one is refused naming the key.
+    @Test func aPriceCanBeGivenToADeviceWithoutOne() throws {
+        let library = try shippedLibrary()
+        let gen5 = try library.load("nvme-gen5")
+        #expect(try DeviceProfile(gen5).price == nil)
+        let priced = try gen5.applying(overrides("device.price=1.2kUSD"))
+        #expect(try DeviceProfile(priced).price == 1200)
+        #expect(priced.entries.map(\.keyPath) == gen5.entries.map(\.keyPath) + ["device.price"])
+        #expect(priced["device.price"]?.source == "command line: --set device.price=1.2kUSD")
+        // The written document loads back with the price.
+        #expect(try DeviceProfile(Profile(json: Data(priced.document.utf8), name: "x", origin: "x.json")).price == 1200)
+        let smartSSD = try DeviceProfile(library.load("smartssd").applying(overrides("device.price=600USD")))
+        #expect(smartSSD.price == 600)
+        #expect(try problem(applying: "device.price=-5USD", to: "nvme-gen5")
+            == #"--set device.price=-5USD: key 'device.price': "-5USD" is negative; expected a price in US dollars such as "517USD""#)
+        #expect(try problem(applying: "device.price=free", to: "smartssd")
+            == #"--set device.price=free: key 'device.price': "free" does not start with a number; "#
+            + #"expected a price in US dollars such as "517USD""#)
+        // Through a setup too, which routes the key to the device profile.
+        let setup = try HardwareSetup(host: "pcie-gen5-host", device: "nvme-gen5", gpu: "h100", from: library,
+                                      overrides: overrides("device.price=900USD"))
+        #expect(setup.device.price == 900)
+    }
+
     @Test func malformedArgumentsAreRefused() {
         func problem(_ argument: String) -> String {
             do {
@@ -61,10 +88,10 @@ import Testing
     @Test func unknownKeysAreRefused() throws {
         #expect(try problem(applying: "link.shraed=12GB/s", to: "hpca24-host")
             == "--set link.shraed=12GB/s: unknown key 'link.shraed' for host profile 'hpca24-host' "
-            + "(known keys: link.shared, link.sharedNominal, cpu.update, latency.command, net.bandwidth)")
+            + "(known keys: link.shared, link.sharedNominal, cpu.update, latency.command, storage.sharedDrive, net.bandwidth)")
         #expect(try problem(applying: "fpga.update=9GB/s", to: "nvme")
             == "--set fpga.update=9GB/s: unknown key 'fpga.update' for device profile 'nvme' "
-            + "(known keys: ssd.read, ssd.write, ssd.capacity, ssd.accessLatency, pcie.port)")
+            + "(known keys: ssd.read, ssd.write, ssd.capacity, ssd.accessLatency, pcie.port, device.price)")
         let setup = try HardwareSetup(host: "hpca24-host", device: "nvme", gpu: "a100", from: shippedLibrary())
         let error = #expect(throws: ProfileError.self) { try setup.applying(overrides("lnk.shared=12GB/s")) }
         #expect(error?.description.hasPrefix(

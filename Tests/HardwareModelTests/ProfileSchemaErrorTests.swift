@@ -107,7 +107,23 @@ import Testing
             == #"bad.json: key 'description': expected a non-empty string saying what this hardware is, found the string """#)
         // A host file declared as a device is checked against the device schema.
         #expect(try message(editing: "hpca24-host") { $0["kind"] = "device" }
-            == "bad.json: unknown key 'cpu' (expected one of: schema, kind, description, ssd, pcie, fpga)")
+            == "bad.json: unknown key 'cpu' (expected one of: schema, kind, description, ssd, pcie, fpga, device)")
+    }
+
+    /// A price is a positive number of US dollars with its unit, like every other quantity.
+    @Test func badPrices() throws {
+        func price(_ value: Any) throws -> String {
+            try message(editing: "smartssd") { set(&$0, "device", "price", ["value": value, "source": "a price list"]) }
+        }
+        let expected = #"expected a price in US dollars such as "517USD""#
+        #expect(try price("-517USD") == #"bad.json: key 'device.price': "-517USD" is negative; "# + expected)
+        #expect(try price("cheap") == #"bad.json: key 'device.price': "cheap" does not start with a number; "# + expected)
+        #expect(try price("0USD") == #"bad.json: key 'device.price': "0USD" is zero; "# + expected)
+        #expect(try price(517) == "bad.json: key 'device.price': the number 517 has no unit; " + expected)
+        #expect(try price("517EUR")
+            == #"bad.json: key 'device.price': "517EUR" has an unknown unit "EUR" (price units: USD, kUSD); "# + expected)
+        #expect(try price(true) == "bad.json: key 'device.price': expected \(expected.dropFirst(9)), found true")
+        #expect(try price("1.5kUSD") == "accepted")
     }
 
     @Test func invalidJSONSaysWhere() {

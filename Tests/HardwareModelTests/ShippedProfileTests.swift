@@ -15,9 +15,12 @@ func shippedLibrary() throws -> ProfileLibrary { try ProfileLibrary.locate() }
             #expect(profile.name == name)
             #expect(!profile.summary.isEmpty)
             // Optional sections: fpga (computational storage only: not the plain nvme drives), storage
-            // (one drive for all devices).
+            // (one drive for all devices), device (a price, only where one is published).
             let plainDrive = name.hasPrefix("nvme")
-            let expectedKeys = profile.kind.keyPaths.filter { (!plainDrive || !$0.hasPrefix("fpga.")) && !$0.hasPrefix("storage.") }
+            let priced = name == "smartssd"
+            let expectedKeys = profile.kind.keyPaths.filter {
+                (!plainDrive || !$0.hasPrefix("fpga.")) && !$0.hasPrefix("storage.") && (priced || !$0.hasPrefix("device."))
+            }
             #expect(profile.entries.map(\.keyPath) == expectedKeys, "\(name)")
             for entry in profile.entries {
                 #expect(entry.source.count >= 20, "\(name) \(entry.keyPath) needs a real source")
@@ -121,6 +124,20 @@ func shippedLibrary() throws -> ProfileLibrary { try ProfileLibrary.locate() }
         }
         // PCIe Gen5 x16 at 80% of 63 GB/s; GH200's C2C at 80% of 450 GB/s per direction.
         #expect(h100.hostLink == 50e9 && b200.hostLink == 50e9 && gh200.hostLink == 360e9)
+    }
+
+    /// A price only where one is published (the SmartSSD's street price); every other device
+    /// says in its description why it has none, rather than carrying a guess.
+    @Test func pricesAreThePublishedOnesOrAbsent() throws {
+        let library = try shippedLibrary()
+        let smartSSD = try DeviceProfile(library.load("smartssd"))
+        #expect(smartSSD.price == 517)
+        #expect(smartSSD.profile["device.price"]?.source.contains("street price") == true)
+        for name in ["nvme", "nvme-gen4", "nvme-gen5", "csd-gen4", "smartssd-gen5"] {
+            let device = try DeviceProfile(library.load(name))
+            #expect(device.price == nil, "\(name)")
+            #expect(device.profile.summary.contains("No price"), "\(name)")
+        }
     }
 
     @Test func devicesAndHostsCarryTheirDatasheetRates() throws {

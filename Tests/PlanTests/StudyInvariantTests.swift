@@ -28,6 +28,27 @@ import Testing
 
     /// Gen5 flash over Gen4 flash for the baseline, the Gen5 SmartSSD over the paper's, and a
     /// B200 over an H100, each at 1 to 8 devices in every mode the device can run.
+    /// A study's grid (sweep, report) models every mode on the workload it is given: 8-bit
+    /// states, the overlapped schedule, a host share and activations on storage reach su, su+o
+    /// and su+o+c at every ratio, not base alone; each point is what a single run of it gives.
+    @Test func theGridKeepsTheWorkloadsWhatIfs() throws {
+        let setup = try Self.setup(device: "smartssd-gen5"), plain = try Self.workload()
+        let whatIf = try IterationWorkload(model: plain.model, quantizedStates: .blockwise8Bit, overlapsBackward: true,
+                                           hostUpdateShare: 0.2, activationsOnStorage: true)
+        let points = try StudyResult.grid(whatIf, modes: OffloadMode.allCases, ratios: [0.01, 0.1], devices: 4, on: setup)
+        #expect(points.map(\.result.mode) == [.base, .su, .suO, .suOC, .suOC])
+        for point in points {
+            let w = point.result.workload
+            #expect(w.quantizedStates == .blockwise8Bit && w.overlapsBackward && w.hostUpdateShare == 0.2 && w.activationsOnStorage)
+            let alone = try StudyResult.run(point.result.mode, whatIf.withTopkRatio(w.topkRatio), devices: 4, on: setup)
+            #expect(point.result.iterationSeconds == alone.iterationSeconds)
+            #expect(point.result.sharedLinkBytes == alone.sharedLinkBytes)
+        }
+        // And the what-ifs change the answer: su+o with them is not su+o without.
+        let without = try StudyResult.run(.suO, plain, devices: 4, on: setup)
+        #expect(points[2].result.iterationSeconds != without.iterationSeconds)
+    }
+
     @Test func aFasterDeviceOrGPUIsNeverSlower() throws {
         let workload = try Self.workload()
         let pairs: [(slower: HardwareSetup, faster: HardwareSetup, modes: [OffloadMode])] = [

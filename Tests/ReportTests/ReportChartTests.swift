@@ -177,6 +177,49 @@ extension XMLElement {
         #expect(try none.texts().contains { $0.hasPrefix("one host count per model and machine") })
     }
 
+    /// One line per device at its price and mode, through its device counts, placed by what the
+    /// devices cost: 4 and 8 drives at 1000 USD (4000, 8000 USD), 4 and 8 CSDs at 2000 USD (8000,
+    /// 16000 USD). A device without a price is left out and the caption names it.
+    @Test func costChartPlacesEachLineByWhatItsDevicesCost() throws {
+        func row(_ device: String, _ mode: OffloadMode, devices: Int, seconds: Double, price: Double?) -> StudyRow {
+            StudyRow(model: "llama3-70b", parameters: 70_000_000_000, devices: devices, mode: mode, topkRatio: 0.01,
+                     host: "pcie-gen5-host", device: device, gpu: "h100", fwSeconds: 6, bwGradOffloadSeconds: 27,
+                     updateSeconds: seconds - 33, iterationSeconds: seconds, speedupVsBase: nil, sharedLinkBytes: 0,
+                     sharedLinkBytesPerParam: 0, deviceBytesPerDevice: 0, devicePrice: price)
+        }
+        let rows = [row("nvme-gen5", .base, devices: 4, seconds: 80, price: 1000), row("nvme-gen5", .base, devices: 8, seconds: 80, price: 1000),
+                    row("smartssd-gen5", .suO, devices: 4, seconds: 70, price: 2000),
+                    row("smartssd-gen5", .suO, devices: 8, seconds: 65, price: 2000),
+                    row("csd-gen4", .suO, devices: 8, seconds: 75, price: nil)]
+        let svg = try Self.chart("cost", rows)
+        let lines = try svg.elements("polyline") { $0.value("class") == "series" }
+        #expect(lines.map { $0.value("data-device") } == ["nvme-gen5", "smartssd-gen5"])
+        #expect(lines.map { $0.value("data-price") } == ["1000", "2000"])
+        func points(_ line: XMLElement) -> [(x: Double, y: Double)] {
+            (line.value("points") ?? "").split(separator: " ").map { pair in
+                let xy = pair.split(separator: ",").compactMap { Double($0) }
+                return (xy[0], xy[1])
+            }
+        }
+        let drives = points(lines[0]), csds = points(lines[1])
+        // 8 drives cost what 4 CSDs cost; the x axis is linear in dollars.
+        #expect(abs(drives[1].x - csds[0].x) < 0.011)
+        #expect(abs((csds[1].x - csds[0].x) - 2 * (drives[1].x - drives[0].x)) < 0.05)
+        // Base's flat 80 s; the CSDs 10 and 15 s faster (y grows downwards).
+        #expect(drives[0].y == drives[1].y)
+        #expect(abs((csds[0].y - drives[0].y) / (csds[1].y - drives[0].y) - 10.0 / 15) < 0.01)
+        let caption = try #require(StudyReport.charts(rows).first { $0.id == "cost" }).caption
+        #expect(caption.contains("Left out, without a price (n/a in the table): csd-gen4"))
+        // No price anywhere: a message saying how to give one.
+        let none = try Self.chart("cost", Fixtures.study())
+        #expect(try none.elements("polyline").isEmpty)
+        #expect(try none.texts().contains { $0.hasPrefix("no row has a device price") })
+        // The table says n/a where there is no price.
+        let html = StudyReport.html(rows: rows, title: "t")
+        #expect(html.contains("<td class=\"n\">n/a</td>") && html.contains("<td class=\"n\">16000</td>"))
+        #expect(html.contains("device prices: nvme-gen5 1000 USD, smartssd-gen5 2000 USD, csd-gen4 n/a"))
+    }
+
     @Test func compressionChartDrawsOneLinePerModelAndDevicesOrSaysOneRatio() throws {
         let svg = try Self.chart("compression", Fixtures.study())
         let lines = try svg.elements("polyline") { $0.value("class") == "series" }
@@ -213,11 +256,11 @@ extension XMLElement {
         for i in rows.indices where rows[i].model == "gpt2-4b" { rows[i].model = "<script>alert('x')</script> & co" }
         let html = StudyReport.html(rows: rows, title: "Study <b>1</b>")
         #expect(html.hasPrefix("<!DOCTYPE html>"))
-        for id in ["breakdown", "speedup", "compression", "shared-link-bytes", "hosts"] {
+        for id in ["breakdown", "speedup", "compression", "shared-link-bytes", "hosts", "cost"] {
             #expect(html.contains("<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"\(id)\""))
         }
-        #expect(html.components(separatedBy: "<svg ").count == 6)
-        #expect(html.components(separatedBy: "<figcaption>").count == 6)
+        #expect(html.components(separatedBy: "<svg ").count == 7)
+        #expect(html.components(separatedBy: "<figcaption>").count == 7)
         #expect(!html.contains("<script"))
         #expect(!html.contains("<b>1</b>"))
         #expect(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co"))
@@ -251,7 +294,7 @@ extension XMLElement {
         // An empty study still gives a report.
         let empty = Fixtures.temporaryDirectory("empty")
         defer { try? FileManager.default.removeItem(atPath: empty) }
-        #expect(try StudyReport.write(rows: [], title: "nothing", to: empty).count == 6)
+        #expect(try StudyReport.write(rows: [], title: "nothing", to: empty).count == 7)
         // A path that cannot be a directory is an error naming it.
         #expect(throws: ReportError.self) { try StudyReport.write(rows: [], title: "x", to: "/dev/null/report") }
     }

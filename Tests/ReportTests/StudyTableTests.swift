@@ -8,7 +8,7 @@ import Testing
     /// A valid record to corrupt, with one field replaced.
     static func record(_ replace: [Int: String] = [:]) -> String {
         var fields = ["gpt2-4b", "4000000000", "6", "su+o", "0.01", "hpca24-host", "smartssd", "a5000", "", "1.5", "3",
-                      "10.5", "15", "1.3", "3.2e10", "8", "1.8e10", "4", "2.1e11", "4.4"]
+                      "10.5", "15", "1.3", "3.2e10", "8", "1.8e10", "4", "2.1e11", "4.4", "", "n/a", "n/a", "n/a"]
         for (i, v) in replace { fields[i] = v }
         return fields.joined(separator: ",")
     }
@@ -25,6 +25,8 @@ import Testing
         rows[6].hosts = 16
         rows[6].networkBytes = 0.1 + 1.2e11
         rows[6].networkSeconds = 2.5
+        rows[7].devicePrice = 517
+        rows[7].whatIfs = ["host-share=0.2", "lora-targets=q,k,v,o"]
         let text = StudyTable.csv(rows: rows)
         #expect(text.hasPrefix(Self.header + "\n"))
         let parsed = try StudyTable.parseCSV(text, source: "rows.csv")
@@ -49,16 +51,63 @@ import Testing
     /// A table written before many-host studies (no hosts, network_bytes, network_s) reads as
     /// one host each; a host count below one is refused naming its column.
     @Test func readsATableWithoutHosts() throws {
-        let oneHost = Array(StudyTable.columns.dropLast(3))
-        let record = Self.record().split(separator: ",", omittingEmptySubsequences: false).dropLast(3).joined(separator: ",")
+        let oneHost = Array(StudyTable.columns.dropLast(7))
+        let record = Self.record().split(separator: ",", omittingEmptySubsequences: false).dropLast(7).joined(separator: ",")
         let rows = try StudyTable.parseCSV(oneHost.joined(separator: ",") + "\n" + record + "\n", source: "old.csv")
         #expect(rows.count == 1 && rows[0].hosts == 1 && rows[0].networkBytes == 0 && rows[0].networkSeconds == 0)
         #expect(rows[0].devices == 6 && rows[0].deviceBytesPerDevice == 1.8e10)
         // Its rows carry the old number of columns, not the new.
         #expect(error(oneHost.joined(separator: ",") + "\n" + Self.record())
-            == .wrongColumnCount(source: "study.csv", line: 2, column: 18, expected: 17, found: 20))
+            == .wrongColumnCount(source: "study.csv", line: 2, column: 18, expected: 17, found: 24))
         #expect(error(Self.header + "\n" + Self.record([17: "0"]))
             == .badValue(source: "study.csv", line: 2, column: 18, name: "hosts", expected: "a whole number of hosts ≥ 1", found: "0"))
+    }
+
+    /// A table written before what-ifs and prices (its last column network_s) reads as the paper's
+    /// workload with no price.
+    @Test func readsATableWithoutPrices() throws {
+        let manyHosts = Array(StudyTable.columns.dropLast(4))
+        #expect(manyHosts.last == "network_s")
+        let record = Self.record().split(separator: ",", omittingEmptySubsequences: false).dropLast(4).joined(separator: ",")
+        let rows = try StudyTable.parseCSV(manyHosts.joined(separator: ",") + "\n" + record + "\n", source: "hosts.csv")
+        #expect(rows.count == 1 && rows[0].hosts == 4 && rows[0].whatIfs.isEmpty && rows[0].devicePrice == nil)
+        #expect(rows[0].deviceCost == nil && rows[0].stepsPerHourPerThousandUSD == nil)
+    }
+
+    /// By hand: two hosts of 8 devices at 517 USD cost 2 × 8 × 517 = 8272 USD; at 57.16 s per
+    /// iteration that is 3600 / 57.16 = 62.981 iterations per hour, 62.981 / 8.272 = 7.6138 per
+    /// 1000 USD. One host: 4136 USD and 15.2275. The table writes them and checks them on reading.
+    @Test func theCostColumnsAreTheirFormulas() throws {
+        var row = Fixtures.row(model: "llama3-70b", parameters: 70_553_706_496, devices: 8, mode: .suOC, total: 57.16, fwbw: 27.79,
+                               base: 80.32)
+        row.devicePrice = 517
+        #expect(row.deviceCost == 4136)
+        #expect(abs(row.stepsPerHourPerThousandUSD! - 15.22754) < 1e-5)
+        row.hosts = 2
+        #expect(row.deviceCost == 8272)
+        #expect(abs(row.stepsPerHourPerThousandUSD! - 7.61377) < 1e-5)
+        row.whatIfs = ["state-bits=8", "overlap-backward"]
+        var unpriced = row
+        unpriced.devicePrice = nil
+        let text = StudyTable.csv(rows: [row, unpriced])
+        let lines = text.split(separator: "\n")
+        #expect(lines[1].hasSuffix(",state-bits=8;overlap-backward,517.0,8272.0,\(3600 / 57.16 / 8.272)"))
+        #expect(lines[2].hasSuffix(",state-bits=8;overlap-backward,n/a,n/a,n/a"))
+        #expect(try StudyTable.parseCSV(text, source: "cost.csv") == [row, unpriced])
+        // A derived column that is not its formula is refused naming the column and what it should be.
+        let edited = text.replacingOccurrences(of: ",517.0,8272.0,", with: ",517.0,8000,")
+        #expect(error(edited) == .badValue(source: "study.csv", line: 2, column: 23, name: "device_cost_usd",
+                                           expected: "hosts × devices × device_price_usd = 8272.0", found: "8000"))
+        #expect(error(text.replacingOccurrences(of: "n/a,n/a,n/a", with: "n/a,1,n/a"))?.description
+            == "study.csv:3: column 23 (device_cost_usd): expected hosts × devices × device_price_usd = n/a, got \"1\"")
+    }
+
+    @Test func aBadPriceIsRefusedNamingItsColumn() throws {
+        for bad in ["-517", "0", "cheap", "", "inf"] {
+            #expect(error(Self.header + "\n" + Self.record([21: bad]))
+                == .badValue(source: "study.csv", line: 2, column: 22, name: "device_price_usd",
+                             expected: "a positive number of US dollars or n/a", found: bad), "\(bad)")
+        }
     }
 
     func error(_ text: String) -> ReportError? {
@@ -104,10 +153,10 @@ import Testing
     @Test func wrongColumnCountNamesTheFirstMissingOrExtraColumn() throws {
         let short = Self.record().split(separator: ",", omittingEmptySubsequences: false).dropLast().joined(separator: ",")
         let e = try #require(error(Self.header + "\n" + short))
-        #expect(e == .wrongColumnCount(source: "study.csv", line: 2, column: 20, expected: 20, found: 19))
-        #expect(e.description == "study.csv:2: column 20: expected 20 columns, got 19")
+        #expect(e == .wrongColumnCount(source: "study.csv", line: 2, column: 24, expected: 24, found: 23))
+        #expect(e.description == "study.csv:2: column 24: expected 24 columns, got 23")
         #expect(error(Self.header + "\n" + Self.record() + ",extra") ==
-            .wrongColumnCount(source: "study.csv", line: 2, column: 21, expected: 20, found: 21))
+            .wrongColumnCount(source: "study.csv", line: 2, column: 25, expected: 24, found: 25))
     }
 
     @Test func lineNumbersCountPhysicalLines() throws {

@@ -183,7 +183,8 @@ import Testing
         #expect(rows.map { $0["hosts"] as? Int } == [1, 1, 2, 2, 8, 8, 1, 2, 8])
         #expect(rows.map { $0["device"] as? String } == Array(repeating: "smartssd", count: 6) + Array(repeating: "nvme", count: 3))
         let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
-        #expect(lines[0].hasSuffix(",hosts,network_bytes,network_s") && lines.count == 1 + 9)
+        #expect(lines[0].hasSuffix(",hosts,network_bytes,network_s,what_ifs,device_price_usd,device_cost_usd,steps_per_hour_per_kusd")
+            && lines.count == 1 + 9)
     }
 
     @Test func sweepWritesOneRowPerPoint() throws {
@@ -193,6 +194,58 @@ import Testing
         let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 1 + 10)
         #expect(lines[0].hasPrefix("model,parameters,devices,mode,topk_ratio"))
+    }
+
+    /// The workload what-ifs and device prices as sweep axes: every what-if reaches every mode,
+    /// a device priced twice gives each point twice with the same times, a device without a
+    /// price says n/a, and the report draws the priced ones against their cost.
+    @Test func sweepSweepsWhatIfsAndPrices() throws {
+        let csv = "\(dir)/cost.csv"
+        let doc = try json(["sweep", "--presets", "gpt2-2.5b", "--devices", "2,4", "--modes", "base,su+o", "--state-bits", "32,8",
+                            "--overlap-backward", "off,on", "--gpus", "h100", "--host-profiles", "pcie-gen5-host",
+                            "--device", "nvme-gen5,smartssd-gen5,smartssd", "--prices", "smartssd-gen5=1000USD,smartssd-gen5=2kUSD",
+                            "--out", csv])
+        // nvme-gen5: base only, 2 × 2 what-ifs × 2 counts; the SmartSSDs: 2 modes each, the Gen5 one at two prices.
+        #expect(doc["points"] as? Int == 8 + 16 * 2 + 16)
+        let all = try #require(doc["rows"] as? [[String: Any]])
+        func rows(of device: String) -> [[String: Any]] { all.filter { $0["device"] as? String == device } }
+        for row in rows(of: "nvme-gen5") {
+            #expect(row["device_price_usd"] is NSNull && row["steps_per_hour_per_kusd"] is NSNull)
+        }
+        for row in rows(of: "smartssd") {
+            let devices = Double(row["devices"] as! Int), seconds = row["iteration_s"] as! Double
+            #expect(row["device_price_usd"] as? Double == 517 && row["device_cost_usd"] as? Double == devices * 517)
+            let steps = try #require(row["steps_per_hour_per_kusd"] as? Double)
+            #expect(abs(steps - 3600 / seconds / (devices * 0.517)) < 1e-9 * steps)
+        }
+        let gen5 = rows(of: "smartssd-gen5")
+        // Each (what-if, device count)'s base and su+o at 1000 USD, then again at 2000 USD.
+        let quartet: [Double] = [1000, 1000, 2000, 2000]
+        let prices: [Double] = (0..<8).flatMap { _ in quartet }
+        #expect(gen5.map { $0["device_price_usd"] as? Double ?? -1 } == prices)
+        let seconds = gen5.map { $0["iteration_s"] as? Double ?? -1 }
+        for group in stride(from: 0, to: seconds.count, by: 4) {
+            #expect(seconds[group] == seconds[group + 2] && seconds[group + 1] == seconds[group + 3])
+        }
+        // 8-bit states reach su+o: fewer bytes inside each device than fp32 at the same point.
+        func suO(_ whatIfs: [String], devices: Int) throws -> [String: Any] {
+            try #require(rows(of: "smartssd").first {
+                $0["mode"] as? String == "su+o" && $0["what_ifs"] as? [String] == whatIfs && $0["devices"] as? Int == devices
+            })
+        }
+        let fp32 = try suO([], devices: 4), eight = try suO(["state-bits=8"], devices: 4)
+        let bytes = { (row: [String: Any]) in (row["bytes"] as? [String: Any])?["per_device"] as? Double ?? 0 }
+        #expect(bytes(eight) < bytes(fp32))
+        #expect(try suO(["state-bits=8", "overlap-backward"], devices: 2)["iteration_s"] as? Double
+            != suO(["state-bits=8"], devices: 2)["iteration_s"] as? Double)
+        let text = try String(contentsOfFile: csv, encoding: .utf8)
+        #expect(text.split(separator: "\n").filter { $0.hasSuffix(",n/a,n/a,n/a") }.count == 8)
+        // The report draws the three priced lines of each mode; the Gen5 drives are left out, named.
+        #expect(try SmartInfProcess.run(["report", csv, "--out", "\(dir)/cost", "--no-reference"]).status == 0)
+        let svg = try String(contentsOfFile: "\(dir)/cost/cost.svg", encoding: .utf8)
+        for price in ["data-price=\"517\"", "data-price=\"1000\"", "data-price=\"2000\""] { #expect(svg.contains(price)) }
+        let page = try String(contentsOfFile: "\(dir)/cost/index.html", encoding: .utf8)
+        #expect(page.contains("Left out, without a price (n/a in the table): nvme-gen5"))
     }
 
     @Test func userErrorsAreNamed() throws {
@@ -226,6 +279,20 @@ import Testing
              "--set net.bandwidth=fast: key 'net.bandwidth': \"fast\" does not start with a number"),
             (["sweep", "--hosts", "1,0", "--out", "\(dir)/x.csv"], "--hosts: '0' is not an integer from 1 to 65536"),
             (["sweep", "--device", "nvme", "--modes", "su+o", "--out", "\(dir)/x.csv"], "a plain drive (no fpga section) runs base only"),
+            (["sweep", "--state-bits", "32,4", "--out", "\(dir)/x.csv"], "--state-bits 4: expected 32 (fp32 states) or 8"),
+            (["sweep", "--host-shares", "0,1", "--out", "\(dir)/x.csv"], "--host-shares: '1.0' is not a fraction in [0, 1)"),
+            (["sweep", "--host-shares=-0.1", "--out", "\(dir)/x.csv"], "--host-shares: '-0.1' is not a number in 0.0...1.0"),
+            (["sweep", "--overlap-backward", "maybe", "--out", "\(dir)/x.csv"], "--overlap-backward: 'maybe' is not one of off, on"),
+            (["sweep", "--activations-to-storage", "yes", "--out", "\(dir)/x.csv"],
+             "--activations-to-storage: 'yes' is not one of off, on"),
+            (["sweep", "--prices", "smartssd=cheap", "--out", "\(dir)/x.csv"],
+             #"--prices: 'smartssd=cheap': "cheap" does not start with a number; expected a price in US dollars such as "517USD""#),
+            (["sweep", "--prices", "smartssd=-5USD", "--out", "\(dir)/x.csv"], #"--prices: 'smartssd=-5USD': "-5USD" is negative"#),
+            (["sweep", "--prices", "nvme-gen5=900USD", "--out", "\(dir)/x.csv"],
+             "--prices: 'nvme-gen5=900USD' names no profile of --device (smartssd)"),
+            (["sweep", "--prices", "smartssd", "--out", "\(dir)/x.csv"], "--prices: 'smartssd' is not PROFILE=PRICE"),
+            (["synth", "--preset", "gpt2-2.5b", "--set", "device.price=-5USD"],
+             #"--set device.price=-5USD: key 'device.price': "-5USD" is negative; expected a price in US dollars"#),
             (["replay", "\(dir)/missing.jsonl"], "missing.jsonl"),
             (["report", "\(dir)/missing.csv", "--out", "\(dir)/r"], "cannot read"),
         ]
