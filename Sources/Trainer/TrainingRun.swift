@@ -187,9 +187,18 @@ public final class TrainingRun {
         case nil: parameters = initial!
         }
         model = GPTModel(config: config, parameters: parameters, shape: shape, precision: options.precision)
-        if case .checkpoint(let directory, let state)? = source, fleet.usesErrorFeedback {
-            let path = "\(directory)/\(state.errorFeedback ?? Self.errorFeedbackFile)"
-            try fleet.restore(try ErrorFeedbackFile(reading: path), from: path)
+        if fleet.usesErrorFeedback {
+            switch source {
+            case .checkpoint(let directory, let state)?:
+                // A missing file is refused by the reader, saying why it may be missing.
+                let path = state.errorFeedbackFile(in: directory) ?? "\(directory)/\(TrainerState.unnamedErrorFeedbackFile)"
+                try fleet.restore(try ErrorFeedbackFile(reading: path), from: path)
+            case .exported(let directory, let portable)?:
+                guard let flat = portable.errorFeedback else { preconditionFailure("ResumeSource reads the residuals of an error-feedback run") }
+                try fleet.restore(ErrorFeedbackFile(flat, partition: fleet.partition, subgroupElements: fleet.subgroupElements),
+                                  from: "\(directory)/\(PortableCheckpoint.errorFeedbackFile)")
+            case .devices?, nil: break
+            }
         }
         if let table = clocking?.table {
             fleet.paceOffload = { device, bytes, started in table.paceOffload(to: device, bytes: bytes, startedAt: started) }
@@ -466,9 +475,6 @@ public final class TrainingRun {
             try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
         }
     }
-
-    /// Where checkpoints saved before the residuals were named after their step kept them.
-    static let errorFeedbackFile = "error-feedback.bin"
 
     /// Stops the devices (after the step still on them, if a run stopped with one in flight).
     public func finish() {
