@@ -109,7 +109,9 @@ int smartinf_read_state(smartinf_optimizer *opt, int32_t vector, float *out, int
 /*
  * Replaces the optimizer's state: masters and each state vector (`state2` NULL for one-state
  * optimizers), `count` values each, `applied_steps` steps into the run. The devices restart on
- * fresh files; the compute copy is written into the registered tensors.
+ * fresh files; the compute copy is written into the registered tensors. The loss scaler and the
+ * error-feedback residuals start afresh: put theirs back with smartinf_set_loss_scaler_position
+ * and smartinf_load_error_feedback.
  */
 int smartinf_load_state(smartinf_optimizer *opt, const float *parameters, const float *state1, const float *state2,
                         int64_t count, int64_t applied_steps);
@@ -138,6 +140,43 @@ int smartinf_read_config(const char *config_json, const char *source, char *out,
  * DeepSpeed's semantics); `lr` is the optimizer's, WarmupCosineLR's base.
  */
 int smartinf_learning_rate(const char *config_json, double lr, int64_t applied_steps, double *out);
+
+/*
+ * Where the dynamic loss scaler stands (fp16 parameters): its scale, the overflows it still
+ * absorbs before it lowers the scale, the steps it has counted (applied and skipped) and the one
+ * of its last overflow (-1: none). With the masters, the states and the applied steps, this is
+ * what an fp16 run needs to go on bit-identically. Out-parameters may be NULL.
+ * SMARTINF_E_BAD_STATE before smartinf_start, or without a loss scaler (fp32, bf16 parameters).
+ */
+int smartinf_loss_scaler_position(smartinf_optimizer *opt, double *scale, int64_t *remaining_hysteresis, int64_t *iteration,
+                                  int64_t *last_overflow_iteration);
+
+/*
+ * Puts the loss scaler at a position smartinf_loss_scaler_position gave; its configuration
+ * (loss_scaling) stays. Call it after smartinf_load_state, which starts the scaler afresh.
+ * SMARTINF_E_BAD_ARGUMENT: a scale that is not finite and positive, remaining_hysteresis outside
+ * 1...the configured hysteresis, a negative iteration, or last_overflow_iteration outside
+ * -1...iteration-1. SMARTINF_E_BAD_STATE as for smartinf_loss_scaler_position.
+ */
+int smartinf_set_loss_scaler_position(smartinf_optimizer *opt, double scale, int64_t remaining_hysteresis, int64_t iteration,
+                                      int64_t last_overflow_iteration);
+
+/*
+ * Reads the error-feedback residuals ("mode": "su+o+c" with "error_feedback": true: what top-k
+ * has not yet sent, kept on the host, one value per parameter) into `out` (`count` = the
+ * parameter count), in parameter order, and the steps compressed with them into
+ * `*completed_steps` (may be NULL). SMARTINF_E_BAD_ARGUMENT for another count;
+ * SMARTINF_E_BAD_STATE before smartinf_start, or without error feedback.
+ */
+int smartinf_read_error_feedback(smartinf_optimizer *opt, float *out, int64_t count, int64_t *completed_steps);
+
+/*
+ * Replaces the error-feedback residuals with `count` values (the parameter count) and their
+ * completed steps. Call it after smartinf_load_state, which starts them at zero.
+ * SMARTINF_E_BAD_ARGUMENT: another count, a value that is not finite, negative completed_steps;
+ * SMARTINF_E_BAD_STATE as for smartinf_read_error_feedback.
+ */
+int smartinf_load_error_feedback(smartinf_optimizer *opt, const float *residual, int64_t count, int64_t completed_steps);
 
 /* Stops the devices and frees the handle (NULL is accepted). */
 int smartinf_close(smartinf_optimizer *opt);

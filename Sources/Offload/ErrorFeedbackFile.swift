@@ -79,3 +79,58 @@ public struct ErrorFeedbackFile: Sendable, Equatable {
         self.devices = devices
     }
 }
+
+extension ErrorFeedbackFile {
+    /// The residuals of a whole fleet as one vector over the flat parameters, in their order,
+    /// without the slices' padding (whose residual is always zero: its gradient is): what an
+    /// exported checkpoint and a Python state dict keep, under the model's tensor names, so that
+    /// any other device count or subgroup size can take them back.
+    public struct Flat: Sendable, Equatable {
+        public var residual: [Float]
+        /// Steps every subgroup compressed with its residual (a flat vector has one count).
+        public var completedSteps: Int
+
+        public init(residual: [Float], completedSteps: Int) {
+            self.residual = residual
+            self.completedSteps = completedSteps
+        }
+    }
+
+    /// The residuals over the flat parameters of `partition`, whose geometry they must have (its
+    /// device count, each device's subgroups covering its slice); `path` names them in errors.
+    public func flattened(over partition: Partition, path: String) throws(FleetError) -> Flat {
+        guard devices.count == partition.deviceCount else {
+            throw .checkpoint(path: path, detail: "holds \(devices.count) devices' residuals; the checkpoint has \(partition.deviceCount) devices")
+        }
+        let steps = Set(devices.joined().map(\.completedSteps))
+        guard steps.count == 1, let completedSteps = steps.first else {
+            throw .checkpoint(path: path, detail: "its subgroups compressed different numbers of steps (\(steps.sorted())); one count is expected")
+        }
+        var residual: [Float] = []
+        residual.reserveCapacity(partition.parameterCount)
+        for (d, device) in devices.enumerated() {
+            let elements = device.reduce(0) { $0 + $1.residual.count }
+            guard elements == partition.sliceElements else {
+                throw .checkpoint(path: path, detail: "device \(d) holds \(elements) residuals; its slice has \(partition.sliceElements) elements")
+            }
+            residual += device.map(\.residual).joined().prefix(partition.parameters(ofDevice: d).count)
+        }
+        return Flat(residual: residual, completedSteps: completedSteps)
+    }
+
+    /// `flat` laid out over the devices of `partition` in subgroups of `subgroupElements`, the
+    /// slices' padding at zero.
+    public init(_ flat: Flat, partition: Partition, subgroupElements: Int) {
+        precondition(flat.residual.count == partition.parameterCount && subgroupElements > 0)
+        let slice = partition.sliceElements
+        devices = (0..<partition.deviceCount).map { d in
+            stride(from: 0, to: slice, by: subgroupElements).map { start in
+                var residual = [Float](repeating: 0, count: min(subgroupElements, slice - start))
+                let first = d * slice + start
+                let real = min(first + residual.count, partition.parameterCount) - first
+                if real > 0 { residual.replaceSubrange(0..<real, with: flat.residual[first..<(first + real)]) }
+                return Subgroup(completedSteps: flat.completedSteps, residual: residual)
+            }
+        }
+    }
+}

@@ -74,6 +74,12 @@ public final class OffloadedOptimizer {
     /// The loss scale the next gradient must be computed under (1 without a scaler).
     public var lossScale: Double { lossScaler?.scale ?? 1 }
 
+    /// Puts the loss scaler (if there is one) at `position`, keeping its configuration: a saved
+    /// state loaded into a running optimizer.
+    public func moveLossScaler(to position: DynamicLossScaler.Position) {
+        lossScaler = lossScaler.map { DynamicLossScaler($0.configuration, continuing: position) }
+    }
+
     /// Scans `gradient` (the flat, still loss-scaled gradient) and records the outcome with the
     /// loss scaler: call exactly once per step, before `prepare`.
     public func check(_ gradient: StreamBuffer) -> GradientCheck {

@@ -63,6 +63,13 @@ public struct DynamicLossScaler: Sendable, Equatable {
         public var remainingHysteresis: Int
         public var iteration: Int
         public var lastOverflowIteration: Int
+
+        public init(scale: Double, remainingHysteresis: Int, iteration: Int, lastOverflowIteration: Int) {
+            self.scale = scale
+            self.remainingHysteresis = remainingHysteresis
+            self.iteration = iteration
+            self.lastOverflowIteration = lastOverflowIteration
+        }
     }
 
     public var position: Position {

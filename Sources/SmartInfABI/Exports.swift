@@ -1,5 +1,7 @@
 import Foundation
+import Offload
 import OffloadStep
+import Optim
 
 // The C entry points of libsmartinf (include/smartinf.h). Each one catches every Swift error and
 // returns its code (0: success); the message is kept for the calling thread
@@ -154,6 +156,54 @@ public func smartinf_device_pid(_ handle: OpaquePointer?, _ device: Int32, _ out
 @_cdecl("smartinf_loss_scale")
 public func smartinf_loss_scale(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Double>?) -> Int32 {
     withSession(handle) { out?.pointee = $0.optimizer?.lossScale ?? $0.configuration.lossScaling?.initialScale ?? 1 }
+}
+
+@_cdecl("smartinf_loss_scaler_position")
+public func smartinf_loss_scaler_position(_ handle: OpaquePointer?, _ scale: UnsafeMutablePointer<Double>?,
+                                          _ remainingHysteresis: UnsafeMutablePointer<Int64>?, _ iteration: UnsafeMutablePointer<Int64>?,
+                                          _ lastOverflowIteration: UnsafeMutablePointer<Int64>?) -> Int32 {
+    withSession(handle) { session throws(SessionError) in
+        let position = try session.lossScalerPosition()
+        scale?.pointee = position.scale
+        remainingHysteresis?.pointee = Int64(position.remainingHysteresis)
+        iteration?.pointee = Int64(position.iteration)
+        lastOverflowIteration?.pointee = Int64(position.lastOverflowIteration)
+    }
+}
+
+@_cdecl("smartinf_set_loss_scaler_position")
+public func smartinf_set_loss_scaler_position(_ handle: OpaquePointer?, _ scale: Double, _ remainingHysteresis: Int64, _ iteration: Int64,
+                                              _ lastOverflowIteration: Int64) -> Int32 {
+    withSession(handle) { session throws(SessionError) in
+        try session.moveLossScaler(to: DynamicLossScaler.Position(
+            scale: scale, remainingHysteresis: Int(remainingHysteresis), iteration: Int(iteration),
+            lastOverflowIteration: Int(lastOverflowIteration)))
+    }
+}
+
+@_cdecl("smartinf_read_error_feedback")
+public func smartinf_read_error_feedback(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Float>?, _ count: Int64,
+                                         _ completedSteps: UnsafeMutablePointer<Int64>?) -> Int32 {
+    withSession(handle) { session throws(SessionError) in
+        guard let out, count == Int64(session.parameterCount) else {
+            throw .badArgument("smartinf_read_error_feedback needs a buffer of \(session.parameterCount) floats, got \(count)")
+        }
+        let flat = try session.errorFeedback()
+        flat.residual.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: flat.residual.count) }
+        completedSteps?.pointee = Int64(flat.completedSteps)
+    }
+}
+
+@_cdecl("smartinf_load_error_feedback")
+public func smartinf_load_error_feedback(_ handle: OpaquePointer?, _ residual: UnsafePointer<Float>?, _ count: Int64,
+                                         _ completedSteps: Int64) -> Int32 {
+    withSession(handle) { session throws(SessionError) in
+        guard let residual, count == Int64(session.parameterCount) else {
+            throw .badArgument("smartinf_load_error_feedback needs \(session.parameterCount) residuals, got \(count)")
+        }
+        try session.loadErrorFeedback(ErrorFeedbackFile.Flat(residual: Array(UnsafeBufferPointer(start: residual, count: Int(count))),
+                                                             completedSteps: Int(completedSteps)))
+    }
 }
 
 @_cdecl("smartinf_read_config")

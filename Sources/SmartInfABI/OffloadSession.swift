@@ -179,6 +179,67 @@ final class OffloadSession {
         tensors.forEach { $0.copy(from: computeCopy) }
     }
 
+    /// Where the dynamic loss scaler stands (fp16 parameters).
+    func lossScalerPosition() throws(SessionError) -> DynamicLossScaler.Position {
+        try lossScaler().position
+    }
+
+    /// Puts the loss scaler at a saved position (after `loadState`, which starts it afresh), and
+    /// records it in the journal.
+    func moveLossScaler(to position: DynamicLossScaler.Position) throws(SessionError) {
+        let configuration = try lossScaler().configuration
+        guard position.scale.isFinite, position.scale > 0 else {
+            throw .badArgument("the loss scaler's scale must be finite and positive, got \(position.scale)")
+        }
+        guard (1...configuration.hysteresis).contains(position.remainingHysteresis) else {
+            throw .badArgument("the loss scaler's remaining hysteresis must be in 1...\(configuration.hysteresis) (its configured hysteresis), got \(position.remainingHysteresis)")
+        }
+        guard position.iteration >= 0, (-1..<position.iteration).contains(position.lastOverflowIteration) else {
+            throw .badArgument("the loss scaler's iteration must be ≥ 0 and its last overflow iteration in -1...iteration-1 (-1: none), got \(position.iteration) and \(position.lastOverflowIteration)")
+        }
+        try started().moveLossScaler(to: position)
+        try record()
+    }
+
+    private func lossScaler() throws(SessionError) -> DynamicLossScaler {
+        guard let scaler = try started().lossScaler else {
+            throw .badState("the optimizer has no loss scaler: only fp16 parameters have one (these are \(configuration.precision))")
+        }
+        return scaler
+    }
+
+    /// The error-feedback residuals over all parameters, in parameter order.
+    func errorFeedback() throws(SessionError) -> ErrorFeedbackFile.Flat {
+        let fleet = try feedbackFleet()
+        do { return try fleet.errorFeedback.flattened(over: fleet.partition, path: "the devices' residuals") } catch {
+            throw .failed("\(error)")
+        }
+    }
+
+    /// Replaces the error-feedback residuals (after `loadState`, which starts them at zero).
+    func loadErrorFeedback(_ flat: ErrorFeedbackFile.Flat) throws(SessionError) {
+        let fleet = try feedbackFleet()
+        guard flat.residual.count == parameterCount else {
+            throw .badArgument("the residuals hold \(flat.residual.count) values; the optimizer has \(parameterCount) parameters")
+        }
+        guard flat.completedSteps >= 0 else { throw .badArgument("completed steps must be ≥ 0, got \(flat.completedSteps)") }
+        guard flat.residual.allSatisfy(\.isFinite) else { throw .badArgument("a residual is not finite") }
+        do {
+            try fleet.restore(ErrorFeedbackFile(flat, partition: fleet.partition, subgroupElements: fleet.subgroupElements),
+                              from: "the loaded residuals")
+        } catch {
+            throw SessionError(error)
+        }
+    }
+
+    private func feedbackFleet() throws(SessionError) -> DeviceFleet {
+        let fleet = try started().fleet
+        guard fleet.usesErrorFeedback else {
+            throw .badState("the optimizer keeps no error-feedback residuals: only mode su+o+c with error_feedback does")
+        }
+        return fleet
+    }
+
     /// The process id of device `i` (started devices only): for tests that kill one.
     func devicePID(_ i: Int) throws(SessionError) -> Int32 {
         let optimizer = try started()

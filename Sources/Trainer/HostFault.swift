@@ -23,7 +23,8 @@ public struct HostFault: Sendable, Equatable {
         case journal
         /// In a checkpoint: the devices took their snapshots, the host wrote nothing yet.
         case snapshot
-        /// In a checkpoint: the llm.c model file is written, the trainer state is not.
+        /// In a checkpoint: the host's files before the trainer state are written (the
+        /// residuals, the llm.c model file when the checkpoint writes one), the trainer state is not.
         case modelFile = "model-file"
     }
 

@@ -14,18 +14,30 @@ import DeviceProtocol
 /// model.safetensors       every parameter, fp32: wte.weight, wpe.weight, h.L.ln_1.weight, …
 /// optimizer.safetensors   every state, fp32 (8-bit states decoded): NAME/exp_avg and NAME/exp_avg_sq (AdamW),
 ///                         NAME/momentum_buffer (SGD), NAME/sum (AdaGrad)
+/// error-feedback.safetensors   (a checkpoint of su+o+c with --error-feedback) the residuals, fp32:
+///                         NAME/error_feedback
 /// trainer-state.json      where the run stands (TrainerState, with the model's shape)
 /// ```
 /// The update is per element, so states laid out again over M devices continue the run exactly
-/// as N devices would have: resharding is an export and a resume (`--resume DIR`).
+/// as N devices would have: resharding is an export and a resume (`--resume DIR`). The residuals
+/// are per element too; top-k picks per subgroup, so only the same geometry picks as the saving
+/// run would have.
 public enum PortableCheckpoint {
     public static let modelFile = "model.safetensors"
     public static let optimizerFile = "optimizer.safetensors"
+    public static let errorFeedbackFile = "error-feedback.safetensors"
+    /// The residual's name beside each tensor's own: `h.0.attn.c_attn.weight/error_feedback`.
+    public static let errorFeedbackSuffix = "/error_feedback"
     public static let stateFile = "trainer-state.json"
 
     /// Whether `directory` holds an exported checkpoint rather than a run's own.
     public static func isExported(_ directory: String) -> Bool {
         FileManager.default.fileExists(atPath: "\(directory)/\(modelFile)")
+    }
+
+    /// Whether the exported checkpoint in `directory` holds error-feedback residuals.
+    public static func hasErrorFeedback(_ directory: String) -> Bool {
+        FileManager.default.fileExists(atPath: "\(directory)/\(errorFeedbackFile)")
     }
 
     /// What an export wrote.
@@ -35,6 +47,8 @@ public enum PortableCheckpoint {
         public var tensors: Int
         public var files: [String]
         public var bytes: Int
+        /// Whether the checkpoint's error-feedback residuals were exported.
+        public var errorFeedback: Bool
     }
 
     /// Gathers the snapshots of a checkpoint (`source` is a checkpoint directory, whose trainer
@@ -42,7 +56,9 @@ public enum PortableCheckpoint {
     /// every device holds is taken, with the trainer state the host kept in it) into `out`.
     ///
     /// Snapshot files are never written after they are put in place, so this reads them
-    /// whether or not devices run, without their SSD files' locks.
+    /// whether or not devices run, without their SSD files' locks. The residuals of a checkpoint
+    /// saved with error feedback go along (from an SSD directory: those of the run's last
+    /// checkpoint, when it is the snapshots' step).
     public static func export(from source: String, to out: String) throws -> Summary {
         let snapshots = try DeviceSnapshots(source)
         let config = snapshots.config
@@ -65,12 +81,29 @@ public enum PortableCheckpoint {
         for v in stateNames.indices { try snapshots.appendVector(1 + v, to: &optimizer) }
         try optimizer.commit()
 
+        var names = [modelFile, optimizerFile]
+        if let path = snapshots.errorFeedback {
+            let partition = Partition(parameterCount: config.parameterCount, deviceCount: snapshots.readers.count)
+            let flat = try ErrorFeedbackFile(reading: path).flattened(over: partition, path: path)
+            var residuals = try SafetensorsWriter(
+                path: "\(out)/\(errorFeedbackFile)",
+                tensors: named.map { SafetensorsTensor(name: $0.name + errorFeedbackSuffix, shape: $0.shape) },
+                metadata: common.merging(["completed_steps": "\(flat.completedSteps)"]) { $1 })
+            try flat.residual.withUnsafeBytes { try residuals.append($0) }
+            try residuals.commit()
+            names.append(errorFeedbackFile)
+        }
+        // A directory exported into before may hold residuals of another checkpoint.
+        if snapshots.errorFeedback == nil { try? FileManager.default.removeItem(atPath: "\(out)/\(errorFeedbackFile)") }
+
         var state = snapshots.state
         state.snapshots = nil
+        state.errorFeedback = nil
         try state.write(to: "\(out)/\(stateFile)")
-        let files = [modelFile, optimizerFile, stateFile].map { "\(out)/\($0)" }
+        let files = (names + [stateFile]).map { "\(out)/\($0)" }
         let bytes = files.compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int }.reduce(0, +)
-        return Summary(step: step, devices: snapshots.readers.count, tensors: named.count * (1 + stateNames.count), files: files, bytes: bytes)
+        return Summary(step: step, devices: snapshots.readers.count, tensors: named.count * (names.count - 1 + stateNames.count),
+                       files: files, bytes: bytes, errorFeedback: snapshots.errorFeedback != nil)
     }
 
     /// An exported checkpoint, read back: the trainer state, the model's shape, and the flat
@@ -79,11 +112,14 @@ public enum PortableCheckpoint {
         public var state: TrainerState
         public var config: GPTConfig
         public var vectors: [AlignedBuffer<Float>]
+        /// The error-feedback residuals, when asked for.
+        public var errorFeedback: ErrorFeedbackFile.Flat?
     }
 
     /// Reads an exported checkpoint for a run of `optimizer`: every tensor the model and the
-    /// optimizer have must be there, fp32, in its shape, and nothing else.
-    public static func read(from directory: String, optimizer: OptimizerConfig) throws -> Contents {
+    /// optimizer have (and with `errorFeedback`, every residual) must be there, fp32, in its
+    /// shape, and nothing else.
+    public static func read(from directory: String, optimizer: OptimizerConfig, errorFeedback: Bool = false) throws -> Contents {
         let statePath = "\(directory)/\(stateFile)"
         let state = try TrainerState.read(from: statePath)
         guard let saved = state.model else { throw TrainingError.badOption("--resume: \(statePath) does not give the model's shape") }
@@ -91,12 +127,26 @@ public enum PortableCheckpoint {
         let named = config.parameterLayout.namedTensors(config)
         let parameters = try readVectors("\(directory)/\(modelFile)", named, suffixes: [""])
         let states = try readVectors("\(directory)/\(optimizerFile)", named, suffixes: optimizer.kind.stateNames.map { "/\($0)" })
-        return Contents(state: state, config: config, vectors: parameters + states)
+        var contents = Contents(state: state, config: config, vectors: parameters + states)
+        if errorFeedback {
+            let path = "\(directory)/\(errorFeedbackFile)"
+            let file = try SafetensorsFile(path: path)
+            guard let steps = file.metadata["completed_steps"].flatMap({ Int($0) }), steps >= 0 else {
+                throw TrainingError.badOption("--resume: \(path) does not say its residuals' completed_steps (a whole number in its metadata)")
+            }
+            let residual = try readVectors(file, named, suffixes: [errorFeedbackSuffix])[0]
+            contents.errorFeedback = ErrorFeedbackFile.Flat(residual: residual.array, completedSteps: steps)
+        }
+        return contents
     }
 
     /// One flat vector per suffix, from the tensors `NAME + suffix` of the file at `path`.
     private static func readVectors(_ path: String, _ named: [NamedTensor], suffixes: [String]) throws -> [AlignedBuffer<Float>] {
-        let file = try SafetensorsFile(path: path)
+        try readVectors(try SafetensorsFile(path: path), named, suffixes: suffixes)
+    }
+
+    private static func readVectors(_ file: SafetensorsFile, _ named: [NamedTensor], suffixes: [String]) throws -> [AlignedBuffer<Float>] {
+        let path = file.path
         let expected = Set(suffixes.flatMap { suffix in named.map { $0.name + suffix } })
         let unexpected = file.tensors.keys.filter { !expected.contains($0) }.sorted()
         guard unexpected.isEmpty else { throw SafetensorsError.unexpectedTensor(path: path, names: unexpected) }
@@ -121,19 +171,24 @@ struct DeviceSnapshots {
     let optimizer: OptimizerConfig
     /// One per device, in device order.
     let readers: [SnapshotReader]
+    /// The checkpoint's error-feedback residuals file, if it has one.
+    let errorFeedback: String?
 
     init(_ source: String) throws {
         let statePath = "\(source)/\(PortableCheckpoint.stateFile)"
         let state: TrainerState
         let readers: [SnapshotReader]
+        let errorFeedback: String?
         if FileManager.default.fileExists(atPath: statePath) {
             state = try TrainerState.read(from: statePath)
             guard let paths = state.snapshots else {
                 throw TrainingError.badOption("\(statePath) names no device snapshots: the checkpoint was saved before devices kept them")
             }
             readers = try paths.map { try SnapshotReader(path: $0) }
+            errorFeedback = state.errorFeedbackFile(in: source)
         } else {
             (state, readers) = try Self.newestCommon(in: source)
+            errorFeedback = Self.lastCheckpointsResiduals(in: source, snapshots: readers.map(\.path))
         }
         guard let saved = state.model else {
             throw TrainingError.badOption("\(source): the trainer state does not give the model's shape (saved before snapshots existed)")
@@ -151,7 +206,18 @@ struct DeviceSnapshots {
         }
         self.state = state
         self.readers = readers
+        self.errorFeedback = errorFeedback
         optimizer = readers[0].header.optimizer
+    }
+
+    /// In an SSD directory: the residuals of the run's last checkpoint (its journal names it) if
+    /// that checkpoint is the one of `snapshots` and has residuals. The snapshots' own note cannot
+    /// name them: a device takes its snapshot before the host writes the residuals.
+    private static func lastCheckpointsResiduals(in directory: String, snapshots: [String]) -> String? {
+        guard TrainerJournal.exists(in: directory), let checkpoint = (try? TrainerJournal.newest(in: directory))?.checkpoint,
+              let saved = try? TrainerState.read(from: "\(checkpoint)/\(PortableCheckpoint.stateFile)"),
+              saved.snapshots == snapshots else { return nil }
+        return saved.errorFeedbackFile(in: checkpoint)
     }
 
     /// In a directory of SSD files (`--ssd-dir`): the newest snapshot of device 0 whose step

@@ -20,10 +20,14 @@ enum ResumeSource {
         let errorFeedback = options.compression.errorFeedback && options.mode.compresses
         let checkpointState = "\(directory)/\(PortableCheckpoint.stateFile)"
         if PortableCheckpoint.isExported(directory) {
-            if errorFeedback {
-                throw TrainingError.badOption("--resume \(directory): an exported checkpoint holds no error-feedback residuals; resume from the run's own checkpoint, or without --error-feedback")
+            let hasResiduals = PortableCheckpoint.hasErrorFeedback(directory)
+            if errorFeedback && !hasResiduals {
+                throw TrainingError.badOption("--resume \(directory): --error-feedback needs the residuals, and this export holds none (no \(PortableCheckpoint.errorFeedbackFile): its run had no --error-feedback, or it was exported from an SSD directory whose last checkpoint is not its step); resume without --error-feedback, or export the run's checkpoint directory")
             }
-            let portable = try PortableCheckpoint.read(from: directory, optimizer: options.optimizer)
+            if hasResiduals && !errorFeedback {
+                logger.notice("--resume \(directory): the export's error-feedback residuals are left unused (this run has no --error-feedback in su+o+c)")
+            }
+            let portable = try PortableCheckpoint.read(from: directory, optimizer: options.optimizer, errorFeedback: errorFeedback)
             try portable.state.check(against: options, portable: true)
             return .exported(directory: directory, portable)
         } else if FileManager.default.fileExists(atPath: checkpointState) {

@@ -76,6 +76,17 @@ public struct TrainerState: Codable, Sendable, Equatable {
         case lossScaler = "loss_scaler", model, snapshots, checkpoint, errorFeedback = "error_feedback"
     }
 
+    /// Where checkpoints saved before the residuals were named after their step kept them.
+    static let unnamedErrorFeedbackFile = "error-feedback.bin"
+
+    /// The error-feedback residuals file of the checkpoint in `directory` whose state this is:
+    /// the one it names, or one of the name checkpoints once used; nil if it has none.
+    func errorFeedbackFile(in directory: String) -> String? {
+        if let name = errorFeedback { return "\(directory)/\(name)" }
+        let unnamed = "\(directory)/\(Self.unnamedErrorFeedbackFile)"
+        return FileManager.default.fileExists(atPath: unnamed) ? unnamed : nil
+    }
+
     public static func read(from path: String) throws -> TrainerState {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {

@@ -58,6 +58,7 @@ public struct TrainingFlags: Sendable {
     public var saveCheckpoint: String?
     public var deviceTimeout = 600.0
     public var checkpointEvery = 0
+    public var checkpointModelFile = false
     public var keepCheckpoints = 2
     /// `--device-fault I:SPEC`, each as written.
     public var deviceFaults: [String] = []
@@ -115,7 +116,7 @@ extension TrainingOptions {
         case (nil, let spec?): model = .initialize(spec: spec, seed: f.seed)
         case (nil, nil):
             guard let resume = f.resume else { throw .noModel }
-            model = .checkpoint("\(resume)/model.bin")
+            model = .checkpoint("\(resume)/\(TrainingRun.modelFile)")
         case (_?, _?): throw .twoModels
         }
         let precision = f.precision ?? (file.fp16Enabled == true ? .fp16 : file.bf16Enabled == true ? .bf16 : .fp32)
@@ -157,6 +158,9 @@ extension TrainingOptions {
         if f.checkpointEvery > 0 && f.saveCheckpoint == nil {
             throw .needs(option: "--checkpoint-every", requirement: "--save-checkpoint DIR")
         }
+        if f.checkpointModelFile && f.checkpointEvery == 0 {
+            throw .needs(option: "--checkpoint-model-file", requirement: "--checkpoint-every N (the final checkpoint always writes model.bin)")
+        }
         guard f.deviceTimeout > 0 else {
             throw .badValue(option: "--device-timeout", found: "\(f.deviceTimeout)", expected: "a positive number of seconds")
         }
@@ -189,6 +193,7 @@ extension TrainingOptions {
             metricsPath: f.metricsPath, saveCheckpoint: f.saveCheckpoint, resume: f.resume)
         deviceTimeout = f.deviceTimeout
         checkpointEvery = f.checkpointEvery
+        checkpointModelFile = f.checkpointModelFile
         keepCheckpoints = f.keepCheckpoints
         deviceFaults = try Self.deviceFaults(f.deviceFaults, devices: devices)
         hostFault = try f.hostFault.map { spec throws(TrainingFlagError) in try HostFault(parsing: spec) }

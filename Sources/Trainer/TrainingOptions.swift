@@ -60,6 +60,10 @@ public struct TrainingOptions: Sendable {
     public var deviceTimeout: Double = 600
     /// Save a checkpoint into `saveCheckpoint` every this many steps (0: only at the end).
     public var checkpointEvery: Int = 0
+    /// Write the llm.c model file at every periodic checkpoint too (`--checkpoint-model-file`),
+    /// not only at the end. Resume never reads it (the devices' snapshots hold the masters), and
+    /// in mixed precision writing it reads every master over the shared host link.
+    public var checkpointModelFile = false
     /// Snapshots of the latest checkpoints each device keeps (`--keep-checkpoints`): at least
     /// 2, so that a host that dies between its devices' snapshot and its own trainer state
     /// still finds the snapshot its last trainer state names.

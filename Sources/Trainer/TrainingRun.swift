@@ -96,7 +96,7 @@ public final class TrainingRun {
             if let shape = state.model {
                 config = try shape.config(in: directory)
             } else {
-                config = try GPTCheckpoint.read(from: "\(directory)/model.bin").config
+                config = try GPTCheckpoint.read(from: "\(directory)/\(Self.modelFile)").config
             }
         case nil:
             let checkpoint: GPTCheckpoint
@@ -187,9 +187,18 @@ public final class TrainingRun {
         case nil: parameters = initial!
         }
         model = GPTModel(config: config, parameters: parameters, shape: shape, precision: options.precision)
-        if case .checkpoint(let directory, let state)? = source, fleet.usesErrorFeedback {
-            let path = "\(directory)/\(state.errorFeedback ?? Self.errorFeedbackFile)"
-            try fleet.restore(try ErrorFeedbackFile(reading: path), from: path)
+        if fleet.usesErrorFeedback {
+            switch source {
+            case .checkpoint(let directory, let state)?:
+                // A missing file is refused by the reader, saying why it may be missing.
+                let path = state.errorFeedbackFile(in: directory) ?? "\(directory)/\(TrainerState.unnamedErrorFeedbackFile)"
+                try fleet.restore(try ErrorFeedbackFile(reading: path), from: path)
+            case .exported(let directory, let portable)?:
+                guard let flat = portable.errorFeedback else { preconditionFailure("ResumeSource reads the residuals of an error-feedback run") }
+                try fleet.restore(ErrorFeedbackFile(flat, partition: fleet.partition, subgroupElements: fleet.subgroupElements),
+                                  from: "\(directory)/\(PortableCheckpoint.errorFeedbackFile)")
+            case .devices?, nil: break
+            }
         }
         if let table = clocking?.table {
             fleet.paceOffload = { device, bytes, started in table.paceOffload(to: device, bytes: bytes, startedAt: started) }
@@ -228,7 +237,7 @@ public final class TrainingRun {
                 throw TrainingError.integrity(detail: "\(error)", resumeFrom: lastCheckpoint)
             }
         }
-        if let path = options.saveCheckpoint { try saveCheckpoint(to: path) }
+        if let path = options.saveCheckpoint { try saveCheckpoint(to: path, modelFile: true) }
         try clocking?.writeTrace(subgroupElements: fleet.subgroupElements, topkRatio: options.compression.ratio)
     }
 
@@ -245,7 +254,9 @@ public final class TrainingRun {
         hostFault.strike(.journal, step: record.step)
         journalSeconds.append((ContinuousClock.now - journalStart) / .seconds(1))
         progress(record)
-        if let path = options.saveCheckpoint, checkpointDue(record.step) { try saveCheckpoint(to: path) }
+        if let path = options.saveCheckpoint, checkpointDue(record.step) {
+            try saveCheckpoint(to: path, modelFile: options.checkpointModelFile)
+        }
     }
 
     /// The trainer state at the end of step `step` (settled), as the journal and checkpoints
@@ -427,11 +438,15 @@ public final class TrainingRun {
 
     /// Saves a checkpoint: first every device snapshots its committed states inside itself
     /// (keeping its newest `keepCheckpoints`), then the host writes into `directory` the
-    /// error-feedback residuals (in a file named after the step), the model (llm.c format) and,
-    /// last, the run's state naming the snapshots and the residuals; then it forgets residuals
-    /// of older steps. In that order, a trainer state on disk never names a file that is not
-    /// there, whenever the host dies.
-    public func saveCheckpoint(to directory: String) throws {
+    /// error-feedback residuals (in a file named after the step), with `modelFile` the model
+    /// (llm.c format) and, last, the run's state naming the snapshots and the residuals; then it
+    /// forgets residuals of older steps. In that order, a trainer state on disk never names a
+    /// file that is not there, whenever the host dies.
+    ///
+    /// Nothing resumes from the model file; it is for llm.c and other readers, and in mixed
+    /// precision it costs a read of every master from the devices. The run writes it at its
+    /// final checkpoint, and at periodic ones only when asked (`checkpointModelFile`).
+    public func saveCheckpoint(to directory: String, modelFile: Bool) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let step = records.last?.step ?? stepsDone
         var state = trainerState(step: step)
@@ -440,8 +455,8 @@ public final class TrainingRun {
                                              note: String(decoding: try state.encoded(), as: UTF8.self)).map(\.path)
         hostFault.strike(.snapshot, step: step)
         // The fp32 masters from the devices (in fp32 runs they equal the compute copy), from
-        // every rank's devices.
-        let masters = options.precision == .fp32 ? model.parameters
+        // every rank's devices (every rank takes part in the gather).
+        let masters = !modelFile ? nil : options.precision == .fp32 ? model.parameters
             : try Self.whole(AlignedBuffer(try fleet.readState(.parameters)), dataParallel)
         // Every rank snapshots its devices and journals the checkpoint; rank 0 writes its files.
         if world.rank == 0 { try writeCheckpointFiles(state, masters: masters, step: step, to: directory) }
@@ -451,14 +466,21 @@ public final class TrainingRun {
         }
     }
 
-    /// The host's files of a checkpoint: the residuals, the model, and last the state naming them.
-    private func writeCheckpointFiles(_ state: TrainerState, masters: AlignedBuffer<Float>, step: Int, to directory: String) throws {
+    /// The host's files of a checkpoint: the residuals, the model (given `masters`), and last the
+    /// state naming them. Without `masters`, a model file of an earlier checkpoint is removed, so
+    /// that the directory never shows a model of another step beside the trainer state.
+    private func writeCheckpointFiles(_ state: TrainerState, masters: AlignedBuffer<Float>?, step: Int, to directory: String) throws {
         var state = state
         if fleet.usesErrorFeedback {
             state.errorFeedback = "error-feedback-\(step).bin"
             try fleet.errorFeedback.write(to: "\(directory)/\(state.errorFeedback!)")
         }
-        try GPTCheckpoint(config: model.config, parameters: masters).write(to: "\(directory)/model.bin")
+        let modelPath = "\(directory)/\(Self.modelFile)"
+        if let masters {
+            try GPTCheckpoint(config: model.config, parameters: masters).write(to: modelPath)
+        } else if FileManager.default.fileExists(atPath: modelPath) {
+            try FileManager.default.removeItem(atPath: modelPath)
+        }
         hostFault.strike(.modelFile, step: step)
         try state.write(to: "\(directory)/\(PortableCheckpoint.stateFile)")
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
@@ -467,8 +489,8 @@ public final class TrainingRun {
         }
     }
 
-    /// Where checkpoints saved before the residuals were named after their step kept them.
-    static let errorFeedbackFile = "error-feedback.bin"
+    /// The llm.c model file's name in a checkpoint directory.
+    public static let modelFile = "model.bin"
 
     /// Stops the devices (after the step still on them, if a run stopped with one in flight).
     public func finish() {

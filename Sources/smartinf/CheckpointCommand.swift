@@ -12,12 +12,12 @@ struct CheckpointCommand: ParsableCommand {
 struct CheckpointExport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Gather a checkpoint's model and optimizer states from the devices' snapshots into safetensors files, with its trainer state: a directory that `train --resume` continues on any number of devices, in any mode.")
+        abstract: "Gather a checkpoint's model and optimizer states from the devices' snapshots into safetensors files (and its error-feedback residuals, if it has them), with its trainer state: a directory that `train --resume` continues on any number of devices, in any mode.")
 
     @Argument(help: "A checkpoint directory (train --save-checkpoint), or the devices' SSD directory (train --ssd-dir: its newest checkpoint every device holds).")
     var source: String
 
-    @Option(help: "Directory to write model.safetensors, optimizer.safetensors and trainer-state.json into.")
+    @Option(help: "Directory to write model.safetensors, optimizer.safetensors, error-feedback.safetensors (residuals of a run with --error-feedback) and trainer-state.json into.")
     var out: String
 
     func run() throws {
@@ -26,7 +26,8 @@ struct CheckpointExport: ParsableCommand {
             FileHandle.standardError.write(Data("smartinf checkpoint export: \(error)\n".utf8))
             throw ExitCode.failure
         }
-        print("exported step \(summary.step) from \(summary.devices) device(s): \(summary.tensors) tensors, \(summary.bytes) bytes")
+        let residuals = summary.errorFeedback ? ", with the error-feedback residuals" : ""
+        print("exported step \(summary.step) from \(summary.devices) device(s)\(residuals): \(summary.tensors) tensors, \(summary.bytes) bytes")
         summary.files.forEach { print("  \($0)") }
     }
 }

@@ -70,11 +70,13 @@ struct Train: ParsableCommand {
 
     @Option(help: "DeepSpeed-style JSON config (docs/TRAINING.md lists the keys); flags override it.") var config: String?
     @Option(help: "JSON Lines file with one record per step.") var metrics: String?
-    @Option(name: .customLong("save-checkpoint"), help: "Directory for the final model and trainer state.") var saveCheckpoint: String?
+    @Option(name: .customLong("save-checkpoint"), help: "Directory for the final checkpoint: the model in llm.c's format (model.bin) and the trainer state.") var saveCheckpoint: String?
     @Option(name: .customLong("device-timeout"), help: "Seconds a device may take to answer before it counts as failed.")
     var deviceTimeout: Double = TrainingFlags.defaults.deviceTimeout
     @Option(name: .customLong("checkpoint-every"), help: "Also save the checkpoint every N steps (0: only at the end).")
     var checkpointEvery: Int = TrainingFlags.defaults.checkpointEvery
+    @Flag(name: .customLong("checkpoint-model-file"), help: "Write model.bin at every --checkpoint-every checkpoint too, not only the final one (resume does not need it).")
+    var checkpointModelFile = false
     @Option(name: .customLong("keep-checkpoints"), help: "Snapshots of the latest checkpoints each device keeps beside its SSD.")
     var keepCheckpoints: Int = TrainingFlags.defaults.keepCheckpoints
     @Option(name: .customLong("device-fault"), help: "Inject a fault into device I: I:SPEC (smartssd --fault SPEC); repeatable.")
@@ -274,6 +276,7 @@ struct Train: ParsableCommand {
         f.saveCheckpoint = saveCheckpoint
         f.deviceTimeout = deviceTimeout
         f.checkpointEvery = checkpointEvery
+        f.checkpointModelFile = checkpointModelFile
         f.keepCheckpoints = keepCheckpoints
         f.deviceFaults = deviceFault
         f.hostFault = hostFault

@@ -19,8 +19,8 @@ import Trainer
     }
 
     static func save(_ dir: RunDirectory, _ data: (train: String, val: String), mode: OffloadMode, devices: Int, steps: Int,
-                     name: String) throws -> SavedRun {
-        var o = options(dir, data: data, mode: mode, steps: steps, compression: GradientCompressionSettings(ratio: 0.1))
+                     name: String, compression: GradientCompressionSettings = GradientCompressionSettings(ratio: 0.1)) throws -> SavedRun {
+        var o = options(dir, data: data, mode: mode, steps: steps, compression: compression)
         o.devices = devices
         o.ssdDirectory = "\(dir.path)/ssd-\(name)"
         o.saveCheckpoint = "\(dir.path)/checkpoint-\(name)"
@@ -34,8 +34,9 @@ import Trainer
     /// Resumes `exported` on `devices` devices in `mode` up to `steps`: the states the devices
     /// hold right after the start, and the run.
     static func resume(_ dir: RunDirectory, _ data: (train: String, val: String), exported: String, mode: OffloadMode, devices: Int,
-                       steps: Int, name: String) throws -> (states: [[UInt32]], run: TrainingRun) {
-        var o = options(dir, data: data, mode: mode, steps: steps)
+                       steps: Int, name: String, compression: GradientCompressionSettings = GradientCompressionSettings())
+        throws -> (states: [[UInt32]], run: TrainingRun) {
+        var o = options(dir, data: data, mode: mode, steps: steps, compression: compression)
         o.devices = devices
         o.ssdDirectory = "\(dir.path)/ssd-\(name)"
         o.resume = exported
@@ -119,12 +120,8 @@ import Trainer
         let state = try TrainerState.read(from: "\(fromCheckpoint)/\(PortableCheckpoint.stateFile)")
         #expect(state.stepsDone == 3 && state.snapshots == nil && state.model?.channels == 64)
 
-        for (v, name) in ["m", "v"].enumerated() {
-            try Data(saved.states[1 + v].flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
-                .write(to: URL(fileURLWithPath: "\(dir.path)/\(name).f32"))
-        }
-        let output = try runPython(["-c", Self.pythonCheck, fromCheckpoint, "\(saved.checkpoint)/model.bin", "\(dir.path)/m.f32", "\(dir.path)/v.f32"])
-        #expect(output.hasPrefix("ok: 28 tensors"), "\(output)")
+        let output = try Self.checkInPython(fromCheckpoint, saved: saved, in: dir)
+        #expect(output == "ok: 28 tensors\n", "\(output)")
 
         var whole = options(dir, data: data, mode: .suO, steps: 6)
         whole.ssdDirectory = "\(dir.path)/ssd-whole"
@@ -135,6 +132,71 @@ import Trainer
         defer { resumed.finish() }
         #expect(Self.lossBits(saved.records + resumed.records) == Self.lossBits(uninterrupted.records))
         #expect(resumed.model.parameters.array.map(\.bitPattern) == uninterrupted.model.parameters.array.map(\.bitPattern))
+    }
+
+    /// su+o+c with error feedback: the export carries the residuals under the model's tensor
+    /// names (read back in Python against the checkpoint's own residuals file), from the
+    /// checkpoint directory and from the SSD directory alike; resumed from it with
+    /// `--error-feedback` on the same devices, the run is bit-identical to one that never
+    /// stopped, residuals included. An export without residuals is refused by such a resume.
+    @Test func errorFeedbackResidualsRoundTripThroughAnExport() throws {
+        let dir = RunDirectory()
+        let data = try corpus(in: dir)
+        let feedback = GradientCompressionSettings(ratio: 0.1, errorFeedback: true)
+        let saved = try Self.save(dir, data, mode: .suOC, devices: 2, steps: 3, name: "saved", compression: feedback)
+        let fromCheckpoint = "\(dir.path)/from-checkpoint"
+        let fromSSD = "\(dir.path)/from-ssd"
+        let summary = try PortableCheckpoint.export(from: saved.checkpoint, to: fromCheckpoint)
+        #expect(summary.errorFeedback && summary.tensors == 4 * 28)
+        #expect(summary.files.contains("\(fromCheckpoint)/\(PortableCheckpoint.errorFeedbackFile)"))
+        #expect(try PortableCheckpoint.export(from: saved.ssdDirectory, to: fromSSD).errorFeedback)
+        for file in [PortableCheckpoint.modelFile, PortableCheckpoint.optimizerFile, PortableCheckpoint.errorFeedbackFile,
+                     PortableCheckpoint.stateFile] {
+            #expect(FileManager.default.contents(atPath: "\(fromCheckpoint)/\(file)") == FileManager.default.contents(atPath: "\(fromSSD)/\(file)"))
+        }
+        let state = try TrainerState.read(from: "\(saved.checkpoint)/\(PortableCheckpoint.stateFile)")
+        let own = "\(saved.checkpoint)/\(try #require(state.errorFeedback))"
+        let residuals = try ErrorFeedbackFile(reading: own)
+            .flattened(over: Partition(parameterCount: saved.states[0].count, deviceCount: 2), path: own)
+        #expect(residuals.completedSteps == 3 && residuals.residual.contains { $0 != 0 })
+        let output = try Self.checkInPython(fromCheckpoint, saved: saved, residuals: residuals.residual, in: dir)
+        #expect(output == "ok: 28 tensors\nok: 28 residuals after 3 steps\n", "\(output)")
+
+        var whole = options(dir, data: data, mode: .suOC, steps: 6, compression: feedback)
+        whole.ssdDirectory = "\(dir.path)/ssd-whole"
+        let uninterrupted = try TrainingRun(whole)
+        try uninterrupted.run()
+        let expectedResiduals = uninterrupted.fleet.errorFeedback
+        uninterrupted.finish()
+        let (_, resumed) = try Self.resume(dir, data, exported: fromSSD, mode: .suOC, devices: 2, steps: 6, name: "resumed",
+                                           compression: feedback)
+        defer { resumed.finish() }
+        #expect(Self.lossBits(saved.records + resumed.records) == Self.lossBits(uninterrupted.records))
+        #expect(resumed.model.parameters.array.map(\.bitPattern) == uninterrupted.model.parameters.array.map(\.bitPattern))
+        #expect(resumed.fleet.errorFeedback == expectedResiduals)
+
+        let plain = try Self.save(dir, data, mode: .suOC, devices: 2, steps: 3, name: "plain")
+        let exportedPlain = "\(dir.path)/exported-plain"
+        #expect(try PortableCheckpoint.export(from: plain.checkpoint, to: exportedPlain).errorFeedback == false)
+        #expect(!FileManager.default.fileExists(atPath: "\(exportedPlain)/\(PortableCheckpoint.errorFeedbackFile)"))
+        #expect { _ = try Self.resume(dir, data, exported: exportedPlain, mode: .suOC, devices: 2, steps: 6, name: "refused",
+                                      compression: feedback) } throws: { error in
+            guard case TrainingError.badOption(let message) = error else { return false }
+            return message.contains("--error-feedback needs the residuals, and this export holds none (no error-feedback.safetensors")
+        }
+    }
+
+    /// Writes the devices' m and v as files and runs `pythonCheck` on `exported` (with the
+    /// residuals, when given, as a file too); its output.
+    static func checkInPython(_ exported: String, saved: SavedRun, residuals: [Float]? = nil, in dir: RunDirectory) throws -> String {
+        func write(_ bits: [UInt32], _ name: String) throws -> String {
+            let path = "\(dir.path)/\(name).f32"
+            try Data(bits.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let files = [try write(saved.states[1], "m"), try write(saved.states[2], "v")]
+            + (try residuals.map { [try write($0.map(\.bitPattern), "residuals")] } ?? [])
+        return try runPython(["-c", pythonCheck, exported, "\(saved.checkpoint)/model.bin"] + files)
     }
 
     /// A snapshot damaged after it was written is refused by name, by the export and by a
@@ -168,7 +230,8 @@ import Trainer
 
     /// Reads both files with a 20-line reader of the format (and the `safetensors` package when
     /// it is installed), checks GPT-2's names and shapes from the llm.c header, and compares
-    /// the values with the llm.c model file and the devices' m and v.
+    /// the values with the llm.c model file and the devices' m and v; given a fifth argument,
+    /// the residuals file too (`NAME/error_feedback` in each tensor's shape, against it).
     static let pythonCheck = #"""
     import json, struct, sys
     import numpy as np
@@ -190,9 +253,13 @@ import Trainer
     out, model_bin, m_path, v_path = sys.argv[1:5]
     model, meta = load(out + "/model.safetensors")
     optim, _ = load(out + "/optimizer.safetensors")
+    checked = [(out + "/model.safetensors", model), (out + "/optimizer.safetensors", optim)]
+    if len(sys.argv) > 5:
+        residuals, residual_meta = load(out + "/error-feedback.safetensors")
+        checked.append((out + "/error-feedback.safetensors", residuals))
     try:
         from safetensors.numpy import load_file
-        for path, mine in ((out + "/model.safetensors", model), (out + "/optimizer.safetensors", optim)):
+        for path, mine in checked:
             theirs = load_file(path)
             assert theirs.keys() == mine.keys() and all(np.array_equal(theirs[k], mine[k]) for k in mine)
     except ImportError:
@@ -215,6 +282,12 @@ import Trainer
         assert np.array_equal(flat, np.fromfile(path, dtype="<f4")), state
     assert len(optim) == 2 * len(order) and meta["step"] == "3"
     print("ok: %d tensors" % len(order))
+    if len(sys.argv) > 5:
+        assert sorted(residuals) == sorted(n + "/error_feedback" for n, _ in order)
+        assert all(residuals[n + "/error_feedback"].shape == s for n, s in order)
+        flat = np.concatenate([residuals[n + "/error_feedback"].ravel() for n, _ in order])
+        assert np.array_equal(flat, np.fromfile(sys.argv[5], dtype="<f4")) and np.any(flat != 0)
+        print("ok: %d residuals after %s steps" % (len(order), residual_meta["completed_steps"]))
     """#
 }
 

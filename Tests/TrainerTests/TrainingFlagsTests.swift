@@ -181,6 +181,8 @@ import Trainer
             (flags { $0.checkpoint = "model.bin" }, .twoModels),
             (flags { $0.errorFeedback = true }, .needs(option: "--error-feedback", requirement: "--mode su+o+c")),
             (flags { $0.checkpointEvery = 5 }, .needs(option: "--checkpoint-every", requirement: "--save-checkpoint DIR")),
+            (flags { $0.saveCheckpoint = "run"; $0.checkpointModelFile = true },
+             .needs(option: "--checkpoint-model-file", requirement: "--checkpoint-every N (the final checkpoint always writes model.bin)")),
             (flags { $0.dram = "512KiB" }, .badValue(option: "--dram", found: "'512KiB'", expected: "a size of at least 1MiB (example: 1GiB)")),
             (flags { $0.steps = 0 }, .badValue(option: "--steps", found: "0", expected: "at least 1")),
             (flags { $0.topkRatio = 1.5 }, .badValue(option: "--topk-ratio", found: "1.5", expected: "a fraction in (0, 1]")),

@@ -2,7 +2,7 @@
 
     import smartinfinity
     opt = smartinfinity.AdamW(model.parameters(), lr=1e-3, devices=2, mode="su+o")
-    engine, opt, _, scheduler = smartinfinity.initialize(model, config="ds_config.json")
+    engine, opt, loader, scheduler = smartinfinity.initialize(model=model, config="ds_config.json")
 
 See docs/PYTORCH.md in the repository.
 """

@@ -9,6 +9,7 @@ values out: at 124M parameters those two copies cost 11% of the step.
 import ctypes
 import json
 import tempfile
+import warnings
 import weakref
 
 import torch
@@ -17,6 +18,8 @@ from ._library import SmartInfError, check, load_library, smartssd_path
 
 _DTYPES = {torch.float32: (1, "fp32"), torch.float16: (2, "fp16"), torch.bfloat16: (3, "bf16")}
 _MODES = ("base", "su", "su+o", "su+o+c")
+#: The loss scaler's position in a state dict (smartinf_loss_scaler_position's values, in order).
+_SCALER_KEYS = ("scale", "remaining_hysteresis", "iteration", "last_overflow_iteration")
 
 
 def _close_handle(lib, handle, parameters):
@@ -86,6 +89,7 @@ class OffloadedOptimizer(torch.optim.Optimizer):
                 self._tensors.append((p, name, g))
         if not self._tensors:
             raise ValueError("the optimizer got no parameters")
+        self._error_feedback = mode == "su+o+c" and bool(error_feedback)
         self._ssd_dir = ssd_dir or tempfile.mkdtemp(prefix="smartinfinity-")
         config = dict(
             devices=devices, mode=mode, optimizer=self._kind, flavour=flavour, topk_ratio=topk_ratio,
@@ -181,15 +185,29 @@ class OffloadedOptimizer(torch.optim.Optimizer):
 
     def state_dict(self):
         """torch's layout (`state` by parameter index with torch's state names and `step`, and
-        `param_groups`), read from the devices' committed states."""
-        vectors = [self._read_state(v + 1) for v in range(len(self._state_names))]
+        `param_groups`), read from the devices' committed states; with what else the run needs to
+        go on bit-identically: `fp32_master` per parameter (float16/bfloat16 parameters: the
+        devices' fp32 masters, of which the parameters are only the rounding), `error_feedback`
+        per parameter and `error_feedback_steps` (su+o+c with error feedback: the residuals top-k
+        has not sent yet), and `loss_scaler` (float16: the dynamic loss scaler's `scale`,
+        `remaining_hysteresis`, `iteration`, `last_overflow_iteration`)."""
+        per_parameter = {name: self._read_state(v + 1) for v, name in enumerate(self._state_names)}
+        if self._dtype != torch.float32:
+            per_parameter["fp32_master"] = self._read_state(0)
+        extra = {}
+        if self._error_feedback:
+            residuals, steps = self._read_error_feedback()
+            per_parameter["error_feedback"] = residuals
+            extra["error_feedback_steps"] = steps
+        if self._dtype == torch.float16:
+            extra["loss_scaler"] = self._loss_scaler_position()
         step = float(self.applied_steps)
         state = {}
         offset = 0
         for k, (p, _, _) in enumerate(self._tensors):
             n = p.numel()
             entry = {"step": torch.tensor(step)}
-            for name, values in zip(self._state_names, vectors):
+            for name, values in per_parameter.items():
                 entry[name] = values[offset:offset + n].view_as(p).clone()
             state[k] = entry
             offset += n
@@ -200,11 +218,13 @@ class OffloadedOptimizer(torch.optim.Optimizer):
             packed["params"] = list(range(index, index + len(group["params"])))
             index += len(group["params"])
             groups.append(packed)
-        return {"state": state, "param_groups": groups}
+        return {"state": state, "param_groups": groups, **extra}
 
     def load_state_dict(self, state_dict):
         """Loads a state dict of this optimizer (or of the torch optimizer it stands in for): the
-        param groups' hyperparameters, and the states, which go onto the devices."""
+        param groups' hyperparameters, and the states, which go onto the devices. What a torch
+        optimizer's state dict lacks starts afresh: the masters from the parameters' values, zero
+        residuals, the loss scaler at its initial scale."""
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError(f"the state dict has {len(groups)} param group(s); the optimizer has {len(self.param_groups)}")
@@ -217,32 +237,72 @@ class OffloadedOptimizer(torch.optim.Optimizer):
                     raise ValueError(f"param group {g} of the state dict has {key}={saved[key]!r}; this optimizer was "
                                      f"created with {group[key]!r} (create it with the saved value)")
         ids = [i for saved in groups for i in saved["params"]]
-        saved_state = state_dict["state"]
-        steps = set()
-        vectors = [[] for _ in self._state_names]
-        for k, (p, name, _) in enumerate(self._tensors):
-            entry = saved_state.get(ids[k], {})
-            steps.add(int(float(entry.get("step", 0))))
-            for v, state_name in enumerate(self._state_names):
-                value = entry.get(state_name)
-                if value is None:
-                    value = torch.full_like(p, self._initial_state, dtype=torch.float32)
-                if tuple(value.shape) != tuple(p.shape):
-                    raise ValueError(f"the state dict's {state_name} of {name} has shape {tuple(value.shape)}, "
-                                     f"expected {tuple(p.shape)}")
-                vectors[v].append(value.detach().to(torch.float32).reshape(-1))
+        entries = [state_dict["state"].get(i, {}) for i in ids]
+        steps = {int(float(entry.get("step", 0))) for entry in entries}
         if len(steps) != 1:
             raise ValueError(f"the state dict's parameters have different step counts {sorted(steps)}; "
                              "this optimizer steps all its parameters together")
-        masters = torch.cat([p.detach().to(torch.float32).reshape(-1) for p, _, _ in self._tensors]).contiguous()
-        flat = [torch.cat(v).contiguous() for v in vectors]
+        initial = lambda p: torch.full_like(p, self._initial_state, dtype=torch.float32)
+        flat = [self._saved_vector(entries, name, initial) for name in self._state_names]
+        masters = self._saved_vector(entries, "fp32_master", lambda p: p)
         pointers = [f.data_ptr() for f in flat] + [None] * (2 - len(flat))
         check(self._lib.smartinf_load_state(self._live_handle(), masters.data_ptr(), pointers[0], pointers[1],
                                             masters.numel(), steps.pop()))
+        if any("error_feedback" in entry for entry in entries):
+            self._load_error_feedback(self._saved_vector(entries, "error_feedback", torch.zeros_like),
+                                      int(state_dict.get("error_feedback_steps", 0)))
+        if "loss_scaler" in state_dict:
+            self._load_loss_scaler(state_dict["loss_scaler"])
         for group, saved in zip(self.param_groups, groups):
             for key, value in saved.items():
                 if key not in ("params", "param_names"):
                     group[key] = value
+
+    def _saved_vector(self, entries, key, default):
+        """The flat fp32 vector of state `key` over every parameter, from the state dict's entries
+        in parameter order; `default(p)` for a parameter whose entry has none (torch keeps no
+        state for a parameter that never had a gradient)."""
+        parts = []
+        for (p, name, _), entry in zip(self._tensors, entries):
+            value = entry.get(key)
+            if value is None:
+                value = default(p)
+            if tuple(value.shape) != tuple(p.shape):
+                raise ValueError(f"the state dict's {key} of {name} has shape {tuple(value.shape)}, expected {tuple(p.shape)}")
+            parts.append(value.detach().to(torch.float32).reshape(-1))
+        return torch.cat(parts).contiguous()
+
+    def _load_error_feedback(self, residuals, completed_steps):
+        if not self._error_feedback:
+            warnings.warn("the state dict's error-feedback residuals are not used: this optimizer has no error feedback "
+                          "(mode su+o+c with error_feedback=True)", stacklevel=3)
+            return
+        check(self._lib.smartinf_load_error_feedback(self._live_handle(), residuals.data_ptr(), residuals.numel(),
+                                                     completed_steps))
+
+    def _load_loss_scaler(self, position):
+        if self._dtype != torch.float16:
+            warnings.warn(f"the state dict's loss_scaler is not used: this optimizer's parameters are {self._dtype}, which "
+                          "need none", stacklevel=3)
+            return
+        missing = [key for key in _SCALER_KEYS if key not in position]
+        if missing:
+            raise ValueError(f"the state dict's loss_scaler lacks {', '.join(missing)}")
+        check(self._lib.smartinf_set_loss_scaler_position(
+            self._live_handle(), float(position["scale"]), int(position["remaining_hysteresis"]), int(position["iteration"]),
+            int(position["last_overflow_iteration"])))
+
+    def _loss_scaler_position(self):
+        scale, values = ctypes.c_double(), [ctypes.c_int64() for _ in range(3)]
+        check(self._lib.smartinf_loss_scaler_position(self._live_handle(), ctypes.byref(scale),
+                                                      *(ctypes.byref(v) for v in values)))
+        return dict(zip(_SCALER_KEYS, [scale.value] + [v.value for v in values]))
+
+    def _read_error_feedback(self):
+        n = sum(p.numel() for p, _, _ in self._tensors)
+        out, steps = torch.empty(n, dtype=torch.float32), ctypes.c_int64()
+        check(self._lib.smartinf_read_error_feedback(self._live_handle(), out.data_ptr(), n, ctypes.byref(steps)))
+        return out, steps.value
 
     # -- lifetime ------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """DeepSpeed's face: its schedulers, `initialize` with a DeepSpeed-style config, gradient accumulation
 through the engine."""
 
+import argparse
 import json
 import math
 
@@ -192,3 +193,187 @@ def test_the_engine_accumulates_as_a_torch_loop_does(ssd_dir):
         assert engine.global_steps == 6 and optimizer.applied_steps == 6
         assert scheduler.last_batch_iteration == 5
     assert max_relative_difference(parameters_of(model), parameters_of(reference)) <= TOLERANCE
+
+
+# -- initialize with deepspeed.initialize's arguments ----------------------------------------------
+
+def small_config(ssd_dir, **extra):
+    """A config with no optimizer or scheduler section, for the client objects."""
+    return {"train_micro_batch_size_per_gpu": 2, "smartinf": {"devices": 1, "dram": "16MiB", "ssd_dir": ssd_dir}, **extra}
+
+
+def test_initialize_takes_deepspeeds_signature_and_the_model_first_form(ssd_dir, tmp_path):
+    path = tmp_path / "ds_config.json"
+    path.write_text(json.dumps(small_config(ssd_dir)))
+    model = make_model()
+    for call in (lambda: smartinfinity.initialize(model=model, config=small_config(ssd_dir)),
+                 lambda: smartinfinity.initialize(model=model, config_params=small_config(ssd_dir)),
+                 lambda: smartinfinity.initialize(argparse.Namespace(deepspeed_config=str(path), local_rank=0), model),
+                 lambda: smartinfinity.initialize(model, small_config(ssd_dir)),
+                 lambda: smartinfinity.initialize(model, config=str(path))):
+        engine, optimizer, loader, scheduler = call()
+        with engine:
+            assert engine.module is model and engine.optimizer is optimizer and isinstance(optimizer, smartinfinity.AdamW)
+            assert loader is None and scheduler is None and engine.train_micro_batch_size_per_gpu() == 2
+    with pytest.raises(ValueError, match=r"give the config once: .* \(got config and args.deepspeed_config\)"):
+        smartinfinity.initialize(argparse.Namespace(deepspeed_config=str(path)), model=model, config=small_config(ssd_dir))
+    with pytest.raises(ValueError, match="give the config once"):
+        smartinfinity.initialize(model=model)
+    with pytest.raises(ValueError, match="mpu: model parallelism is not supported"):
+        smartinfinity.initialize(model=model, config=small_config(ssd_dir), mpu=object())
+    with pytest.raises(TypeError, match="initialize needs the model"):
+        smartinfinity.initialize(config=small_config(ssd_dir))
+
+
+def test_model_parameters_give_the_param_groups(ssd_dir):
+    model = make_model()
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0, "lr": 1e-4}]
+    engine, optimizer, _, _ = smartinfinity.initialize(
+        model=model, model_parameters=groups,
+        config=small_config(ssd_dir, optimizer={"type": "AdamW", "params": {"lr": 2e-3, "weight_decay": 0.05}}))
+    with engine:
+        assert [(g["lr"], g["weight_decay"], len(g["params"])) for g in optimizer.param_groups] == [
+            (2e-3, 0.1, len(decay)), (1e-4, 0.0, len(rest))]
+        engine.backward(loss_of(engine, batches(1)[0]))
+        engine.step()
+        assert optimizer.applied_steps == 1
+
+
+def loss_of(model, batch):
+    return nn.functional.cross_entropy(model(batch[:, :-1]).reshape(-1, 32), batch[:, 1:].reshape(-1))
+
+
+def test_a_client_scheduler_is_a_callable_or_an_object_of_the_engines_optimizer(ssd_dir):
+    model = make_model()
+    halving = lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 ** step)
+    engine, optimizer, _, scheduler = smartinfinity.initialize(
+        model=model, config=small_config(ssd_dir, optimizer={"type": "AdamW", "params": {"lr": 4e-3}}), lr_scheduler=halving)
+    with engine:
+        assert isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR) and scheduler.optimizer is optimizer
+        for _ in range(2):
+            engine.backward(loss_of(engine, batches(1)[0]))
+            engine.step()
+        assert engine.get_lr() == [1e-3]
+
+    # An object: of the smartinfinity optimizer passed in, it is used as it is.
+    own = smartinfinity.AdamW(model.parameters(), lr=4e-3, devices=1, ssd_dir=ssd_dir + "-own", dram="16MiB")
+    step_down = torch.optim.lr_scheduler.StepLR(own, step_size=1, gamma=0.1)
+    engine, optimizer, _, scheduler = smartinfinity.initialize(
+        model=model, optimizer=own, lr_scheduler=step_down, config={"train_micro_batch_size_per_gpu": 2})
+    with engine:
+        assert optimizer is own and scheduler is step_down
+        engine.backward(loss_of(engine, batches(1)[0]))
+        engine.step()
+        assert engine.get_lr() == pytest.approx([4e-4])
+
+    # An object of another optimizer would schedule nothing the engine steps.
+    elsewhere = torch.optim.lr_scheduler.StepLR(torch.optim.SGD(make_model().parameters(), lr=1.0), step_size=1)
+    with pytest.raises(ValueError, match="schedules another optimizer \\(a SGD\\).*pass a callable"):
+        smartinfinity.initialize(model=model, config=small_config(ssd_dir), lr_scheduler=elsewhere)
+    with pytest.raises(ValueError, match="config key 'scheduler' and the lr_scheduler argument both give the scheduler"):
+        smartinfinity.initialize(model=model, config=small_config(ssd_dir, scheduler={"type": "WarmupLR"}), lr_scheduler=halving)
+
+
+def test_training_data_is_served_in_micro_batches_through_collate_fn(ssd_dir):
+    samples = torch.arange(10).reshape(10, 1)
+    dataset = torch.utils.data.TensorDataset(samples)
+    seen = []
+    collate = lambda items: seen.append(len(items)) or torch.cat([item[0] for item in items])
+    engine, _, loader, _ = smartinfinity.initialize(model=make_model(), training_data=dataset, collate_fn=collate,
+                                                    config=small_config(ssd_dir))
+    with engine:
+        assert engine.training_dataloader is loader
+        batches_ = list(loader)
+        assert [len(b) for b in batches_] == [2] * 5 and seen == [2] * 5
+        assert sorted(torch.cat(batches_).tolist()) == list(range(10))
+    # DeepSpeed's batch keys give the micro-batch size: 8 = micro × 2 steps.
+    engine, _, loader, _ = smartinfinity.initialize(
+        model=make_model(), training_data=dataset,
+        config={"train_batch_size": 8, "gradient_accumulation_steps": 2, "train_micro_batch_size_per_gpu": "auto",
+                "smartinf": {"devices": 1, "dram": "16MiB", "ssd_dir": ssd_dir}})
+    with engine:
+        assert loader.batch_size == 4 and engine.gradient_accumulation_steps() == 2
+    for batch_keys, said in (({}, ""), ({"train_micro_batch_size_per_gpu": "auto"}, ".* \\(it is \"auto\"")):
+        with pytest.raises(ValueError, match="training_data needs config key 'train_micro_batch_size_per_gpu'" + said):
+            smartinfinity.initialize(model=make_model(), training_data=dataset,
+                                     config={"smartinf": {"devices": 1, "ssd_dir": ssd_dir}, **batch_keys})
+    with pytest.raises(TypeError, match="training_data must be a torch.utils.data.Dataset, got list"):
+        smartinfinity.initialize(model=make_model(), training_data=[1, 2], config=small_config(ssd_dir))
+    with pytest.raises(ValueError, match="collate_fn is for training_data"):
+        smartinfinity.initialize(model=make_model(), collate_fn=collate, config=small_config(ssd_dir))
+
+
+def test_auto_values_resolve_from_the_model_and_the_optimizer_or_are_refused_by_name(ssd_dir):
+    auto = {"train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": "auto", "gradient_clipping": "auto",
+            "optimizer": {"type": "AdamW", "params": {"lr": 3e-3, "betas": "auto", "eps": "auto", "weight_decay": "auto"}},
+            "scheduler": {"type": "WarmupLR", "params": {"warmup_min_lr": "auto", "warmup_max_lr": "auto",
+                                                         "warmup_num_steps": 4, "warmup_type": "linear"}},
+            "fp16": {"enabled": "auto"}, "bf16": {"enabled": "auto"},
+            "zero_optimization": {"stage": 3, "reduce_bucket_size": "auto", "sub_group_size": "auto"},
+            "smartinf": {"devices": 1, "dram": "16MiB", "ssd_dir": ssd_dir}}
+    model = make_model()
+    engine, optimizer, _, scheduler = smartinfinity.initialize(model=model, config=auto)
+    with engine:
+        # fp32 model: neither 16-bit mode; the optimizer's defaults where "auto" (DeepSpeed's 0
+        # weight decay); the warm-up climbs to the optimizer's lr.
+        assert next(model.parameters()).dtype == torch.float32 and optimizer.loss_scale == 1
+        assert optimizer.defaults["betas"] == (0.9, 0.999) and optimizer.defaults["eps"] == 1e-8
+        assert optimizer.defaults["weight_decay"] == 0.0 and engine.gradient_accumulation_steps() == 1
+        assert engine.get_lr() == [0.0]
+        for _ in range(5):
+            scheduler.step()
+        assert engine.get_lr() == [3e-3]
+    half = make_model().half()
+    engine, optimizer, _, _ = smartinfinity.initialize(model=half, config=auto)
+    with engine:
+        assert next(half.parameters()).dtype == torch.float16 and optimizer.loss_scale == 65536
+    for key, section in (("optimizer.type", {"optimizer": {"type": "auto"}}),
+                         ("scheduler.params.total_num_steps", {"scheduler": {"type": "WarmupDecayLR",
+                                                                             "params": {"total_num_steps": "auto"}}}),
+                         ("scheduler.params.warmup_num_steps", {"scheduler": {"type": "WarmupLR",
+                                                                              "params": {"warmup_num_steps": "auto"}}})):
+        with pytest.raises(ValueError, match=f"config key '{key}' is \"auto\", which nothing given to initialize resolves"):
+            smartinfinity.initialize(model=make_model(), config=small_config(ssd_dir, **section))
+
+
+def test_a_client_torch_optimizer_gives_its_class_hyperparameters_groups_and_state(ssd_dir):
+    model = make_model()
+    matrices = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    client = torch.optim.AdamW([{"params": matrices}, {"params": rest, "weight_decay": 0.0}], lr=2e-3, betas=(0.9, 0.95),
+                               weight_decay=0.1)
+    data = batches(2)
+    for batch in data:
+        client.zero_grad()
+        loss_of(model, batch).backward()
+        client.step()
+    engine, optimizer, _, _ = smartinfinity.initialize(model=model, optimizer=client, config=small_config(ssd_dir))
+    with engine:
+        assert type(optimizer) is smartinfinity.AdamW
+        assert optimizer.defaults["betas"] == (0.9, 0.95) and optimizer.defaults["lr"] == 2e-3
+        assert [(g["weight_decay"], len(g["params"])) for g in optimizer.param_groups] == [(0.1, len(matrices)), (0.0, len(rest))]
+        # The client's two steps came along: its moments, on the devices.
+        assert optimizer.applied_steps == 2
+        ours, theirs = optimizer.state_dict()["state"], client.state_dict()["state"]
+        assert all(torch.equal(ours[i]["exp_avg"], theirs[i]["exp_avg"]) for i in theirs)
+
+    # A callable makes the torch optimizer from the parameters, as DeepSpeed calls it.
+    engine, optimizer, _, _ = smartinfinity.initialize(
+        model=make_model(), optimizer=lambda parameters: torch.optim.SGD(parameters, lr=0.1, momentum=0.9),
+        config=small_config(ssd_dir))
+    with engine:
+        assert type(optimizer) is smartinfinity.SGD and optimizer.defaults["momentum"] == 0.9
+
+    with pytest.raises(TypeError, match="optimizer: a Adam is not one smartinfinity stands in for"):
+        smartinfinity.initialize(model=model, optimizer=torch.optim.Adam(model.parameters()), config=small_config(ssd_dir))
+    with pytest.raises(ValueError, match="config key 'optimizer' and the optimizer argument both give the optimizer"):
+        smartinfinity.initialize(model=model, optimizer=client, config=small_config(ssd_dir, optimizer={"type": "SGD"}))
+    own = smartinfinity.AdamW(model.parameters(), devices=1, ssd_dir=ssd_dir + "-own", dram="16MiB")
+    with own:
+        with pytest.raises(ValueError, match="config key 'devices' cannot apply to the optimizer argument, a smartinfinity "
+                                             "optimizer already on its devices"):
+            smartinfinity.initialize(model=model, optimizer=own, config=small_config(ssd_dir))
+        with pytest.raises(ValueError, match="config key 'gradient_clipping' cannot apply"):
+            smartinfinity.initialize(model=model, optimizer=own, config={"gradient_clipping": 1.0})
