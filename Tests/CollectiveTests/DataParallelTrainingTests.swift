@@ -17,14 +17,15 @@ import Testing
     }
 
     /// Four micro-batches of 2 sequences per step over 4 devices in all, whatever the ranks.
-    static func train(_ scratch: Scratch, name: String, ranks: Int?, steps: Int = 3, extra: [String] = []) throws -> MPIJob {
+    static func train(_ scratch: Scratch, name: String, ranks: Int?, steps: Int = 3, extra: [String] = [],
+                      placement: MPIJob.Placement = MPIJob.Placement()) throws -> MPIJob {
         let devices = 4 / (ranks ?? 1)
         return try MPIJob.run(ranks: ranks, [
             "train", "--init", "gpt2:1,2,32,16,256", "--train-data", "\(scratch.path)/train.bin", "--batch", "2", "--seq", "16",
             "--grad-accum", "4", "--steps", "\(steps)", "--devices", "\(devices)", "--dram", "16MiB", "--lr", "1e-3",
             "--weight-decay", "0.01", "--grad-clip", "1", "--ssd-dir", "\(scratch.path)/\(name)-ssd",
             "--save-checkpoint", "\(scratch.path)/\(name)", "--metrics", "\(scratch.path)/\(name).jsonl",
-        ] + extra)
+        ] + extra, placement: placement)
     }
 
     /// What a run leaves to compare: its final fp32 parameters (llm.c file) and every step's
