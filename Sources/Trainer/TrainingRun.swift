@@ -149,7 +149,7 @@ public final class TrainingRun {
         }
         let clocking = options.clock.modeled
             ? try LiveClocking(options.clock, config: config, batch: options.batchSize, sequence: options.sequenceLength,
-                               mode: options.mode, devices: options.devices, statePrecision: options.statePrecision,
+                               mode: options.mode, devices: options.devices, ranks: world.size, statePrecision: options.statePrecision,
                                directory: options.ssdDirectory)
             : nil
         self.clocking = clocking
@@ -405,7 +405,8 @@ public final class TrainingRun {
             inFlight?.record.seconds.update = seconds.update
             return nil
         }
-        let modeled = clocking?.account(forward: forwardStart...forwardEnd, backward: forwardEnd...backwardEnd, fleet: fleet.lastStep)
+        let modeled = clocking?.account(forward: forwardStart...forwardEnd, backward: forwardEnd...backwardEnd, fleet: fleet.lastStep,
+                                        collectives: dataParallel?.collectives ?? [])
 
         let validation = validationDue(step) ? validationLoss() : nil
         return StepRecord(step: step, loss: loss, valLoss: validation, lr: Double(learningRate), lossScale: scale,
