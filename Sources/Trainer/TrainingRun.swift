@@ -165,9 +165,10 @@ public final class TrainingRun {
         logger.info("fleet: \(options.mode) on \(options.devices) device(s), starting")
         let start: DeviceFleet.Start
         switch source {
-        case .exported(_, let portable)?: start = .restore(vectors: portable.vectors, committedStep: portable.state.stepsDone)
+        case .exported(_, let portable)?:
+            start = .restore(vectors: portable.vectors.map { Self.part(of: $0, dataParallel) }, committedStep: portable.state.stepsDone)
         case .checkpoint(_, let state)?, .devices(_, let state)?: start = .resume(committedStep: state.stepsDone, snapshots: state.snapshots)
-        case nil: start = .load(world.size > 1 ? dataParallel!.part(of: initial!) : initial!)
+        case nil: start = .load(Self.part(of: initial!, dataParallel))
         }
         let fleet = try DeviceFleet.start(placement.backend, partition: partition, configuration: DeviceFleet.Configuration(
             mode: options.mode, optimizer: options.optimizer, gradientPrecision: options.precision,
@@ -199,6 +200,12 @@ public final class TrainingRun {
         // Created last, so that a run that cannot start leaves no output behind.
         let kept = saved == nil ? nil : stepsDone
         metrics = try options.metricsPath.map { try MetricsWriter(path: $0, keepingStepsThrough: kept) }
+    }
+
+    /// This rank's part of a whole vector (all of it in a world of one).
+    private static func part(of whole: AlignedBuffer<Float>, _ dataParallel: DataParallelRank?) -> AlignedBuffer<Float> {
+        guard let dataParallel, dataParallel.world.size > 1 else { return whole }
+        return dataParallel.part(of: whole)
     }
 
     /// The whole vector of which this rank's fleet holds `local`.

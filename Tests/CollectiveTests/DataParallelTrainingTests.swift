@@ -89,6 +89,38 @@ import Testing
         #expect(try Outcome(scratch, "parts") == Outcome(scratch, "whole"))
     }
 
+    /// Resharding over ranks: two ranks of 2 devices stopped after 2 steps, their checkpoint
+    /// exported (from the checkpoint directory, and from the SSD directory, every rank's devices
+    /// in rank order: the same files), go on from the export on 4 ranks of 1 device and on 1
+    /// process with 4, and both end where the uninterrupted one-rank run ends, to the bit. The
+    /// run's own checkpoint directory is refused over ranks, saying to export it.
+    @Test func anExportedCheckpointResumesOnOtherRanks() throws {
+        let scratch = try Scratch()
+        let whole = try Self.train(scratch, name: "whole", ranks: nil)
+        let first = try Self.train(scratch, name: "parts", ranks: 2, steps: 2)
+        for job in [whole, first] { #expect(job.status == 0, "\(job.output)") }
+        let exported = ["from-checkpoint": "\(scratch.path)/parts", "from-ssd": "\(scratch.path)/parts-ssd"]
+        for (name, source) in exported {
+            let export = try MPIJob.run(ranks: nil, ["checkpoint", "export", source, "--out", "\(scratch.path)/\(name)"])
+            #expect(export.status == 0 && export.stdout.contains("exported step 2 from 4 device(s)"), "\(export.output)")
+        }
+        for file in ["model.safetensors", "optimizer.safetensors", "trainer-state.json"] {
+            let a = FileManager.default.contents(atPath: "\(scratch.path)/from-checkpoint/\(file)")
+            #expect(a != nil && a == FileManager.default.contents(atPath: "\(scratch.path)/from-ssd/\(file)"), "\(file)")
+        }
+        let refused = try Self.train(scratch, name: "parts", ranks: 4, extra: ["--resume", "\(scratch.path)/parts"])
+        #expect(refused.status != 0 && refused.output.contains("or from an exported checkpoint on any number of ranks and devices"),
+                "\(refused.output)")
+
+        let four = try Self.train(scratch, name: "parts", ranks: 4, extra: ["--resume", "\(scratch.path)/from-checkpoint"])
+        let one = try Self.train(scratch, name: "one", ranks: nil, extra: ["--resume", "\(scratch.path)/from-ssd"])
+        for job in [four, one] { #expect(job.status == 0, "\(job.output)") }
+        let reference = try Outcome(scratch, "whole")
+        #expect(try Outcome(scratch, "parts") == reference, "2 ranks, then 4")
+        let alone = try Outcome(scratch, "one")
+        #expect(alone.model == reference.model && alone.steps == [reference.steps[2]], "2 ranks, then 1")
+    }
+
     /// A device that crashes on every rank in step 2 (device 0 of each, `--device-fault`) is
     /// recovered inside its rank under `--on-device-failure retry`; the others wait in the
     /// all-gather, and the run ends with the undisturbed one-rank run's bits.
