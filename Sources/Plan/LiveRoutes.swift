@@ -23,18 +23,25 @@ public struct LiveRoute: Sendable, Equatable {
 }
 
 /// The routes of one live configuration, with the plan whose resources they name.
+///
+/// A data-parallel run of R ranks is modeled as R hosts (`IterationPlanner`'s many hosts), each
+/// rank one of them: its machine has the network the hosts' collectives cross.
 public struct LiveRoutes: Sendable {
     public let mode: OffloadMode
     public let devices: Int
+    public let hosts: Int
     /// A plan holding only the modeled machine's resources; live steps are planned on copies.
     public let machinePlan: PlannedIteration
     let machine: ModeledMachine
 
-    public init(setup: HardwareSetup, devices: Int, mode: OffloadMode) throws(PlanError) {
+    public init(setup: HardwareSetup, devices: Int, hosts: Int = 1, mode: OffloadMode) throws(PlanError) {
         guard devices > 0 else { throw .noDevices }
         guard devices <= IterationPlanner.maximumDevices else {
             throw .tooManyDevices(devices, maximum: IterationPlanner.maximumDevices)
         }
+        guard hosts > 0 else { throw .noHosts(hosts) }
+        guard hosts <= IterationPlanner.maximumHosts else { throw .tooManyHosts(hosts, maximum: IterationPlanner.maximumHosts) }
+        if hosts > 1, setup.host.network == nil { throw .noNetwork(hosts: hosts, host: setup.host.profile.name) }
         if mode != .base, setup.device.fpga == nil { throw .noFPGA(mode: mode.rawValue, device: setup.device.profile.name) }
         var plan = PlannedIteration()
         let engine: ModeledMachine.EngineChoice = switch mode {
@@ -42,10 +49,11 @@ public struct LiveRoutes: Sendable {
         case .su, .suO: .update
         case .suOC: .decompressUpdate
         }
-        machine = ModeledMachine(setup, devices: devices, hosts: 1, engine: engine, into: &plan)
+        machine = ModeledMachine(setup, devices: devices, hosts: hosts, engine: engine, into: &plan)
         machinePlan = plan
         self.mode = mode
         self.devices = devices
+        self.hosts = hosts
     }
 
     /// The whole forward pass (FLOPs as elements) on the GPU.
@@ -101,9 +109,38 @@ public struct LiveRoutes: Sendable {
         }
     }
 
+    /// A collective of this rank with the others over the network: the bytes it sent are the
+    /// amount (what a many-host plan's collective counts), and its receiving side is charged the
+    /// bytes it received, which differ when the ranks' slices do.
+    public func collective(_ collective: LiveCollective) -> LiveRoute {
+        guard let network = machine.network else { preconditionFailure("a collective on a machine of one host") }
+        precondition(collective.sent > 0, "a rank that holds parameters sends in every collective")
+        return LiveRoute(amountPerByte: 1, amountPerElement: 0, path: [network.send, network.receive],
+                         costs: [network.receive: Double(collective.received) / Double(collective.sent)],
+                         phase: collective.phase, kind: .transfer, unit: "B")
+    }
+
     /// Seconds of one resource per unit of amount along a route, for the paced clock's table.
     public func secondsPerUnit(_ route: LiveRoute) -> [(resource: Int, seconds: Double)] {
         route.path.map { r in (r.index, (route.costs[r] ?? 1) / machinePlan.graph.resources[r.index].capacity) }
+    }
+}
+
+/// A collective this rank ran with the others in a live step: a reduce-scatter of the gradient
+/// (`gradientReduceScatter`) or an all-gather of the compute copy (`parameterAllGather`).
+public struct LiveCollective: Sendable, Equatable {
+    public var phase: OperationTag.Phase
+    /// Payload bytes this rank sent to the others and received from them.
+    public var sent: Int
+    public var received: Int
+    /// `ContinuousClock` system nanoseconds.
+    public var wall: ClosedRange<UInt64>
+
+    public init(phase: OperationTag.Phase, sent: Int, received: Int, wall: ClosedRange<UInt64>) {
+        self.phase = phase
+        self.sent = sent
+        self.received = received
+        self.wall = wall
     }
 }
 
@@ -117,22 +154,27 @@ public struct LiveStepRecord: Sendable {
     /// Per device: payload bytes written and when.
     public var offloads: [(bytes: Int, wall: ClosedRange<UInt64>)]
     public var devices: [[OperationRecord]]
+    /// A rank's reduce-scatter before the offload and all-gather after the devices' step, when
+    /// it ran them (none alone, no all-gather in a skipped step).
+    public var collectives: [LiveCollective]
 
     public init(forwardFLOPs: Double, backwardFLOPs: Double, forwardWall: ClosedRange<UInt64>, backwardWall: ClosedRange<UInt64>,
-                offloads: [(bytes: Int, wall: ClosedRange<UInt64>)], devices: [[OperationRecord]]) {
+                offloads: [(bytes: Int, wall: ClosedRange<UInt64>)], devices: [[OperationRecord]], collectives: [LiveCollective] = []) {
         self.forwardFLOPs = forwardFLOPs
         self.backwardFLOPs = backwardFLOPs
         self.forwardWall = forwardWall
         self.backwardWall = backwardWall
         self.offloads = offloads
         self.devices = devices
+        self.collectives = collectives
     }
 }
 
 extension LiveRoutes {
-    /// The step's recorded operations as a plan on the modeled machine: forward, backward, each
-    /// device's gradient offload, then each device's operations with the dependencies they were
-    /// recorded with. Also returns each operation's wall interval (ns), in plan order.
+    /// The step's recorded operations as a plan on the modeled machine: forward, backward, the
+    /// reduce-scatter, each device's gradient offload, then each device's operations with the
+    /// dependencies they were recorded with, then the all-gather once they are all done. Also
+    /// returns each operation's wall interval (ns), in plan order.
     public func plan(_ step: LiveStepRecord) -> (plan: PlannedIteration, wall: [ClosedRange<UInt64>]) {
         var plan = machinePlan
         var wall: [ClosedRange<UInt64>] = []
@@ -148,12 +190,22 @@ extension LiveRoutes {
                           subgroup: nil, after: [], interval: step.forwardWall)
         let backward = add(self.backward, bytes: 0, elements: step.backwardFLOPs, name: "backward", actor: "gpu", device: nil,
                            subgroup: nil, after: [forward], interval: step.backwardWall)
+        func addCollective(_ collective: LiveCollective, after: [OperationID]) -> OperationID {
+            let name = collective.phase == .gradientReduceScatter ? "reduce-scatter" : "all-gather"
+            return add(self.collective(collective), bytes: collective.sent, elements: 0, name: name, actor: "network", device: nil,
+                       subgroup: nil, after: after, interval: collective.wall)
+        }
+        let gradient = step.collectives.first { $0.phase == .gradientReduceScatter }.map { addCollective($0, after: [backward]) } ?? backward
         let offloads = step.offloads.enumerated().map { d, o in
             add(offload(to: d), bytes: o.bytes, elements: 0, name: "gradient to device \(d)", actor: "host", device: d,
-                subgroup: nil, after: [backward], interval: o.wall)
+                subgroup: nil, after: [gradient], interval: o.wall)
         }
+        var deviceOperations: [OperationID] = []
         for (d, records) in step.devices.enumerated() {
-            addDevice(d, records, after: offloads[d], to: &plan, wall: &wall)
+            deviceOperations += addDevice(d, records, after: offloads[d], to: &plan, wall: &wall)
+        }
+        if let gather = step.collectives.first(where: { $0.phase == .parameterAllGather }) {
+            _ = addCollective(gather, after: offloads + deviceOperations)
         }
         return (plan, wall)
     }
@@ -166,8 +218,10 @@ extension LiveRoutes {
         return plan
     }
 
+    /// Adds device `d`'s operations; returns them.
+    @discardableResult
     private func addDevice(_ d: Int, _ records: [OperationRecord], after start: OperationID?, to plan: inout PlannedIteration,
-                           wall: inout [ClosedRange<UInt64>]) {
+                           wall: inout [ClosedRange<UInt64>]) -> [OperationID] {
         var ids: [OperationID] = []
         for r in records {
             let route = device(d, r.kind)
@@ -178,5 +232,6 @@ extension LiveRoutes {
             ids.append(plan.operation(tag, amount: route.path.isEmpty ? 0 : route.amount(bytes: r.bytes, elements: Double(r.elements)),
                                       path: route.path, after: after, costs: route.costs))
         }
+        return ids
     }
 }

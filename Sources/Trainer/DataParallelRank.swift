@@ -1,6 +1,8 @@
 import Collective
+import DeviceProtocol
 import Offload
 import Optim
+import Plan
 import ReductionOrder
 
 /// This process's part of every step of a run whose step sums several micro-batches: one rank
@@ -33,6 +35,9 @@ final class DataParallelRank {
     /// This rank's slice of the step's summed gradient, in the run's gradient precision: what
     /// its fleet is given.
     private let gradient: StreamBuffer
+    /// The step's reduce-scatter and all-gather so far, as the modeled clock charges them (none
+    /// in a world of one, whose collectives move nothing).
+    private(set) var collectives: [LiveCollective] = []
 
     init(world: World, parameterCount: Int, devicesPerRank devices: Int, microBatches: Int, precision: Precision) throws {
         let ranks = world.size
@@ -61,10 +66,26 @@ final class DataParallelRank {
     func add(_ microBatchGradient: StreamBuffer) { sum.add(microBatchGradient) }
 
     /// After this rank's last micro-batch: its slice of the sum over every rank's micro-batches.
+    /// Begins the step's `collectives`.
     func reduce() throws -> StreamBuffer {
-        try exchange.reduceScatter(sum.finish(), into: reduced)
+        collectives = []
+        let partial = sum.finish()
+        try recording(.reduceScatter, as: .gradientReduceScatter) { try exchange.reduceScatter(partial, into: reduced) }
         if gradient.precision != .fp32 { gradient.store(reduced) }
         return gradient
+    }
+
+    /// Runs `collective`, adding what it moved and when to `collectives`.
+    private func recording(_ operation: CollectiveOperation, as phase: OperationTag.Phase, _ collective: () throws -> Void) throws {
+        let before = world.traffic(of: operation)
+        let start = ContinuousClock.now
+        try collective()
+        let end = ContinuousClock.now
+        guard world.size > 1 else { return }
+        let after = world.traffic(of: operation)
+        collectives.append(LiveCollective(phase: phase, sent: after.bytesSent - before.bytesSent,
+                                          received: after.bytesReceived - before.bytesReceived,
+                                          wall: start.systemNanoseconds...end.systemNanoseconds))
     }
 
     /// The statistics of the whole step's gradient, and every micro-batch's loss in micro-batch
@@ -88,9 +109,11 @@ final class DataParallelRank {
         return (statistics, everyLoss)
     }
 
-    /// Fills in every other rank's part of `vector` (the whole model's), this rank's being in
-    /// place from `offset`.
-    func allGather(_ vector: StreamBuffer) throws { try exchange.allGather(vector) }
+    /// Fills in every other rank's part of `vector` (the whole model's new compute copy), this
+    /// rank's being in place from `offset`; one of the step's `collectives`.
+    func allGather(_ vector: StreamBuffer) throws {
+        try recording(.allGather, as: .parameterAllGather) { try exchange.allGather(vector) }
+    }
 
     /// The whole vector of which every rank holds its part (`local`, from `offset`).
     func gather(_ local: AlignedBuffer<Float>) throws -> AlignedBuffer<Float> {

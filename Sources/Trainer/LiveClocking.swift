@@ -14,6 +14,11 @@ import Trace
 /// operations are simulated and the modeled seconds reported; under the paced clock the same
 /// routes are enforced as they run (through the shared `PacerTable`) and also simulated, so
 /// paced wall time ÷ dilation can be checked against the model.
+///
+/// A rank of a data-parallel run of R ranks is one of R hosts of the many-hosts model
+/// (`IterationPlanner`): its machine has the network, and its step the rank's reduce-scatter and
+/// all-gather with the bytes it moved. Rank 0 writes the trace, which stands for every host (they
+/// are alike), so that `replay` and `export --chakra` take it as a trace of R hosts.
 final class LiveClocking {
     let options: LiveClockOptions
     let routes: LiveRoutes
@@ -22,6 +27,8 @@ final class LiveClocking {
     let shape: ModelShape
     let mode: OffloadMode
     let devices: Int
+    /// The ranks of the run: the hosts it is modeled as.
+    let ranks: Int
     /// How the devices store the states: the trace's workload says so (its 8-bit what-if).
     let statePrecision: StatePrecision
     /// FLOPs of one forward pass of the live model; backward is twice that (no recompute here).
@@ -33,7 +40,7 @@ final class LiveClocking {
     private var lastPayloadBytes = 0
     private var stepsRecorded = 0
 
-    init(_ options: LiveClockOptions, config: GPTConfig, batch: Int, sequence: Int, mode: OffloadMode, devices: Int,
+    init(_ options: LiveClockOptions, config: GPTConfig, batch: Int, sequence: Int, mode: OffloadMode, devices: Int, ranks: Int,
          statePrecision: StatePrecision, directory: String) throws {
         self.options = options
         let library = try ProfileLibrary.locate()
@@ -43,8 +50,12 @@ final class LiveClocking {
                                sequence: sequence, batch: batch, vocabulary: config.paddedVocabSize, positions: config.maxSeqLen)
         self.mode = mode
         self.devices = devices
+        self.ranks = ranks
         self.statePrecision = statePrecision
-        routes = try LiveRoutes(setup: setup, devices: devices, mode: self.mode)
+        if ranks > 1, setup.host.network == nil {
+            throw TrainingError.badOption("--host-profile \(options.hostProfile): a run of \(ranks) ranks is modeled as \(ranks) hosts, whose collectives cross their network, but the profile has no net section; use one that has (hpca24-host, pcie-gen4-host, pcie-gen5-host)")
+        }
+        routes = try LiveRoutes(setup: setup, devices: devices, hosts: ranks, mode: self.mode)
         if options.kind == .paced {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             table = try PacerTable(creating: "\(directory)/pacer.table", routes: routes, dilation: options.dilation)
@@ -72,16 +83,17 @@ final class LiveClocking {
         return try (0..<devices).map { try table.pacer(forDevice: $0) }
     }
 
-    /// Charges one step to the model; returns its modeled phases and iteration.
+    /// Charges one step to the model, with the rank's `collectives` in it; returns its modeled
+    /// phases and iteration.
     func account(forward: ClosedRange<ContinuousClock.Instant>, backward: ClosedRange<ContinuousClock.Instant>,
-                 fleet: [MemberStep]) -> ModeledSeconds {
+                 fleet: [MemberStep], collectives: [LiveCollective]) -> ModeledSeconds {
         // The devices' operations carry system nanoseconds; the host's passes join them so.
         func wall(_ range: ClosedRange<ContinuousClock.Instant>) -> ClosedRange<UInt64> {
             range.lowerBound.systemNanoseconds...range.upperBound.systemNanoseconds
         }
         let record = LiveStepRecord(forwardFLOPs: forwardFLOPs, backwardFLOPs: 2 * forwardFLOPs, forwardWall: wall(forward),
                                     backwardWall: wall(backward), offloads: fleet.map { ($0.offloadBytes, $0.offloadWall) },
-                                    devices: fleet.map(\.operations))
+                                    devices: fleet.map(\.operations), collectives: collectives)
         let (plan, wall) = routes.plan(record)
         let timeline = IterationTimeline(plan)
         lastTimeline = timeline
@@ -127,7 +139,7 @@ final class LiveClocking {
         let workload = try IterationWorkload(model: shape, subgroupElements: max(1, subgroupElements), topkRatio: topkRatio,
                                              compressedFraction: fraction,
                                              quantizedStates: try statePrecision.blockSize.map { try StateQuantization(blockSize: $0) })
-        var file = TraceFile(timeline, workload: workload, mode: mode, devices: devices,
+        var file = TraceFile(timeline, workload: workload, mode: mode, devices: devices, hosts: ranks,
                              profile: TraceProfile(host: options.hostProfile, device: options.deviceProfile, gpu: options.gpuProfile,
                                                    overrides: options.overrides),
                              source: .train, clock: TraceHeader.Clock(rawValue: options.kind.rawValue) ?? .wall,

@@ -164,7 +164,9 @@ public enum PortableCheckpoint {
     }
 }
 
-/// Every device's snapshot of one checkpoint, and what the host kept with them.
+/// Every device's snapshot of one checkpoint, and what the host kept with them. A run of R
+/// ranks has R·N devices in rank order, rank r's in `rank-r` of the run's SSD directory; the
+/// export reads them all, so it runs where every rank's SSD directory can be read.
 struct DeviceSnapshots {
     let state: TrainerState
     let config: GPTConfig
@@ -177,7 +179,7 @@ struct DeviceSnapshots {
     init(_ source: String) throws {
         let statePath = "\(source)/\(PortableCheckpoint.stateFile)"
         let state: TrainerState
-        let readers: [SnapshotReader]
+        var readers: [SnapshotReader]
         let errorFeedback: String?
         if FileManager.default.fileExists(atPath: statePath) {
             state = try TrainerState.read(from: statePath)
@@ -186,6 +188,15 @@ struct DeviceSnapshots {
             }
             readers = try paths.map { try SnapshotReader(path: $0) }
             errorFeedback = state.errorFeedbackFile(in: source)
+            // Rank 0 wrote the state and named its own devices' snapshots.
+            if state.ranks ?? 1 > 1 {
+                readers += try Self.otherRanks(of: state, run: try Self.runDirectory(ofRankZero: state.ssdDirectory, named: statePath))
+            }
+        } else if FileManager.default.fileExists(atPath: TrainingOptions.rankDirectory(0, of: source)) {
+            (state, readers) = try Self.newestCommon(in: TrainingOptions.rankDirectory(0, of: source))
+            readers += try Self.otherRanks(of: state, run: source)
+            // Error feedback does not run over ranks: a run of several has no residuals.
+            errorFeedback = nil
         } else {
             (state, readers) = try Self.newestCommon(in: source)
             errorFeedback = Self.lastCheckpointsResiduals(in: source, snapshots: readers.map(\.path))
@@ -220,34 +231,62 @@ struct DeviceSnapshots {
         return saved.errorFeedbackFile(in: checkpoint)
     }
 
-    /// In a directory of SSD files (`--ssd-dir`): the newest snapshot of device 0 whose step
-    /// every device has a snapshot of, with the trainer state kept in it.
+    /// In a directory of SSD files (`--ssd-dir`, or one rank's part of it): the newest snapshot
+    /// of device 0 whose step every device has a snapshot of, with the trainer state kept in it.
     private static func newestCommon(in directory: String) throws -> (TrainerState, [SnapshotReader]) {
+        let prefix = try filePrefix(in: directory)
+        var refusals: [String] = []
+        for candidate in SnapshotStore(ssdPath: "\(directory)/\(prefix)-0.ssd").entries().reversed() {
+            do {
+                let first = try SnapshotReader(path: candidate.path)
+                let state = try TrainerState.decode(Data(first.header.note), from: candidate.path)
+                let others = try (1..<max(state.devices, 1)).map { try snapshot(ofStep: state.stepsDone, device: $0, in: directory, prefix) }
+                return (state, [first] + others)
+            } catch {
+                refusals.append("\(error)")
+            }
+        }
+        throw TrainingError.badOption("\(directory): no checkpoint whose snapshots every device holds: " + refusals.joined(separator: "; "))
+    }
+
+    /// Whether the devices in `directory` are SmartSSDs (`device-i.ssd`) or base's drives
+    /// (`base-i.ssd`): the one kind with snapshots.
+    private static func filePrefix(in directory: String) throws -> String {
         let prefixes = ["device", "base"].filter { !SnapshotStore(ssdPath: "\(directory)/\($0)-0.ssd").entries().isEmpty }
         guard prefixes.count == 1, let prefix = prefixes.first else {
             throw TrainingError.badOption(prefixes.isEmpty
                 ? "\(directory) is neither a checkpoint directory (no \(PortableCheckpoint.stateFile)) nor an SSD directory with device snapshots"
                 : "\(directory) holds snapshots of both device-* and base-* SSD files; export from the checkpoint directory instead")
         }
-        let store = { (i: Int) in SnapshotStore(ssdPath: "\(directory)/\(prefix)-\(i).ssd") }
-        var refusals: [String] = []
-        for candidate in store(0).entries().reversed() {
-            do {
-                let first = try SnapshotReader(path: candidate.path)
-                let state = try TrainerState.decode(Data(first.header.note), from: candidate.path)
-                var readers = [first]
-                for i in 1..<max(state.devices, 1) {
-                    guard let entry = store(i).entries().last(where: { $0.step == state.stepsDone }) else {
-                        throw TrainingError.badOption("device \(i) has no snapshot of step \(state.stepsDone) in \(store(i).directory)")
-                    }
-                    readers.append(try SnapshotReader(path: entry.path))
-                }
-                return (state, readers)
-            } catch {
-                refusals.append("\(error)")
-            }
+        return prefix
+    }
+
+    /// Device `i`'s snapshot of `step` among the SSD files of `directory`.
+    private static func snapshot(ofStep step: Int, device i: Int, in directory: String, _ prefix: String) throws -> SnapshotReader {
+        let store = SnapshotStore(ssdPath: "\(directory)/\(prefix)-\(i).ssd")
+        guard let entry = store.entries().last(where: { $0.step == step }) else {
+            throw TrainingError.badOption("device \(i) has no snapshot of step \(step) in \(store.directory)")
         }
-        throw TrainingError.badOption("\(directory): no checkpoint whose snapshots every device holds: " + refusals.joined(separator: "; "))
+        return try SnapshotReader(path: entry.path)
+    }
+
+    /// Every device's snapshot of the state's step on ranks 1 … R − 1 of the run whose SSD
+    /// directory is `run`, rank by rank.
+    private static func otherRanks(of state: TrainerState, run: String) throws -> [SnapshotReader] {
+        try (1..<max(state.ranks ?? 1, 1)).flatMap { rank in
+            let directory = TrainingOptions.rankDirectory(rank, of: run)
+            let prefix = try filePrefix(in: directory)
+            return try (0..<state.devices).map { try snapshot(ofStep: state.stepsDone, device: $0, in: directory, prefix) }
+        }
+    }
+
+    /// The run's SSD directory from rank 0's (`rank-0` of it), which a checkpoint's state names.
+    private static func runDirectory(ofRankZero directory: String, named statePath: String) throws -> String {
+        let url = URL(fileURLWithPath: directory)
+        guard TrainingOptions.rankDirectory(0, of: url.deletingLastPathComponent().path) == url.path else {
+            throw TrainingError.badOption("\(statePath): a run of several ranks whose ssd_dir \(directory) is not rank 0's directory (rank-0 of the run's --ssd-dir)")
+        }
+        return url.deletingLastPathComponent().path
     }
 
     /// Appends vector `v` (0 = p, 1… = the states) over all parameters, device after device,

@@ -208,10 +208,6 @@ extension TrainingOptions {
         gradientAccumulationSteps = accumulation
         self.onDeviceFailure = onDeviceFailure
         self.statePrecision = statePrecision
-        if accumulation > 1 && clock.modeled {
-            throw .badValue(option: "--grad-accum", found: "\(accumulation)",
-                            expected: "1 under --clock virtual or paced or with --trace (the modeled step has one forward and one backward pass)")
-        }
     }
 
     /// `--lr-schedule` if given, else the config's DeepSpeed scheduler, else a constant rate.

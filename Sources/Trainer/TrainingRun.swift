@@ -149,7 +149,7 @@ public final class TrainingRun {
         }
         let clocking = options.clock.modeled
             ? try LiveClocking(options.clock, config: config, batch: options.batchSize, sequence: options.sequenceLength,
-                               mode: options.mode, devices: options.devices, statePrecision: options.statePrecision,
+                               mode: options.mode, devices: options.devices, ranks: world.size, statePrecision: options.statePrecision,
                                directory: options.ssdDirectory)
             : nil
         self.clocking = clocking
@@ -165,9 +165,10 @@ public final class TrainingRun {
         logger.info("fleet: \(options.mode) on \(options.devices) device(s), starting")
         let start: DeviceFleet.Start
         switch source {
-        case .exported(_, let portable)?: start = .restore(vectors: portable.vectors, committedStep: portable.state.stepsDone)
+        case .exported(_, let portable)?:
+            start = .restore(vectors: portable.vectors.map { Self.part(of: $0, dataParallel) }, committedStep: portable.state.stepsDone)
         case .checkpoint(_, let state)?, .devices(_, let state)?: start = .resume(committedStep: state.stepsDone, snapshots: state.snapshots)
-        case nil: start = .load(world.size > 1 ? dataParallel!.part(of: initial!) : initial!)
+        case nil: start = .load(Self.part(of: initial!, dataParallel))
         }
         let fleet = try DeviceFleet.start(placement.backend, partition: partition, configuration: DeviceFleet.Configuration(
             mode: options.mode, optimizer: options.optimizer, gradientPrecision: options.precision,
@@ -208,6 +209,12 @@ public final class TrainingRun {
         // Created last, so that a run that cannot start leaves no output behind.
         let kept = saved == nil ? nil : stepsDone
         metrics = try options.metricsPath.map { try MetricsWriter(path: $0, keepingStepsThrough: kept) }
+    }
+
+    /// This rank's part of a whole vector (all of it in a world of one).
+    private static func part(of whole: AlignedBuffer<Float>, _ dataParallel: DataParallelRank?) -> AlignedBuffer<Float> {
+        guard let dataParallel, dataParallel.world.size > 1 else { return whole }
+        return dataParallel.part(of: whole)
     }
 
     /// The whole vector of which this rank's fleet holds `local`.
@@ -416,7 +423,8 @@ public final class TrainingRun {
             inFlight?.record.seconds.update = seconds.update
             return nil
         }
-        let modeled = clocking?.account(forward: forwardStart...forwardEnd, backward: forwardEnd...backwardEnd, fleet: fleet.lastStep)
+        let modeled = clocking?.account(forward: forwardStart...forwardEnd, backward: forwardEnd...backwardEnd, fleet: fleet.lastStep,
+                                        collectives: dataParallel?.collectives ?? [])
 
         let validation = validationDue(step) ? validationLoss() : nil
         return StepRecord(step: step, loss: loss, valLoss: validation, lr: Double(learningRate), lossScale: scale,

@@ -12,9 +12,9 @@ struct CheckpointCommand: ParsableCommand {
 struct CheckpointExport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Gather a checkpoint's model and optimizer states from the devices' snapshots into safetensors files (and its error-feedback residuals, if it has them), with its trainer state: a directory that `train --resume` continues on any number of devices, in any mode.")
+        abstract: "Gather a checkpoint's model and optimizer states from the devices' snapshots into safetensors files (and its error-feedback residuals, if it has them), with its trainer state: a directory that `train --resume` continues on any number of devices (and of ranks), in any mode.")
 
-    @Argument(help: "A checkpoint directory (train --save-checkpoint), or the devices' SSD directory (train --ssd-dir: its newest checkpoint every device holds).")
+    @Argument(help: "A checkpoint directory (train --save-checkpoint), or the devices' SSD directory (train --ssd-dir: its newest checkpoint every device holds); of a run over ranks, every rank's devices.")
     var source: String
 
     @Option(help: "Directory to write model.safetensors, optimizer.safetensors, error-feedback.safetensors (residuals of a run with --error-feedback) and trainer-state.json into.")

@@ -201,7 +201,8 @@ struct Train: ParsableCommand {
             let c = run.options.clock
             let n = Double(modeled.count)
             func mean(_ value: (ModeledSeconds) -> Double) -> String { String(format: "%.3f", modeled.map(value).reduce(0, +) / n * 1e3) }
-            memory += "\nmodeled on \(c.hostProfile) + \(run.options.devices) × \(c.deviceProfile) + \(c.gpuProfile) (\(c.kind.rawValue) clock), ms/step: "
+            let hosts = run.world.size > 1 ? "\(run.world.size) hosts, each " : ""
+            memory += "\nmodeled on \(hosts)\(c.hostProfile) + \(run.options.devices) × \(c.deviceProfile) + \(c.gpuProfile) (\(c.kind.rawValue) clock), ms/step: "
                 + "fw \(mean(\.forward)), bw+grad offload \(mean(\.backwardAndOffload)), update+opt I/O \(mean(\.update)), iteration \(mean(\.iteration))"
         }
         if !run.journalSeconds.isEmpty {

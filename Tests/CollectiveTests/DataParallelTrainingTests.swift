@@ -16,15 +16,17 @@ import Testing
         deinit { try? FileManager.default.removeItem(atPath: path) }
     }
 
-    /// Four micro-batches of 2 sequences per step over 4 devices in all, whatever the ranks.
-    static func train(_ scratch: Scratch, name: String, ranks: Int?, steps: Int = 3, extra: [String] = []) throws -> MPIJob {
+    /// Four micro-batches (unless said otherwise) of 2 sequences per step over 4 devices in all,
+    /// whatever the ranks.
+    static func train(_ scratch: Scratch, name: String, ranks: Int?, steps: Int = 3, microBatches: Int = 4, extra: [String] = [],
+                      mca: [String: String] = [:], placement: MPIJob.Placement = MPIJob.Placement()) throws -> MPIJob {
         let devices = 4 / (ranks ?? 1)
         return try MPIJob.run(ranks: ranks, [
             "train", "--init", "gpt2:1,2,32,16,256", "--train-data", "\(scratch.path)/train.bin", "--batch", "2", "--seq", "16",
-            "--grad-accum", "4", "--steps", "\(steps)", "--devices", "\(devices)", "--dram", "16MiB", "--lr", "1e-3",
+            "--grad-accum", "\(microBatches)", "--steps", "\(steps)", "--devices", "\(devices)", "--dram", "16MiB", "--lr", "1e-3",
             "--weight-decay", "0.01", "--grad-clip", "1", "--ssd-dir", "\(scratch.path)/\(name)-ssd",
             "--save-checkpoint", "\(scratch.path)/\(name)", "--metrics", "\(scratch.path)/\(name).jsonl",
-        ] + extra)
+        ] + extra, mca: mca, placement: placement)
     }
 
     /// What a run leaves to compare: its final fp32 parameters (llm.c file) and every step's
@@ -87,6 +89,38 @@ import Testing
         #expect(try Outcome(scratch, "parts") == Outcome(scratch, "whole"))
     }
 
+    /// Resharding over ranks: two ranks of 2 devices stopped after 2 steps, their checkpoint
+    /// exported (from the checkpoint directory, and from the SSD directory, every rank's devices
+    /// in rank order: the same files), go on from the export on 4 ranks of 1 device and on 1
+    /// process with 4, and both end where the uninterrupted one-rank run ends, to the bit. The
+    /// run's own checkpoint directory is refused over ranks, saying to export it.
+    @Test func anExportedCheckpointResumesOnOtherRanks() throws {
+        let scratch = try Scratch()
+        let whole = try Self.train(scratch, name: "whole", ranks: nil)
+        let first = try Self.train(scratch, name: "parts", ranks: 2, steps: 2)
+        for job in [whole, first] { #expect(job.status == 0, "\(job.output)") }
+        let exported = ["from-checkpoint": "\(scratch.path)/parts", "from-ssd": "\(scratch.path)/parts-ssd"]
+        for (name, source) in exported {
+            let export = try MPIJob.run(ranks: nil, ["checkpoint", "export", source, "--out", "\(scratch.path)/\(name)"])
+            #expect(export.status == 0 && export.stdout.contains("exported step 2 from 4 device(s)"), "\(export.output)")
+        }
+        for file in ["model.safetensors", "optimizer.safetensors", "trainer-state.json"] {
+            let a = FileManager.default.contents(atPath: "\(scratch.path)/from-checkpoint/\(file)")
+            #expect(a != nil && a == FileManager.default.contents(atPath: "\(scratch.path)/from-ssd/\(file)"), "\(file)")
+        }
+        let refused = try Self.train(scratch, name: "parts", ranks: 4, extra: ["--resume", "\(scratch.path)/parts"])
+        #expect(refused.status != 0 && refused.output.contains("or from an exported checkpoint on any number of ranks and devices"),
+                "\(refused.output)")
+
+        let four = try Self.train(scratch, name: "parts", ranks: 4, extra: ["--resume", "\(scratch.path)/from-checkpoint"])
+        let one = try Self.train(scratch, name: "one", ranks: nil, extra: ["--resume", "\(scratch.path)/from-ssd"])
+        for job in [four, one] { #expect(job.status == 0, "\(job.output)") }
+        let reference = try Outcome(scratch, "whole")
+        #expect(try Outcome(scratch, "parts") == reference, "2 ranks, then 4")
+        let alone = try Outcome(scratch, "one")
+        #expect(alone.model == reference.model && alone.steps == [reference.steps[2]], "2 ranks, then 1")
+    }
+
     /// A device that crashes on every rank in step 2 (device 0 of each, `--device-fault`) is
     /// recovered inside its rank under `--on-device-failure retry`; the others wait in the
     /// all-gather, and the run ends with the undisturbed one-rank run's bits.
@@ -108,6 +142,55 @@ import Testing
         #expect(job.status != 0)
         #expect(job.output.contains("process rank 1") && job.output.contains("signal 9"), "\(job.output)")
         #expect(job.seconds < 30, "the job took \(job.seconds) s to stop")
+    }
+
+    /// A two-rank run's trace (`--trace`, written by rank 0, one micro-batch per rank) is a trace
+    /// of 2 hosts: `replay` times it again as recorded, on the many-hosts machine, and its
+    /// network carries per step exactly the theory's 2(R − 1)/R × 4 B per parameter (fp32
+    /// gradient out, fp32 copy in, R = 2), which is also what Open MPI's monitoring says rank 0
+    /// sent, less the statistics' scalars; `--hosts 4` re-plans it for four.
+    @Test func aTwoRankTraceReplaysOnTwoHosts() throws {
+        let scratch = try Scratch()
+        let trace = "\(scratch.path)/run.trace"
+        let steps = 2
+        let job = try Self.train(scratch, name: "traced", ranks: 2, steps: steps, microBatches: 2, extra: ["--trace", trace],
+                                 mca: ["pml_monitoring_enable": "1", "pml_monitoring_enable_output": "1"])
+        #expect(job.status == 0, "\(job.output)")
+        #expect(job.stdout.contains("modeled on 2 hosts, each hpca24-host + 2 × smartssd"), "\(job.stdout)")
+        let parameters = (try Outcome(scratch, "traced").model.count - 1024) / 4
+        let perStep = parameters * 4
+
+        func replay(_ arguments: [String]) throws -> [String: Any] {
+            let run = try MPIJob.run(ranks: nil, ["replay", trace, "--json"] + arguments)
+            #expect(run.status == 0, "\(run.output)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.output)")
+        }
+        let replayed = try replay([])
+        let result = try #require(replayed["result"] as? [String: Any])
+        #expect(result["hosts"] as? Int == 2 && replayed["reproduces_recorded_timeline"] as? Bool == true, "\(replayed)")
+        let bytes = try #require(result["bytes"] as? [String: Any])
+        #expect(bytes["network"] as? Double == Double(perStep), "network \(bytes["network"] ?? "none") B, theory \(perStep) B")
+        #expect((result["network_busy_s"] as? Double ?? 0) > 0)
+
+        // Rank 0's line of Open MPI's monitoring: all it sent, the collectives and per step one
+        // loss and two devices' Σg² and finiteness flags (5 doubles) to the other rank.
+        let sent = job.stdout.matches(of: /(?m)^[EI]\t0\t1\t(\d+) bytes/).reduce(0) { $0 + Int($1.output.1)! }
+        #expect(sent == steps * (perStep + 5 * 8), "Open MPI counted \(sent) B sent by rank 0")
+
+        let four = try replay(["--hosts", "4"])
+        #expect((four["result"] as? [String: Any])?["hosts"] as? Int == 4 && four["replanned"] as? Bool == true)
+    }
+
+    /// Over ranks the modeled step is one host's, one micro-batch per rank; more are refused
+    /// naming the flag, as is the paced clock, whose collectives would not follow the model.
+    @Test func aModeledRunHasOneMicroBatchPerRank() throws {
+        let scratch = try Scratch()
+        let four = try Self.train(scratch, name: "four", ranks: 2, extra: ["--clock", "virtual"])
+        #expect(four.status != 0)
+        #expect(four.output.contains("--grad-accum 4: expected 2, one micro-batch per rank, under --clock virtual or with --trace"), "\(four.output)")
+        let paced = try Self.train(scratch, name: "paced", ranks: 2, microBatches: 2, extra: ["--clock", "paced"])
+        #expect(paced.status != 0)
+        #expect(paced.output.contains("--clock paced: a run of 2 ranks does not pace its collectives"), "\(paced.output)")
     }
 
     /// Micro-batches that do not split evenly over the ranks are refused, naming the flag and the

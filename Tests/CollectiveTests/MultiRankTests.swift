@@ -19,11 +19,15 @@ struct MPIJob {
 
     /// mpirun from PATH; CI has it once `make deps` has run.
     static func mpirun() throws -> String {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        guard let found = path.split(separator: ":").map({ "\($0)/mpirun" }).first(where: FileManager.default.isExecutableFile) else {
-            throw MPIMissing()
-        }
+        guard let found = executable("mpirun") else { throw MPIMissing() }
         return found
+    }
+
+    /// The path of the executable `name` on PATH, or in the system directories root's PATH has
+    /// (`ip` lives in /usr/sbin); nil if there is none.
+    static func executable(_ name: String) -> String? {
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin") + ":/usr/sbin:/sbin"
+        return path.split(separator: ":").map { "\($0)/\(name)" }.first(where: FileManager.default.isExecutableFile)
     }
 
     struct MPIMissing: Error, CustomStringConvertible {
@@ -32,12 +36,20 @@ struct MPIJob {
         }
     }
 
+    /// Where mpirun runs and where it puts the ranks: by default here, all on this machine, more
+    /// ranks than cores allowed.
+    struct Placement {
+        /// The command mpirun runs under (`ip netns exec NS`).
+        var wrapper: [String] = []
+        var options = ["--oversubscribe"]
+    }
+
     /// Runs `smartinf arguments…` on `ranks` ranks (nil: one process without mpirun), with Open
     /// MPI's `mca` parameters, stopped after a minute whatever happens.
-    static func run(ranks: Int?, _ arguments: [String], mca: [String: String] = [:]) throws -> MPIJob {
+    static func run(ranks: Int?, _ arguments: [String], mca: [String: String] = [:], placement: Placement = Placement()) throws -> MPIJob {
         var command = ["--kill-after=5", "60"]
         if let ranks {
-            command += [try mpirun(), "--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)"]
+            command += placement.wrapper + [try mpirun(), "--allow-run-as-root"] + placement.options + ["-np", "\(ranks)"]
             for (key, value) in mca.sorted(by: { $0.key < $1.key }) { command += ["--mca", key, value] }
         }
         let process = Process()

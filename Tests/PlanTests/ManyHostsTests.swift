@@ -174,6 +174,36 @@ import Testing
         }
     }
 
+    /// A live rank's step on the many-hosts machine (`LiveRoutes` with hosts), by hand: its
+    /// reduce-scatter (2 MB sent, 6 MB received, as a rank whose slice is three times the
+    /// others' share of it) runs between the backward pass and the offload, and takes 6 MB at the
+    /// receiving side's 48 GB/s, 125 µs; the all-gather (4 MB each way, 83.3 µs) starts when the
+    /// device's last operation ends and ends the step. The network carries what the rank sent.
+    @Test func aLiveRanksCollectivesCrossTheNetworkInOrder() throws {
+        let routes = try LiveRoutes(setup: try Self.setup(), devices: 1, hosts: 2, mode: .suO)
+        let upload = OperationRecord(kind: .upload, subgroup: 0, bytes: 4_000_000, elements: 1_000_000, wallStart: 0, wallEnd: 1, after: [])
+        let step = LiveStepRecord(
+            forwardFLOPs: 1e9, backwardFLOPs: 2e9, forwardWall: 0...1, backwardWall: 1...2, offloads: [(4_000_000, 2...3)],
+            devices: [[upload]],
+            collectives: [LiveCollective(phase: .gradientReduceScatter, sent: 2_000_000, received: 6_000_000, wall: 2...3),
+                          LiveCollective(phase: .parameterAllGather, sent: 4_000_000, received: 4_000_000, wall: 3...4)])
+        let (plan, wall) = routes.plan(step)
+        #expect(plan.tags.map(\.phase) == [.forward, .backward, .gradientReduceScatter, .gradientOffload, .parameterUpload, .parameterAllGather])
+        #expect(wall == [0...1, 1...2, 2...3, 2...3, 0...1, 3...4])
+        let timeline = IterationTimeline(plan)
+        let times = timeline.result.operations
+        #expect(abs((times[2].end - times[2].start) - 6e6 / 48e9) < 1e-12)
+        #expect(times[2].start == times[1].end && times[3].start == times[2].end)
+        #expect(times[5].start == times[4].end && timeline.iterationSeconds == times[5].end)
+        #expect(abs((times[5].end - times[5].start) - 4e6 / 48e9) < 1e-12)
+        #expect(timeline.bytes(at: .network) == 6_000_000)
+        // One host's live routes have no network, and many hosts need one.
+        #expect(try LiveRoutes(setup: try Self.setup(), devices: 1, mode: .suO).machinePlan.places.contains(.network) == false)
+        #expect(throws: PlanError.tooManyHosts(IterationPlanner.maximumHosts + 1, maximum: IterationPlanner.maximumHosts)) {
+            try LiveRoutes(setup: try Self.setup(), devices: 1, hosts: IterationPlanner.maximumHosts + 1, mode: .suO)
+        }
+    }
+
     /// Host counts outside 1 … maximumHosts, many hosts on a profile without a network, and a
     /// network bandwidth that is not one are refused naming what to change.
     @Test func badHostsAndNetworksAreRefused() throws {
