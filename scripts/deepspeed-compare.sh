@@ -68,20 +68,26 @@ def run(subgroup, queue_depth, pipelined):
             for name, b in zip("pmvg", buffers[g % len(buffers)]):
                 reader.async_pread(b[:groups[g][1]], files(g, name))
         read(0)
+        writing = False                  # deepspeed's aio handle asserts on a wait with nothing pending
         for g, (_, size) in enumerate(groups):
             reader.wait()
             if pipelined and g + 1 < len(groups):
-                writer.wait()            # the set about to be read into was written back
+                if writing:
+                    writer.wait()        # the set about to be read into was written back
+                    writing = False
                 read(g + 1)
             p, m, v, grad = (b[:size] for b in buffers[g % len(buffers)])
             adam.adam_update(0, step, 1e-3, 0.9, 0.999, 1e-8, 0.01, True, p, grad, m, v)
             for name, b in zip("pmv", (p, m, v)):
                 writer.async_pwrite(b, files(g, name))
+            writing = True
             if not pipelined:
                 writer.wait()
+                writing = False
                 if g + 1 < len(groups):
                     read(g + 1)
-        writer.wait()
+        if writing:
+            writer.wait()
         os.sync()
         if step > 1:                     # the first round warms up
             samples.append(time.perf_counter() - start)
