@@ -29,7 +29,7 @@ BIN=.build/release/smartinf
 [ -x "$BIN" ] || swift build -c release -Xswiftc -target-cpu -Xswiftc native -Xcc -march=native --product smartinf
 mkdir -p "$DIR"
 
-"$VENV/bin/python" - "$PARAMS" "$DIR/deepspeed" "$ROUNDS" > "$DIR/deepspeed.json" <<'PY'
+"$VENV/bin/python" - "$PARAMS" "$DIR/deepspeed" "$ROUNDS" "$DIR/deepspeed.json" <<'PY'
 """DeepSpeed's offloaded AdamW step: per sub-group, p, m, v and the fp32 gradient from their own
 files (O_DIRECT through deepspeed's aio handle), DeepSpeedCPUAdam's kernel, p, m, v back. The
 next sub-group's reads run while this one is updated and the previous one's writes drain (two
@@ -42,7 +42,7 @@ def count(text):
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
     return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
 
-n, directory, rounds = count(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+n, directory, rounds, out = count(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 os.makedirs(directory, exist_ok=True)
 aio = AsyncIOBuilder().load()
 adam = CPUAdamBuilder().load()
@@ -102,7 +102,9 @@ for subgroup in (8 << 20, 32 << 20):
             rows.append({"subgroup": subgroup, "queue_depth": queue_depth, "pipelined": pipelined, "seconds": seconds,
                          "parameters_per_second": n / seconds})
             print(json.dumps(rows[-1]), file=sys.stderr)
-json.dump({"parameters": n, "rows": rows}, sys.stdout)
+# To a file: DeepSpeed logs to standard output.
+with open(out, "w") as f:
+    json.dump({"parameters": n, "rows": rows}, f)
 PY
 rm -rf "$DIR/deepspeed"
 
