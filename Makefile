@@ -99,7 +99,7 @@ bench-torch: build python-deps
 # checked model (bench train), build this machine's profiles from them, predict base, su and su+o
 # at 1, 2 and 4 devices, run each live with --clock wall and print predicted vs measured per phase.
 # The defaults are GPT-2 small (124M parameters: the update is I/O-bound) and take a quiet machine
-# about 15 minutes and ~8 GB of disk; CHECK_MODEL=gpt2:4,4,256,64,256 CHECK_STEPS=2 is a smoke test.
+# about 5 minutes and ~8 GB of disk; CHECK_MODEL=gpt2:4,4,256,64,256 CHECK_STEPS=2 is a smoke test.
 # Six steps: the first is a warm-up and the median of the other five is compared (with two, one
 # step's noise on this kind of shared machine, up to ±15% on the same forward, decided a point).
 CHECK_MODEL   ?= gpt2:12,12,768,1024,50257
