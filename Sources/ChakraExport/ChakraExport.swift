@@ -37,7 +37,7 @@ public struct ChakraExport: Sendable {
     public var rankCount: Int { hosts * ranksPerHost }
     /// Nodes per rank of one host (every host's are alike).
     public var nodeCounts: [Int] { graphs.map(\.count) }
-    /// Zero-byte message pairs one host's graphs use to carry a dependency between its ranks.
+    /// One-byte message pairs one host's graphs use to carry a dependency between its ranks.
     public let dependencyMessages: Int
 
     /// Builds the export. The trace is validated first (as `TraceFile.read` does); `file` names

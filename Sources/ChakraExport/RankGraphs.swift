@@ -11,32 +11,36 @@ import Trace
 ///   belongs to rank 1 + i, every other resource (the GPU and its link, the shared link, the
 ///   host CPU, a shared drive, the network) to rank 0, the trainer. Every
 ///   device gets its file, even one without operations, since ASTRA-sim wants one per NPU;
+/// - the node types are the two kinds ASTRA-sim runs to the end, compute on the NPU
+///   (`COMP_NODE`, `is_cpu_op` false) and communication: since 2025-07 (astra-sim 1a5d712) its
+///   end-of-run statistics abort on a rank with any CPU (`is_cpu_op` true) or memory
+///   (`MEM_LOAD_NODE`, `MEM_STORE_NODE`) node ("Only GPU and COMM types are supported for
+///   overlap extraction"), and a memory node also needs a remote-memory model the example
+///   configurations leave out. So the host CPU's work and a transfer that stays on one rank (a
+///   device's flash to its FPGA, host memory to the GPU) are compute nodes that ASTRA-sim
+///   replays for their `duration_micros`; `smartinf_actor` and `smartinf_kind` keep what they
+///   were;
 /// - a compute operation is one COMP_NODE on the rank of its engine (its first resource; a join
 ///   point without resources sits with its actor: `device i` on rank 1 + i, the rest on rank 0),
-///   with `is_cpu_op` for the host's actors (`host`, `host cpu`) and `num_ops` for a FLOP count
-///   or `tensor_size` for bytes (ASTRA-sim's roofline reads them; its default replays
-///   `duration_micros`);
-/// - a transfer that stays on one rank (a device's flash to its FPGA, host memory to the GPU)
-///   is one MEM_LOAD_NODE when it moves towards the rank's engine and a MEM_STORE_NODE when it
-///   moves away, with `tensor_size` bytes: ASTRA-sim's memory API, whose remote memory is what
-///   offloading targets. Its direction is the first arrow in its path's resource names (the
-///   modeled machine names every link `↓` towards the GPU or device and `↑` away from it); a
-///   path without one is a load;
+///   with `num_ops` for a FLOP count or `tensor_size` for bytes (ASTRA-sim's roofline reads
+///   them; its default replays `duration_micros`); a transfer inside one rank is one with
+///   `tensor_size` its bytes;
 /// - a transfer on the network (many hosts) is a collective, a COMM_COLL_NODE on the trainer's
 ///   rank: `comm_type` REDUCE_SCATTER for the gradients' reduce-scatter, ALL_GATHER for the
 ///   parameters' all-gather, `comm_size` the buffer, `pg_name` the trainers' group;
 /// - a transfer between ranks (from its first resource's rank to its last's) is a
 ///   COMM_SEND_NODE on the source and a COMM_RECV_NODE on the destination, matched by
-///   `comm_src`, `comm_dst` and `comm_tag`, with `comm_size` bytes;
+///   `comm_src`, `comm_dst` and `comm_tag`, with `comm_size` bytes (at least one: ASTRA-sim's
+///   analytical network asserts on an empty message);
 /// - dependencies: an operation's first node (the send, for a message) lists in `data_deps`
 ///   the last node of each operation it waits for (the receive, for a message). When that node
-///   is on another rank, a zero-byte send/receive pair carries the dependency across, once per
+///   is on another rank, a one-byte send/receive pair carries the dependency across, once per
 ///   (operation, rank) however many operations there wait for it. A receive has no
 ///   dependencies: it is posted at once and completes when its message arrives.
 ///
 /// Every node keeps its operation's modeled interval in microseconds (rounded; a zero duration
-/// is what ASTRA-sim runs as one nanosecond) and the operation's id and phase as attributes;
-/// a dependency message starts where its operation ends and lasts zero.
+/// is what ASTRA-sim runs as one nanosecond) and the operation's id, phase, actor and kind as
+/// attributes; a dependency message starts where its operation ends and lasts zero.
 struct RankGraphs {
     let trace: TraceFile
     let file: String
@@ -48,6 +52,10 @@ struct RankGraphs {
     /// The receive that brought operation `operation`'s end to `rank`, once made.
     private var arrivals: [Arrival: UInt64] = [:]
     private var nextTag: Int32 = 0
+
+    /// What a message carries at least, and so what a dependency message carries: ASTRA-sim's
+    /// analytical network asserts that a message is not empty.
+    static let leastMessageBytes: UInt64 = 1
 
     private struct Arrival: Hashable {
         let operation: Int
@@ -81,7 +89,7 @@ struct RankGraphs {
                 node.attr = try attributes(of: operation, as: type) + identity(of: operation)
                 ends.append((source, append(node, to: source)))
             } else {
-                let size = try count(operation.amount, of: operation)
+                let size = max(try count(operation.amount, of: operation), Self.leastMessageBytes)
                 let tag = try takeTag(at: operation)
                 var send = base(operation.name, .commSendNode, interval, dependencies)
                 send.attr = Self.message(from: source, to: destination, tag: tag, bytes: size) + identity(of: operation)
@@ -106,14 +114,8 @@ struct RankGraphs {
     }
 
     static func nodeType(of operation: TraceOperation, in resources: [TraceResource]) -> ChakraProtoMsg_NodeType {
-        guard operation.kind == .transfer else { return .compNode }
-        if let first = operation.path.first, resources[first].place == .network { return .commCollNode }
-        for resource in operation.path {
-            let name = resources[resource].name
-            if name.contains("↑") { return .memStoreNode }
-            if name.contains("↓") { return .memLoadNode }
-        }
-        return .memLoadNode
+        if operation.kind == .transfer, let first = operation.path.first, resources[first].place == .network { return .commCollNode }
+        return .compNode
     }
 
     /// The node in `rank` that follows operation `predecessor`'s end: that end itself, or the
@@ -129,10 +131,10 @@ struct RankGraphs {
         let name = "after \(operation.name)"
         let origin = ChakraProtoMsg_AttributeProto.int64("smartinf_after_op", Int64(operation.id))
         var send = base(name, .commSendNode, at, [end.node])
-        send.attr = Self.message(from: end.rank, to: rank, tag: tag, bytes: 0) + [origin]
+        send.attr = Self.message(from: end.rank, to: rank, tag: tag, bytes: Self.leastMessageBytes) + [origin]
         _ = append(send, to: end.rank)
         var receive = base(name, .commRecvNode, at, [])
-        receive.attr = Self.message(from: end.rank, to: rank, tag: tag, bytes: 0) + [origin]
+        receive.attr = Self.message(from: end.rank, to: rank, tag: tag, bytes: Self.leastMessageBytes) + [origin]
         let node = append(receive, to: rank)
         arrivals[arrival] = node
         dependencyMessages += 1
@@ -160,13 +162,12 @@ struct RankGraphs {
         return node.id
     }
 
-    /// What ASTRA-sim reads of a compute or memory node, with the types Chakra's feeder reads
-    /// them as.
+    /// What ASTRA-sim reads of a compute node, with the types Chakra's feeder reads them as.
     func attributes(of operation: TraceOperation, as type: ChakraProtoMsg_NodeType) throws(TraceError) -> [ChakraProtoMsg_AttributeProto] {
         if type == .commCollNode { return try collective(operation) }
-        var attributes: [ChakraProtoMsg_AttributeProto] = [.bool("is_cpu_op", type == .compNode && operation.actor.hasPrefix("host"))]
+        var attributes: [ChakraProtoMsg_AttributeProto] = [.bool("is_cpu_op", false)]
         switch operation.unit {
-        case "FLOP" where type == .compNode: attributes.append(.int64("num_ops", Int64(try count(operation.amount, of: operation))))
+        case "FLOP" where operation.kind == .compute: attributes.append(.int64("num_ops", Int64(try count(operation.amount, of: operation))))
         case "B": attributes.append(.uint64("tensor_size", try count(operation.amount, of: operation)))
         default: break
         }
@@ -197,9 +198,11 @@ struct RankGraphs {
          .int32("comm_tag", tag), .int64("comm_size", Int64(bytes)), .uint64("tensor_size", bytes)]
     }
 
-    /// The operation a node stands for, so a reader can go back to the trace.
+    /// The operation a node stands for, so a reader can go back to the trace and tell the host
+    /// CPU's work and a transfer from the GPU's compute, which their node types do not.
     func identity(of operation: TraceOperation) -> [ChakraProtoMsg_AttributeProto] {
-        [.int64("smartinf_op", Int64(operation.id)), .string("smartinf_phase", operation.phase.rawValue)]
+        [.int64("smartinf_op", Int64(operation.id)), .string("smartinf_phase", operation.phase.rawValue),
+         .string("smartinf_actor", operation.actor), .string("smartinf_kind", operation.kind.rawValue)]
     }
 
     mutating func takeTag(at operation: TraceOperation) throws(TraceError) -> Int32 {

@@ -120,7 +120,7 @@ struct Export: ParsableCommand {
             let files = ranks > 2 ? "\(paths[0]) … \(paths[ranks - 1])" : paths[0..<ranks].joined(separator: ", ")
             let groups = export.communicatorGroups == nil ? "" : ", the trainers' group in \(paths[ranks])"
             print("\(file.operations.count) operations → \(export.hosts * export.nodeCounts.reduce(0, +)) Chakra nodes in \(ranks) files, "
-                  + files + groups + " (\(export.hosts * export.dependencyMessages) zero-byte messages carry dependencies between ranks)")
+                  + files + groups + " (\(export.hosts * export.dependencyMessages) one-byte messages carry dependencies between ranks)")
         }
     }
 }

@@ -88,13 +88,13 @@ import Trace
                            after: after, device: actor.hasPrefix("device") ? 0 : nil, modeled: TraceInterval(start: start, end: end))
         }
         return TraceFile(header: header, operations: [
-            op(0, "host", .forward, .transfer, "B", 4e6, [1], after: [], 0, 0.001),                       // MEM_LOAD on 0
+            op(0, "host", .forward, .transfer, "B", 4e6, [1], after: [], 0, 0.001),                       // COMP on 0 (a transfer)
             op(1, "gpu", .forward, .compute, "FLOP", 1.2e12, [0], after: [0], 0.001, 0.011),               // COMP on 0
             op(2, "gpu", .backward, .compute, "FLOP", 2.4e12, [0], after: [1], 0.011, 0.031),              // COMP on 0
             op(3, "host", .gradientOffload, .transfer, "B", 4e8, [2, 5, 4], after: [2], 0.031, 0.156),      // 0 → 1
-            op(4, "device 0", .stateLoad, .transfer, "B", 9e8, [4, 7], after: [3], 0.156, 0.456),           // MEM_LOAD on 1
+            op(4, "device 0", .stateLoad, .transfer, "B", 9e8, [4, 7], after: [3], 0.156, 0.456),           // COMP on 1 (a transfer)
             op(5, "device 0", .update, .compute, "B", 1.2e9, [9], after: [4], 0.456, 0.606),                // COMP on 1
-            op(6, "device 0", .stateWriteBack, .transfer, "B", 8e8, [8, 4], after: [5], 0.606, 0.856),      // MEM_STORE on 1
+            op(6, "device 0", .stateWriteBack, .transfer, "B", 8e8, [8, 4], after: [5], 0.606, 0.856),      // COMP on 1 (a transfer)
             op(7, "device 0", .parameterUpload, .transfer, "B", 1e8, [8, 6, 3], after: [5], 0.606, 0.637),  // 1 → 0
             op(8, "host cpu", .update, .compute, "B", 6.4e8, [10], after: [6, 7], 0.856, 0.866),            // CPU on 0, waits for 6 on 1
             op(9, "device 0", .update, .compute, "B", 0, [], after: [8, 8], 0.866, 0.866),                   // join on 1, waits for 8
@@ -114,15 +114,17 @@ import Trace
         func named(_ nodes: [ChakraProtoMsg_Node], _ op: Int) -> [ChakraProtoMsg_Node] {
             nodes.filter { $0.attribute("smartinf_op")?.int64Val == Int64(op) }
         }
-        // Rank 0: host→GPU load, forward, backward, the offload's send, the upload's receive,
+        // Rank 0: host→GPU transfer, forward, backward, the offload's send, the upload's receive,
         // the CPU update, and (for op 8 waiting on op 6) the receive of a dependency message;
         // then op 9's dependency message from rank 0 to rank 1 sends from here.
-        #expect(named(trainer, 0).map(\.type) == [.memLoadNode])
+        // Transfers inside a rank are compute nodes ASTRA-sim replays; their kind says what they were.
+        #expect(named(trainer, 0).map(\.type) == [.compNode])
+        #expect(named(trainer, 0)[0].attribute("smartinf_kind")?.stringVal == "transfer")
         #expect(named(trainer, 1).map(\.type) == [.compNode] && named(trainer, 2).map(\.type) == [.compNode])
         #expect(named(trainer, 3).map(\.type) == [.commSendNode] && named(device, 3).map(\.type) == [.commRecvNode])
-        #expect(named(device, 4).map(\.type) == [.memLoadNode])
+        #expect(named(device, 4).map(\.type) == [.compNode])
         #expect(named(device, 5).map(\.type) == [.compNode])
-        #expect(named(device, 6).map(\.type) == [.memStoreNode])
+        #expect(named(device, 6).map(\.type) == [.compNode] && named(device, 6)[0].attribute("tensor_size")?.uint64Val == 800_000_000)
         #expect(named(device, 7).map(\.type) == [.commSendNode] && named(trainer, 7).map(\.type) == [.commRecvNode])
         #expect(named(trainer, 8).map(\.type) == [.compNode] && named(device, 9).map(\.type) == [.compNode])
         #expect(export.dependencyMessages == 2)
@@ -134,7 +136,11 @@ import Trace
         #expect(forward.startTimeMicros == 1000 && forward.durationMicros == 10_000)
         #expect(forward.attribute("num_ops")?.int64Val == 1_200_000_000_000)
         #expect(forward.attribute("is_cpu_op")?.boolVal == false)
-        #expect(named(trainer, 8)[0].attribute("is_cpu_op")?.boolVal == true)
+        // The host CPU's update runs on the trainer's compute (ASTRA-sim aborts on a CPU node);
+        // its actor says whose it was.
+        #expect(named(trainer, 8)[0].attribute("is_cpu_op")?.boolVal == false)
+        #expect(named(trainer, 8)[0].attribute("smartinf_actor")?.stringVal == "host cpu")
+        #expect(forward.attribute("smartinf_actor")?.stringVal == "gpu" && forward.attribute("smartinf_kind")?.stringVal == "compute")
         #expect(named(device, 5)[0].attribute("tensor_size")?.uint64Val == 1_200_000_000)
         #expect(named(device, 4)[0].attribute("tensor_size")?.uint64Val == 900_000_000)
         let send = named(trainer, 3)[0], receive = named(device, 3)[0]
@@ -149,16 +155,31 @@ import Trace
         #expect(send.dataDeps == [named(trainer, 2)[0].id])
         #expect(receive.dataDeps.isEmpty)
         #expect(named(device, 4)[0].dataDeps == [receive.id])
-        // Op 8 waits for op 7's receive on rank 0 and for op 6 through a zero-byte message.
+        // Op 8 waits for op 7's receive on rank 0 and for op 6 through a one-byte message.
         let cpu = named(trainer, 8)[0]
         #expect(Set(cpu.dataDeps).contains(named(trainer, 7)[0].id))
         let arrival = try #require(trainer.first { $0.type == .commRecvNode && $0.attribute("smartinf_after_op")?.int64Val == 6 })
         #expect(Set(cpu.dataDeps) == [named(trainer, 7)[0].id, arrival.id])
-        #expect(arrival.attribute("comm_size")?.int64Val == 0 && arrival.startTimeMicros == 856_000 && arrival.durationMicros == 0)
+        #expect(arrival.attribute("comm_size")?.int64Val == 1 && arrival.startTimeMicros == 856_000 && arrival.durationMicros == 0)
         let departure = try #require(device.first { $0.type == .commSendNode && $0.attribute("smartinf_after_op")?.int64Val == 6 })
         #expect(departure.dataDeps == [named(device, 6)[0].id])
         // The join point waits once for op 8, listed twice in the trace.
         #expect(named(device, 9)[0].dataDeps.count == 1)
+        try Self.checkGraphs(ranks, against: trace)
+    }
+
+    /// A transfer between ranks with nothing to carry still sends one byte: ASTRA-sim's analytical
+    /// network asserts that a message is not empty.
+    @Test func anEmptyTransferBetweenRanksCarriesOneByte() throws {
+        var trace = try Self.handTrace()
+        trace.operations[3].amount = 0   // host → device 0's flash
+        let (_, ranks) = try Self.exportAndDecode(trace)
+        let send = try #require(ranks[0].nodes.first { $0.attribute("smartinf_op")?.int64Val == 3 })
+        let receive = try #require(ranks[1].nodes.first { $0.attribute("smartinf_op")?.int64Val == 3 })
+        #expect(send.type == .commSendNode && receive.type == .commRecvNode)
+        for node in [send, receive] {
+            #expect(node.attribute("comm_size")?.int64Val == 1 && node.attribute("tensor_size")?.uint64Val == 1)
+        }
         try Self.checkGraphs(ranks, against: trace)
     }
 
@@ -201,8 +222,9 @@ import Trace
     /// - node ids are 0…n−1 in file order and `data_deps` name earlier nodes of the same file;
     /// - each send has one receive on its destination with the same source, tag and size;
     /// - every operation is one node, or for a transfer between ranks a send and a receive, and
-    ///   the other nodes are zero-byte dependency messages: nodes = operations + messages + 2 ×
+    ///   the other nodes are one-byte dependency messages: nodes = operations + messages + 2 ×
     ///   dependency messages;
+    /// - every node is of a type ASTRA-sim runs to the end: compute off the CPU, or communication;
     /// - all files together, with each send → receive as an edge, form a DAG in which every
     ///   `after` of the trace is still a path;
     /// - durations are the modeled ones to the microsecond; bytes and FLOPs are the amounts.
@@ -217,6 +239,8 @@ import Trace
             for (i, node) in rank.nodes.enumerated() {
                 #expect(node.id == UInt64(i))
                 let key = Key(rank: r, node: node.id)
+                #expect([.compNode, .commSendNode, .commRecvNode, .commCollNode].contains(node.type), "rank \(r) node \(node.id) is a \(node.type)")
+                #expect(node.attribute("is_cpu_op")?.boolVal == false, "ASTRA-sim's statistics abort on a CPU node")
                 successors[key, default: []] += []
                 for dependency in node.dataDeps {
                     #expect(dependency < node.id, "rank \(r) node \(node.id) depends on a later or missing node \(dependency)")
@@ -238,7 +262,7 @@ import Trace
                 if let op = node.attribute("smartinf_op")?.int64Val {
                     byOperation[Int(op), default: []].append((key, node))
                 } else {
-                    #expect(node.attribute("smartinf_after_op") != nil && node.attribute("comm_size")?.int64Val == 0)
+                    #expect(node.attribute("smartinf_after_op") != nil && node.attribute("comm_size")?.int64Val == 1)
                     dependencyNodes += 1
                 }
             }
@@ -259,17 +283,19 @@ import Trace
                 #expect(abs(Double(node.durationMicros) - expectedMicros) <= 0.5, "op \(operation.id)")
                 #expect(abs(Double(node.startTimeMicros) - operation.modeled.start * 1e6) <= 0.5, "op \(operation.id)")
                 #expect(node.attribute("smartinf_phase")?.stringVal == operation.phase.rawValue)
+                #expect(node.attribute("smartinf_actor")?.stringVal == operation.actor)
+                #expect(node.attribute("smartinf_kind")?.stringVal == operation.kind.rawValue)
             }
             let whole = UInt64(operation.amount.rounded())
             switch nodes.map(\.1.type) {
             case [.commSendNode, .commRecvNode] where operation.kind == .transfer:
                 messages += 1
                 #expect(nodes[0].0.rank != nodes[1].0.rank)
+                // At least one byte: ASTRA-sim's network refuses an empty message.
+                let size = max(whole, 1)
                 for (_, node) in nodes {
-                    #expect(node.attribute("comm_size")?.int64Val == Int64(whole) && node.attribute("tensor_size")?.uint64Val == whole)
+                    #expect(node.attribute("comm_size")?.int64Val == Int64(size) && node.attribute("tensor_size")?.uint64Val == size)
                 }
-            case [.memLoadNode], [.memStoreNode]:
-                #expect(operation.kind == .transfer && nodes[0].1.attribute("tensor_size")?.uint64Val == whole)
             case [.commCollNode]:
                 let node = nodes[0].1
                 let hosts = Double(trace.header.config.hosts)
@@ -281,8 +307,15 @@ import Trace
                 #expect(abs(Double(buffer) * (hosts - 1) / hosts - operation.amount) <= 1, "op \(operation.id)")
                 #expect(node.attribute("pg_name")?.stringVal == "1" && node.attribute("is_cpu_op")?.boolVal == false)
             case [.compNode]:
-                #expect(operation.kind == .compute)
-                #expect(nodes[0].1.attribute("is_cpu_op")?.boolVal == operation.actor.hasPrefix("host"))
+                // A compute operation, or a transfer whose ends are on one rank (the same device's,
+                // or both away from the devices).
+                if operation.kind == .transfer {
+                    let ends = try [#require(operation.path.first), #require(operation.path.last)].map { resource -> Int in
+                        if case .device(let i) = trace.header.resources[resource].place { return i }
+                        return -1
+                    }
+                    #expect(ends[0] == ends[1], "op \(operation.id) crosses ranks but became one compute node")
+                }
                 if operation.unit == "FLOP" { #expect(nodes[0].1.attribute("num_ops")?.int64Val == Int64(whole)) }
                 if operation.unit == "B" { #expect(nodes[0].1.attribute("tensor_size")?.uint64Val == whole) }
             default:
