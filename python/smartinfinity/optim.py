@@ -127,14 +127,16 @@ class OffloadedOptimizer(torch.optim.Optimizer):
         n = self._offsets[-1]
         self._flat = [torch.frombuffer((ctypes.c_char * (n * self._dtype.itemsize)).from_address(address.value), dtype=self._dtype)
                       for address in (parameters, gradients)]
+        # Made once: zero_grad hands these out at every step.
+        self._gradient_views = [self._flat_view(1, k) for k in range(len(self._tensors))]
         for k, (p, _, _) in enumerate(self._tensors):
             view = self._flat_view(0, k)
             view.copy_(p.data)
             p.data = view
             check(self._lib.smartinf_move_tensor(self._handle, k, p.data_ptr()))
             if p.grad is not None:
-                self._flat_view(1, k).copy_(p.grad)
-                p.grad = self._flat_view(1, k)
+                self._gradient_views[k].copy_(p.grad)
+                p.grad = self._gradient_views[k]
         self._pointers = [p.data_ptr() for p, _, _ in self._tensors]
 
     def _flat_view(self, buffer, k):
@@ -314,9 +316,8 @@ class OffloadedOptimizer(torch.optim.Optimizer):
         if self._handle is None:
             return super().zero_grad(set_to_none)
         self._flat[1].zero_()
-        for k, (p, _, _) in enumerate(self._tensors):
-            view = self._flat_view(1, k)
-            if p.grad is None or p.grad.data_ptr() != view.data_ptr():
+        for (p, _, _), view in zip(self._tensors, self._gradient_views):
+            if p.grad is not view:
                 p.grad = view
 
     def close(self):
