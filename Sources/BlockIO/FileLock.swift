@@ -13,8 +13,12 @@ import Glibc
 ///   process (two in-process devices of a base-mode run pointed at one file) would not conflict,
 ///   and closing *any* descriptor of the file drops the lock silently. `flock` belongs to the
 ///   open file description, so a second open conflicts even in the same process.
-/// - The kernel drops it when the last descriptor of that description closes, which includes
-///   every way a process ends (SIGKILL too): a dead device never blocks its successor.
+/// - The kernel drops it when the last reference to that description goes, which includes
+///   every way a process ends (SIGKILL too). That last reference may outlive the process by a
+///   moment: an io_uring instance holds the files of its requests, and the kernel tears a dead
+///   process's rings down in a work queue after the process has been reaped. /proc/locks then
+///   still names the ended pid. So a lock whose holder has ended is waited for (briefly), and
+///   only a live holder is refused at once: a device restarted right after a crash opens its SSD.
 /// - Across fork a child shares the description and so the lock; the SSD is opened O_CLOEXEC,
 ///   so a program the device executes does not inherit it.
 /// - Open-file-description `fcntl` locks (F_OFD_SETLK) would share these properties, but the
@@ -31,18 +35,38 @@ extension BlockFile {
         case held(by: Int32?)
     }
 
-    /// Takes an exclusive lock on the file without waiting. It lasts until this file is closed.
-    public func lockExclusively() throws(BlockIOError) -> LockOutcome {
-        let result = si_lock_exclusive(descriptor)
-        if result == 0 { return .acquired }
-        guard -result == EWOULDBLOCK else { throw BlockIOError(.lock, path: path, code: -result) }
-        return .held(by: lockHolder())
+    /// Takes an exclusive lock on the file. It lasts until this file is closed. A live holder is
+    /// reported at once; a holder that has ended (or that the lock table no longer names) is
+    /// waited for up to `release`, the time the kernel may take to drop a dead process's files.
+    public func lockExclusively(release: Duration = .seconds(10)) throws(BlockIOError) -> LockOutcome {
+        let clock = ContinuousClock()
+        let deadline = clock.now + release
+        while true {
+            let result = si_lock_exclusive(descriptor)
+            if result == 0 { return .acquired }
+            guard -result == EWOULDBLOCK else { throw BlockIOError(.lock, path: path, code: -result) }
+            let holder = lockHolder()
+            if let holder, Self.isRunning(holder) { return .held(by: holder) }
+            if clock.now >= deadline { return .held(by: holder) }
+            usleep(10_000)
+        }
+    }
+
+    /// Whether `pid` names a process that has not ended: it exists and is not a zombie (a zombie
+    /// has closed its files; what still holds them is the kernel's clean-up).
+    private static func isRunning(_ pid: Int32) -> Bool {
+        if kill(pid, 0) != 0 && errno == ESRCH { return false }
+        guard let stat = readWhole("/proc/\(pid)/stat") else { return true }
+        // "pid (comm) S ...": the state follows the last ')', as comm may hold spaces and parentheses.
+        guard let close = stat.lastIndex(of: ")") else { return true }
+        let state = stat[stat.index(after: close)...].drop { $0 == " " }.first
+        return state != "Z" && state != "X"
     }
 
     /// The pid /proc/locks gives for the `flock` on this file.
     private func lockHolder() -> Int32? {
         var major: UInt32 = 0, minor: UInt32 = 0, inode: UInt64 = 0
-        guard si_file_identity(descriptor, &major, &minor, &inode) == 0, let table = Self.procLocks() else { return nil }
+        guard si_file_identity(descriptor, &major, &minor, &inode) == 0, let table = Self.readWhole("/proc/locks") else { return nil }
         // Each line: "ID: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE START END", with MAJ and MIN in
         // hex; a blocked waiter's line has "->" after the ID, and we never wait.
         let wanted = String(major, radix: 16).leftPadded(to: 2) + ":" + String(minor, radix: 16).leftPadded(to: 2) + ":\(inode)"
@@ -54,9 +78,10 @@ extension BlockFile {
         return nil
     }
 
-    /// The kernel's table of file locks.
-    private static func procLocks() -> String? {
-        let fd = open("/proc/locks", O_RDONLY | O_CLOEXEC)
+    /// The text of a /proc file (the kernel's table of locks, a process's state), nil if it
+    /// cannot be opened.
+    private static func readWhole(_ procPath: String) -> String? {
+        let fd = open(procPath, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var bytes: [UInt8] = []
