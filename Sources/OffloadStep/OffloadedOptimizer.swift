@@ -76,8 +76,8 @@ public final class OffloadedOptimizer {
 
     /// Puts the loss scaler (if there is one) at `position`, keeping its configuration: a saved
     /// state loaded into a running optimizer.
-    public func moveLossScaler(to position: DynamicLossScaler.Position) {
-        lossScaler = lossScaler.map { DynamicLossScaler($0.configuration, continuing: position) }
+    public func moveLossScaler(to position: DynamicLossScaler.Position) throws(DynamicLossScaler.PositionError) {
+        if let configuration = lossScaler?.configuration { lossScaler = try DynamicLossScaler(configuration, continuing: position) }
     }
 
     /// Scans `gradient` (the flat, still loss-scaled gradient) and records the outcome with the

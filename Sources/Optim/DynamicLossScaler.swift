@@ -76,8 +76,33 @@ public struct DynamicLossScaler: Sendable, Equatable {
         Position(scale: scale, remainingHysteresis: remainingHysteresis, iteration: iteration, lastOverflowIteration: lastOverflowIteration)
     }
 
+    /// A saved position this configuration cannot continue from: it came from a file or a
+    /// caller, so it is checked rather than trusted.
+    public enum PositionError: Error, Equatable, CustomStringConvertible {
+        case scale(Double)
+        case remainingHysteresis(Int, configured: Int)
+        case iterations(iteration: Int, lastOverflow: Int)
+
+        public var description: String {
+            switch self {
+            case .scale(let scale): "the loss scaler's scale must be finite and positive, got \(scale)"
+            case .remainingHysteresis(let remaining, let configured):
+                "the loss scaler's remaining hysteresis must be in 1...\(configured) (its configured hysteresis), got \(remaining)"
+            case .iterations(let iteration, let lastOverflow):
+                "the loss scaler's iteration must be ≥ 0 and its last overflow iteration in -1...iteration-1 (-1: none), got \(iteration) and \(lastOverflow)"
+            }
+        }
+    }
+
     /// A scaler continuing from a saved position (a resumed run).
-    public init(_ configuration: Configuration, continuing position: Position) {
+    public init(_ configuration: Configuration, continuing position: Position) throws(PositionError) {
+        guard position.scale.isFinite, position.scale > 0 else { throw .scale(position.scale) }
+        guard (1...configuration.hysteresis).contains(position.remainingHysteresis) else {
+            throw .remainingHysteresis(position.remainingHysteresis, configured: configuration.hysteresis)
+        }
+        guard position.iteration >= 0, (-1..<position.iteration).contains(position.lastOverflowIteration) else {
+            throw .iterations(iteration: position.iteration, lastOverflow: position.lastOverflowIteration)
+        }
         self.configuration = configuration
         self.scale = position.scale
         self.remainingHysteresis = position.remainingHysteresis

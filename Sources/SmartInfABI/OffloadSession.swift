@@ -187,17 +187,9 @@ final class OffloadSession {
     /// Puts the loss scaler at a saved position (after `loadState`, which starts it afresh), and
     /// records it in the journal.
     func moveLossScaler(to position: DynamicLossScaler.Position) throws(SessionError) {
-        let configuration = try lossScaler().configuration
-        guard position.scale.isFinite, position.scale > 0 else {
-            throw .badArgument("the loss scaler's scale must be finite and positive, got \(position.scale)")
-        }
-        guard (1...configuration.hysteresis).contains(position.remainingHysteresis) else {
-            throw .badArgument("the loss scaler's remaining hysteresis must be in 1...\(configuration.hysteresis) (its configured hysteresis), got \(position.remainingHysteresis)")
-        }
-        guard position.iteration >= 0, (-1..<position.iteration).contains(position.lastOverflowIteration) else {
-            throw .badArgument("the loss scaler's iteration must be ≥ 0 and its last overflow iteration in -1...iteration-1 (-1: none), got \(position.iteration) and \(position.lastOverflowIteration)")
-        }
-        try started().moveLossScaler(to: position)
+        _ = try lossScaler()
+        let optimizer = try started()
+        do { try optimizer.moveLossScaler(to: position) } catch { throw .badArgument(error.description) }
         try record()
     }
 
@@ -292,8 +284,9 @@ final class OffloadSession {
                 subgroupElements: c.subgroupElements, compression: c.compression, queueDepth: c.queueDepth, blockSize: c.blockSize,
                 statePrecision: c.statePrecision),
                 start: start, directory: c.placement.ssdDirectory)
-            let scaler = c.lossScaling.map { configuration in
-                lossScaler.map { DynamicLossScaler(configuration, continuing: $0) } ?? DynamicLossScaler(configuration)
+            let scaler = try c.lossScaling.map { configuration throws(SessionError) in
+                do { return try lossScaler.map { try DynamicLossScaler(configuration, continuing: $0) } ?? DynamicLossScaler(configuration) }
+                catch { throw .badArgument("the saved loss scaler: \(error)") }
             }
             optimizer = OffloadedOptimizer(fleet: fleet, optimizer: c.optimizer, clipping: c.clipping, lossScaler: scaler,
                                            appliedSteps: appliedSteps, onDeviceFailure: c.onDeviceFailure)

@@ -124,8 +124,9 @@ public final class TrainingRun {
         self.dataParallel = dataParallel
         let partition = dataParallel?.fleetPartition ?? Partition(parameterCount: config.parameterCount, deviceCount: options.devices)
         let scaling = options.lossScaling ?? (options.precision == .fp16 ? DynamicLossScaler.Configuration() : nil)
-        let lossScaler = scaling.map { configuration in
-            saved?.lossScaler.map { DynamicLossScaler(configuration, continuing: $0) } ?? DynamicLossScaler(configuration)
+        let lossScaler = try scaling.map { configuration in
+            do { return try saved?.lossScaler.map { try DynamicLossScaler(configuration, continuing: $0) } ?? DynamicLossScaler(configuration) }
+            catch { throw TrainingError.badOption("--resume: the checkpoint's loss scaler: \(error)") }
         }
         if let saved {
             stepsDone = saved.stepsDone

@@ -152,4 +152,37 @@ struct DynamicLossScalerTests {
             #expect(scaler.lastOverflowIteration == (i >= 6 ? 6 : i >= 1 ? 1 : -1))
         }
     }
+
+    @Test("a saved position is checked before a scaler continues from it")
+    func aSavedPositionIsChecked() throws {
+        let config = Config(initialScale: 1024, window: 3, hysteresis: 2)
+        typealias P = DynamicLossScaler.Position
+        let bad: [(P, DynamicLossScaler.PositionError)] = [
+            (P(scale: .nan, remainingHysteresis: 1, iteration: 0, lastOverflowIteration: -1), .scale(.nan)),
+            (P(scale: 0, remainingHysteresis: 1, iteration: 0, lastOverflowIteration: -1), .scale(0)),
+            (P(scale: 8, remainingHysteresis: 3, iteration: 0, lastOverflowIteration: -1), .remainingHysteresis(3, configured: 2)),
+            (P(scale: 8, remainingHysteresis: 0, iteration: 0, lastOverflowIteration: -1), .remainingHysteresis(0, configured: 2)),
+            (P(scale: 8, remainingHysteresis: 2, iteration: 4, lastOverflowIteration: 4), .iterations(iteration: 4, lastOverflow: 4)),
+            (P(scale: 8, remainingHysteresis: 2, iteration: -1, lastOverflowIteration: -1), .iterations(iteration: -1, lastOverflow: -1)),
+        ]
+        for (position, expected) in bad {
+            #expect {
+                _ = try DynamicLossScaler(config, continuing: position)
+            } throws: { error in
+                guard let error = error as? DynamicLossScaler.PositionError else { return false }
+                // NaN never equals itself: compare that case by kind.
+                if case .scale(let s) = error, case .scale(let e) = expected { return s.isNaN ? e.isNaN : s == e }
+                return error == expected
+            }
+        }
+        // A scaler saved mid-run continues exactly where it stood.
+        var original = DynamicLossScaler(config)
+        for overflow in [false, true, false, false] { _ = original.update(overflow: overflow) }
+        var resumed = try DynamicLossScaler(config, continuing: original.position)
+        #expect(resumed.position == original.position)
+        for overflow in [true, true, false, false, false] {
+            #expect(resumed.update(overflow: overflow) == original.update(overflow: overflow))
+            #expect(resumed.position == original.position)
+        }
+    }
 }
