@@ -70,6 +70,7 @@ python-deps:
 test-python: python-deps
 	$(SWIFT) build $(NATIVE) --product smartinfinity
 	$(SWIFT) build $(NATIVE) --product smartssd
+	$(SWIFT) build $(NATIVE) --product smartinf
 	SMARTINF_LIBRARY=$(abspath .build/debug/libsmartinfinity.so) PYTHONPATH=$(abspath python) $(PYTHON) -m pytest -q python/tests
 
 # Full-size benchmarks (the issue goals are stated at 64M elements).
@@ -81,18 +82,22 @@ bench: build
 	$(BIN)/smartinf bench device --params 256M --dram 1GiB
 
 # The optimizer step from PyTorch (smartinfinity.AdamW.step through libsmartinfinity) against the
-# Swift trainer's check + update phases at the same size and devices, and against
-# torch.optim.AdamW in RAM (foreach, fused): medians and ratios (docs/BENCHMARKS.md). GPT-2 small
-# (124M) on 4 devices by default; BENCH_TORCH_MODEL=gpt2:8,4,256,64,8192 (8.4M) is a smoke test.
+# Swift trainer's grad_check + update phases at the same size, devices, mode and DRAM, in
+# BENCH_TORCH_PAIRS interleaved pairs (a block of BENCH_TORCH_STEPS timed steps of each side, the
+# order alternating), and torch.optim.AdamW in RAM (foreach, fused) in the same run: the median of
+# the pairs' ratios and its interquartile range, and params/s (docs/BENCHMARKS.md). GPT-2 small
+# (124M) on 4 devices, 10 pairs by default (each starts a trainer and an optimizer afresh);
+# BENCH_TORCH_MODEL=gpt2:2,4,128,64,512 BENCH_TORCH_PAIRS=4 is a quick run.
 BENCH_TORCH_MODEL   ?= gpt2:12,12,768,1024,50257
 BENCH_TORCH_DEVICES ?= 4
-BENCH_TORCH_STEPS   ?= 5
+BENCH_TORCH_PAIRS   ?= 10
+BENCH_TORCH_STEPS   ?= 3
 bench-torch: build python-deps
 	$(SWIFT) build $(RELEASE) --product smartinfinity
 	@mkdir -p $(OUT)
 	SMARTINF_LIBRARY=$(abspath $(BIN)/libsmartinfinity.so) PYTHONPATH=$(abspath python) $(PYTHON) python/benchmarks/bench_torch.py \
-	    --smartinf $(BIN)/smartinf --model $(BENCH_TORCH_MODEL) --devices $(BENCH_TORCH_DEVICES) --steps $(BENCH_TORCH_STEPS) \
-	    --dir /var/tmp/smartinf-bench-torch --save $(OUT)/bench-torch.json
+	    --smartinf $(BIN)/smartinf --model $(BENCH_TORCH_MODEL) --devices $(BENCH_TORCH_DEVICES) \
+	    --pairs $(BENCH_TORCH_PAIRS) --steps $(BENCH_TORCH_STEPS) --dir /var/tmp/smartinf-bench-torch --save $(OUT)/bench-torch.json
 
 # The model against this machine (not against itself): measure the disk (bench io at depths 1 and
 # 16), the AdamW kernel and memory copy (bench optim) and the CPU's forward/backward rates on the

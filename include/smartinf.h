@@ -76,6 +76,17 @@ int smartinf_step(smartinf_optimizer *opt, const void *const *gradients, int64_t
                   double *grad_norm, double *loss_scale);
 
 /*
+ * smartinf_step for gradients that carry the scale of a loss scaler the caller keeps (e.g.
+ * torch.amp.GradScaler): they are unscaled by `loss_scale` (finite, > 0; 1 if the caller
+ * unscaled them already) instead of by the optimizer's own loss scaler, which this step leaves
+ * as it is. The step is skipped if `overflow_found` is nonzero (the caller's scaler found a
+ * non-finite gradient, and lowers its scale) or if the check finds one. `grad_norm` is the
+ * unscaled gradient's global norm. Out-parameters may be NULL.
+ */
+int smartinf_step_scaled(smartinf_optimizer *opt, const void *const *gradients, int64_t count, double loss_scale,
+                         int32_t overflow_found, int32_t *skipped, double *grad_norm);
+
+/*
  * The optimizer's own flat buffers (after smartinf_start, valid until smartinf_close): the
  * compute copy the devices write the new parameters into, and the gradient a step hands them,
  * both in the parameters' dtype, the registered tensors one after another in registration order

@@ -10,9 +10,9 @@ public struct GradientCheck: Sendable, Equatable {
     public var lossScale: Double
     /// Some element is ±inf or NaN.
     public var overflow: Bool
-    /// The step changes nothing on the devices (an overflow; the scaler said so).
+    /// The step changes nothing on the devices (an overflow, or an external scaler found one).
     public var skip: Bool
-    /// 1 / (loss scale × clip factor), rounded once to fp32; 1 on an overflow.
+    /// 1 / (loss scale × clip factor), rounded once to fp32; 1 on a skipped step.
     public var combinedUnscale: Float
 
     /// The global L2 norm of the unscaled gradient.

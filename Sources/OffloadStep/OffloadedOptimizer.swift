@@ -81,24 +81,35 @@ public final class OffloadedOptimizer {
     }
 
     /// Scans `gradient` (the flat, still loss-scaled gradient) and records the outcome with the
-    /// loss scaler: call exactly once per step, before `prepare`.
-    public func check(_ gradient: StreamBuffer) -> GradientCheck {
-        check(GradientStatistics.scan(gradient))
+    /// loss scaler (or takes an `external` one's): call exactly once per step, before `prepare`.
+    public func check(_ gradient: StreamBuffer, external: ExternalLossScale? = nil) -> GradientCheck {
+        check(GradientStatistics.scan(gradient), external: external)
     }
 
     /// Records the outcome of a gradient whose `statistics` were taken elsewhere: per device
     /// slice and across data-parallel ranks, folded in device order so that every rank, and a
     /// one-rank run with as many devices, decides on the same bits. Call exactly once per step,
     /// before `prepare`.
-    public func check(_ statistics: GradientStatistics) -> GradientCheck {
-        let scale = lossScale
+    ///
+    /// With an `external` loss scale the gradient carries that scale instead of the loss
+    /// scaler's, so it is unscaled by it alone, and the loss scaler neither decides nor counts
+    /// the step: the scaler that set the scale does (two scalers counting one overflow would
+    /// lower the scale twice). The step is skipped when either check found an overflow.
+    public func check(_ statistics: GradientStatistics, external: ExternalLossScale? = nil) -> GradientCheck {
         let overflow = !statistics.allFinite
         var skip = overflow
-        if var scaler = lossScaler {
-            skip = scaler.update(overflow: overflow) == .skip
-            lossScaler = scaler
+        let scale: Double
+        if let external {
+            scale = external.scale
+            skip = overflow || external.overflowFound
+        } else {
+            scale = lossScale
+            if var scaler = lossScaler {
+                skip = scaler.update(overflow: overflow) == .skip
+                lossScaler = scaler
+            }
         }
-        let unscale = overflow ? 1 : clipping.combinedUnscale(scaledNorm: statistics.norm, lossScale: scale)
+        let unscale = skip ? 1 : clipping.combinedUnscale(scaledNorm: statistics.norm, lossScale: scale)
         return GradientCheck(statistics: statistics, lossScale: scale, overflow: overflow, skip: skip, combinedUnscale: unscale)
     }
 

@@ -94,13 +94,29 @@ public func smartinf_step(_ handle: OpaquePointer?, _ gradients: UnsafePointer<U
                           _ skipped: UnsafeMutablePointer<Int32>?, _ gradNorm: UnsafeMutablePointer<Double>?,
                           _ lossScale: UnsafeMutablePointer<Double>?) -> Int32 {
     withSession(handle) { session throws(SessionError) in
-        guard count >= 0, count == 0 || gradients != nil else { throw .badArgument("the gradient pointer array is NULL") }
-        let list = count == 0 ? [] : Array(UnsafeBufferPointer(start: gradients, count: Int(count)))
-        let check = try session.step(gradients: list)
+        let check = try session.step(gradients: try gradientList(gradients, count))
         skipped?.pointee = check.skip ? 1 : 0
         gradNorm?.pointee = check.gradientNorm
         lossScale?.pointee = session.optimizer?.lossScale ?? 1
     }
+}
+
+@_cdecl("smartinf_step_scaled")
+public func smartinf_step_scaled(_ handle: OpaquePointer?, _ gradients: UnsafePointer<UnsafeRawPointer?>?, _ count: Int64,
+                                 _ lossScale: Double, _ overflowFound: Int32, _ skipped: UnsafeMutablePointer<Int32>?,
+                                 _ gradNorm: UnsafeMutablePointer<Double>?) -> Int32 {
+    withSession(handle) { session throws(SessionError) in
+        let check = try session.step(gradients: try gradientList(gradients, count),
+                                     external: ExternalLossScale(scale: lossScale, overflowFound: overflowFound != 0))
+        skipped?.pointee = check.skip ? 1 : 0
+        gradNorm?.pointee = check.gradientNorm
+    }
+}
+
+/// The caller's array of `count` gradient pointers.
+private func gradientList(_ gradients: UnsafePointer<UnsafeRawPointer?>?, _ count: Int64) throws(SessionError) -> [UnsafeRawPointer?] {
+    guard count >= 0, count == 0 || gradients != nil else { throw .badArgument("the gradient pointer array is NULL") }
+    return count == 0 ? [] : Array(UnsafeBufferPointer(start: gradients, count: Int(count)))
 }
 
 @_cdecl("smartinf_parameter_count")

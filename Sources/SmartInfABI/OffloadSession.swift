@@ -100,17 +100,21 @@ final class OffloadSession {
 
     /// One step: the gradients (one pointer per registered tensor, in its precision; NULL for a
     /// tensor without one, taken as zeros) go through the check, the fleet's update, and the new
-    /// values come back into the registered tensors.
-    func step(gradients: [UnsafeRawPointer?]) throws(SessionError) -> GradientCheck {
+    /// values come back into the registered tensors. With an `external` loss scale (an outside
+    /// scaler's, `smartinf_step_scaled`) the gradients carry that one instead of the session's.
+    func step(gradients: [UnsafeRawPointer?], external: ExternalLossScale? = nil) throws(SessionError) -> GradientCheck {
         let optimizer = try started()
         guard gradients.count == tensors.count else {
             throw .badArgument("\(gradients.count) gradient pointer(s) for \(tensors.count) registered tensor(s)")
+        }
+        if let external, !(external.scale.isFinite && external.scale > 0) {
+            throw .badArgument("the gradients' loss scale must be finite and positive, got \(external.scale)")
         }
         guard let gradient, let computeCopy else { throw .badState("the optimizer is not started") }
         for (tensor, g) in zip(tensors, gradients) {
             if let g { tensor.copy(gradient: g, into: gradient) } else { tensor.zero(in: gradient) }
         }
-        let check = optimizer.check(gradient)
+        let check = optimizer.check(gradient, external: external)
         let update = optimizer.prepare(check, groups: groupRanges())
         fleetSteps += 1
         do {

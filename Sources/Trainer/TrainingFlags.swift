@@ -76,6 +76,8 @@ public struct TrainingFlags: Sendable {
     public var onDeviceFailure: DeviceFailurePolicy.Kind = .abort
     public var maxRetries = 3
     public var overlapForward = false
+    /// false: `--no-early-gradient-writes`.
+    public var earlyGradientWrites = true
 
     public init(trainData: String) { self.trainData = trainData }
 
@@ -205,6 +207,7 @@ extension TrainingOptions {
         clock.overrides = f.overrides
         clock.tracePath = f.tracePath
         overlapForward = f.overlapForward
+        earlyGradientWrites = f.earlyGradientWrites
         gradientAccumulationSteps = accumulation
         self.onDeviceFailure = onDeviceFailure
         self.statePrecision = statePrecision

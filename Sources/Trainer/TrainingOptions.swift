@@ -90,6 +90,11 @@ public struct TrainingOptions: Sendable {
     /// validates or ends the run, and runs under a modeled clock (which times the paper's
     /// schedule), do not overlap.
     public var overlapForward = false
+    /// Write each device subgroup's gradient payload while backward still runs, as soon as its
+    /// gradients are final (`GradientOffloadSession`); false (`--no-early-gradient-writes`): all
+    /// of them in the update phase, as a step through the C ABI writes them, so that
+    /// `make bench-torch` times the same work on both paths. Results are bit-identical either way.
+    public var earlyGradientWrites = true
     /// Data-parallel ranks of the run (`mpirun -np R`), set from the job by `forRank(of:)`.
     public internal(set) var ranks = 1
 

@@ -51,6 +51,8 @@ public final class TrainingRun {
     private var progress: (StepRecord) -> Void = { _ in }
     /// Subgroups whose parameters forward passes took before their devices had finished.
     public private(set) var earlyParameterSubgroups = 0
+    /// Gradient payloads (one per device subgroup) written while backward still ran, over the run.
+    public private(set) var earlyGradientPayloads = 0
     /// The data-parallel job this process is a rank of (a world of one without `mpirun`).
     public let world: World
     /// This process's share of a step that sums several micro-batches (over ranks, or
@@ -364,9 +366,10 @@ public final class TrainingRun {
         let forwardEnd = ContinuousClock.now
         seconds.forward += (forwardEnd - forwardStart) / .seconds(1)
         // The last micro-batch's backward pass: payloads of subgroups whose gradients are final
-        // go out while it goes on. Not when the micro-batches are summed apart: the gradient is
-        // final only after the sum (and, over ranks, the reduce-scatter).
-        let early = dataParallel == nil ? GradientOffloadSession(fleet: fleet, step: step, gradient: model.computeGradients) : nil
+        // go out while it goes on (unless told not to). Not when the micro-batches are summed
+        // apart: the gradient is final only after the sum (and, over ranks, the reduce-scatter).
+        let early = dataParallel == nil && options.earlyGradientWrites
+            ? GradientOffloadSession(fleet: fleet, step: step, gradient: model.computeGradients) : nil
         let layout = model.layout
         model.backward(lossScale: backwardScale) { ready in
             // What is final only at the end (the embeddings) goes with the step.
@@ -374,6 +377,7 @@ public final class TrainingRun {
             early?.offload { layout.readiness(of: $0) <= ready }
         }
         try early?.finish()
+        earlyGradientPayloads += early?.earlyPayloads ?? 0
         dataParallel?.add(model.computeGradients)
         clocking?.paceCompute(backward: true, startedAt: forwardEnd)
         hostFault.strike(.backward, step: step)

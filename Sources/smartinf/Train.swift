@@ -104,6 +104,8 @@ struct Train: ParsableCommand {
     var maxRetries: Int = TrainingFlags.defaults.maxRetries
     @Flag(name: .customLong("overlap-forward"), help: "Start each forward pass on the parameters the devices have already written back, while they finish the previous step.")
     var overlapForward = false
+    @Flag(name: .customLong("no-early-gradient-writes"), help: "Write every gradient payload in the update phase, none while backward runs (as a step through the C ABI does).")
+    var noEarlyGradientWrites = false
     @OptionGroup var logging: LogLevelOption
 
     /// The run's log lines (the model, the fleet, device failures and recoveries, a config's
@@ -292,6 +294,7 @@ struct Train: ParsableCommand {
         f.onDeviceFailure = onDeviceFailure
         f.maxRetries = maxRetries
         f.overlapForward = overlapForward
+        f.earlyGradientWrites = !noEarlyGradientWrites
         return f
     }
 }

@@ -72,6 +72,8 @@ def load_library():
         "smartinf_move_tensor": [handle, i64, ctypes.c_void_p],
         "smartinf_step": [handle, ctypes.POINTER(ctypes.c_void_p), i64, ctypes.POINTER(i32), ctypes.POINTER(f64),
                           ctypes.POINTER(f64)],
+        "smartinf_step_scaled": [handle, ctypes.POINTER(ctypes.c_void_p), i64, f64, i32, ctypes.POINTER(i32),
+                                 ctypes.POINTER(f64)],
         "smartinf_parameter_count": [handle, ctypes.POINTER(i64)],
         "smartinf_applied_steps": [handle, ctypes.POINTER(i64)],
         "smartinf_steps_taken": [handle, ctypes.POINTER(i64)],

@@ -52,8 +52,15 @@ class OffloadedOptimizer(torch.optim.Optimizer):
     Parameters may be float32, or float16/bfloat16 with fp32 masters on the devices, which write
     the new values back in the parameters' dtype. fp16 gradients must carry the loss scale:
     `scale_loss(loss).backward()`; a step whose gradient overflows is skipped everywhere and the
-    scale lowered, as DeepSpeed's dynamic loss scaler does.
+    scale lowered, as DeepSpeed's dynamic loss scaler does. Or `torch.amp.GradScaler` keeps the
+    scale, as with torch.optim: `scaler.scale(loss).backward(); scaler.step(opt); scaler.update()`.
     """
+
+    #: torch.amp.GradScaler.step hands over its scale and what its overflow check found
+    #: (`grad_scale` and `found_inf`, set on the optimizer for the call) instead of unscaling the
+    #: gradients itself, which it refuses for fp16 ones: the library removes the scale once,
+    #: folded into the update's one gradient factor, and skips the step the scaler skips.
+    _step_supports_amp_scaling = True
 
     #: The optimizer's name in the library, its torch state names in rule order, and the
     #: hyperparameters a param group may not change (lr and weight_decay may differ per group).
@@ -168,7 +175,22 @@ class OffloadedOptimizer(torch.optim.Optimizer):
                 self._check_tensor(p.grad, name, "gradient")
                 gradients[k] = p.grad.data_ptr()
         skipped, norm = ctypes.c_int32(), ctypes.c_double()
-        check(self._lib.smartinf_step(handle, gradients, len(self._tensors), ctypes.byref(skipped), ctypes.byref(norm), None))
+        found_inf = getattr(self, "found_inf", None)
+        if found_inf is None:
+            check(self._lib.smartinf_step(handle, gradients, len(self._tensors), ctypes.byref(skipped), ctypes.byref(norm),
+                                          None))
+        else:
+            # Called by torch.amp.GradScaler.step: the gradients carry its scale (None: its
+            # unscale_ has divided them already), and its own check found found_inf in them.
+            grad_scale = getattr(self, "grad_scale", None)
+            scale = 1.0 if grad_scale is None else float(grad_scale)
+            overflow = bool(found_inf.item())
+            check(self._lib.smartinf_step_scaled(handle, gradients, len(self._tensors), scale, int(overflow),
+                                                 ctypes.byref(skipped), ctypes.byref(norm)))
+            if skipped.value and not overflow:
+                warnings.warn("the step was skipped: a gradient is not finite, though torch.amp.GradScaler found every "
+                              "gradient finite (was one changed after scaler.unscale_?); the scaler does not lower its "
+                              "scale for this step", stacklevel=3)
         self.last_step_skipped = bool(skipped.value)
         self.last_grad_norm = norm.value
         return loss
@@ -176,7 +198,8 @@ class OffloadedOptimizer(torch.optim.Optimizer):
     @property
     def loss_scale(self):
         """The scale the next step's gradients must carry: the dynamic loss scaler's for fp16
-        parameters (lowered after overflows, raised after a window of clean steps), else 1."""
+        parameters (lowered after overflows, raised after a window of clean steps), else 1. Steps
+        driven by a torch.amp.GradScaler carry the GradScaler's scale and leave this one as it is."""
         out = ctypes.c_double()
         check(self._lib.smartinf_loss_scale(self._live_handle(), ctypes.byref(out)))
         return out.value
