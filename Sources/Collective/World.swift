@@ -26,6 +26,9 @@ public final class World: Sendable {
     /// MPI's counts, and within any MPI internals that hold a message's bytes in an `int`.
     public static let defaultMaximumCount = Int(Int32.max) / MemoryLayout<Double>.size
 
+    /// The values `maximumCount` may take: MPI's counts.
+    public static let maximumCounts = 1...Int(Int32.max)
+
     private let state: Mutex<State>
 
     private struct State {
@@ -42,10 +45,10 @@ public final class World: Sendable {
     }
 
     /// This process's world: joins the MPI job on the first call if an MPI launcher started the
-    /// process, and gives the same world on every later call. `maximumCount` (at least 1) is
+    /// process, and gives the same world on every later call. `maximumCount` (in `maximumCounts`) is
     /// fixed by the first call (nil: `defaultMaximumCount`); a later call may only repeat it.
     public static func join(maximumCount: Int? = nil) throws(CollectiveError) -> World {
-        precondition((maximumCount ?? 1) >= 1, "a message carries at least one element, not \(maximumCount!)")
+        precondition(maximumCounts.contains(maximumCount ?? 1), "a message carries \(maximumCounts) elements, not \(maximumCount!)")
         return try process.withLock { (membership: inout Membership) throws(CollectiveError) -> World in
             switch membership {
             case .joined(let world):

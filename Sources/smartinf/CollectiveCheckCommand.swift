@@ -19,8 +19,9 @@ struct CollectiveCheckCommand: ParsableCommand {
     @Option(name: .customLong("mpi-max-count"), help: "Elements per MPI message at most (World.maximumCount).") var maximumCount: Int?
 
     func run() throws {
-        guard elements >= 1, microBatches >= 1, maximumCount ?? 1 >= 1 else {
-            throw ValidationError("--elements, --micro-batches and --mpi-max-count must be at least 1")
+        guard elements >= 1, microBatches >= 1 else { throw ValidationError("--elements and --micro-batches must be at least 1") }
+        guard World.maximumCounts.contains(maximumCount ?? 1) else {
+            throw ValidationError("--mpi-max-count must be in \(World.maximumCounts) (an MPI count), got \(maximumCount!)")
         }
         let counts = try slices.map { try CommaList.integers($0, flag: "--slices", minimum: 0) }
         let fault: CollectiveCheck.Fault? = killRank.map { .killRank($0) } ?? (disagreeOnSlices ? .disagreeOnSlices : nil)

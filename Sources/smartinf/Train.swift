@@ -119,7 +119,9 @@ struct Train: ParsableCommand {
     func run() throws {
         logging.bootstrap()
         let options = try resolved(logger: Logger(label: "smartinf.trainer"))
-        guard maximumCount ?? 1 >= 1 else { throw ValidationError("--mpi-max-count must be at least 1, got \(maximumCount!)") }
+        guard World.maximumCounts.contains(maximumCount ?? 1) else {
+            throw ValidationError("--mpi-max-count must be in \(World.maximumCounts) (an MPI count), got \(maximumCount!)")
+        }
         try World.run(maximumCount: maximumCount) { world in try train(options, world: world) }
     }
 
