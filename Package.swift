@@ -158,7 +158,7 @@ let package = Package(
         .testTarget(name: "SizeNotationTests", dependencies: ["SizeNotation"]),
         // The sum order in process, and real ranks: `mpirun -np R smartinf collective-check`;
         // depending on the executable makes `swift test` build it.
-        .testTarget(name: "CollectiveTests", dependencies: ["Collective", "ReductionOrder", "Optim", "SeededRandom", "CMPI", "smartinf"]),
+        .testTarget(name: "CollectiveTests", dependencies: ["Collective", "ReductionOrder", "Optim", "SeededRandom", "CMPI", "Offload", "smartinf"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "Optim"]),
         // Spawns real `smartssd` processes; depending on the executable makes `swift test` build it.
         .testTarget(name: "DeviceTests", dependencies: [

@@ -43,7 +43,7 @@ public struct CollectiveBenchmark: Sendable {
     public func run(in world: World) throws(CollectiveError) -> [Row] {
         let n = options.elements
         let slices = RankSlices(splitting: n, ranks: world.size)
-        let exchange = try SliceExchange(world: world, slices: slices)
+        let exchange = SliceExchange(world: world, slices: slices)
         let partial = AlignedBuffer<Float>(count: n)
         var random = SplitMix64(seed: UInt64(world.rank) + 1)
         partial.withUnsafeMutableBufferPointer { p in

@@ -22,14 +22,18 @@ public enum CollectiveCheck {
         /// Where each rank writes `rank-R.json`.
         public var directory: String
         public var fault: Fault?
+        /// The world's `maximumCount` (nil: its default).
+        public var maximumCount: Int?
 
-        public init(elements: Int, microBatches: Int, seed: UInt64, slices: [Int]? = nil, directory: String, fault: Fault? = nil) {
+        public init(elements: Int, microBatches: Int, seed: UInt64, slices: [Int]? = nil, directory: String, fault: Fault? = nil,
+                    maximumCount: Int? = nil) {
             self.elements = elements
             self.microBatches = microBatches
             self.seed = seed
             self.slices = slices
             self.directory = directory
             self.fault = fault
+            self.maximumCount = maximumCount
         }
     }
 
@@ -97,7 +101,7 @@ public enum CollectiveCheck {
     /// Runs the check on this rank (`World.run`: in an MPI job any failure ends the job naming
     /// this rank) and writes the report.
     public static func run(_ options: Options) throws -> Report {
-        try World.run { world in
+        try World.run(maximumCount: options.maximumCount) { world in
             let report = try run(options, in: world)
             try DurableFile.write(JSONEncoder().encode(report), to: "\(options.directory)/rank-\(world.rank).json")
             return report
@@ -129,7 +133,7 @@ public enum CollectiveCheck {
             exchangeSlices = RankSlices(counts: counts)
         }
         if options.fault == .killRank(world.rank) { raise(SIGKILL) }
-        let exchange = try SliceExchange(world: world, slices: exchangeSlices)
+        let exchange = SliceExchange(world: world, slices: exchangeSlices)
         let own = AlignedBuffer<Float>(count: exchangeSlices.counts[world.rank])
         try exchange.reduceScatter(partial, into: own)
 

@@ -23,8 +23,6 @@ public enum CollectiveError: Error, Equatable, CustomStringConvertible {
     case startFailed(launcher: String, errorClass: Int32, message: String)
     /// The MPI library cannot be called from more than one thread, even one at a time.
     case threadSupport(provided: Int32)
-    /// A count or offset does not fit MPI's 32-bit counts.
-    case countOutOfRange(operation: CollectiveOperation, rank: Int, elements: Int)
     /// The world was finalized: no rank may call a collective after it.
     case finalized(operation: CollectiveOperation, rank: Int)
 
@@ -37,8 +35,6 @@ public enum CollectiveError: Error, Equatable, CustomStringConvertible {
                 + " as the library (Debian: openmpi-bin with libopenmpi-dev)?"
         case .threadSupport(let provided):
             "the MPI library offers thread level \(provided), below MPI_THREAD_SERIALIZED: calls from the trainer's threads need it"
-        case .countOutOfRange(let operation, let rank, let elements):
-            "rank \(rank): \(operation) of \(elements) elements exceeds MPI's 32-bit counts (at most \(Int32.max))"
         case .finalized(let operation, let rank):
             "rank \(rank): \(operation) after the world was finalized"
         }

@@ -8,16 +8,21 @@ public struct CollectiveTraffic: Sendable, Equatable, Codable {
     public var calls = 0
     public var bytesSent = 0
     public var bytesReceived = 0
+    /// The MPI messages this rank sent for them: one per peer and run of at most
+    /// `World.maximumCount` elements (a barrier's are MPI's own, not counted).
+    public var messagesSent = 0
 
-    public init(calls: Int = 0, bytesSent: Int = 0, bytesReceived: Int = 0) {
+    public init(calls: Int = 0, bytesSent: Int = 0, bytesReceived: Int = 0, messagesSent: Int = 0) {
         self.calls = calls
         self.bytesSent = bytesSent
         self.bytesReceived = bytesReceived
+        self.messagesSent = messagesSent
     }
 
-    mutating func record(sent: Int, received: Int) {
+    mutating func record(sent: Int, received: Int, messages: Int) {
         calls += 1
         bytesSent += sent
         bytesReceived += received
+        messagesSent += messages
     }
 }

@@ -6,13 +6,18 @@ import CMPI
 extension World {
     /// Every rank's `values` (the same count on every rank), rank 0's first.
     public func allGather(_ values: [Double]) throws(CollectiveError) -> [Double] {
-        guard size > 1 else { return values }
-        let bytes = values.count * MemoryLayout<Double>.size
-        var gathered = [Double](repeating: 0, count: values.count * size)
-        try exchange(.scalars, sent: (size - 1) * bytes, received: (size - 1) * bytes) { () throws(CollectiveError) in
-            let code = MPI_Allgather(values, Int32(values.count), cmpi_double(), &gathered, Int32(values.count), cmpi_double(),
-                                     cmpi_comm_world())
-            try check(code, .scalars, "MPI_Allgather")
+        guard size > 1 && !values.isEmpty else { return values }
+        let count = values.count
+        let bytes = count * MemoryLayout<Double>.size
+        var gathered = [Double](repeating: 0, count: count * size)
+        gathered.replaceSubrange((rank * count)..<((rank + 1) * count), with: values)
+        let slices = RankSlices(counts: Array(repeating: count, count: size))
+        try exchange(.scalars, sent: (size - 1) * bytes, received: (size - 1) * bytes) { () throws(CollectiveError) -> Int in
+            try gathered.withUnsafeMutableBytes { buffer in
+                Result { () throws(CollectiveError) in
+                    try allGather(slices, of: cmpi_double(), elementBytes: MemoryLayout<Double>.size, in: buffer.baseAddress!, .scalars)
+                }
+            }.get()
         }
         return gathered
     }

@@ -16,6 +16,18 @@ public final class World: Sendable {
     public let size: Int
     /// The launcher this process was started by, or nil for a process alone.
     public let launcher: String?
+    /// The most elements one MPI message carries. MPI's counts and displacements are 32-bit, a
+    /// model's vectors are not: every collective moves its data as messages of at most this many
+    /// elements, at addresses computed here in 64 bits (`transfer`), so no vector, slice or offset
+    /// is too large. The tests lower it to run many messages on small vectors.
+    public let maximumCount: Int
+
+    /// Every message below 2 GiB (2³¹ − 1 bytes) for the widest element moved, a double: within
+    /// MPI's counts, and within any MPI internals that hold a message's bytes in an `int`.
+    public static let defaultMaximumCount = Int(Int32.max) / MemoryLayout<Double>.size
+
+    /// The values `maximumCount` may take: MPI's counts.
+    public static let maximumCounts = 1...Int(Int32.max)
 
     private let state: Mutex<State>
 
@@ -24,24 +36,29 @@ public final class World: Sendable {
         var left = false
     }
 
-    private init(rank: Int, size: Int, launcher: String?) {
+    private init(rank: Int, size: Int, launcher: String?, maximumCount: Int) {
         self.rank = rank
         self.size = size
         self.launcher = launcher
+        self.maximumCount = maximumCount
         state = Mutex(State())
     }
 
     /// This process's world: joins the MPI job on the first call if an MPI launcher started the
-    /// process, and gives the same world on every later call.
-    public static func join() throws(CollectiveError) -> World {
-        try process.withLock { (membership: inout Membership) throws(CollectiveError) -> World in
+    /// process, and gives the same world on every later call. `maximumCount` (in `maximumCounts`) is
+    /// fixed by the first call (nil: `defaultMaximumCount`); a later call may only repeat it.
+    public static func join(maximumCount: Int? = nil) throws(CollectiveError) -> World {
+        precondition(maximumCounts.contains(maximumCount ?? 1), "a message carries \(maximumCounts) elements, not \(maximumCount!)")
+        return try process.withLock { (membership: inout Membership) throws(CollectiveError) -> World in
             switch membership {
             case .joined(let world):
+                precondition(maximumCount == nil || maximumCount == world.maximumCount,
+                             "the world was joined with messages of at most \(world.maximumCount) elements, not \(maximumCount!)")
                 return world
             case .left(let rank):
                 throw .finalized(operation: .join, rank: rank)
             case .none:
-                let world = try start()
+                let world = try start(maximumCount: maximumCount ?? defaultMaximumCount)
                 membership = .joined(world)
                 return world
             }
@@ -51,8 +68,8 @@ public final class World: Sendable {
     /// Runs `body` as this process's part of the job, then leaves the world. In an MPI job any
     /// failure ends the whole job (`abort`) with a message naming this rank, since a rank that
     /// just exited would leave the others waiting in a collective; alone, it is thrown.
-    public static func run<Result>(_ body: (World) throws -> Result) throws -> Result {
-        let world = try join()
+    public static func run<Result>(maximumCount: Int? = nil, _ body: (World) throws -> Result) throws -> Result {
+        let world = try join(maximumCount: maximumCount)
         do {
             let result = try body(world)
             try world.leave()
@@ -96,8 +113,9 @@ public final class World: Sendable {
     /// Waits until every rank has called it.
     public func barrier() throws(CollectiveError) {
         guard size > 1 else { return }
-        try exchange(.barrier, sent: 0, received: 0) { () throws(CollectiveError) in
+        try exchange(.barrier, sent: 0, received: 0) { () throws(CollectiveError) -> Int in
             try check(MPI_Barrier(cmpi_comm_world()), .barrier, "MPI_Barrier")
+            return 0
         }
     }
 
@@ -106,16 +124,15 @@ public final class World: Sendable {
         state.withLock { $0.traffic[operation] ?? CollectiveTraffic() }
     }
 
-    /// Runs `body`, which moves `sent` and `received` bytes between this rank and the others,
-    /// under the lock every MPI call is made under, and records the traffic. A world of one runs
-    /// `body` too: there it moves nothing through MPI.
-    func exchange<Result>(_ operation: CollectiveOperation, sent: Int, received: Int,
-                          _ body: () throws(CollectiveError) -> Result) throws(CollectiveError) -> Result {
-        try state.withLock { (state: inout State) throws(CollectiveError) -> Result in
+    /// Runs `body`, which moves `sent` and `received` bytes between this rank and the others and
+    /// returns the messages it sent, under the lock every MPI call is made under, and records the
+    /// traffic.
+    func exchange(_ operation: CollectiveOperation, sent: Int, received: Int,
+                  _ body: () throws(CollectiveError) -> Int) throws(CollectiveError) {
+        try state.withLock { (state: inout State) throws(CollectiveError) in
             guard !state.left else { throw .finalized(operation: operation, rank: rank) }
-            let result = try body()
-            state.traffic[operation, default: CollectiveTraffic()].record(sent: sent, received: received)
-            return result
+            let messages = try body()
+            state.traffic[operation, default: CollectiveTraffic()].record(sent: sent, received: received, messages: messages)
         }
     }
 
@@ -144,9 +161,9 @@ public final class World: Sendable {
         ("PMI_SIZE", "a PMI launcher (MPICH's mpiexec)"),
     ]
 
-    private static func start() throws(CollectiveError) -> World {
+    private static func start(maximumCount: Int) throws(CollectiveError) -> World {
         guard let launcher = launcherVariables.first(where: { getenv($0.0) != nil })?.1 else {
-            return World(rank: 0, size: 1, launcher: nil)
+            return World(rank: 0, size: 1, launcher: nil, maximumCount: maximumCount)
         }
         var provided: Int32 = 0
         let code = MPI_Init_thread(nil, nil, Int32(MPI_THREAD_SERIALIZED), &provided)
@@ -161,7 +178,7 @@ public final class World: Sendable {
         var size: Int32 = 0
         _ = MPI_Comm_rank(cmpi_comm_world(), &rank)
         _ = MPI_Comm_size(cmpi_comm_world(), &size)
-        return World(rank: Int(rank), size: Int(size), launcher: launcher)
+        return World(rank: Int(rank), size: Int(size), launcher: launcher, maximumCount: maximumCount)
     }
 
     private static func describe(_ code: Int32) -> (errorClass: Int32, message: String) {

@@ -57,7 +57,7 @@ final class DataParallelRank {
         let share = microBatches / ranks
         self.microBatches = (world.rank * share)..<((world.rank + 1) * share)
         sum = PairwiseSum(leaves: share, count: parameterCount)
-        exchange = try SliceExchange(world: world, slices: RankSlices(counts: counts))
+        exchange = SliceExchange(world: world, slices: RankSlices(counts: counts))
         reduced = AlignedBuffer(count: fleetPartition.parameterCount)
         gradient = precision == .fp32 ? .fp32(reduced) : StreamBuffer(precision: precision, count: reduced.count)
     }
@@ -123,8 +123,34 @@ final class DataParallelRank {
         return whole
     }
 
+    /// This rank's parameters in the flat vector.
+    var parameters: Range<Int> { offset..<(offset + fleetPartition.parameterCount) }
+
     /// This rank's part of a whole vector.
-    func part(of whole: AlignedBuffer<Float>) -> AlignedBuffer<Float> {
-        AlignedBuffer(whole.array[offset..<(offset + fleetPartition.parameterCount)])
+    func part(of whole: AlignedBuffer<Float>) -> AlignedBuffer<Float> { AlignedBuffer(whole.array[parameters]) }
+
+    /// This rank's part of the residuals of every parameter (an exported checkpoint's).
+    func part(of residuals: ErrorFeedbackFile.Flat) -> ErrorFeedbackFile.Flat {
+        ErrorFeedbackFile.Flat(residual: Array(residuals.residual[parameters]), completedSteps: residuals.completedSteps)
+    }
+
+    /// Every rank's error-feedback residuals from this rank's (`local`, its fleet's, in
+    /// subgroups of `subgroupElements`), laid out as one fleet of every rank's devices holds
+    /// them: the file a one-rank run with all the devices saves. Every rank takes part.
+    func gather(_ local: ErrorFeedbackFile, subgroupElements: Int) throws -> ErrorFeedbackFile {
+        guard world.size > 1 else { return local }
+        let own = try local.flattened(over: fleetPartition, path: "rank \(world.rank)'s residuals")
+        let whole = try gather(AlignedBuffer(own.residual))
+        return ErrorFeedbackFile(ErrorFeedbackFile.Flat(residual: whole.array, completedSteps: own.completedSteps), partition: partition,
+                                 subgroupElements: subgroupElements)
+    }
+
+    /// This rank's devices' residuals of a checkpoint's file (`path`) of every rank's devices.
+    func part(of residuals: ErrorFeedbackFile, path: String) throws -> ErrorFeedbackFile {
+        let devices = fleetPartition.deviceCount
+        guard residuals.devices.count == partition.deviceCount else {
+            throw FleetError.checkpoint(path: path, detail: "holds \(residuals.devices.count) devices' residuals; the run has \(partition.deviceCount) (\(world.size) ranks of \(devices))")
+        }
+        return ErrorFeedbackFile(devices: Array(residuals.devices[(world.rank * devices)..<((world.rank + 1) * devices)]))
     }
 }

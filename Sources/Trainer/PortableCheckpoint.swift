@@ -193,10 +193,11 @@ struct DeviceSnapshots {
                 readers += try Self.otherRanks(of: state, run: try Self.runDirectory(ofRankZero: state.ssdDirectory, named: statePath))
             }
         } else if FileManager.default.fileExists(atPath: TrainingOptions.rankDirectory(0, of: source)) {
-            (state, readers) = try Self.newestCommon(in: TrainingOptions.rankDirectory(0, of: source))
+            // Rank 0's journal names the run's last checkpoint, whose residuals are every rank's.
+            let rankZero = TrainingOptions.rankDirectory(0, of: source)
+            (state, readers) = try Self.newestCommon(in: rankZero)
+            errorFeedback = Self.lastCheckpointsResiduals(in: rankZero, snapshots: readers.map(\.path))
             readers += try Self.otherRanks(of: state, run: source)
-            // Error feedback does not run over ranks: a run of several has no residuals.
-            errorFeedback = nil
         } else {
             (state, readers) = try Self.newestCommon(in: source)
             errorFeedback = Self.lastCheckpointsResiduals(in: source, snapshots: readers.map(\.path))
@@ -274,10 +275,15 @@ struct DeviceSnapshots {
     /// directory is `run`, rank by rank.
     private static func otherRanks(of state: TrainerState, run: String) throws -> [SnapshotReader] {
         try (1..<max(state.ranks ?? 1, 1)).flatMap { rank in
-            let directory = TrainingOptions.rankDirectory(rank, of: run)
-            let prefix = try filePrefix(in: directory)
-            return try (0..<state.devices).map { try snapshot(ofStep: state.stepsDone, device: $0, in: directory, prefix) }
+            try snapshots(ofStep: state.stepsDone, devices: state.devices, in: TrainingOptions.rankDirectory(rank, of: run))
         }
+    }
+
+    /// The snapshots of `step` of devices 0 ..< `devices` among the SSD files of `directory`
+    /// (one rank's directory of a run over ranks).
+    static func snapshots(ofStep step: Int, devices: Int, in directory: String) throws -> [SnapshotReader] {
+        let prefix = try filePrefix(in: directory)
+        return try (0..<devices).map { try snapshot(ofStep: step, device: $0, in: directory, prefix) }
     }
 
     /// The run's SSD directory from rank 0's (`rank-0` of it), which a checkpoint's state names.

@@ -1,9 +1,9 @@
 import Collective
 
 extension TrainingOptions {
-    /// These options as rank r of `world` runs them: its devices and journal in `rank-r` of the
-    /// SSD directory, the run's output files (metrics, trace) written by rank 0 alone. What a
-    /// data-parallel run does not do yet is refused here, naming the flag.
+    /// These options as rank r of `world` runs them: its devices (or its part of `--attach`) and
+    /// journal in `rank-r` of the SSD directory, the run's output files (metrics, trace) written
+    /// by rank 0 alone. What a data-parallel run does not do yet is refused here, naming the flag.
     func forRank(of world: World) throws -> TrainingOptions {
         var options = self
         options.ranks = world.size
@@ -24,9 +24,14 @@ extension TrainingOptions {
         if let resume, resume != ssdDirectory, !exported {
             throw TrainingError.badOption("--resume \(resume): \(ranks) resumes from its own --ssd-dir (\(ssdDirectory)), where each rank journals in rank-r, or from an exported checkpoint on any number of ranks and devices (smartinf checkpoint export \(resume) --out DIR, then --resume DIR)")
         }
-        if !attach.isEmpty { throw TrainingError.badOption("--attach: \(ranks) starts its own devices, each rank N of them") }
-        if compression.errorFeedback && mode.compresses {
-            throw TrainingError.badOption("--error-feedback: \(ranks) does not keep each rank's residuals in checkpoints yet; run su+o+c without it")
+        // Devices someone else started: every rank's, in rank order as the partition orders
+        // them, and each rank attaches to its own.
+        if !attach.isEmpty {
+            let all = world.size * devices
+            guard attach.count == all else {
+                throw TrainingError.badOption("--attach names \(attach.count) socket(s); \(ranks) of --devices \(devices) attaches to \(all), every rank's devices in rank order")
+            }
+            options.attach = Array(attach[(world.rank * devices)..<((world.rank + 1) * devices)])
         }
         options.ssdDirectory = Self.rankDirectory(world.rank, of: ssdDirectory)
         if resume != nil && !exported { options.resume = options.ssdDirectory }

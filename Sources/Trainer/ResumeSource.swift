@@ -44,7 +44,14 @@ enum ResumeSource {
                 logger.warning("--resume \(directory): the devices are at step \(state.stepsDone), but the error-feedback residuals are kept only in checkpoints (they are as large as the model) and the run saved none: starting again from step 1")
                 return nil
             }
-            let saved = try TrainerState.read(from: "\(checkpoint)/\(PortableCheckpoint.stateFile)")
+            var saved = try TrainerState.read(from: "\(checkpoint)/\(PortableCheckpoint.stateFile)")
+            if options.ranks > 1 {
+                // Rank 0 wrote the checkpoint's state naming its own devices' snapshots; each rank
+                // (whose own journal named the checkpoint) restores its own, from its directory.
+                saved.ssdDirectory = options.ssdDirectory
+                saved.snapshots = try DeviceSnapshots.snapshots(ofStep: saved.stepsDone, devices: saved.devices, in: options.ssdDirectory)
+                    .map(\.path)
+            }
             try saved.check(against: options, mayBeFinished: true)
             logger.notice("--resume \(directory): the devices are at step \(state.stepsDone), but the error-feedback residuals are kept only in checkpoints (they are as large as the model); going back to the last checkpoint, \(checkpoint), at step \(saved.stepsDone)")
             return .checkpoint(directory: checkpoint, saved)

@@ -194,12 +194,15 @@ public final class TrainingRun {
         if fleet.usesErrorFeedback {
             switch source {
             case .checkpoint(let directory, let state)?:
-                // A missing file is refused by the reader, saying why it may be missing.
+                // A missing file is refused by the reader, saying why it may be missing. Over
+                // ranks it holds every rank's devices, and each rank takes its own.
                 let path = state.errorFeedbackFile(in: directory) ?? "\(directory)/\(TrainerState.unnamedErrorFeedbackFile)"
-                try fleet.restore(try ErrorFeedbackFile(reading: path), from: path)
+                let saved = try ErrorFeedbackFile(reading: path)
+                try fleet.restore(try dataParallel?.part(of: saved, path: path) ?? saved, from: path)
             case .exported(let directory, let portable)?:
                 guard let flat = portable.errorFeedback else { preconditionFailure("ResumeSource reads the residuals of an error-feedback run") }
-                try fleet.restore(ErrorFeedbackFile(flat, partition: fleet.partition, subgroupElements: fleet.subgroupElements),
+                try fleet.restore(ErrorFeedbackFile(dataParallel?.part(of: flat) ?? flat, partition: fleet.partition,
+                                                    subgroupElements: fleet.subgroupElements),
                                   from: "\(directory)/\(PortableCheckpoint.errorFeedbackFile)")
             case .devices?, nil: break
             }
@@ -471,22 +474,28 @@ public final class TrainingRun {
         // every rank's devices (every rank takes part in the gather).
         let masters = !modelFile ? nil : options.precision == .fp32 ? model.parameters
             : try Self.whole(AlignedBuffer(try fleet.readState(.parameters)), dataParallel)
+        // Every rank's residuals in one file, as one rank with all the devices saves them (every
+        // rank takes part in the gather), so that an export holds them all.
+        let residuals = !fleet.usesErrorFeedback ? nil
+            : try dataParallel?.gather(fleet.errorFeedback, subgroupElements: fleet.subgroupElements) ?? fleet.errorFeedback
         // Every rank snapshots its devices and journals the checkpoint; rank 0 writes its files.
-        if world.rank == 0 { try writeCheckpointFiles(state, masters: masters, step: step, to: directory) }
+        if world.rank == 0 { try writeCheckpointFiles(state, masters: masters, residuals: residuals, step: step, to: directory) }
         if lastCheckpoint != directory {
             lastCheckpoint = directory
             try journal.append(trainerState(step: step))
         }
     }
 
-    /// The host's files of a checkpoint: the residuals, the model (given `masters`), and last the
-    /// state naming them. Without `masters`, a model file of an earlier checkpoint is removed, so
-    /// that the directory never shows a model of another step beside the trainer state.
-    private func writeCheckpointFiles(_ state: TrainerState, masters: AlignedBuffer<Float>?, step: Int, to directory: String) throws {
+    /// The host's files of a checkpoint: the residuals (given `residuals`), the model (given
+    /// `masters`), and last the state naming them. Without `masters`, a model file of an earlier
+    /// checkpoint is removed, so that the directory never shows a model of another step beside the
+    /// trainer state.
+    private func writeCheckpointFiles(_ state: TrainerState, masters: AlignedBuffer<Float>?, residuals: ErrorFeedbackFile?, step: Int,
+                                      to directory: String) throws {
         var state = state
-        if fleet.usesErrorFeedback {
+        if let residuals {
             state.errorFeedback = "error-feedback-\(step).bin"
-            try fleet.errorFeedback.write(to: "\(directory)/\(state.errorFeedback!)")
+            try residuals.write(to: "\(directory)/\(state.errorFeedback!)")
         }
         let modelPath = "\(directory)/\(Self.modelFile)"
         if let masters {

@@ -16,14 +16,19 @@ struct CollectiveCheckCommand: ParsableCommand {
     @Option(help: "Directory each rank writes rank-R.json into.") var out: String
     @Option(name: .customLong("kill-rank"), help: "This rank SIGKILLs itself before the reduce-scatter.") var killRank: Int?
     @Flag(name: .customLong("disagree-on-slices"), help: "Rank 0 gives one element of its slice to rank 1.") var disagreeOnSlices = false
+    @Option(name: .customLong("mpi-max-count"), help: "Elements per MPI message at most (World.maximumCount).") var maximumCount: Int?
 
     func run() throws {
         guard elements >= 1, microBatches >= 1 else { throw ValidationError("--elements and --micro-batches must be at least 1") }
+        guard World.maximumCounts.contains(maximumCount ?? 1) else {
+            throw ValidationError("--mpi-max-count must be in \(World.maximumCounts) (an MPI count), got \(maximumCount!)")
+        }
         let counts = try slices.map { try CommaList.integers($0, flag: "--slices", minimum: 0) }
         let fault: CollectiveCheck.Fault? = killRank.map { .killRank($0) } ?? (disagreeOnSlices ? .disagreeOnSlices : nil)
         do {
             _ = try CollectiveCheck.run(CollectiveCheck.Options(elements: elements, microBatches: microBatches, seed: seed,
-                                                                slices: counts, directory: out, fault: fault))
+                                                                slices: counts, directory: out, fault: fault,
+                                                                maximumCount: maximumCount))
         } catch let error as CollectiveCheck.OptionsError {
             throw ValidationError(error.description)
         }

@@ -84,6 +84,9 @@ struct Train: ParsableCommand {
     @Option(help: "Continue a run: from a checkpoint directory (--save-checkpoint), an exported checkpoint, or the run's --ssd-dir after the host stopped (from the last step every device committed); --steps is the total.")
     var resume: String?
     @Option(name: .customLong("host-fault"), help: .hidden) var hostFault: String?
+    /// Elements per MPI message at most (`World.maximumCount`): the tests' way to send a small
+    /// model's collectives in many messages.
+    @Option(name: .customLong("mpi-max-count"), help: .hidden) var maximumCount: Int?
     @Flag(help: "Print the partition plan before training.") var explain = false
 
     @Option(help: "wall (this machine, no model), virtual (also report modeled seconds) or paced (hold every operation to the model, --dilation times slower).")
@@ -118,7 +121,10 @@ struct Train: ParsableCommand {
     func run() throws {
         logging.bootstrap()
         let options = try resolved(logger: Logger(label: "smartinf.trainer"))
-        try World.run { world in try train(options, world: world) }
+        guard World.maximumCounts.contains(maximumCount ?? 1) else {
+            throw ValidationError("--mpi-max-count must be in \(World.maximumCounts) (an MPI count), got \(maximumCount!)")
+        }
+        try World.run(maximumCount: maximumCount) { world in try train(options, world: world) }
     }
 
     private func train(_ options: TrainingOptions, world: World) throws {
@@ -163,7 +169,8 @@ struct Train: ParsableCommand {
     }
 
     /// What each rank moved between ranks per step, against the 2(R − 1)/R of the gradient and
-    /// compute-copy bytes a reduce-scatter and an all-gather move (docs/SCALE-OUT.md).
+    /// compute-copy bytes a reduce-scatter and an all-gather move (docs/SCALE-OUT.md), and in how
+    /// many messages (one per peer, or more for a slice over the message limit).
     private static func collectives(_ run: TrainingRun) -> String {
         let ranks = run.world.size
         guard ranks > 1, !run.records.isEmpty else { return "" }
@@ -172,7 +179,8 @@ struct Train: ParsableCommand {
         let theory = Double(ranks - 1) / Double(ranks) * elements * Double(4 + run.options.precision.byteWidth)
         let parts = [CollectiveOperation.reduceScatter, .allGather, .scalars].map { operation in
             let t = run.collectiveTraffic(of: operation)
-            return "\(operation) \(Figures.count(Double(t.bytesSent) / steps))B sent, \(Figures.count(Double(t.bytesReceived) / steps))B received"
+            return "\(operation) \(Figures.count(Double(t.bytesSent) / steps))B sent in \(Figures.count(Double(t.messagesSent) / steps)) message(s), "
+                + "\(Figures.count(Double(t.bytesReceived) / steps))B received"
         }
         return "\nbetween ranks, rank 0 per step: " + parts.joined(separator: "; ")
             + " (theory for reduce-scatter + all-gather: (R − 1)/R × (4 + \(run.options.precision.byteWidth)) B × \(Int(elements)) parameters = \(Figures.count(theory))B each way)"

@@ -1,4 +1,5 @@
 import Foundation
+import Offload
 import Testing
 
 /// `mpirun -np R smartinf train`: R real ranks, each with its own devices, against one process
@@ -29,14 +30,20 @@ import Testing
         ] + extra, mca: mca, placement: placement)
     }
 
-    /// What a run leaves to compare: its final fp32 parameters (llm.c file) and every step's
-    /// metrics line (loss, norm, …) without its timings.
+    /// What a run leaves to compare: its final fp32 parameters (llm.c file), every step's
+    /// metrics line (loss, norm, …) without its timings, and its final checkpoint's
+    /// error-feedback residuals if it kept them (over ranks, one file of every rank's devices).
     struct Outcome: Equatable {
         var model: Data
         var steps: [[String: String]]
+        var residuals: Data?
 
         init(_ scratch: Scratch, _ name: String) throws {
-            model = try #require(FileManager.default.contents(atPath: "\(scratch.path)/\(name)/model.bin"), "\(name): no model.bin")
+            let checkpoint = "\(scratch.path)/\(name)"
+            model = try #require(FileManager.default.contents(atPath: "\(checkpoint)/model.bin"), "\(name): no model.bin")
+            let files = try FileManager.default.contentsOfDirectory(atPath: checkpoint).filter { $0.hasPrefix("error-feedback-") }
+            #expect(files.count <= 1, "\(name): residuals of more than one step: \(files)")
+            residuals = files.first.flatMap { FileManager.default.contents(atPath: "\(checkpoint)/\($0)") }
             let lines = try String(contentsOfFile: "\(scratch.path)/\(name).jsonl", encoding: .utf8).split(separator: "\n")
             steps = try lines.map { line in
                 let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
@@ -45,24 +52,47 @@ import Testing
         }
     }
 
-    /// R = 1, 2 and 4 in su+o: the same final parameters to the bit, the same loss and gradient
-    /// norm at every step; and rank 0 alone prints the step lines.
-    @Test func ranksGiveTheOneRankRunsBits() throws {
+    /// R = 1, 2 and 4: the same final parameters to the bit, the same loss and gradient norm at
+    /// every step; and rank 0 alone prints the step lines. In su+o; with every collective in
+    /// messages of at most 1000 elements (`--mpi-max-count`: each slice in several, the last one
+    /// shorter), which rank 0's summary counts; and in su+o+c with error feedback, where each
+    /// rank keeps the residuals of its slice and the final checkpoint holds every rank's: the
+    /// file the one-rank run writes, byte for byte.
+    @Test(arguments: [[], ["--mpi-max-count", "1000"], Self.errorFeedback])
+    func ranksGiveTheOneRankRunsBits(flags: [String]) throws {
         let scratch = try Scratch()
         var outcomes: [Int: Outcome] = [:]
+        var jobs: [Int: MPIJob] = [:]
         for ranks in [1, 2, 4] {
-            let job = try Self.train(scratch, name: "r\(ranks)", ranks: ranks == 1 ? nil : ranks)
+            let job = try Self.train(scratch, name: "r\(ranks)", ranks: ranks == 1 ? nil : ranks, extra: flags)
             #expect(job.status == 0, "R = \(ranks): \(job.output)")
             #expect(job.stdout.components(separatedBy: "step    1/3").count == 2, "R = \(ranks): \(job.stdout)")
             outcomes[ranks] = try Outcome(scratch, "r\(ranks)")
+            jobs[ranks] = job
         }
         let reference = try #require(outcomes[1])
         #expect(reference.steps.count == 3 && reference.steps.allSatisfy { $0.keys.contains("grad_norm") })
         for ranks in [2, 4] {
-            #expect(outcomes[ranks]?.steps == reference.steps, "R = \(ranks)")
-            #expect(outcomes[ranks]?.model == reference.model, "R = \(ranks): the final parameters differ")
+            #expect(outcomes[ranks]?.steps == reference.steps, "R = \(ranks), \(flags)")
+            #expect(outcomes[ranks]?.model == reference.model, "R = \(ranks), \(flags): the final parameters differ")
+            #expect(outcomes[ranks]?.residuals == reference.residuals, "R = \(ranks), \(flags): the residuals differ")
         }
         #expect(try Outcome(scratch, "r2").model != Data(), "no parameters written")
+        #expect((reference.residuals != nil) == flags.contains("--error-feedback"), "\(flags): residuals kept or not")
+
+        guard let limit = flags.firstIndex(of: "--mpi-max-count").map({ Int(flags[$0 + 1])! }) else { return }
+        // Rank 0's messages per step: the other ranks' slices of its gradient (the slices of
+        // s elements of 4 devices, the last one shorter), its own slice to each other rank.
+        let parameters = (reference.model.count - 1024) / 4
+        let s = ((parameters + 3) / 4 + 63) / 64 * 64
+        let messages = { (elements: Int) in (elements + limit - 1) / limit }
+        let expected = [2: (messages(parameters - 2 * s), messages(2 * s)),
+                        4: (2 * messages(s) + messages(parameters - 3 * s), 3 * messages(s))]
+        for (ranks, (reduceScatter, allGather)) in expected {
+            let line = "reduce-scatter \\S+ sent in \(reduceScatter) message\\(s\\), \\S+ received; all-gather \\S+ sent in \(allGather) message\\(s\\)"
+            let pattern = try Regex(line)
+            #expect(reduceScatter > 5 && jobs[ranks]?.stdout.contains(pattern) == true, "R = \(ranks): \(line) in \(jobs[ranks]?.stdout ?? "")")
+        }
     }
 
     /// su+o+c in bf16 (top-k on each rank's reduced slice, the sum rounded once into bf16), base,
@@ -78,47 +108,93 @@ import Testing
     }
 
     /// Two ranks stopped after 2 steps and resumed from their SSD directory (each rank from its
-    /// own journal in rank-r) end where an uninterrupted run ends.
-    @Test func twoRanksResumeFromTheirDevices() throws {
+    /// own journal in rank-r) end where an uninterrupted run ends; so do two ranks killed in
+    /// step 2 once their devices committed it, their journals at step 1 (a checkpoint there).
+    /// With error feedback, whose residuals only checkpoints keep, each rank goes back to the
+    /// run's last checkpoint: its own devices' snapshots (the killed run's devices are a step
+    /// past it) and its part of the checkpoint's residuals.
+    @Test(arguments: [[], Self.errorFeedback])
+    func twoRanksResumeFromTheirDevices(flags: [String]) throws {
         let scratch = try Scratch()
-        let whole = try Self.train(scratch, name: "whole", ranks: 2)
-        let first = try Self.train(scratch, name: "parts", ranks: 2, steps: 2)
-        let rest = try Self.train(scratch, name: "parts", ranks: 2, extra: ["--resume", "\(scratch.path)/parts-ssd"])
+        let whole = try Self.train(scratch, name: "whole", ranks: 2, extra: flags)
+        let first = try Self.train(scratch, name: "parts", ranks: 2, steps: 2, extra: flags)
+        let rest = try Self.train(scratch, name: "parts", ranks: 2, extra: flags + ["--resume", "\(scratch.path)/parts-ssd"])
         for job in [whole, first, rest] { #expect(job.status == 0, "\(job.output)") }
         #expect(FileManager.default.fileExists(atPath: "\(scratch.path)/parts-ssd/rank-1/trainer-state.journal"))
-        #expect(try Outcome(scratch, "parts") == Outcome(scratch, "whole"))
+        #expect(try Outcome(scratch, "parts") == Outcome(scratch, "whole"), "\(flags)")
+
+        let killed = try Self.train(scratch, name: "killed", ranks: 2,
+                                    extra: flags + ["--checkpoint-every", "1", "--host-fault", "crash@step=2,phase=committed"])
+        #expect(killed.status != 0 && killed.output.contains("signal 9"), "\(killed.output)")
+        let resumed = try Self.train(scratch, name: "killed", ranks: 2, extra: flags + ["--resume", "\(scratch.path)/killed-ssd"])
+        #expect(resumed.status == 0, "\(resumed.output)")
+        #expect(try Outcome(scratch, "killed") == Outcome(scratch, "whole"), "killed: \(flags)")
+        for job in [rest, resumed] where !flags.isEmpty {
+            #expect(job.output.contains("going back to the last checkpoint"), "\(job.output)")
+        }
     }
+
+    /// su+o+c with error feedback, top 10 %.
+    static let errorFeedback = ["--mode", "su+o+c", "--topk-ratio", "0.1", "--error-feedback"]
 
     /// Resharding over ranks: two ranks of 2 devices stopped after 2 steps, their checkpoint
     /// exported (from the checkpoint directory, and from the SSD directory, every rank's devices
     /// in rank order: the same files), go on from the export on 4 ranks of 1 device and on 1
     /// process with 4, and both end where the uninterrupted one-rank run ends, to the bit. The
-    /// run's own checkpoint directory is refused over ranks, saying to export it.
-    @Test func anExportedCheckpointResumesOnOtherRanks() throws {
+    /// run's own checkpoint directory is refused over ranks, saying to export it. With error
+    /// feedback the export holds the residuals of every rank's devices, which each rank of the
+    /// resumed run cuts its part from.
+    @Test(arguments: [[], Self.errorFeedback])
+    func anExportedCheckpointResumesOnOtherRanks(flags: [String]) throws {
         let scratch = try Scratch()
-        let whole = try Self.train(scratch, name: "whole", ranks: nil)
-        let first = try Self.train(scratch, name: "parts", ranks: 2, steps: 2)
+        let whole = try Self.train(scratch, name: "whole", ranks: nil, extra: flags)
+        let first = try Self.train(scratch, name: "parts", ranks: 2, steps: 2, extra: flags)
         for job in [whole, first] { #expect(job.status == 0, "\(job.output)") }
         let exported = ["from-checkpoint": "\(scratch.path)/parts", "from-ssd": "\(scratch.path)/parts-ssd"]
+        let residuals = flags.isEmpty ? ":" : ", with the error-feedback residuals:"
         for (name, source) in exported {
             let export = try MPIJob.run(ranks: nil, ["checkpoint", "export", source, "--out", "\(scratch.path)/\(name)"])
-            #expect(export.status == 0 && export.stdout.contains("exported step 2 from 4 device(s)"), "\(export.output)")
+            #expect(export.status == 0 && export.stdout.contains("exported step 2 from 4 device(s)\(residuals)"), "\(export.output)")
         }
-        for file in ["model.safetensors", "optimizer.safetensors", "trainer-state.json"] {
+        let files = ["model.safetensors", "optimizer.safetensors", "trainer-state.json"] + (flags.isEmpty ? [] : ["error-feedback.safetensors"])
+        for file in files {
             let a = FileManager.default.contents(atPath: "\(scratch.path)/from-checkpoint/\(file)")
             #expect(a != nil && a == FileManager.default.contents(atPath: "\(scratch.path)/from-ssd/\(file)"), "\(file)")
         }
-        let refused = try Self.train(scratch, name: "parts", ranks: 4, extra: ["--resume", "\(scratch.path)/parts"])
+        let refused = try Self.train(scratch, name: "parts", ranks: 4, extra: flags + ["--resume", "\(scratch.path)/parts"])
         #expect(refused.status != 0 && refused.output.contains("or from an exported checkpoint on any number of ranks and devices"),
                 "\(refused.output)")
 
-        let four = try Self.train(scratch, name: "parts", ranks: 4, extra: ["--resume", "\(scratch.path)/from-checkpoint"])
-        let one = try Self.train(scratch, name: "one", ranks: nil, extra: ["--resume", "\(scratch.path)/from-ssd"])
+        let four = try Self.train(scratch, name: "parts", ranks: 4, extra: flags + ["--resume", "\(scratch.path)/from-checkpoint"])
+        let one = try Self.train(scratch, name: "one", ranks: nil, extra: flags + ["--resume", "\(scratch.path)/from-ssd"])
         for job in [four, one] { #expect(job.status == 0, "\(job.output)") }
         let reference = try Outcome(scratch, "whole")
-        #expect(try Outcome(scratch, "parts") == reference, "2 ranks, then 4")
+        #expect(try Outcome(scratch, "parts") == reference, "2 ranks, then 4: \(flags)")
         let alone = try Outcome(scratch, "one")
-        #expect(alone.model == reference.model && alone.steps == [reference.steps[2]], "2 ranks, then 1")
+        #expect(alone.model == reference.model && alone.steps == [reference.steps[2]] && alone.residuals == reference.residuals,
+                "2 ranks, then 1: \(flags)")
+    }
+
+    /// `--attach` over ranks: four devices started beforehand and named in rank order, two
+    /// ranks of two attach to their own and end with the bits of one process that starts its own
+    /// four; a list of another length is refused, naming the flag.
+    @Test func ranksAttachToTheirPartOfTheDevices() throws {
+        let scratch = try Scratch()
+        let devices = try DeviceProcesses(DeviceProcesses.Options(count: 4, directory: "\(scratch.path)/devices", dram: "16MiB"))
+        defer { devices.terminate() }
+        let refused = try Self.train(scratch, name: "refused", ranks: 2, extra: ["--attach"] + devices.socketPaths.prefix(3))
+        #expect(refused.status != 0 && refused.output.contains("--attach names 3 socket(s); a run of 2 ranks of --devices 2 attaches to 4"),
+                "\(refused.output)")
+        let attached = try Self.train(scratch, name: "attached", ranks: 2, extra: ["--attach"] + devices.socketPaths)
+        let alone = try Self.train(scratch, name: "alone", ranks: nil)
+        #expect(attached.status == 0 && alone.status == 0, "\(attached.output)\n\(alone.output)")
+        // The ranks started no devices of their own: rank 0's checkpoint names the snapshots
+        // of the first two devices started beforehand.
+        #expect(!FileManager.default.fileExists(atPath: "\(scratch.path)/attached-ssd/rank-1/device-0.ssd"))
+        let state = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: "\(scratch.path)/attached/trainer-state.json")))
+        let snapshots = try #require((state as? [String: Any])?["snapshots"] as? [String])
+        #expect(snapshots.count == 2 && zip(snapshots, 0...).allSatisfy { $0.hasPrefix("\(scratch.path)/devices/device-\($1).") }, "\(snapshots)")
+        #expect(try Outcome(scratch, "attached") == Outcome(scratch, "alone"))
     }
 
     /// A device that crashes on every rank in step 2 (device 0 of each, `--device-fault`) is

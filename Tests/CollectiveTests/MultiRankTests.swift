@@ -98,10 +98,18 @@ struct CheckRun {
     static let seed: UInt64 = 17
     static let gradients = (0..<microBatches).map { CollectiveCheck.microBatchGradient($0, elements: elements, seed: seed) }
 
+    /// The messages a run of `elements` goes as, in messages of at most `maximumCount` (nil: the
+    /// world's default, which none of these runs reach).
+    static func messages(_ elements: Int, _ maximumCount: Int?) -> Int {
+        guard let maximumCount else { return elements > 0 ? 1 : 0 }
+        return (elements + maximumCount - 1) / maximumCount
+    }
+
     /// What every rank of a run over `slices` must have seen, computed here from the micro-batch
     /// gradients: their sum in the canonical order (one rank summing all of them), its fp16
-    /// copy, the scalars folded in rank order, and the bytes each collective must move.
-    func expectReports(_ run: CheckRun, slices: [Int], sum: [Float], label: String) {
+    /// copy, the scalars folded in rank order, and the bytes and messages each collective must
+    /// move (with `--mpi-max-count maximumCount`).
+    func expectReports(_ run: CheckRun, slices: [Int], sum: [Float], label: String, maximumCount: Int? = nil) {
         let ranks = slices.count
         #expect(run.status == 0, "\(label): exit status \(run.status)\n\(run.output)")
         #expect(run.reports.count == ranks, "\(label): \(run.reports.count) of \(ranks) ranks wrote their report")
@@ -120,12 +128,18 @@ struct CheckRun {
             #expect(report.scalarSums == folded, "\(label): rank \(r)'s scalars")
             #expect(report.anyRaised && !report.anyQuiet)
             // Payload across ranks: the others' parts of my partial out, my slice from each other
-            // rank in; my new slice out to each other rank (fp32 then fp16), the others' in.
+            // rank in; my new slice out to each other rank (fp32 then fp16), the others' in. Each
+            // run to a peer goes as messages of at most maximumCount elements; the scalars are 4,
+            // 1 and 1 values.
             let own = slices[r]
             let others = Self.elements - own
-            let reduceScatter = CollectiveTraffic(calls: 1, bytesSent: others * 4, bytesReceived: (ranks - 1) * own * 4)
-            let allGather = CollectiveTraffic(calls: 2, bytesSent: (ranks - 1) * own * 6, bytesReceived: others * 6)
-            let scalars = CollectiveTraffic(calls: 3, bytesSent: (ranks - 1) * 6 * 8, bytesReceived: (ranks - 1) * 6 * 8)
+            let peers = (0..<ranks).filter { $0 != r }
+            let reduceScatter = CollectiveTraffic(calls: 1, bytesSent: others * 4, bytesReceived: (ranks - 1) * own * 4,
+                                                  messagesSent: peers.reduce(0) { $0 + Self.messages(slices[$1], maximumCount) })
+            let allGather = CollectiveTraffic(calls: 2, bytesSent: (ranks - 1) * own * 6, bytesReceived: others * 6,
+                                              messagesSent: 2 * (ranks - 1) * Self.messages(own, maximumCount))
+            let scalars = CollectiveTraffic(calls: 3, bytesSent: (ranks - 1) * 6 * 8, bytesReceived: (ranks - 1) * 6 * 8,
+                                            messagesSent: (ranks - 1) * (Self.messages(4, maximumCount) + 2))
             if ranks > 1 {
                 #expect(report.traffic["reduce-scatter"] == reduceScatter, "\(label): rank \(r)")
                 #expect(report.traffic["all-gather"] == allGather, "\(label): rank \(r)")
@@ -155,6 +169,20 @@ struct CheckRun {
         #expect(run.reports.allSatisfy { $0.launcher != nil })
     }
 
+    /// Slices far over the message limit (`--mpi-max-count`: 97 elements, which divides no
+    /// slice, and 3, which also cuts the 4 scalars in two): each run goes as many messages, and
+    /// every rank still ends with the bits of one rank summing all eight micro-batches, which
+    /// are those of the same slices in one message each (`ranksGetTheBitsOfOneRank`).
+    @Test(arguments: [([2050, 2049], 97), ([1000, 0, 2099, 1000], 97), ([1025, 1025, 1025, 1024], 3)])
+    func slicesOverTheMessageLimitGoAsManyMessagesWithTheSameBits(slices: [Int], maximumCount: Int) throws {
+        let run = try CheckRun.run(ranks: slices.count, ["--elements", "\(Self.elements)", "--micro-batches", "\(Self.microBatches)",
+                                                        "--seed", "\(Self.seed)", "--slices", slices.map(String.init).joined(separator: ","),
+                                                        "--mpi-max-count", "\(maximumCount)"])
+        expectReports(run, slices: slices, sum: Self.oneRankSum, label: "R = \(slices.count), slices \(slices), messages of \(maximumCount)",
+                      maximumCount: maximumCount)
+        #expect(run.reports.allSatisfy { ($0.traffic["reduce-scatter"]?.messagesSent ?? 0) > 10 }, "a slice in few messages")
+    }
+
     /// Three ranks of two micro-batches: not the one-rank bits (`ranksReproduceOneRank` is
     /// false), but their own fixed order, the tree over the ranks' partial sums.
     @Test func threeRanksSumInTheirOwnFixedOrder() throws {
@@ -168,23 +196,34 @@ struct CheckRun {
         for report in run.reports { #expect(report.sum == threeRanks.map(\.bitPattern), "rank \(report.rank)") }
     }
 
-    /// The bytes counted against what Open MPI's point-to-point layer says it sent (its
-    /// monitoring component). At R = 2 no MPI algorithm can forward another rank's data, so the
-    /// two must agree exactly, uneven slices or not.
-    @Test func bytesCountedAreWhatMPISentAtTwoRanks() throws {
-        let run = try CheckRun.run(ranks: 2, ["--elements", "\(Self.elements)", "--micro-batches", "\(Self.microBatches)",
-                                             "--seed", "\(Self.seed)", "--slices", "3000,1099"],
-                                   mca: ["pml_monitoring_enable": "1", "pml_monitoring_enable_output": "1"])
-        expectReports(run, slices: [3000, 1099], sum: Self.oneRankSum, label: "R = 2 monitored")
-        // Lines "E<tab>from<tab>to<tab>N bytes<tab>M msgs sent…", one per pair of ranks.
-        var measured: [Int: Int] = [:]
-        for match in run.job.stdout.matches(of: /(?m)^[EI]\t(\d+)\t(\d+)\t(\d+) bytes/) {
-            measured[Int(match.output.1)!, default: 0] += Int(match.output.3)!
+    /// The bytes and messages counted against what Open MPI's point-to-point layer says it sent
+    /// (its monitoring component, `E` lines for the messages the collectives send, `I` for MPI's
+    /// own inside its collectives, here the barrier's). No MPI algorithm forwards another rank's
+    /// data (the collectives' messages go straight to their peer), so the two must agree
+    /// exactly, uneven slices or not, at 2 ranks and 4, in one message per run or many.
+    @Test(arguments: [([3000, 1099], nil), ([3000, 1099], 97), ([1000, 0, 2099, 1000], 97)] as [([Int], Int?)])
+    func bytesCountedAreWhatMPISent(slices: [Int], maximumCount: Int?) throws {
+        let label = "R = \(slices.count) monitored, slices \(slices), messages of \(maximumCount.map(String.init) ?? "any size")"
+        let run = try CheckRun.run(ranks: slices.count, ["--elements", "\(Self.elements)", "--micro-batches", "\(Self.microBatches)",
+                                                        "--seed", "\(Self.seed)", "--slices", slices.map(String.init).joined(separator: ",")]
+                                       + (maximumCount.map { ["--mpi-max-count", "\($0)"] } ?? []),
+                                   mca: ["pml_monitoring_enable": "2", "pml_monitoring_enable_output": "1"])
+        expectReports(run, slices: slices, sum: Self.oneRankSum, label: label, maximumCount: maximumCount)
+        // Lines "E<tab>from<tab>to<tab>N bytes<tab>M msgs sent…", one per pair of ranks and kind.
+        var measured: [String: [Int: (bytes: Int, messages: Int)]] = [:]
+        for match in run.job.stdout.matches(of: /(?m)^([EI])\t(\d+)\t(\d+)\t(\d+) bytes\t(\d+) msgs sent/) {
+            let (kind, rank) = (String(match.output.1), Int(match.output.2)!)
+            let sofar = measured[kind, default: [:]][rank] ?? (0, 0)
+            measured[kind, default: [:]][rank] = (sofar.bytes + Int(match.output.4)!, sofar.messages + Int(match.output.5)!)
         }
-        #expect(measured.count == 2, "no monitoring lines from Open MPI's pml monitoring in:\n\(run.output)")
+        #expect(measured["E"]?.count == slices.count, "\(label): no monitoring lines from Open MPI's pml monitoring in:\n\(run.output)")
         for report in run.reports {
             let counted = report.traffic.values.reduce(0) { $0 + $1.bytesSent }
-            #expect(measured[report.rank] == counted, "rank \(report.rank): MPI sent \(measured[report.rank] ?? -1) bytes, counted \(counted)")
+            let messages = report.traffic.values.reduce(0) { $0 + $1.messagesSent }
+            let sent = measured["E"]?[report.rank]
+            #expect(sent?.bytes == counted, "\(label), rank \(report.rank): MPI sent \(sent?.bytes ?? -1) bytes, counted \(counted)")
+            #expect(sent?.messages == messages, "\(label), rank \(report.rank): MPI sent \(sent?.messages ?? -1) messages, counted \(messages)")
+            #expect(measured["I"]?[report.rank]?.bytes ?? 0 == 0, "\(label), rank \(report.rank): MPI's own collectives moved data")
         }
     }
 
@@ -199,9 +238,10 @@ struct CheckRun {
         let run = try CheckRun.run(ranks: 2, ["--elements", "\(Self.elements)", "--micro-batches", "\(Self.microBatches)", "--disagree-on-slices"])
         #expect(run.status != 0)
         #expect(run.reports.isEmpty)
-        // MPI returned MPI_ERR_TRUNCATE to a rank instead of aborting, and that rank said so.
+        // MPI returned MPI_ERR_TRUNCATE (a message longer than its receive) to a rank instead of
+        // aborting, and that rank said so.
         let named = (0..<2).filter {
-            run.output.contains("rank \($0) of 2: reduce-scatter failed in MPI_Alltoallv (MPI error class \(MPI_ERR_TRUNCATE)")
+            run.output.contains("rank \($0) of 2: reduce-scatter failed in MPI_Waitall (MPI error class \(MPI_ERR_TRUNCATE)")
         }
         #expect(!named.isEmpty, "\(run.output)")
     }

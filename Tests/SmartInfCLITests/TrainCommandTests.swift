@@ -212,6 +212,7 @@ import Testing
             (["--init", "gpt2:1,2,32,16,256", "--mode", "turbo"], nil,
              "The value 'turbo' is invalid for '--mode <mode>'. Please provide one of 'base', 'su', 'su+o' or 'su+o+c'."),
             (["--init", "gpt2:1,2,32,16,256", "--attach", "\(dir)/nobody.sock"], nil, "device 0 (\(dir)/nobody.sock) failed: cannot connect"),
+            (["--init", "gpt2:1,2,32,16,256", "--mpi-max-count", "0"], nil, "--mpi-max-count must be in 1...2147483647 (an MPI count), got 0"),
             (["--init", "gpt2:1,2,32,16,256", "--precision", "fp8"], nil,
              "The value 'fp8' is invalid for '--precision <precision>'. Please provide one of 'fp32', 'fp16' or 'bf16'."),
             (["--init", "gpt2:1,2,32,16,256", "--lr-schedule", "linear"], nil,
