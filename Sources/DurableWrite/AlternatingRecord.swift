@@ -78,15 +78,22 @@ public final class AlternatingRecord {
     /// `damaged` if the file is there but neither slot holds an intact record (something other
     /// than a crash damaged it: a crash tears at most the slot being written).
     public static func read(from path: String) throws(AlternatingRecordError) -> [UInt8]? {
+        try records(from: path)?.first
+    }
+
+    /// Every intact record's payload in the file at `path`, the newest first: the newest and,
+    /// unless a crash tore it or none was written yet, the one before it. nil if there is no
+    /// such file; `damaged` if neither slot holds an intact record.
+    public static func records(from path: String) throws(AlternatingRecordError) -> [[UInt8]]? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             if errno == ENOENT { return nil }
             throw .unreadable(path: path, code: errno)
         }
         defer { close(descriptor) }
-        let records = slots(descriptor).compactMap { $0 }
-        guard let record = records.max(by: { $0.sequence < $1.sequence }) else { throw .damaged(path: path) }
-        return record.payload
+        let records = slots(descriptor).compactMap { $0 }.sorted { $0.sequence > $1.sequence }
+        guard !records.isEmpty else { throw .damaged(path: path) }
+        return records.map(\.payload)
     }
 
     /// Each slot's record, nil where the slot is empty, short or fails its checksum.

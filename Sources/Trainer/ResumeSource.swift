@@ -1,3 +1,4 @@
+import Collective
 import Foundation
 import Logging
 
@@ -58,6 +59,26 @@ enum ResumeSource {
         } else {
             throw TrainingError.badOption("--resume \(directory): expected a checkpoint (with \(PortableCheckpoint.stateFile)), an exported checkpoint (with \(PortableCheckpoint.modelFile)) or a run's SSD directory (with \(TrainerJournal.fileName)); found none of them")
         }
+    }
+
+    /// The same resume on every rank of `world`. A job killed as a whole stops its ranks at
+    /// slightly different instants, so one rank's journal may hold a step another's has not
+    /// settled; every rank keeps the step before its newest too (the journal's other slot, and
+    /// the devices' other state slot), so a rank one step ahead goes back to the step all hold,
+    /// and its devices roll back to it as a device one step ahead always does. Journals further
+    /// apart cannot come from one job's crash: they are refused, rank by rank.
+    func agreeing(over world: World, logger: Logger) throws -> ResumeSource {
+        let steps = try world.allGather([Double(state.stepsDone)]).map { Int($0) }
+        guard world.size > 1, let common = steps.min(), steps.contains(where: { $0 != common }) else { return self }
+        guard case .devices(let directory, let newest) = self, steps.allSatisfy({ $0 - common <= 1 }) else {
+            throw TrainingError.badOption("--resume: the ranks' journals stand at steps \(steps) (rank by rank); a job resumes only when they agree or stand one step apart in their SSD directories")
+        }
+        if newest.stepsDone == common { return self }
+        guard let previous = try TrainerJournal.entries(in: directory).first(where: { $0.stepsDone == common }) else {
+            throw TrainingError.badOption("--resume \(directory): this rank's journal stands at step \(newest.stepsDone) and no longer holds step \(common), where another rank stands")
+        }
+        logger.notice("--resume \(directory): the ranks' journals stand at steps \(steps) (rank by rank); this rank goes back to step \(common), the last one every rank settled")
+        return .devices(directory: directory, previous)
     }
 
     /// The trainer state the run goes on from.

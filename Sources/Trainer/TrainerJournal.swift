@@ -34,13 +34,21 @@ public final class TrainerJournal {
 
     /// The newest state the journal in `directory` holds.
     public static func newest(in directory: String) throws -> TrainerState {
+        guard let newest = try entries(in: directory).first else { throw TrainingError.badOption("--resume \(directory): no \(fileName) there") }
+        return newest
+    }
+
+    /// The states the journal in `directory` holds, the newest first: the last step that settled
+    /// and (unless a crash tore its slot) the one before, which a rank one step ahead of the
+    /// others goes back to.
+    public static func entries(in directory: String) throws -> [TrainerState] {
         let path = path(in: directory)
-        let bytes: [UInt8]?
-        do { bytes = try AlternatingRecord.read(from: path) } catch {
+        let records: [[UInt8]]?
+        do { records = try AlternatingRecord.records(from: path) } catch {
             throw TrainingError.badOption("--resume \(directory): \(error)")
         }
-        guard let bytes else { throw TrainingError.badOption("--resume \(directory): no \(fileName) there") }
-        return try TrainerState.decode(Data(bytes), from: path)
+        guard let records else { throw TrainingError.badOption("--resume \(directory): no \(fileName) there") }
+        return try records.map { try TrainerState.decode(Data($0), from: path) }
     }
 
     /// Removes the journal of an earlier run in `directory` (a new run starts its own).

@@ -85,7 +85,7 @@ public final class TrainingRun {
                                        deviceTimeout: options.deviceTimeout)
         do { try placement.validate() } catch { throw TrainingError.badOption(error.description) }
         OpenBLAS.setThreadCount(options.blasThreads)
-        let source = try options.resume.flatMap { try ResumeSource.resolve($0, options: options, logger: logger) }
+        let source = try options.resume.flatMap { try ResumeSource.resolve($0, options: options, logger: logger)?.agreeing(over: world, logger: logger) }
         let saved = source?.state
         lastCheckpoint = source?.checkpoint
         // The model's shape, and for a new run its initial parameters. A resumed run takes its
@@ -132,10 +132,6 @@ public final class TrainingRun {
         }
         if let saved {
             stepsDone = saved.stepsDone
-            let steps = try world.allGather([Double(saved.stepsDone)])
-            guard steps.allSatisfy({ $0 == steps[0] }) else {
-                throw TrainingError.badOption("--resume: the ranks' journals stand at steps \(steps.map { Int($0) }) (rank by rank); a job resumes only when they agree")
-            }
             for _ in 0..<saved.stepsDone * options.gradientAccumulationSteps { _ = trainLoader.next() }
         }
 

@@ -134,6 +134,30 @@ import Testing
         }
     }
 
+    /// A job killed as a whole stops its ranks at slightly different instants: here rank 1's
+    /// devices committed step 3 but its journal still says step 2 (its step-2 journal put back
+    /// after a run to step 3), while rank 0's says 3. The resume brings rank 0 back to step 2
+    /// (its journal's other slot; its devices roll back), redoes step 3 on both, and ends where
+    /// the uninterrupted run ends, to the bit. Journals two steps apart are refused by rank.
+    @Test func ranksOneStepApartResumeFromTheStepBothHold() throws {
+        let scratch = try Scratch()
+        let whole = try Self.train(scratch, name: "whole", ranks: 2, steps: 4)
+        let first = try Self.train(scratch, name: "parts", ranks: 2, steps: 2)
+        let journal = "\(scratch.path)/parts-ssd/rank-1/trainer-state.journal"
+        let atStepTwo = try #require(FileManager.default.contents(atPath: journal))
+        let second = try Self.train(scratch, name: "parts", ranks: 2, steps: 3, extra: ["--resume", "\(scratch.path)/parts-ssd"])
+        try atStepTwo.write(to: URL(fileURLWithPath: journal))
+        let rest = try Self.train(scratch, name: "parts", ranks: 2, steps: 4, extra: ["--resume", "\(scratch.path)/parts-ssd"])
+        for job in [whole, first, second, rest] { #expect(job.status == 0, "\(job.output)") }
+        #expect(rest.output.contains("the ranks' journals stand at steps [3, 2] (rank by rank); this rank goes back to step 2"), "\(rest.output)")
+        #expect(try Outcome(scratch, "parts") == Outcome(scratch, "whole"))
+
+        // Rank 1 back at step 2 again while rank 0 stands at 4: no crash leaves that.
+        try atStepTwo.write(to: URL(fileURLWithPath: journal))
+        let refused = try Self.train(scratch, name: "parts", ranks: 2, steps: 5, extra: ["--resume", "\(scratch.path)/parts-ssd"])
+        #expect(refused.status != 0 && refused.output.contains("the ranks' journals stand at steps [4, 2] (rank by rank)"), "\(refused.output)")
+    }
+
     /// su+o+c with error feedback, top 10 %.
     static let errorFeedback = ["--mode", "su+o+c", "--topk-ratio", "0.1", "--error-feedback"]
 

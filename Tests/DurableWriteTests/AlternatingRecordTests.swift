@@ -23,9 +23,12 @@ import Testing
             #expect(try AlternatingRecord.read(from: path) == nil)
             var record = try AlternatingRecord(path: path, initial: payload(0))
             #expect(try AlternatingRecord.read(from: path) == payload(0))
+            #expect(try AlternatingRecord.records(from: path) == [payload(0)])
             for n in 1...9 {
                 try record.write(payload(n))
                 #expect(try AlternatingRecord.read(from: path) == payload(n))
+                // The record before it stays in the other slot (a rank one step ahead goes back to it).
+                if n % 3 != 1 { #expect(try AlternatingRecord.records(from: path) == [payload(n), payload(n - 1)]) }
                 if n % 3 == 0 {
                     record = try AlternatingRecord(path: path, initial: payload(100 + n))
                     #expect(try AlternatingRecord.read(from: path) == payload(100 + n))
@@ -48,6 +51,7 @@ import Testing
             for tear in [0, 1, 7, 23, 24, 25, whole - 1] {
                 try AlternatingRecord(path: path, initial: payload(2)).write(payload(3), tearAfter: tear)
                 #expect(try AlternatingRecord.read(from: path) == payload(2), "torn after \(tear) bytes")
+                #expect(try AlternatingRecord.records(from: path)?.contains(payload(3)) == false, "torn after \(tear) bytes")
             }
             try record.write(payload(4))
             #expect(try AlternatingRecord.read(from: path) == payload(4))
