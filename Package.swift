@@ -117,7 +117,7 @@ let package = Package(
         .target(name: "Trainer", dependencies: ["DeepSpeedConfig", "GPT", "Offload", "OffloadStep", "DeviceProtocol", "Safetensors", "Optim", "SeededRandom", "LiveClock", "Plan", "HardwareModel", "Trace", "DurableWrite", "OffloadVocabulary", "SizeNotation", "Collective", "ReductionOrder", logging]),
         .target(name: "Benchmarking", dependencies: [
             "Optim", "Compression", "BlockIO", "SmartSSD", "DeviceProtocol", "SeededRandom", "Offload", "OffloadVocabulary",
-            "Threading", "DurableWrite", "Collective", logging,
+            "Threading", "DurableWrite", "Collective", "Checksum", logging,
         ]),
         // Fuzz harnesses: every decoder of untrusted bytes with its seeds and checks, and a
         // mutation engine; run by `smartinf-fuzz` (below) and by the FuzzRegressionTests.

@@ -1,3 +1,4 @@
+import Checksum
 import Optim
 
 /// `smartinf bench optim`: update-kernel throughput against the memory-copy limit.
@@ -78,11 +79,20 @@ public struct OptimBenchmark: Sendable {
         public var inPlaceGigabytesPerSecond: Double
         /// Kernel GB/s ÷ in-place GB/s: the stricter ratio.
         public var ratioToInPlace: Double
+        /// GB/s of CRC32C over p and the states as stored: a device checksums that slot twice a
+        /// step (the loaded one against its commit, the written one for its commit), on the
+        /// thread that runs the kernel. nil in documents written before it was measured.
+        public var checksumGigabytesPerSecond: Double?
     }
 
     public let options: Options
 
     public init(_ options: Options) { self.options = options }
+
+    /// CRC32C of a buffer's bytes, continuing from `seed`.
+    private static func checksum<T>(_ buffer: AlignedBuffer<T>, seed: UInt32) -> UInt32 {
+        buffer.withUnsafeBufferPointer { CRC32C.checksum(UnsafeRawBufferPointer($0), seed: seed) }
+    }
 
     public func run() -> [Row] {
         let n = options.parameters
@@ -106,6 +116,8 @@ public struct OptimBenchmark: Sendable {
                     let copy = MemoryTrafficLimit(.copy, bytesMoved: bytes, threads: threads)
                     let inPlace = MemoryTrafficLimit(.inPlace, bytesMoved: bytes, threads: threads)
                     var step = 0
+                    let slotBytes = 4 * n + optimizer.stateCount * precision.storedBytes(elements: n)
+                    var checksum: UInt32 = 0
                     let samples = Timing.interleaved(repetitions: options.repetitions, [
                         { copy.run() },
                         { inPlace.run() },
@@ -118,6 +130,11 @@ public struct OptimBenchmark: Sendable {
                             } else {
                                 kernel.run(update, parameters: parameters, states: used, gradient: gradient, copyOut: copyOut)
                             }
+                        },
+                        {
+                            checksum = Self.checksum(parameters, seed: checksum)
+                            if let stored { checksum = stored.reduce(checksum) { Self.checksum($1, seed: $0) } }
+                            else { checksum = used.reduce(checksum) { Self.checksum($1, seed: $0) } }
                         },
                     ])
                     let kernelSeconds = Timing.median(samples[2])
@@ -132,7 +149,8 @@ public struct OptimBenchmark: Sendable {
                         seconds: SampledFigure(samples[2]), parametersPerSecond: Double(n) / kernelSeconds,
                         gigabytesPerSecond: gbps, memoryCopyGigabytesPerSecond: copyGbps,
                         ratioToMemoryCopy: gbps / copyGbps, inPlaceGigabytesPerSecond: inPlaceGbps,
-                        ratioToInPlace: gbps / inPlaceGbps))
+                        ratioToInPlace: gbps / inPlaceGbps,
+                        checksumGigabytesPerSecond: Double(slotBytes) / Timing.median(samples[3]) / 1e9))
                 }
             }
         }

@@ -37,8 +37,14 @@ struct ThisMachine {
         guard let adam = optim.filter({ $0.optimizer == "adamw" && $0.states == "fp32" && $0.threads == 1 }).first else {
             throw ValidationError("--optim: no adamw row at 1 thread (run bench optim --optimizer adamw --threads 1)")
         }
-        // Our accounting: 16 B of fp32 optimizer input (gradient, p, m, v) per parameter.
-        updateRate = adam.parametersPerSecond * 16
+        // Our accounting: 16 B of fp32 optimizer input (gradient, p, m, v) per parameter. The live
+        // engines' update stage (a device's, and base's in-process ones) does more than the kernel:
+        // it checks the loaded p-and-states slot against its commit and checksums the written one
+        // for the next commit, two CRC32C passes over 12 B per parameter on the same thread.
+        guard let checksumRate = adam.checksumGigabytesPerSecond, checksumRate > 0 else {
+            throw ValidationError("--optim: the adamw row has no checksumGigabytesPerSecond (written by an older smartinf): run bench optim again")
+        }
+        updateRate = 16 / (1 / adam.parametersPerSecond + 2 * 12 / (checksumRate * 1e9))
         memoryCopy = adam.memoryCopyGigabytesPerSecond * 1e9
         guard let step = train.filter({ $0.model == model.initSpec && $0.batchSize == shape.batch && $0.sequenceLength == shape.sequence })
             .min(by: { $0.secondsPerStep < $1.secondsPerStep }) else {
@@ -71,7 +77,7 @@ struct ThisMachine {
               "schema": 1, "kind": "host",
               "description": "This machine as the host of emulated devices: host and devices exchange data through memory, and every device's SSD file is on this machine's one disk.",
               "link": {"shared": \(leaf(q(rate(memoryCopy)), memory)), "sharedNominal": \(leaf(q(rate(memoryCopy)), memory))},
-              "cpu": {"update": \(leaf(q(rate(updateRate)), "measured AdamW kernel throughput × 16 B of fp32 input per parameter, " + sources.optim))},
+              "cpu": {"update": \(leaf(q(rate(updateRate)), "measured AdamW kernel plus two CRC32C passes over p, m and v (the engine's update stage), × 16 B of fp32 input per parameter, " + sources.optim))},
               "latency": {"command": \(leaf(q("10us"), "assumption: a local socket round trip between processes"))},
               "storage": {"sharedDrive": \(leaf("true", "every emulated device keeps its SSD file in one directory on this machine's disk"))}
             }
@@ -91,7 +97,7 @@ struct ThisMachine {
               "fpga": {
                 "peerToPeer": \(leaf(q(rate(memoryCopy)), "the device process reads its file into its own memory: " + memory)),
                 "peerToPeerWrite": \(leaf(q(rate(writeRate)), "the device process writes its own file like any writer: the measured write, " + sources.io)),
-                "update": \(leaf(q(rate(updateRate)), "one core running the AdamW kernel: " + sources.optim)),
+                "update": \(leaf(q(rate(updateRate)), "one core running the AdamW kernel and the two CRC32C passes of the slot: " + sources.optim)),
                 "decompressUpdate": \(leaf(q(rate(updateRate)), "as update (model-check runs no su+o+c)")),
                 "dram": \(leaf(q("\(dram)B"), "smartinf train --dram")),
                 "chunk": \(leaf(q("\(max(1, dram / 3))B"), "a third of the DRAM: three buffer sets")),

@@ -57,6 +57,9 @@ struct SmartInfProcess {
             let copy = try #require(row["memoryCopyGigabytesPerSecond"] as? Double)
             #expect(gbps > 0 && copy > 0)
             #expect(abs(ratio - gbps / copy) <= 1e-9 * ratio)
+            // The CRC32C rate over p and the states (what the device checksums twice a step).
+            let checksum = try #require(row["checksumGigabytesPerSecond"] as? Double)
+            #expect(checksum > 0 && checksum.isFinite)
         }
     }
 

@@ -12,7 +12,8 @@ import Testing
     }
 
     /// Bench documents as `bench … --json` writes them, with round numbers: the disk reads
-    /// 2 GB/s and writes 1 GB/s at depth 16, the kernel updates 100 M parameters/s.
+    /// 2 GB/s and writes 1 GB/s at depth 16, the kernel updates 100 M parameters/s, CRC32C runs at
+    /// 12 GB/s.
     func writeBenchDocuments(model: String) throws {
         func io(_ operation: String, _ depth: Int, _ rate: Double) -> String {
             #"{"blockSize": 1048576, "bytes": 67108864, "gigabytesPerSecond": {"maximum": \#(rate), "median": \#(rate), "minimum": \#(rate)}, "operation": "\#(operation)", "queueDepth": \#(depth)}"#
@@ -21,7 +22,7 @@ import Testing
             .joined(separator: ", ") + "]}").utf8).write(to: URL(fileURLWithPath: "\(dir)/io.json"))
         try Data((#"{"benchmark": "optim", "rows": [{"bytesPerParameter": 30, "copyOut": "fp16", "gigabytesPerSecond": 3, "gradient": "fp16", "#
             + #""inPlaceGigabytesPerSecond": 6, "memoryCopyGigabytesPerSecond": 5, "optimizer": "adamw", "parameters": 1000000, "#
-            + #""parametersPerSecond": 100000000, "path": "simd", "ratioToInPlace": 0.5, "ratioToMemoryCopy": 0.6, "states": "fp32", "#
+            + #""parametersPerSecond": 100000000, "path": "simd", "ratioToInPlace": 0.5, "ratioToMemoryCopy": 0.6, "states": "fp32", "checksumGigabytesPerSecond": 12, "#
             + #""seconds": {"maximum": 0.01, "median": 0.01, "minimum": 0.01}, "threads": 1}]}"#).utf8)
             .write(to: URL(fileURLWithPath: "\(dir)/optim.json"))
         try Data((#"{"benchmark": "train", "rows": [{"backwardSeconds": 0.2, "batchSize": 2, "blasThreads": 1, "conversionShare": 0, "#
@@ -55,6 +56,9 @@ import Testing
         let drive = try String(contentsOfFile: "\(dir)/out/this-drive.json", encoding: .utf8)
         #expect(drive.contains(#""read": {"value": "2e+09B/s""#) && drive.contains(#""write": {"value": "1e+09B/s""#))
         #expect(try String(contentsOfFile: "\(dir)/out/this-host.json", encoding: .utf8).contains(#""sharedDrive": {"value": true"#))
+        // The engine's update stage: the kernel (10 ns a parameter) and two CRC32C passes over
+        // 12 B (2 ns), for 16 B of input: 16 B / 12 ns.
+        #expect(drive.contains(#""update": {"value": "1.33333e+09B/s""#), "\(drive)")
         // The measurements are a reference set that validate reads on the machine's profiles.
         let check = try SmartInfProcess.run(["validate", "--reference", "\(dir)/out/model-check-reference.json", "--folds", "none",
                                              "--host", "\(dir)/out/this-host.json", "--device", "\(dir)/out/this-drive.json",
@@ -67,5 +71,13 @@ import Testing
             "--seq", "16", "--ssd-dir", "\(dir)/ssd", "--train-data", "\(dir)/train.bin", "--out", "\(dir)/out",
         ])
         #expect(wrong.status != 0 && wrong.stderr.contains("optim.json: not a `smartinf bench io --json` document"), "\(wrong.stderr)")
+        // An optim document from before the checksum rate was measured is refused, saying why.
+        let optim = try String(contentsOfFile: "\(dir)/optim.json", encoding: .utf8)
+        try optim.replacingOccurrences(of: #""checksumGigabytesPerSecond": 12, "#, with: "").write(toFile: "\(dir)/optim.json", atomically: true, encoding: .utf8)
+        let old = try SmartInfProcess.run([
+            "model-check", "--io", "\(dir)/io.json", "--optim", "\(dir)/optim.json", "--train", "\(dir)/train.json", "--init", model,
+            "--batch", "2", "--seq", "16", "--ssd-dir", "\(dir)/ssd", "--train-data", "\(dir)/train.bin", "--out", "\(dir)/out",
+        ])
+        #expect(old.status != 0 && old.stderr.contains("has no checksumGigabytesPerSecond"), "\(old.stderr)")
     }
 }
