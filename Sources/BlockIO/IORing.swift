@@ -36,6 +36,8 @@ public final class IORing {
     /// One block in flight: where it goes and what is left of it (short transfers resubmit).
     private struct Block {
         var transfer: Int
+        /// The block's place in its transfer (0 for the first `blockSize` bytes).
+        var index: Int
         var fileOffset: Int
         var memory: UnsafeMutableRawPointer
         var length: Int
@@ -92,7 +94,14 @@ public final class IORing {
     /// but serves others (ext4 reads of unwritten extents), so leaving it to the kernel would
     /// let a misaligned caller pass on one file and fail on the next. (The block size can come
     /// from a user's configuration, so this is an error, not a trap.)
-    public func run(_ transfers: [BlockTransfer], blockSize: Int) throws(BlockIOError) {
+    ///
+    /// `meanwhile`, if given, is called on this thread between waits with how many leading
+    /// bytes of each transfer are done: a read's have landed in memory, a write's have reached
+    /// the file. It lets the caller work on the bytes at the disk's pace while the rest is in
+    /// flight (a device checksums a slot as it moves): the ring is refilled only after it
+    /// returns. It is not called again once a transfer has failed.
+    public func run(_ transfers: [BlockTransfer], blockSize: Int,
+                    meanwhile: ((_ ready: [Int]) -> Void)? = nil) throws(BlockIOError) {
         precondition(blockSize > 0, "block size must be positive")
         var pending: [Block] = []
         for (t, transfer) in transfers.enumerated() {
@@ -101,10 +110,12 @@ public final class IORing {
             var done = 0
             while done < transfer.memory.count {
                 let length = min(blockSize, transfer.memory.count - done)
-                pending.append(Block(transfer: t, fileOffset: transfer.fileOffset + done, memory: base + done, length: length))
+                pending.append(Block(transfer: t, index: done / blockSize, fileOffset: transfer.fileOffset + done,
+                                     memory: base + done, length: length))
                 done += length
             }
         }
+        var done = meanwhile.map { _ in CompletedPrefixes(transfers, blockSize: blockSize) }
         // Blocks are submitted in file order; `pending` is consumed from the front.
         pending.reverse()
         var slots = [Block?](repeating: nil, count: queueDepth)
@@ -121,11 +132,12 @@ public final class IORing {
                 // The bound the ring was sized for: one submission-queue entry per request.
                 precondition(inFlight <= queueDepth, "\(inFlight) requests in flight on a ring of depth \(queueDepth)")
             }
-            let submitted = io_uring_submit_and_wait(ring, 1)
-            if submitted < 0 && submitted != -EINTR && submitted != -EAGAIN && submitted != -EBUSY {
-                // The ring itself is broken: nothing more will complete.
-                throw BlockIOError(.submit, path: transfers.first?.file.path ?? "io_uring", code: -submitted)
+            if failure == nil, let meanwhile, let done {
+                // Submitted first, so that the disk has a full queue while the caller works.
+                try submit(waitingFor: 0, path: transfers.first?.file.path)
+                meanwhile(done.ready)
             }
+            try submit(waitingFor: 1, path: transfers.first?.file.path)
             var cqe: UnsafeMutablePointer<io_uring_cqe>?
             while inFlight > 0, io_uring_peek_cqe(ring, &cqe) == 0, let completion = cqe {
                 let slot = Int(io_uring_cqe_get_data64(completion))
@@ -152,10 +164,47 @@ public final class IORing {
                     block.memory += result
                     block.length -= result
                     pending.append(block)
+                } else {
+                    done?.complete(block.index, of: block.transfer)
                 }
             }
         }
         if let failure { throw failure }
+    }
+
+    /// Submits the prepared requests and waits for `completions` of them.
+    private func submit(waitingFor completions: UInt32, path: String?) throws(BlockIOError) {
+        let submitted = io_uring_submit_and_wait(ring, completions)
+        if submitted < 0 && submitted != -EINTR && submitted != -EAGAIN && submitted != -EBUSY {
+            // The ring itself is broken: nothing more will complete.
+            throw BlockIOError(.submit, path: path ?? "io_uring", code: -submitted)
+        }
+    }
+
+    /// How far each transfer is done: its blocks complete in any order, and only the run of
+    /// completed blocks from its start counts.
+    private struct CompletedPrefixes {
+        private let blockSize: Int
+        private let counts: [Int]
+        private var completed: [[Bool]]
+        private var completedBlocks: [Int]
+        private(set) var ready: [Int]
+
+        init(_ transfers: [BlockTransfer], blockSize: Int) {
+            self.blockSize = blockSize
+            counts = transfers.map(\.memory.count)
+            completed = transfers.map { [Bool](repeating: false, count: ($0.memory.count + blockSize - 1) / blockSize) }
+            completedBlocks = Array(repeating: 0, count: transfers.count)
+            ready = Array(repeating: 0, count: transfers.count)
+        }
+
+        mutating func complete(_ block: Int, of transfer: Int) {
+            completed[transfer][block] = true
+            while completedBlocks[transfer] < completed[transfer].count && completed[transfer][completedBlocks[transfer]] {
+                completedBlocks[transfer] += 1
+            }
+            ready[transfer] = min(completedBlocks[transfer] * blockSize, counts[transfer])
+        }
     }
 
     /// Refuses a direct-I/O transfer that is not made of whole, aligned blocks (see `run`).

@@ -105,32 +105,43 @@ final class TransferHandler: @unchecked Sendable {
         return (report, checksums.all)
     }
 
-    /// Checks a loaded slot against the checksum its commit recorded. A mismatch is never used:
-    /// it is reported with the subgroup, the slot and its SSD offset.
-    private func verify(_ item: StepItem, in set: DRAMPool.BufferSet, work: StepWork) throws {
-        if let byte = fault?.corruptState(set.slot, step: work.step, subgroup: item.subgroup) {
-            logger.notice("subgroup \(item.subgroup)'s loaded state was corrupted at byte \(byte) (injected)",
-                          metadata: ["step": "\(work.step)", "subgroup": "\(item.subgroup)"])
-        }
-        guard let expected = item.expectedChecksum else { return }
-        let found = CRC32C.checksum(UnsafeRawBufferPointer(set.slot))
-        guard found == expected else {
-            throw DeviceError.integrity(subgroup: item.subgroup, slot: item.readSlot,
-                                        offset: layout.slotOffset(subgroup: item.subgroup, slot: item.readSlot),
-                                        expected: expected, found: found)
-        }
+    /// Checks a loaded slot's checksum (`found`, summed by `load` as it landed) against the one
+    /// its commit recorded. A mismatch is never used: it is reported with the subgroup, the slot
+    /// and its SSD offset.
+    private func verify(_ item: StepItem, found: UInt32?) throws {
+        guard let expected = item.expectedChecksum, let found, found != expected else { return }
+        throw DeviceError.integrity(subgroup: item.subgroup, slot: item.readSlot,
+                                    offset: layout.slotOffset(subgroup: item.subgroup, slot: item.readSlot),
+                                    expected: expected, found: found)
     }
 
-    /// The checksum of a slot about to be written, for its commit record.
-    private func checksum(_ item: StepItem, in set: DRAMPool.BufferSet, into log: ChecksumLog) {
-        log.record(item.subgroup, CRC32C.checksum(UnsafeRawBufferPointer(set.slot)))
+    /// Reads the subgroup's payload and slot into `set` (in the disk's turn, if `turns`),
+    /// summing the slot as it lands when its commit recorded a checksum; returns that sum (nil
+    /// when there is nothing to check it against) and when the disk was held.
+    private func load(_ item: StepItem, into set: DRAMPool.BufferSet, on ring: IORing, step: Int,
+                      taking turns: DiskTurns?) throws -> (transfers: [BlockTransfer], found: UInt32?, held: (started: UInt64, finished: UInt64)) {
+        let (reads, slotRead) = loads(item, into: set)
+        let slot = UnsafeRawBufferPointer(set.slot)
+        var digest = RunningChecksum()
+        let checked = item.expectedChecksum != nil
+        let held = try transfer(reads, on: ring, step: step, taking: turns) { ready in
+            if checked { digest.advance(over: slot, to: ready[slotRead]) }
+        }
+        if let byte = fault?.corruptState(set.slot, step: step, subgroup: item.subgroup) {
+            logger.notice("subgroup \(item.subgroup)'s loaded state was corrupted at byte \(byte) (injected)",
+                          metadata: ["step": "\(step)", "subgroup": "\(item.subgroup)"])
+            // The flip stands for damage on the way from the SSD: sum the slot as it now is.
+            digest = RunningChecksum()
+        }
+        return (reads, checked ? digest.finish(over: slot) : nil, held)
     }
 
     private typealias Key = OperationLog.Key
 
     /// Runs `transfers` on `ring`, failing as an injected `eio` fault says (the one place SSD
-    /// traffic passes, so the fault hits reads and writes alike).
-    private func transfer(_ transfers: [BlockTransfer], on ring: IORing, step: Int) throws {
+    /// traffic passes, so the fault hits reads and writes alike); `meanwhile` as in `IORing.run`.
+    private func transfer(_ transfers: [BlockTransfer], on ring: IORing, step: Int,
+                          meanwhile: ((_ ready: [Int]) -> Void)? = nil) throws {
         if let fault {
             for t in transfers {
                 let direction: FaultPlan.Direction = t.direction == .read ? .read : .write
@@ -140,18 +151,40 @@ final class TransferHandler: @unchecked Sendable {
                 }
             }
         }
-        try ring.run(transfers, blockSize: blockSize)
+        try ring.run(transfers, blockSize: blockSize, meanwhile: meanwhile)
     }
 
-    /// `transfer` in its turn on the disk; returns when the disk was held, which is what the
-    /// operation's record spans (the wait before is the other stage's transfer).
-    private func transfer(_ transfers: [BlockTransfer], on ring: IORing, step: Int,
-                          urgent: Bool = false, taking turns: DiskTurns) throws -> (started: UInt64, finished: UInt64) {
-        turns.take(urgent: urgent)
-        defer { turns.give() }
+    /// `transfer` in its turn on the disk (when `turns` is given); returns when the disk was
+    /// held, which is what the operation's record spans (the wait before is the other stage's
+    /// transfer).
+    private func transfer(_ transfers: [BlockTransfer], on ring: IORing, step: Int, urgent: Bool = false, taking turns: DiskTurns?,
+                          meanwhile: ((_ ready: [Int]) -> Void)? = nil) throws -> (started: UInt64, finished: UInt64) {
+        turns?.take(urgent: urgent)
+        defer { turns?.give() }
         let started = ContinuousClock.now.systemNanoseconds
-        try transfer(transfers, on: ring, step: step)
+        try transfer(transfers, on: ring, step: step, meanwhile: meanwhile)
         return (started, ContinuousClock.now.systemNanoseconds)
+    }
+
+    /// Writes the updated slot back, the parameters first (the host waits for them), then the
+    /// states, summing the slot while it goes out; returns its checksum for the commit record
+    /// and each write's transfers and hold on the disk. A fault may fire between the two.
+    private func writeBack(_ item: StepItem, from set: DRAMPool.BufferSet, on ring: IORing, work: StepWork,
+                           taking turns: DiskTurns?, afterParameters: (_ transfers: [BlockTransfer], _ held: (started: UInt64, finished: UInt64)) -> Void)
+        throws -> (transfers: [BlockTransfer], held: (started: UInt64, finished: UInt64), checksum: UInt32) {
+        let (parameters, states) = writeBacks(item, from: set)
+        let slot = UnsafeRawBufferPointer(set.slot)
+        let vector = layout.vectorBytes
+        var digest = RunningChecksum()
+        let parametersHeld = try transfer(parameters, on: ring, step: work.step, urgent: true, taking: turns) { ready in
+            digest.advance(over: slot, to: ready[0])
+        }
+        checkFault(.writeParameters, work, item.subgroup)
+        afterParameters(parameters, parametersHeld)
+        let statesHeld = try transfer(states, on: ring, step: work.step, taking: turns) { ready in
+            digest.advance(over: slot, to: vector + ready[0])
+        }
+        return (states, statesHeld, digest.finish(over: slot))
     }
 
     /// Records a stage's transfers as one operation of `kind`.
@@ -174,15 +207,16 @@ final class TransferHandler: @unchecked Sendable {
         }
     }
 
+    /// The payload's read, then the slot's; and the slot's index among them.
     private func loads(_ item: StepItem,
-                       into set: DRAMPool.BufferSet) -> [BlockTransfer] {
+                       into set: DRAMPool.BufferSet) -> (transfers: [BlockTransfer], slot: Int) {
         let payloadRead = min(item.payloadBytes.roundedUp(to: DeviceLayout.alignment), set.payload.count)
-        return [
+        return ([
             BlockTransfer(.read, file: file, fileOffset: layout.gradientSlotOffset(subgroup: item.subgroup),
                           memory: UnsafeMutableRawBufferPointer(rebasing: set.payload[0..<payloadRead])),
             BlockTransfer(.read, file: file, fileOffset: layout.slotOffset(subgroup: item.subgroup, slot: item.readSlot),
                           memory: set.slot),
-        ]
+        ], 1)
     }
 
     /// The parameter write first (the host waits for it), then the states.
@@ -248,16 +282,14 @@ final class TransferHandler: @unchecked Sendable {
         }
     }
 
-    /// The compute between a load and its write-backs, on the update stage so that the loader
-    /// and the writer only move bytes (each CRC32C pass over a 200 MB slot is ~15 ms that would
-    /// otherwise sit between two transfers on the I/O critical path): check the loaded slot,
-    /// update, announce the upload, and checksum the slot for its commit record.
-    private func verifiedUpdate(_ item: StepItem, in set: DRAMPool.BufferSet, work: StepWork, checksums: ChecksumLog) throws {
-        try verify(item, in: set, work: work)
+    /// The compute between a load and its write-backs: check the loaded slot's sum, update,
+    /// announce the upload. The slot's checksums are summed by the loader and the writer while
+    /// the slot moves, not here: with 8-bit states this stage is the step's bottleneck.
+    private func verifiedUpdate(_ item: StepItem, in set: DRAMPool.BufferSet, found: UInt32?, work: StepWork) throws {
+        try verify(item, found: found)
         try update(item, in: set, work: work)
         checkFault(.update, work, item.subgroup)
         work.doorbell?.publish(step: work.step, subgroup: item.subgroup)
-        checksum(item, in: set, into: checksums)
     }
 
     private func count(_ transfers: [BlockTransfer], into report: inout StepReport) {
@@ -272,25 +304,23 @@ final class TransferHandler: @unchecked Sendable {
         let set = sets[0]
         for (i, item) in work.subgroups.enumerated() {
             let s = item.subgroup
-            var started = ContinuousClock.now.systemNanoseconds
-            let reads = loads(item, into: set)
-            try transfer(reads, on: mainRing, step: work.step)
+            let (reads, found, loaded) = try load(item, into: set, on: mainRing, step: work.step, taking: nil)
             checkFault(.read, work, s)
-            recordTransfers(.load, reads, item: i, subgroup: s, started: started, after: [Key(kind: .writeStates, item: i - 1)], in: operations)
-            started = ContinuousClock.now.systemNanoseconds
-            try verifiedUpdate(item, in: set, work: work, checksums: checksums)
+            recordTransfers(.load, reads, item: i, subgroup: s, started: loaded.started, after: [Key(kind: .writeStates, item: i - 1)],
+                            in: operations)
+            let started = ContinuousClock.now.systemNanoseconds
+            try verifiedUpdate(item, in: set, found: found, work: work)
             recordUpdate(item: i, subgroup: s, started: started, after: [Key(kind: .load, item: i)], work: work, in: operations)
-            let (parameters, states) = writeBacks(item, from: set)
-            started = ContinuousClock.now.systemNanoseconds
-            try transfer(parameters, on: mainRing, step: work.step)
-            checkFault(.writeParameters, work, s)
-            recordTransfers(.writeParameters, parameters, item: i, subgroup: s, started: started,
-                            after: [Key(kind: .update, item: i), Key(kind: .upload, item: i)], in: operations)
-            started = ContinuousClock.now.systemNanoseconds
-            try transfer(states, on: mainRing, step: work.step)
+            var parameters: [BlockTransfer] = []
+            let (states, written, checksum) = try writeBack(item, from: set, on: mainRing, work: work, taking: nil) { transfers, held in
+                parameters = transfers
+                recordTransfers(.writeParameters, transfers, item: i, subgroup: s, started: held.started,
+                                after: [Key(kind: .update, item: i), Key(kind: .upload, item: i)], in: operations)
+            }
             checkFault(.writeStates, work, s)
-            recordTransfers(.writeStates, states, item: i, subgroup: s, started: started,
+            recordTransfers(.writeStates, states, item: i, subgroup: s, started: written.started,
                             after: [Key(kind: .writeParameters, item: i)], in: operations)
+            checksums.record(s, checksum)
             count(reads + parameters + states, into: &report)
         }
         return report
@@ -314,14 +344,13 @@ final class TransferHandler: @unchecked Sendable {
             defer { stagesDone.leave() }
             for (i, item) in items.enumerated() {
                 guard let (setIndex, previousUser) = pipeline.takeFreeSet(for: i) else { return }
-                let reads = loads(item, into: sets[setIndex])
                 do {
-                    let held = try transfer(reads, on: loadRing, step: work.step, taking: turns)
+                    let (reads, found, held) = try load(item, into: sets[setIndex], on: loadRing, step: work.step, taking: turns)
                     checkFault(.read, work, item.subgroup)
                     recordTransfers(.load, reads, item: i, subgroup: item.subgroup, started: held.started, finished: held.finished,
                                     after: [Key(kind: .load, item: i - 1), Key(kind: .writeStates, item: previousUser)], in: operations)
                     loaderCounters.add(reads)
-                    pipeline.loaded(i, set: setIndex)
+                    pipeline.loaded(i, set: setIndex, checksum: found)
                 } catch {
                     pipeline.fail(error)
                     return
@@ -333,18 +362,20 @@ final class TransferHandler: @unchecked Sendable {
             defer { stagesDone.leave() }
             for (i, item) in items.enumerated() {
                 guard let setIndex = pipeline.takeUpdated(i) else { return }
-                let (parameters, states) = writeBacks(item, from: sets[setIndex])
                 do {
-                    var held = try transfer(parameters, on: writeRing, step: work.step, urgent: true, taking: turns)
-                    checkFault(.writeParameters, work, item.subgroup)
-                    recordTransfers(.writeParameters, parameters, item: i, subgroup: item.subgroup, started: held.started, finished: held.finished,
-                                    after: [Key(kind: .update, item: i), Key(kind: .upload, item: i), Key(kind: .writeStates, item: i - 1)],
-                                    in: operations)
-                    held = try transfer(states, on: writeRing, step: work.step, taking: turns)
+                    let (states, held, checksum) = try writeBack(item, from: sets[setIndex], on: writeRing, work: work,
+                                                                 taking: turns) { parameters, held in
+                        recordTransfers(.writeParameters, parameters, item: i, subgroup: item.subgroup, started: held.started,
+                                        finished: held.finished,
+                                        after: [Key(kind: .update, item: i), Key(kind: .upload, item: i), Key(kind: .writeStates, item: i - 1)],
+                                        in: operations)
+                        writerCounters.add(parameters)
+                    }
                     checkFault(.writeStates, work, item.subgroup)
                     recordTransfers(.writeStates, states, item: i, subgroup: item.subgroup, started: held.started, finished: held.finished,
                                     after: [Key(kind: .writeParameters, item: i)], in: operations)
-                    writerCounters.add(parameters + states)
+                    writerCounters.add(states)
+                    checksums.record(item.subgroup, checksum)
                     pipeline.release(setIndex)
                 } catch {
                     pipeline.fail(error)
@@ -353,10 +384,10 @@ final class TransferHandler: @unchecked Sendable {
             }
         }
         for (i, item) in items.enumerated() {
-            guard let setIndex = pipeline.takeLoaded(i) else { break }
+            guard let (setIndex, found) = pipeline.takeLoaded(i) else { break }
             do {
                 let started = ContinuousClock.now.systemNanoseconds
-                try verifiedUpdate(item, in: sets[setIndex], work: work, checksums: checksums)
+                try verifiedUpdate(item, in: sets[setIndex], found: found, work: work)
                 recordUpdate(item: i, subgroup: item.subgroup, started: started,
                              after: [Key(kind: .load, item: i), Key(kind: .update, item: i - 1)], work: work, in: operations)
                 pipeline.updated(i, set: setIndex)
@@ -378,7 +409,8 @@ private final class Pipeline: Sendable {
         var free: [Int]
         /// The step item that last held each buffer set (-1: none yet).
         var lastUser: [Int]
-        var loaded: [Int: Int] = [:]
+        /// Loaded items: their set and the loaded slot's checksum (nil: none to check).
+        var loaded: [Int: (set: Int, checksum: UInt32?)] = [:]
         var updated: [Int: Int] = [:]
         var failure: Error?
     }
@@ -407,8 +439,8 @@ private final class Pipeline: Sendable {
             return (set, s.lastUser[set])
         }
     }
-    func loaded(_ i: Int, set: Int) { state.change { Self.handOn(set, in: $0); $0.loaded[i] = set } }
-    func takeLoaded(_ i: Int) -> Int? { wait { $0.loaded.removeValue(forKey: i) } }
+    func loaded(_ i: Int, set: Int, checksum: UInt32?) { state.change { Self.handOn(set, in: $0); $0.loaded[i] = (set, checksum) } }
+    func takeLoaded(_ i: Int) -> (set: Int, checksum: UInt32?)? { wait { $0.loaded.removeValue(forKey: i) } }
     func updated(_ i: Int, set: Int) { state.change { Self.handOn(set, in: $0); $0.updated[i] = set } }
     func takeUpdated(_ i: Int) -> Int? { wait { $0.updated.removeValue(forKey: i) } }
     func release(_ set: Int) { state.change { Self.handOn(set, in: $0); $0.free.append(set) } }
@@ -417,7 +449,7 @@ private final class Pipeline: Sendable {
     /// A set is held by one stage at a time: the one handing it on must be its only holder, so
     /// it is in none of the queues (two subgroups in one set would overwrite each other).
     private static func handOn(_ set: Int, in s: State) {
-        precondition(!s.free.contains(set) && !s.loaded.values.contains(set) && !s.updated.values.contains(set),
+        precondition(!s.free.contains(set) && !s.loaded.values.contains { $0.set == set } && !s.updated.values.contains(set),
                      "buffer set \(set) handed on while another stage still holds it")
     }
 }

@@ -83,6 +83,49 @@ private func raw(_ buffer: AlignedBuffer<UInt8>) -> UnsafeMutableRawBufferPointe
         #expect(try b.size() == 3 << 19)
     }
 
+    /// `meanwhile` sees each transfer's done prefix grow, block by block, for writes and reads
+    /// (what is left when the last requests complete is the caller's after `run` returns), and
+    /// a read's never ahead of its bytes: each call finds exactly the file's bytes there.
+    @Test func meanwhileSeesWhatHasLanded() throws {
+        let dir = try ScratchDirectory()
+        let file = try BlockFile(path: dir.file("ssd.bin"), mode: .direct, create: true)
+        let size = 3 << 20 + 8192
+        let written = pattern(size, seed: 5)
+        let ring = try IORing(queueDepth: 8)
+        var writeCalls: [[Int]] = []
+        try withExtendedLifetime(written) {
+            let memory = raw(written)
+            try ring.run([BlockTransfer(.write, file: file, fileOffset: 0, memory: UnsafeMutableRawBufferPointer(rebasing: memory[0..<(1 << 20)])),
+                          BlockTransfer(.write, file: file, fileOffset: 1 << 20, memory: UnsafeMutableRawBufferPointer(rebasing: memory[(1 << 20)...]))],
+                         blockSize: 64 << 10) { writeCalls.append($0) }
+        }
+        #expect(zip(writeCalls, writeCalls.dropFirst()).allSatisfy { $0[0] <= $1[0] && $0[1] <= $1[1] })
+        #expect(writeCalls.contains { $0[1] > 0 && $0[1] < size - (1 << 20) })
+        let expected = written.array
+        let target = AlignedBuffer<UInt8>(count: size, alignment: BlockFile.directAlignment)
+        var seen: [[Int]] = []
+        var mismatches = 0
+        try withExtendedLifetime(target) {
+            let memory = raw(target)
+            let tail = UnsafeMutableRawBufferPointer(rebasing: memory[(1 << 20)...])
+            let head = UnsafeMutableRawBufferPointer(rebasing: memory[0..<(1 << 20)])
+            // The tail first, as a device reads its payload before its slot.
+            try ring.run([BlockTransfer(.read, file: file, fileOffset: 1 << 20, memory: tail),
+                          BlockTransfer(.read, file: file, fileOffset: 0, memory: head)], blockSize: 64 << 10) { ready in
+                seen.append(ready)
+                if !tail.prefix(ready[0]).elementsEqual(expected[(1 << 20)...].prefix(ready[0])) { mismatches += 1 }
+                if !head.prefix(ready[1]).elementsEqual(expected.prefix(ready[1])) { mismatches += 1 }
+            }
+        }
+        #expect(mismatches == 0)
+        #expect(target.array == expected)
+        #expect(zip(seen, seen.dropFirst()).allSatisfy { $0[0] <= $1[0] && $0[1] <= $1[1] })
+        // At most 8 of the 50 blocks are in flight, so the prefixes grow over several calls.
+        #expect(seen.contains { $0[0] > 0 && $0[0] < size - (1 << 20) })
+        #expect(seen.allSatisfy { $0[0] % (64 << 10) == 0 || $0[0] == size - (1 << 20) } && seen.allSatisfy { $0[1] % (64 << 10) == 0 })
+        #expect(seen.allSatisfy { $0[0] <= size - (1 << 20) && $0[1] <= 1 << 20 })
+    }
+
     @Test func readingPastTheEndNamesTheFileAndOffset() throws {
         let dir = try ScratchDirectory()
         let path = dir.file("short.bin")

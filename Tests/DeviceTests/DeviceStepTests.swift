@@ -1,6 +1,7 @@
 import DeviceProtocol
 import Foundation
 import Optim
+import SmartSSD
 import Testing
 
 @Suite(.serialized) struct DeviceStepTests {
@@ -59,6 +60,49 @@ import Testing
             #expect(bits(try connection.readState(.state2, offset: 0, count: n)) == bits(host.referenceVector(2)))
         }
         #expect(bits(try host.hostCopy()) == bits(host.referenceCopy.floats))
+        try connection.perform(.shutdown)
+        #expect(device.waitForExit() == 0)
+    }
+
+    /// A byte flipped on the SSD between two steps (in either slot of subgroup 1, so whichever
+    /// the journal names) is caught by the checksum summed as the slot lands: the step is refused
+    /// as an integrity failure naming the subgroup and slot, and nothing commits. Both handlers,
+    /// fp32 and 8-bit states.
+    @Test(arguments: [HandlerMode.naive, .overlap], [StatePrecision.fp32, .blockwise8(blockSize: 1024)])
+    func aByteFlippedOnTheSSDIsCaughtAsTheSlotLands(handler: HandlerMode, states: StatePrecision) throws {
+        let device = try DeviceProcess()
+        let connection = try device.connect()
+        let n = 10_000
+        let optimizer = Self.optimizers[0]
+        let configuration = DeviceConfiguration(sliceElements: n, subgroupElements: 4096, optimizer: optimizer,
+                                                gradientPrecision: .fp16, copyOutPrecision: .fp16, handler: handler, statePrecision: states)
+        let host = try HostSide(device: device, connection: connection, configuration: configuration,
+                                initial: randomFloats(n, scale: 1, seed: 4))
+        func step(_ step: Int) throws {
+            let sizes = try host.stage(step: step, gradient: randomFloats(n, scale: 0.5, seed: UInt64(300 + step)), ratio: nil,
+                                       valueEncoding: .fp16)
+            try connection.step(StepCommand(step: step, update: optimizer.prepare(step: step, learningRate: 1e-2, combinedUnscale: 1),
+                                            skip: false, subgroups: [0, 1, 2], payloadBytes: sizes))
+        }
+        try step(1)
+        let layout = DeviceLayout(sliceElements: n, subgroupElements: host.configured.subgroupElements, stateCount: 2, slots: 2,
+                                  statePrecision: states)
+        let handle = try #require(FileHandle(forUpdatingAtPath: device.ssdPath))
+        for slot in 0..<2 {
+            // A byte of m, past p: the part of the slot that lands last.
+            let offset = UInt64(layout.slotOffset(subgroup: 1, slot: slot) + layout.vectorBytes + 100)
+            try handle.seek(toOffset: offset)
+            let byte = try #require(try handle.read(upToCount: 1))
+            try handle.seek(toOffset: offset)
+            try handle.write(contentsOf: Data([byte[0] ^ 0x10]))
+        }
+        try handle.synchronize()
+        try handle.close()
+        #expect { try step(2) } throws: { error in
+            let refusal = error as? DeviceReplyError
+            return refusal?.code == .integrity && refusal!.message.contains("subgroup 1")
+        }
+        #expect(try connection.status() == [1, 1, 1])
         try connection.perform(.shutdown)
         #expect(device.waitForExit() == 0)
     }
