@@ -144,7 +144,7 @@ let package = Package(
         .testTarget(name: "DurableWriteTests", dependencies: ["DurableWrite", "Checksum"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "SeededRandom"]),
-        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Optim", "SeededRandom", "FuzzTargets"]),
+        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Checksum", "Optim", "SeededRandom", "FuzzTargets"]),
         .testTarget(name: "OffloadTests", dependencies: ["Offload", "OffloadVocabulary", "smartssd", "Optim", "SeededRandom", "DeviceProtocol", "Threading", "CPosix", "SmartSSD"]),
         // Reference/ holds the float64 numpy reference the parity test runs with python3.
         .testTarget(name: "TrainerTests", dependencies: ["Trainer", "DeepSpeedConfig", "GPT", "Offload", "OffloadStep", "Optim", "SeededRandom", "smartssd", "Trace", "Plan", "LiveClock", "HardwareModel", "DeviceProtocol", "OffloadVocabulary", "FuzzTargets", logging, inMemoryLogging]),

@@ -25,9 +25,13 @@ public final class GradientPayloadDecoder {
 
     /// Decodes `payload` (exactly one payload, no more, no fewer bytes) into `destination`, which
     /// must hold the payload's n elements. Returns the payload's header.
+    ///
+    /// `bodyChecksum` is the CRC32C of everything after the header, when the caller has already
+    /// summed it (a device sums a payload as it lands from the SSD, see `bodyRange(ofPayloadBytes:)`);
+    /// it is computed here otherwise. Either way it is checked against the header's.
     @discardableResult
-    public func decode(_ payload: UnsafeRawBufferPointer,
-                       into destination: UnsafeMutableBufferPointer<Float>) throws(PayloadError) -> GradientPayloadHeader {
+    public func decode(_ payload: UnsafeRawBufferPointer, into destination: UnsafeMutableBufferPointer<Float>,
+                       bodyChecksum summed: UInt32? = nil) throws(PayloadError) -> GradientPayloadHeader {
         let header = try GradientPayloadHeader(parsing: payload)
         guard payload.count == header.payloadByteCount else {
             throw .lengthMismatch(found: payload.count, expected: header.payloadByteCount)
@@ -38,7 +42,7 @@ public final class GradientPayloadDecoder {
         let base = payload.baseAddress!
         let body = UnsafeRawBufferPointer(start: base + GradientPayloadHeader.byteCount,
                                           count: header.storedIndexByteCount + header.valueByteCount)
-        let bodyChecksum = CRC32C.checksum(body)
+        let bodyChecksum = summed ?? CRC32C.checksum(body)
         guard bodyChecksum == header.bodyChecksum else {
             throw .checksumMismatch(field: "body checksum", stored: header.bodyChecksum, computed: bodyChecksum)
         }
@@ -67,6 +71,12 @@ public final class GradientPayloadDecoder {
             }
         }
         return header
+    }
+
+    /// Where the body lies in a payload of `count` bytes (nil when it is too short to hold a
+    /// header: `decode` refuses it).
+    public static func bodyRange(ofPayloadBytes count: Int) -> Range<Int>? {
+        count >= GradientPayloadHeader.byteCount ? GradientPayloadHeader.byteCount..<count : nil
     }
 
     /// The same decode into an owned buffer.

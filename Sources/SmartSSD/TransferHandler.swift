@@ -115,25 +115,38 @@ final class TransferHandler: @unchecked Sendable {
                                     expected: expected, found: found)
     }
 
+    /// What a load summed as the bytes landed: the slot (nil when its commit recorded no
+    /// checksum to check it against) and the payload's body (nil when the payload is too short
+    /// to have one; the decoder refuses it).
+    struct LoadedSums: Sendable {
+        var slot: UInt32?
+        var payloadBody: UInt32?
+    }
+
     /// Reads the subgroup's payload and slot into `set` (in the disk's turn, if `turns`),
-    /// summing the slot as it lands when its commit recorded a checksum; returns that sum (nil
-    /// when there is nothing to check it against) and when the disk was held.
+    /// summing both as they land; returns the sums and when the disk was held.
     private func load(_ item: StepItem, into set: DRAMPool.BufferSet, on ring: IORing, step: Int,
-                      taking turns: DiskTurns?) throws -> (transfers: [BlockTransfer], found: UInt32?, held: (started: UInt64, finished: UInt64)) {
-        let (reads, slotRead) = loads(item, into: set)
+                      taking turns: DiskTurns?) throws -> (transfers: [BlockTransfer], sums: LoadedSums, held: (started: UInt64, finished: UInt64)) {
+        let (reads, payloadRead, slotRead) = loads(item, into: set)
         let slot = UnsafeRawBufferPointer(set.slot)
-        var digest = RunningChecksum()
         let checked = item.expectedChecksum != nil
+        let bodyRange = GradientPayloadDecoder.bodyRange(ofPayloadBytes: min(item.payloadBytes, set.payload.count))
+        let body = bodyRange.map { UnsafeRawBufferPointer(rebasing: set.payload[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        let bodyStart = bodyRange?.lowerBound ?? 0
+        var slotDigest = RunningChecksum()
+        var bodyDigest = RunningChecksum()
         let held = try transfer(reads, on: ring, step: step, taking: turns) { ready in
-            if checked { digest.advance(over: slot, to: ready[slotRead]) }
+            bodyDigest.advance(over: body, to: ready[payloadRead] - bodyStart)
+            if checked { slotDigest.advance(over: slot, to: ready[slotRead]) }
         }
         if let byte = fault?.corruptState(set.slot, step: step, subgroup: item.subgroup) {
             logger.notice("subgroup \(item.subgroup)'s loaded state was corrupted at byte \(byte) (injected)",
                           metadata: ["step": "\(step)", "subgroup": "\(item.subgroup)"])
             // The flip stands for damage on the way from the SSD: sum the slot as it now is.
-            digest = RunningChecksum()
+            slotDigest = RunningChecksum()
         }
-        return (reads, checked ? digest.finish(over: slot) : nil, held)
+        return (reads, LoadedSums(slot: checked ? slotDigest.finish(over: slot) : nil,
+                                  payloadBody: bodyRange == nil ? nil : bodyDigest.finish(over: body)), held)
     }
 
     private typealias Key = OperationLog.Key
@@ -207,16 +220,16 @@ final class TransferHandler: @unchecked Sendable {
         }
     }
 
-    /// The payload's read, then the slot's; and the slot's index among them.
+    /// The payload's read, then the slot's; and their indices.
     private func loads(_ item: StepItem,
-                       into set: DRAMPool.BufferSet) -> (transfers: [BlockTransfer], slot: Int) {
+                       into set: DRAMPool.BufferSet) -> (transfers: [BlockTransfer], payload: Int, slot: Int) {
         let payloadRead = min(item.payloadBytes.roundedUp(to: DeviceLayout.alignment), set.payload.count)
         return ([
             BlockTransfer(.read, file: file, fileOffset: layout.gradientSlotOffset(subgroup: item.subgroup),
                           memory: UnsafeMutableRawBufferPointer(rebasing: set.payload[0..<payloadRead])),
             BlockTransfer(.read, file: file, fileOffset: layout.slotOffset(subgroup: item.subgroup, slot: item.readSlot),
                           memory: set.slot),
-        ], 1)
+        ], 0, 1)
     }
 
     /// The parameter write first (the host waits for it), then the states.
@@ -236,13 +249,16 @@ final class TransferHandler: @unchecked Sendable {
     }
 
     /// Decodes the payload and applies the update in DRAM, writing the compute copy to the host.
-    private func update(_ item: StepItem,
-                        in set: DRAMPool.BufferSet, work: StepWork) throws {
+    /// `bodyChecksum` is the payload body's sum taken as it landed.
+    private func update(_ item: StepItem, in set: DRAMPool.BufferSet, bodyChecksum: UInt32?, work: StepWork) throws {
         let s = item.subgroup
         let n = layout.elements(ofSubgroup: s)
+        var bodyChecksum = bodyChecksum
         if let byte = fault?.corrupt(UnsafeMutableRawBufferPointer(rebasing: set.payload[0..<item.payloadBytes]), step: work.step, subgroup: s) {
             logger.notice("subgroup \(s)'s payload was corrupted at byte \(byte) (injected)",
                           metadata: ["step": "\(work.step)", "subgroup": "\(s)"])
+            // Damage after the sum: the decoder sums the payload as it now is.
+            bodyChecksum = nil
         }
         let payload = UnsafeRawBufferPointer(rebasing: set.payload[0..<item.payloadBytes])
         let gradient = UnsafeMutableBufferPointer(rebasing: set.gradient[0..<n])
@@ -251,7 +267,7 @@ final class TransferHandler: @unchecked Sendable {
             guard header.subgroup == UInt32(s), header.step == UInt64(work.step) else {
                 throw DeviceError.outOfRange("gradient payload in subgroup \(s)'s region is for subgroup \(header.subgroup), step \(header.step); expected subgroup \(s), step \(work.step) (a stale or misplaced payload)")
             }
-            try decoder.decode(payload, into: gradient)
+            try decoder.decode(payload, into: gradient, bodyChecksum: bodyChecksum)
         } catch let error as PayloadError {
             throw DeviceError.badPayload(subgroup: s, offset: layout.gradientSlotOffset(subgroup: s), error)
         }
@@ -282,12 +298,13 @@ final class TransferHandler: @unchecked Sendable {
         }
     }
 
-    /// The compute between a load and its write-backs: check the loaded slot's sum, update,
-    /// announce the upload. The slot's checksums are summed by the loader and the writer while
-    /// the slot moves, not here: with 8-bit states this stage is the step's bottleneck.
-    private func verifiedUpdate(_ item: StepItem, in set: DRAMPool.BufferSet, found: UInt32?, work: StepWork) throws {
-        try verify(item, found: found)
-        try update(item, in: set, work: work)
+    /// The compute between a load and its write-backs: check the loaded slot's sum, decode the
+    /// payload (checking its body's sum), update, announce the upload. The sums are taken by the
+    /// loader and the writer while the bytes move, not here: with 8-bit states this stage is the
+    /// step's bottleneck.
+    private func verifiedUpdate(_ item: StepItem, in set: DRAMPool.BufferSet, sums: LoadedSums, work: StepWork) throws {
+        try verify(item, found: sums.slot)
+        try update(item, in: set, bodyChecksum: sums.payloadBody, work: work)
         checkFault(.update, work, item.subgroup)
         work.doorbell?.publish(step: work.step, subgroup: item.subgroup)
     }
@@ -304,12 +321,12 @@ final class TransferHandler: @unchecked Sendable {
         let set = sets[0]
         for (i, item) in work.subgroups.enumerated() {
             let s = item.subgroup
-            let (reads, found, loaded) = try load(item, into: set, on: mainRing, step: work.step, taking: nil)
+            let (reads, sums, loaded) = try load(item, into: set, on: mainRing, step: work.step, taking: nil)
             checkFault(.read, work, s)
             recordTransfers(.load, reads, item: i, subgroup: s, started: loaded.started, after: [Key(kind: .writeStates, item: i - 1)],
                             in: operations)
             let started = ContinuousClock.now.systemNanoseconds
-            try verifiedUpdate(item, in: set, found: found, work: work)
+            try verifiedUpdate(item, in: set, sums: sums, work: work)
             recordUpdate(item: i, subgroup: s, started: started, after: [Key(kind: .load, item: i)], work: work, in: operations)
             var parameters: [BlockTransfer] = []
             let (states, written, checksum) = try writeBack(item, from: set, on: mainRing, work: work, taking: nil) { transfers, held in
@@ -345,12 +362,12 @@ final class TransferHandler: @unchecked Sendable {
             for (i, item) in items.enumerated() {
                 guard let (setIndex, previousUser) = pipeline.takeFreeSet(for: i) else { return }
                 do {
-                    let (reads, found, held) = try load(item, into: sets[setIndex], on: loadRing, step: work.step, taking: turns)
+                    let (reads, sums, held) = try load(item, into: sets[setIndex], on: loadRing, step: work.step, taking: turns)
                     checkFault(.read, work, item.subgroup)
                     recordTransfers(.load, reads, item: i, subgroup: item.subgroup, started: held.started, finished: held.finished,
                                     after: [Key(kind: .load, item: i - 1), Key(kind: .writeStates, item: previousUser)], in: operations)
                     loaderCounters.add(reads)
-                    pipeline.loaded(i, set: setIndex, checksum: found)
+                    pipeline.loaded(i, set: setIndex, sums: sums)
                 } catch {
                     pipeline.fail(error)
                     return
@@ -384,10 +401,10 @@ final class TransferHandler: @unchecked Sendable {
             }
         }
         for (i, item) in items.enumerated() {
-            guard let (setIndex, found) = pipeline.takeLoaded(i) else { break }
+            guard let (setIndex, sums) = pipeline.takeLoaded(i) else { break }
             do {
                 let started = ContinuousClock.now.systemNanoseconds
-                try verifiedUpdate(item, in: sets[setIndex], found: found, work: work)
+                try verifiedUpdate(item, in: sets[setIndex], sums: sums, work: work)
                 recordUpdate(item: i, subgroup: item.subgroup, started: started,
                              after: [Key(kind: .load, item: i), Key(kind: .update, item: i - 1)], work: work, in: operations)
                 pipeline.updated(i, set: setIndex)
@@ -409,8 +426,8 @@ private final class Pipeline: Sendable {
         var free: [Int]
         /// The step item that last held each buffer set (-1: none yet).
         var lastUser: [Int]
-        /// Loaded items: their set and the loaded slot's checksum (nil: none to check).
-        var loaded: [Int: (set: Int, checksum: UInt32?)] = [:]
+        /// Loaded items: their set and what the loader summed.
+        var loaded: [Int: (set: Int, sums: TransferHandler.LoadedSums)] = [:]
         var updated: [Int: Int] = [:]
         var failure: Error?
     }
@@ -439,8 +456,8 @@ private final class Pipeline: Sendable {
             return (set, s.lastUser[set])
         }
     }
-    func loaded(_ i: Int, set: Int, checksum: UInt32?) { state.change { Self.handOn(set, in: $0); $0.loaded[i] = (set, checksum) } }
-    func takeLoaded(_ i: Int) -> (set: Int, checksum: UInt32?)? { wait { $0.loaded.removeValue(forKey: i) } }
+    func loaded(_ i: Int, set: Int, sums: TransferHandler.LoadedSums) { state.change { Self.handOn(set, in: $0); $0.loaded[i] = (set, sums) } }
+    func takeLoaded(_ i: Int) -> (set: Int, sums: TransferHandler.LoadedSums)? { wait { $0.loaded.removeValue(forKey: i) } }
     func updated(_ i: Int, set: Int) { state.change { Self.handOn(set, in: $0); $0.updated[i] = set } }
     func takeUpdated(_ i: Int) -> Int? { wait { $0.updated.removeValue(forKey: i) } }
     func release(_ set: Int) { state.change { Self.handOn(set, in: $0); $0.free.append(set) } }

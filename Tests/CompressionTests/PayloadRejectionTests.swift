@@ -1,3 +1,4 @@
+import Checksum
 import Compression
 import Optim
 import Testing
@@ -156,6 +157,38 @@ func expectRejectedUntouched(_ payload: [UInt8], count: Int, _ comment: Comment?
             #expect(error.description.contains(mentioned), "\(error)")
             #expect(destination.allSatisfy { $0.bitPattern == sentinel.bitPattern })
         }
+    }
+
+    /// A body checksum the caller summed (as a device does while the payload lands) stands in
+    /// for the decoder's own: the right one decodes the same values, a wrong one is refused as a
+    /// body checksum mismatch that names it, the destination untouched.
+    @Test func aCallerSummedBodyChecksumIsChecked() throws {
+        let payload = try SmallPayload.varintFP16.bytes()
+        let body = try #require(GradientPayloadDecoder.bodyRange(ofPayloadBytes: payload.count))
+        #expect(body == GradientPayloadHeader.byteCount..<payload.count)
+        #expect(GradientPayloadDecoder.bodyRange(ofPayloadBytes: GradientPayloadHeader.byteCount - 1) == nil)
+        let summed = CRC32C.checksum(of: Array(payload[body]))
+        let decoder = GradientPayloadDecoder()
+        func run(_ bodyChecksum: UInt32?) -> ([Float], Result<GradientPayloadHeader, PayloadError>) {
+            var out = [Float](repeating: 7, count: 300)
+            let result = payload.withUnsafeBytes { raw in
+                out.withUnsafeMutableBufferPointer { o in
+                    Result { () throws(PayloadError) in try decoder.decode(raw, into: o, bodyChecksum: bodyChecksum) }
+                }
+            }
+            return (out, result)
+        }
+        let (own, ownResult) = run(nil)
+        let (given, givenResult) = run(summed)
+        #expect((try? ownResult.get()) != nil && (try? givenResult.get()) != nil)
+        #expect(bitsEqual(own, given))
+        let (untouched, wrong) = run(summed ^ 1)
+        guard case .failure(.checksumMismatch("body checksum", let stored, let computed)) = wrong else {
+            Issue.record("a wrong summed body checksum was accepted")
+            return
+        }
+        #expect(computed == summed ^ 1 && stored == summed)
+        #expect(untouched.allSatisfy { $0 == 7 })
     }
 
     @Test func errorsNameTheFieldAndBothValues() throws {

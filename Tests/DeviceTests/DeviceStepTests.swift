@@ -66,8 +66,9 @@ import Testing
 
     /// A byte flipped on the SSD between two steps (in either slot of subgroup 1, so whichever
     /// the journal names) is caught by the checksum summed as the slot lands: the step is refused
-    /// as an integrity failure naming the subgroup and slot, and nothing commits. Both handlers,
-    /// fp32 and 8-bit states.
+    /// as an integrity failure naming the subgroup, and nothing commits. A byte flipped in a
+    /// staged payload's body is caught the same way, as a bad payload. Both handlers, fp32 and
+    /// 8-bit states.
     @Test(arguments: [HandlerMode.naive, .overlap], [StatePrecision.fp32, .blockwise8(blockSize: 1024)])
     func aByteFlippedOnTheSSDIsCaughtAsTheSlotLands(handler: HandlerMode, states: StatePrecision) throws {
         let device = try DeviceProcess()
@@ -87,17 +88,17 @@ import Testing
         try step(1)
         let layout = DeviceLayout(sliceElements: n, subgroupElements: host.configured.subgroupElements, stateCount: 2, slots: 2,
                                   statePrecision: states)
-        let handle = try #require(FileHandle(forUpdatingAtPath: device.ssdPath))
-        for slot in 0..<2 {
-            // A byte of m, past p: the part of the slot that lands last.
-            let offset = UInt64(layout.slotOffset(subgroup: 1, slot: slot) + layout.vectorBytes + 100)
-            try handle.seek(toOffset: offset)
-            let byte = try #require(try handle.read(upToCount: 1))
-            try handle.seek(toOffset: offset)
-            try handle.write(contentsOf: Data([byte[0] ^ 0x10]))
+        // A staged payload with a byte of its body flipped on the SSD.
+        let sizes = try host.stage(step: 2, gradient: randomFloats(n, scale: 0.5, seed: 302), ratio: nil, valueEncoding: .fp16)
+        try Self.flipByte(in: device.ssdPath, at: [layout.gradientSlotOffset(subgroup: 2) + sizes[2] - 3])
+        #expect { try connection.step(StepCommand(step: 2, update: optimizer.prepare(step: 2, learningRate: 1e-2, combinedUnscale: 1),
+                                                  skip: false, subgroups: [0, 1, 2], payloadBytes: sizes)) } throws: { error in
+            let refusal = error as? DeviceReplyError
+            return refusal?.code == .badPayload && refusal!.message.contains("subgroup 2") && refusal!.message.contains("body checksum")
         }
-        try handle.synchronize()
-        try handle.close()
+        #expect(try connection.status() == [1, 1, 1])
+        // Then a byte of m, past p (the part of the slot that lands last), in both slots.
+        try Self.flipByte(in: device.ssdPath, at: (0..<2).map { layout.slotOffset(subgroup: 1, slot: $0) + layout.vectorBytes + 100 })
         #expect { try step(2) } throws: { error in
             let refusal = error as? DeviceReplyError
             return refusal?.code == .integrity && refusal!.message.contains("subgroup 1")
@@ -105,6 +106,20 @@ import Testing
         #expect(try connection.status() == [1, 1, 1])
         try connection.perform(.shutdown)
         #expect(device.waitForExit() == 0)
+    }
+
+    /// Flips bit 4 of the byte at each of `offsets` in the file, through the page cache (a
+    /// direct read of the range writes it back first).
+    static func flipByte(in path: String, at offsets: [Int]) throws {
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        for offset in offsets {
+            try handle.seek(toOffset: UInt64(offset))
+            let byte = try #require(try handle.read(upToCount: 1))
+            try handle.seek(toOffset: UInt64(offset))
+            try handle.write(contentsOf: Data([byte[0] ^ 0x10]))
+        }
+        try handle.synchronize()
+        try handle.close()
     }
 
     /// The overlapping handler's loads and write-backs take turns on the disk: no two transfers
