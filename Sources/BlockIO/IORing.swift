@@ -98,8 +98,10 @@ public final class IORing {
     /// `meanwhile`, if given, is called on this thread between waits with how many leading
     /// bytes of each transfer are done: a read's have landed in memory, a write's have reached
     /// the file. It lets the caller work on the bytes at the disk's pace while the rest is in
-    /// flight (a device checksums a slot as it moves): the ring is refilled only after it
-    /// returns. It is not called again once a transfer has failed.
+    /// flight (a device checksums a slot as it moves). It is called once the queue has been
+    /// refilled and submitted, so the disk has a full queue meanwhile; requests that complete
+    /// during the call are replaced after it returns, so a call should not outlast the queue.
+    /// It is not called again once a transfer has failed.
     public func run(_ transfers: [BlockTransfer], blockSize: Int,
                     meanwhile: ((_ ready: [Int]) -> Void)? = nil) throws(BlockIOError) {
         precondition(blockSize > 0, "block size must be positive")
