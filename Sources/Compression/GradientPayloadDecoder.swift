@@ -32,20 +32,10 @@ public final class GradientPayloadDecoder {
     @discardableResult
     public func decode(_ payload: UnsafeRawBufferPointer, into destination: UnsafeMutableBufferPointer<Float>,
                        bodyChecksum summed: UInt32? = nil) throws(PayloadError) -> GradientPayloadHeader {
-        let header = try GradientPayloadHeader(parsing: payload)
-        guard payload.count == header.payloadByteCount else {
-            throw .lengthMismatch(found: payload.count, expected: header.payloadByteCount)
-        }
-        guard destination.count == header.elementCount else {
-            throw .destinationSizeMismatch(found: destination.count, expected: header.elementCount)
-        }
+        let header = try Self.check(payload, elements: destination.count, bodyChecksum: summed)
         let base = payload.baseAddress!
         let body = UnsafeRawBufferPointer(start: base + GradientPayloadHeader.byteCount,
                                           count: header.storedIndexByteCount + header.valueByteCount)
-        let bodyChecksum = summed ?? CRC32C.checksum(body)
-        guard bodyChecksum == header.bodyChecksum else {
-            throw .checksumMismatch(field: "body checksum", stored: header.bodyChecksum, computed: bodyChecksum)
-        }
         let values = base + header.valueOffset
         let n = header.elementCount
         let k = header.keptCount
@@ -69,6 +59,37 @@ public final class GradientPayloadDecoder {
             ValueCoding.forEachDecodedGroup(values, count: k, encoding: header.valueEncoding) { first, group, lanes in
                 for lane in 0..<lanes { out[Int(kept[first &+ lane])] = group[lane] }
             }
+        }
+        return header
+    }
+
+    /// A dense payload's gradient where it lies, after every check `decode` makes of it: its n
+    /// values in `encoding` (fp32, fp16 or bf16, the element formats the update kernel reads), so
+    /// that the kernel can read them in place instead of a decoded fp32 copy (a pass over 6 bytes
+    /// a parameter saved). nil for a sparse payload: `decode` it.
+    public func denseGradient(in payload: UnsafeRawBufferPointer, elements: Int,
+                              bodyChecksum summed: UInt32? = nil) throws(PayloadError) -> (values: UnsafeRawPointer, encoding: Precision)? {
+        let header = try Self.check(payload, elements: elements, bodyChecksum: summed)
+        guard header.indexEncoding == .dense, elements > 0 else { return nil }
+        return (payload.baseAddress! + header.valueOffset, header.valueEncoding)
+    }
+
+    /// The header, once the payload's length, the destination's and the body checksum agree
+    /// with it.
+    private static func check(_ payload: UnsafeRawBufferPointer, elements: Int,
+                              bodyChecksum summed: UInt32?) throws(PayloadError) -> GradientPayloadHeader {
+        let header = try GradientPayloadHeader(parsing: payload)
+        guard payload.count == header.payloadByteCount else {
+            throw .lengthMismatch(found: payload.count, expected: header.payloadByteCount)
+        }
+        guard elements == header.elementCount else {
+            throw .destinationSizeMismatch(found: elements, expected: header.elementCount)
+        }
+        let body = UnsafeRawBufferPointer(start: payload.baseAddress! + GradientPayloadHeader.byteCount,
+                                          count: header.storedIndexByteCount + header.valueByteCount)
+        let bodyChecksum = summed ?? CRC32C.checksum(body)
+        guard bodyChecksum == header.bodyChecksum else {
+            throw .checksumMismatch(field: "body checksum", stored: header.bodyChecksum, computed: bodyChecksum)
         }
         return header
     }

@@ -208,8 +208,10 @@ final class TransferHandler: @unchecked Sendable {
     }
 
     /// Records the update of item `i` and the upload of its compute copy, which the kernel writes
-    /// as it goes. The update's bytes are what it streams: the dense fp32 gradient, p and each
-    /// state as stored (so a model charges 8-bit states what they cost).
+    /// as it goes. The update's bytes are what it streams, in the accounting the profiles' update
+    /// rates use: the gradient as fp32 (a decoded copy, or a dense payload read in place in its
+    /// own encoding, counted the same), p, and each state as stored (so a model charges 8-bit
+    /// states what they cost).
     private func recordUpdate(item i: Int, subgroup: Int, started: UInt64, after: [Key], work: StepWork, in operations: OperationLog) {
         let n = layout.elements(ofSubgroup: subgroup)
         let streamed = 4 * n + (0...layout.stateCount).reduce(0) { $0 + layout.vectorRange(subgroup: subgroup, vector: $1).count }
@@ -248,7 +250,7 @@ final class TransferHandler: @unchecked Sendable {
         return ([parameters], [states])
     }
 
-    /// Decodes the payload and applies the update in DRAM, writing the compute copy to the host.
+    /// Checks the payload and applies the update in DRAM, writing the compute copy to the host.
     /// `bodyChecksum` is the payload body's sum taken as it landed.
     private func update(_ item: StepItem, in set: DRAMPool.BufferSet, bodyChecksum: UInt32?, work: StepWork) throws {
         let s = item.subgroup
@@ -261,13 +263,21 @@ final class TransferHandler: @unchecked Sendable {
             bodyChecksum = nil
         }
         let payload = UnsafeRawBufferPointer(rebasing: set.payload[0..<item.payloadBytes])
-        let gradient = UnsafeMutableBufferPointer(rebasing: set.gradient[0..<n])
+        let gradient: (values: UnsafeRawPointer, encoding: Precision)
         do {
             let header = try GradientPayloadHeader(parsing: payload)
             guard header.subgroup == UInt32(s), header.step == UInt64(work.step) else {
                 throw DeviceError.outOfRange("gradient payload in subgroup \(s)'s region is for subgroup \(header.subgroup), step \(header.step); expected subgroup \(s), step \(work.step) (a stale or misplaced payload)")
             }
-            try decoder.decode(payload, into: gradient, bodyChecksum: bodyChecksum)
+            // A dense payload is read where it lies; a sparse one is scattered into the set's
+            // dense fp32 gradient first.
+            if let dense = try decoder.denseGradient(in: payload, elements: n, bodyChecksum: bodyChecksum) {
+                gradient = dense
+            } else {
+                let decoded = UnsafeMutableBufferPointer(rebasing: set.gradient[0..<n])
+                try decoder.decode(payload, into: decoded, bodyChecksum: bodyChecksum)
+                gradient = (UnsafeRawPointer(decoded.baseAddress!), .fp32)
+            }
         } catch let error as PayloadError {
             throw DeviceError.badPayload(subgroup: s, offset: layout.gradientSlotOffset(subgroup: s), error)
         }
@@ -280,7 +290,7 @@ final class TransferHandler: @unchecked Sendable {
             // 8-bit states: the kernel decodes a block, updates it in fp32 and encodes it again.
             kernel.run(pieces.map { (range: ($0.0.lowerBound - first)..<($0.0.upperBound - first), update: $0.1) }, on: QuantizedUpdateOperands(
                 count: n, blockSize: blockSize, parameters: parameters, states: states,
-                gradient: UnsafeRawPointer(gradient.baseAddress!), gradientPrecision: .fp32,
+                gradient: gradient.values, gradientPrecision: gradient.encoding,
                 copyOut: work.copyOut.map { $0 + first * work.copyOutPrecision.byteWidth }, copyOutPrecision: work.copyOutPrecision))
             return
         }
@@ -292,7 +302,7 @@ final class TransferHandler: @unchecked Sendable {
                 parameters: parameters + local,
                 state1: states[0].assumingMemoryBound(to: Float.self) + local,
                 state2: layout.stateCount > 1 ? states[1].assumingMemoryBound(to: Float.self) + local : nil,
-                gradient: UnsafeRawPointer(gradient.baseAddress! + local), gradientPrecision: .fp32,
+                gradient: gradient.values + local * gradient.encoding.byteWidth, gradientPrecision: gradient.encoding,
                 copyOut: copyOut, copyOutPrecision: work.copyOutPrecision)
             kernel.run(update, on: operands)
         }

@@ -191,6 +191,45 @@ func expectRejectedUntouched(_ payload: [UInt8], count: Int, _ comment: Comment?
         #expect(untouched.allSatisfy { $0 == 7 })
     }
 
+    /// A dense payload's gradient is handed out where it lies, after the same checks `decode`
+    /// makes: in each value encoding its values are the decoded ones; a sparse payload gets nil
+    /// (decode it); a damaged body or a wrong element count is refused as `decode` refuses it.
+    @Test(arguments: [Precision.fp32, .fp16, .bf16])
+    func aDenseGradientIsReadWhereItLies(encoding: Precision) throws {
+        let n = 37
+        let values = (0..<n).map { Float($0) * 0.37 - 5 }
+        let payload = try encodePayload(indices: (0..<n).map { UInt32($0) }, values: values, elementCount: n,
+                                        options: PayloadOptions(valueEncoding: encoding))
+        let decoder = GradientPayloadDecoder()
+        let (decoded, result) = decode(payload, count: n)
+        _ = try result.get()
+        let inPlace: [Float] = try payload.withUnsafeBytes { raw throws(PayloadError) in
+            guard let dense = try decoder.denseGradient(in: raw, elements: n) else { return [] }
+            #expect(dense.encoding == encoding && dense.values == raw.baseAddress! + GradientPayloadHeader.byteCount)
+            return (0..<n).map { i in
+                switch encoding {
+                case .fp32: dense.values.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
+                case .fp16: Float(Float16(bitPattern: dense.values.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                case .bf16: Float(bitPattern: UInt32(dense.values.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
+                }
+            }
+        }
+        #expect(bitsEqual(inPlace, decoded))
+        var damaged = payload
+        damaged[damaged.count - 1] ^= 1
+        let refusals: [PayloadError?] = [(damaged, n), (payload, n + 1)].map { bytes, elements in
+            bytes.withUnsafeBytes { raw in
+                do throws(PayloadError) { _ = try decoder.denseGradient(in: raw, elements: elements); return nil } catch { return error }
+            }
+        }
+        guard case .checksumMismatch("body checksum", _, _) = refusals[0], case .destinationSizeMismatch(n + 1, n) = refusals[1] else {
+            Issue.record("expected a body checksum mismatch and a size mismatch, got \(refusals)")
+            return
+        }
+        let sparse = try SmallPayload.varintFP16.bytes()
+        #expect(try sparse.withUnsafeBytes { raw throws(PayloadError) in try decoder.denseGradient(in: raw, elements: 300) } == nil)
+    }
+
     @Test func errorsNameTheFieldAndBothValues() throws {
         var payload = try SmallPayload.varintFP16.bytes()
         payload[10] ^= 1  // inside the step: only the header checksum can notice
