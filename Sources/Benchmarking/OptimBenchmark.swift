@@ -80,8 +80,8 @@ public struct OptimBenchmark: Sendable {
         /// Kernel GB/s ÷ in-place GB/s: the stricter ratio.
         public var ratioToInPlace: Double
         /// GB/s of CRC32C over p and the states as stored: a device checksums that slot twice a
-        /// step (the loaded one against its commit, the written one for its commit), on the
-        /// thread that runs the kernel. nil in documents written before it was measured.
+        /// step (the loaded one against its commit, the written one for its commit), on its
+        /// loader and writer as the slot moves. nil in documents written before it was measured.
         public var checksumGigabytesPerSecond: Double?
     }
 

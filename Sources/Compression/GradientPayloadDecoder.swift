@@ -33,13 +33,20 @@ public final class GradientPayloadDecoder {
     public func decode(_ payload: UnsafeRawBufferPointer, into destination: UnsafeMutableBufferPointer<Float>,
                        bodyChecksum summed: UInt32? = nil) throws(PayloadError) -> GradientPayloadHeader {
         let header = try Self.check(payload, elements: destination.count, bodyChecksum: summed)
+        try decode(payload, into: destination, checked: header)
+        return header
+    }
+
+    /// `decode`'s work once `check` has passed `header`: the indices, then the values.
+    private func decode(_ payload: UnsafeRawBufferPointer, into destination: UnsafeMutableBufferPointer<Float>,
+                        checked header: GradientPayloadHeader) throws(PayloadError) {
         let base = payload.baseAddress!
         let body = UnsafeRawBufferPointer(start: base + GradientPayloadHeader.byteCount,
                                           count: header.storedIndexByteCount + header.valueByteCount)
         let values = base + header.valueOffset
         let n = header.elementCount
         let k = header.keptCount
-        guard n > 0, let out = destination.baseAddress else { return header }
+        guard n > 0, let out = destination.baseAddress else { return }
 
         if header.indexEncoding == .dense {
             ValueCoding.forEachDecodedGroup(values, count: n, encoding: header.valueEncoding) { first, group, lanes in
@@ -49,7 +56,7 @@ public final class GradientPayloadDecoder {
                     for lane in 0..<lanes { out[first &+ lane] = group[lane] }
                 }
             }
-            return header
+            return
         }
 
         try decodeIndices(header, stream: UnsafeRawBufferPointer(start: body.baseAddress!,
@@ -60,17 +67,19 @@ public final class GradientPayloadDecoder {
                 for lane in 0..<lanes { out[Int(kept[first &+ lane])] = group[lane] }
             }
         }
-        return header
     }
 
-    /// A dense payload's gradient where it lies, after every check `decode` makes of it: its n
-    /// values in `encoding` (fp32, fp16 or bf16, the element formats the update kernel reads), so
-    /// that the kernel can read them in place instead of a decoded fp32 copy (a pass over 6 bytes
-    /// a parameter saved). nil for a sparse payload: `decode` it.
-    public func denseGradient(in payload: UnsafeRawBufferPointer, elements: Int,
-                              bodyChecksum summed: UInt32? = nil) throws(PayloadError) -> (values: UnsafeRawPointer, encoding: Precision)? {
-        let header = try Self.check(payload, elements: elements, bodyChecksum: summed)
-        guard header.indexEncoding == .dense, elements > 0 else { return nil }
+    /// The payload's gradient as the update kernel reads it, after every check `decode` makes:
+    /// a dense payload's n values where they lie, in their encoding (fp32, fp16 or bf16, the
+    /// kernel's element formats), which saves a decoded fp32 copy (a pass over 6 bytes a
+    /// parameter); a sparse payload decoded into `scratch` (n elements), as fp32.
+    public func gradient(_ payload: UnsafeRawBufferPointer, scratch: UnsafeMutableBufferPointer<Float>,
+                         bodyChecksum summed: UInt32? = nil) throws(PayloadError) -> (values: UnsafeRawPointer, encoding: Precision) {
+        let header = try Self.check(payload, elements: scratch.count, bodyChecksum: summed)
+        if header.indexEncoding != .dense, let decoded = scratch.baseAddress {
+            try decode(payload, into: scratch, checked: header)
+            return (UnsafeRawPointer(decoded), .fp32)
+        }
         return (payload.baseAddress! + header.valueOffset, header.valueEncoding)
     }
 

@@ -270,14 +270,9 @@ final class TransferHandler: @unchecked Sendable {
                 throw DeviceError.outOfRange("gradient payload in subgroup \(s)'s region is for subgroup \(header.subgroup), step \(header.step); expected subgroup \(s), step \(work.step) (a stale or misplaced payload)")
             }
             // A dense payload is read where it lies; a sparse one is scattered into the set's
-            // dense fp32 gradient first.
-            if let dense = try decoder.denseGradient(in: payload, elements: n, bodyChecksum: bodyChecksum) {
-                gradient = dense
-            } else {
-                let decoded = UnsafeMutableBufferPointer(rebasing: set.gradient[0..<n])
-                try decoder.decode(payload, into: decoded, bodyChecksum: bodyChecksum)
-                gradient = (UnsafeRawPointer(decoded.baseAddress!), .fp32)
-            }
+            // dense fp32 gradient.
+            gradient = try decoder.gradient(payload, scratch: UnsafeMutableBufferPointer(rebasing: set.gradient[0..<n]),
+                                            bodyChecksum: bodyChecksum)
         } catch let error as PayloadError {
             throw DeviceError.badPayload(subgroup: s, offset: layout.gradientSlotOffset(subgroup: s), error)
         }

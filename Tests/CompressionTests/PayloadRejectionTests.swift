@@ -192,8 +192,9 @@ func expectRejectedUntouched(_ payload: [UInt8], count: Int, _ comment: Comment?
     }
 
     /// A dense payload's gradient is handed out where it lies, after the same checks `decode`
-    /// makes: in each value encoding its values are the decoded ones; a sparse payload gets nil
-    /// (decode it); a damaged body or a wrong element count is refused as `decode` refuses it.
+    /// makes: in each value encoding its values are the decoded ones and the scratch is not
+    /// touched; a sparse payload is not read in place but decoded into the scratch, as fp32; a
+    /// damaged body or a wrong element count is refused as `decode` refuses it.
     @Test(arguments: [Precision.fp32, .fp16, .bf16])
     func aDenseGradientIsReadWhereItLies(encoding: Precision) throws {
         let n = 37
@@ -203,23 +204,30 @@ func expectRejectedUntouched(_ payload: [UInt8], count: Int, _ comment: Comment?
         let decoder = GradientPayloadDecoder()
         let (decoded, result) = decode(payload, count: n)
         _ = try result.get()
-        let inPlace: [Float] = try payload.withUnsafeBytes { raw throws(PayloadError) in
-            guard let dense = try decoder.denseGradient(in: raw, elements: n) else { return [] }
-            #expect(dense.encoding == encoding && dense.values == raw.baseAddress! + GradientPayloadHeader.byteCount)
-            return (0..<n).map { i in
-                switch encoding {
-                case .fp32: dense.values.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
-                case .fp16: Float(Float16(bitPattern: dense.values.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-                case .bf16: Float(bitPattern: UInt32(dense.values.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
+        var scratch = [Float](repeating: sentinel, count: n)
+        let inPlace: [Float] = try payload.withUnsafeBytes { raw in
+            try scratch.withUnsafeMutableBufferPointer { out in
+                let dense = try decoder.gradient(raw, scratch: out)
+                #expect(dense.encoding == encoding && dense.values == raw.baseAddress! + GradientPayloadHeader.byteCount)
+                return (0..<n).map { i in
+                    switch encoding {
+                    case .fp32: dense.values.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
+                    case .fp16: Float(Float16(bitPattern: dense.values.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                    case .bf16: Float(bitPattern: UInt32(dense.values.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
+                    }
                 }
             }
         }
         #expect(bitsEqual(inPlace, decoded))
+        #expect(scratch.allSatisfy { $0.bitPattern == sentinel.bitPattern })
         var damaged = payload
         damaged[damaged.count - 1] ^= 1
         let refusals: [PayloadError?] = [(damaged, n), (payload, n + 1)].map { bytes, elements in
-            bytes.withUnsafeBytes { raw in
-                do throws(PayloadError) { _ = try decoder.denseGradient(in: raw, elements: elements); return nil } catch { return error }
+            var out = [Float](repeating: 0, count: elements)
+            return bytes.withUnsafeBytes { raw in
+                out.withUnsafeMutableBufferPointer { o in
+                    do throws(PayloadError) { _ = try decoder.gradient(raw, scratch: o); return nil } catch { return error }
+                }
             }
         }
         guard case .checksumMismatch("body checksum", _, _) = refusals[0], case .destinationSizeMismatch(n + 1, n) = refusals[1] else {
@@ -227,7 +235,16 @@ func expectRejectedUntouched(_ payload: [UInt8], count: Int, _ comment: Comment?
             return
         }
         let sparse = try SmallPayload.varintFP16.bytes()
-        #expect(try sparse.withUnsafeBytes { raw throws(PayloadError) in try decoder.denseGradient(in: raw, elements: 300) } == nil)
+        var sparseScratch = [Float](repeating: sentinel, count: 300)
+        let (sparseDecoded, _) = decode(sparse, count: 300)
+        let onScratch: Bool = try sparse.withUnsafeBytes { raw in
+            try sparseScratch.withUnsafeMutableBufferPointer { out in
+                let g = try decoder.gradient(raw, scratch: out)
+                return g.values == UnsafeRawPointer(out.baseAddress!) && g.encoding == .fp32
+            }
+        }
+        #expect(onScratch)
+        #expect(bitsEqual(sparseScratch, sparseDecoded))
     }
 
     @Test func errorsNameTheFieldAndBothValues() throws {
